@@ -1,0 +1,175 @@
+"""Salvo's wire messages and their encoding, shared by executor, controller and CLI.
+
+Two links exist between a controller and each executor:
+
+* command link — executor SUB (bound on SALVO_COMMAND_PORT) <- controller XPUB:
+  Start, Stop, Heartbeat. One message reaches the whole fleet.
+* status link — executor ROUTER (bound on SALVO_STATUS_PORT) <-> controller DEALER:
+  Hello -> Status (the handshake); then the executor pushes Status heartbeats,
+  StartAck, IntervalStats and Finished to every peer that said Hello(watch=True).
+
+Every frame is one UTF-8 JSON object with `v` (protocol version) and `type`.
+Anything else is a ProtocolError, which receivers log and ignore.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from salvo.errors import ProtocolError
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+
+
+class ExecutorState(str, Enum):
+    STARTING = "starting"
+    FETCHING = "fetching"
+    ARMING = "arming"
+    ARMED = "armed"
+    SCHEDULED = "scheduled"  # start accepted, waiting for start_at
+    RUNNING = "running"
+    STOPPING = "stopping"
+    UPLOADING = "uploading"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def healthy(self) -> bool:
+        """Ready or busy with a run: what a container health check should accept."""
+        return self in (
+            ExecutorState.ARMED,
+            ExecutorState.SCHEDULED,
+            ExecutorState.RUNNING,
+            ExecutorState.STOPPING,
+            ExecutorState.UPLOADING,
+        )
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: Literal[1] = PROTOCOL_VERSION
+
+
+# --- command link (controller -> fleet) -------------------------------------------
+
+
+class Start(_Message):
+    type: Literal["start"] = "start"
+    run_id: Annotated[str, Field(min_length=1, max_length=128)]
+    fleet: list[str]
+    start_at: float  # absolute wall-clock time, seconds since the epoch
+    sent_at: float = Field(default_factory=time.time)
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class Stop(_Message):
+    type: Literal["stop"] = "stop"
+    run_id: str | None = None  # None: whatever run is active
+    reason: str = "stop requested"
+
+
+class Heartbeat(_Message):
+    type: Literal["heartbeat"] = "heartbeat"
+    run_id: str | None = None
+    sent_at: float = Field(default_factory=time.time)
+
+
+# --- status link ------------------------------------------------------------------
+
+
+class Hello(_Message):
+    type: Literal["hello"] = "hello"
+    client: str = "controller"
+    watch: bool = False  # True: keep pushing heartbeats/stats to this peer
+
+
+class Status(_Message):
+    type: Literal["status"] = "status"
+    executor_id: str
+    version: str
+    state: ExecutorState
+    scenario_sha256: str | None = None
+    scenario_uri: str | None = None
+    run_id: str | None = None
+    armed_at: float | None = None
+    gated: bool = False  # load tool pre-launched and held at a gate
+    sent_at: float = Field(default_factory=time.time)
+
+
+class StartAck(_Message):
+    type: Literal["start_ack"] = "start_ack"
+    executor_id: str
+    run_id: str
+    accepted: bool
+    reason: str = ""
+    received_at: float = Field(default_factory=time.time)
+
+
+class IntervalStats(_Message):
+    type: Literal["interval_stats"] = "interval_stats"
+    executor_id: str
+    run_id: str
+    interval_start: float
+    interval_end: float
+    users: int = 0
+    requests: int = 0
+    failures: int = 0
+    histogram: str = ""  # encoded HDR histogram of the interval's latencies (microseconds)
+
+
+class Finished(_Message):
+    type: Literal["finished"] = "finished"
+    executor_id: str
+    run_id: str
+    exit_code: int
+    reason: str = ""
+    summary_uri: str | None = None
+
+
+Command = Annotated[Union[Start, Stop, Heartbeat], Field(discriminator="type")]
+StatusMessage = Annotated[
+    Union[Hello, Status, StartAck, IntervalStats, Finished], Field(discriminator="type")
+]
+Message = Annotated[
+    Union[Start, Stop, Heartbeat, Hello, Status, StartAck, IntervalStats, Finished],
+    Field(discriminator="type"),
+]
+
+_command_adapter: TypeAdapter = TypeAdapter(Command)
+_status_adapter: TypeAdapter = TypeAdapter(StatusMessage)
+_any_adapter: TypeAdapter = TypeAdapter(Message)
+
+
+def encode(message: _Message) -> bytes:
+    return message.model_dump_json().encode()
+
+
+def _decode(adapter: TypeAdapter, frame: bytes) -> _Message:
+    if len(frame) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME_BYTES}")
+    try:
+        return adapter.validate_json(frame)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "frame"
+        raise ProtocolError(f"undecodable frame ({where}: {first.get('msg')}): {frame[:60]!r}") from None
+
+
+def decode_command(frame: bytes) -> Start | Stop | Heartbeat:
+    """A command-link frame, or ProtocolError."""
+    return _decode(_command_adapter, frame)
+
+
+def decode_status(frame: bytes) -> Hello | Status | StartAck | IntervalStats | Finished:
+    """A status-link frame, or ProtocolError."""
+    return _decode(_status_adapter, frame)
+
+
+def decode(frame: bytes) -> _Message:
+    return _decode(_any_adapter, frame)
