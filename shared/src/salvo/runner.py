@@ -1,0 +1,229 @@
+"""Runs bzt for one run: launch, hold at the gate, release at start_at, stop, reap.
+
+bzt is started as `python -m bzt.cli` (not the `bzt` console script, which has
+no SIGTERM handler and would orphan locust without writing results), in its own
+process group, so that a stop is always graceful: SIGTERM to bzt, which stops
+locust and writes its final stats. Locust processes that report at the gate are
+remembered by pid and reaped if bzt ever leaves them behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from salvo.bztconfig import RunPlan
+from salvo.errors import LoadToolError
+from salvo.locust_plugin import GATE_SOCKET_ENV, SAMPLES_DIR_ENV
+
+log = logging.getLogger("salvo.runner")
+
+STOP_GRACE_SECONDS = 30.0
+
+
+class RunnerState(str, Enum):
+    IDLE = "idle"
+    HELD = "held"  # launched, every gate reported READY
+    RELEASED = "released"
+    STOPPING = "stopping"
+    EXITED = "exited"
+
+
+@dataclass
+class _Gate:
+    conn: socket.socket
+    pid: int
+    released_at: float | None = None
+    buffer: bytes = b""
+
+
+@dataclass
+class BztRunner:
+    plan: RunPlan
+    artifacts_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    state: RunnerState = RunnerState.IDLE
+    launched_at: float | None = None
+    process: subprocess.Popen | None = None
+    _listener: socket.socket | None = None
+    _gates: list[_Gate] = field(default_factory=list)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def launch(self) -> None:
+        """Start bzt now. Gated plans stop at the gate; others start load at once."""
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(self.env)
+        env[SAMPLES_DIR_ENV] = str(self.artifacts_dir)
+        if self.plan.gated:
+            address = f"\0salvo-gate-{os.getpid()}-{secrets.token_hex(6)}"
+            self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._listener.bind(address)
+            self._listener.listen(self.plan.gates)
+            env[GATE_SOCKET_ENV] = "@" + address[1:]
+        else:
+            env.pop(GATE_SOCKET_ENV, None)
+        command = [sys.executable, "-m", "bzt.cli", *map(str, self.plan.configs)]
+        log.debug("launching %s (cwd %s)", " ".join(command), self.plan.cwd)
+        self._output = open(self.artifacts_dir / "bzt.out", "wb")
+        self.launched_at = time.time()
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.plan.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_at_gate(self, timeout: float) -> None:
+        """Block until every gated locust reported READY; LoadToolError if bzt fails first."""
+        assert self._listener is not None and self.process is not None
+        deadline = time.monotonic() + timeout
+        while len(self._gates) < self.plan.gates:
+            if self.process.poll() is not None:
+                raise LoadToolError(
+                    f"bzt exited with code {self.process.returncode} before the load tool was ready: "
+                    f"{self.failure_hint()}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LoadToolError(
+                    f"the load tool did not reach its start gate within {timeout:g} s "
+                    f"({len(self._gates)} of {self.plan.gates} ready): {self.failure_hint()}"
+                )
+            self._listener.settimeout(min(0.2, remaining))
+            try:
+                conn, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            conn.settimeout(10)
+            line = _read_line(conn)
+            if not line.startswith("READY "):
+                conn.close()
+                continue
+            conn.setblocking(False)
+            self._gates.append(_Gate(conn=conn, pid=int(line.split()[1])))
+            log.debug("load tool pid %s is held at the gate", line.split()[1])
+        self.state = RunnerState.HELD
+
+    def release(self, start_at: float) -> None:
+        """Tell every gate when to let go (gated), or launch now (not gated)."""
+        if self.plan.gated:
+            for gate in self._gates:
+                gate.conn.sendall(f"GO {start_at:.6f}\n".encode())
+        else:
+            self.launch()
+        self.state = RunnerState.RELEASED
+
+    def released_times(self) -> list[float]:
+        """When each gate actually let locust go (filled in as the gates report)."""
+        for gate in self._gates:
+            if gate.released_at is not None:
+                continue
+            try:
+                gate.buffer += gate.conn.recv(256)
+            except (BlockingIOError, OSError):
+                pass
+            for line in gate.buffer.decode(errors="replace").splitlines():
+                if line.startswith("RELEASED "):
+                    gate.released_at = float(line.split()[1])
+        return [g.released_at for g in self._gates if g.released_at is not None]
+
+    def poll(self) -> int | None:
+        if self.process is None:
+            return None
+        code = self.process.poll()
+        if code is not None and self.state is not RunnerState.EXITED:
+            self._finish()
+        return code
+
+    def stop(self) -> None:
+        """Graceful stop: bzt stops locust and writes its results."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.state = RunnerState.STOPPING
+        log.info("stopping the load tool (SIGTERM to bzt)")
+        _signal(self.process.pid, signal.SIGTERM, group=False)
+
+    def abort(self) -> None:
+        """Before release: the gates close, so locust exits without ever producing load."""
+        self._close_gates()
+        if self.process is not None and self.process.poll() is None:
+            _signal(self.process.pid, signal.SIGTERM, group=False)
+            self.wait(STOP_GRACE_SECONDS)
+
+    def wait(self, timeout: float) -> int:
+        assert self.process is not None
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("bzt did not stop within %g s; killing it", timeout)
+            os.killpg(self.process.pid, signal.SIGKILL)
+            code = self.process.wait()
+        self._finish()
+        return code
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        self.state = RunnerState.EXITED
+        self._close_gates()
+        for gate in self._gates:  # locust runs in its own process group: never leave it behind
+            _signal(gate.pid, signal.SIGKILL, group=False)
+        if getattr(self, "_output", None):
+            self._output.close()
+
+    def _close_gates(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for gate in self._gates:
+            try:
+                gate.conn.close()
+            except OSError:
+                pass
+
+    def failure_hint(self) -> str:
+        """The most telling lines of what bzt and locust wrote, for a one-line error."""
+        for name in ("locust.err", "bzt.log", "bzt.out"):
+            for path in sorted(self.artifacts_dir.glob(name)):
+                lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+                errors = [ln for ln in lines if "Error" in ln or "ERROR" in ln or "error:" in ln]
+                if errors:
+                    return errors[-1][:300]
+        return f"see {self.artifacts_dir}/bzt.log"
+
+
+def _read_line(conn: socket.socket) -> str:
+    data = b""
+    try:
+        while not data.endswith(b"\n") and len(data) < 1024:
+            chunk = conn.recv(256)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        return ""
+    return data.decode(errors="replace").strip()
+
+
+def _signal(pid: int, signum: int, group: bool = True) -> None:
+    try:
+        if group:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
