@@ -1,0 +1,43 @@
+"""Who this executor is: SALVO_EXECUTOR_ID, else the ECS task id, else the hostname."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import urllib.request
+
+log = logging.getLogger("salvo.identity")
+
+ECS_METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
+
+
+def executor_id(configured: str | None, timeout: float = 2.0) -> str:
+    if configured:
+        return configured
+    task_id = ecs_task_id(timeout)
+    if task_id:
+        return task_id
+    return _sanitise(socket.gethostname())
+
+
+def ecs_task_id(timeout: float = 2.0) -> str | None:
+    """The task id from the ECS task metadata endpoint v4, or None outside ECS."""
+    base = os.environ.get(ECS_METADATA_ENV)
+    if not base:
+        return None
+    try:
+        with urllib.request.urlopen(base.rstrip("/") + "/task", timeout=timeout) as response:
+            task_arn = json.load(response).get("TaskARN", "")
+    except (OSError, ValueError) as exc:
+        log.warning("could not read the ECS task metadata at %s (%s); using the hostname", base, exc)
+        return None
+    task_id = task_arn.rsplit("/", 1)[-1]
+    return _sanitise(task_id) if task_id else None
+
+
+def _sanitise(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._\-]", "-", name).strip("-.") or "executor"
+    return cleaned[:128]

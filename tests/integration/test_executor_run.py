@@ -1,0 +1,146 @@
+"""Executors end to end on loopback: real moto S3, real bzt + locust, real ZeroMQ sockets."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from salvo.protocol import Start
+from salvo.transport import ControllerLink
+from tests.support.executors import drive_run, free_port, start_executor
+
+pytestmark = pytest.mark.integration
+
+SYNC_LOCUSTFILE = """
+import os
+from locust import HttpUser, constant, task
+
+class Visitor(HttpUser):
+    wait_time = constant(0.2)
+
+    @task
+    def index(self):
+        self.client.get("/", headers={"X-Salvo-Executor": os.environ["SALVO_EXECUTOR_ID"]})
+"""
+
+# Every kind of outcome: success, HTTP failure, an exception inside catch_response
+# (locust itself would drop that request), and an exception with no request at all.
+MIXED_LOCUSTFILE = """
+import os
+from locust import HttpUser, constant, task
+
+HEADERS = {"X-Salvo-Executor": os.environ["SALVO_EXECUTOR_ID"]}
+
+class Mixed(HttpUser):
+    wait_time = constant(0.05)
+
+    @task(4)
+    def ok(self):
+        self.client.get("/ok", headers=HEADERS)
+
+    @task(2)
+    def server_error(self):
+        self.client.get("/broken?status=500", headers=HEADERS)
+
+    @task(2)
+    def raises_inside_request(self):
+        with self.client.get("/checked", headers=HEADERS, catch_response=True) as response:
+            raise ValueError("unexpected payload")
+
+    @task(1)
+    def raises_without_request(self):
+        raise RuntimeError("bug in user code")
+"""
+
+
+def read_summary(s3_client, bucket: str, run_id: str, executor_id: str) -> dict:
+    key = f"results/{run_id}/executors/{executor_id}/summary.json"
+    return json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_three_executors_start_together_at_start_at(tmp_path, aws_env, s3_bucket, s3_client, target):
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/sync.py", Body=SYNC_LOCUSTFILE.encode())
+    command_port, status_port = free_port(), free_port()
+    executors = [
+        start_executor(
+            tmp_path,
+            aws_env,
+            executor_id=f"exec-{n}",
+            host=f"127.0.1.{n}",
+            command_port=command_port,
+            status_port=status_port,
+            scenario_uri=f"s3://{s3_bucket}/scenarios/sync.py",
+            results_uri=f"s3://{s3_bucket}/results/",
+            extra_env={"SALVO_USERS": "2", "SALVO_DURATION": "2s", "SALVO_TARGET_HOST": target.url},
+        )
+        for n in (1, 2, 3)
+    ]
+    try:
+        for executor in executors:
+            executor.wait_state("armed")
+        link = ControllerLink(None, command_port=command_port, status_port=status_port)
+        for executor in executors:
+            link.add_executor(executor.host)
+            assert link.handshake(executor.host, timeout=5).state.value == "armed"
+        assert link.wait_subscribed(3, timeout=10) >= 3
+        start = Start(run_id="sync-run", fleet=[e.executor_id for e in executors], start_at=time.time() + 1.0)
+        codes = drive_run(link, executors, start)
+        link.close()
+    finally:
+        for executor in executors:
+            executor.kill()
+    assert codes == [0, 0, 0], [e.log()[-2000:] for e in executors]
+
+    seen = target.stats()["executors"]
+    first = {e.executor_id: seen[e.executor_id]["first"] for e in executors}
+    after_start_ms = {k: (v - start.start_at) * 1000 for k, v in first.items()}
+    spread_ms = (max(first.values()) - min(first.values())) * 1000
+    print(f"first request after start_at (ms, at the target): {after_start_ms}; spread {spread_ms:.2f} ms")
+    assert all(0 <= ms <= 20 for ms in after_start_ms.values()), after_start_ms
+    assert spread_ms <= 10, spread_ms
+
+    for executor in executors:
+        summary = read_summary(s3_client, s3_bucket, "sync-run", executor.executor_id)
+        assert summary["totals"]["requests"] == seen[executor.executor_id]["count"]
+        assert summary["timings"]["start_at"] == pytest.approx(start.start_at)
+
+
+def test_summary_counts_exactly_what_the_target_saw(tmp_path, aws_env, s3_bucket, s3_client, target):
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/mixed.py", Body=MIXED_LOCUSTFILE.encode())
+    executor = start_executor(
+        tmp_path,
+        aws_env,
+        executor_id="counter",
+        host="127.0.1.20",
+        scenario_uri=f"s3://{s3_bucket}/scenarios/mixed.py",
+        results_uri=f"s3://{s3_bucket}/results/",
+        extra_env={"SALVO_USERS": "4", "SALVO_SPAWN_RATE": "100", "SALVO_DURATION": "3s", "SALVO_TARGET_HOST": target.url},
+    )
+    try:
+        executor.wait_state("armed")
+        link = ControllerLink(None, command_port=executor.command_port, status_port=executor.status_port)
+        link.add_executor(executor.host)
+        assert link.wait_subscribed(1, timeout=10) >= 1
+        codes = drive_run(link, [executor], Start(run_id="count-run", fleet=["counter"], start_at=time.time() + 0.5))
+        link.close()
+    finally:
+        executor.kill()
+    assert codes == [0], executor.log()[-3000:]
+
+    at_target = target.stats()["executors"]["counter"]["count"]
+    summary = read_summary(s3_client, s3_bucket, "count-run", "counter")
+    totals, labels = summary["totals"], summary["labels"]
+    print(f"target saw {at_target}; summary: {totals['requests']} requests, {totals['failures']} failures, "
+          f"{totals['user_errors']} user errors")
+    assert at_target > 50
+    assert totals["requests"] == at_target
+    assert labels["/ok"]["failures"] == 0
+    assert labels["/broken?status=500"]["failures"] == labels["/broken?status=500"]["requests"] > 0
+    assert labels["/checked"]["failures"] == labels["/checked"]["requests"] > 0
+    assert totals["failures"] == labels["/broken?status=500"]["requests"] + labels["/checked"]["requests"]
+    # both raising tasks are user-code exceptions; only one of them made a request
+    assert totals["user_errors"] > labels["/checked"]["requests"]
+    assert any("bug in user code" in message for message in totals["errors"])
+    assert any("unexpected payload" in message for message in totals["errors"])

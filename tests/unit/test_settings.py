@@ -1,0 +1,89 @@
+"""Settings: every bad value is reported together, naming variable, value and expectation."""
+
+from __future__ import annotations
+
+import pytest
+
+from salvo.errors import ConfigError, ExitCode
+from salvo.settings import ExecutorSettings, describe_variables, load, parse_duration
+
+VALID = {"SALVO_SCENARIO_URI": "s3://bucket/scenarios/test.yml", "SALVO_RESULTS_URI": "s3://bucket/results/"}
+
+
+def problems(**env: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load(ExecutorSettings, {**VALID, **env})
+    assert caught.value.exit_code == ExitCode.CONFIG
+    return caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("SALVO_USERS", "many", "SALVO_USERS='many' is invalid"),
+        ("SALVO_USERS", "0", "greater than or equal to 1"),
+        ("SALVO_DURATION", "5 fortnights", "expected a duration"),
+        ("SALVO_WAIT_TIMEOUT", "-3", "expected a duration"),
+        ("SALVO_COMMAND_PORT", "70000", "TCP port from 1 to 65535"),
+        ("SALVO_STATUS_PORT", "http", "valid integer"),
+        ("SALVO_LOG_FORMAT", "xml", "'text' or 'json'"),
+        ("SALVO_LOG_LEVEL", "chatty", "'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
+        ("SALVO_MODE", "forever", "'oneshot' or 'service'"),
+        ("SALVO_SCENARIO_URI", "https://example.invalid/x.yml", "S3 URI"),
+        ("SALVO_SCENARIO_URI", "s3://bucket/", "S3 object URI"),
+        ("SALVO_RESULTS_URI", "s3://bucket/results", "ending in '/'"),
+        ("SALVO_TARGET_HOST", "localhost:8080", "base URL"),
+        ("SALVO_EXECUTOR_ID", "has spaces", "letters, digits"),
+        ("SALVO_SPAWN_RATE", "-1", "greater than 0"),
+        ("SALVO_KILL_SWITCH_TIMEOUT", "0", "greater than 0"),
+    ],
+)
+def test_bad_value_names_variable_value_and_expectation(variable, value, expected):
+    found = problems(**{variable: value})
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{variable}=") and expected in found[0], found[0]
+
+
+def test_missing_required_variables_are_all_reported():
+    with pytest.raises(ConfigError) as caught:
+        load(ExecutorSettings, {})
+    assert sorted(p.split()[0] for p in caught.value.problems) == ["SALVO_RESULTS_URI", "SALVO_SCENARIO_URI"]
+    assert all("is required" in p for p in caught.value.problems)
+
+
+def test_several_bad_values_reported_together_one_line_each():
+    found = problems(SALVO_USERS="x", SALVO_DURATION="y", SALVO_MODE="z")
+    assert len(found) == 3 and all("\n" not in p for p in found)
+
+
+def test_spawn_rate_and_ramp_up_are_exclusive():
+    assert any("SALVO_SPAWN_RATE and SALVO_RAMP_UP" in p for p in problems(SALVO_SPAWN_RATE="2", SALVO_RAMP_UP="10s"))
+
+
+def test_secret_value_never_echoed():
+    # an empty-looking but invalid secret must not appear in the message (validation via other field)
+    found = problems(SALVO_FLEET_KEY="hunter2-very-secret", SALVO_USERS="bad")
+    assert not any("hunter2" in p for p in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90), ("90s", 90), ("250ms", 0.25), ("5m", 300), ("1h30m", 5400), ("1.5s", 1.5), (12, 12)],
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_defaults_and_types():
+    settings = load(ExecutorSettings, dict(VALID, SALVO_DURATION="2m", SALVO_LOG_LEVEL="debug"))
+    assert settings.duration == 120 and settings.log_level.value == "DEBUG"
+    assert settings.command_port == 50000 and settings.status_port == 50001
+    assert settings.wait_timeout == 3600 and settings.kill_switch_timeout == 30
+    assert settings.mode.value == "oneshot" and settings.bind_host == "0.0.0.0"
+
+
+def test_every_variable_is_described():
+    rows = describe_variables(ExecutorSettings)
+    names = {name for name, _, _ in rows}
+    assert {"SALVO_SCENARIO_URI", "SALVO_RESULTS_URI", "SALVO_FLEET_KEY", "SALVO_WAIT_TIMEOUT"} <= names
+    assert all(meaning for _, _, meaning in rows)
