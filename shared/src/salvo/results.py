@@ -64,4 +64,4 @@ class ResultsCollector:
         builder = SummaryBuilder()
         for sample in self.samples():
             builder.add(sample)
-        return builder.to_dict(**schema_meta, timings=timings)
+        return builder.to_dict(timings=timings, **schema_meta)

@@ -1,0 +1,153 @@
+"""Samples: one per request (or per exception raised in user code), and their files.
+
+Two formats are read:
+* Salvo's sample file, written inside locust by `salvo.locust_plugin` through
+  `SampleWriter`: CSV, header `kind,start,elapsed_ms,label,method,code,success,bytes,message`.
+  `start` is when the request began (epoch seconds); `kind` is request or user_error.
+* bzt/JMeter `kpi.jtl` CSV (timeStamp = end of request in epoch ms, elapsed in ms),
+  used for bzt executors that Salvo cannot gate.
+
+Stdlib only: this module is imported inside the locust process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Iterator
+
+SALVO_COLUMNS = ["kind", "start", "elapsed_ms", "label", "method", "code", "success", "bytes", "message"]
+
+
+class SampleKind(str, Enum):
+    REQUEST = "request"
+    USER_ERROR = "user_error"  # an exception raised in user code: not a request
+
+
+@dataclass(frozen=True)
+class Sample:
+    start: float
+    elapsed_ms: float
+    label: str
+    method: str = ""
+    code: str = ""
+    success: bool = True
+    bytes: int = 0
+    message: str = ""
+    kind: SampleKind = SampleKind.REQUEST
+
+    @property
+    def end(self) -> float:
+        return self.start + self.elapsed_ms / 1000
+
+
+class SampleWriter:
+    """Appends samples to a Salvo sample file, flushed per row so a crash loses nothing written."""
+
+    def __init__(self, path: Path):
+        self._file = open(path, "a", newline="", encoding="utf-8")
+        self._csv = csv.writer(self._file)
+        if self._file.tell() == 0:
+            self._csv.writerow(SALVO_COLUMNS)
+            self._file.flush()
+
+    def request(self, *, start: float, elapsed_ms: float, label: str, method: str, code: str,
+                success: bool, nbytes: int, message: str) -> None:
+        self._row(SampleKind.REQUEST, start, elapsed_ms, label, method, code, success, nbytes, message)
+
+    def user_error(self, *, start: float, label: str, message: str) -> None:
+        self._row(SampleKind.USER_ERROR, start, 0.0, label, "", "", False, 0, message)
+
+    def _row(self, kind, start, elapsed_ms, label, method, code, success, nbytes, message) -> None:
+        if self._file.closed:
+            return
+        self._csv.writerow(
+            [kind.value, f"{start:.6f}", f"{elapsed_ms:.3f}", label, method, code, "1" if success else "0", nbytes, message]
+        )
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+def _from_salvo_row(row: dict[str, str]) -> Sample:
+    return Sample(
+        start=float(row["start"]),
+        elapsed_ms=float(row["elapsed_ms"]),
+        label=row["label"],
+        method=row["method"],
+        code=row["code"],
+        success=row["success"] == "1",
+        bytes=int(row["bytes"] or 0),
+        message=row["message"],
+        kind=SampleKind(row["kind"]),
+    )
+
+
+def _from_jtl_row(row: dict[str, str]) -> Sample:
+    elapsed = float(row["elapsed"])
+    return Sample(
+        start=(float(row["timeStamp"]) - elapsed) / 1000,
+        elapsed_ms=elapsed,
+        label=row.get("label", ""),
+        method=row.get("method", "") or "",
+        code=row.get("responseCode", "") or "",
+        success=(row.get("success", "true") or "").lower() == "true",
+        bytes=int(float(row.get("bytes") or 0)),
+        message="" if (row.get("success", "true") or "").lower() == "true" else row.get("responseMessage", ""),
+    )
+
+
+def _parser_for(header: list[str]):
+    if header[: len(SALVO_COLUMNS)] == SALVO_COLUMNS:
+        return _from_salvo_row
+    if {"timeStamp", "elapsed", "label"} <= set(header):
+        return _from_jtl_row
+    raise ValueError(f"unknown sample file header: {','.join(header)[:120]}")
+
+
+def read_samples(path: Path) -> Iterator[Sample]:
+    """Every complete, well-formed sample in the file (malformed rows are skipped)."""
+    tail = SampleTail(path)
+    yield from tail.read_new(final=True)
+
+
+class SampleTail:
+    """Reads a sample file as it grows: complete rows only, each row once."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._offset = 0
+        self._header: list[str] | None = None
+        self._parse = None
+        self.malformed = 0
+
+    def read_new(self, final: bool = False) -> list[Sample]:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        end = len(data) if final else data.rfind(b"\n") + 1
+        if end <= 0:
+            return []
+        self._offset += end
+        rows = csv.reader(io.StringIO(data[:end].decode("utf-8", errors="replace"), newline=""))
+        samples = []
+        for row in rows:
+            if not row:
+                continue
+            if self._header is None:
+                self._header = row
+                self._parse = _parser_for(row)
+                continue
+            try:
+                samples.append(self._parse(dict(zip(self._header, row))))
+            except (KeyError, ValueError, TypeError):
+                self.malformed += 1
+        return samples

@@ -1,0 +1,159 @@
+"""An executor's `summary.json`: exact counts and mergeable histograms of one run.
+
+Schema `salvo.summary/1` (the caller adds run_id, executor_id, version, scenario,
+exit_code, stop_reason and timings; the builder adds the rest):
+
+    totals:  {requests, failures, user_errors, bytes, histogram, codes{code: n}, errors{message: n}}
+    labels:  {label: same as totals}
+    series:  [{t: epoch second of request start, requests, failures, user_errors, histogram}]
+    timings: {..caller's.., first_request, last_request}   (epoch seconds)
+
+`histogram` is HdrHistogram's compressed V2 encoding of request latencies in
+microseconds. User errors are exceptions raised in user code: they are counted,
+with their messages, but they are not requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from salvo.histogram import LatencyHistogram
+from salvo.samples import Sample, SampleKind
+
+SCHEMA = "salvo.summary/1"
+MAX_ERROR_MESSAGES = 100
+OTHER_ERRORS = "(other)"
+
+
+@dataclass
+class Tally:
+    """Counts and latency histogram of a set of samples; the unit of summaries and merges."""
+
+    requests: int = 0
+    failures: int = 0
+    user_errors: int = 0
+    bytes: int = 0
+    histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+    codes: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def add(self, sample: Sample) -> None:
+        if sample.kind is SampleKind.USER_ERROR:
+            self.user_errors += 1
+            self._count_error(sample.message)
+            return
+        self.requests += 1
+        self.bytes += sample.bytes
+        self.histogram.record_ms(sample.elapsed_ms)
+        if sample.code:
+            self.codes[sample.code] = self.codes.get(sample.code, 0) + 1
+        if not sample.success:
+            self.failures += 1
+            self._count_error(sample.message or f"failed ({sample.code or 'no response'})")
+
+    def _count_error(self, message: str) -> None:
+        self._count_errors(message, 1)
+
+    def merge(self, other: "Tally") -> "Tally":
+        self.requests += other.requests
+        self.failures += other.failures
+        self.user_errors += other.user_errors
+        self.bytes += other.bytes
+        self.histogram.merge(other.histogram)
+        for code, count in other.codes.items():
+            self.codes[code] = self.codes.get(code, 0) + count
+        for message, count in other.errors.items():
+            self._count_errors(message, count)
+        return self
+
+    def _count_errors(self, message: str, count: int) -> None:
+        if message in self.errors or len(self.errors) < MAX_ERROR_MESSAGES:
+            self.errors[message] = self.errors.get(message, 0) + count
+        else:
+            self.errors[OTHER_ERRORS] = self.errors.get(OTHER_ERRORS, 0) + count
+
+    def to_dict(self) -> dict:
+        return {
+            "requests": self.requests,
+            "failures": self.failures,
+            "user_errors": self.user_errors,
+            "bytes": self.bytes,
+            "histogram": self.histogram.encode(),
+            "codes": dict(self.codes),
+            "errors": dict(self.errors),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Tally":
+        return cls(
+            requests=int(data.get("requests", 0)),
+            failures=int(data.get("failures", 0)),
+            user_errors=int(data.get("user_errors", 0)),
+            bytes=int(data.get("bytes", 0)),
+            histogram=LatencyHistogram.decode(data.get("histogram")),
+            codes={str(k): int(v) for k, v in (data.get("codes") or {}).items()},
+            errors={str(k): int(v) for k, v in (data.get("errors") or {}).items()},
+        )
+
+
+class SummaryBuilder:
+    def __init__(self) -> None:
+        self.totals = Tally()
+        self.labels: dict[str, Tally] = {}
+        self.seconds: dict[int, Tally] = {}
+        self.first_request: float | None = None
+        self.last_request: float | None = None
+
+    def add(self, sample: Sample) -> None:
+        self.totals.add(sample)
+        self.labels.setdefault(sample.label, Tally()).add(sample)
+        self.seconds.setdefault(int(sample.start), Tally()).add(sample)
+        if sample.kind is SampleKind.REQUEST:
+            if self.first_request is None or sample.start < self.first_request:
+                self.first_request = sample.start
+            if self.last_request is None or sample.end > self.last_request:
+                self.last_request = sample.end
+
+    def to_dict(self, timings: dict | None = None, **meta) -> dict:
+        series = []
+        for second in sorted(self.seconds):
+            tally = self.seconds[second]
+            series.append(
+                {
+                    "t": second,
+                    "requests": tally.requests,
+                    "failures": tally.failures,
+                    "user_errors": tally.user_errors,
+                    "histogram": tally.histogram.encode(),
+                }
+            )
+        return {
+            "schema": SCHEMA,
+            **meta,
+            "timings": {**(timings or {}), "first_request": self.first_request, "last_request": self.last_request},
+            "totals": self.totals.to_dict(),
+            "labels": {label: tally.to_dict() for label, tally in sorted(self.labels.items())},
+            "series": series,
+        }
+
+
+@dataclass
+class IntervalSnapshot:
+    requests: int
+    failures: int
+    user_errors: int
+    histogram: LatencyHistogram
+
+
+class IntervalAccumulator:
+    """Samples since the last drain: what an executor streams to the controller each interval."""
+
+    def __init__(self) -> None:
+        self._tally = Tally()
+
+    def add(self, sample: Sample) -> None:
+        self._tally.add(sample)
+
+    def drain(self) -> IntervalSnapshot:
+        tally, self._tally = self._tally, Tally()
+        return IntervalSnapshot(tally.requests, tally.failures, tally.user_errors, tally.histogram)
