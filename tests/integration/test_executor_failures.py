@@ -102,7 +102,7 @@ def test_missing_scenario_object_exits_3_naming_bucket_and_key(tmp_path, aws_env
     ("key", "body", "message"),
     [
         ("scenarios/evil.zip", zip_bytes({"../escape.py": b"x", "locustfile.py": LOCUSTFILE.encode()}), "escape.py"),
-        ("scenarios/bomb.zip", zip_bytes({"locustfile.py": LOCUSTFILE.encode(), "zeros.bin": b"\0" * (40 << 20)}), "zeros.bin"),
+        ("scenarios/bomb.zip", zip_bytes({"locustfile.py": LOCUSTFILE.encode(), "zeros.bin": b"\0" * (40 << 20)}), "SALVO_BUNDLE_MAX_BYTES"),
         ("scenarios/broken.yml", b"execution:\n  - executor: locust\n    scenario: [unclosed\n", "broken.yml"),
         ("scenarios/nousers.py", b"from locust import HttpUser\nprint('no user class here')\n", "no locust User class"),
     ],
@@ -133,7 +133,7 @@ def test_garbage_on_both_ports_is_ignored(launch, target):
     # a valid ZMTP peer sending an undecodable frame on the command link
     link = controller_for(executor)
     link.wait_subscribed(1, timeout=10)
-    link._publisher.send(b"\xff not json")
+    link.publisher.send(b"\xff not json")
     executor.wait_log("undecodable", timeout=10)
     assert executor.state() == "armed"
     assert target.stats()["total"] == 0

@@ -17,10 +17,7 @@ from typing import Any
 import yaml
 
 from salvo.locust_plugin import wrapper_source
-from salvo.scenario import EntryKind, Scenario, load_taurus_config
-
-BZT_DEFAULT_EXECUTOR = "jmeter"
-
+from salvo.scenario import EntryKind, Scenario, bzt_executors, load_taurus_config
 
 @dataclass(frozen=True)
 class LoadProfile:
@@ -112,10 +109,9 @@ def _gate_locust_scripts(
     config: dict[str, Any], config_dir: Path, plan_dir: Path
 ) -> tuple[dict[str, Any], int, list[str]]:
     config = copy.deepcopy(config)
-    default_executor = (config.get("settings") or {}).get("default-executor", BZT_DEFAULT_EXECUTOR)
     executions = _executions(config)
-    executors = [str(e.get("executor", default_executor)) for e in executions]
-    scenarios = config.setdefault("scenarios", {}) or {}
+    executors = bzt_executors(config)
+    scenarios = config.get("scenarios") or {}
     gateable = bool(executions) and all(
         name == "locust" and not e.get("master") and _scenario_of(e, scenarios).get("script")
         for name, e in zip(executors, executions)

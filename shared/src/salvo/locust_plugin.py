@@ -73,7 +73,9 @@ def install() -> None:
     _report_requests_that_raise()
     recorder = _SampleRecorder.from_environment()
     if recorder is not None:
-        events.request.add_listener(recorder.on_request)
+        # First in line: bzt's request listener raises StopUser once its duration limit
+        # passes, and listeners after it would never hear of requests that did happen.
+        events.request._handlers.insert(0, recorder.on_request)
         events.user_error.add_listener(recorder.on_user_error)
         events.quitting.add_listener(recorder.close)
     if os.environ.get(GATE_SOCKET_ENV):
