@@ -44,6 +44,7 @@ def safe_extract(zip_path: Path, dest: Path, limits: BundleLimits) -> list[Path]
         planned = [(member, _target(member, root, name)) for member in members]
         written: list[Path] = []
         budget = limits.max_bytes
+        member = None
         try:
             for member, target in planned:
                 if member.is_dir():
@@ -52,12 +53,13 @@ def safe_extract(zip_path: Path, dest: Path, limits: BundleLimits) -> list[Path]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 budget = _copy_bounded(bundle, member, target, budget, name, limits.max_bytes)
                 written.append(target)
-        except ScenarioError:
+        except (ScenarioError, zipfile.BadZipFile, OSError, EOFError) as exc:
             shutil.rmtree(dest, ignore_errors=True)
             dest.mkdir(parents=True, exist_ok=True)
-            raise
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise ScenarioError(f"{name}: corrupt zip file ({exc})") from None
+            if isinstance(exc, ScenarioError):
+                raise
+            # zipfile stops at the declared size and fails the CRC: a bomb lying in its headers lands here
+            raise ScenarioError(f"{name}: member {member.filename!r} is corrupt or lies about its size ({exc})") from None
     return written
 
 

@@ -1,0 +1,101 @@
+"""Merged percentiles equal those of all raw samples; averaged percentiles do not."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from salvo.merge import averaged_percentile, merge_summaries
+from salvo.samples import Sample, SampleKind
+from salvo.summary import SummaryBuilder
+
+PERCENTILES = (50.0, 90.0, 95.0, 99.0)
+
+
+def exact_percentile(values: list[float], p: float) -> float:
+    """HDR's definition: the value at rank max(1, round(p/100 * n))."""
+    ordered = sorted(values)
+    rank = max(1, int(p * len(ordered) / 100 + 0.5))
+    return ordered[rank - 1]
+
+
+def summary_of(executor: str, latencies_ms: list[float], start: float = 1_800_000_000.0) -> dict:
+    builder = SummaryBuilder()
+    for n, latency in enumerate(latencies_ms):
+        builder.add(Sample(start=start + n * 0.01, elapsed_ms=latency, label="/", success=latency < 900))
+    return builder.to_dict(executor_id=executor)
+
+
+def within_hdr_precision(merged: float, exact: float) -> bool:
+    return abs(merged - exact) <= exact * 0.001 + 0.001  # 3 significant digits, plus 1 µs
+
+
+executor_shapes = st.lists(
+    st.tuples(
+        st.integers(min_value=1, max_value=400),  # samples
+        st.floats(min_value=0.5, max_value=500.0),  # typical latency (ms)
+        st.floats(min_value=0.05, max_value=1.5),  # spread (lognormal sigma)
+        st.integers(min_value=0, max_value=2**32 - 1),  # seed
+    ),
+    min_size=2,
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(executor_shapes)
+def test_merged_percentiles_equal_percentiles_of_all_samples(shapes):
+    raw_by_executor = []
+    for count, scale, sigma, seed in shapes:
+        rng = random.Random(seed)
+        raw_by_executor.append([round(scale * math.exp(rng.gauss(0, sigma)), 3) + 0.001 for _ in range(count)])
+    summaries = [summary_of(f"e{i}", raw) for i, raw in enumerate(raw_by_executor)]
+    merged = merge_summaries(summaries)
+    everything = [v for raw in raw_by_executor for v in raw]
+    assert merged.totals.requests == len(everything)
+    row = merged.overall()
+    for p in PERCENTILES:
+        exact = exact_percentile(everything, p)
+        ours = row[f"p{p:g}"]
+        assert within_hdr_precision(ours, exact), (
+            f"p{p:g}: merged {ours:.3f} ms, exact {exact:.3f} ms, "
+            f"DLT-style average of per-executor percentiles {averaged_percentile(summaries, p):.3f} ms"
+        )
+
+
+def test_averaging_percentiles_is_visibly_wrong_where_merging_is_right():
+    rng = random.Random(7)
+    fast = [rng.uniform(5, 15) for _ in range(9000)]  # one busy, fast executor
+    slow = [rng.uniform(800, 1200) for _ in range(1000)]  # one starved, slow executor
+    summaries = [summary_of("fast", fast), summary_of("slow", slow)]
+    exact_p99 = exact_percentile(fast + slow, 99)
+    merged_p99 = merge_summaries(summaries).overall()["p99"]
+    averaged_p99 = averaged_percentile(summaries, 99)
+    assert within_hdr_precision(merged_p99, exact_p99)
+    assert abs(averaged_p99 - exact_p99) / exact_p99 > 0.2, (averaged_p99, exact_p99)
+
+
+def test_counts_series_errors_and_skew_are_summed_and_aligned():
+    first = SummaryBuilder()
+    second = SummaryBuilder()
+    for builder, offset in ((first, 0.0), (second, 0.004)):
+        builder.add(Sample(start=100.0 + offset, elapsed_ms=10, label="/a", code="200"))
+        builder.add(Sample(start=100.5, elapsed_ms=20, label="/b", code="500", success=False, message="HTTP 500"))
+        builder.add(Sample(start=101.2, elapsed_ms=0, label="U", kind=SampleKind.USER_ERROR, message="ValueError: x"))
+    merged = merge_summaries([first.to_dict(executor_id="one"), second.to_dict(executor_id="two")])
+    assert (merged.totals.requests, merged.totals.failures, merged.totals.user_errors) == (4, 2, 2)
+    assert merged.totals.codes == {"200": 2, "500": 2}
+    assert merged.totals.errors == {"HTTP 500": 2, "ValueError: x": 2}
+    assert {t: tally.requests for t, tally in merged.series.items()} == {100: 4, 101: 0}
+    assert merged.contributors == ["one", "two"]
+    assert abs(merged.start_skew_ms - 4.0) < 1e-6
+    assert merged.label_rows()["/b"]["error_rate"] == 1.0
+
+
+def test_empty_and_idle_executors():
+    merged = merge_summaries([SummaryBuilder().to_dict(executor_id="idle")])
+    assert merged.totals.requests == 0 and merged.overall()["p95"] is None and merged.start_skew_ms is None
+    assert merge_summaries([]).contributors == []

@@ -1,0 +1,77 @@
+"""Sample files: Salvo's own (written by the locust plugin) and bzt's kpi.jtl."""
+
+from __future__ import annotations
+
+from salvo.histogram import LatencyHistogram
+from salvo.samples import SampleKind, SampleTail, SampleWriter, read_samples
+from salvo.summary import SummaryBuilder
+
+JTL = (
+    "allThreads,timeStamp,label,method,elapsed,bytes,responseCode,responseMessage,success,Latency\n"
+    "2,1800000000500,/,GET,250,12,200,OK,true,0\n"
+    "2,1800000001000,/x,GET,100,0,500,Internal,false,0\n"
+)
+
+
+def test_writer_and_reader_round_trip(tmp_path):
+    path = tmp_path / "salvo-samples-1.csv"
+    writer = SampleWriter(path)
+    writer.request(start=1.5, elapsed_ms=12.345, label="/a,b", method="GET", code="200", success=True, nbytes=10, message="")
+    writer.user_error(start=2.0, label="User", message='ValueError: "quoted", comma')
+    writer.close()
+    first, second = read_samples(path)
+    assert (first.label, first.elapsed_ms, first.code, first.success, first.bytes) == ("/a,b", 12.345, "200", True, 10)
+    assert second.kind is SampleKind.USER_ERROR and second.message == 'ValueError: "quoted", comma'
+
+
+def test_jtl_start_is_end_minus_elapsed(tmp_path):
+    path = tmp_path / "kpi.jtl"
+    path.write_text(JTL)
+    ok, failed = read_samples(path)
+    assert ok.start == 1800000000.25 and ok.elapsed_ms == 250 and ok.success
+    assert not failed.success and failed.code == "500" and failed.message == "Internal"
+
+
+def test_tail_returns_complete_rows_once_and_waits_for_partial_ones(tmp_path):
+    path = tmp_path / "kpi.jtl"
+    tail = SampleTail(path)
+    assert tail.read_new() == []  # no file yet
+    header, first, second = JTL.splitlines(keepends=True)
+    path.write_text(header + first + second[:10])
+    assert [s.label for s in tail.read_new()] == ["/"]
+    with open(path, "a") as handle:
+        handle.write(second[10:])
+    assert [s.label for s in tail.read_new()] == ["/x"]
+    assert tail.read_new() == []
+
+
+def test_malformed_rows_are_counted_not_fatal(tmp_path):
+    path = tmp_path / "kpi.jtl"
+    path.write_text(JTL + "2,notatime,/y,GET,abc,0,200,OK,true,0\n")
+    tail = SampleTail(path)
+    assert len(tail.read_new()) == 2 and tail.malformed == 1
+
+
+def test_summary_counts_and_timings(tmp_path):
+    path = tmp_path / "kpi.jtl"
+    path.write_text(JTL)
+    builder = SummaryBuilder()
+    for sample in read_samples(path):
+        builder.add(sample)
+    summary = builder.to_dict(timings={"start_at": 1800000000.0}, run_id="r", executor_id="e")
+    assert summary["schema"] == "salvo.summary/1" and summary["run_id"] == "r"
+    assert summary["totals"]["requests"] == 2 and summary["totals"]["failures"] == 1
+    assert summary["timings"] == {"start_at": 1800000000.0, "first_request": 1800000000.25, "last_request": 1800000001.0}
+    assert LatencyHistogram.decode(summary["labels"]["/"]["histogram"]).count == 1
+    assert [point["t"] for point in summary["series"]] == [1800000000]
+
+
+def test_histogram_precision_round_trip_and_clamping():
+    histogram = LatencyHistogram()
+    for value in (0.0005, 1.0, 2.5, 999.9):
+        histogram.record_ms(value)
+    histogram.record_ms(5_000_000)  # past the one-hour range: clamped and counted
+    decoded = LatencyHistogram.decode(histogram.encode())
+    assert decoded.count == 5 and histogram.clamped == 1
+    assert abs(decoded.percentile_ms(50) - 2.5) <= 2.5 * 0.001
+    assert LatencyHistogram().percentile_ms(99) is None and LatencyHistogram.decode("").is_empty
