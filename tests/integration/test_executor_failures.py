@@ -149,6 +149,7 @@ def test_wrong_fleet_key_cannot_start_the_executor(launch, target):
     executor.wait_log("authentication failed", timeout=10)
     impostor.close()
     assert executor.state() == "armed" and target.stats()["total"] == 0
+    assert "the-right-fleet-key" not in executor.log()  # secrets never logged
     assert_still_obeys_a_valid_start(executor, controller_for(executor, fleet_key="the-right-fleet-key-0123456789"))
 
 

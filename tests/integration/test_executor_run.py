@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -139,8 +141,40 @@ def test_summary_counts_exactly_what_the_target_saw(tmp_path, aws_env, s3_bucket
     assert labels["/ok"]["failures"] == 0
     assert labels["/broken?status=500"]["failures"] == labels["/broken?status=500"]["requests"] > 0
     assert labels["/checked"]["failures"] == labels["/checked"]["requests"] > 0
-    assert totals["failures"] == labels["/broken?status=500"]["requests"] + labels["/checked"]["requests"]
-    # both raising tasks are user-code exceptions; only one of them made a request
-    assert totals["user_errors"] > labels["/checked"]["requests"]
-    assert any("bug in user code" in message for message in totals["errors"])
-    assert any("unexpected payload" in message for message in totals["errors"])
+    # an exception inside catch_response fails its request; one outside any request is a user error;
+    # both are failures, neither is counted twice
+    assert totals["user_errors"] == labels["Mixed"]["user_errors"] > 0
+    failed_requests = labels["/broken?status=500"]["requests"] + labels["/checked"]["requests"]
+    assert totals["failures"] == failed_requests + totals["user_errors"]
+    assert totals["errors"]["ValueError: unexpected payload"] == labels["/checked"]["requests"]
+    assert totals["errors"]["RuntimeError: bug in user code"] == totals["user_errors"]
+
+
+def test_run_through_s3_failing_30_percent_of_requests(tmp_path, aws_env, s3_bucket, s3_client, flaky_s3, target):
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/flaky.py", Body=SYNC_LOCUSTFILE.encode())
+    executor = start_executor(
+        tmp_path,
+        {**aws_env, "AWS_ENDPOINT_URL": flaky_s3.endpoint},
+        executor_id="flaky",
+        host="127.0.1.21",
+        scenario_uri=f"s3://{s3_bucket}/scenarios/flaky.py",
+        results_uri=f"s3://{s3_bucket}/results/",
+        extra_env={"SALVO_USERS": "1", "SALVO_DURATION": "1s", "SALVO_TARGET_HOST": target.url},
+    )
+    try:
+        executor.wait_state("armed")
+        health = subprocess.run([sys.executable, "-m", "salvo.cli", "health"], env=executor.env,
+                                capture_output=True, text=True, timeout=30)
+        assert health.returncode == 0 and "armed" in health.stdout
+        link = ControllerLink(None, command_port=executor.command_port, status_port=executor.status_port)
+        link.add_executor(executor.host)
+        assert link.wait_subscribed(1, timeout=10) >= 1
+        codes = drive_run(link, [executor], Start(run_id="flaky-run", fleet=["flaky"], start_at=time.time() + 0.5))
+        link.close()
+    finally:
+        executor.kill()
+    assert codes == [0], executor.log()[-3000:]
+    summary = read_summary(s3_client, s3_bucket, "flaky-run", "flaky")
+    assert summary["totals"]["requests"] == target.stats()["total"] > 0
+    print(f"S3 proxy: {flaky_s3.requests} requests, {flaky_s3.faults} injected 503s")
+    assert flaky_s3.faults > 0 and "retrying" in executor.log()

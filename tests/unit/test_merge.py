@@ -86,7 +86,8 @@ def test_counts_series_errors_and_skew_are_summed_and_aligned():
         builder.add(Sample(start=100.5, elapsed_ms=20, label="/b", code="500", success=False, message="HTTP 500"))
         builder.add(Sample(start=101.2, elapsed_ms=0, label="U", kind=SampleKind.USER_ERROR, message="ValueError: x"))
     merged = merge_summaries([first.to_dict(executor_id="one"), second.to_dict(executor_id="two")])
-    assert (merged.totals.requests, merged.totals.failures, merged.totals.user_errors) == (4, 2, 2)
+    assert (merged.totals.requests, merged.totals.failures, merged.totals.user_errors) == (4, 4, 2)
+    assert merged.overall()["error_rate"] == 4 / 6
     assert merged.totals.codes == {"200": 2, "500": 2}
     assert merged.totals.errors == {"HTTP 500": 2, "ValueError: x": 2}
     assert {t: tally.requests for t, tally in merged.series.items()} == {100: 4, 101: 0}

@@ -177,11 +177,22 @@ def _report_requests_that_raise() -> None:
             if exc is not None and self._manual_result is None and not _is_response_error(value):
                 self.request_meta["exception"] = value
                 self._report_request()
+                _mark_reported(value)
                 return False
             return _original(self, exc, value, traceback)
 
         __exit__._salvo_patched = True  # type: ignore[attr-defined]
         manager.__exit__ = __exit__
+
+
+_REPORTED_MARK = "_salvo_reported_as_failed_request"
+
+
+def _mark_reported(exception: BaseException | None) -> None:
+    try:
+        setattr(exception, _REPORTED_MARK, True)
+    except (AttributeError, TypeError):
+        pass
 
 
 def _is_response_error(value: BaseException | None) -> bool:
@@ -229,14 +240,23 @@ class _SampleRecorder:
         )
 
     def on_user_error(self, user_instance: Any = None, exception: BaseException | None = None, **_: Any) -> None:
+        if getattr(exception, _REPORTED_MARK, False):
+            return  # already counted, as the failed request it interrupted
         self.writer.user_error(
             start=time.time(),
-            label=type(user_instance).__name__ if user_instance is not None else "",
+            label=_user_class_name(user_instance),
             message=_one_line(exception),
         )
 
     def close(self, **_: Any) -> None:
         self.writer.close()
+
+
+def _user_class_name(user_instance: Any) -> str:
+    """Tasks defined on a User run inside locust's DefaultTaskSet: name the User behind it."""
+    if user_instance is None:
+        return ""
+    return type(getattr(user_instance, "user", user_instance)).__name__
 
 
 def _one_line(exception: BaseException | None) -> str:

@@ -22,7 +22,8 @@ def stats_row(tally: Tally, duration_s: float | None) -> dict:
         "requests": tally.requests,
         "failures": tally.failures,
         "user_errors": tally.user_errors,
-        "error_rate": (tally.failures / tally.requests) if tally.requests else 0.0,
+        # a user error is a failed operation that sent no request
+        "error_rate": tally.failures / (tally.requests + tally.user_errors) if tally.failures else 0.0,
         "rps": (tally.requests / duration_s) if duration_s else 0.0,
         "avg": histogram.mean_ms,
         "min": histogram.min_ms,

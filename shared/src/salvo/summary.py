@@ -9,8 +9,10 @@ exit_code, stop_reason and timings; the builder adds the rest):
     timings: {..caller's.., first_request, last_request}   (epoch seconds)
 
 `histogram` is HdrHistogram's compressed V2 encoding of request latencies in
-microseconds. User errors are exceptions raised in user code: they are counted,
-with their messages, but they are not requests.
+microseconds. User errors are exceptions raised in user code outside any request
+(one raised inside a `catch_response` block fails that request instead). They
+count as failures, with their messages, but not as requests:
+failures = failed requests + user errors.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Tally:
     def add(self, sample: Sample) -> None:
         if sample.kind is SampleKind.USER_ERROR:
             self.user_errors += 1
+            self.failures += 1
             self._count_error(sample.message)
             return
         self.requests += 1
