@@ -85,11 +85,14 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512  # listen() backlog: the default 5 drops SYNs when a fleet starts at once
+
+
 def serve(host: str, port: int) -> None:
     Handler.counters = Counters()
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 128
+    server = Server((host, port), Handler)
     print(f"listening {server.server_address[1]}", flush=True)
     server.serve_forever()
 

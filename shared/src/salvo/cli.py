@@ -13,11 +13,11 @@ from typing import Callable
 
 from salvo import __version__, logs
 from salvo.errors import ConfigError, ExitCode, SalvoError
-from salvo.settings import CommonSettings, ExecutorSettings, describe_variables, load
+from salvo.settings import CommonSettings, ControllerSettings, ExecutorSettings, describe_variables, load
 
 log = logging.getLogger("salvo")
 
-SETTINGS_MODELS: dict[str, type[CommonSettings]] = {"executor": ExecutorSettings}
+SETTINGS_MODELS: dict[str, type[CommonSettings]] = {"executor": ExecutorSettings, "controller": ControllerSettings}
 
 
 def cmd_executor(_: argparse.Namespace) -> int:
@@ -28,6 +28,82 @@ def cmd_executor(_: argparse.Namespace) -> int:
     if settings.fleet_key is None:
         log.warning("SALVO_FLEET_KEY is not set: control links are NOT authenticated or encrypted")
     return Executor(settings).run()
+
+
+def cmd_controller(_: argparse.Namespace) -> int:
+    from salvo.controller import Controller
+
+    settings = load(ControllerSettings)
+    logs.configure(settings, role="controller")
+    return Controller(settings).run()
+
+
+def _bastion_settings() -> ControllerSettings:
+    """The bastion verbs need the controller's scan settings but not SALVO_RESULTS_URI."""
+    import os
+
+    environ = dict(os.environ)
+    environ.setdefault("SALVO_RESULTS_URI", "s3://unused-by-this-verb/")
+    settings = load(ControllerSettings, environ)
+    logs.configure(settings, role="salvo")
+    return settings
+
+
+def cmd_discover(_: argparse.Namespace) -> int:
+    from salvo.discovery import discover, resolve_targets
+    from salvo.transport import ControllerLink
+
+    settings = _bastion_settings()
+    link = ControllerLink(
+        settings.fleet_key.get_secret_value() if settings.fleet_key else None, settings.command_port, settings.status_port
+    )
+    try:
+        fleet = discover(link, resolve_targets(settings), settings, once=True)
+    finally:
+        link.close()
+    print(f"{'address':<16} {'executor':<28} {'state':<10} {'version':<8} {'sha256':<14} note")
+    for found in sorted(fleet.found.values(), key=lambda f: tuple(int(p) if p.isdigit() else 0 for p in f.host.split("."))):
+        status = found.status
+        print(
+            f"{found.host:<16} {(status.executor_id if status else '-'):<28} "
+            f"{(status.state.value if status else '-'):<10} {(status.version if status else '-'):<8} "
+            f"{((status.scenario_sha256 or '-')[:12] if status else '-'):<14} {found.seen.value}"
+        )
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from salvo.discovery import discover, resolve_targets
+    from salvo.protocol import Stop
+    from salvo.transport import ControllerLink
+
+    settings = _bastion_settings()
+    link = ControllerLink(
+        settings.fleet_key.get_secret_value() if settings.fleet_key else None, settings.command_port, settings.status_port
+    )
+    try:
+        fleet = discover(link, resolve_targets(settings), settings, once=True)
+        hosts = [f.host for f in fleet.found.values() if f.status is not None]
+        subscribed = link.wait_subscribed(len(hosts), timeout=5)
+        link.publish(Stop(run_id=args.run_id, reason="salvo stop"))
+        print(f"stop sent to {subscribed} of {len(hosts)} executor(s)")
+    finally:
+        link.close()
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from salvo.rereport import rereport
+
+    logs.configure(None, role="salvo")
+    return rereport(args.uri, criteria=args.criteria)
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from salvo.upload import validate_and_upload
+
+    logs.configure(None, role="salvo")
+    return validate_and_upload(args.path, args.uri, entry=args.entry)
 
 
 def cmd_health(_: argparse.Namespace) -> int:
@@ -63,6 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("executor", help="run the executor entrypoint (fetch, arm, wait, load, upload)").set_defaults(
         func=cmd_executor
     )
+    verbs.add_parser("controller", help="run the controller entrypoint (discover, start, watch, merge, verdict)").set_defaults(
+        func=cmd_controller
+    )
+    verbs.add_parser("discover", help="list the executors found and their state").set_defaults(func=cmd_discover)
+    stop = verbs.add_parser("stop", help="broadcast a stop to every executor found")
+    stop.add_argument("--run-id", default=None, help="only this run (default: whatever runs)")
+    stop.set_defaults(func=cmd_stop)
+    report = verbs.add_parser("report", help="re-merge a past run from S3 and print its table")
+    report.add_argument("uri", help="s3://bucket/prefix/run_id/")
+    report.add_argument("--criteria", default=None, help="evaluate these criteria too")
+    report.set_defaults(func=cmd_report)
+    upload = verbs.add_parser("upload", help="validate a scenario as an executor would, then upload it")
+    upload.add_argument("path")
+    upload.add_argument("uri", help="s3://bucket/key")
+    upload.add_argument("--entry", default=None, help="entry file inside a .zip bundle")
+    upload.set_defaults(func=cmd_upload)
     verbs.add_parser("health", help="exit 0 when the local executor is armed or running").set_defaults(
         func=cmd_health
     )

@@ -415,10 +415,14 @@ class Executor:
             self._push(self._status())
 
     def _set_state(self, state: ExecutorState) -> None:
-        if state is not self.state:
+        changed = state is not self.state
+        if changed:
             log.debug("state %s -> %s", self.state.value, state.value)
         self.state = state
         self.state_file.write(state, executor_id=self.id, run_id=self.run_id)
+        if changed:
+            # watchers learn at once, e.g. that we are uploading and will be quiet for a while
+            self._push(self._status())
 
     # --- signals -------------------------------------------------------------------------
 

@@ -30,7 +30,19 @@ LINGER_MS = 500
 HANDSHAKE_FAILURES = (
     zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 )
+AUTH_FAILURES = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
 _insecure_warned = False
+
+
+def _auth_failure_reason(event: dict) -> str:
+    value = event.get("value")
+    if value == zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+        return "a peer used a different SALVO_FLEET_KEY"
+    if value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+        return "a peer with SALVO_FLEET_KEY set on one side only"
+    if event.get("event") == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return "a peer whose key is not the controller's"
+    return f"handshake rejected (ZMTP protocol error {value})"
 
 
 class Link(str, Enum):
@@ -111,9 +123,10 @@ class ExecutorSockets:
                 sock.curve_secretkey = own.secret
                 sock.curve_publickey = own.public
         self.command.setsockopt(zmq.SUBSCRIBE, b"")
+        # Not HANDSHAKE_FAILED_NO_DETAIL: that is a bare TCP connect (the controller's own port probe).
         self.monitors = {
-            self.command.get_monitor_socket(HANDSHAKE_FAILURES): Link.COMMAND,
-            self.status.get_monitor_socket(HANDSHAKE_FAILURES): Link.STATUS,
+            self.command.get_monitor_socket(AUTH_FAILURES): Link.COMMAND,
+            self.status.get_monitor_socket(AUTH_FAILURES): Link.STATUS,
         }
         self.command.bind(f"tcp://{bind_host}:{command_port}")
         self.status.bind(f"tcp://{bind_host}:{status_port}")
@@ -140,9 +153,8 @@ class ExecutorSockets:
                     event = recv_monitor_message(monitor)
                     self.warnings.warn(
                         f"auth-{link.value}",
-                        "authentication failed on the %s port (%s): a peer without the right SALVO_FLEET_KEY "
-                        "tried to connect; ignored",
-                        link.value, event.get("endpoint", b"").decode(errors="replace"),
+                        "authentication failed on the %s port: %s; ignored",
+                        link.value, _auth_failure_reason(event),
                     )
         return received
 
@@ -210,6 +222,7 @@ class ControllerLink:
         self._secure(self.publisher)
         self.subscriptions = 0
         self.peers: dict[str, _Peer] = {}
+        self.last_rtt: dict[str, float] = {}
         self.warnings = RateLimitedWarning()
 
     def _secure(self, sock: zmq.Socket) -> None:
@@ -223,7 +236,8 @@ class ControllerLink:
             return
         dealer = self.context.socket(zmq.DEALER)
         _harden(dealer)
-        dealer.setsockopt(zmq.IMMEDIATE, 1)
+        # No ZMQ_IMMEDIATE: with it, libzmq drops messages already received when the peer
+        # disconnects - an executor's last Status and Finished, sent just before it exits.
         self._secure(dealer)
         monitor = dealer.get_monitor_socket(
             zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILURES | zmq.EVENT_DISCONNECTED
@@ -262,21 +276,25 @@ class ControllerLink:
                 peer.auth_failed = True
 
     def handshake(self, host: str, timeout: float, watch: bool = True) -> Status | None:
-        """Send Hello and wait for the executor's Status; None if none came in time."""
+        """Send Hello and wait for the executor's Status; None if none came in time.
+
+        `last_rtt[host]` is then the time from the latest Hello to its answer."""
         self.add_executor(host)
         peer = self.peers[host]
         deadline = time.monotonic() + timeout
-        next_hello = 0.0
+        next_hello = sent_at = 0.0
         while time.monotonic() < deadline:
-            if time.monotonic() >= next_hello:  # IMMEDIATE drops sends until connected: retry
+            if time.monotonic() >= next_hello:
                 try:
                     peer.dealer.send(protocol.encode(Hello(watch=watch)), flags=zmq.NOBLOCK)
+                    sent_at = time.monotonic()
                 except zmq.Again:
                     pass
                 next_hello = time.monotonic() + 0.25
-            if peer.dealer.poll(50):
+            if peer.dealer.poll(20):
                 message = self._decode(host, peer.dealer.recv())
                 if isinstance(message, Status):
+                    self.last_rtt[host] = time.monotonic() - sent_at
                     return message
                 if message is not None:
                     peer.pending.append(message)

@@ -1,0 +1,218 @@
+"""Finding the fleet: probe addresses, handshake responders, wait until the fleet is complete.
+
+Probes are plain TCP connects to the status port (asyncio, bounded concurrency,
+short timeouts); only responders get a ZeroMQ handshake. Discovery repeats until
+SALVO_EXPECTED_EXECUTORS are armed or, without it, until no new executor
+appeared for SALVO_SETTLE_SECONDS; at SALVO_DISCOVERY_TIMEOUT the quorum
+SALVO_MIN_EXECUTORS decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import ipaddress
+import logging
+import socket
+import struct
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+
+from salvo.errors import ConfigError, SalvoError, ExitCode
+from salvo.protocol import ExecutorState, Status
+from salvo.settings import ControllerSettings
+from salvo.targets import TargetSpecError, dlt_hosts, expand, resolve_dns
+from salvo.transport import ControllerLink
+
+log = logging.getLogger("salvo.discovery")
+
+_SIOCGIFADDR = 0x8915
+_SIOCGIFNETMASK = 0x891B
+
+
+class TooFewExecutors(SalvoError):
+    """Fewer executors than SALVO_MIN_EXECUTORS were armed by SALVO_DISCOVERY_TIMEOUT.
+
+    Check that the executors run, reach `armed` (their logs say why not), listen on
+    SALVO_STATUS_PORT and share the controller's SALVO_FLEET_KEY, and that
+    SALVO_EXECUTOR_CIDRS covers their addresses.
+    """
+
+    exit_code = ExitCode.SCENARIO
+
+
+class Seen(str, Enum):
+    MEMBER = "member"
+    NOT_READY = "not ready"
+    AUTH_FAILED = "authentication failed"
+    NO_ANSWER = "no handshake answer"
+    MISMATCH = "left out (differs from the majority)"
+
+
+@dataclass
+class Found:
+    host: str
+    seen: Seen
+    status: Status | None = None
+    rtt: float | None = None
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.status is None:
+            return f"{self.host}: {self.seen.value}{' (' + self.note + ')' if self.note else ''}"
+        s = self.status
+        sha = (s.scenario_sha256 or "-")[:12]
+        extra = f"; {self.note}" if self.note else ""
+        return f"{self.host}: {s.executor_id} {s.state.value} v{s.version} sha256 {sha} [{self.seen.value}{extra}]"
+
+
+@dataclass
+class Fleet:
+    found: dict[str, Found] = field(default_factory=dict)
+
+    @property
+    def members(self) -> list[Found]:
+        return [f for f in self.found.values() if f.seen is Seen.MEMBER]
+
+    def member_ids(self) -> list[str]:
+        return [f.status.executor_id for f in self.members]
+
+    def max_rtt(self) -> float:
+        return max((f.rtt or 0.0 for f in self.members), default=0.0)
+
+    def report(self) -> str:
+        return "; ".join(f.describe() for f in sorted(self.found.values(), key=lambda f: _ip_key(f.host))) or "nothing"
+
+
+def _ip_key(host: str):
+    try:
+        return (0, int(ipaddress.IPv4Address(host)))
+    except ValueError:
+        return (1, host)
+
+
+def own_interface() -> tuple[str, ipaddress.IPv4Network] | None:
+    """The first non-loopback IPv4 address of this host and its network, read from the kernel."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _, name in socket.if_nameindex():
+            if name == "lo":
+                continue
+            packed = struct.pack("256s", name.encode()[:15])
+            try:
+                address = socket.inet_ntoa(fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, packed)[20:24])
+                netmask = socket.inet_ntoa(fcntl.ioctl(probe.fileno(), _SIOCGIFNETMASK, packed)[20:24])
+            except OSError:
+                continue
+            if address.startswith("127."):
+                continue
+            return address, ipaddress.IPv4Network(f"{address}/{netmask}", strict=False)
+    return None
+
+
+def resolve_targets(settings: ControllerSettings) -> list[str]:
+    """Every address to probe, refused with ConfigError (exit 2) when malformed or too large."""
+    own = own_interface()
+    exclude = {own[0]} if own else set()
+    try:
+        if settings.executor_dns:
+            return resolve_dns(settings.executor_dns)
+        if settings.executor_cidrs:
+            spec, name = settings.executor_cidrs, "SALVO_EXECUTOR_CIDRS"
+        elif settings.ip_network and settings.ip_hosts:
+            spec, name = dlt_hosts(settings.ip_network, settings.ip_hosts), "SALVO_IP_NETWORK/SALVO_IP_HOSTS"
+        elif own:
+            spec, name = str(own[1]), "the controller's own subnet (SALVO_EXECUTOR_CIDRS unset)"
+            log.info("scanning %s, this controller's subnet", spec)
+        else:
+            raise ConfigError("SALVO_EXECUTOR_CIDRS is required: this host has no non-loopback IPv4 subnet to scan")
+        return expand(spec, max_addresses=settings.max_scan_addresses, exclude=exclude)
+    except TargetSpecError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+async def _probe(addresses: list[str], port: int, concurrency: int, timeout: float) -> list[str]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(address: str) -> str | None:
+        async with gate:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
+            except (OSError, asyncio.TimeoutError):
+                return None
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass
+            return address
+
+    results = await asyncio.gather(*(one(a) for a in addresses))
+    return [a for a in results if a]
+
+
+def probe(addresses: list[str], port: int, concurrency: int, timeout: float) -> list[str]:
+    """Addresses accepting a TCP connection on `port`."""
+    return asyncio.run(_probe(addresses, port, concurrency, timeout)) if addresses else []
+
+
+def handshake_all(link: ControllerLink, hosts: list[str], timeout: float = 2.0) -> dict[str, Found]:
+    found = {}
+    for host in hosts:
+        status = link.handshake(host, timeout=timeout, watch=False)
+        if status is None:
+            seen = Seen.AUTH_FAILED if link.auth_failed(host) else Seen.NO_ANSWER
+            found[host] = Found(host, seen)
+            link.remove_executor(host)
+            continue
+        seen = Seen.MEMBER if status.state is ExecutorState.ARMED else Seen.NOT_READY
+        found[host] = Found(host, seen, status, rtt=link.last_rtt.get(host))
+    return found
+
+
+def _exclude_minority(fleet: Fleet) -> None:
+    """Executors whose version or scenario differs from the majority are reported and left out."""
+    members = fleet.members
+    if len(members) < 2:
+        return
+    majority = Counter((f.status.version, f.status.scenario_sha256) for f in members).most_common(1)[0][0]
+    for member in members:
+        signature = (member.status.version, member.status.scenario_sha256)
+        if signature != majority:
+            member.seen = Seen.MISMATCH
+            member.note = f"majority runs v{majority[0]} with scenario {str(majority[1])[:12]}"
+            log.warning("leaving out %s", member.describe())
+
+
+def discover(link: ControllerLink, targets: list[str], settings: ControllerSettings, once: bool = False) -> Fleet:
+    """Scan and handshake until the fleet is complete; TooFewExecutors below quorum at the timeout."""
+    fleet = Fleet()
+    deadline = time.monotonic() + settings.discovery_timeout
+    last_new = time.monotonic()
+    while True:
+        pending = [a for a in targets if a not in fleet.found or fleet.found[a].seen is not Seen.MEMBER]
+        responders = probe(pending, settings.status_port, settings.scan_concurrency, settings.probe_timeout)
+        before = len(fleet.members)
+        fleet.found.update(handshake_all(link, responders))
+        _exclude_minority(fleet)
+        if len(fleet.members) > before:
+            last_new = time.monotonic()
+            log.info("fleet: %d armed (%s)", len(fleet.members), ", ".join(sorted(fleet.member_ids())))
+        if once:
+            return fleet
+        if settings.expected_executors is not None:
+            if len(fleet.members) >= settings.expected_executors:
+                return fleet
+        elif fleet.members and time.monotonic() - last_new >= settings.settle_seconds:
+            return fleet
+        if time.monotonic() >= deadline:
+            if len(fleet.members) >= settings.min_executors:
+                log.warning("discovery timeout: starting with %d executors (quorum %d)",
+                            len(fleet.members), settings.min_executors)
+                return fleet
+            raise TooFewExecutors(
+                f"{len(fleet.members)} executor(s) armed after {settings.discovery_timeout:g} s, "
+                f"fewer than SALVO_MIN_EXECUTORS={settings.min_executors}; found: {fleet.report()}"
+            )
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))

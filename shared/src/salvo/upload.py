@@ -1,0 +1,38 @@
+"""`salvo upload PATH s3://…`: the executor's own scenario checks, then the upload."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from salvo.errors import ConfigError
+from salvo.s3 import S3Location, S3Store
+from salvo.scenario import BundleLimits, check, unpack
+from salvo.settings import ExecutorSettings
+
+DEFAULT_LIMITS = BundleLimits(
+    max_bytes=ExecutorSettings.model_fields["bundle_max_bytes"].default,
+    max_files=ExecutorSettings.model_fields["bundle_max_files"].default,
+)
+
+
+def validate_and_upload(path: str, uri: str, entry: str | None = None, store: S3Store | None = None) -> int:
+    source = Path(path)
+    if not source.is_file():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        location = S3Location.parse(uri)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if not location.key or location.key.endswith("/"):
+        location = location.child(source.name)
+    if Path(location.key).suffix.lower() != source.suffix.lower():
+        raise ConfigError(f"{uri}: the key must keep the scenario's suffix ({source.suffix}): executors choose by it")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    with tempfile.TemporaryDirectory(prefix="salvo-upload-") as work:
+        scenario = unpack(source, source.name, digest, Path(work), entry=entry, limits=DEFAULT_LIMITS)
+        check(scenario)
+    (store or S3Store()).upload_file(source, location)
+    print(f"uploaded {source} to {location} (sha256 {digest}); entry {scenario.entry.name} checked")
+    return 0
