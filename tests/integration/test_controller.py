@@ -176,13 +176,29 @@ def test_executor_killed_mid_run_is_marked_lost(fleet_factory, target, policy, e
     if policy == "continue":  # the survivors ran to completion
         for executor in fleet.executors[1:]:
             assert executor.wait_exit(60) == 0
+    # the killed executor's bzt got SIGTERM from the kernel and stopped its locust: no orphaned load
+    wait_for(lambda: not _load_processes_of(victim), 30, "the killed executor's load processes to stop")
+
+
+def _load_processes_of(executor) -> list[str]:
+    marker = str(executor.work_dir)
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text:
+            found.append(text)
+    return found
 
 
 def test_controller_killed_mid_run_executors_stop_and_upload(fleet_factory, target, s3_client, s3_bucket):
     fleet = fleet_factory(2, duration="60s")
     fleet.wait_armed()
     controller = fleet.controller("orphaned")
-    wait_for(lambda: target.stats()["total"] >= 10, 60, "load to flow")
+    wait_for(lambda: all(e.state() == "running" for e in fleet.executors), 60, "the run to start")
+    wait_for(lambda: target.stats()["total"] >= 10, 30, "load to flow")
     controller.process.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
     for executor in fleet.executors:
@@ -202,7 +218,8 @@ def test_controller_sigterm_broadcasts_stop_and_writes_partial_report(fleet_fact
     fleet = fleet_factory(2, duration="60s")
     fleet.wait_armed()
     controller = fleet.controller("interrupted")
-    wait_for(lambda: target.stats()["total"] >= 10, 60, "load to flow")
+    wait_for(lambda: all(e.state() == "running" for e in fleet.executors), 60, "the run to start")
+    wait_for(lambda: target.stats()["total"] >= 10, 30, "load to flow")
     controller.process.send_signal(signal.SIGTERM)
     assert controller.wait(90) == 143, controller.log()[-4000:]
     for executor in fleet.executors:

@@ -85,6 +85,7 @@ class BztRunner:
             stdout=self._output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_stop_when_parent_dies,
         )
 
     def wait_at_gate(self, timeout: float) -> None:
@@ -204,6 +205,18 @@ class BztRunner:
                 if errors:
                     return errors[-1][:300]
         return f"see {self.artifacts_dir}/bzt.log"
+
+
+def _stop_when_parent_dies() -> None:
+    """Runs in the bzt child before exec: if the executor dies (even by SIGKILL), the kernel sends
+    bzt SIGTERM, which it handles gracefully, stopping locust. No orphaned load, ever."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def _read_line(conn: socket.socket) -> str:
