@@ -11,7 +11,7 @@ import pytest
 
 from salvo.protocol import Start
 from salvo.transport import ControllerLink
-from tests.support.executors import drive_run, free_port, start_executor
+from tests.support.executors import drive_run, free_port, run_single, start_executor
 
 pytestmark = pytest.mark.integration
 
@@ -122,14 +122,10 @@ def test_summary_counts_exactly_what_the_target_saw(tmp_path, aws_env, s3_bucket
     )
     try:
         executor.wait_state("armed")
-        link = ControllerLink(None, command_port=executor.command_port, status_port=executor.status_port)
-        link.add_executor(executor.host)
-        assert link.wait_subscribed(1, timeout=10) >= 1
-        codes = drive_run(link, [executor], Start(run_id="count-run", fleet=["counter"], start_at=time.time() + 0.5))
-        link.close()
+        code = run_single(executor, "count-run")
     finally:
         executor.kill()
-    assert codes == [0], executor.log()[-3000:]
+    assert code == 0, executor.log()[-3000:]
 
     at_target = target.stats()["executors"]["counter"]["count"]
     summary = read_summary(s3_client, s3_bucket, "count-run", "counter")
@@ -166,14 +162,10 @@ def test_run_through_s3_failing_30_percent_of_requests(tmp_path, aws_env, s3_buc
         health = subprocess.run([sys.executable, "-m", "salvo.cli", "health"], env=executor.env,
                                 capture_output=True, text=True, timeout=30)
         assert health.returncode == 0 and "armed" in health.stdout
-        link = ControllerLink(None, command_port=executor.command_port, status_port=executor.status_port)
-        link.add_executor(executor.host)
-        assert link.wait_subscribed(1, timeout=10) >= 1
-        codes = drive_run(link, [executor], Start(run_id="flaky-run", fleet=["flaky"], start_at=time.time() + 0.5))
-        link.close()
+        code = run_single(executor, "flaky-run")
     finally:
         executor.kill()
-    assert codes == [0], executor.log()[-3000:]
+    assert code == 0, executor.log()[-3000:]
     summary = read_summary(s3_client, s3_bucket, "flaky-run", "flaky")
     assert summary["totals"]["requests"] == target.stats()["total"] > 0
     print(f"S3 proxy: {flaky_s3.requests} requests, {flaky_s3.faults} injected 503s")

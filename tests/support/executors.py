@@ -141,3 +141,18 @@ def drive_run(link, executors: list[ExecutorProcess], start: Start, *, heartbeat
             next_beat = time.monotonic() + heartbeat_every
         link.receive(0.05)
     return [e.process.returncode for e in executors]
+
+
+def run_single(executor: ExecutorProcess, run_id: str, start_in: float = 0.5, fleet_key: str | None = None) -> int:
+    """Act as the controller for one armed executor: subscribe, start, heartbeat; its exit code."""
+    from salvo.transport import ControllerLink
+
+    link = ControllerLink(fleet_key, command_port=executor.command_port, status_port=executor.status_port)
+    try:
+        link.add_executor(executor.host)
+        assert link.wait_subscribed(1, timeout=10) >= 1, "the executor never subscribed"
+        start = Start(run_id=run_id, fleet=[executor.executor_id], start_at=time.time() + start_in)
+        (code,) = drive_run(link, [executor], start)
+        return code
+    finally:
+        link.close()

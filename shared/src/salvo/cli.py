@@ -49,18 +49,23 @@ def _bastion_settings() -> ControllerSettings:
     return settings
 
 
-def cmd_discover(_: argparse.Namespace) -> int:
+def _scan_once(settings: ControllerSettings):
+    """One discovery pass over the configured targets; returns (link, fleet): close the link."""
     from salvo.discovery import discover, resolve_targets
     from salvo.transport import ControllerLink
 
-    settings = _bastion_settings()
-    link = ControllerLink(
-        settings.fleet_key.get_secret_value() if settings.fleet_key else None, settings.command_port, settings.status_port
-    )
+    fleet_key = settings.fleet_key.get_secret_value() if settings.fleet_key else None
+    link = ControllerLink(fleet_key, settings.command_port, settings.status_port)
     try:
-        fleet = discover(link, resolve_targets(settings), settings, once=True)
-    finally:
+        return link, discover(link, resolve_targets(settings), settings, once=True)
+    except BaseException:
         link.close()
+        raise
+
+
+def cmd_discover(_: argparse.Namespace) -> int:
+    link, fleet = _scan_once(_bastion_settings())
+    link.close()
     print(f"{'address':<16} {'executor':<28} {'state':<10} {'version':<8} {'sha256':<14} note")
     for found in sorted(fleet.found.values(), key=lambda f: tuple(int(p) if p.isdigit() else 0 for p in f.host.split("."))):
         status = found.status
@@ -73,16 +78,10 @@ def cmd_discover(_: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from salvo.discovery import discover, resolve_targets
     from salvo.protocol import Stop
-    from salvo.transport import ControllerLink
 
-    settings = _bastion_settings()
-    link = ControllerLink(
-        settings.fleet_key.get_secret_value() if settings.fleet_key else None, settings.command_port, settings.status_port
-    )
+    link, fleet = _scan_once(_bastion_settings())
     try:
-        fleet = discover(link, resolve_targets(settings), settings, once=True)
         hosts = [f.host for f in fleet.found.values() if f.status is not None]
         subscribed = link.wait_subscribed(len(hosts), timeout=5)
         link.publish(Stop(run_id=args.run_id, reason="salvo stop"))
