@@ -15,6 +15,7 @@ from __future__ import annotations
 import lzma
 import shutil
 import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ from salvo.errors import ScenarioError
 
 CHUNK = 1 << 16
 # What zipfile raises on a damaged or unsupported member while reading it.
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, RuntimeError, NotImplementedError, ValueError)
+_READ_ERRORS = (
+    zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, RuntimeError, NotImplementedError, ValueError,
+    struct.error,
+)
 
 
 @dataclass(frozen=True)
@@ -33,21 +37,22 @@ class BundleLimits:
     max_files: int  # members, folders included (SALVO_BUNDLE_MAX_FILES)
 
 
-def safe_extract(zip_path: Path, dest: Path, limits: BundleLimits) -> list[Path]:
+def safe_extract(zip_path: Path, dest: Path, limits: BundleLimits, *, name: str | None = None) -> list[Path]:
     """Extract `zip_path` into `dest` (created if missing; must be empty) and return the files written.
 
-    Raises ScenarioError naming the bundle, the offending member and the reason;
-    `dest` is then left empty. A non-empty `dest` is a programming error (ValueError).
+    Raises ScenarioError naming the bundle (`name`, default the file's name), the
+    offending member and the reason; `dest` is then left empty. A non-empty
+    `dest` is a programming error (ValueError).
     """
-    name = zip_path.name
+    name = name or zip_path.name
+    root = _empty_dir(dest)
     try:
         bundle = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except Exception as exc:  # the constructor only parses: whatever it raises means "not a zip we can read"
         raise ScenarioError(f"{name}: not a readable zip file ({exc})") from None
     with bundle:
         members = bundle.infolist()
         _check_totals(members, limits, name)
-        root = _empty_dir(dest)
         planned = _plan(members, root, name)
         try:
             return _write_all(bundle, planned, limits.max_bytes, name)
@@ -96,6 +101,8 @@ def _plan(members: list[zipfile.ZipInfo], root: Path, bundle_name: str) -> list[
 
 def _target(member: zipfile.ZipInfo, root: Path, bundle_name: str) -> Path:
     filename = member.filename
+    if not filename.strip("/"):
+        raise ScenarioError(f"{bundle_name}: a member has an empty name")
     if stat.S_ISLNK(member.external_attr >> 16):
         raise ScenarioError(f"{bundle_name}: member {filename!r} is a symbolic link; bundles may not contain links")
     if member.flag_bits & 0x1:

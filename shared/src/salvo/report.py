@@ -155,10 +155,13 @@ def publish_report(report: Report, store, location, report_dir: Path | None) -> 
         "report.html": (report.html(), "text/html"),
     }
     if report_dir is not None:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        for name, (text, _) in files.items():
-            (report_dir / name).write_text(text)
-        log.info("report written to %s", report_dir)
+        try:
+            report_dir.mkdir(parents=True, exist_ok=True)
+            for name, (text, _) in files.items():
+                (report_dir / name).write_text(text)
+            log.info("report written to %s", report_dir)
+        except OSError as exc:  # the S3 copy below still happens: nothing is lost
+            log.warning("could not write the report to SALVO_REPORT_DIR=%s: %s (make it writable by this user)", report_dir, exc)
     for name, (text, content_type) in files.items():
         store.upload_bytes(text.encode(), location.child(name), content_type)
     log.info("report uploaded to %s", location)
