@@ -1,10 +1,14 @@
-# Salvo — build and test entry points. `make test` is what CI runs.
+# Salvo — build and test entry points. `make test` is what CI runs (.ci/run).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
+# Where no registry is reachable: `make base-image` and BASE_IMAGE=salvo-base:bookworm
+BASE_IMAGE ?= python:3.12-slim
+export BASE_IMAGE
+COMPOSE := docker compose
 
-.PHONY: venv test test-fast test-unit test-integration bench clean
+.PHONY: venv test test-fast test-e2e images base-image rehearsal lint bench clean
 
 $(VENV)/.installed: shared/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,19 +18,36 @@ $(VENV)/.installed: shared/pyproject.toml requirements-dev.txt
 
 venv: $(VENV)/.installed
 
-## test: every test suite (unit + integration; e2e joins when the images exist)
+## test: unit + integration (loopback processes) + e2e (docker compose rehearsal)
 test: venv
 	$(PYTEST) tests
 
-## test-fast: unit tests only (seconds, no subprocesses)
+## test-fast: unit + integration, no Docker
 test-fast: venv
-	$(PYTEST) tests/unit
+	$(PYTEST) tests/unit tests/integration
 
-test-integration: venv
-	$(PYTEST) tests/integration
+test-e2e: venv
+	$(PYTEST) tests/e2e
+
+## images: the executor, controller and rehearsal images (BASE_IMAGE as set)
+images:
+	$(COMPOSE) build
+
+## base-image: a python:3.12-slim stand-in built from Debian packages (no registry needed)
+base-image:
+	scripts/build-base-image.sh salvo-base:bookworm
+
+## rehearsal: a whole distributed test on this machine; exits with the controller's verdict
+rehearsal: images
+	mkdir -p reports && chmod 777 reports
+	$(COMPOSE) up --scale executor=5 --exit-code-from controller; status=$$?; \
+	  $(COMPOSE) down -v --remove-orphans >/dev/null 2>&1; exit $$status
+
+lint: venv
+	$(PY) -m ruff check shared tests demo
 
 bench: venv
 	@echo "no benchmarks yet"
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache reports

@@ -57,10 +57,10 @@ def scan_env(executor, key: str) -> dict:
 def test_discover_lists_executors_and_reports_authentication_failures(armed):
     good = salvo("discover", env=scan_env(armed, KEY))
     assert good.returncode == 0, good.stderr
-    line = next(l for l in good.stdout.splitlines() if l.startswith("127.0.1.25"))
+    line = next(row for row in good.stdout.splitlines() if row.startswith("127.0.1.25"))
     assert "bastion-target" in line and "armed" in line and "member" in line
     wrong = salvo("discover", env=scan_env(armed, "some-other-fleet-key-000000"))
-    line = next(l for l in wrong.stdout.splitlines() if l.startswith("127.0.1.25"))
+    line = next(row for row in wrong.stdout.splitlines() if row.startswith("127.0.1.25"))
     assert "authentication failed" in line
     assert armed.state() == "armed"
 

@@ -1,0 +1,130 @@
+"""The rehearsal in real Docker: both images, moto, the demo target, five executors.
+
+Everything runs on the compose network the test creates (172.28.0.0/24 by default);
+the controller scans only that subnet. Each test tears its project down, even on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.executors import REPO, wait_for
+
+pytestmark = pytest.mark.e2e
+
+COMPOSE_TIMEOUT = 900
+
+
+def compose_env(reports: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SALVO_")}
+    env.setdefault("BASE_IMAGE", "python:3.12-slim")
+    env.update({"SALVO_REPORTS": str(reports), **extra})
+    return env
+
+
+def compose(*args: str, env: dict, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(["docker", "compose", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker compose {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def images():
+    env = compose_env(Path("/tmp"))
+    compose("build", env=env, timeout=1800)
+    return env["BASE_IMAGE"]
+
+
+@pytest.fixture
+def rehearsal(images, tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir(mode=0o777)
+    reports.chmod(0o777)
+    envs = []
+
+    def make(**extra: str) -> dict:
+        env = compose_env(reports, **extra)
+        envs.append(env)
+        return env
+
+    yield make, reports
+    for env in envs:
+        compose("down", "-v", "--remove-orphans", env=env, timeout=300, check=False)
+
+
+def target_final_count(env: dict) -> int:
+    logs = compose("logs", "--no-color", "target", env=env).stdout
+    counts = re.findall(r"demo target final counts: (\{.*\})", logs)
+    assert counts, f"the target did not report its counts:\n{logs[-2000:]}"
+    return json.loads(counts[-1])["requests"]
+
+
+def controller_container(env: dict) -> str:
+    return compose("ps", "-a", "-q", "controller", env=env).stdout.strip()
+
+
+def test_rehearsal_with_five_executors(rehearsal):
+    make, reports = rehearsal
+    env = make()
+    run = compose("up", "--scale", "executor=5", "--exit-code-from", "controller",
+                  env=env, timeout=COMPOSE_TIMEOUT, check=False)
+    output = run.stdout
+    assert run.returncode == 0, output[-5000:]
+    report = json.loads((reports / "report.json").read_text())
+    print(f"rehearsal: {report['overall']['requests']} requests from {len(report['contributors'])} executors, "
+          f"start skew {report['start_skew_ms']:.1f} ms, p95 {report['overall']['p95']} ms")
+    assert len(report["contributors"]) == 5 and report["lost"] == [] and report["missing"] == []
+    assert report["verdict"] == "pass" and report["status"] == "complete"
+    assert report["start_skew_ms"] is not None
+    assert "executors 5 active" in output and "| OVERALL" in output and "verdict: PASS" in output
+    assert report["overall"]["requests"] == target_final_count(env) > 0
+
+
+def _wait_for_load(env: dict) -> None:
+    def live_line_printed() -> bool:
+        return "executors 5 active" in compose("logs", "--no-color", "controller", env=env).stdout
+
+    wait_for(live_line_printed, 300, "the controller's first live line", interval=1)
+
+
+def test_executor_killed_mid_run_is_reported_lost(rehearsal):
+    make, reports = rehearsal
+    env = make(SALVO_DURATION="40s")
+    compose("up", "-d", "--scale", "executor=5", env=env, timeout=600)
+    _wait_for_load(env)
+    victims = compose("ps", "-q", "executor", env=env).stdout.split()
+    victim = victims[0]
+    subprocess.run(["docker", "kill", "--signal", "KILL", victim], check=True, capture_output=True, timeout=60)
+    code = subprocess.run(["docker", "wait", controller_container(env)], capture_output=True, text=True,
+                          timeout=COMPOSE_TIMEOUT).stdout.strip()
+    report = json.loads((reports / "report.json").read_text())
+    assert report["lost"] == [victim[:12]], report["lost"]  # executor id = container hostname
+    assert len(report["contributors"]) == 4 and report["status"] == "partial"
+    assert code == "0", compose("logs", "--no-color", "controller", env=env).stdout[-4000:]  # policy continue
+
+
+def test_controller_sigterm_writes_partial_report_and_stops_the_load(rehearsal):
+    make, reports = rehearsal
+    env = make(SALVO_DURATION="120s")
+    compose("up", "-d", "--scale", "executor=5", env=env, timeout=600)
+    _wait_for_load(env)
+    started = time.monotonic()
+    compose("kill", "-s", "SIGTERM", "controller", env=env)
+    code = subprocess.run(["docker", "wait", controller_container(env)], capture_output=True, text=True,
+                          timeout=300).stdout.strip()
+    assert code == "143"
+    assert time.monotonic() - started < 120  # far before the 120 s of load would have ended
+    report = json.loads((reports / "report.json").read_text())
+    assert report["status"] == "partial" and len(report["contributors"]) == 5
+    executor_logs = compose("logs", "--no-color", "executor", env=env).stdout
+    stopped = {line.split("|")[0].strip() for line in executor_logs.splitlines() if "stopped by controller" in line}
+    assert len(stopped) == 5, stopped
