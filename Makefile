@@ -8,7 +8,7 @@ BASE_IMAGE ?= python:3.12-slim
 export BASE_IMAGE
 COMPOSE := docker compose
 
-.PHONY: venv test test-fast test-e2e images base-image rehearsal lint bench clean
+.PHONY: venv test test-fast test-e2e images base-image rehearsal lint bench clean readme-config
 
 $(VENV)/.installed: shared/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,7 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache reports
+
+## readme-config: print the README's configuration tables from the settings models
+readme-config: venv
+	$(PY) scripts/config-table.py
