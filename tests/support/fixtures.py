@@ -29,10 +29,8 @@ class HttpTarget:
 @pytest.fixture(scope="session")
 def http_target():
     """The system under test: tests/support/target.py on 127.0.0.1, counting what it receives."""
-    # Lower CPU priority: in a real test the system under test runs elsewhere; here it shares the
-    # two cores with the load generators and must not delay their start.
     process = subprocess.Popen(
-        ["nice", "-n", "10", sys.executable, "-m", "tests.support.target", "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-m", "tests.support.target", "--host", "127.0.0.1", "--port", "0"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

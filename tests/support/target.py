@@ -2,6 +2,8 @@
 
 It timestamps every request's arrival with its own clock, so tests measure start
 skew and request counts at the target rather than trusting executors' reports.
+One asyncio loop, no thread per connection: a burst of first requests from a
+whole fleet is stamped as it arrives, not as threads get scheduled.
 
     GET  /__stats   -> {"total": n, "executors": {id: {"count": n, "first": t, "last": t}}}
     POST /__reset   -> clears the counters
@@ -13,18 +15,17 @@ Requests are attributed to the X-Salvo-Executor header (else "-").
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-EXECUTOR_HEADER = "X-Salvo-Executor"
+EXECUTOR_HEADER = "x-salvo-executor"
+REASONS = {200: "OK", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class Counters:
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
@@ -32,69 +33,63 @@ class Counters:
         self.executors: dict[str, dict[str, float]] = {}
 
     def record(self, executor: str, arrived: float) -> None:
-        with self.lock:
-            self.total += 1
-            entry = self.executors.setdefault(executor, {"count": 0, "first": arrived, "last": arrived})
-            entry["count"] += 1
-            entry["first"] = min(entry["first"], arrived)
-            entry["last"] = max(entry["last"], arrived)
+        self.total += 1
+        entry = self.executors.setdefault(executor, {"count": 0, "first": arrived, "last": arrived})
+        entry["count"] += 1
+        entry["first"] = min(entry["first"], arrived)
+        entry["last"] = max(entry["last"], arrived)
 
     def snapshot(self) -> dict:
-        with self.lock:
-            return {"total": self.total, "executors": json.loads(json.dumps(self.executors))}
+        return {"total": self.total, "executors": self.executors}
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # one small response must not wait for a delayed ACK
-    counters: Counters
+COUNTERS = Counters()
 
-    def parse_request(self) -> bool:  # first moment the request line is complete
-        self.arrived = time.time()
-        return super().parse_request()
 
-    def log_message(self, *args) -> None:  # quiet
+async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            request_line = await reader.readline()
+            arrived = time.time()  # first moment the request line is complete
+            if not request_line:
+                break
+            method, target, _ = request_line.decode("latin-1").split(" ", 2)
+            headers = {}
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if headers.get("content-length"):
+                await reader.readexactly(int(headers["content-length"]))
+            status, body, content_type = respond(method, target, headers, arrived)
+            writer.write(
+                f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+            await writer.drain()
+            if headers.get("connection", "").lower() == "close":
+                break
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
         pass
-
-    def _body(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-
-    def _reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _handle(self) -> None:
-        self._body()
-        url = urlsplit(self.path)
-        if url.path == "/__stats":
-            self._reply(200, json.dumps(self.counters.snapshot()).encode(), "application/json")
-            return
-        if url.path == "/__reset":
-            self.counters.reset()
-            self._reply(200, b"reset")
-            return
-        self.counters.record(self.headers.get(EXECUTOR_HEADER, "-"), self.arrived)
-        status = int(parse_qs(url.query).get("status", ["200"])[0])
-        self._reply(status, b"ok")
-
-    do_GET = do_POST = do_PUT = do_DELETE = _handle
+    finally:
+        writer.close()
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 512  # listen() backlog: the default 5 drops SYNs when a fleet starts at once
+def respond(method: str, target: str, headers: dict[str, str], arrived: float) -> tuple[int, bytes, str]:
+    url = urlsplit(target)
+    if url.path == "/__stats":
+        return 200, json.dumps(COUNTERS.snapshot()).encode(), "application/json"
+    if url.path == "/__reset":
+        COUNTERS.reset()
+        return 200, b"reset", "text/plain"
+    COUNTERS.record(headers.get(EXECUTOR_HEADER, "-"), arrived)
+    return int(parse_qs(url.query).get("status", ["200"])[0]), b"ok", "text/plain"
 
 
-def serve(host: str, port: int) -> None:
-    Handler.counters = Counters()
-    server = Server((host, port), Handler)
-    print(f"listening {server.server_address[1]}", flush=True)
-    server.serve_forever()
+async def serve(host: str, port: int) -> None:
+    server = await asyncio.start_server(handle, host, port, backlog=1024)
+    print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
 
 
 if __name__ == "__main__":
@@ -102,4 +97,4 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    serve(args.host, args.port)
+    asyncio.run(serve(args.host, args.port))

@@ -35,6 +35,7 @@ GATE_SOCKET_ENV = "SALVO_GATE_SOCKET"
 SAMPLES_DIR_ENV = "SALVO_SAMPLES_DIR"
 ABORT_EXIT_CODE = 4
 _SPIN_SECONDS = 0.0001  # the OS timer overshoots by ~60 µs; spinning longer only steals cores
+EARLY_RELEASE_SECONDS = 0.05
 
 _installed = False
 
@@ -83,6 +84,7 @@ def install() -> None:
 
 
 def _hold_at_gate(environment: Any = None, **_: Any) -> None:
+    """Block until GO; let locust start up just before start_at, its users wait for start_at."""
     _warm_up_resolver(getattr(environment, "host", None))
     gate = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -97,14 +99,47 @@ def _hold_at_gate(environment: Any = None, **_: Any) -> None:
         start_at = float(reply[3:])
     except ValueError:
         os._exit(ABORT_EXIT_CODE)
+    # Locust's own start-up (runner, dispatch, spawning users: ~2 ms of CPU) happens in the
+    # last EARLY_RELEASE before start_at, so that at start_at only the first requests are left.
+    _sleep_until(start_at - EARLY_RELEASE_SECONDS)
+    early = max(0.0, start_at - time.time())
+    options = getattr(environment, "parsed_options", None)
+    if options is not None and getattr(options, "run_time", None):
+        options.run_time += early  # locust's run-time timer starts now: it must not lose the wait
+    barrier = _hold_users_until_released()
+    import gevent
+
+    gevent.spawn(_open_at, start_at, barrier, gate)
+    _hold_at_gate.socket = gate  # type: ignore[attr-defined]  # kept open for the process's life
+
+
+def _hold_users_until_released():
+    """Every user waits here before its on_start and first task."""
+    from gevent.event import Event
+    from locust import User
+
+    barrier = Event()
+    original_run = User.run
+
+    def run(self):  # noqa: ANN001
+        if not barrier.is_set():
+            barrier.wait()
+        return original_run(self)
+
+    User.run = run
+    return barrier
+
+
+def _open_at(start_at: float, barrier, gate: socket.socket) -> None:
+    import gevent
+
+    gevent.sleep(max(0.0, start_at - time.time() - 0.002))
     _sleep_until(start_at)
-    released = time.time()
+    barrier.set()
     try:
-        gate.sendall(f"RELEASED {released:.6f}\n".encode())
+        gate.sendall(f"RELEASED {time.time():.6f}\n".encode())
     except OSError:
         pass
-    # The socket stays open for the life of the process; the executor stops us with signals.
-    _hold_at_gate.socket = gate  # type: ignore[attr-defined]
 
 
 def _socket_address(text: str) -> str:
