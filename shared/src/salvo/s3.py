@@ -1,10 +1,12 @@
-"""S3 access with one retry policy: tenacity, exponential backoff with jitter, bounded by time.
+"""S3 access with one retry policy: tenacity, exponential backoff with full jitter, bounded by time.
 
-botocore's own retries are switched off so every attempt is visible in our log.
-Transient failures (throttling, 5xx, resets, timeouts) are retried; permanent
-ones (missing key or bucket, access denied, bad credentials) fail at once with a
-one-line message naming bucket and key. boto3 itself honours AWS_ENDPOINT_URL,
-AWS_REGION and the credential chain.
+botocore's own retries are switched off (one attempt per call) so that every
+attempt is ours and visible in the log. Transient failures — throttling, 5xx,
+connection resets, timeouts, truncated bodies — are retried until
+`retry_seconds` have passed; permanent ones — missing key or bucket, access
+denied, rejected credentials — fail at once. Either way the user reads one line
+naming bucket and key and what to do. boto3 itself honours AWS_ENDPOINT_URL,
+AWS_REGION and the credential chain (and addresses a custom endpoint path-style).
 """
 
 from __future__ import annotations
@@ -12,57 +14,82 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from boto3.exceptions import S3UploadFailedError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+from boto3.s3.transfer import TransferConfig
+from botocore import exceptions as botocore_errors
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_random_exponential
+from urllib3.exceptions import HTTPError as Urllib3Error
 
-from salvo.errors import ScenarioFetchError, SalvoError, UploadError
+from salvo.errors import SalvoError, ScenarioFetchError, UploadError
 
 log = logging.getLogger("salvo.s3")
 
 T = TypeVar("T")
 
-TRANSIENT_CODES = {
-    "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestTimeout",
-    "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable", "503", "500", "502", "504",
-}
-PERMANENT_HINTS = {
-    "NoSuchKey": "not found (NoSuchKey)",
-    "404": "not found (404)",
-    "NotFound": "not found",
-    "NoSuchBucket": "bucket does not exist (NoSuchBucket)",
-    "AccessDenied": "access denied (AccessDenied)",
-    "403": "access denied (403)",
-    "InvalidAccessKeyId": "rejected: unknown AWS access key (InvalidAccessKeyId)",
-    "SignatureDoesNotMatch": "rejected: wrong AWS secret key (SignatureDoesNotMatch)",
-    "ExpiredToken": "rejected: the AWS session token has expired (ExpiredToken)",
-}
+TRANSIENT_CODES = frozenset({
+    "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
+    "RequestTimeout", "InternalError", "ServiceUnavailable", "500", "502", "503", "504",
+})
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+DENIED_CODES = frozenset({"AccessDenied", "403", "AllAccessDisabled"})
+CREDENTIAL_CODES = frozenset({
+    "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
+    "NoCredentialsError", "PartialCredentialsError",
+})
+TRANSIENT_EXCEPTIONS = (
+    botocore_errors.ConnectionError,  # EndpointConnectionError, ConnectTimeoutError, proxy and TLS failures
+    botocore_errors.HTTPClientError,  # ConnectionClosedError, ReadTimeoutError, ResponseStreamingError
+    botocore_errors.IncompleteReadError,
+    botocore_errors.FlexibleChecksumError,  # body damaged in transit
+    Urllib3Error,  # ProtocolError and friends, should botocore not wrap them
+    ConnectionError,  # the builtin: resets, broken pipes
+    TimeoutError,
+)
+#: What S3Store turns into a one-line SalvoError; anything else is a bug and propagates.
+S3_FAILURES = (ClientError, botocore_errors.BotoCoreError, S3UploadFailedError, Urllib3Error, OSError)
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 
 
 class S3ReadError(SalvoError):
-    """An object could not be read from S3. Check the URI and that the role may s3:GetObject / s3:ListBucket."""
+    """An object or listing could not be read from S3.
+
+    Check the s3:// URI (bucket and key) and that the role may s3:GetObject the
+    object and s3:ListBucket the bucket.
+    """
 
 
 @dataclass(frozen=True)
 class S3Location:
+    """An S3 object (`key`) or prefix (`key` empty or ending in "/")."""
+
     bucket: str
     key: str
 
     @classmethod
     def parse(cls, uri: str) -> "S3Location":
-        if not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
+        """`s3://bucket/key` -> S3Location; ValueError naming what is wrong."""
+        if not isinstance(uri, str) or not uri.startswith("s3://"):
             raise ValueError(f"not an S3 URI: {uri!r} (expected s3://bucket/key)")
-        bucket, _, key = uri[5:].partition("/")
+        bucket, _, key = uri[len("s3://"):].partition("/")
+        if not _BUCKET.fullmatch(bucket):
+            raise ValueError(
+                f"bad bucket name {bucket!r} in {uri!r}: 3-63 lowercase letters, digits, '.' or '-'"
+            )
         return cls(bucket, key)
 
     def child(self, *parts: str) -> "S3Location":
+        """Join key parts with "/": prefix `a/` + `b`, `c/` -> `a/b/c/` (a trailing "/" is kept)."""
         key = self.key
         for part in parts:
             key = f"{key.rstrip('/')}/{part.lstrip('/')}" if key else part.lstrip("/")
@@ -72,119 +99,235 @@ class S3Location:
         return f"s3://{self.bucket}/{self.key}"
 
 
+# --- classifying failures ---------------------------------------------------------------
+
+
+def _client_error(exc: BaseException | None) -> ClientError | None:
+    """`exc` if it is S3's error answer, or the one an S3UploadFailedError was raised from."""
+    if isinstance(exc, S3UploadFailedError):
+        exc = exc.__cause__ or exc.__context__
+    return exc if isinstance(exc, ClientError) else None
+
+
 def error_code(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+    """S3's error code (`NoSuchKey`, `503` for a body-less answer) or the exception's type name."""
+    client_error = _client_error(exc)
+    if client_error is not None:
+        response = client_error.response
+        code = response.get("Error", {}).get("Code") or response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return str(code)
     return type(exc).__name__
 
 
+def _http_status(exc: BaseException) -> int:
+    client_error = _client_error(exc)
+    if client_error is None:
+        return 0
+    status = client_error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status if isinstance(status, int) else 0
+
+
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, ClientError):
-        code = error_code(exc)
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in TRANSIENT_CODES or (isinstance(status, int) and status >= 500)
-    if isinstance(exc, S3UploadFailedError):
-        return any(code in str(exc) for code in TRANSIENT_CODES if not code.isdigit()) or "50" in str(exc)
-    return isinstance(exc, (BotoCoreError, ConnectionError, TimeoutError))
+    """True for failures worth retrying: throttling, 5xx, resets, timeouts, truncated bodies."""
+    if _client_error(exc) is not None:
+        return error_code(exc) in TRANSIENT_CODES or _http_status(exc) >= 500 or _http_status(exc) == 429
+    if isinstance(exc, S3UploadFailedError):  # no ClientError inside: the transfer itself broke off
+        return True
+    return isinstance(exc, TRANSIENT_EXCEPTIONS)
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Operation:
+    """What a call does, for messages: `verb` `what`, the permission it needs, the hint to fix it."""
+
+    verb: str
+    what: str
+    location: S3Location
+    permission: str
+    hint: str
+    error: type[SalvoError]
 
 
 class S3Store:
-    def __init__(self, retry_seconds: float = 120.0, client=None, max_backoff: float = 5.0):
+    """Download, upload, read and list S3 objects, retrying transient failures for `retry_seconds`.
+
+    `client` defaults to boto3's S3 client as the environment configures it
+    (AWS_ENDPOINT_URL, AWS_REGION, credentials), with botocore retries off.
+    """
+
+    def __init__(
+        self,
+        retry_seconds: float = 120.0,
+        client: Any = None,
+        *,
+        initial_backoff: float = 0.1,
+        max_backoff: float = 5.0,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ):
         self.retry_seconds = retry_seconds
+        self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self.client = client or boto3.client(
             "s3",
             config=Config(
                 retries={"total_max_attempts": 1, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=30,
-                s3={"addressing_style": "path"},
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
             ),
         )
-
-    # --- operations ----------------------------------------------------------------------
+        # Multipart above 8 MiB; a retry starts the whole transfer again from the file.
+        self.transfer_config = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20)
 
     def download(self, location: S3Location, dest: Path) -> str:
-        """Fetch an object to `dest` (atomically) and return its sha256; ScenarioFetchError otherwise."""
+        """Fetch the scenario object to `dest` and return the sha256 of its bytes.
+
+        The bytes go to a temporary file beside `dest`, renamed over it only when
+        complete: a failure never leaves a partial `dest`. Raises ScenarioFetchError.
+        """
+        operation = _Operation(
+            "download", f"scenario {location}", location, "s3:GetObject", "check SALVO_SCENARIO_URI",
+            ScenarioFetchError,
+        )
+        dest = Path(dest)
 
         def attempt() -> str:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
+            handle, temporary = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
             digest = hashlib.sha256()
             try:
                 with os.fdopen(handle, "wb") as out:
                     body = self.client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
-                    for chunk in iter(lambda: body.read(1 << 20), b""):
-                        digest.update(chunk)
-                        out.write(chunk)
+                    try:
+                        for chunk in iter(lambda: body.read(1 << 20), b""):
+                            digest.update(chunk)
+                            out.write(chunk)
+                    finally:
+                        body.close()
                 os.replace(temporary, dest)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
             return digest.hexdigest()
 
-        return self._call(attempt, f"scenario {location}", "fetch", ScenarioFetchError,
-                          hint="check SALVO_SCENARIO_URI and that the task role may s3:GetObject it")
+        return self._call(operation, attempt)
 
     def upload_file(self, path: Path, location: S3Location, content_type: str | None = None) -> None:
+        """Upload a local file (multipart when large); returns once S3 has confirmed it. Raises UploadError."""
+        operation = self._upload_operation(location)
         extra = {"ContentType": content_type} if content_type else None
 
         def attempt() -> None:
-            self.client.upload_file(str(path), location.bucket, location.key, ExtraArgs=extra)
+            self.client.upload_file(
+                str(path), location.bucket, location.key, ExtraArgs=extra, Config=self.transfer_config
+            )
 
-        self._call(attempt, str(location), "upload", UploadError,
-                   hint="check SALVO_RESULTS_URI and that the task role may s3:PutObject under it")
+        self._call(operation, attempt)
 
     def upload_bytes(self, data: bytes, location: S3Location, content_type: str | None = None) -> None:
+        """PUT `data` as one object; returns once S3 has confirmed it. Raises UploadError."""
+        operation = self._upload_operation(location)
         extra = {"ContentType": content_type} if content_type else {}
 
         def attempt() -> None:
             self.client.put_object(Bucket=location.bucket, Key=location.key, Body=data, **extra)
 
-        self._call(attempt, str(location), "upload", UploadError,
-                   hint="check SALVO_RESULTS_URI and that the task role may s3:PutObject under it")
+        self._call(operation, attempt)
 
     def read_bytes(self, location: S3Location) -> bytes:
+        """The whole object in memory (small objects such as summary.json). Raises S3ReadError."""
+        operation = _Operation("read", str(location), location, "s3:GetObject", "check the URI", S3ReadError)
+
         def attempt() -> bytes:
-            return self.client.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+            body = self.client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+            try:
+                return body.read()
+            finally:
+                body.close()
 
-        return self._call(attempt, str(location), "read", S3ReadError, hint="check the URI and s3:GetObject")
+        return self._call(operation, attempt)
 
-    def list_keys(self, prefix: S3Location) -> list[str]:
-        def attempt() -> list[str]:
-            keys: list[str] = []
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=prefix.bucket, Prefix=prefix.key):
-                keys.extend(item["Key"] for item in page.get("Contents", []))
-            return keys
+    def list_keys(self, prefix: S3Location, page_size: int = 1000) -> list[str]:
+        """Every key under `prefix`, following continuation tokens; each page is retried on its own.
 
-        return self._call(attempt, str(prefix), "list", S3ReadError, hint="check the URI and s3:ListBucket")
+        Raises S3ReadError.
+        """
+        operation = _Operation("list", str(prefix), prefix, "s3:ListBucket", "check the URI", S3ReadError)
+        keys: list[str] = []
+        request = {"Bucket": prefix.bucket, "Prefix": prefix.key, "MaxKeys": page_size}
+        while True:
+            page = self._call(operation, lambda: self.client.list_objects_v2(**request))
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                return keys
+            request["ContinuationToken"] = page["NextContinuationToken"]
 
-    # --- the retry policy ----------------------------------------------------------------
+    # --- the retry policy -------------------------------------------------------------------
 
-    def _call(self, attempt: Callable[[], T], what: str, verb: str, error: type[SalvoError], hint: str) -> T:
+    @staticmethod
+    def _upload_operation(location: S3Location) -> _Operation:
+        return _Operation("upload", str(location), location, "s3:PutObject", "check the destination URI", UploadError)
+
+    def _call(self, operation: _Operation, attempt: Callable[[], T]) -> T:
+        """Run `attempt` under the retry policy; turn its final failure into `operation.error`."""
+        started = time.monotonic()
+
         def log_retry(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            log.warning("%s of %s failed (attempt %d: %s); retrying", verb, what, state.attempt_number, error_code(exc))
+            log.warning(
+                "%s of %s failed (attempt %d: %s); retrying in %.1f s",
+                operation.verb, operation.what, state.attempt_number, _reason(exc),
+                state.next_action.sleep if state.next_action else 0.0,
+            )
 
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
-            stop=stop_after_delay(self.retry_seconds),
-            wait=wait_random_exponential(multiplier=0.1, max=self.max_backoff),
+            stop=stop_before_delay(self.retry_seconds),
+            wait=wait_random_exponential(multiplier=self.initial_backoff, max=self.max_backoff),
             before_sleep=log_retry,
             reraise=True,
         )
-        attempts = 0
         try:
-            for attempt_context in retrying:
-                with attempt_context:
-                    attempts = attempt_context.retry_state.attempt_number
-                    return attempt()
-        except (ClientError, BotoCoreError, S3UploadFailedError, OSError) as exc:
-            code = error_code(exc)
-            if not is_transient(exc):
-                reason = PERMANENT_HINTS.get(code, f"failed ({code})")
-                raise error(f"{what}: {reason}: {hint}") from None
-            raise error(
-                f"could not {verb} {what} after {attempts} attempts in {self.retry_seconds:g} s: {code}: {hint}"
-            ) from None
-        raise AssertionError("unreachable")
+            return retrying(attempt)
+        except S3_FAILURES as exc:
+            attempts = retrying.statistics.get("attempt_number", 1)
+            if is_transient(exc):
+                message = (
+                    f"could not {operation.verb} {operation.what} after {attempts} attempts "
+                    f"in {time.monotonic() - started:.1f} s: {_reason(exc)}"
+                )
+            else:
+                message = _permanent_message(operation, exc)
+            raise operation.error(message) from exc
+
+
+def _reason(exc: BaseException | None) -> str:
+    """A short, credential-free reason: S3's code, or the exception's type and first line."""
+    if exc is None:
+        return "unknown"
+    if _client_error(exc) is not None:
+        return error_code(exc)
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _permanent_message(operation: _Operation, exc: BaseException) -> str:
+    code = error_code(exc)
+    what, location = operation.what, operation.location
+    if isinstance(exc, OSError) and _client_error(exc) is None:  # the local file, not S3
+        return f"could not {operation.verb} {what}: {exc}"
+    if code in NOT_FOUND_CODES:
+        return f"{what} not found ({code}): {operation.hint}"
+    if code == "NoSuchBucket":
+        return f"{what}: bucket {location.bucket!r} does not exist (NoSuchBucket): {operation.hint}"
+    if code in DENIED_CODES:
+        return f"access denied to {what} ({code}): the task role needs {operation.permission} on it"
+    if code in CREDENTIAL_CODES:
+        return (
+            f"could not {operation.verb} {what}: AWS credentials rejected or missing ({code}): "
+            "check the task role or the AWS_* credential variables"
+        )
+    return f"could not {operation.verb} {what}: {_reason(exc)}: {operation.hint}"
