@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from salvo.live import CloudWatchPublisher
-from salvo.protocol import Start
-from salvo.transport import ControllerLink
+from salvo.controller.live import CloudWatchPublisher
+from salvo.common.protocol import Start
+from salvo.controller.link import ControllerLink
 from tests.support.executors import REPO, start_executor, wait_for
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ import zipfile
 
 import pytest
 
-from salvo.protocol import Heartbeat, Start
-from salvo.transport import ControllerLink
+from salvo.common.protocol import Heartbeat, Start
+from salvo.controller.link import ControllerLink
 from tests.support.executors import drive_run, start_executor, wait_for
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from salvo.protocol import Start
-from salvo.transport import ControllerLink
+from salvo.common.protocol import Start
+from salvo.controller.link import ControllerLink
 from tests.support.executors import drive_run, free_port, run_single, start_executor
 
 pytestmark = pytest.mark.integration

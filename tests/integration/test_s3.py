@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from salvo.errors import ExitCode, ScenarioFetchError, UploadError
-from salvo.s3 import S3Location, S3ReadError, S3Store
+from salvo.common.errors import ExitCode, ScenarioFetchError, UploadError
+from salvo.common.s3 import S3Location, S3ReadError, S3Store
 from tests.support.faultproxy import FaultProxy
 from tests.support.s3 import get_object, put_object
 
@@ -158,7 +158,7 @@ def test_thirty_percent_503s_do_not_stop_uploads_or_downloads(tmp_path, s3_clien
     store = store_via(flaky_s3.endpoint)
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(9 << 20))  # above the 8 MiB multipart threshold
-    caplog.set_level(logging.WARNING, logger="salvo.s3")
+    caplog.set_level(logging.WARNING, logger="salvo.common.s3")
 
     for n in range(20):
         store.upload_bytes(f"object {n}".encode(), S3Location(s3_bucket, f"up/{n}.txt"), "text/plain")
@@ -192,7 +192,7 @@ def test_connection_resets_and_cut_answers_are_retried(tmp_path, s3_bucket, stor
 
 def test_retries_are_bounded_by_time_and_reported_in_one_line(tmp_path, s3_bucket, store_via, proxy, caplog):
     proxy.fault_rate = 1.0
-    caplog.set_level(logging.WARNING, logger="salvo.s3")
+    caplog.set_level(logging.WARNING, logger="salvo.common.s3")
     started = time.monotonic()
     with pytest.raises(ScenarioFetchError) as exhausted:
         store_via(proxy.endpoint, retry_seconds=1).download(S3Location(s3_bucket, "k.yml"), tmp_path / "k.yml")

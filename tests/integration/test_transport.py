@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-from salvo.protocol import ExecutorState, Hello, Start, Status
-from salvo.transport import ControllerLink, ExecutorSockets, Link
+from salvo.common.protocol import ExecutorState, Hello, Start, Status
+from salvo.common.transport import Link
+from salvo.controller.link import ControllerLink
+from salvo.executor.link import ExecutorSockets
 from tests.support.executors import free_port
 
 pytestmark = pytest.mark.integration
@@ -81,7 +83,7 @@ def test_handshake_and_one_start_reaching_three_executors(ports, fleet_key):
 
 
 def test_wrong_fleet_key_is_refused_and_reported_on_both_sides(ports, caplog):
-    caplog.set_level(logging.WARNING, logger="salvo.transport")
+    caplog.set_level(logging.WARNING, logger="salvo.common.transport")
     executor = ExecutorSockets("127.0.1.104", *ports, KEY)
     impostor = ControllerLink("not-the-fleet-key-at-all-000", *ports)
     try:
@@ -106,7 +108,7 @@ def test_wrong_fleet_key_is_refused_and_reported_on_both_sides(ports, caplog):
 
 
 def test_garbage_bytes_and_undecodable_frames_are_ignored(ports, caplog):
-    caplog.set_level(logging.WARNING, logger="salvo.transport")
+    caplog.set_level(logging.WARNING, logger="salvo.common.transport")
     executor = ExecutorSockets("127.0.1.105", *ports, None)
     link = ControllerLink(None, *ports)
     try:

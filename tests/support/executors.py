@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from salvo.protocol import Heartbeat, Start
+from salvo.common.protocol import Heartbeat, Start
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -145,7 +145,7 @@ def drive_run(link, executors: list[ExecutorProcess], start: Start, *, heartbeat
 
 def run_single(executor: ExecutorProcess, run_id: str, start_in: float = 0.5, fleet_key: str | None = None) -> int:
     """Act as the controller for one armed executor: subscribe, start, heartbeat; its exit code."""
-    from salvo.transport import ControllerLink
+    from salvo.controller.link import ControllerLink
 
     link = ControllerLink(fleet_key, command_port=executor.command_port, status_port=executor.status_port)
     try:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from salvo.bztconfig import LoadProfile, plan_run
-from salvo.scenario import EntryKind, Scenario
+from salvo.executor.bztconfig import LoadProfile, plan_run
+from salvo.executor.scenario import EntryKind, Scenario
 
 PROFILE = LoadProfile(users=10, duration=30, spawn_rate=5, target_host="http://127.0.0.1:8080")
 

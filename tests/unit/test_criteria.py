@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from salvo.criteria import CriteriaSyntaxError, evaluate, parse
+from salvo.controller.criteria import CriteriaSyntaxError, evaluate, parse
 
 
 def test_parses_units_into_ms_and_fractions():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from salvo.discovery import Fleet, Found, Seen, _exclude_minority, own_interface
-from salvo.protocol import ExecutorState, Status
-from salvo.targets import resolve_dns
+from salvo.controller.discovery import Fleet, Found, Seen, _exclude_minority, own_interface
+from salvo.common.protocol import ExecutorState, Status
+from salvo.controller.targets import resolve_dns
 
 
 def member(host: str, executor_id: str, version: str = "0.1.0", sha: str = "a" * 64) -> Found:

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from salvo.identity import ECS_METADATA_ENV, executor_id
+from salvo.executor.identity import ECS_METADATA_ENV, executor_id
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salvo.merge import averaged_percentile, merge_summaries
-from salvo.samples import Sample, SampleKind
-from salvo.summary import SummaryBuilder
+from salvo.controller.merge import averaged_percentile, merge_summaries
+from salvo.executor.samples import Sample, SampleKind
+from salvo.executor.aggregate import SummaryBuilder
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 

@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
-from salvo.settings import ControllerSettings, ExecutorSettings, describe_variables
+from salvo.common.settings import describe_variables
+from salvo.controller.settings import ControllerSettings
+from salvo.executor.settings import ExecutorSettings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from salvo.histogram import LatencyHistogram
-from salvo.samples import SampleKind, SampleTail, SampleWriter, read_samples
-from salvo.summary import SummaryBuilder
+from salvo.common.histogram import LatencyHistogram
+from salvo.executor.samples import SampleKind, SampleTail, SampleWriter, read_samples
+from salvo.executor.aggregate import SummaryBuilder
 
 JTL = (
     "allThreads,timeStamp,label,method,elapsed,bytes,responseCode,responseMessage,success,Latency\n"

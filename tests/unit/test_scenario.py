@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salvo import bundle as bundle_module
-from salvo.errors import ExitCode, ScenarioError
-from salvo.scenario import (
+from salvo.executor import bundle as bundle_module
+from salvo.common.errors import ExitCode, ScenarioError
+from salvo.executor.scenario import (
     BundleLimits, EntryKind, LocustExecution, Scenario, bzt_executors, check, check_executors_installed,
     check_locustfile, load_taurus_config, locust_executions, locust_script_paths, safe_extract, unpack,
 )
@@ -453,7 +453,7 @@ def test_python_tool_missing():
 
 
 def test_checking_locust_does_not_import_it():
-    code = ("import sys; from salvo.scenario import check_executors_installed; check_executors_installed(['locust']);"
+    code = ("import sys; from salvo.executor.scenario import check_executors_installed; check_executors_installed(['locust']);"
             "assert 'locust' not in sys.modules and 'gevent' not in sys.modules, 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 

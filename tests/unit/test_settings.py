@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from salvo.errors import ConfigError, ExitCode
-from salvo.settings import ExecutorSettings, describe_variables, load, parse_duration
+from salvo.common.errors import ConfigError, ExitCode
+from salvo.common.settings import describe_variables, load, parse_duration
+from salvo.executor.settings import ExecutorSettings
 
 VALID = {"SALVO_SCENARIO_URI": "s3://bucket/scenarios/test.yml", "SALVO_RESULTS_URI": "s3://bucket/results/"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from salvo.targets import TargetSpecError, dlt_hosts, expand
+from salvo.controller.targets import TargetSpecError, dlt_hosts, expand
 
 
 def test_cidr_skips_network_and_broadcast():

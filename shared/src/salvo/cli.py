@@ -11,9 +11,12 @@ import logging
 import sys
 from typing import Callable
 
-from salvo import __version__, logs
-from salvo.errors import ConfigError, ExitCode, SalvoError
-from salvo.settings import CommonSettings, ControllerSettings, ExecutorSettings, describe_variables, load
+from salvo import __version__
+from salvo.common import logs
+from salvo.common.errors import ConfigError, ExitCode, SalvoError
+from salvo.common.settings import CommonSettings, describe_variables, load
+from salvo.controller.settings import ControllerSettings
+from salvo.executor.settings import ExecutorSettings
 
 log = logging.getLogger("salvo")
 
@@ -21,7 +24,7 @@ SETTINGS_MODELS: dict[str, type[CommonSettings]] = {"executor": ExecutorSettings
 
 
 def cmd_executor(_: argparse.Namespace) -> int:
-    from salvo.executor import Executor
+    from salvo.executor.executor import Executor
 
     settings = load(ExecutorSettings)
     logs.configure(settings, role="executor")
@@ -31,7 +34,7 @@ def cmd_executor(_: argparse.Namespace) -> int:
 
 
 def cmd_controller(_: argparse.Namespace) -> int:
-    from salvo.controller import Controller
+    from salvo.controller.controller import Controller
 
     settings = load(ControllerSettings)
     logs.configure(settings, role="controller")
@@ -51,8 +54,8 @@ def _bastion_settings() -> ControllerSettings:
 
 def _scan_once(settings: ControllerSettings):
     """One discovery pass over the configured targets; returns (link, fleet): close the link."""
-    from salvo.discovery import discover, resolve_targets
-    from salvo.transport import ControllerLink
+    from salvo.controller.discovery import discover, resolve_targets
+    from salvo.controller.link import ControllerLink
 
     fleet_key = settings.fleet_key.get_secret_value() if settings.fleet_key else None
     link = ControllerLink(fleet_key, settings.command_port, settings.status_port)
@@ -78,7 +81,7 @@ def cmd_discover(_: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from salvo.protocol import Stop
+    from salvo.common.protocol import Stop
 
     link, fleet = _scan_once(_bastion_settings())
     try:
@@ -92,7 +95,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from salvo.rereport import rereport
+    from salvo.controller.rereport import rereport
 
     logs.configure(None, role="salvo")
     return rereport(args.uri, criteria=args.criteria)
@@ -106,7 +109,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_health(_: argparse.Namespace) -> int:
-    from salvo.statefile import StateFile
+    from salvo.executor.statefile import StateFile
 
     settings = load(CommonSettings)
     healthy, reason = StateFile(settings.work_dir / "state.json").health()
@@ -115,7 +118,7 @@ def cmd_health(_: argparse.Namespace) -> int:
 
 
 def cmd_keygen(_: argparse.Namespace) -> int:
-    from salvo.keys import generate_fleet_key
+    from salvo.common.keys import generate_fleet_key
 
     print(generate_fleet_key())
     return 0

@@ -6,10 +6,10 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from salvo.errors import ConfigError
-from salvo.s3 import S3Location, S3Store
-from salvo.scenario import BundleLimits, check, unpack
-from salvo.settings import ExecutorSettings
+from salvo.common.errors import ConfigError
+from salvo.common.s3 import S3Location, S3Store
+from salvo.executor.scenario import BundleLimits, check, unpack
+from salvo.executor.settings import ExecutorSettings
 
 DEFAULT_LIMITS = BundleLimits(
     max_bytes=ExecutorSettings.model_fields["bundle_max_bytes"].default,

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from salvo.bztconfig import RunPlan
-from salvo.errors import LoadToolError
-from salvo.locust_plugin import GATE_SOCKET_ENV, SAMPLES_DIR_ENV
+from salvo.executor.bztconfig import RunPlan
+from salvo.common.errors import LoadToolError
+from salvo.executor.locust_plugin import GATE_SOCKET_ENV, SAMPLES_DIR_ENV
 
-log = logging.getLogger("salvo.runner")
+log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 30.0
 BZT_NICENESS = 10

@@ -20,13 +20,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
-from salvo.errors import ConfigError, SalvoError, ExitCode
-from salvo.protocol import ExecutorState, Status
-from salvo.settings import ControllerSettings
-from salvo.targets import TargetSpecError, dlt_hosts, expand, resolve_dns
-from salvo.transport import ControllerLink
+from salvo.common.errors import ConfigError, SalvoError, ExitCode
+from salvo.common.protocol import ExecutorState, Status
+from salvo.controller.settings import ControllerSettings
+from salvo.controller.targets import TargetSpecError, dlt_hosts, expand, resolve_dns
+from salvo.controller.link import ControllerLink
 
-log = logging.getLogger("salvo.discovery")
+log = logging.getLogger(__name__)
 
 _SIOCGIFADDR = 0x8915
 _SIOCGIFNETMASK = 0x891B

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from salvo.settings import CommonSettings, LogFormat
+from salvo.common.settings import CommonSettings, LogFormat
 
 _SECRET_ENV = ("SALVO_FLEET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 

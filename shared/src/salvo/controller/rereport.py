@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 
-from salvo.criteria import evaluate, parse
-from salvo.errors import ConfigError, ExitCode
-from salvo.merge import merge_summaries
-from salvo.report import Report
-from salvo.s3 import S3Location, S3Store
+from salvo.controller.criteria import evaluate, parse
+from salvo.common.errors import ConfigError, ExitCode
+from salvo.controller.merge import merge_summaries
+from salvo.controller.report import Report
+from salvo.common.s3 import S3Location, S3Store
 
-log = logging.getLogger("salvo.rereport")
+log = logging.getLogger(__name__)
 
 
 def rereport(uri: str, criteria: str | None = None, store: S3Store | None = None) -> int:

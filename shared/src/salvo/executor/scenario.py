@@ -1,6 +1,6 @@
 """From a fetched S3 object to a checked, runnable scenario.
 
-`unpack` places the object in the work folder (bundles via `salvo.bundle`) and
+`unpack` places the object in the work folder (bundles via `salvo.executor.bundle`) and
 finds its entry; `check` verifies everything that can be known before the
 start: the Taurus config parses, each bzt executor's tool is installed, each
 locust script imports and defines users. Every problem is a ScenarioError
@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from salvo.bundle import BundleLimits, safe_extract
-from salvo.errors import ScenarioError
+from salvo.executor.bundle import BundleLimits, safe_extract
+from salvo.common.errors import ScenarioError
 
 __all__ = [
     "BundleLimits", "EntryKind", "LocustExecution", "Scenario", "unpack", "safe_extract", "check",
@@ -36,7 +36,7 @@ __all__ = [
     "locust_executions", "locust_script_paths",
 ]
 
-log = logging.getLogger("salvo.scenario")
+log = logging.getLogger(__name__)
 
 TAURUS_SUFFIXES = (".yml", ".yaml", ".json")
 BZT_DEFAULT_EXECUTOR = "jmeter"  # bzt's own default (settings.default-executor)
@@ -412,7 +412,7 @@ def check_executors_installed(names: list[str], paths: dict[str, str] | None = N
 
 _PROBE_MARK = "@@salvo-locustfile-probe@@ "
 # Runs in a fresh interpreter: locust monkey-patches (gevent) whoever imports it.
-# It loads the file exactly as the run's wrapper does (salvo.locust_plugin) and
+# It loads the file exactly as the run's wrapper does (salvo.executor.locust_plugin) and
 # keeps what locust itself counts as users.
 _PROBE = r"""
 import json, sys, traceback
@@ -422,7 +422,7 @@ def report(**result):
     sys.stdout.flush()
 try:
     from locust import User
-    from salvo.locust_plugin import load_user_locustfile
+    from salvo.executor.locust_plugin import load_user_locustfile
 except BaseException as exc:
     report(setup="%%s: %%s" %% (type(exc).__name__, exc))
     sys.exit(3)

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from salvo.protocol import ExecutorState
+from salvo.common.protocol import ExecutorState
 
 
 class StateFile:

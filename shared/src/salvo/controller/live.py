@@ -6,11 +6,11 @@ import logging
 import sys
 import time
 
-from salvo.histogram import LatencyHistogram
-from salvo.protocol import IntervalStats
-from salvo.settings import ControllerSettings
+from salvo.common.histogram import LatencyHistogram
+from salvo.common.protocol import IntervalStats
+from salvo.controller.settings import ControllerSettings
 
-log = logging.getLogger("salvo.live")
+log = logging.getLogger(__name__)
 
 
 class LiveView:

@@ -1,7 +1,7 @@
 """Samples: one per request (or per exception raised in user code), and their files.
 
 Two formats are read:
-* Salvo's sample file, written inside locust by `salvo.locust_plugin` through
+* Salvo's sample file, written inside locust by `salvo.executor.locust_plugin` through
   `SampleWriter`: CSV, header `kind,start,elapsed_ms,label,method,code,success,bytes,message`.
   `start` is when the request began (epoch seconds); `kind` is request or user_error.
 * bzt/JMeter `kpi.jtl` CSV (timeStamp = end of request in epoch ms, elapsed in ms),

@@ -1,7 +1,7 @@
 """The bzt (Taurus) configuration Salvo runs: the user's scenario plus Salvo's overrides.
 
 A run is *gated* when every execution is a locust script: each script is swapped
-for a generated wrapper that loads `salvo.locust_plugin` first, so bzt can be
+for a generated wrapper that loads `salvo.executor.locust_plugin` first, so bzt can be
 launched while arming and held at the gate until `start_at`. Any other executor
 (JMeter, apiritif, locust with bzt-generated `requests:` ...) cannot be held
 there: bzt is launched at `start_at` and its lateness is measured and reported.
@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from salvo.locust_plugin import wrapper_source
-from salvo.scenario import EntryKind, Scenario, bzt_executors, load_taurus_config
+from salvo.executor.locust_plugin import wrapper_source
+from salvo.executor.scenario import EntryKind, Scenario, bzt_executors, load_taurus_config
 
 @dataclass(frozen=True)
 class LoadProfile:

@@ -30,9 +30,9 @@ from botocore.exceptions import ClientError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_random_exponential
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from salvo.errors import SalvoError, ScenarioFetchError, UploadError
+from salvo.common.errors import SalvoError, ScenarioFetchError, UploadError
 
-log = logging.getLogger("salvo.s3")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

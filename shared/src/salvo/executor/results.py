@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from salvo.samples import Sample, SampleTail, read_samples
-from salvo.summary import IntervalAccumulator, SummaryBuilder
+from salvo.executor.samples import Sample, SampleTail, read_samples
+from salvo.executor.aggregate import IntervalAccumulator, SummaryBuilder
 
 SALVO_SAMPLES_GLOB = "salvo-samples-*.csv"
 JTL_GLOB = "kpi*.jtl"

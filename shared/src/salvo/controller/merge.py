@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from salvo.histogram import LatencyHistogram
-from salvo.summary import Tally
+from salvo.common.histogram import LatencyHistogram
+from salvo.common.summary import Tally
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from salvo.histogram import LatencyHistogram
-from salvo.samples import Sample, SampleKind
+from salvo.common.histogram import LatencyHistogram
 
 SCHEMA = "salvo.summary/1"
 MAX_ERROR_MESSAGES = 100
@@ -39,22 +38,20 @@ class Tally:
     codes: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 
-    def add(self, sample: Sample) -> None:
-        if sample.kind is SampleKind.USER_ERROR:
-            self.user_errors += 1
-            self.failures += 1
-            self._count_error(sample.message)
-            return
+    def record_request(self, elapsed_ms: float, *, code: str = "", success: bool = True, nbytes: int = 0,
+                       message: str = "") -> None:
         self.requests += 1
-        self.bytes += sample.bytes
-        self.histogram.record_ms(sample.elapsed_ms)
-        if sample.code:
-            self.codes[sample.code] = self.codes.get(sample.code, 0) + 1
-        if not sample.success:
+        self.bytes += nbytes
+        self.histogram.record_ms(elapsed_ms)
+        if code:
+            self.codes[code] = self.codes.get(code, 0) + 1
+        if not success:
             self.failures += 1
-            self._count_error(sample.message or f"failed ({sample.code or 'no response'})")
+            self._count_errors(message or f"failed ({code or 'no response'})", 1)
 
-    def _count_error(self, message: str) -> None:
+    def record_user_error(self, message: str) -> None:
+        self.user_errors += 1
+        self.failures += 1
         self._count_errors(message, 1)
 
     def merge(self, other: "Tally") -> "Tally":
@@ -97,66 +94,3 @@ class Tally:
             codes={str(k): int(v) for k, v in (data.get("codes") or {}).items()},
             errors={str(k): int(v) for k, v in (data.get("errors") or {}).items()},
         )
-
-
-class SummaryBuilder:
-    def __init__(self) -> None:
-        self.totals = Tally()
-        self.labels: dict[str, Tally] = {}
-        self.seconds: dict[int, Tally] = {}
-        self.first_request: float | None = None
-        self.last_request: float | None = None
-
-    def add(self, sample: Sample) -> None:
-        self.totals.add(sample)
-        self.labels.setdefault(sample.label, Tally()).add(sample)
-        self.seconds.setdefault(int(sample.start), Tally()).add(sample)
-        if sample.kind is SampleKind.REQUEST:
-            if self.first_request is None or sample.start < self.first_request:
-                self.first_request = sample.start
-            if self.last_request is None or sample.end > self.last_request:
-                self.last_request = sample.end
-
-    def to_dict(self, timings: dict | None = None, **meta) -> dict:
-        series = []
-        for second in sorted(self.seconds):
-            tally = self.seconds[second]
-            series.append(
-                {
-                    "t": second,
-                    "requests": tally.requests,
-                    "failures": tally.failures,
-                    "user_errors": tally.user_errors,
-                    "histogram": tally.histogram.encode(),
-                }
-            )
-        return {
-            "schema": SCHEMA,
-            **meta,
-            "timings": {**(timings or {}), "first_request": self.first_request, "last_request": self.last_request},
-            "totals": self.totals.to_dict(),
-            "labels": {label: tally.to_dict() for label, tally in sorted(self.labels.items())},
-            "series": series,
-        }
-
-
-@dataclass
-class IntervalSnapshot:
-    requests: int
-    failures: int
-    user_errors: int
-    histogram: LatencyHistogram
-
-
-class IntervalAccumulator:
-    """Samples since the last drain: what an executor streams to the controller each interval."""
-
-    def __init__(self) -> None:
-        self._tally = Tally()
-
-    def add(self, sample: Sample) -> None:
-        self._tally.add(sample)
-
-    def drain(self) -> IntervalSnapshot:
-        tally, self._tally = self._tally, Tally()
-        return IntervalSnapshot(tally.requests, tally.failures, tally.user_errors, tally.histogram)

@@ -17,18 +17,18 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from salvo import __version__
-from salvo.criteria import evaluate, parse
-from salvo.discovery import Fleet, discover, resolve_targets
-from salvo.errors import ExitCode, SalvoError
-from salvo.live import LiveView
-from salvo.merge import merge_summaries
-from salvo.protocol import ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop
-from salvo.report import Report, publish_report
-from salvo.s3 import S3Location, S3ReadError, S3Store
-from salvo.settings import ControllerSettings, LostExecutorPolicy
-from salvo.transport import ControllerLink
+from salvo.controller.criteria import evaluate, parse
+from salvo.controller.discovery import Fleet, discover, resolve_targets
+from salvo.common.errors import ExitCode, SalvoError
+from salvo.controller.live import LiveView
+from salvo.controller.merge import merge_summaries
+from salvo.common.protocol import ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop
+from salvo.controller.report import Report, publish_report
+from salvo.common.s3 import S3Location, S3ReadError, S3Store
+from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
+from salvo.controller.link import ControllerLink
 
-log = logging.getLogger("salvo.controller")
+log = logging.getLogger(__name__)
 
 SUBSCRIBE_TIMEOUT = 10.0
 QUIET_STATES = {ExecutorState.STOPPING, ExecutorState.UPLOADING}  # may be silent while uploading

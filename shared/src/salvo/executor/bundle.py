@@ -21,7 +21,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from salvo.errors import ScenarioError
+from salvo.common.errors import ScenarioError
 
 CHUNK = 1 << 16
 # What zipfile raises on a damaged or unsupported member while reading it.

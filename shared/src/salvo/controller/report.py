@@ -9,10 +9,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from salvo.criteria import CriterionResult
-from salvo.merge import MergedRun
+from salvo.controller.criteria import CriterionResult
+from salvo.controller.merge import MergedRun
 
-log = logging.getLogger("salvo.report")
+log = logging.getLogger(__name__)
 
 COLUMNS = ("requests", "failures", "rps", "avg", "p50", "p90", "p95", "p99", "max")
 
@@ -96,7 +96,7 @@ class Report:
         suite = ET.Element("testsuite", name=f"salvo {self.run_id}")
         failures = 0
         for result in self.criteria:
-            case = ET.SubElement(suite, "testcase", classname="salvo.criteria", name=result.criterion.text)
+            case = ET.SubElement(suite, "testcase", classname="salvo.controller.criteria", name=result.criterion.text)
             if not result.passed:
                 failures += 1
                 ET.SubElement(case, "failure", message=result.description).text = result.description

@@ -9,7 +9,7 @@ import re
 import socket
 import urllib.request
 
-log = logging.getLogger("salvo.identity")
+log = logging.getLogger(__name__)
 
 ECS_METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
 

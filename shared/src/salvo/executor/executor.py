@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from salvo import __version__
-from salvo.bztconfig import LoadProfile, plan_run
-from salvo.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
-from salvo.identity import executor_id as resolve_executor_id
-from salvo.protocol import (
+from salvo.executor.bztconfig import LoadProfile, plan_run
+from salvo.common.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
+from salvo.executor.identity import executor_id as resolve_executor_id
+from salvo.common.protocol import (
     ExecutorState,
     Finished,
     Heartbeat,
@@ -29,15 +29,16 @@ from salvo.protocol import (
     Status,
     Stop,
 )
-from salvo.results import ResultsCollector
-from salvo.runner import STOP_GRACE_SECONDS, BztRunner
-from salvo.s3 import S3Location, S3Store
-from salvo.scenario import BundleLimits, Scenario, check, unpack
-from salvo.settings import ExecutorSettings, Mode
-from salvo.statefile import StateFile
-from salvo.transport import ExecutorSockets, Link
+from salvo.executor.results import ResultsCollector
+from salvo.executor.runner import STOP_GRACE_SECONDS, BztRunner
+from salvo.common.s3 import S3Location, S3Store
+from salvo.executor.scenario import BundleLimits, Scenario, check, unpack
+from salvo.executor.settings import ExecutorSettings, Mode
+from salvo.executor.statefile import StateFile
+from salvo.common.transport import Link
+from salvo.executor.link import ExecutorSockets
 
-log = logging.getLogger("salvo.executor")
+log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
 STATUS_HEARTBEAT_SECONDS = 1.0

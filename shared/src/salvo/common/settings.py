@@ -1,0 +1,198 @@
+"""Typed settings read from SALVO_* environment variables: the single source of configuration.
+
+Every invalid or missing value is reported together, one line each, naming the
+variable, the value and what is expected (`load` raises ConfigError, exit 2).
+Secrets are SecretStr and never appear in messages or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from salvo.common.errors import ConfigError
+
+ENV_PREFIX = "SALVO_"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `90`, `90s`, `250ms`, `5m`, `1h30m` (a bare number is seconds)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        elif text and _DURATION_PART.sub("", text) == "":
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+        else:
+            raise ValueError("expected a duration such as 30, 30s, 500ms, 5m or 1h30m")
+    if seconds < 0:
+        raise ValueError("expected a duration >= 0")
+    return seconds
+
+
+def _s3_uri(value: str) -> str:
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?", value or ""):
+        raise ValueError("expected an S3 URI such as s3://bucket/key")
+    return value
+
+
+def _s3_object_uri(value: str) -> str:
+    _s3_uri(value)
+    bucket_and_key = value[len("s3://") :]
+    if "/" not in bucket_and_key or bucket_and_key.endswith("/"):
+        raise ValueError("expected an S3 object URI such as s3://bucket/scenarios/test.yml")
+    return value
+
+
+def _s3_prefix_uri(value: str) -> str:
+    _s3_uri(value)
+    if not value.endswith("/"):
+        raise ValueError("expected an S3 prefix ending in '/', such as s3://bucket/results/")
+    return value
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError("expected a TCP port from 1 to 65535")
+    return value
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _http_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ValueError("expected a base URL such as http://target:8080")
+    return value.rstrip("/")
+
+
+def _identifier(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,127}", value):
+        raise ValueError("expected letters, digits, '.', '_' or '-' (at most 128)")
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+S3ObjectUri = Annotated[str, AfterValidator(_s3_object_uri)]
+S3PrefixUri = Annotated[str, AfterValidator(_s3_prefix_uri)]
+Port = Annotated[int, AfterValidator(_port)]
+
+
+class LogFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(str, Enum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class CommonSettings(BaseSettings):
+    """Settings both images read."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="ignore",
+        env_ignore_empty=True,
+        use_enum_values=False,
+    )
+
+    log_format: LogFormat = Field(LogFormat.TEXT, description="log output: text or json")
+    log_level: Annotated[LogLevel, BeforeValidator(_upper)] = Field(
+        LogLevel.INFO, description="DEBUG, INFO, WARNING or ERROR"
+    )
+    fleet_key: SecretStr | None = Field(
+        None,
+        description="shared secret; when set every ZeroMQ link is authenticated and encrypted "
+        "(CURVE keys derived from it); unset runs insecure",
+    )
+    command_port: Port = Field(50000, description="executor's ZeroMQ command (SUB) port")
+    status_port: Port = Field(50001, description="executor's ZeroMQ status/handshake port")
+    bind_host: str = Field("0.0.0.0", description="address the executor listens on")
+    work_dir: Path = Field(
+        Path("/tmp/salvo"), description="local folder for scenarios, tool artifacts and state"
+    )
+    s3_retry_seconds: Annotated[Duration, Field(gt=0)] = Field(
+        120.0, description="how long transient S3 failures are retried (backoff with jitter)"
+    )
+
+
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+
+_SECRET_FIELDS = {"fleet_key"}
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def _describe(error: dict[str, Any], model: type[BaseSettings]) -> str:
+    loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
+    field = loc[0] if loc else ""
+    message = error.get("msg", "invalid")
+    message = message.removeprefix("Value error, ")
+    if field not in model.model_fields:
+        return f"configuration: {message}"
+    name = env_name(field)
+    description = model.model_fields[field].description or ""
+    if error.get("type") == "missing":
+        return f"{name} is required: {description}"
+    shown = "'***'" if field in _SECRET_FIELDS else repr(os.environ.get(name, error.get("input")))
+    return f"{name}={shown} is invalid: {message} ({description})"
+
+
+def load(model: type[SettingsT], environ: dict[str, str] | None = None) -> SettingsT:
+    """Build `model` from the environment, or raise ConfigError listing every problem."""
+    saved = None
+    if environ is not None:
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(environ)
+    try:
+        return model()
+    except ValidationError as exc:
+        raise ConfigError([_describe(e, model) for e in exc.errors()]) from None
+    finally:
+        if saved is not None:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def describe_variables(model: type[BaseSettings]) -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting, for `salvo config`."""
+    rows = []
+    for field, info in model.model_fields.items():
+        if info.is_required():
+            default = "(required)"
+        elif info.default is None:
+            default = "(unset)"
+        elif isinstance(info.default, Enum):
+            default = str(info.default.value)
+        else:
+            default = str(info.default)
+        rows.append((env_name(field), default, info.description or ""))
+    return rows

@@ -1,0 +1,96 @@
+"""Settings of `salvo controller` and the bastion verbs, read from SALVO_* variables."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from salvo.common.settings import CommonSettings, Duration, Identifier, S3PrefixUri
+from salvo.controller.criteria import CriteriaSyntaxError, parse
+
+
+class LostExecutorPolicy(str, Enum):
+    CONTINUE = "continue"
+    FAIL = "fail"
+
+
+class ControllerSettings(CommonSettings):
+    """Settings of `salvo controller` (and of the bastion verbs that talk to executors)."""
+
+    executor_cidrs: str | None = Field(
+        None,
+        description="comma list of CIDRs, a.b.c.d-e.f.g.h ranges or single IPs to scan "
+        "(default: the controller's own subnet)",
+    )
+    ip_network: str | None = Field(None, description="DLT-style network prefix, e.g. 10.0.1 (with SALVO_IP_HOSTS)")
+    ip_hosts: str | None = Field(None, description="DLT-style host numbers, e.g. 5,7,10-20 (with SALVO_IP_NETWORK)")
+    executor_dns: str | None = Field(
+        None, description="a name whose A records are the executors (compose service, headless k8s service)"
+    )
+    max_scan_addresses: Annotated[int, Field(gt=0)] = Field(
+        65536, description="largest number of addresses a scan may cover (default a /16)"
+    )
+    scan_concurrency: Annotated[int, Field(gt=0, le=4096)] = Field(
+        256, description="probes in flight at once"
+    )
+    probe_timeout: Annotated[Duration, Field(gt=0)] = Field(0.5, description="TCP probe timeout per address")
+    expected_executors: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="fleet size to wait for (unset: wait until no new executor for SALVO_SETTLE_SECONDS)"
+    )
+    min_executors: Annotated[int, Field(ge=1)] = Field(1, description="quorum required at SALVO_DISCOVERY_TIMEOUT")
+    discovery_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        300.0, description="how long to look for the fleet before giving up (exit 3 below quorum)"
+    )
+    settle_seconds: Annotated[Duration, Field(ge=0)] = Field(
+        10.0, description="fleet is complete when no new executor appeared for this long"
+    )
+    start_lead: Annotated[int, Field(ge=50)] = Field(
+        1000, description="ms between publishing the start and start_at (raised if the fleet is far away)"
+    )
+    results_uri: S3PrefixUri = Field(description="S3 prefix the executors upload to; reports go to {prefix}{run_id}/")
+    run_id: Identifier | None = Field(None, description="this run's id (default: generated from the time)")
+    criteria: str | None = Field(
+        None, description="pass/fail criteria, e.g. 'p95<500ms; error_rate<1%; rps>=100; label:/login:p99<1s'"
+    )
+    pre_start_command: str | None = Field(
+        None, description="shell command run once before the start (e.g. reset the system under test); non-zero aborts"
+    )
+    pre_start_timeout: Annotated[Duration, Field(gt=0)] = Field(300.0, description="limit for the pre-start command")
+    lost_executor_policy: LostExecutorPolicy = Field(
+        LostExecutorPolicy.CONTINUE, description="continue, or fail: stop the fleet and exit 4 when one is lost"
+    )
+    liveness_timeout: Annotated[Duration, Field(gt=0, le=5)] = Field(
+        3.0, description="an executor silent this long during the run is marked lost"
+    )
+    heartbeat_interval: Annotated[Duration, Field(gt=0)] = Field(
+        1.0, description="controller heartbeats (the executors' kill switch listens for them)"
+    )
+    live_interval: Annotated[Duration, Field(gt=0)] = Field(5.0, description="seconds between live lines")
+    finish_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        300.0, description="how long to wait for stopping/uploading executors to finish"
+    )
+    run_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        86400.0, description="hard limit on a run; the fleet is stopped after it"
+    )
+    report_dir: Path | None = Field(None, description="also write report.json/html and junit.xml here")
+    cloudwatch_namespace: str | None = Field(
+        None, description="publish live figures to CloudWatch under this namespace (dimension RunId)"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ControllerSettings":
+        problems = []
+        if (self.ip_network is None) != (self.ip_hosts is None):
+            problems.append("SALVO_IP_NETWORK and SALVO_IP_HOSTS go together: set both or neither")
+        if self.expected_executors is not None and self.min_executors > self.expected_executors:
+            problems.append("SALVO_MIN_EXECUTORS is larger than SALVO_EXPECTED_EXECUTORS")
+        try:
+            parse(self.criteria)
+        except CriteriaSyntaxError as exc:
+            problems.append(f"SALVO_CRITERIA: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self

@@ -1,0 +1,81 @@
+"""Samples into the summary format: what one executor's run produced, per label and per second."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from salvo.common.histogram import LatencyHistogram
+from salvo.common.summary import SCHEMA, Tally
+from salvo.executor.samples import Sample, SampleKind
+
+
+def add_sample(tally: Tally, sample: Sample) -> None:
+    if sample.kind is SampleKind.USER_ERROR:
+        tally.record_user_error(sample.message)
+    else:
+        tally.record_request(
+            sample.elapsed_ms, code=sample.code, success=sample.success, nbytes=sample.bytes, message=sample.message
+        )
+
+
+class SummaryBuilder:
+    def __init__(self) -> None:
+        self.totals = Tally()
+        self.labels: dict[str, Tally] = {}
+        self.seconds: dict[int, Tally] = {}
+        self.first_request: float | None = None
+        self.last_request: float | None = None
+
+    def add(self, sample: Sample) -> None:
+        add_sample(self.totals, sample)
+        add_sample(self.labels.setdefault(sample.label, Tally()), sample)
+        add_sample(self.seconds.setdefault(int(sample.start), Tally()), sample)
+        if sample.kind is SampleKind.REQUEST:
+            if self.first_request is None or sample.start < self.first_request:
+                self.first_request = sample.start
+            if self.last_request is None or sample.end > self.last_request:
+                self.last_request = sample.end
+
+    def to_dict(self, timings: dict | None = None, **meta) -> dict:
+        series = []
+        for second in sorted(self.seconds):
+            tally = self.seconds[second]
+            series.append(
+                {
+                    "t": second,
+                    "requests": tally.requests,
+                    "failures": tally.failures,
+                    "user_errors": tally.user_errors,
+                    "histogram": tally.histogram.encode(),
+                }
+            )
+        return {
+            "schema": SCHEMA,
+            **meta,
+            "timings": {**(timings or {}), "first_request": self.first_request, "last_request": self.last_request},
+            "totals": self.totals.to_dict(),
+            "labels": {label: tally.to_dict() for label, tally in sorted(self.labels.items())},
+            "series": series,
+        }
+
+
+@dataclass
+class IntervalSnapshot:
+    requests: int
+    failures: int
+    user_errors: int
+    histogram: LatencyHistogram
+
+
+class IntervalAccumulator:
+    """Samples since the last drain: what an executor streams to the controller each interval."""
+
+    def __init__(self) -> None:
+        self._tally = Tally()
+
+    def add(self, sample: Sample) -> None:
+        add_sample(self._tally, sample)
+
+    def drain(self) -> IntervalSnapshot:
+        tally, self._tally = self._tally, Tally()
+        return IntervalSnapshot(tally.requests, tally.failures, tally.user_errors, tally.histogram)

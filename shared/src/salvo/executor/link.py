@@ -1,0 +1,127 @@
+"""The executor's two ZeroMQ sockets: SUB for commands, ROUTER for status (see salvo.common.protocol).
+
+With a fleet key both are CURVE servers holding the executor secret key; a ZAP
+handler admits only the controller's public key, so only a holder of the fleet
+key can command the executor. A peer with another key (or none) fails the
+handshake: the executor logs "authentication failed" and carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils.monitor import recv_monitor_message
+
+from salvo.common import protocol
+from salvo.common.errors import ProtocolError
+from salvo.common.keys import Role, derive_keypair
+from salvo.common.protocol import Hello
+from salvo.common.transport import (
+    AUTH_FAILURES, LINGER_MS, Inbound, Link, RateLimitedWarning, auth_failure_reason, harden, warn_if_insecure,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _OnlyController:
+    def __init__(self, controller_public: bytes):
+        self.controller_public = controller_public
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        return key == self.controller_public
+
+
+class ExecutorSockets:
+    """Executor side: SUB bound on the command port, ROUTER bound on the status port."""
+
+    def __init__(self, bind_host: str, command_port: int, status_port: int, fleet_key: str | None):
+        warn_if_insecure(fleet_key)
+        self.context = zmq.Context()
+        self.authenticator: ThreadAuthenticator | None = None
+        self.warnings = RateLimitedWarning()
+        self.watchers: set[bytes] = set()
+        self.command = self.context.socket(zmq.SUB)
+        self.status = self.context.socket(zmq.ROUTER)
+        self.status.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        for sock in (self.command, self.status):
+            harden(sock)
+        if fleet_key is not None:
+            own = derive_keypair(fleet_key, Role.EXECUTOR)
+            controller = derive_keypair(fleet_key, Role.CONTROLLER)
+            self.authenticator = ThreadAuthenticator(self.context, log=logging.getLogger("salvo.zap"))
+            self.authenticator.start()
+            self.authenticator.configure_curve_callback("*", _OnlyController(controller.public))
+            for sock in (self.command, self.status):
+                sock.curve_server = True
+                sock.curve_secretkey = own.secret
+                sock.curve_publickey = own.public
+        self.command.setsockopt(zmq.SUBSCRIBE, b"")
+        # Not HANDSHAKE_FAILED_NO_DETAIL: that is a bare TCP connect (the controller's own port probe).
+        self.monitors = {
+            self.command.get_monitor_socket(AUTH_FAILURES): Link.COMMAND,
+            self.status.get_monitor_socket(AUTH_FAILURES): Link.STATUS,
+        }
+        self.command.bind(f"tcp://{bind_host}:{command_port}")
+        self.status.bind(f"tcp://{bind_host}:{status_port}")
+        self.poller = zmq.Poller()
+        for sock in (self.command, self.status, *self.monitors):
+            self.poller.register(sock, zmq.POLLIN)
+
+    def poll(self, timeout: float) -> list[Inbound]:
+        received: list[Inbound] = []
+        events = dict(self.poller.poll(max(0, int(timeout * 1000))))
+        if self.command in events:
+            while self.command.poll(0):
+                self._decode(received, Link.COMMAND, self.command.recv(), None)
+        if self.status in events:
+            while self.status.poll(0):
+                frames = self.status.recv_multipart()
+                if len(frames) != 2:
+                    self.warnings.warn("status-frames", "ignored a status message of %d frames", len(frames))
+                    continue
+                self._decode(received, Link.STATUS, frames[1], frames[0])
+        for monitor, link in self.monitors.items():
+            if monitor in events:
+                while monitor.poll(0):
+                    event = recv_monitor_message(monitor)
+                    self.warnings.warn(
+                        f"auth-{link.value}",
+                        "authentication failed on the %s port: %s; ignored",
+                        link.value, auth_failure_reason(event),
+                    )
+        return received
+
+    def _decode(self, received: list[Inbound], link: Link, frame: bytes, peer: bytes | None) -> None:
+        try:
+            message = protocol.decode_command(frame) if link is Link.COMMAND else protocol.decode_status(frame)
+        except ProtocolError as exc:
+            self.warnings.warn(f"garbage-{link.value}", "ignored on the %s link: %s", link.value, exc)
+            return
+        if isinstance(message, Hello) and message.watch and peer is not None:
+            self.watchers.add(peer)
+        received.append(Inbound(link, message, peer))
+
+    def reply(self, peer: bytes, message) -> None:
+        self._send(peer, protocol.encode(message))
+
+    def push(self, message) -> int:
+        frame = protocol.encode(message)
+        return sum(self._send(peer, frame) for peer in list(self.watchers))
+
+    def _send(self, peer: bytes, frame: bytes) -> bool:
+        try:
+            self.status.send_multipart([peer, frame], flags=zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError as exc:
+            if exc.errno == zmq.EHOSTUNREACH:
+                self.watchers.discard(peer)  # gone
+            return False
+
+    def close(self) -> None:
+        for sock in (self.command, self.status, *self.monitors):
+            sock.close(linger=0 if sock in self.monitors else LINGER_MS)
+        if self.authenticator is not None:
+            self.authenticator.stop()
+        self.context.term()

@@ -1,0 +1,71 @@
+"""Settings of `salvo executor`, read from SALVO_* variables (see salvo.common.settings)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from salvo.common.settings import CommonSettings, Duration, HttpUrl, Identifier, S3ObjectUri, S3PrefixUri
+
+
+class Mode(str, Enum):
+    ONESHOT = "oneshot"
+    SERVICE = "service"
+
+
+class ExecutorSettings(CommonSettings):
+    """Settings of `salvo executor`."""
+
+    scenario_uri: S3ObjectUri = Field(
+        description="S3 object with the scenario: Taurus .yml/.yaml/.json, locustfile .py or bundle .zip"
+    )
+    results_uri: S3PrefixUri = Field(
+        description="S3 prefix for results: {prefix}{run_id}/executors/{executor_id}/"
+    )
+    executor_id: Identifier | None = Field(
+        None, description="this executor's id (default: ECS task id, else hostname)"
+    )
+    wait_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        3600.0, description="seconds armed before giving up (exit 4, never starts load)"
+    )
+    kill_switch_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        30.0, description="controller silence during a run after which load stops (exit 4)"
+    )
+    start_tolerance: Annotated[Duration, Field(ge=0)] = Field(
+        0.05, description="how late a start may arrive after its start_at and still be obeyed"
+    )
+    mode: Mode = Field(Mode.ONESHOT, description="oneshot: exit after the run; service: re-arm")
+    scenario_entry: str | None = Field(
+        None, description="entry file inside a .zip bundle (default: the single Taurus config, else locustfile.py)"
+    )
+    users: Annotated[int, Field(ge=1)] = Field(1, description="locustfile: concurrent users")
+    spawn_rate: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="locustfile: users started per second (or use SALVO_RAMP_UP)"
+    )
+    ramp_up: Duration | None = Field(None, description="locustfile: time to reach SALVO_USERS")
+    duration: Annotated[Duration, Field(gt=0)] = Field(
+        60.0, description="locustfile: how long the load holds (e.g. 60s, 5m)"
+    )
+    target_host: HttpUrl | None = Field(
+        None, description="locustfile: base URL of the system under test (locust --host)"
+    )
+    bundle_max_bytes: Annotated[int, Field(gt=0)] = Field(
+        512 * 1024 * 1024, description="largest total uncompressed size of a .zip bundle"
+    )
+    bundle_max_files: Annotated[int, Field(gt=0)] = Field(
+        10_000, description="most files a .zip bundle may hold"
+    )
+    stats_interval: Annotated[Duration, Field(gt=0)] = Field(
+        1.0, description="seconds between interval stats sent to the controller"
+    )
+    arm_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        120.0, description="how long the load tool may take to reach its start gate"
+    )
+
+    @model_validator(mode="after")
+    def _one_load_profile(self) -> "ExecutorSettings":
+        if self.spawn_rate is not None and self.ramp_up is not None:
+            raise ValueError("SALVO_SPAWN_RATE and SALVO_RAMP_UP are alternatives: set one")
+        return self
