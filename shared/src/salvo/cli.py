@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from typing import Callable
 
@@ -23,14 +24,40 @@ log = logging.getLogger("salvo")
 SETTINGS_MODELS: dict[str, type[CommonSettings]] = {"executor": ExecutorSettings, "controller": ControllerSettings}
 
 
+def _install_signal_handlers(on_signal: Callable[[int], None]) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: on_signal(number))
+
+
 def cmd_executor(_: argparse.Namespace) -> int:
+    """Production wiring of the executor: real sockets, bzt, S3, the system clock."""
+    from salvo.common.clock import SystemClock
+    from salvo.common.s3 import S3Store
+    from salvo.common.transport import warn_if_insecure
+    from salvo.executor.arming import ScenarioPreparer
     from salvo.executor.executor import Executor
+    from salvo.executor.identity import executor_id
+    from salvo.executor.link import ExecutorSockets
+    from salvo.executor.runner import BztRunner
+    from salvo.executor.workdir import WorkDir
 
     settings = load(ExecutorSettings)
     logs.configure(settings, role="executor")
-    if settings.fleet_key is None:
-        log.warning("SALVO_FLEET_KEY is not set: control links are NOT authenticated or encrypted")
-    return Executor(settings).run()
+    store = S3Store(retry_seconds=settings.s3_retry_seconds)
+    fleet_key = settings.fleet_key.get_secret_value() if settings.fleet_key else None
+    warn_if_insecure(fleet_key)
+    executor = Executor(
+        settings,
+        executor_id=executor_id(settings),
+        preparer=ScenarioPreparer(settings, store),
+        runner_factory=BztRunner,
+        link_factory=lambda: ExecutorSockets(settings.bind_host, settings.command_port, settings.status_port, fleet_key),
+        store=store,
+        clock=SystemClock(),
+        workdir=WorkDir(settings.work_dir),
+    )
+    _install_signal_handlers(executor.interrupt)
+    return executor.run()
 
 
 def cmd_controller(_: argparse.Namespace) -> int:

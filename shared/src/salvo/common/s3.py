@@ -250,6 +250,21 @@ class S3Store:
 
         return self._call(operation, attempt)
 
+    def exists(self, location: S3Location) -> bool:
+        """Whether the object exists (HEAD; a 404 is False). Raises S3ReadError for anything else."""
+        operation = _Operation("check", str(location), location, "s3:GetObject", "check the URI", S3ReadError)
+
+        def attempt() -> bool:
+            try:
+                self.client.head_object(Bucket=location.bucket, Key=location.key)
+            except ClientError as exc:
+                if error_code(exc) in NOT_FOUND_CODES:
+                    return False
+                raise
+            return True
+
+        return self._call(operation, attempt)
+
     def list_keys(self, prefix: S3Location, page_size: int = 1000) -> list[str]:
         """Every key under `prefix`, following continuation tokens; each page is retried on its own.
 

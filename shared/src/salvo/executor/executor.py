@@ -3,45 +3,68 @@
 One thread, one poll loop. Everything slow (download, unpack, checks, bzt and
 locust start-up) happens before the state becomes ARMED and the sockets are
 bound; after a start is accepted only the gate's release is left.
+
+Its parts are passed in (see `salvo.cli` for the production wiring): the link
+to the controller, the scenario preparer, the load-tool runner, the S3 store,
+the clock and the work folder.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Callable, Protocol
 
 from salvo import __version__
-from salvo.executor.bztconfig import LoadProfile, plan_run
+from salvo.common.clock import Clock
 from salvo.common.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
-from salvo.executor.identity import executor_id as resolve_executor_id
+from salvo.common.layout import executor_location, summary_location
 from salvo.common.protocol import (
-    ExecutorState,
-    Finished,
-    Heartbeat,
-    Hello,
-    IntervalStats,
-    Start,
-    StartAck,
-    Status,
-    Stop,
+    ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Status, Stop,
 )
+from salvo.common.s3 import S3Store
+from salvo.common.transport import Inbound, Link
+from salvo.executor import results
+from salvo.executor.arming import PreparedRun, ScenarioPreparer
+from salvo.executor.bztconfig import RunPlan
 from salvo.executor.results import ResultsCollector
-from salvo.executor.runner import STOP_GRACE_SECONDS, BztRunner
-from salvo.common.s3 import S3Location, S3Store
-from salvo.executor.scenario import BundleLimits, Scenario, check, unpack
 from salvo.executor.settings import ExecutorSettings, Mode
 from salvo.executor.statefile import StateFile
-from salvo.common.transport import Link
-from salvo.executor.link import ExecutorSockets
+from salvo.executor.workdir import WorkDir
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
 STATUS_HEARTBEAT_SECONDS = 1.0
+STOP_GRACE_SECONDS = 30.0
+
+
+class ExecutorLink(Protocol):
+    def poll(self, timeout: float) -> list[Inbound]: ...
+    def reply(self, peer: bytes, message) -> None: ...
+    def push(self, message) -> int: ...
+    def close(self) -> None: ...
+
+
+class Runner(Protocol):
+    """The load tool for one run (salvo.executor.runner.BztRunner in production)."""
+
+    plan: RunPlan
+    launched_at: float | None
+
+    def launch(self) -> None: ...
+    def wait_at_gate(self, timeout: float) -> None: ...
+    def release(self, start_at: float) -> None: ...
+    def released_times(self) -> list[float]: ...
+    def poll(self) -> int | None: ...
+    def stop(self) -> None: ...
+    def abort(self) -> None: ...
+    def wait(self, timeout: float) -> int: ...
+    def failure_hint(self) -> str: ...
+
+
+RunnerFactory = Callable[..., Runner]  # (plan=, artifacts_dir=, env=) -> Runner
 
 
 class Interrupted(Exception):
@@ -58,9 +81,8 @@ def exit_code_for_signal(signum: int) -> ExitCode:
 
 @dataclass
 class Armed:
-    scenario: Scenario
-    runner: BztRunner
-    run_dir: Path
+    prepared: PreparedRun
+    runner: Runner
     armed_at: float
 
 
@@ -74,27 +96,41 @@ class RunOutcome:
 
 
 class Executor:
-    def __init__(self, settings: ExecutorSettings, store: S3Store | None = None, sockets_factory=ExecutorSockets):
+    def __init__(
+        self,
+        settings: ExecutorSettings,
+        *,
+        executor_id: str,
+        preparer: ScenarioPreparer,
+        runner_factory: RunnerFactory,
+        link_factory: Callable[[], ExecutorLink],
+        store: S3Store,
+        clock: Clock,
+        workdir: WorkDir,
+    ):
         self.settings = settings
-        self.store = store or S3Store(retry_seconds=settings.s3_retry_seconds)
-        self.sockets_factory = sockets_factory
-        self.sockets = None
-        self.id = resolve_executor_id(settings.executor_id)
+        self.id = executor_id
+        self.preparer = preparer
+        self.runner_factory = runner_factory
+        self.link_factory = link_factory
+        self.store = store
+        self.clock = clock
+        self.workdir = workdir
+        self.link: ExecutorLink | None = None
         self.state = ExecutorState.STARTING
-        self.state_file = StateFile(settings.work_dir / "state.json")
+        self.state_file = StateFile(workdir.state_path)
         self.seen_runs: set[str] = set()
         self.armed: Armed | None = None
         self.run_id: str | None = None
         self.pending_signal: int | None = None
         self._arming = False
-        self._last_status_push = 0.0
-        self._runs = 0
+        self._last_status_push = float("-inf")
 
     # --- top level -----------------------------------------------------------------
 
     def run(self) -> int:
-        self._install_signal_handlers()
         log.info("executor %s (salvo %s) starting; scenario %s", self.id, __version__, self.settings.scenario_uri)
+        self.workdir.acquire()  # before anything is written there: WorkDirInUse (exit 2) otherwise
         try:
             while True:
                 code = self._one_run()
@@ -111,8 +147,15 @@ class Executor:
         finally:
             if self.armed is not None:
                 self.armed.runner.abort()
-            if self.sockets is not None:
-                self.sockets.close()
+            if self.link is not None:
+                self.link.close()
+            self.workdir.release()
+
+    def interrupt(self, signum: int) -> None:
+        """What SIGTERM/SIGINT do: stop gracefully (upload what exists), or give up arming at once."""
+        self.pending_signal = signum
+        if self._arming:
+            raise Interrupted(signum)
 
     def _one_run(self) -> ExitCode:
         self.run_id = None
@@ -128,11 +171,8 @@ class Executor:
         self._set_state(ExecutorState.DONE)
         self._push(
             Finished(
-                executor_id=self.id,
-                run_id=start.run_id,
-                exit_code=int(outcome.exit_code),
-                reason=outcome.reason,
-                summary_uri=str(self._results_location(start.run_id).child("summary.json")),
+                executor_id=self.id, run_id=start.run_id, exit_code=int(outcome.exit_code), reason=outcome.reason,
+                summary_uri=str(summary_location(self.settings.results_uri, start.run_id, self.id)),
             )
         )
         self.armed = None
@@ -144,44 +184,31 @@ class Executor:
     def _arm(self) -> Armed:
         self._arming = True
         try:
-            self._runs += 1
-            run_dir = self.settings.work_dir / f"run-{self._runs}"
+            run_dir = self.workdir.new_run_dir()
             self._set_state(ExecutorState.FETCHING)
-            source = S3Location.parse(self.settings.scenario_uri)
-            object_name = source.key.rsplit("/", 1)[-1]
-            downloaded = run_dir / "download" / object_name
-            downloaded.parent.mkdir(parents=True, exist_ok=True)
-            sha256 = self.store.download(source, downloaded)
-            log.info("fetched %s (sha256 %s)", source, sha256)
-
+            downloaded, sha256 = self.preparer.fetch(run_dir)
             self._set_state(ExecutorState.ARMING)
-            limits = BundleLimits(max_bytes=self.settings.bundle_max_bytes, max_files=self.settings.bundle_max_files)
-            scenario = unpack(downloaded, object_name, sha256, run_dir, entry=self.settings.scenario_entry, limits=limits)
-            check(scenario)
-            artifacts = run_dir / "artifacts"
-            plan = plan_run(scenario, self._profile(), artifacts, run_dir / "bzt")
-            runner = BztRunner(plan=plan, artifacts_dir=artifacts, env={"SALVO_EXECUTOR_ID": self.id})
-            if plan.gated:
+            prepared = self.preparer.prepare(downloaded, sha256, run_dir)
+            self.preparer.verify_results_destination(self.id)
+            runner = self.runner_factory(
+                plan=prepared.plan, artifacts_dir=prepared.artifacts_dir, env={"SALVO_EXECUTOR_ID": self.id}
+            )
+            if prepared.plan.gated:
                 try:
                     runner.launch()
                     runner.wait_at_gate(self.settings.arm_timeout)
                 except BaseException:
                     runner.abort()  # never leave a launched bzt behind, whatever interrupted us
                     raise
-                log.info("load tool held at the start gate (%d locust process(es))", plan.gates)
+                log.info("load tool held at the start gate (%d locust process(es))", prepared.plan.gates)
             else:
                 log.warning(
                     "bzt executor(s) %s cannot be held at a start gate: bzt will be launched at start_at "
-                    "and its lateness reported", ", ".join(sorted(set(plan.executors)))
+                    "and its lateness reported", ", ".join(sorted(set(prepared.plan.executors))),
                 )
-            armed = Armed(scenario=scenario, runner=runner, run_dir=run_dir, armed_at=time.time())
-            if self.sockets is None:
-                self.sockets = self.sockets_factory(
-                    self.settings.bind_host,
-                    self.settings.command_port,
-                    self.settings.status_port,
-                    self.settings.fleet_key.get_secret_value() if self.settings.fleet_key else None,
-                )
+            armed = Armed(prepared=prepared, runner=runner, armed_at=self.clock.time())
+            if self.link is None:
+                self.link = self.link_factory()
             self.armed = armed
             self._set_state(ExecutorState.ARMED)
             log.info(
@@ -192,27 +219,21 @@ class Executor:
         finally:
             self._arming = False
 
-    def _profile(self) -> LoadProfile:
-        s = self.settings
-        return LoadProfile(
-            users=s.users, duration=s.duration, spawn_rate=s.spawn_rate, ramp_up=s.ramp_up, target_host=s.target_host
-        )
-
     # --- waiting for the start -------------------------------------------------------
 
     def _await_start(self) -> Start:
-        assert self.armed is not None
+        runner = self.armed.runner
         deadline = self.armed.armed_at + self.settings.wait_timeout
         while True:
             self._raise_if_signalled()
-            if self.armed.runner.plan.gated and self.armed.runner.poll() is not None:
-                raise LoadToolError(f"the load tool exited while waiting for the start: {self.armed.runner.failure_hint()}")
-            now = time.time()
+            if runner.plan.gated and runner.poll() is not None:
+                raise LoadToolError(f"the load tool exited while waiting for the start: {runner.failure_hint()}")
+            now = self.clock.time()
             if now >= deadline:
                 raise NoLoadError(
                     f"no start received within SALVO_WAIT_TIMEOUT={self.settings.wait_timeout:g}s; no load was started"
                 )
-            for inbound in self.sockets.poll(min(POLL_SECONDS, deadline - now)):
+            for inbound in self.link.poll(min(POLL_SECONDS, deadline - now)):
                 if inbound.link is Link.COMMAND and isinstance(inbound.message, Start):
                     if self._accept_start(inbound.message):
                         return inbound.message
@@ -236,8 +257,11 @@ class Executor:
         if self.armed.runner.plan.gated:
             self.armed.runner.release(start.start_at)  # the gate itself waits for start_at
         self._set_state(ExecutorState.SCHEDULED)
-        self._push(StartAck(executor_id=self.id, run_id=start.run_id, accepted=True))
-        log.info("start accepted: run %s at %.3f (in %.0f ms)", start.run_id, start.start_at, (start.start_at - time.time()) * 1000)
+        self._push(StartAck(executor_id=self.id, run_id=start.run_id, accepted=True, received_at=self.clock.time()))
+        log.info(
+            "start accepted: run %s at %.3f (in %.0f ms)",
+            start.run_id, start.start_at, (start.start_at - self.clock.time()) * 1000,
+        )
         return True
 
     def _start_refusal(self, start: Start) -> str:
@@ -247,7 +271,7 @@ class Executor:
             return "duplicate start for a run already started"
         if self.state is not ExecutorState.ARMED:
             return f"not armed (state {self.state.value})"
-        late = time.time() - start.start_at
+        late = self.clock.time() - start.start_at
         if late > self.settings.start_tolerance:
             return (
                 f"start_at passed {late * 1000:.0f} ms ago (tolerance "
@@ -259,38 +283,39 @@ class Executor:
 
     def _drive_load(self, start: Start) -> RunOutcome:
         runner = self.armed.runner
-        collector = ResultsCollector(runner.artifacts_dir)
-        last_contact = time.time()
+        collector = ResultsCollector(self.armed.prepared.artifacts_dir, self.clock)
+        last_contact = self.clock.monotonic()
         next_stats = start.start_at + self.settings.stats_interval
         stop_reason: str | None = None
         exit_code: ExitCode | None = None
         while True:
-            now = time.time()
+            now = self.clock.time()
             if self.state is ExecutorState.SCHEDULED and now >= start.start_at:
                 if not runner.plan.gated:
                     runner.release(start.start_at)
                 self._set_state(ExecutorState.RUNNING)
             if runner.poll() is not None:
                 break
-            if runner.process is None and exit_code is not None:
+            if runner.launched_at is None and exit_code is not None:
                 break  # stopped before an ungated launch: no load ran
             if exit_code is None:
+                silent = self.clock.monotonic() - last_contact
                 if self.pending_signal is not None:
                     exit_code = exit_code_for_signal(self.pending_signal)
                     stop_reason = f"interrupted by {signal.Signals(self.pending_signal).name}"
-                elif now - last_contact > self.settings.kill_switch_timeout:
+                elif silent > self.settings.kill_switch_timeout:
                     exit_code = ExitCode.NO_LOAD
                     stop_reason = (
-                        f"kill switch: no controller heartbeat for {now - last_contact:.1f}s "
+                        f"kill switch: no controller heartbeat for {silent:.1f}s "
                         f"(SALVO_KILL_SWITCH_TIMEOUT={self.settings.kill_switch_timeout:g}s)"
                     )
                 if exit_code is not None:
                     log.warning("stopping the load: %s", stop_reason)
                     self._stop_runner(runner)
-            for inbound in self.sockets.poll(POLL_SECONDS):
+            for inbound in self.link.poll(POLL_SECONDS):
                 message = inbound.message
                 if inbound.link is Link.COMMAND and isinstance(message, Heartbeat):
-                    last_contact = time.time()
+                    last_contact = self.clock.monotonic()
                 elif inbound.link is Link.COMMAND and isinstance(message, Stop):
                     if message.run_id in (None, start.run_id) and exit_code is None:
                         exit_code, stop_reason = ExitCode.OK, f"stopped by controller: {message.reason}"
@@ -300,91 +325,67 @@ class Executor:
                     self._accept_start(message)  # logs and refuses: we are busy
                 else:
                     self._handle_common(inbound)
-            if time.time() >= next_stats:
+            if self.clock.time() >= next_stats:
                 next_stats += self.settings.stats_interval
                 self._push_interval(collector, start.run_id)
             self._push_status_heartbeat()
-        code = runner.wait(STOP_GRACE_SECONDS) if runner.process is not None else 0
+        code = runner.wait(STOP_GRACE_SECONDS) if runner.launched_at is not None else 0
         self._push_interval(collector, start.run_id)
         if exit_code is None:
             exit_code = ExitCode.OK if code == 0 else ExitCode.FAILED
-            stop_reason = "completed" if code == 0 else f"load tool failed: bzt exit code {code}: {runner.failure_hint()}"
+            stop_reason = "completed" if code == 0 else f"load tool failed (bzt exit code {code}): {runner.failure_hint()}"
         return RunOutcome(
             exit_code=exit_code,
             reason=stop_reason or "",
             start=start,
-            ended_at=time.time(),
+            ended_at=self.clock.time(),
             timings={"gate_released": runner.released_times(), "launched_at": runner.launched_at},
         )
 
-    def _stop_runner(self, runner: BztRunner) -> None:
+    def _stop_runner(self, runner: Runner) -> None:
         self._set_state(ExecutorState.STOPPING)
-        if runner.process is None:
-            return
-        runner.stop()
+        if runner.launched_at is not None:
+            runner.stop()
 
-    def _push_interval(self, collector: "ResultsCollector", run_id: str) -> None:
+    def _push_interval(self, collector: ResultsCollector, run_id: str) -> None:
         snapshot = collector.drain_interval()
         self._push(
             IntervalStats(
-                executor_id=self.id,
-                run_id=run_id,
-                interval_start=snapshot.start,
-                interval_end=snapshot.end,
-                users=0,
-                requests=snapshot.requests,
-                failures=snapshot.failures,
-                histogram=snapshot.histogram,
+                executor_id=self.id, run_id=run_id, interval_start=snapshot.start, interval_end=snapshot.end,
+                users=0, requests=snapshot.requests, failures=snapshot.failures, histogram=snapshot.histogram,
             )
         )
 
     # --- results -----------------------------------------------------------------------
 
-    def _results_location(self, run_id: str) -> S3Location:
-        return S3Location.parse(self.settings.results_uri).child(run_id, "executors", self.id)
-
     def _upload(self, outcome: RunOutcome) -> None:
         self._set_state(ExecutorState.UPLOADING)
-        armed = self.armed
+        prepared = self.armed.prepared
         start = outcome.start
-        destination = self._results_location(start.run_id)
-        collector = ResultsCollector(armed.runner.artifacts_dir)
-        summary = collector.summary(
-            schema_meta={
+        summary = ResultsCollector(prepared.artifacts_dir, self.clock).summary(
+            meta={
                 "run_id": start.run_id,
                 "executor_id": self.id,
                 "version": __version__,
-                "scenario": {"uri": self.settings.scenario_uri, "sha256": armed.scenario.sha256},
-                "gated": armed.runner.plan.gated,
+                "scenario": {"uri": self.settings.scenario_uri, "sha256": prepared.scenario.sha256},
+                "gated": prepared.plan.gated,
                 "exit_code": int(outcome.exit_code),
                 "stop_reason": outcome.reason,
             },
             timings={
-                "armed_at": armed.armed_at,
-                "start_at": start.start_at,
-                "ended_at": outcome.ended_at,
+                "armed_at": self.armed.armed_at, "start_at": start.start_at, "ended_at": outcome.ended_at,
                 **outcome.timings,
             },
         )
-        for path in sorted(armed.runner.artifacts_dir.rglob("*")):
-            if path.is_file():
-                self.store.upload_file(path, destination.child(str(path.relative_to(armed.runner.artifacts_dir))))
-        # summary.json last: its presence says this executor's results are complete.
-        self.store.upload_bytes(
-            json.dumps(summary, indent=1).encode(), destination.child("summary.json"), "application/json"
-        )
-        totals = summary.get("totals", {})
-        log.info(
-            "uploaded results to %s: %s requests, %s failures, %s user errors",
-            destination, totals.get("requests"), totals.get("failures"), totals.get("user_errors"),
-        )
+        destination = executor_location(self.settings.results_uri, start.run_id, self.id)
+        results.publish(self.store, destination, prepared.artifacts_dir, summary)
 
     # --- shared message handling -------------------------------------------------------
 
-    def _handle_common(self, inbound) -> None:
+    def _handle_common(self, inbound: Inbound) -> None:
         message = inbound.message
         if inbound.link is Link.STATUS and isinstance(message, Hello):
-            self.sockets.reply(inbound.peer, self._status())
+            self.link.reply(inbound.peer, self._status())
         elif inbound.link is Link.COMMAND and isinstance(message, Heartbeat):
             pass  # the controller is alive; only counted while running
         elif inbound.link is Link.COMMAND and isinstance(message, Stop):
@@ -398,19 +399,20 @@ class Executor:
             executor_id=self.id,
             version=__version__,
             state=self.state,
-            scenario_sha256=armed.scenario.sha256 if armed else None,
+            scenario_sha256=armed.prepared.scenario.sha256 if armed else None,
             scenario_uri=self.settings.scenario_uri,
             run_id=self.run_id,
             armed_at=armed.armed_at if armed else None,
-            gated=bool(armed and armed.runner.plan.gated),
+            gated=bool(armed and armed.prepared.plan.gated),
+            sent_at=self.clock.time(),
         )
 
     def _push(self, message) -> None:
-        if self.sockets is not None:
-            self.sockets.push(message)
+        if self.link is not None:
+            self.link.push(message)
 
     def _push_status_heartbeat(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now - self._last_status_push >= STATUS_HEARTBEAT_SECONDS:
             self._last_status_push = now
             self._push(self._status())
@@ -424,14 +426,3 @@ class Executor:
         if changed:
             # watchers learn at once, e.g. that we are uploading and will be quiet for a while
             self._push(self._status())
-
-    # --- signals -------------------------------------------------------------------------
-
-    def _install_signal_handlers(self) -> None:
-        def handler(signum, _frame):
-            self.pending_signal = signum
-            if self._arming:
-                raise Interrupted(signum)
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)

@@ -1,4 +1,9 @@
-"""Who this executor is: SALVO_EXECUTOR_ID, else the ECS task id, else the hostname."""
+"""Who this executor is: SALVO_EXECUTOR_ID, else the ECS task id, else the hostname (made unique per host).
+
+Two executors on one host differ in their bind address or ports (they could not
+both listen otherwise), so those are added to the hostname when they are not
+the defaults: the default id never names two processes.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,23 @@ log = logging.getLogger(__name__)
 ECS_METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
 
 
-def executor_id(configured: str | None, timeout: float = 2.0) -> str:
-    if configured:
-        return configured
+DEFAULT_BIND_HOST = "0.0.0.0"
+DEFAULT_PORTS = (50000, 50001)
+
+
+def executor_id(settings, timeout: float = 2.0) -> str:
+    """SALVO_EXECUTOR_ID, else the ECS task id, else hostname[-bind address][-command port-status port]."""
+    if settings.executor_id:
+        return settings.executor_id
     task_id = ecs_task_id(timeout)
     if task_id:
         return task_id
-    return _sanitise(socket.gethostname())
+    parts = [socket.gethostname()]
+    if settings.bind_host != DEFAULT_BIND_HOST:
+        parts.append(settings.bind_host)
+    if (settings.command_port, settings.status_port) != DEFAULT_PORTS:
+        parts += [str(settings.command_port), str(settings.status_port)]
+    return _sanitise("-".join(parts))
 
 
 def ecs_task_id(timeout: float = 2.0) -> str | None:

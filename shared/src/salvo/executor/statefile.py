@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,8 +18,9 @@ class StateFile:
     def write(self, state: ExecutorState, **details: object) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {"state": state.value, "pid": os.getpid(), "updated_at": time.time(), **details}
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(record))
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
+        with os.fdopen(handle, "w") as out:
+            out.write(json.dumps(record))
         os.replace(temporary, self.path)
 
     def read(self) -> dict | None:

@@ -1,0 +1,204 @@
+"""The executor's run logic with in-memory parts: a scripted controller, a fake load tool, a fake clock."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+from salvo.common.errors import ExitCode
+from salvo.common.protocol import Finished, Start, StartAck, Stop
+from salvo.common.settings import load
+from salvo.executor.executor import Executor
+from salvo.executor.settings import ExecutorSettings
+from salvo.executor.workdir import WorkDir, WorkDirInUse
+from tests.support.fakes import FakeClock, FakePreparer, FakeRunnerFactory, FakeStore, ScriptedController
+
+RESULTS = "s3://results-bucket/results/"
+
+
+def make_executor(tmp_path, *, env=None, gated=True, store=None, heartbeat_every=0.5, **runner):
+    settings = load(ExecutorSettings, {
+        "SALVO_SCENARIO_URI": "s3://scenarios/locustfile.py", "SALVO_RESULTS_URI": RESULTS,
+        "SALVO_WAIT_TIMEOUT": "30", "SALVO_KILL_SWITCH_TIMEOUT": "5", **(env or {}),
+    })
+    clock = FakeClock()
+    store = store or FakeStore()
+    controller = ScriptedController(clock, heartbeat_every=heartbeat_every)
+    runners = FakeRunnerFactory(clock, **runner)
+    executor = Executor(
+        settings, executor_id="exec-1", preparer=FakePreparer(settings, store, gated=gated), runner_factory=runners,
+        link_factory=lambda: controller, store=store, clock=clock, workdir=WorkDir(tmp_path / "work"),
+    )
+    return executor, controller, runners, store, clock
+
+
+def start(clock, in_seconds=0.5, run_id="run-1", fleet=("exec-1",)) -> Start:
+    return Start(run_id=run_id, fleet=list(fleet), start_at=clock.time() + in_seconds)
+
+
+def summary(store, run_id="run-1") -> dict:
+    return json.loads(store.objects[f"{RESULTS}{run_id}/executors/exec-1/summary.json"])
+
+
+def test_executor_runs_at_start_at_and_uploads_an_exact_summary(tmp_path):
+    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=3, rate=20)
+    the_start = start(clock, 1.0)
+    controller.at(clock.time() + 0.2, the_start)
+    assert executor.run() == ExitCode.OK
+    (runner,) = runners.runners
+    assert runner.released_at == the_start.start_at and runner.requests_sent == 60
+    result = summary(store)
+    assert result["totals"]["requests"] == 60 and result["exit_code"] == 0 and result["stop_reason"] == "completed"
+    assert result["timings"]["first_request"] == the_start.start_at
+    (ack,) = controller.of_type(StartAck)
+    assert ack.accepted and ack.run_id == "run-1"
+    (finished,) = controller.of_type(Finished)
+    assert finished.exit_code == 0 and finished.summary_uri.endswith("run-1/executors/exec-1/summary.json")
+    assert f"{RESULTS}_salvo-write-checks/exec-1" in store.objects  # proved writable while arming
+
+
+@pytest.mark.parametrize(
+    ("the_start", "reason"),
+    [
+        (lambda clock: start(clock, fleet=("someone-else",)), "not in the run's fleet"),
+        (lambda clock: start(clock, -1.0), "start_at passed"),
+    ],
+    ids=["not-in-fleet", "stale"],
+)
+def test_executor_ignores_a_start_that_is_not_for_it_and_never_loads(tmp_path, caplog, the_start, reason):
+    executor, controller, runners, store, clock = make_executor(tmp_path, env={"SALVO_WAIT_TIMEOUT": "5"})
+    controller.at(clock.time() + 1, the_start(clock))
+    assert executor.run() == ExitCode.NO_LOAD  # then the wait timeout
+    (runner,) = runners.runners
+    assert runner.released_at is None and runner.aborted and runner.requests_sent == 0
+    assert reason in caplog.text
+    assert not [k for k in store.objects if "/executors/" in k]
+
+
+def test_executor_refuses_a_duplicate_start_while_running(tmp_path, caplog):
+    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=3)
+    first = start(clock, 0.5)
+    controller.at(clock.time() + 0.1, first)
+    controller.at(clock.time() + 2.0, Start(run_id="run-1", fleet=["exec-1"], start_at=clock.time() + 2.5))
+    assert executor.run() == ExitCode.OK
+    refusals = [a for a in controller.of_type(StartAck) if not a.accepted]
+    assert len(refusals) == 1 and "duplicate start" in refusals[0].reason
+    assert runners.runners[0].released_at == first.start_at
+
+
+def test_executor_in_service_mode_never_runs_the_same_run_twice(tmp_path):
+    executor, controller, runners, store, clock = make_executor(
+        tmp_path, env={"SALVO_MODE": "service", "SALVO_WAIT_TIMEOUT": "10"}, run_seconds=1)
+    controller.at(clock.time() + 0.1, start(clock, 0.5))
+    controller.at(clock.time() + 3.0, Start(run_id="run-1", fleet=["exec-1"], start_at=clock.time() + 3.5))
+    assert executor.run() == ExitCode.NO_LOAD  # second arm: the repeated start is refused, then the wait times out
+    assert [r.released_at is not None for r in runners.runners] == [True, False]
+
+
+def test_executor_wait_timeout_exits_4_and_never_releases_the_gate(tmp_path, caplog):
+    executor, controller, runners, store, clock = make_executor(tmp_path, env={"SALVO_WAIT_TIMEOUT": "3"})
+    began = clock.time()
+    assert executor.run() == ExitCode.NO_LOAD
+    assert 3 <= clock.time() - began < 3.5
+    assert runners.runners[0].aborted and runners.runners[0].released_at is None
+    assert "SALVO_WAIT_TIMEOUT=3s" in caplog.text
+
+
+def test_executor_kill_switch_stops_the_load_and_uploads_partial_results(tmp_path, caplog):
+    executor, controller, runners, store, clock = make_executor(tmp_path, heartbeat_every=None, run_seconds=60)
+    accepted_at = clock.time() + 0.1
+    controller.at(accepted_at, start(clock, 0.5))
+    assert executor.run() == ExitCode.NO_LOAD
+    (runner,) = runners.runners
+    assert runner.stopped_at - accepted_at == pytest.approx(5.0, abs=0.15)  # SALVO_KILL_SWITCH_TIMEOUT after the last contact
+    result = summary(store)
+    assert result["exit_code"] == 4 and "kill switch" in result["stop_reason"]
+    assert result["totals"]["requests"] == runner.requests_sent > 0
+
+
+def test_executor_stop_command_ends_the_run_gracefully(tmp_path):
+    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=60)
+    began = clock.time()
+    controller.at(clock.time() + 0.1, start(clock, 0.5))
+    controller.at(clock.time() + 3.0, Stop(run_id="another-run"))  # not ours: ignored
+    controller.at(clock.time() + 4.0, Stop(run_id="run-1", reason="operator"))
+    assert executor.run() == ExitCode.OK
+    result = summary(store)
+    assert result["stop_reason"] == "stopped by controller: operator"
+    assert runners.runners[0].stopped_at - began == pytest.approx(4.0, abs=0.15)
+    assert result["totals"]["requests"] == runners.runners[0].requests_sent == 35
+
+
+def test_executor_sigterm_mid_run_uploads_what_exists_and_exits_143(tmp_path):
+    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=60, rate=10)
+    controller.at(clock.time() + 0.1, start(clock, 0.5))
+    controller.at(clock.time() + 2.6, lambda: executor.interrupt(signal.SIGTERM))
+    assert executor.run() == ExitCode.SIGTERM
+    result = summary(store)
+    assert result["exit_code"] == 143 and result["stop_reason"] == "interrupted by SIGTERM"
+    assert result["totals"]["requests"] == runners.runners[0].requests_sent == 21
+
+
+def test_executor_sigterm_while_waiting_exits_143_without_load(tmp_path):
+    executor, controller, runners, store, clock = make_executor(tmp_path)
+    controller.at(clock.time() + 1, lambda: executor.interrupt(signal.SIGTERM))
+    assert executor.run() == ExitCode.SIGTERM
+    assert runners.runners[0].released_at is None and runners.runners[0].aborted
+
+
+def test_executor_load_tool_crash_mid_run_is_a_failure_with_results(tmp_path):
+    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=10, crash_after=2, exit_code=3)
+    controller.at(clock.time() + 0.1, start(clock, 0.5))
+    assert executor.run() == ExitCode.FAILED
+    result = summary(store)
+    assert result["exit_code"] == 1 and "load tool failed" in result["stop_reason"]
+    assert "You must specify the base host" in result["stop_reason"]
+    (finished,) = controller.of_type(Finished)
+    assert finished.exit_code == 1
+
+
+def test_executor_load_tool_dying_at_the_gate_fails_before_armed(tmp_path, caplog):
+    executor, controller, runners, store, clock = make_executor(tmp_path, dies_at_gate=True)
+    assert executor.run() == ExitCode.FAILED
+    assert executor.state.value == "failed" and "You must specify the base host" in caplog.text
+    assert not controller.pushed  # never bound, never said armed
+
+
+def test_executor_load_tool_exiting_while_held_is_reported_before_the_start(tmp_path, caplog):
+    executor, controller, runners, store, clock = make_executor(tmp_path, exits_while_held=True)
+    assert executor.run() == ExitCode.FAILED
+    assert "exited while waiting for the start" in caplog.text
+
+
+def test_executor_refuses_results_it_could_not_upload_while_arming(tmp_path, caplog):
+    executor, controller, runners, store, clock = make_executor(tmp_path, store=FakeStore(writable=False))
+    assert executor.run() == ExitCode.SCENARIO
+    assert "SALVO_RESULTS_URI=s3://results-bucket/results/ is not writable" in caplog.text
+    assert "'results-bucket'" in caplog.text and not runners.runners  # refused before the tool was launched
+
+
+def test_executor_refuses_a_work_dir_held_by_another_process(tmp_path):
+    holder = WorkDir(tmp_path / "work")
+    holder.acquire()
+    try:
+        executor, *_ = make_executor(tmp_path)
+        with pytest.raises(WorkDirInUse, match=r"in use by executor pid \d+"):
+            executor.run()
+        assert not (tmp_path / "work" / "state.json").exists()
+    finally:
+        holder.release()
+
+
+def test_executor_never_counts_samples_left_by_an_earlier_process(tmp_path):
+    stale = tmp_path / "work" / "runs" / "1" / "artifacts"
+    stale.mkdir(parents=True)
+    (stale / "salvo-samples-999.csv").write_text(
+        "kind,start,elapsed_ms,label,method,code,success,bytes,message\n"
+        + "request,1.0,5.0,/,GET,200,1,10,\n" * 500
+    )
+    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=1, rate=10)
+    controller.at(clock.time() + 0.1, start(clock, 0.5))
+    assert executor.run() == ExitCode.OK
+    assert summary(store)["totals"]["requests"] == 10
