@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from salvo.common.errors import LoadToolError, UploadError
 from salvo.common.s3 import S3Location, S3ReadError
@@ -24,6 +25,12 @@ class FakeClock:
     def __init__(self, wall: float = EPOCH):
         self._wall = wall
         self._monotonic = 1000.0
+        self._timers: list[tuple[float, Callable[[], None]]] = []
+
+    def call_at(self, wall: float, action: Callable[[], None]) -> None:
+        """Run `action` once the clock has advanced to `wall` (e.g. deliver a signal mid-phase)."""
+        self._timers.append((wall, action))
+        self._timers.sort(key=lambda timer: timer[0])
 
     def time(self) -> float:
         return self._wall
@@ -31,10 +38,16 @@ class FakeClock:
     def monotonic(self) -> float:
         return self._monotonic
 
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
     def advance(self, seconds: float) -> None:
         seconds = max(0.0, seconds)
         self._wall += seconds
         self._monotonic += seconds
+        while self._timers and self._timers[0][0] <= self._wall:
+            _, action = self._timers.pop(0)
+            action()
 
 
 class FakeStore:
@@ -43,6 +56,9 @@ class FakeStore:
     def __init__(self, objects: dict[str, bytes] | None = None, writable: bool = True):
         self.objects: dict[str, bytes] = dict(objects or {})
         self.writable = writable
+
+    def bounded(self, retry_seconds: float) -> "FakeStore":
+        return self
 
     def download(self, location: S3Location, dest: Path) -> str:
         import hashlib

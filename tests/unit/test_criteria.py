@@ -40,4 +40,4 @@ def test_evaluation_pass_fail_and_missing_label():
 
 
 def test_empty_criteria():
-    assert parse("") == [] and parse(None) == [] and parse(" ; ") == []
+    assert parse("") == () and parse(None) == () and parse(" ; ") == ()

@@ -60,12 +60,33 @@ def cmd_executor(_: argparse.Namespace) -> int:
     return executor.run()
 
 
+def _controller_parts(settings: ControllerSettings) -> dict:
+    """The controller's production parts: ZeroMQ links, TCP probes, the configured targets."""
+    from salvo.common.clock import SystemClock
+    from salvo.controller.discovery import TcpProber, resolve_targets
+    from salvo.controller.link import ControllerLink
+
+    fleet_key = settings.fleet_key.get_secret_value() if settings.fleet_key else None
+    resolve_targets(settings)  # a malformed or oversized range is exit 2 before anything else
+    return {
+        "link_factory": lambda: ControllerLink(fleet_key, settings.command_port, settings.status_port),
+        "prober": TcpProber(settings.status_port, settings.scan_concurrency, settings.probe_timeout),
+        "targets": lambda: resolve_targets(settings),
+        "clock": SystemClock(),
+    }
+
+
 def cmd_controller(_: argparse.Namespace) -> int:
+    """Production wiring of the controller."""
+    from salvo.common.s3 import S3Store
     from salvo.controller.controller import Controller
 
     settings = load(ControllerSettings)
     logs.configure(settings, role="controller")
-    return Controller(settings).run()
+    controller = Controller(settings, store=S3Store(retry_seconds=settings.s3_retry_seconds),
+                            **_controller_parts(settings))
+    _install_signal_handlers(controller.interrupt)
+    return controller.run()
 
 
 def _bastion_settings() -> ControllerSettings:
@@ -81,13 +102,12 @@ def _bastion_settings() -> ControllerSettings:
 
 def _scan_once(settings: ControllerSettings):
     """One discovery pass over the configured targets; returns (link, fleet): close the link."""
-    from salvo.controller.discovery import discover, resolve_targets
-    from salvo.controller.link import ControllerLink
+    from salvo.controller.discovery import discover
 
-    fleet_key = settings.fleet_key.get_secret_value() if settings.fleet_key else None
-    link = ControllerLink(fleet_key, settings.command_port, settings.status_port)
+    parts = _controller_parts(settings)
+    link = parts["link_factory"]()
     try:
-        return link, discover(link, resolve_targets(settings), settings, once=True)
+        return link, discover(link, parts["prober"], parts["targets"], settings, parts["clock"], once=True)
     except BaseException:
         link.close()
         raise

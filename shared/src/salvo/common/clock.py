@@ -13,6 +13,8 @@ class Clock(Protocol):
     def monotonic(self) -> float:
         """Seconds on a clock that never jumps (timeouts and intervals)."""
 
+    def sleep(self, seconds: float) -> None: ...
+
 
 class SystemClock:
     def time(self) -> float:
@@ -20,3 +22,6 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)

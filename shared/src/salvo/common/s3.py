@@ -11,6 +11,7 @@ AWS_REGION and the credential chain (and addresses a custom endpoint path-style)
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -181,6 +182,12 @@ class S3Store:
         )
         # Multipart above 8 MiB; a retry starts the whole transfer again from the file.
         self.transfer_config = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20)
+
+    def bounded(self, retry_seconds: float) -> "S3Store":
+        """The same store (same client) with a smaller retry budget, e.g. what is left of a phase's."""
+        other = copy.copy(self)
+        other.retry_seconds = max(0.1, min(self.retry_seconds, retry_seconds))
+        return other
 
     def download(self, location: S3Location, dest: Path) -> str:
         """Fetch the scenario object to `dest` and return the sha256 of its bytes.

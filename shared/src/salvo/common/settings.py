@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from salvo.common.errors import ConfigError
+from salvo.common.keys import validate_fleet_key
 
 ENV_PREFIX = "SALVO_"
 
@@ -90,6 +91,11 @@ def _identifier(value: str) -> str:
     return value
 
 
+def _fleet_key(value: SecretStr) -> SecretStr:
+    validate_fleet_key(value.get_secret_value())
+    return value
+
+
 Identifier = Annotated[str, AfterValidator(_identifier)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -125,7 +131,7 @@ class CommonSettings(BaseSettings):
     log_level: Annotated[LogLevel, BeforeValidator(_upper)] = Field(
         LogLevel.INFO, description="DEBUG, INFO, WARNING or ERROR"
     )
-    fleet_key: SecretStr | None = Field(
+    fleet_key: Annotated[SecretStr, AfterValidator(_fleet_key)] | None = Field(
         None,
         description="shared secret; when set every ZeroMQ link is authenticated and encrypted "
         "(CURVE keys derived from it); unset runs insecure",
@@ -188,7 +194,7 @@ def describe_variables(model: type[BaseSettings]) -> list[tuple[str, str, str]]:
     for field, info in model.model_fields.items():
         if info.is_required():
             default = "(required)"
-        elif info.default is None:
+        elif info.default is None or info.default == ():
             default = "(unset)"
         elif isinstance(info.default, Enum):
             default = str(info.default.value)

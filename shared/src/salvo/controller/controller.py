@@ -1,37 +1,52 @@
 """The controller: discover the fleet, start it once at start_at, watch it, merge, judge.
 
-Exit codes: 0 criteria passed, 1 criteria failed, 2 configuration, 3 too few
-executors, 4 executors lost or failed under policy `fail` (or the pre-start
-command failed), 130/143 interrupted (stop broadcast, partial report written).
+Its parts are passed in (see `salvo.cli` for the production wiring): the link
+factory, the prober and the targets for discovery, the S3 store and the clock.
+Exit codes are decided in one place, `salvo.controller.verdict`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass, field
 from enum import Enum
+from typing import Callable
 
 from salvo import __version__
-from salvo.controller.criteria import evaluate, parse
-from salvo.controller.discovery import Fleet, discover, resolve_targets
-from salvo.common.errors import ExitCode, SalvoError
+from salvo.common.clock import Clock
+from salvo.common.errors import ConfigError, ExitCode, SalvoError, UploadError
+from salvo.common.layout import REPORT_FILES, run_location, write_check_location
+from salvo.common.protocol import ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop
+from salvo.common.s3 import S3Location, S3ReadError, S3Store
+from salvo.controller.collect import read_summaries
+from salvo.controller.criteria import evaluate
+from salvo.controller.discovery import Fleet, TooFewExecutors, discover
+from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
 from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
-from salvo.common.protocol import ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop
 from salvo.controller.report import Report, publish_report
-from salvo.common.s3 import S3Location, S3ReadError, S3Store
-from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
-from salvo.controller.link import ControllerLink
+from salvo.controller.settings import ControllerSettings, LostExecutorPolicy, RunIdReuse
+from salvo.controller.verdict import judge
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_TIMEOUT = 10.0
+HANDSHAKE_TIMEOUT = 5.0
+INTERRUPTED_UPLOAD_SECONDS = 20.0
+INTERRUPTED_FINISH_SECONDS = 30.0  # after a signal: time for executors to stop and upload
 QUIET_STATES = {ExecutorState.STOPPING, ExecutorState.UPLOADING}  # may be silent while uploading
+
+
+class Phase(str, Enum):
+    CHECKS = "checks"
+    DISCOVERY = "discovery"
+    PRE_START = "pre-start"
+    START = "start"
+    WATCH = "watch"
+    CONCLUSION = "conclusion"
 
 
 class PreStartFailed(SalvoError):
@@ -40,64 +55,121 @@ class PreStartFailed(SalvoError):
     exit_code = ExitCode.NO_LOAD
 
 
-class MemberState(str, Enum):
-    RUNNING = "running"
-    FINISHED = "finished"
-    LOST = "lost"
+class RunIdTaken(ConfigError):
+    """SALVO_RUN_ID names a run that already has a report. Choose a new run id, or set SALVO_RUN_ID_REUSE=overwrite."""
 
 
-@dataclass
-class Member:
-    host: str
-    executor_id: str
-    state: MemberState = MemberState.RUNNING
-    last_seen: float = field(default_factory=time.monotonic)
-    last_status: ExecutorState | None = None
-    acked: bool = False
-    finished: Finished | None = None
+class ReportNotWritable(ConfigError):
+    """The controller may not write under SALVO_RESULTS_URI. Check the URI and the role's s3:PutObject there."""
 
 
-def new_run_id() -> str:
-    return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+class Interrupted(Exception):
+    """A signal arrived before the start: nothing ran, nothing to stop."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def new_run_id(clock: Clock) -> str:
+    return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime(clock.time())) + uuid.uuid4().hex[:6]
+
+
+def exit_code_for_signal(signum: int) -> ExitCode:
+    return ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM
 
 
 class Controller:
-    def __init__(self, settings: ControllerSettings, store: S3Store | None = None):
+    def __init__(
+        self,
+        settings: ControllerSettings,
+        *,
+        link_factory: Callable[[], object],
+        prober: Callable[[list[str]], list[str]],
+        targets: Callable[[], list[str]],
+        store: S3Store,
+        clock: Clock,
+    ):
         self.settings = settings
-        self.criteria = parse(settings.criteria)
-        self.store = store or S3Store(retry_seconds=settings.s3_retry_seconds)
-        self.run_id = settings.run_id or new_run_id()
-        self.fleet_key = settings.fleet_key.get_secret_value() if settings.fleet_key else None
+        self.link_factory = link_factory
+        self.prober = prober
+        self.targets = targets
+        self.store = store
+        self.clock = clock
+        self.run_id = settings.run_id or new_run_id(clock)
         self.pending_signal: int | None = None
-        self.members: dict[str, Member] = {}
-        self.link: ControllerLink | None = None
+        self.ledger = Ledger()
+        self.link = None
+        self.phase = Phase.CHECKS
+        self.signals = 0
 
     # --- top level ---------------------------------------------------------------------
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
-        targets = resolve_targets(self.settings)
-        log.info("run %s: looking for executors among %d address(es)", self.run_id, len(targets))
-        fleet = self._discover(targets)
-        self._pre_start()
+        self._check_results_destination()
         try:
-            start = self._start(fleet)
-            interrupted = self._watch(start)
-        finally:
-            if self.link is not None:
+            self.phase = Phase.DISCOVERY
+            fleet = self._discover()
+            self.phase = Phase.PRE_START
+            self._pre_start()
+            self.phase = Phase.START
+            self.link = self.link_factory()
+            try:
+                start = self._start(fleet)
+                self.phase = Phase.WATCH
+                self._watch(start)
+            finally:
                 self.link.close()
-        return self._conclude(start, interrupted)
+        except Interrupted as exc:
+            log.warning("interrupted by %s before the start: no load was started", exc)
+            return int(exit_code_for_signal(exc.signum))
+        return self._conclude(start)
 
-    def _on_signal(self, signum, _frame) -> None:
-        if self.pending_signal is None:
-            log.warning("%s received: stopping the fleet", signal.Signals(signum).name)
+    def interrupt(self, signum: int) -> None:
+        """What SIGTERM/SIGINT do: before the start, give up at once; after it, stop the fleet and report.
+
+        A second signal cuts short the wait for the fleet, or the reading of summaries."""
+        log.warning("%s received in the %s phase", signal.Signals(signum).name, self.phase.value)
         self.pending_signal = signum
+        self.signals += 1
+        if self.phase in (Phase.DISCOVERY, Phase.PRE_START):
+            raise Interrupted(signum)
 
-    def _discover(self, targets: list[str]) -> Fleet:
-        scan = ControllerLink(self.fleet_key, self.settings.command_port, self.settings.status_port)
+    def _raise_if_signalled(self) -> None:
+        if self.pending_signal is not None:
+            raise Interrupted(self.pending_signal)
+
+    # --- before the start ----------------------------------------------------------------
+
+    def _check_results_destination(self) -> None:
+        """Refuse a run id that has a report, and prove the report can be written - before any load."""
+        uri = self.settings.results_uri
+        report = run_location(uri, self.run_id).child(REPORT_FILES[0])
         try:
-            fleet = discover(scan, targets, self.settings)
+            taken = self.store.exists(report)
+        except S3ReadError as exc:
+            raise ReportNotWritable(f"SALVO_RESULTS_URI={uri} cannot be read: {exc}") from None
+        if taken:
+            if self.settings.run_id_reuse is RunIdReuse.REFUSE:
+                raise RunIdTaken(
+                    f"SALVO_RUN_ID={self.run_id} already has a report at {report}: choose another run id "
+                    "or set SALVO_RUN_ID_REUSE=overwrite"
+                )
+            log.warning("SALVO_RUN_ID_REUSE=overwrite: replacing the report of run %s", self.run_id)
+        try:
+            self.store.upload_bytes(b"{}", write_check_location(uri, f"controller-{self.run_id}"), "application/json")
+        except UploadError as exc:
+            location = S3Location.parse(uri)
+            raise ReportNotWritable(
+                f"SALVO_RESULTS_URI={uri} is not writable (bucket {location.bucket!r}, prefix {location.key!r}): {exc}"
+            ) from None
+
+    def _discover(self) -> Fleet:
+        log.info("run %s: looking for executors", self.run_id)
+        scan = self.link_factory()
+        try:
+            fleet = discover(scan, self.prober, self.targets, self.settings, self.clock,
+                             between_rounds=self._raise_if_signalled)
         finally:
             scan.close()
         for found in fleet.found.values():
@@ -127,162 +199,171 @@ class Controller:
     # --- the start ---------------------------------------------------------------------
 
     def _start(self, fleet: Fleet) -> Start:
-        self.link = ControllerLink(self.fleet_key, self.settings.command_port, self.settings.status_port)
+        hosts = [found.host for found in fleet.members]
+        statuses = self.link.handshake_many(hosts, timeout=HANDSHAKE_TIMEOUT, watch=True)
         for found in fleet.members:
-            self.link.add_executor(found.host)
-            status = self.link.handshake(found.host, timeout=5, watch=True)
+            status = statuses.get(found.host)
             if status is not None and status.state is ExecutorState.ARMED:
-                self.members[found.host] = Member(found.host, status.executor_id)
+                self.ledger.add(Member(found.host, status.executor_id, last_seen=self.clock.monotonic()))
             else:
                 log.warning("%s (%s) is no longer armed; leaving it out", found.host, found.status.executor_id)
                 self.link.remove_executor(found.host)
-        if not self.members:
-            raise SalvoError("no executor is armed any more; nothing to start")
-        subscribed = self._wait_subscribed(len(self.members))
-        if subscribed < len(self.members):
-            log.warning("only %d of %d executors confirmed their subscription; starting anyway", subscribed, len(self.members))
+        if not self.ledger.members:
+            raise TooFewExecutors("no executor is armed any more; nothing to start")
+        subscribed = self._wait_subscribed(len(self.ledger.members))
+        if subscribed < len(self.ledger.members):
+            log.warning("only %d of %d executors confirmed their subscription; starting anyway",
+                        subscribed, len(self.ledger.members))
+        self._raise_if_signalled()  # the last moment a signal means "nothing was started"
         lead = max(self.settings.start_lead / 1000, 10 * fleet.max_rtt() + 0.1)
+        now = self.clock.time()
         start = Start(
-            run_id=self.run_id,
-            fleet=sorted(m.executor_id for m in self.members.values()),
-            start_at=time.time() + lead,
+            run_id=self.run_id, fleet=sorted(self.ledger.members), start_at=now + lead, sent_at=now,
             params={"controller_version": __version__},
         )
         self.link.publish(start)
-        log.info("start published: run %s, %d executors, start_at in %.0f ms", self.run_id, len(self.members), lead * 1000)
+        log.info("start published: run %s, %d executors, start_at in %.0f ms",
+                 self.run_id, len(self.ledger.members), lead * 1000)
         self._collect_acks(start)
         return start
 
     def _wait_subscribed(self, count: int) -> int:
         """Each executor's SUB subscription must be confirmed, or the start could be lost (slow joiner)."""
-        deadline = time.monotonic() + SUBSCRIBE_TIMEOUT
+        deadline = self.clock.monotonic() + SUBSCRIBE_TIMEOUT
         seen = 0
-        while time.monotonic() < deadline and seen < count:
+        while self.clock.monotonic() < deadline and seen < count:
             seen = self.link.wait_subscribed(count, timeout=0.1)
-            self.link.receive(0)  # keep the status link moving
+            for host, message in self.link.receive(0):
+                self._on_status(host, message)
         return seen
 
     def _collect_acks(self, start: Start) -> None:
-        while time.time() < start.start_at:
-            for host, message in self.link.receive(max(0.0, min(0.05, start.start_at - time.time()))):
+        while self.clock.time() < start.start_at:
+            for host, message in self.link.receive(max(0.0, min(0.05, start.start_at - self.clock.time()))):
                 self._on_status(host, message)
-        missing = [m.executor_id for m in self.members.values() if not m.acked]
+        missing = [m.executor_id for m in self.ledger.members.values() if not m.acked and m.refused is None]
         if missing:
             log.warning("no start acknowledgement before start_at from: %s", ", ".join(sorted(missing)))
 
     # --- during the run ----------------------------------------------------------------
 
-    def _watch(self, start: Start) -> bool:
-        """Heartbeats, live line, lost executors; returns True when interrupted by a signal."""
-        live = LiveView(self.settings, self.run_id, start.start_at, self.store)
-        next_beat = 0.0
-        stop_sent = False
+    def _watch(self, start: Start) -> None:
+        """Heartbeats, live line, lost executors, until every member ended, was lost, or the fleet was stopped."""
+        s = self.settings
+        live = LiveView(s, self.run_id, start.start_at, self.clock)
+        next_beat = float("-inf")
         stopped_at: float | None = None
-        deadline = time.monotonic() + (start.start_at - time.time()) + self.settings.run_timeout
-        for member in self.members.values():
-            member.last_seen = time.monotonic()
-        while any(m.state is MemberState.RUNNING for m in self.members.values()):
-            now = time.monotonic()
+        deadline = self.clock.monotonic() + (start.start_at - self.clock.time()) + s.run_timeout
+        for member in self.ledger.members.values():
+            member.last_seen = self.clock.monotonic()
+        while self.ledger.running():
+            now = self.clock.monotonic()
             if now >= next_beat:
-                self.link.publish(Heartbeat(run_id=self.run_id))
-                next_beat = now + self.settings.heartbeat_interval
+                self.link.publish(Heartbeat(run_id=self.run_id, sent_at=self.clock.time()))
+                next_beat = now + s.heartbeat_interval
             reason = None
             if self.pending_signal is not None:
                 reason = f"controller interrupted by {signal.Signals(self.pending_signal).name}"
             elif now >= deadline:
-                reason = f"SALVO_RUN_TIMEOUT={self.settings.run_timeout:g}s reached"
-            elif self.settings.lost_executor_policy is LostExecutorPolicy.FAIL and self._lost():
+                reason = f"SALVO_RUN_TIMEOUT={s.run_timeout:g}s reached"
+            elif s.lost_executor_policy is LostExecutorPolicy.FAIL and self.ledger.lost():
                 reason = "an executor was lost and SALVO_LOST_EXECUTOR_POLICY=fail"
-            if reason and not stop_sent:
+            if reason and stopped_at is None:
                 log.warning("stopping the fleet: %s", reason)
                 self.link.publish(Stop(run_id=self.run_id, reason=reason))
-                stop_sent, stopped_at = True, now
-            if stopped_at is not None and now - stopped_at > self.settings.finish_timeout:
-                log.warning("executors did not finish within %g s after the stop", self.settings.finish_timeout)
+                stopped_at = now
+            allowed = s.finish_timeout if self.pending_signal is None else min(s.finish_timeout, INTERRUPTED_FINISH_SECONDS)
+            if stopped_at is not None and (now - stopped_at > allowed or self.signals > 1):
+                log.warning("stopped waiting for the fleet %.0f s after the stop", now - stopped_at)
                 break
             for host, message in self.link.receive(0.1):
                 self._on_status(host, message)
                 if isinstance(message, IntervalStats) and message.run_id == self.run_id:
                     live.add(message)
-            self._mark_lost()
-            live.tick(active=sum(m.state is MemberState.RUNNING for m in self.members.values()), lost=len(self._lost()))
+            self._mark_silent_members_lost()
+            self._mark_members_that_never_started(start)
+            live.tick(active=len(self.ledger.running()), lost=len(self.ledger.lost()))
         live.close()
-        return self.pending_signal is not None
+
+    def _member_at(self, host: str) -> Member | None:
+        return next((m for m in self.ledger.members.values() if m.host == host), None)
 
     def _on_status(self, host: str, message) -> None:
-        member = self.members.get(host)
+        member = self._member_at(host)
         if member is None:
             return
-        member.last_seen = time.monotonic()
+        member.last_seen = self.clock.monotonic()
+        ours = getattr(message, "run_id", None) == self.run_id
         if isinstance(message, Status):
             member.last_status = message.state
-            if message.state is ExecutorState.DONE and message.run_id == self.run_id:
-                member.state = MemberState.FINISHED
-        elif isinstance(message, StartAck) and message.run_id == self.run_id:
+            if message.state is ExecutorState.DONE and ours and member.liveness is Liveness.RUNNING:
+                member.liveness = Liveness.ENDED
+        elif isinstance(message, StartAck) and ours:
             member.acked = message.accepted
             if not message.accepted:
+                member.refused = message.reason
+                member.liveness = Liveness.ENDED
                 log.warning("%s refused the start: %s", member.executor_id, message.reason)
-        elif isinstance(message, Finished) and message.run_id == self.run_id:
+        elif isinstance(message, Finished) and ours:
             member.finished = message
-            if member.state is not MemberState.FINISHED:
+            if member.liveness is Liveness.RUNNING:
                 log.info("%s finished: %s (exit %d)", member.executor_id, message.reason, message.exit_code)
-            member.state = MemberState.FINISHED
+                member.liveness = Liveness.ENDED
 
-    def _mark_lost(self) -> None:
-        now = time.monotonic()
-        for member in self.members.values():
-            if member.state is not MemberState.RUNNING:
-                continue
+    def _mark_silent_members_lost(self) -> None:
+        now = self.clock.monotonic()
+        for member in self.ledger.running():
             allowed = (
                 self.settings.finish_timeout if member.last_status in QUIET_STATES else self.settings.liveness_timeout
             )
             if now - member.last_seen > allowed:
-                member.state = MemberState.LOST
-                log.error("executor %s (%s) lost: silent for %.1f s", member.executor_id, member.host, now - member.last_seen)
+                member.liveness = Liveness.LOST
+                log.error("executor %s lost: silent for %.1f s", member.describe(), now - member.last_seen)
 
-    def _lost(self) -> list[Member]:
-        return [m for m in self.members.values() if m.state is MemberState.LOST]
+    def _mark_members_that_never_started(self, start: Start) -> None:
+        """Alive but still armed well after start_at: the start never reached it (or it re-armed)."""
+        if self.clock.time() < start.start_at + self.settings.liveness_timeout:
+            return
+        for member in self.ledger.running():
+            if not member.acked and member.last_status is ExecutorState.ARMED:
+                member.refused = "it was still armed after start_at: the start never reached it"
+                member.liveness = Liveness.ENDED
+                log.error("executor %s never started", member.describe())
 
     # --- after the run -----------------------------------------------------------------
 
-    def _conclude(self, start: Start, interrupted: bool) -> int:
-        summaries, missing = self._read_summaries()
-        merged = merge_summaries(summaries)
-        lost = sorted(m.executor_id for m in self._lost())
-        results = evaluate(self.criteria, merged.overall(), merged.label_rows())
+    def _conclude(self, start: Start) -> int:
+        s = self.settings
+        self.phase = Phase.CONCLUSION
+        interrupted = exit_code_for_signal(self.pending_signal) if self.pending_signal is not None else None
+        signals_before = self.signals
+        collected = read_summaries(
+            self.store, s.results_uri, self.run_id, sorted(self.ledger.members),
+            budget_seconds=s.s3_retry_seconds, clock=self.clock, should_stop=lambda: self.signals > signals_before,
+        )
+        if collected.abandoned:
+            interrupted = exit_code_for_signal(self.pending_signal)
+            log.warning("interrupted while reading the summaries: the report covers what was read")
+        unreadable = dict(collected.unreadable)
+        for executor_id, data in sorted(collected.raw.items()):
+            try:
+                self.ledger.count(executor_id, check_summary(data, self.run_id, executor_id))
+            except InvalidSummary as exc:
+                log.error("summary of %s cannot be counted: %s", executor_id, exc)
+                unreadable[executor_id] = f"invalid summary.json: {exc}"
+        self.ledger.settle(unreadable)
+        merged = merge_summaries(list(self.ledger.summaries.values()))
+        results = evaluate(s.criteria, merged.overall(), merged.label_rows())
+        verdict = judge(self.ledger, merged.totals.requests, results, s.lost_executor_policy, interrupted)
         report = Report(
-            run_id=self.run_id,
-            merged=merged,
-            criteria=results,
-            lost=lost,
-            missing=missing,
-            partial=interrupted or bool(lost) or bool(missing),
-            start_at=start.start_at,
-            fleet=start.fleet,
+            run_id=self.run_id, merged=merged, criteria=results, ledger=self.ledger, verdict=verdict,
+            start_at=start.start_at, fleet=start.fleet,
         )
         print(report.console_table(), flush=True)
-        publish_report(report, self.store, S3Location.parse(self.settings.results_uri).child(self.run_id), self.settings.report_dir)
-        if interrupted:
-            return int(ExitCode.SIGINT if self.pending_signal == signal.SIGINT else ExitCode.SIGTERM)
-        if lost and self.settings.lost_executor_policy is LostExecutorPolicy.FAIL:
-            log.error("executors lost under policy fail: %s", ", ".join(lost))
-            return int(ExitCode.NO_LOAD)
-        failed_executors = [m for m in self.members.values() if m.finished and m.finished.exit_code not in (0,)]
-        if failed_executors and self.settings.lost_executor_policy is LostExecutorPolicy.FAIL:
-            return int(ExitCode.NO_LOAD)
-        verdict = all(r.passed for r in results)
-        log.info("verdict: %s", "PASS" if verdict else "FAIL")
-        return int(ExitCode.OK if verdict else ExitCode.FAILED)
-
-    def _read_summaries(self) -> tuple[list[dict], list[str]]:
-        """Every fleet member's summary.json (lost ones too: they may have uploaded partial results)."""
-        base = S3Location.parse(self.settings.results_uri).child(self.run_id, "executors")
-        summaries, missing = [], []
-        for member in sorted(self.members.values(), key=lambda m: m.executor_id):
-            try:
-                summaries.append(json.loads(self.store.read_bytes(base.child(member.executor_id, "summary.json"))))
-            except (S3ReadError, ValueError) as exc:
-                log.warning("no results from %s: %s", member.executor_id, exc)
-                missing.append(member.executor_id)
-        return summaries, missing
+        store = self.store.bounded(INTERRUPTED_UPLOAD_SECONDS) if self.pending_signal is not None else self.store
+        publish_report(report, store, run_location(s.results_uri, self.run_id), s.report_dir)
+        for reason in verdict.reasons:
+            log.error("%s", reason)
+        log.info("verdict: %s (exit %d)", verdict.word, verdict.exit_code)
+        return int(verdict.exit_code)
 

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-LATENCY_METRICS = {"avg", "min", "max", "p50", "p75", "p90", "p95", "p99", "p99.9"}
+PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)  # every one a criterion may name is computed by the merge
+LATENCY_METRICS = {"avg", "min", "max", *(f"p{p:g}" for p in PERCENTILES)}
 RATE_METRICS = {"error_rate"}
 COUNT_METRICS = {"requests", "failures", "user_errors", "rps"}
 METRICS = LATENCY_METRICS | RATE_METRICS | COUNT_METRICS
@@ -63,10 +64,13 @@ class CriterionResult:
         return f"{self.criterion.text}: {'pass' if self.passed else 'FAIL'} (measured {shown})"
 
 
-def parse(text: str | None) -> list[Criterion]:
+def parse(text: "str | None | tuple[Criterion, ...]") -> tuple[Criterion, ...]:
+    """`p95<500ms; error_rate<1%` -> criteria; CriteriaSyntaxError naming the first bad one."""
+    if isinstance(text, tuple):
+        return text
     if not text or not text.strip():
-        return []
-    return [_parse_one(part.strip()) for part in text.split(";") if part.strip()]
+        return ()
+    return tuple(_parse_one(part.strip()) for part in text.split(";") if part.strip())
 
 
 def _parse_one(text: str) -> Criterion:
@@ -100,7 +104,7 @@ def _parse_one(text: str) -> Criterion:
     return Criterion(text=text, metric=metric, op=op, threshold=threshold, label=label)
 
 
-def evaluate(criteria: list[Criterion], overall: dict, labels: dict[str, dict]) -> list[CriterionResult]:
+def evaluate(criteria: tuple[Criterion, ...], overall: dict, labels: dict[str, dict]) -> list[CriterionResult]:
     """Check each criterion against stats rows (keys as in merge's stats rows: p95, error_rate, rps ...)."""
     results = []
     for criterion in criteria:

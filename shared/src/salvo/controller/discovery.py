@@ -15,16 +15,16 @@ import ipaddress
 import logging
 import socket
 import struct
-import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 from enum import Enum
 
-from salvo.common.errors import ConfigError, SalvoError, ExitCode
+from salvo.common.clock import Clock
+from salvo.common.errors import ConfigError, ExitCode, SalvoError
 from salvo.common.protocol import ExecutorState, Status
 from salvo.controller.settings import ControllerSettings
 from salvo.controller.targets import TargetSpecError, dlt_hosts, expand, resolve_dns
-from salvo.controller.link import ControllerLink
 
 log = logging.getLogger(__name__)
 
@@ -152,15 +152,28 @@ async def _probe(addresses: list[str], port: int, concurrency: int, timeout: flo
     return [a for a in results if a]
 
 
-def probe(addresses: list[str], port: int, concurrency: int, timeout: float) -> list[str]:
-    """Addresses accepting a TCP connection on `port`."""
-    return asyncio.run(_probe(addresses, port, concurrency, timeout)) if addresses else []
+@dataclass(frozen=True)
+class TcpProber:
+    """Which addresses accept a TCP connection on the status port (asyncio, bounded concurrency)."""
+
+    port: int
+    concurrency: int
+    timeout: float
+
+    def __call__(self, addresses: list[str]) -> list[str]:
+        return asyncio.run(_probe(addresses, self.port, self.concurrency, self.timeout)) if addresses else []
 
 
-def handshake_all(link: ControllerLink, hosts: list[str], timeout: float = 2.0) -> dict[str, Found]:
+class DuplicateExecutorIds(ConfigError):
+    """Two executors answered with the same id: their results would overwrite each other in S3.
+
+    Give each executor a unique SALVO_EXECUTOR_ID (or leave it unset: the default is unique per host).
+    """
+
+
+def handshake_all(link, hosts: list[str], timeout: float = 2.0) -> dict[str, Found]:
     found = {}
-    for host in hosts:
-        status = link.handshake(host, timeout=timeout, watch=False)
+    for host, status in link.handshake_many(hosts, timeout=timeout, watch=False).items():
         if status is None:
             seen = Seen.AUTH_FAILED if link.auth_failed(host) else Seen.NO_ANSWER
             found[host] = Found(host, seen)
@@ -169,6 +182,21 @@ def handshake_all(link: ControllerLink, hosts: list[str], timeout: float = 2.0) 
         seen = Seen.MEMBER if status.state is ExecutorState.ARMED else Seen.NOT_READY
         found[host] = Found(host, seen, status, rtt=link.last_rtt.get(host))
     return found
+
+
+def refuse_duplicate_ids(fleet: Fleet) -> None:
+    """One id, one executor: never merge two executors' results under one name."""
+    hosts: dict[str, list[str]] = {}
+    for found in fleet.found.values():
+        if found.status is not None:
+            hosts.setdefault(found.status.executor_id, []).append(found.host)
+    clashes = {executor_id: where for executor_id, where in hosts.items() if len(where) > 1}
+    if clashes:
+        listed = "; ".join(f"{executor_id} at {', '.join(sorted(where, key=_ip_key))}"
+                           for executor_id, where in sorted(clashes.items()))
+        raise DuplicateExecutorIds(
+            f"executor ids must be unique in a fleet: {listed}; set a distinct SALVO_EXECUTOR_ID on each"
+        )
 
 
 def _exclude_minority(fleet: Fleet) -> None:
@@ -185,28 +213,34 @@ def _exclude_minority(fleet: Fleet) -> None:
             log.warning("leaving out %s", member.describe())
 
 
-def discover(link: ControllerLink, targets: list[str], settings: ControllerSettings, once: bool = False) -> Fleet:
-    """Scan and handshake until the fleet is complete; TooFewExecutors below quorum at the timeout."""
+def discover(link, prober: Callable[[list[str]], list[str]], targets: Callable[[], list[str]],
+             settings: ControllerSettings, clock: Clock, *, once: bool = False,
+             between_rounds: Callable[[], None] = lambda: None) -> Fleet:
+    """Scan and handshake until the fleet is complete; TooFewExecutors below quorum at the timeout.
+
+    `targets` is asked again each round (DNS names gain addresses as tasks start);
+    `between_rounds` may raise to abandon discovery (a signal)."""
     fleet = Fleet()
-    deadline = time.monotonic() + settings.discovery_timeout
-    last_new = time.monotonic()
+    deadline = clock.monotonic() + settings.discovery_timeout
+    last_new = clock.monotonic()
     while True:
-        pending = [a for a in targets if a not in fleet.found or fleet.found[a].seen is not Seen.MEMBER]
-        responders = probe(pending, settings.status_port, settings.scan_concurrency, settings.probe_timeout)
+        pending = [a for a in targets() if a not in fleet.found or fleet.found[a].seen is not Seen.MEMBER]
+        responders = prober(pending)
         before = len(fleet.members)
         fleet.found.update(handshake_all(link, responders))
+        refuse_duplicate_ids(fleet)
         _exclude_minority(fleet)
         if len(fleet.members) > before:
-            last_new = time.monotonic()
-            log.info("fleet: %d armed (%s)", len(fleet.members), ", ".join(sorted(fleet.member_ids())))
+            last_new = clock.monotonic()
+            log.info("fleet: %d armed", len(fleet.members))
         if once:
             return fleet
         if settings.expected_executors is not None:
             if len(fleet.members) >= settings.expected_executors:
                 return fleet
-        elif fleet.members and time.monotonic() - last_new >= settings.settle_seconds:
+        elif fleet.members and clock.monotonic() - last_new >= settings.settle_seconds:
             return fleet
-        if time.monotonic() >= deadline:
+        if clock.monotonic() >= deadline:
             if len(fleet.members) >= settings.min_executors:
                 log.warning("discovery timeout: starting with %d executors (quorum %d)",
                             len(fleet.members), settings.min_executors)
@@ -215,4 +249,5 @@ def discover(link: ControllerLink, targets: list[str], settings: ControllerSetti
                 f"{len(fleet.members)} executor(s) armed after {settings.discovery_timeout:g} s, "
                 f"fewer than SALVO_MIN_EXECUTORS={settings.min_executors}; found: {fleet.report()}"
             )
-        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        between_rounds()
+        clock.sleep(min(0.5, max(0.0, deadline - clock.monotonic())))

@@ -102,30 +102,46 @@ class ControllerLink:
                 peer.auth_failed = True
 
     def handshake(self, host: str, timeout: float, watch: bool = True) -> Status | None:
-        """Send Hello and wait for the executor's Status; None if none came in time.
+        """Send Hello and wait for the executor's Status; None if none came in time."""
+        return self.handshake_many([host], timeout, watch)[host]
 
-        `last_rtt[host]` is then the time from the latest Hello to its answer."""
-        self.add_executor(host)
-        peer = self.peers[host]
+    def handshake_many(self, hosts: list[str], timeout: float, watch: bool = True) -> dict[str, Status | None]:
+        """Hello to every host at once, each repeated every 0.25 s until its Status arrives or `timeout`.
+
+        `last_rtt[host]` is the time from the latest Hello to its answer."""
+        answers: dict[str, Status | None] = {host: None for host in hosts}
+        for host in hosts:
+            self.add_executor(host)
+        waiting = {self.peers[host].dealer: self.peers[host] for host in hosts}
+        sent_at: dict[str, float] = {}
         deadline = time.monotonic() + timeout
-        next_hello = sent_at = 0.0
-        while time.monotonic() < deadline:
+        next_hello = 0.0
+        while waiting and time.monotonic() < deadline:
             if time.monotonic() >= next_hello:
-                try:
-                    peer.dealer.send(protocol.encode(Hello(watch=watch)), flags=zmq.NOBLOCK)
-                    sent_at = time.monotonic()
-                except zmq.Again:
-                    pass
+                hello = protocol.encode(Hello(watch=watch))
+                for peer in waiting.values():
+                    try:
+                        peer.dealer.send(hello, flags=zmq.NOBLOCK)
+                        sent_at[peer.host] = time.monotonic()
+                    except zmq.Again:
+                        pass
                 next_hello = time.monotonic() + 0.25
-            if peer.dealer.poll(20):
-                message = self._decode(host, peer.dealer.recv())
-                if isinstance(message, Status):
-                    self.last_rtt[host] = time.monotonic() - sent_at
-                    return message
-                if message is not None:
-                    peer.pending.append(message)
-            self._drain_monitor(peer)
-        return None
+            poller = zmq.Poller()
+            for dealer in waiting:
+                poller.register(dealer, zmq.POLLIN)
+            for dealer, _ in poller.poll(20):
+                peer = waiting[dealer]
+                while peer.dealer in waiting and dealer.poll(0):
+                    message = self._decode(peer.host, dealer.recv())
+                    if isinstance(message, Status):
+                        self.last_rtt[peer.host] = time.monotonic() - sent_at.get(peer.host, time.monotonic())
+                        answers[peer.host] = message
+                        del waiting[dealer]
+                    elif message is not None:
+                        peer.pending.append(message)
+            for peer in waiting.values():
+                self._drain_monitor(peer)
+        return answers
 
     def wait_subscribed(self, count: int, timeout: float) -> int:
         """Subscriptions seen so far (XPUB_VERBOSE), waiting until `count` or `timeout`.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 
+from salvo.common.clock import Clock
 from salvo.common.histogram import LatencyHistogram
 from salvo.common.protocol import IntervalStats
 from salvo.controller.settings import ControllerSettings
@@ -14,19 +14,20 @@ log = logging.getLogger(__name__)
 
 
 class LiveView:
-    def __init__(self, settings: ControllerSettings, run_id: str, start_at: float, store=None):
+    def __init__(self, settings: ControllerSettings, run_id: str, start_at: float, clock: Clock):
+        self.clock = clock
         self.interval = settings.live_interval
         self.run_id = run_id
         self.start_at = start_at
         self.cloudwatch = CloudWatchPublisher(settings.cloudwatch_namespace, run_id) if settings.cloudwatch_namespace else None
         self._reset()
-        self._next = time.monotonic() + self.interval
+        self._next = self.clock.monotonic() + self.interval
 
     def _reset(self) -> None:
         self.requests = 0
         self.failures = 0
         self.histogram = LatencyHistogram()
-        self.window_started = time.monotonic()
+        self.window_started = self.clock.monotonic()
 
     def add(self, stats: IntervalStats) -> None:
         self.requests += stats.requests
@@ -35,10 +36,10 @@ class LiveView:
             self.histogram.merge(LatencyHistogram.decode(stats.histogram))
 
     def tick(self, active: int, lost: int, force: bool = False) -> None:
-        if not force and time.monotonic() < self._next:
+        if not force and self.clock.monotonic() < self._next:
             return
-        self._next = time.monotonic() + self.interval
-        window = max(time.monotonic() - self.window_started, 1e-6)
+        self._next = self.clock.monotonic() + self.interval
+        window = max(self.clock.monotonic() - self.window_started, 1e-6)
         figures = {
             "rps": self.requests / window,
             "failure_rate": self.failures / self.requests if self.requests else 0.0,
@@ -46,7 +47,7 @@ class LiveView:
             "p95": self.histogram.percentile_ms(95),
             "p99": self.histogram.percentile_ms(99),
         }
-        elapsed = max(0.0, time.time() - self.start_at)
+        elapsed = max(0.0, self.clock.time() - self.start_at)
         print(
             f"[{elapsed:6.0f}s] executors {active} active, {lost} lost | {figures['rps']:8.1f} rps | "
             f"failures {figures['failure_rate'] * 100:5.2f}% | p50 {_ms(figures['p50'])} p95 {_ms(figures['p95'])} "

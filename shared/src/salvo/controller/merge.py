@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from salvo.common.histogram import LatencyHistogram
 from salvo.common.summary import Tally
+from salvo.controller.criteria import PERCENTILES
 
-PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 
 
 def stats_row(tally: Tally, duration_s: float | None) -> dict:

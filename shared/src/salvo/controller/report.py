@@ -9,8 +9,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from salvo.common.errors import ExitCode
 from salvo.controller.criteria import CriterionResult
+from salvo.controller.ledger import Ledger, Outcome
 from salvo.controller.merge import MergedRun
+from salvo.controller.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -21,16 +24,32 @@ COLUMNS = ("requests", "failures", "rps", "avg", "p50", "p90", "p95", "p99", "ma
 class Report:
     run_id: str
     merged: MergedRun
+    ledger: Ledger
+    verdict: Verdict
     criteria: list[CriterionResult] = field(default_factory=list)
-    lost: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    partial: bool = False
     start_at: float | None = None
     fleet: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return all(result.passed for result in self.criteria)
+        return self.verdict.passed
+
+    @property
+    def lost(self) -> list[str]:
+        return [m.executor_id for m in self.ledger.with_outcome(Outcome.LOST)]
+
+    @property
+    def missing(self) -> list[str]:
+        return [m.executor_id for m in self.ledger.with_outcome(Outcome.MISSING)]
+
+    @property
+    def failed(self) -> list[str]:
+        return [m.executor_id for m in self.ledger.with_outcome(Outcome.FAILED)]
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.lost or self.missing or self.failed) or self.verdict.exit_code in (
+            ExitCode.SIGINT, ExitCode.SIGTERM)
 
     # --- console -----------------------------------------------------------------------
 
@@ -46,12 +65,13 @@ class Report:
         out.append(
             f"run {self.run_id}{' (PARTIAL)' if self.partial else ''}: {len(self.merged.contributors)} contributing "
             f"executor(s); start skew {'-' if skew is None else f'{skew:.1f} ms'}; "
-            f"lost: {', '.join(self.lost) or 'none'}; missing results: {', '.join(self.missing) or 'none'}"
+            f"failed: {', '.join(self.failed) or 'none'}; lost: {', '.join(self.lost) or 'none'}; "
+            f"missing results: {', '.join(self.missing) or 'none'}"
         )
         for result in self.criteria:
             out.append(f"  criterion {result.description}")
-        if self.criteria:
-            out.append(f"verdict: {'PASS' if self.passed else 'FAIL'}")
+        out.append(f"verdict: {self.verdict.word} (exit {int(self.verdict.exit_code)})")
+        out += [f"  because {reason}" for reason in self.verdict.reasons]
         return "\n".join(out)
 
     # --- files -------------------------------------------------------------------------
@@ -63,6 +83,13 @@ class Report:
             "run_id": self.run_id,
             "status": "partial" if self.partial else "complete",
             "verdict": "pass" if self.passed else "fail",
+            "exit_code": int(self.verdict.exit_code),
+            "verdict_reasons": self.verdict.reasons,
+            "executors": {
+                m.executor_id: {"host": m.host, "outcome": m.outcome.value if m.outcome else None, "reason": m.reason}
+                for m in sorted(self.ledger.members.values(), key=lambda m: m.executor_id)
+            },
+            "failed": self.failed,
             "start_at": self.start_at,
             "fleet": self.fleet,
             "contributors": merged.contributors,
@@ -96,7 +123,7 @@ class Report:
         suite = ET.Element("testsuite", name=f"salvo {self.run_id}")
         failures = 0
         for result in self.criteria:
-            case = ET.SubElement(suite, "testcase", classname="salvo.controller.criteria", name=result.criterion.text)
+            case = ET.SubElement(suite, "testcase", classname="salvo.criteria", name=result.criterion.text)
             if not result.passed:
                 failures += 1
                 ET.SubElement(case, "failure", message=result.description).text = result.description
@@ -107,6 +134,11 @@ class Report:
                 failures += 1
                 ET.SubElement(case, "failure", message="; ".join(r.description for r in failed))
             ET.SubElement(case, "system-out").text = json.dumps(row)
+        verdict = ET.SubElement(suite, "testcase", classname="salvo.run", name="verdict")
+        if not self.verdict.passed:
+            failures += 1
+            message = "; ".join(self.verdict.reasons) or "FAIL"
+            ET.SubElement(verdict, "failure", message=message).text = message
         suite.set("tests", str(len(suite)))
         suite.set("failures", str(failures))
         return ET.tostring(suite, encoding="unicode", xml_declaration=True)
@@ -139,6 +171,8 @@ class Report:
             contributors=len(data["contributors"]),
             lost=html.escape(", ".join(self.lost) or "none"),
             missing=html.escape(", ".join(self.missing) or "none"),
+            failed=html.escape(", ".join(self.failed) or "none"),
+            reasons="".join(f"<li class=fail>{html.escape(r)}</li>" for r in self.verdict.reasons),
             skew="-" if skew is None else f"{skew:.1f} ms",
             header="".join(f"<th>{c}</th>" for c in COLUMNS),
             table=table,
@@ -228,7 +262,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:first-child{{
 .pass{{color:#16a34a}} .fail{{color:#dc2626}} figure{{margin:1.5em 0}} figcaption{{font-weight:bold}}</style></head>
 <body><h1>Salvo run {run_id}</h1>
 <p>Status: <b>{status}</b> &middot; verdict: <b>{verdict}</b> &middot; {contributors} contributing executor(s)
-&middot; start skew {skew} &middot; lost: {lost} &middot; missing results: {missing}</p>
+&middot; start skew {skew} &middot; failed: {failed} &middot; lost: {lost} &middot; missing results: {missing}</p>
+<ul>{reasons}</ul>
 <table><tr><th>label</th>{header}</tr>{table}</table>
 <h2>Criteria</h2><ul>{criteria}</ul>
 <h2>Over time</h2>{charts}

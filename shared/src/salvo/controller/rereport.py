@@ -1,15 +1,25 @@
-"""`salvo report s3://…/run_id/`: re-merge a finished run from its executors' summaries."""
+"""`salvo report s3://…/run_id/`: re-merge a finished run from its executors' summaries and judge it again.
+
+The fleet is the one the run's report.json names (so a summary deleted since
+shows as missing), else every executor folder found under the run.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 
-from salvo.controller.criteria import evaluate, parse
+from salvo.common.clock import SystemClock
 from salvo.common.errors import ConfigError, ExitCode
+from salvo.common.layout import REPORT_FILES, SUMMARY
+from salvo.common.s3 import S3Location, S3ReadError, S3Store
+from salvo.controller.collect import read_summaries
+from salvo.controller.criteria import CriteriaSyntaxError, evaluate, parse
+from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
 from salvo.controller.merge import merge_summaries
 from salvo.controller.report import Report
-from salvo.common.s3 import S3Location, S3Store
+from salvo.controller.settings import LostExecutorPolicy
+from salvo.controller.verdict import judge
 
 log = logging.getLogger(__name__)
 
@@ -17,17 +27,46 @@ log = logging.getLogger(__name__)
 def rereport(uri: str, criteria: str | None = None, store: S3Store | None = None) -> int:
     try:
         location = S3Location.parse(uri if uri.endswith("/") else uri + "/")
-    except ValueError as exc:
+        parsed = parse(criteria)
+    except (ValueError, CriteriaSyntaxError) as exc:
         raise ConfigError(str(exc)) from None
     store = store or S3Store()
-    keys = sorted(k for k in store.list_keys(location.child("executors/")) if k.endswith("/summary.json"))
-    if not keys:
+    run_id = location.key.rstrip("/").rsplit("/", 1)[-1]
+    results_uri = str(S3Location(location.bucket, location.key.rstrip("/")[: -len(run_id)]))
+    fleet = _fleet_of(store, location)
+    if not fleet:
         print(f"salvo: no executor summaries under {location}executors/")
         return int(ExitCode.SCENARIO)
-    summaries = [json.loads(store.read_bytes(S3Location(location.bucket, key))) for key in keys]
-    merged = merge_summaries(summaries)
-    run_id = location.key.rstrip("/").rsplit("/", 1)[-1]
-    results = evaluate(parse(criteria), merged.overall(), merged.label_rows())
-    report = Report(run_id=run_id, merged=merged, criteria=results)
+    clock = SystemClock()
+    ledger = Ledger()
+    for executor_id in fleet:
+        ledger.add(Member(host="-", executor_id=executor_id, last_seen=0.0, liveness=Liveness.ENDED))
+    collected = read_summaries(store, results_uri, run_id, fleet, budget_seconds=store.retry_seconds, clock=clock)
+    unreadable = dict(collected.unreadable)
+    for executor_id, data in sorted(collected.raw.items()):
+        try:
+            ledger.count(executor_id, check_summary(data, run_id, executor_id))
+        except InvalidSummary as exc:
+            unreadable[executor_id] = f"invalid summary.json: {exc}"
+    ledger.settle(unreadable)
+    merged = merge_summaries(list(ledger.summaries.values()))
+    results = evaluate(parsed, merged.overall(), merged.label_rows())
+    verdict = judge(ledger, merged.totals.requests, results, LostExecutorPolicy.CONTINUE)
+    report = Report(run_id=run_id, merged=merged, ledger=ledger, verdict=verdict, criteria=results, fleet=fleet)
     print(report.console_table())
-    return int(ExitCode.OK if report.passed else ExitCode.FAILED)
+    return int(verdict.exit_code)
+
+
+def _fleet_of(store: S3Store, run: S3Location) -> list[str]:
+    try:
+        recorded = json.loads(store.read_bytes(run.child(REPORT_FILES[0])))
+        if isinstance(recorded, dict) and isinstance(recorded.get("fleet"), list) and recorded["fleet"]:
+            return sorted(str(executor_id) for executor_id in recorded["fleet"])
+    except (S3ReadError, ValueError):
+        pass
+    prefix = run.child("executors/")
+    found = {
+        key[len(prefix.key):].split("/", 1)[0]
+        for key in store.list_keys(prefix) if key.endswith("/" + SUMMARY)
+    }
+    return sorted(found)

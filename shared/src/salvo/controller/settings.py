@@ -6,15 +6,21 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_settings import NoDecode
 
 from salvo.common.settings import CommonSettings, Duration, Identifier, S3PrefixUri
-from salvo.controller.criteria import CriteriaSyntaxError, parse
+from salvo.controller.criteria import Criterion, parse
 
 
 class LostExecutorPolicy(str, Enum):
     CONTINUE = "continue"
     FAIL = "fail"
+
+
+class RunIdReuse(str, Enum):
+    REFUSE = "refuse"
+    OVERWRITE = "overwrite"
 
 
 class ControllerSettings(CommonSettings):
@@ -52,8 +58,12 @@ class ControllerSettings(CommonSettings):
     )
     results_uri: S3PrefixUri = Field(description="S3 prefix the executors upload to; reports go to {prefix}{run_id}/")
     run_id: Identifier | None = Field(None, description="this run's id (default: generated from the time)")
-    criteria: str | None = Field(
-        None, description="pass/fail criteria, e.g. 'p95<500ms; error_rate<1%; rps>=100; label:/login:p99<1s'"
+    run_id_reuse: RunIdReuse = Field(
+        RunIdReuse.REFUSE,
+        description="refuse: a SALVO_RUN_ID that already has a report exits 2 before any load; overwrite: replace it",
+    )
+    criteria: Annotated[tuple[Criterion, ...], NoDecode, BeforeValidator(parse)] = Field(
+        (), description="pass/fail criteria, e.g. 'p95<500ms; error_rate<1%; rps>=100; label:/login:p99<1s'"
     )
     pre_start_command: str | None = Field(
         None, description="shell command run once before the start (e.g. reset the system under test); non-zero aborts"
@@ -87,10 +97,6 @@ class ControllerSettings(CommonSettings):
             problems.append("SALVO_IP_NETWORK and SALVO_IP_HOSTS go together: set both or neither")
         if self.expected_executors is not None and self.min_executors > self.expected_executors:
             problems.append("SALVO_MIN_EXECUTORS is larger than SALVO_EXPECTED_EXECUTORS")
-        try:
-            parse(self.criteria)
-        except CriteriaSyntaxError as exc:
-            problems.append(f"SALVO_CRITERIA: {exc}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

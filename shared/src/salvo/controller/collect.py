@@ -1,0 +1,88 @@
+"""Reading every member's summary.json at the end of a run: concurrently, under one budget for the phase.
+
+2,000 executors must not mean 2,000 serial round trips, nor 2,000 retry budgets
+when S3 is down: every read shares the phase's deadline, and a signal ends the
+phase at once with whatever was read.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from salvo.common.clock import Clock
+from salvo.common.layout import summary_location
+from salvo.common.s3 import S3Store
+from salvo.common.errors import SalvoError
+
+log = logging.getLogger(__name__)
+
+READERS = 32
+
+
+@dataclass
+class Collected:
+    raw: dict[str, bytes] = field(default_factory=dict)  # executor id -> the bytes of its summary.json
+    unreadable: dict[str, str] = field(default_factory=dict)  # executor id -> why not
+    abandoned: bool = False
+
+
+def read_summaries(
+    store: S3Store,
+    results_uri: str,
+    run_id: str,
+    executor_ids: list[str],
+    *,
+    budget_seconds: float,
+    clock: Clock,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Collected:
+    collected = Collected()
+    if not executor_ids:
+        return collected
+    deadline = clock.monotonic() + budget_seconds
+    work: queue.Queue[str] = queue.Queue()
+    for executor_id in executor_ids:
+        work.put(executor_id)
+    done: queue.Queue[tuple[str, bytes | None, str]] = queue.Queue()
+
+    def reader() -> None:
+        while True:
+            try:
+                executor_id = work.get_nowait()
+            except queue.Empty:
+                return
+            remaining = deadline - clock.monotonic()
+            if remaining <= 0 or should_stop():
+                done.put((executor_id, None, "not read: the phase's time or the run ran out"))
+                continue
+            try:
+                data = store.bounded(remaining).read_bytes(summary_location(results_uri, run_id, executor_id))
+                done.put((executor_id, data, ""))
+            except SalvoError as exc:
+                done.put((executor_id, None, str(exc)))
+            except Exception as exc:  # a reader must always answer, or the phase would wait for it
+                done.put((executor_id, None, f"{type(exc).__name__}: {exc}"))
+
+    for _ in range(min(READERS, len(executor_ids))):
+        threading.Thread(target=reader, name="summary-reader", daemon=True).start()
+    pending = set(executor_ids)
+    while pending:
+        if should_stop():
+            collected.abandoned = True
+            break
+        try:
+            executor_id, data, why = done.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        pending.discard(executor_id)
+        if data is None:
+            collected.unreadable[executor_id] = why
+        else:
+            collected.raw[executor_id] = data
+    for executor_id in pending:
+        collected.unreadable[executor_id] = "not read: the controller was interrupted"
+    return collected

@@ -1,0 +1,189 @@
+"""A controller link joined in memory to scripted executors: the controller's logic without sockets.
+
+Each `FakeMember` answers handshakes, acknowledges a start, streams interval
+stats and heartbeats, uploads a summary built from real samples into the fake
+S3 and says it finished - or misbehaves as asked: goes silent (lost), refuses
+the start, crashes its load tool, uploads nothing, a corrupt or forged summary.
+Time moves only when the controller waits (`receive(timeout)`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from salvo import __version__
+from salvo.common.layout import summary_location
+from salvo.common.protocol import (
+    ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
+)
+from salvo.executor.aggregate import SummaryBuilder
+from salvo.executor.samples import Sample
+from tests.support.fakes import FakeClock, FakeStore
+
+SHA = "a" * 64
+
+
+@dataclass
+class FakeMember:
+    host: str
+    executor_id: str
+    run_seconds: float = 3.0
+    rate: int = 10
+    exit_code: int = 0
+    silent_after: float | None = None  # seconds after start_at: no word from it any more (lost)
+    refuses_start: str | None = None
+    never_gets_start: bool = False
+    upload: str = "ok"  # ok | none | corrupt | wrong-schema | forged:<other id>
+    version: str = __version__
+    sha256: str = SHA
+    state: ExecutorState = ExecutorState.ARMED
+    start: Start | None = None
+    ended_at: float | None = None
+    stopped_at: float | None = None
+    outbox: list = field(default_factory=list)
+    next_beat: float = 0.0
+    next_stats: float = 0.0
+    requests_sent: int = 0
+
+    def status(self, now: float) -> Status:
+        return Status(executor_id=self.executor_id, version=self.version, state=self.state,
+                      scenario_sha256=self.sha256, run_id=self.start.run_id if self.start else None, sent_at=now)
+
+    def silent(self, now: float) -> bool:
+        return self.start is not None and self.silent_after is not None and now >= self.start.start_at + self.silent_after
+
+    def on_command(self, message, now: float) -> None:
+        if isinstance(message, Start) and self.start is None and not self.never_gets_start:
+            if self.executor_id not in message.fleet:
+                return
+            if self.refuses_start:
+                self.outbox.append(StartAck(executor_id=self.executor_id, run_id=message.run_id, accepted=False,
+                                            reason=self.refuses_start))
+                return
+            self.start = message
+            self.state = ExecutorState.SCHEDULED
+            self.next_stats = message.start_at + 1
+            self.outbox.append(StartAck(executor_id=self.executor_id, run_id=message.run_id, accepted=True))
+        elif isinstance(message, Stop) and self.start is not None and self.ended_at is None:
+            self.stopped_at = now
+
+    def tick(self, now: float, store: FakeStore, results_uri: str) -> list:
+        if self.silent(now):
+            self.outbox.clear()
+            return []
+        out, self.outbox = self.outbox, []
+        if self.start is not None and self.ended_at is None:
+            if now >= self.start.start_at:
+                self.state = ExecutorState.RUNNING
+            end = self.start.start_at + self.run_seconds
+            if self.stopped_at is not None:
+                end = min(end, self.stopped_at)
+            if now >= self.next_stats and now < end:
+                out.append(IntervalStats(executor_id=self.executor_id, run_id=self.start.run_id,
+                                         interval_start=self.next_stats - 1, interval_end=self.next_stats,
+                                         requests=self.rate, failures=0))
+                self.next_stats += 1
+            if now >= end:
+                self.ended_at = end
+                self._upload(store, results_uri)
+                self.state = ExecutorState.DONE
+                out.append(self.status(now))
+                out.append(Finished(executor_id=self.executor_id, run_id=self.start.run_id,
+                                    exit_code=self.exit_code, reason="completed" if self.exit_code == 0 else "crashed"))
+        if now >= self.next_beat:
+            self.next_beat = now + 1.0
+            out.append(self.status(now))
+        return out
+
+    def _upload(self, store: FakeStore, results_uri: str) -> None:
+        if self.upload == "none":
+            return
+        started = self.start.start_at
+        count = max(0, int((self.ended_at - started) * self.rate))
+        builder = SummaryBuilder()
+        for n in range(count):
+            builder.add(Sample(start=started + n / self.rate, elapsed_ms=10.0 + n % 5, label="/", code="200"))
+        self.requests_sent = count
+        claimed = self.upload.split(":", 1)[1] if self.upload.startswith("forged:") else self.executor_id
+        summary = builder.to_dict(
+            run_id=self.start.run_id, executor_id=claimed, exit_code=self.exit_code,
+            stop_reason="completed" if self.exit_code == 0 else "load tool failed (bzt exit code 1): crashed",
+            timings={"start_at": started},
+        )
+        if self.upload == "wrong-schema":
+            summary["schema"] = "salvo.summary/0"
+        data = b"{not json" if self.upload == "corrupt" else json.dumps(summary).encode()
+        store.upload_bytes(data, summary_location(results_uri, self.start.run_id, self.executor_id))
+
+
+class FakeControllerLink:
+    """The controller's link (handshakes, one publish to all, receive) over a dict of FakeMembers."""
+
+    def __init__(self, fleet: "FakeFleet"):
+        self.fleet = fleet
+        self.connected: set[str] = set()
+        self.last_rtt: dict[str, float] = {}
+        self.published: list = []
+        self.closed = False
+
+    def handshake_many(self, hosts: list[str], timeout: float, watch: bool = True) -> dict[str, Status | None]:
+        self.fleet.clock.advance(0.01)
+        answers = {}
+        for host in hosts:
+            member = self.fleet.members.get(host)
+            answers[host] = member.status(self.fleet.clock.time()) if member else None
+            if member:
+                self.connected.add(host)
+                self.last_rtt[host] = 0.001
+        return answers
+
+    def auth_failed(self, host: str) -> bool:
+        return False
+
+    def remove_executor(self, host: str) -> None:
+        self.connected.discard(host)
+
+    def wait_subscribed(self, count: int, timeout: float) -> int:
+        return len(self.connected)
+
+    def publish(self, message) -> None:
+        self.published.append(message)
+        for host in self.connected:
+            self.fleet.members[host].on_command(message, self.fleet.clock.time())
+
+    def receive(self, timeout: float) -> list[tuple[str, object]]:
+        self.fleet.clock.advance(timeout)
+        now = self.fleet.clock.time()
+        return [
+            (host, message)
+            for host in sorted(self.connected)
+            for message in self.fleet.members[host].tick(now, self.fleet.store, self.fleet.results_uri)
+        ]
+
+    def close(self) -> None:
+        self.closed = True
+
+    def of_type(self, kind: type) -> list:
+        return [m for m in self.published if isinstance(m, kind)]
+
+
+class FakeFleet:
+    def __init__(self, members: list[FakeMember], results_uri: str, clock: FakeClock | None = None,
+                 store: FakeStore | None = None):
+        self.members = {m.host: m for m in members}
+        self.results_uri = results_uri
+        self.clock = clock or FakeClock()
+        self.store = store or FakeStore()
+        self.links: list[FakeControllerLink] = []
+
+    def link(self) -> FakeControllerLink:
+        link = FakeControllerLink(self)
+        self.links.append(link)
+        return link
+
+    def probe(self, addresses: list[str]) -> list[str]:
+        return [a for a in addresses if a in self.members]
+
+    def heartbeats(self) -> int:
+        return sum(len(link.of_type(Heartbeat)) for link in self.links)

@@ -1,0 +1,190 @@
+"""The controller's logic with a fleet of scripted executors joined in memory, on a fake clock."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+from salvo.common.errors import ExitCode
+from salvo.common.protocol import Start, Stop
+from salvo.common.settings import load
+from salvo.controller.controller import Controller, ReportNotWritable, RunIdTaken
+from salvo.controller.discovery import DuplicateExecutorIds, TooFewExecutors
+from salvo.controller.settings import ControllerSettings
+from tests.support.fake_fleet import FakeFleet, FakeMember
+from tests.support.fakes import FakeStore
+
+RESULTS = "s3://results-bucket/results/"
+
+
+def members(count: int, **behaviour) -> list[FakeMember]:
+    return [FakeMember(host=f"10.9.0.{10 + n}", executor_id=f"node-{n}", **behaviour) for n in range(count)]
+
+
+def make(fleet_members, tmp_path, store=None, **env) -> tuple[Controller, FakeFleet]:
+    settings = load(ControllerSettings, {
+        "SALVO_RESULTS_URI": RESULTS, "SALVO_RUN_ID": "run-1", "SALVO_EXPECTED_EXPECTORS": "",
+        "SALVO_EXPECTED_EXECUTORS": str(len(fleet_members)), "SALVO_DISCOVERY_TIMEOUT": "20",
+        "SALVO_REPORT_DIR": str(tmp_path / "report"), "SALVO_LIVE_INTERVAL": "1",
+        **{f"SALVO_{k.upper()}": str(v) for k, v in env.items()},
+    })
+    fleet = FakeFleet(fleet_members, RESULTS, store=store)
+    controller = Controller(
+        settings, link_factory=fleet.link, prober=fleet.probe, targets=lambda: sorted(fleet.members) + ["10.9.0.99"],
+        store=fleet.store, clock=fleet.clock,
+    )
+    return controller, fleet
+
+
+def report(tmp_path) -> dict:
+    return json.loads((tmp_path / "report" / "report.json").read_text())
+
+
+def test_controller_passes_when_every_member_finished_and_counts_each_once(tmp_path):
+    controller, fleet = make(members(3, rate=20), tmp_path, criteria="p99<1s; error_rate<1%; p75<20ms; p99.9<1s")
+    assert controller.run() == ExitCode.OK
+    data = report(tmp_path)
+    assert data["overall"]["requests"] == sum(m.requests_sent for m in fleet.members.values()) == 180
+    assert data["verdict"] == "pass" and data["exit_code"] == 0 and data["verdict_reasons"] == []
+    assert {e["outcome"] for e in data["executors"].values()} == {"finished"}
+    assert all(c["passed"] for c in data["criteria"])  # p75 and p99.9 are computed, not "no data"
+    (start,) = fleet.links[-1].of_type(Start)
+    assert start.fleet == ["node-0", "node-1", "node-2"] and start.start_at - start.sent_at == pytest.approx(1.0)
+
+
+def test_controller_fails_when_a_members_load_tool_failed(tmp_path):
+    fleet_members = members(2)
+    fleet_members[1].exit_code = 1
+    controller, fleet = make(fleet_members, tmp_path, criteria="error_rate<1%")
+    assert controller.run() == ExitCode.FAILED
+    data = report(tmp_path)
+    assert data["verdict"] == "fail" and data["exit_code"] == 1 and data["failed"] == ["node-1"]
+    assert any("node-1" in reason and "failed" in reason for reason in data["verdict_reasons"])
+    assert "<failure" in (tmp_path / "report" / "junit.xml").read_text()
+
+
+def test_controller_never_passes_a_run_without_requests(tmp_path):
+    controller, _ = make(members(2, rate=0), tmp_path)
+    assert controller.run() == ExitCode.FAILED
+    assert "no request was recorded" in " ".join(report(tmp_path)["verdict_reasons"])
+
+
+@pytest.mark.parametrize(("policy", "code"), [("continue", ExitCode.OK), ("fail", ExitCode.NO_LOAD)])
+def test_controller_lost_member_under_each_policy(tmp_path, policy, code):
+    fleet_members = members(3, run_seconds=10)
+    fleet_members[0].silent_after = 2
+    fleet_members[0].upload = "none"
+    controller, fleet = make(fleet_members, tmp_path, lost_executor_policy=policy)
+    assert controller.run() == code
+    data = report(tmp_path)
+    assert data["lost"] == ["node-0"] and data["status"] == "partial"
+    assert data["exit_code"] == int(code) and data["verdict"] == ("pass" if code is ExitCode.OK else "fail")
+    stops = fleet.links[-1].of_type(Stop)
+    assert bool(stops) is (policy == "fail")
+    if policy == "continue":
+        assert data["overall"]["requests"] == 200  # the two survivors ran their 10 s
+
+
+@pytest.mark.parametrize(
+    ("upload", "why"),
+    [("none", "not found (NoSuchKey)"), ("corrupt", "not valid JSON"), ("wrong-schema", "schema"),
+     ("forged:node-0", "claims executor 'node-0'")],
+)
+def test_controller_fails_when_a_summary_is_missing_or_not_its_own(tmp_path, upload, why):
+    fleet_members = members(2)
+    fleet_members[1].upload = upload
+    controller, fleet = make(fleet_members, tmp_path)
+    assert controller.run() == ExitCode.FAILED
+    data = report(tmp_path)
+    assert data["missing"] == ["node-1"] and why in data["executors"]["node-1"]["reason"]
+    assert data["overall"]["requests"] == fleet_members[0].requests_sent  # node-0 counted once, never twice
+
+
+def test_controller_fails_when_a_member_refused_the_start(tmp_path):
+    fleet_members = members(2)
+    fleet_members[0].refuses_start = "not armed (state running)"
+    controller, _ = make(fleet_members, tmp_path)
+    assert controller.run() == ExitCode.FAILED
+    assert report(tmp_path)["executors"]["node-0"]["outcome"] == "failed"
+
+
+def test_controller_fails_when_the_start_never_reached_a_member(tmp_path):
+    fleet_members = members(2)
+    fleet_members[0].never_gets_start = True
+    controller, _ = make(fleet_members, tmp_path)
+    assert controller.run() == ExitCode.FAILED
+    assert "start never reached it" in report(tmp_path)["executors"]["node-0"]["reason"]
+
+
+def test_controller_refuses_a_fleet_with_duplicate_ids(tmp_path):
+    fleet_members = members(3)
+    fleet_members[2].executor_id = "node-0"
+    controller, fleet = make(fleet_members, tmp_path)
+    with pytest.raises(DuplicateExecutorIds, match=r"node-0 at 10\.9\.0\.10, 10\.9\.0\.12"):
+        controller.run()
+    assert not any(link.of_type(Start) for link in fleet.links)
+
+
+def test_controller_too_few_executors_exit_3(tmp_path):
+    controller, fleet = make(members(1), tmp_path, expected_executors=3, min_executors=2)
+    with pytest.raises(TooFewExecutors) as raised:
+        controller.run()
+    assert raised.value.exit_code == ExitCode.SCENARIO and "10.9.0.10: node-0 armed" in str(raised.value)
+
+
+def test_controller_refuses_to_reuse_a_run_id_unless_told(tmp_path):
+    store = FakeStore({f"{RESULTS}run-1/report.json": b"{}"})
+    controller, fleet = make(members(1), tmp_path, store=store)
+    with pytest.raises(RunIdTaken, match="SALVO_RUN_ID=run-1 already has a report"):
+        controller.run()
+    assert not fleet.links  # refused before discovery
+    controller, _ = make(members(1), tmp_path, store=store, run_id_reuse="overwrite")
+    assert controller.run() == ExitCode.OK
+
+
+def test_controller_checks_it_can_write_reports_before_discovery(tmp_path):
+    controller, fleet = make(members(1), tmp_path, store=FakeStore(writable=False))
+    with pytest.raises(ReportNotWritable, match="bucket 'results-bucket'"):
+        controller.run()
+    assert not fleet.links
+
+
+def test_controller_sigterm_while_discovering_exits_143_without_a_start(tmp_path):
+    controller, fleet = make(members(1), tmp_path, expected_executors=4)
+    fleet.clock.call_at(fleet.clock.time() + 3, lambda: controller.interrupt(signal.SIGTERM))
+    assert controller.run() == ExitCode.SIGTERM
+    assert not any(link.of_type(Start) for link in fleet.links)
+
+
+def test_controller_sigterm_mid_run_stops_the_fleet_and_writes_a_partial_report(tmp_path):
+    controller, fleet = make(members(2, run_seconds=60), tmp_path)
+    fleet.clock.call_at(fleet.clock.time() + 5, lambda: controller.interrupt(signal.SIGTERM))
+    assert controller.run() == ExitCode.SIGTERM
+    (stop,) = fleet.links[-1].of_type(Stop)
+    assert "SIGTERM" in stop.reason
+    data = report(tmp_path)
+    assert data["status"] == "partial" and data["verdict"] == "fail" and data["exit_code"] == 143
+    assert data["overall"]["requests"] == sum(m.requests_sent for m in fleet.members.values()) > 0
+
+
+def test_controller_second_signal_while_reading_summaries_ends_the_phase(tmp_path):
+    class SlowStore(FakeStore):
+        def read_bytes(self, location):
+            if location.key.endswith("summary.json"):
+                controller.interrupt(signal.SIGINT)
+                raise AssertionError("unreachable")  # the read fails; the signal ends the phase
+            return super().read_bytes(location)
+
+    controller, fleet = make(members(2), tmp_path, store=SlowStore())
+    assert controller.run() == ExitCode.SIGINT
+    assert report(tmp_path)["exit_code"] == 130
+
+
+def test_controller_live_line_and_heartbeats_during_the_run(tmp_path, capsys):
+    controller, fleet = make(members(2, run_seconds=5), tmp_path)
+    assert controller.run() == ExitCode.OK
+    output = capsys.readouterr().out
+    assert "executors 2 active, 0 lost" in output and "| OVERALL" in output and "verdict: PASS" in output
+    assert fleet.heartbeats() >= 5
