@@ -171,7 +171,8 @@ def test_executor_killed_mid_run_is_marked_lost(fleet_factory, target, policy, e
     assert controller.wait() == expected_exit, controller.log()[-4000:]
     report = controller.report()
     assert report["lost"] == ["node-0"] and report["status"] == "partial"
-    assert "node-0" in report["missing"]
+    assert report["missing"] == [] and report["executors"]["node-0"]["outcome"] == "lost"  # one outcome each
+    assert report["exit_code"] == expected_exit and report["verdict"] == ("pass" if expected_exit == 0 else "fail")
     assert sorted(report["contributors"]) == ["node-1", "node-2"]
     if policy == "continue":  # the survivors ran to completion
         for executor in fleet.executors[1:]:

@@ -10,7 +10,8 @@ import pytest
 from salvo.common.errors import ExitCode
 from salvo.common.protocol import Start, Stop
 from salvo.common.settings import load
-from salvo.controller.controller import Controller, ReportNotWritable, RunIdTaken
+from salvo.controller.controller import Controller
+from salvo.controller.preflight import ReportNotWritable, RunIdTaken
 from salvo.controller.discovery import DuplicateExecutorIds, TooFewExecutors
 from salvo.controller.settings import ControllerSettings
 from tests.support.fake_fleet import FakeFleet, FakeMember

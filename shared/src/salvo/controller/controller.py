@@ -17,18 +17,19 @@ from typing import Callable
 
 from salvo import __version__
 from salvo.common.clock import Clock
-from salvo.common.errors import ConfigError, ExitCode, SalvoError, UploadError
-from salvo.common.layout import REPORT_FILES, run_location, write_check_location
+from salvo.common.errors import ExitCode, SalvoError
+from salvo.common.layout import run_location
 from salvo.common.protocol import ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop
-from salvo.common.s3 import S3Location, S3ReadError, S3Store
+from salvo.common.s3 import S3Store
 from salvo.controller.collect import read_summaries
 from salvo.controller.criteria import evaluate
 from salvo.controller.discovery import Fleet, TooFewExecutors, discover
+from salvo.controller.preflight import check_results_destination
 from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
 from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
 from salvo.controller.report import Report, publish_report
-from salvo.controller.settings import ControllerSettings, LostExecutorPolicy, RunIdReuse
+from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
 from salvo.controller.verdict import judge
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,6 @@ class PreStartFailed(SalvoError):
     """SALVO_PRE_START_COMMAND failed; no load was started. Its output is in the log above."""
 
     exit_code = ExitCode.NO_LOAD
-
-
-class RunIdTaken(ConfigError):
-    """SALVO_RUN_ID names a run that already has a report. Choose a new run id, or set SALVO_RUN_ID_REUSE=overwrite."""
-
-
-class ReportNotWritable(ConfigError):
-    """The controller may not write under SALVO_RESULTS_URI. Check the URI and the role's s3:PutObject there."""
 
 
 class Interrupted(Exception):
@@ -106,7 +99,7 @@ class Controller:
     # --- top level ---------------------------------------------------------------------
 
     def run(self) -> int:
-        self._check_results_destination()
+        check_results_destination(self.store, self.settings, self.run_id)
         try:
             self.phase = Phase.DISCOVERY
             fleet = self._discover()
@@ -140,29 +133,6 @@ class Controller:
             raise Interrupted(self.pending_signal)
 
     # --- before the start ----------------------------------------------------------------
-
-    def _check_results_destination(self) -> None:
-        """Refuse a run id that has a report, and prove the report can be written - before any load."""
-        uri = self.settings.results_uri
-        report = run_location(uri, self.run_id).child(REPORT_FILES[0])
-        try:
-            taken = self.store.exists(report)
-        except S3ReadError as exc:
-            raise ReportNotWritable(f"SALVO_RESULTS_URI={uri} cannot be read: {exc}") from None
-        if taken:
-            if self.settings.run_id_reuse is RunIdReuse.REFUSE:
-                raise RunIdTaken(
-                    f"SALVO_RUN_ID={self.run_id} already has a report at {report}: choose another run id "
-                    "or set SALVO_RUN_ID_REUSE=overwrite"
-                )
-            log.warning("SALVO_RUN_ID_REUSE=overwrite: replacing the report of run %s", self.run_id)
-        try:
-            self.store.upload_bytes(b"{}", write_check_location(uri, f"controller-{self.run_id}"), "application/json")
-        except UploadError as exc:
-            location = S3Location.parse(uri)
-            raise ReportNotWritable(
-                f"SALVO_RESULTS_URI={uri} is not writable (bucket {location.bucket!r}, prefix {location.key!r}): {exc}"
-            ) from None
 
     def _discover(self) -> Fleet:
         log.info("run %s: looking for executors", self.run_id)

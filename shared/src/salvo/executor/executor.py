@@ -14,57 +14,30 @@ from __future__ import annotations
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
 from salvo import __version__
 from salvo.common.clock import Clock
 from salvo.common.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
 from salvo.common.layout import executor_location, summary_location
 from salvo.common.protocol import (
-    ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Status, Stop,
+    ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Stop,
 )
 from salvo.common.s3 import S3Store
 from salvo.common.transport import Inbound, Link
 from salvo.executor import results
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
-from salvo.executor.bztconfig import RunPlan
+from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
 from salvo.executor.results import ResultsCollector
 from salvo.executor.settings import ExecutorSettings, Mode
+from salvo.executor.presence import ArmedFacts, Presence
 from salvo.executor.statefile import StateFile
 from salvo.executor.workdir import WorkDir
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
-STATUS_HEARTBEAT_SECONDS = 1.0
 STOP_GRACE_SECONDS = 30.0
-
-
-class ExecutorLink(Protocol):
-    def poll(self, timeout: float) -> list[Inbound]: ...
-    def reply(self, peer: bytes, message) -> None: ...
-    def push(self, message) -> int: ...
-    def close(self) -> None: ...
-
-
-class Runner(Protocol):
-    """The load tool for one run (salvo.executor.runner.BztRunner in production)."""
-
-    plan: RunPlan
-    launched_at: float | None
-
-    def launch(self) -> None: ...
-    def wait_at_gate(self, timeout: float) -> None: ...
-    def release(self, start_at: float) -> None: ...
-    def released_times(self) -> list[float]: ...
-    def poll(self) -> int | None: ...
-    def stop(self) -> None: ...
-    def abort(self) -> None: ...
-    def wait(self, timeout: float) -> int: ...
-    def failure_hint(self) -> str: ...
-
-
-RunnerFactory = Callable[..., Runner]  # (plan=, artifacts_dir=, env=) -> Runner
 
 
 class Interrupted(Exception):
@@ -116,15 +89,19 @@ class Executor:
         self.store = store
         self.clock = clock
         self.workdir = workdir
-        self.link: ExecutorLink | None = None
-        self.state = ExecutorState.STARTING
-        self.state_file = StateFile(workdir.state_path)
+        self.presence = Presence(executor_id, settings.scenario_uri, StateFile(workdir.state_path), clock)
         self.seen_runs: set[str] = set()
         self.armed: Armed | None = None
-        self.run_id: str | None = None
         self.pending_signal: int | None = None
         self._arming = False
-        self._last_status_push = float("-inf")
+
+    @property
+    def state(self) -> ExecutorState:
+        return self.presence.state
+
+    @property
+    def link(self) -> ExecutorLink | None:
+        return self.presence.link
 
     # --- top level -----------------------------------------------------------------
 
@@ -141,7 +118,7 @@ class Executor:
             log.warning("interrupted by %s before any load started", exc)
             return int(exit_code_for_signal(exc.signum))
         except SalvoError as exc:
-            self._set_state(ExecutorState.FAILED)
+            self.presence.set_state(ExecutorState.FAILED)
             log.error("%s", exc)
             return int(exc.exit_code)
         finally:
@@ -158,7 +135,7 @@ class Executor:
             raise Interrupted(signum)
 
     def _one_run(self) -> ExitCode:
-        self.run_id = None
+        self.presence.run_id = None
         self.armed = self._arm()
         try:
             start = self._await_start()
@@ -168,8 +145,8 @@ class Executor:
             raise
         outcome = self._drive_load(start)
         self._upload(outcome)
-        self._set_state(ExecutorState.DONE)
-        self._push(
+        self.presence.set_state(ExecutorState.DONE)
+        self.presence.push(
             Finished(
                 executor_id=self.id, run_id=start.run_id, exit_code=int(outcome.exit_code), reason=outcome.reason,
                 summary_uri=str(summary_location(self.settings.results_uri, start.run_id, self.id)),
@@ -185,9 +162,9 @@ class Executor:
         self._arming = True
         try:
             run_dir = self.workdir.new_run_dir()
-            self._set_state(ExecutorState.FETCHING)
+            self.presence.set_state(ExecutorState.FETCHING)
             downloaded, sha256 = self.preparer.fetch(run_dir)
-            self._set_state(ExecutorState.ARMING)
+            self.presence.set_state(ExecutorState.ARMING)
             prepared = self.preparer.prepare(downloaded, sha256, run_dir)
             self.preparer.verify_results_destination(self.id)
             runner = self.runner_factory(
@@ -207,10 +184,11 @@ class Executor:
                     "and its lateness reported", ", ".join(sorted(set(prepared.plan.executors))),
                 )
             armed = Armed(prepared=prepared, runner=runner, armed_at=self.clock.time())
+            self.presence.armed = ArmedFacts(prepared.scenario.sha256, armed.armed_at, prepared.plan.gated)
             if self.link is None:
-                self.link = self.link_factory()
+                self.presence.link = self.link_factory()
             self.armed = armed
-            self._set_state(ExecutorState.ARMED)
+            self.presence.set_state(ExecutorState.ARMED)
             log.info(
                 "armed: listening on %s ports %d (command) and %d (status)",
                 self.settings.bind_host, self.settings.command_port, self.settings.status_port,
@@ -239,7 +217,7 @@ class Executor:
                         return inbound.message
                 else:
                     self._handle_common(inbound)
-            self._push_status_heartbeat()
+            self.presence.heartbeat()
 
     def _raise_if_signalled(self) -> None:
         if self.pending_signal is not None:
@@ -250,14 +228,14 @@ class Executor:
         if reason:
             log.warning("start for run %s ignored: %s", start.run_id, reason)
             if self.id in start.fleet:
-                self._push(StartAck(executor_id=self.id, run_id=start.run_id, accepted=False, reason=reason))
+                self.presence.push(StartAck(executor_id=self.id, run_id=start.run_id, accepted=False, reason=reason))
             return False
         self.seen_runs.add(start.run_id)
-        self.run_id = start.run_id
+        self.presence.run_id = start.run_id
         if self.armed.runner.plan.gated:
             self.armed.runner.release(start.start_at)  # the gate itself waits for start_at
-        self._set_state(ExecutorState.SCHEDULED)
-        self._push(StartAck(executor_id=self.id, run_id=start.run_id, accepted=True, received_at=self.clock.time()))
+        self.presence.set_state(ExecutorState.SCHEDULED)
+        self.presence.push(StartAck(executor_id=self.id, run_id=start.run_id, accepted=True, received_at=self.clock.time()))
         log.info(
             "start accepted: run %s at %.3f (in %.0f ms)",
             start.run_id, start.start_at, (start.start_at - self.clock.time()) * 1000,
@@ -293,7 +271,7 @@ class Executor:
             if self.state is ExecutorState.SCHEDULED and now >= start.start_at:
                 if not runner.plan.gated:
                     runner.release(start.start_at)
-                self._set_state(ExecutorState.RUNNING)
+                self.presence.set_state(ExecutorState.RUNNING)
             if runner.poll() is not None:
                 break
             if runner.launched_at is None and exit_code is not None:
@@ -328,7 +306,7 @@ class Executor:
             if self.clock.time() >= next_stats:
                 next_stats += self.settings.stats_interval
                 self._push_interval(collector, start.run_id)
-            self._push_status_heartbeat()
+            self.presence.heartbeat()
         code = runner.wait(STOP_GRACE_SECONDS) if runner.launched_at is not None else 0
         self._push_interval(collector, start.run_id)
         if exit_code is None:
@@ -343,13 +321,13 @@ class Executor:
         )
 
     def _stop_runner(self, runner: Runner) -> None:
-        self._set_state(ExecutorState.STOPPING)
+        self.presence.set_state(ExecutorState.STOPPING)
         if runner.launched_at is not None:
             runner.stop()
 
     def _push_interval(self, collector: ResultsCollector, run_id: str) -> None:
         snapshot = collector.drain_interval()
-        self._push(
+        self.presence.push(
             IntervalStats(
                 executor_id=self.id, run_id=run_id, interval_start=snapshot.start, interval_end=snapshot.end,
                 users=0, requests=snapshot.requests, failures=snapshot.failures, histogram=snapshot.histogram,
@@ -359,18 +337,13 @@ class Executor:
     # --- results -----------------------------------------------------------------------
 
     def _upload(self, outcome: RunOutcome) -> None:
-        self._set_state(ExecutorState.UPLOADING)
-        prepared = self.armed.prepared
-        start = outcome.start
+        self.presence.set_state(ExecutorState.UPLOADING)
+        prepared, start = self.armed.prepared, outcome.start
         summary = ResultsCollector(prepared.artifacts_dir, self.clock).summary(
             meta={
-                "run_id": start.run_id,
-                "executor_id": self.id,
-                "version": __version__,
+                "run_id": start.run_id, "executor_id": self.id, "version": __version__,
                 "scenario": {"uri": self.settings.scenario_uri, "sha256": prepared.scenario.sha256},
-                "gated": prepared.plan.gated,
-                "exit_code": int(outcome.exit_code),
-                "stop_reason": outcome.reason,
+                "gated": prepared.plan.gated, "exit_code": int(outcome.exit_code), "stop_reason": outcome.reason,
             },
             timings={
                 "armed_at": self.armed.armed_at, "start_at": start.start_at, "ended_at": outcome.ended_at,
@@ -385,44 +358,10 @@ class Executor:
     def _handle_common(self, inbound: Inbound) -> None:
         message = inbound.message
         if inbound.link is Link.STATUS and isinstance(message, Hello):
-            self.link.reply(inbound.peer, self._status())
+            self.link.reply(inbound.peer, self.presence.status())
         elif inbound.link is Link.COMMAND and isinstance(message, Heartbeat):
             pass  # the controller is alive; only counted while running
         elif inbound.link is Link.COMMAND and isinstance(message, Stop):
             log.info("stop received while %s: nothing to stop", self.state.value)
         else:
             log.debug("ignoring %s on the %s link", type(message).__name__, inbound.link.value)
-
-    def _status(self) -> Status:
-        armed = self.armed
-        return Status(
-            executor_id=self.id,
-            version=__version__,
-            state=self.state,
-            scenario_sha256=armed.prepared.scenario.sha256 if armed else None,
-            scenario_uri=self.settings.scenario_uri,
-            run_id=self.run_id,
-            armed_at=armed.armed_at if armed else None,
-            gated=bool(armed and armed.prepared.plan.gated),
-            sent_at=self.clock.time(),
-        )
-
-    def _push(self, message) -> None:
-        if self.link is not None:
-            self.link.push(message)
-
-    def _push_status_heartbeat(self) -> None:
-        now = self.clock.monotonic()
-        if now - self._last_status_push >= STATUS_HEARTBEAT_SECONDS:
-            self._last_status_push = now
-            self._push(self._status())
-
-    def _set_state(self, state: ExecutorState) -> None:
-        changed = state is not self.state
-        if changed:
-            log.debug("state %s -> %s", self.state.value, state.value)
-        self.state = state
-        self.state_file.write(state, executor_id=self.id, run_id=self.run_id)
-        if changed:
-            # watchers learn at once, e.g. that we are uploading and will be quiet for a while
-            self._push(self._status())
