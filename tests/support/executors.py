@@ -17,10 +17,40 @@ from salvo.common.protocol import Heartbeat, Start
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port for a server a test starts, never one the kernel hands out on its own.
+
+    Asking the kernel for port 0 and passing the number on races with every outgoing
+    connection (boto3, HTTP probes), which take ports from the ephemeral range. Ports
+    below that range are only ever taken by an explicit bind, so the only way to lose
+    one is another bind to the same number: none is handed out twice per session,
+    and each is checked free (on every address) first.
+    """
+    low, _ = _ephemeral_range()
+    start = 20000 + (os.getpid() * 7919) % max(1, low - 20000 - 2000)
+    for port in range(start, low):
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise AssertionError(f"no free port between {start} and {low}")
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
