@@ -255,11 +255,8 @@ class Controller:
             live.tick(active=len(self.ledger.running()), lost=len(self.ledger.lost()))
         live.close()
 
-    def _member_at(self, host: str) -> Member | None:
-        return next((m for m in self.ledger.members.values() if m.host == host), None)
-
     def _on_status(self, host: str, message) -> None:
-        member = self._member_at(host)
+        member = self.ledger.at_host(host)
         if member is None:
             return
         member.last_seen = self.clock.monotonic()

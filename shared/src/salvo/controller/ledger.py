@@ -79,11 +79,16 @@ def check_summary(data: bytes, run_id: str, executor_id: str) -> dict:
 class Ledger:
     members: dict[str, Member] = field(default_factory=dict)  # by executor id
     summaries: dict[str, dict] = field(default_factory=dict)  # executor id -> its counted summary
+    _by_host: dict[str, Member] = field(default_factory=dict)
 
     def add(self, member: Member) -> None:
         if member.executor_id in self.members:
             raise ValueError(f"executor id {member.executor_id} is already in the fleet")
         self.members[member.executor_id] = member
+        self._by_host[member.host] = member
+
+    def at_host(self, host: str) -> Member | None:
+        return self._by_host.get(host)
 
     def running(self) -> list[Member]:
         return [m for m in self.members.values() if m.liveness is Liveness.RUNNING]

@@ -1,10 +1,18 @@
-"""The controller's ZeroMQ sockets: one XPUB to the whole fleet, one DEALER per executor."""
+"""The controller's ZeroMQ sockets: one ROUTER to every executor's status port, one XPUB to every command port.
+
+Two sockets and one monitor whatever the fleet size (libzmq's default context
+allows 1,023 sockets; a socket per executor stopped near 340). Each executor
+is one outgoing connection on each socket, addressed on the ROUTER by the
+routing id the controller gives it at connect time: its host. File descriptors
+grow by two per executor; see the README for the `nofile` limit this needs.
+"""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
@@ -17,26 +25,25 @@ from salvo.common.transport import HANDSHAKE_FAILURES, RateLimitedWarning, harde
 
 log = logging.getLogger(__name__)
 
+HELLO_REPEAT_SECONDS = 0.25
+IO_THREADS = 2  # CURVE for thousands of connections is more than one I/O thread keeps up with
+MAX_BATCH = 10_000  # messages taken per receive() call, so one busy second cannot starve the caller
+
 
 @dataclass
 class _Peer:
     host: str
-    dealer: zmq.Socket
-    monitor: zmq.Socket
     connected: bool = False
     authenticated: bool = False
     auth_failed: bool = False
-    pending: list = field(default_factory=list)
 
 
 class ControllerLink:
-    """Controller side: one XPUB connected to every executor, one DEALER per executor."""
-
     def __init__(self, fleet_key: str | None, command_port: int = 50000, status_port: int = 50001):
         warn_if_insecure(fleet_key)
         self.command_port = command_port
         self.status_port = status_port
-        self.context = zmq.Context()
+        self.context = zmq.Context(io_threads=IO_THREADS)
         self.keys: KeyPair | None = None
         self.server_public: bytes | None = None
         if fleet_key is not None:
@@ -44,11 +51,20 @@ class ControllerLink:
             self.server_public = derive_keypair(fleet_key, Role.EXECUTOR).public
         self.publisher = self.context.socket(zmq.XPUB)
         self.publisher.setsockopt(zmq.XPUB_VERBOSE, 1)
-        harden(self.publisher)
-        self._secure(self.publisher)
+        self.router = self.context.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        # A fresh id per link: an executor still holding an earlier link's connection must not refuse this one.
+        self.router.setsockopt(zmq.ROUTING_ID, b"controller-" + secrets.token_hex(4).encode())
+        for sock in (self.publisher, self.router):
+            harden(sock)
+            self._secure(sock)
+        self.monitor = self.router.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILURES | zmq.EVENT_DISCONNECTED
+        )
         self.subscriptions = 0
         self.peers: dict[str, _Peer] = {}
         self.last_rtt: dict[str, float] = {}
+        self.pending: list[tuple[str, object]] = []
         self.warnings = RateLimitedWarning()
 
     def _secure(self, sock: zmq.Socket) -> None:
@@ -57,91 +73,126 @@ class ControllerLink:
             sock.curve_publickey = self.keys.public
             sock.curve_serverkey = self.server_public
 
+    # --- peers ---------------------------------------------------------------------------
+
+    def _status_endpoint(self, host: str) -> str:
+        return f"tcp://{host}:{self.status_port}"
+
     def add_executor(self, host: str) -> None:
         if host in self.peers:
             return
-        dealer = self.context.socket(zmq.DEALER)
-        harden(dealer)
-        # No ZMQ_IMMEDIATE: with it, libzmq drops messages already received when the peer
-        # disconnects - an executor's last Status and Finished, sent just before it exits.
-        self._secure(dealer)
-        monitor = dealer.get_monitor_socket(
-            zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILURES | zmq.EVENT_DISCONNECTED
-        )
-        dealer.connect(f"tcp://{host}:{self.status_port}")
+        self.router.setsockopt(zmq.CONNECT_ROUTING_ID, host.encode())
+        self.router.connect(self._status_endpoint(host))
         self.publisher.connect(f"tcp://{host}:{self.command_port}")
-        self.peers[host] = _Peer(host, dealer, monitor)
+        self.peers[host] = _Peer(host)
 
     def remove_executor(self, host: str) -> None:
-        peer = self.peers.pop(host, None)
-        if peer is None:
+        if self.peers.pop(host, None) is None:
             return
-        try:
-            self.publisher.disconnect(f"tcp://{host}:{self.command_port}")
-        except zmq.ZMQError:
-            pass
-        peer.monitor.close(linger=0)
-        peer.dealer.close()
+        for sock, endpoint in ((self.router, self._status_endpoint(host)),
+                               (self.publisher, f"tcp://{host}:{self.command_port}")):
+            try:
+                sock.disconnect(endpoint)
+            except zmq.ZMQError:
+                pass
 
     def auth_failed(self, host: str) -> bool:
         """True when the executor at `host` answered but the CURVE handshake failed (key mismatch)."""
+        self._drain_monitor()
         peer = self.peers.get(host)
-        if peer is None:
-            return False
-        self._drain_monitor(peer)
-        return peer.auth_failed and not peer.authenticated
+        return peer is not None and peer.auth_failed and not peer.authenticated
 
-    def _drain_monitor(self, peer: _Peer) -> None:
-        while peer.monitor.poll(0):
-            event = recv_monitor_message(peer.monitor)["event"]
-            if event == zmq.EVENT_CONNECTED:
+    def _drain_monitor(self) -> None:
+        while self.monitor.poll(0):
+            event = recv_monitor_message(self.monitor)
+            endpoint = event.get("endpoint", b"")
+            endpoint = endpoint.decode(errors="replace") if isinstance(endpoint, bytes) else str(endpoint)
+            host = endpoint.removeprefix("tcp://").rsplit(":", 1)[0]
+            peer = self.peers.get(host)
+            if peer is None:
+                continue
+            kind = event["event"]
+            if kind == zmq.EVENT_CONNECTED:
                 peer.connected = True
-            elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 peer.authenticated, peer.auth_failed = True, False
-            elif event & HANDSHAKE_FAILURES:
+            elif kind & HANDSHAKE_FAILURES:
                 peer.auth_failed = True
+
+    # --- status link ---------------------------------------------------------------------
+
+    def _send(self, host: str, frame: bytes) -> bool:
+        try:
+            self.router.send_multipart([host.encode(), frame], flags=zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError:  # EHOSTUNREACH: not connected (yet); EAGAIN: its queue is full
+            return False
 
     def handshake(self, host: str, timeout: float, watch: bool = True) -> Status | None:
         """Send Hello and wait for the executor's Status; None if none came in time."""
         return self.handshake_many([host], timeout, watch)[host]
 
     def handshake_many(self, hosts: list[str], timeout: float, watch: bool = True) -> dict[str, Status | None]:
-        """Hello to every host at once, each repeated every 0.25 s until its Status arrives or `timeout`.
+        """Hello to every host at once, repeated every 0.25 s until its Status arrives or `timeout`.
 
         `last_rtt[host]` is the time from the latest Hello to its answer."""
         answers: dict[str, Status | None] = {host: None for host in hosts}
         for host in hosts:
             self.add_executor(host)
-        waiting = {self.peers[host].dealer: self.peers[host] for host in hosts}
+        waiting = set(hosts)
         sent_at: dict[str, float] = {}
+        hello = protocol.encode(Hello(watch=watch))
         deadline = time.monotonic() + timeout
         next_hello = 0.0
         while waiting and time.monotonic() < deadline:
             if time.monotonic() >= next_hello:
-                hello = protocol.encode(Hello(watch=watch))
-                for peer in waiting.values():
-                    try:
-                        peer.dealer.send(hello, flags=zmq.NOBLOCK)
-                        sent_at[peer.host] = time.monotonic()
-                    except zmq.Again:
-                        pass
-                next_hello = time.monotonic() + 0.25
-            poller = zmq.Poller()
-            for dealer in waiting:
-                poller.register(dealer, zmq.POLLIN)
-            for dealer, _ in poller.poll(20):
-                peer = waiting[dealer]
-                while peer.dealer in waiting and dealer.poll(0):
-                    message = self._decode(peer.host, dealer.recv())
-                    if isinstance(message, Status):
-                        self.last_rtt[peer.host] = time.monotonic() - sent_at.get(peer.host, time.monotonic())
-                        answers[peer.host] = message
-                        del waiting[dealer]
-                    elif message is not None:
-                        peer.pending.append(message)
-            for peer in waiting.values():
-                self._drain_monitor(peer)
+                for host in waiting:
+                    if self._send(host, hello):
+                        sent_at[host] = time.monotonic()
+                next_hello = time.monotonic() + HELLO_REPEAT_SECONDS
+            for host, message in self._receive(min(0.02, max(0.0, deadline - time.monotonic()))):
+                if host in waiting and isinstance(message, Status):
+                    self.last_rtt[host] = time.monotonic() - sent_at.get(host, time.monotonic())
+                    answers[host] = message
+                    waiting.discard(host)
+                else:
+                    self.pending.append((host, message))
+        self._drain_monitor()
         return answers
+
+    def receive(self, timeout: float) -> list[tuple[str, object]]:
+        """Messages from the executors, as (host, message); waits up to `timeout` for the first."""
+        if self.pending:
+            received, self.pending = self.pending, []
+            return received
+        return self._receive(timeout)
+
+    def _receive(self, timeout: float) -> list[tuple[str, object]]:
+        received: list[tuple[str, object]] = []
+        if not self.router.poll(max(0, int(timeout * 1000))):
+            return received
+        while len(received) < MAX_BATCH:
+            try:
+                frames = self.router.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if len(frames) != 2:
+                self.warnings.warn("frames", "ignored a status message of %d frames", len(frames))
+                continue
+            host = frames[0].decode(errors="replace")
+            message = self._decode(host, frames[1])
+            if message is not None:
+                received.append((host, message))
+        return received
+
+    def _decode(self, host: str, frame: bytes):
+        try:
+            return protocol.decode_status(frame)
+        except ProtocolError as exc:
+            self.warnings.warn(f"garbage-{host}", "ignored from %s: %s", host, exc)
+            return None
+
+    # --- command link --------------------------------------------------------------------
 
     def wait_subscribed(self, count: int, timeout: float) -> int:
         """Subscriptions seen so far (XPUB_VERBOSE), waiting until `count` or `timeout`.
@@ -153,44 +204,22 @@ class ControllerLink:
             if remaining <= 0:
                 break
             if self.publisher.poll(int(min(remaining, 0.1) * 1000)):
-                frame = self.publisher.recv()
-                if frame[:1] == b"\x01":
-                    self.subscriptions += 1
-                elif frame[:1] == b"\x00":
-                    self.subscriptions = max(0, self.subscriptions - 1)
+                while True:
+                    try:
+                        frame = self.publisher.recv(flags=zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    if frame[:1] == b"\x01":
+                        self.subscriptions += 1
+                    elif frame[:1] == b"\x00":
+                        self.subscriptions = max(0, self.subscriptions - 1)
         return self.subscriptions
 
     def publish(self, message) -> None:
         self.publisher.send(protocol.encode(message))
 
-    def receive(self, timeout: float) -> list[tuple[str, object]]:
-        received: list[tuple[str, object]] = []
-        for peer in self.peers.values():
-            received.extend((peer.host, m) for m in peer.pending)
-            peer.pending.clear()
-        if received:
-            return received
-        poller = zmq.Poller()
-        for peer in self.peers.values():
-            poller.register(peer.dealer, zmq.POLLIN)
-        by_socket = {peer.dealer: peer for peer in self.peers.values()}
-        for sock, _ in poller.poll(max(0, int(timeout * 1000))):
-            peer = by_socket[sock]
-            while sock.poll(0):
-                message = self._decode(peer.host, sock.recv())
-                if message is not None:
-                    received.append((peer.host, message))
-        return received
-
-    def _decode(self, host: str, frame: bytes):
-        try:
-            return protocol.decode_status(frame)
-        except ProtocolError as exc:
-            self.warnings.warn(f"garbage-{host}", "ignored from %s: %s", host, exc)
-            return None
-
     def close(self) -> None:
-        for host in list(self.peers):
-            self.remove_executor(host)
+        self.monitor.close(linger=0)
+        self.router.close()
         self.publisher.close()
         self.context.term()
