@@ -120,7 +120,7 @@ def test_garbage_bytes_and_undecodable_frames_are_ignored(ports, caplog):
         # libzmq sends a SUB's subscription when the executor next touches its socket: keep serving
         serve_until([executor], lambda _: link.wait_subscribed(1, timeout=0.05) == 1)
         link.publisher.send(b"{not json")  # valid ZMTP, undecodable payload, on both links
-        link.router.send_multipart([b"127.0.1.105", b"\x00\x01garbage"])
+        link.router.send_multipart([link.peers["127.0.1.105"].routing_id, b"\x00\x01garbage"])
         serve_until([executor], lambda _: "ignored on the command link" in caplog.text
                     and "ignored on the status link" in caplog.text)
         serve_until([executor], lambda _: link.handshake("127.0.1.105", timeout=0.2) is not None)  # still serving

@@ -59,6 +59,8 @@ TRANSIENT_EXCEPTIONS = (
 #: What S3Store turns into a one-line SalvoError; anything else is a bug and propagates.
 S3_FAILURES = (ClientError, botocore_errors.BotoCoreError, S3UploadFailedError, Urllib3Error, OSError)
 
+MAX_POOL_CONNECTIONS = 50  # the controller reads summaries 32 at a time
+
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 
 
@@ -178,6 +180,7 @@ class S3Store:
                 retries={"total_max_attempts": 1, "mode": "standard"},
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
+                max_pool_connections=MAX_POOL_CONNECTIONS,
             ),
         )
         # Multipart above 8 MiB; a retry starts the whole transfer again from the file.

@@ -23,7 +23,7 @@ from salvo.common.protocol import ExecutorState, Finished, Heartbeat, IntervalSt
 from salvo.common.s3 import S3Store
 from salvo.controller.collect import read_summaries
 from salvo.controller.criteria import evaluate
-from salvo.controller.discovery import Fleet, TooFewExecutors, discover
+from salvo.controller.discovery import Fleet, Seen, TooFewExecutors, discover
 from salvo.controller.preflight import check_results_destination
 from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
 from salvo.controller.live import LiveView
@@ -101,13 +101,13 @@ class Controller:
     def run(self) -> int:
         check_results_destination(self.store, self.settings, self.run_id)
         try:
-            self.phase = Phase.DISCOVERY
-            fleet = self._discover()
-            self.phase = Phase.PRE_START
-            self._pre_start()
-            self.phase = Phase.START
-            self.link = self.link_factory()
+            self.link = self.link_factory()  # one link for the whole run: every handshake is done once
             try:
+                self.phase = Phase.DISCOVERY
+                fleet = self._discover()
+                self.phase = Phase.PRE_START
+                self._pre_start()
+                self.phase = Phase.START
                 start = self._start(fleet)
                 self.phase = Phase.WATCH
                 self._watch(start)
@@ -136,16 +136,15 @@ class Controller:
 
     def _discover(self) -> Fleet:
         log.info("run %s: looking for executors", self.run_id)
-        scan = self.link_factory()
-        try:
-            fleet = discover(scan, self.prober, self.targets, self.settings, self.clock,
-                             between_rounds=self._raise_if_signalled)
-        finally:
-            scan.close()
+        fleet = discover(self.link, self.prober, self.targets, self.settings, self.clock,
+                         between_rounds=self._raise_if_signalled)
         for found in fleet.found.values():
-            if found not in fleet.members:
+            if found.seen is not Seen.MEMBER:
                 log.warning("not in the fleet: %s", found.describe())
-        log.info("fleet complete: %d executor(s): %s", len(fleet.members), ", ".join(sorted(fleet.member_ids())))
+                self.link.remove_executor(found.host)
+        ids = sorted(fleet.member_ids())
+        log.info("fleet complete: %d executor(s): %s", len(ids), ", ".join(ids) if len(ids) <= 20 else
+                 f"{', '.join(ids[:10])} ... {', '.join(ids[-5:])}")
         return fleet
 
     def _pre_start(self) -> None:
@@ -170,7 +169,9 @@ class Controller:
 
     def _start(self, fleet: Fleet) -> Start:
         hosts = [found.host for found in fleet.members]
+        began = self.clock.monotonic()
         statuses = self.link.handshake_many(hosts, timeout=HANDSHAKE_TIMEOUT, watch=True)
+        round_trip = self.clock.monotonic() - began  # a message to every member and back, on live connections
         for found in fleet.members:
             status = statuses.get(found.host)
             if status is not None and status.state is ExecutorState.ARMED:
@@ -185,7 +186,8 @@ class Controller:
             log.warning("only %d of %d executors confirmed their subscription; starting anyway",
                         subscribed, len(self.ledger.members))
         self._raise_if_signalled()  # the last moment a signal means "nothing was started"
-        lead = max(self.settings.start_lead / 1000, 10 * fleet.max_rtt() + 0.1)
+        # Raised when reaching the whole fleet takes long: far away, or thousands of members.
+        lead = max(self.settings.start_lead / 1000, 2 * round_trip + 0.1)
         now = self.clock.time()
         start = Start(
             run_id=self.run_id, fleet=sorted(self.ledger.members), start_at=now + lead, sent_at=now,

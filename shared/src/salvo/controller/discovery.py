@@ -173,11 +173,13 @@ class DuplicateExecutorIds(ConfigError):
 
 def handshake_all(link, hosts: list[str], timeout: float = 2.0) -> dict[str, Found]:
     found = {}
-    for host, status in link.handshake_many(hosts, timeout=timeout, watch=False).items():
+    for host, status in link.handshake_many(hosts, timeout=timeout, watch=True).items():
         if status is None:
-            seen = Seen.AUTH_FAILED if link.auth_failed(host) else Seen.NO_ANSWER
-            found[host] = Found(host, seen)
-            link.remove_executor(host)
+            if link.auth_failed(host):
+                found[host] = Found(host, Seen.AUTH_FAILED)
+                link.remove_executor(host)  # or it would fail its handshake again every reconnect
+            else:
+                found[host] = Found(host, Seen.NO_ANSWER)  # connected: it may answer the next Hello
             continue
         seen = Seen.MEMBER if status.state is ExecutorState.ARMED else Seen.NOT_READY
         found[host] = Found(host, seen, status, rtt=link.last_rtt.get(host))

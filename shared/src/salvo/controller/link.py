@@ -26,6 +26,8 @@ from salvo.common.transport import HANDSHAKE_FAILURES, RateLimitedWarning, harde
 log = logging.getLogger(__name__)
 
 HELLO_REPEAT_SECONDS = 0.25
+HANDSHAKE_LIMIT = 120.0
+CONNECT_SECONDS = 0.003  # extra patience per new connection before the first answers
 IO_THREADS = 2  # CURVE for thousands of connections is more than one I/O thread keeps up with
 MAX_BATCH = 10_000  # messages taken per receive() call, so one busy second cannot starve the caller
 
@@ -33,7 +35,7 @@ MAX_BATCH = 10_000  # messages taken per receive() call, so one busy second cann
 @dataclass
 class _Peer:
     host: str
-    connected: bool = False
+    routing_id: bytes
     authenticated: bool = False
     auth_failed: bool = False
 
@@ -58,14 +60,24 @@ class ControllerLink:
         for sock in (self.publisher, self.router):
             harden(sock)
             self._secure(sock)
-        self.monitor = self.router.get_monitor_socket(
-            zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILURES | zmq.EVENT_DISCONNECTED
-        )
+        self.monitor = self._monitor(self.router, zmq.EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILURES)
         self.subscriptions = 0
         self.peers: dict[str, _Peer] = {}
+        self.hosts_by_routing_id: dict[bytes, str] = {}
+        self._connections = 0
         self.last_rtt: dict[str, float] = {}
         self.pending: list[tuple[str, object]] = []
         self.warnings = RateLimitedWarning()
+
+    def _monitor(self, sock: zmq.Socket, events: int) -> zmq.Socket:
+        """The socket's monitor, with no high-water mark: libzmq's I/O thread blocks on a full monitor
+        queue (2,000 events of a 1,000-executor handshake fill the default one) and the link stalls."""
+        address = f"inproc://salvo-monitor-{secrets.token_hex(6)}"
+        sock.monitor(address, events)
+        monitor = self.context.socket(zmq.PAIR)
+        monitor.rcvhwm = 0
+        monitor.connect(address)
+        return monitor
 
     def _secure(self, sock: zmq.Socket) -> None:
         if self.keys is not None:
@@ -81,14 +93,21 @@ class ControllerLink:
     def add_executor(self, host: str) -> None:
         if host in self.peers:
             return
-        self.router.setsockopt(zmq.CONNECT_ROUTING_ID, host.encode())
+        # Never reuse a routing id: a disconnected peer's pipe may outlive disconnect() for a while,
+        # and libzmq aborts when a new connection claims an id that is still in use.
+        self._connections += 1
+        routing_id = f"{host}#{self._connections}".encode()
+        self.router.setsockopt(zmq.CONNECT_ROUTING_ID, routing_id)
         self.router.connect(self._status_endpoint(host))
         self.publisher.connect(f"tcp://{host}:{self.command_port}")
-        self.peers[host] = _Peer(host)
+        self.peers[host] = _Peer(host, routing_id)
+        self.hosts_by_routing_id[routing_id] = host
 
     def remove_executor(self, host: str) -> None:
-        if self.peers.pop(host, None) is None:
+        peer = self.peers.pop(host, None)
+        if peer is None:
             return
+        self.hosts_by_routing_id.pop(peer.routing_id, None)
         for sock, endpoint in ((self.router, self._status_endpoint(host)),
                                (self.publisher, f"tcp://{host}:{self.command_port}")):
             try:
@@ -112,9 +131,7 @@ class ControllerLink:
             if peer is None:
                 continue
             kind = event["event"]
-            if kind == zmq.EVENT_CONNECTED:
-                peer.connected = True
-            elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 peer.authenticated, peer.auth_failed = True, False
             elif kind & HANDSHAKE_FAILURES:
                 peer.auth_failed = True
@@ -122,8 +139,11 @@ class ControllerLink:
     # --- status link ---------------------------------------------------------------------
 
     def _send(self, host: str, frame: bytes) -> bool:
+        peer = self.peers.get(host)
+        if peer is None:
+            return False
         try:
-            self.router.send_multipart([host.encode(), frame], flags=zmq.NOBLOCK)
+            self.router.send_multipart([peer.routing_id, frame], flags=zmq.NOBLOCK)
             return True
         except zmq.ZMQError:  # EHOSTUNREACH: not connected (yet); EAGAIN: its queue is full
             return False
@@ -133,31 +153,39 @@ class ControllerLink:
         return self.handshake_many([host], timeout, watch)[host]
 
     def handshake_many(self, hosts: list[str], timeout: float, watch: bool = True) -> dict[str, Status | None]:
-        """Hello to every host at once, repeated every 0.25 s until its Status arrives or `timeout`.
+        """Hello to every host at once, repeated every 0.25 s, until each answered with its Status.
 
+        Gives up on the rest once no answer arrived for `timeout` seconds (a large fleet's CURVE
+        handshakes take seconds, but keep making progress), and after HANDSHAKE_LIMIT at most.
         `last_rtt[host]` is the time from the latest Hello to its answer."""
         answers: dict[str, Status | None] = {host: None for host in hosts}
-        for host in hosts:
+        new = [host for host in hosts if host not in self.peers]
+        for host in new:
             self.add_executor(host)
         waiting = set(hosts)
         sent_at: dict[str, float] = {}
         hello = protocol.encode(Hello(watch=watch))
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        # New connections first need their (CURVE) handshakes, thousands of them on two cores.
+        last_progress = began + CONNECT_SECONDS * len(new)
         next_hello = 0.0
-        while waiting and time.monotonic() < deadline:
-            if time.monotonic() >= next_hello:
+        while waiting:
+            now = time.monotonic()
+            if now - last_progress >= timeout or now - began >= HANDSHAKE_LIMIT:
+                break
+            if now >= next_hello:
                 for host in waiting:
                     if self._send(host, hello):
-                        sent_at[host] = time.monotonic()
-                next_hello = time.monotonic() + HELLO_REPEAT_SECONDS
-            for host, message in self._receive(min(0.02, max(0.0, deadline - time.monotonic()))):
+                        sent_at[host] = now
+                next_hello = now + HELLO_REPEAT_SECONDS
+            for host, message in self._receive(0.02):
                 if host in waiting and isinstance(message, Status):
                     self.last_rtt[host] = time.monotonic() - sent_at.get(host, time.monotonic())
                     answers[host] = message
                     waiting.discard(host)
+                    last_progress = time.monotonic()
                 else:
                     self.pending.append((host, message))
-        self._drain_monitor()
         return answers
 
     def receive(self, timeout: float) -> list[tuple[str, object]]:
@@ -168,6 +196,7 @@ class ControllerLink:
         return self._receive(timeout)
 
     def _receive(self, timeout: float) -> list[tuple[str, object]]:
+        self._drain_monitor()
         received: list[tuple[str, object]] = []
         if not self.router.poll(max(0, int(timeout * 1000))):
             return received
@@ -179,7 +208,9 @@ class ControllerLink:
             if len(frames) != 2:
                 self.warnings.warn("frames", "ignored a status message of %d frames", len(frames))
                 continue
-            host = frames[0].decode(errors="replace")
+            host = self.hosts_by_routing_id.get(frames[0])
+            if host is None:
+                continue  # a peer removed since: its last words no longer matter
             message = self._decode(host, frames[1])
             if message is not None:
                 received.append((host, message))

@@ -1,0 +1,294 @@
+"""Simulated executors: real ZeroMQ sockets speaking Salvo's protocol, many per process, no load tool.
+
+For fan-out tests and benchmarks of the controller at fleet sizes one machine
+cannot run real executors for. Each simulated executor binds its SUB and ROUTER
+on its own loopback address, answers handshakes, acknowledges the start, streams
+interval stats and heartbeats for the run, uploads a small summary and says it
+finished - or misbehaves as asked (slow, silent, wrong key, dies mid-run).
+
+    python -m tests.support.simexecutor --first 127.1.0.1 --count 1000 \\
+        --command-port 51000 --status-port 51001 --results-uri s3://b/results/ --record sims.json
+
+prints `ready N` once every socket is bound, runs until SIGTERM or --lifetime,
+and writes what each saw (start receipt time, start_at) to --record.
+Not shipped in the images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+
+from salvo import __version__
+from salvo.common import protocol
+from salvo.common.errors import ProtocolError
+from salvo.common.keys import Role, derive_keypair
+from salvo.common.protocol import (
+    ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Status, Stop,
+)
+
+SHA = "5" * 64
+
+
+@dataclass
+class Behaviour:
+    run_seconds: float = 2.0
+    handshake_delay: float = 0.0  # answer Hello this much later (a slow executor)
+    silent_after: float | None = None  # seconds after start_at: nothing more (a lost executor)
+    dies_after: float | None = None  # seconds after start_at: close the sockets (a crashed executor)
+    upload: bool = True
+
+
+@dataclass
+class Sim:
+    executor_id: str
+    host: str
+    command: zmq.Socket
+    status: zmq.Socket
+    behaviour: Behaviour
+    state: ExecutorState = ExecutorState.ARMED
+    watchers: set = field(default_factory=set)
+    start: Start | None = None
+    received_at: float | None = None
+    stopped_at: float | None = None
+    done: bool = False
+    dead: bool = False
+    next_beat: float = 0.0
+    next_stats: float = 0.0
+    delayed: list = field(default_factory=list)
+    uploading: Future | None = None
+
+
+class SimFleet:
+    def __init__(self, hosts: list[str], command_port: int, status_port: int, fleet_key: str | None,
+                 behaviour: Behaviour, wrong_key_every: int = 0, results_uri: str | None = None):
+        self.context = zmq.Context(io_threads=2)
+        self.context.set(zmq.MAX_SOCKETS, 4 * len(hosts) + 64)
+        self.results_uri = results_uri
+        self.uploads = ThreadPoolExecutor(16)
+        if results_uri:
+            from salvo.common.s3 import S3Store
+
+            self.store = S3Store(retry_seconds=30)
+        self.authenticator = None
+        own = controller = None
+        if fleet_key is not None:
+            own = derive_keypair(fleet_key, Role.EXECUTOR)
+            controller = derive_keypair(fleet_key, Role.CONTROLLER)
+            self.authenticator = ThreadAuthenticator(self.context)
+            self.authenticator.start()
+            self.authenticator.configure_curve_callback("*", _Only(controller.public))
+        self.sims: list[Sim] = []
+        for n, host in enumerate(hosts):
+            wrong = wrong_key_every and (n + 1) % wrong_key_every == 0
+            keys = derive_keypair("a-different-fleet-key-0123456789", Role.EXECUTOR) if wrong else own
+            command, status = self.context.socket(zmq.SUB), self.context.socket(zmq.ROUTER)
+            status.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            for sock in (command, status):
+                sock.linger = 0
+                if keys is not None:
+                    sock.curve_server = True
+                    sock.curve_secretkey, sock.curve_publickey = keys.secret, keys.public
+            command.setsockopt(zmq.SUBSCRIBE, b"")
+            command.bind(f"tcp://{host}:{command_port}")
+            status.bind(f"tcp://{host}:{status_port}")
+            self.sims.append(Sim(f"sim-{host}", host, command, status, behaviour))
+        self.by_socket = {s.command: s for s in self.sims} | {s.status: s for s in self.sims}
+        self.stopping = threading.Event()
+
+    def serve(self, lifetime: float) -> None:
+        poller = zmq.Poller()
+        for sock in self.by_socket:
+            poller.register(sock, zmq.POLLIN)
+        deadline = time.monotonic() + lifetime
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            for sock, _ in poller.poll(50):
+                sim = self.by_socket[sock]
+                if sim.dead:
+                    continue
+                if sock is sim.command:
+                    self._command(sim, sock.recv())
+                else:
+                    peer, frame = sock.recv_multipart()[:2]
+                    self._status(sim, peer, frame)
+            now = time.time()
+            for sim in self.sims:
+                if not sim.dead:
+                    self._tick(sim, now)
+
+    def _command(self, sim: Sim, frame: bytes) -> None:
+        try:
+            message = protocol.decode_command(frame)
+        except ProtocolError:
+            return
+        if isinstance(message, Start) and sim.start is None and sim.executor_id in message.fleet:
+            sim.received_at = time.time()
+            sim.start = message
+            sim.state = ExecutorState.SCHEDULED
+            sim.next_stats = message.start_at + 1
+            self._push(sim, StartAck(executor_id=sim.executor_id, run_id=message.run_id, accepted=True))
+        elif isinstance(message, Stop) and sim.start is not None and sim.stopped_at is None:
+            sim.stopped_at = time.time()
+        elif isinstance(message, Heartbeat):
+            pass
+
+    def _status(self, sim: Sim, peer: bytes, frame: bytes) -> None:
+        try:
+            message = protocol.decode_status(frame)
+        except ProtocolError:
+            return
+        if isinstance(message, Hello):
+            if message.watch:
+                sim.watchers.add(peer)
+            sim.delayed.append((time.time() + sim.behaviour.handshake_delay, peer))
+
+    def _tick(self, sim: Sim, now: float) -> None:
+        for due, peer in [d for d in sim.delayed if d[0] <= now]:
+            sim.delayed.remove((due, peer))
+            self._send(sim, peer, self._status_of(sim))
+        start, b = sim.start, sim.behaviour
+        if start is not None:
+            since = now - start.start_at
+            if b.dies_after is not None and since >= b.dies_after:
+                sim.dead = True
+                sim.command.close(0)
+                sim.status.close(0)
+                return
+            if b.silent_after is not None and since >= b.silent_after:
+                return
+            if not sim.done:
+                end = start.start_at + b.run_seconds
+                if sim.stopped_at is not None:
+                    end = min(end, sim.stopped_at)
+                if now >= start.start_at:
+                    sim.state = ExecutorState.RUNNING
+                if now >= sim.next_stats and now < end:
+                    self._push(sim, IntervalStats(executor_id=sim.executor_id, run_id=start.run_id,
+                                                  interval_start=sim.next_stats - 1, interval_end=sim.next_stats,
+                                                  requests=10))
+                    sim.next_stats += 1
+                if now >= end and sim.uploading is None:
+                    sim.state = ExecutorState.UPLOADING
+                    sim.uploading = self._upload(sim, end)
+                    self._push(sim, self._status_of(sim))
+                if sim.uploading is not None and sim.uploading.done():
+                    sim.done = True
+                    sim.state = ExecutorState.DONE
+                    self._push(sim, self._status_of(sim))
+                    self._push(sim, Finished(executor_id=sim.executor_id, run_id=start.run_id, exit_code=0,
+                                             reason="completed"))
+        if now >= sim.next_beat and sim.watchers:
+            sim.next_beat = now + 1.0
+            self._push(sim, self._status_of(sim))
+
+    def _status_of(self, sim: Sim) -> Status:
+        return Status(executor_id=sim.executor_id, version=__version__, state=sim.state, scenario_sha256=SHA,
+                      run_id=sim.start.run_id if sim.start else None, armed_at=0.0, gated=True)
+
+    def _push(self, sim: Sim, message) -> None:
+        for peer in list(sim.watchers):
+            self._send(sim, peer, message)
+
+    def _send(self, sim: Sim, peer: bytes, message) -> None:
+        try:
+            sim.status.send_multipart([peer, protocol.encode(message)], flags=zmq.NOBLOCK)
+        except zmq.ZMQError:
+            sim.watchers.discard(peer)
+
+    def _upload(self, sim: Sim, ended: float) -> Future:
+        """In the background: a slow S3 must not silence the heartbeats of a thousand executors."""
+        if sim.behaviour.upload and self.results_uri:
+            return self.uploads.submit(self._put_summary, sim, ended)
+        done: Future = Future()
+        done.set_result(None)
+        return done
+
+    def _put_summary(self, sim: Sim, ended: float) -> None:
+        from salvo.common.layout import summary_location
+        from salvo.executor.aggregate import SummaryBuilder
+        from salvo.executor.samples import Sample
+
+        started = sim.start.start_at
+        builder = SummaryBuilder()
+        for n in range(max(0, int((ended - started) * 10))):
+            builder.add(Sample(start=started + n / 10, elapsed_ms=2.0, label="/", code="200"))
+        summary = builder.to_dict(run_id=sim.start.run_id, executor_id=sim.executor_id, exit_code=0,
+                                  stop_reason="completed", timings={"start_at": started})
+        self.store.upload_bytes(json.dumps(summary).encode(),
+                                summary_location(self.results_uri, sim.start.run_id, sim.executor_id))
+
+    def record(self) -> list[dict]:
+        return [{"executor_id": s.executor_id, "received_at": s.received_at,
+                 "start_at": s.start.start_at if s.start else None,
+                 "sent_at": s.start.sent_at if s.start else None} for s in self.sims]
+
+    def close(self) -> None:
+        self.uploads.shutdown(wait=True)
+        for sim in self.sims:
+            if not sim.dead:
+                sim.command.close(0)
+                sim.status.close(0)
+        if self.authenticator is not None:
+            self.authenticator.stop()
+        self.context.term()
+
+
+class _Only:
+    def __init__(self, public: bytes):
+        self.public = public
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        return key == self.public
+
+
+def hosts_from(first: str, count: int) -> list[str]:
+    start = int(ipaddress.IPv4Address(first))
+    return [str(ipaddress.IPv4Address(start + n)) for n in range(count)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--first", required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--command-port", type=int, required=True)
+    parser.add_argument("--status-port", type=int, required=True)
+    parser.add_argument("--fleet-key", default=None)
+    parser.add_argument("--run-seconds", type=float, default=2.0)
+    parser.add_argument("--handshake-delay", type=float, default=0.0)
+    parser.add_argument("--silent-after", type=float, default=None)
+    parser.add_argument("--dies-after", type=float, default=None)
+    parser.add_argument("--wrong-key-every", type=int, default=0)
+    parser.add_argument("--results-uri", default=None)
+    parser.add_argument("--lifetime", type=float, default=600.0)
+    parser.add_argument("--record", default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    behaviour = Behaviour(run_seconds=args.run_seconds, handshake_delay=args.handshake_delay,
+                          silent_after=args.silent_after, dies_after=args.dies_after)
+    fleet = SimFleet(hosts_from(args.first, args.count), args.command_port, args.status_port, args.fleet_key,
+                     behaviour, args.wrong_key_every, args.results_uri)
+    signal.signal(signal.SIGTERM, lambda *_: fleet.stopping.set())
+    print(f"ready {len(fleet.sims)}", flush=True)
+    try:
+        fleet.serve(args.lifetime)
+    finally:
+        if args.record:
+            with open(args.record, "w") as out:
+                json.dump(fleet.record(), out)
+        fleet.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
