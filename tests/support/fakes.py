@@ -131,6 +131,8 @@ class FakeRunner:
     crash_after: float | None = None
     dies_at_gate: bool = False
     exits_while_held: bool = False
+    ignores_stop: bool = False
+    killed: bool = False
     launched_at: float | None = None
     released_at: float | None = None
     stopped_at: float | None = None
@@ -170,7 +172,8 @@ class FakeRunner:
         return self.code
 
     def stop(self) -> None:
-        self.stopped_at = self.clock.time()
+        if not self.ignores_stop:
+            self.stopped_at = self.clock.time()
 
     def abort(self) -> None:
         self.aborted = True
@@ -178,7 +181,10 @@ class FakeRunner:
             self.code = 4
 
     def wait(self, timeout: float) -> int:
-        if self.code is None:
+        if self.code is None and self.ignores_stop and timeout == 0:
+            self.killed = True
+            self._end(self.clock.time(), -9)
+        elif self.code is None:
             self._end(self.stopped_at or self.clock.time(), 0)
         return self.code
 

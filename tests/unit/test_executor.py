@@ -202,3 +202,15 @@ def test_executor_never_counts_samples_left_by_an_earlier_process(tmp_path):
     controller.at(clock.time() + 0.1, start(clock, 0.5))
     assert executor.run() == ExitCode.OK
     assert summary(store)["totals"]["requests"] == 10
+
+
+def test_executor_kills_a_load_tool_that_ignores_the_stop(tmp_path, caplog):
+    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=600, ignores_stop=True)
+    began = clock.time()
+    controller.at(clock.time() + 0.1, start(clock, 0.5))
+    controller.at(clock.time() + 2.0, Stop(run_id="run-1"))
+    assert executor.run() == ExitCode.OK
+    (runner,) = runners.runners
+    assert runner.killed and 32 <= clock.time() - began < 33  # the stop, then STOP_GRACE_SECONDS
+    assert "did not stop within 30 s" in caplog.text
+    assert summary(store)["totals"]["requests"] == runner.requests_sent > 0

@@ -94,6 +94,7 @@ class Executor:
         self.armed: Armed | None = None
         self.pending_signal: int | None = None
         self._arming = False
+        self._stopping_since: float | None = None
 
     @property
     def state(self) -> ExecutorState:
@@ -262,6 +263,7 @@ class Executor:
     def _drive_load(self, start: Start) -> RunOutcome:
         runner = self.armed.runner
         collector = ResultsCollector(self.armed.prepared.artifacts_dir, self.clock)
+        self._stopping_since: float | None = None
         last_contact = self.clock.monotonic()
         next_stats = start.start_at + self.settings.stats_interval
         stop_reason: str | None = None
@@ -276,6 +278,9 @@ class Executor:
                 break
             if runner.launched_at is None and exit_code is not None:
                 break  # stopped before an ungated launch: no load ran
+            if self._stopping_since is not None and self.clock.monotonic() - self._stopping_since > STOP_GRACE_SECONDS:
+                log.warning("the load tool did not stop within %g s; killing it", STOP_GRACE_SECONDS)
+                break
             if exit_code is None:
                 silent = self.clock.monotonic() - last_contact
                 if self.pending_signal is not None:
@@ -307,7 +312,8 @@ class Executor:
                 next_stats += self.settings.stats_interval
                 self._push_interval(collector, start.run_id)
             self.presence.heartbeat()
-        code = runner.wait(STOP_GRACE_SECONDS) if runner.launched_at is not None else 0
+        code = runner.wait(0 if self._stopping_since is not None else STOP_GRACE_SECONDS) \
+            if runner.launched_at is not None else 0
         self._push_interval(collector, start.run_id)
         if exit_code is None:
             exit_code = ExitCode.OK if code == 0 else ExitCode.FAILED
@@ -321,6 +327,7 @@ class Executor:
         )
 
     def _stop_runner(self, runner: Runner) -> None:
+        self._stopping_since = self.clock.monotonic()
         self.presence.set_state(ExecutorState.STOPPING)
         if runner.launched_at is not None:
             runner.stop()
