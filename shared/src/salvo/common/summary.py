@@ -3,7 +3,7 @@
 Schema `salvo.summary/1` (the caller adds run_id, executor_id, version, scenario,
 exit_code, stop_reason and timings; the builder adds the rest):
 
-    totals:  {requests, failures, user_errors, bytes, histogram, codes{code: n}, errors{message: n}}
+    totals:  {requests, failures, user_errors, bytes, latency_sum_ms, histogram, codes{code: n}, errors{message: n}}
     labels:  {label: same as totals}
     series:  [{t: epoch second of request start, requests, failures, user_errors, histogram}]
     timings: {..caller's.., first_request, last_request}   (epoch seconds)
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from salvo.common.histogram import LatencyHistogram
+from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
 
 SCHEMA = "salvo.summary/1"
 MAX_ERROR_MESSAGES = 100
@@ -34,6 +34,7 @@ class Tally:
     failures: int = 0
     user_errors: int = 0
     bytes: int = 0
+    latency_sum_ms: float | None = 0.0  # exact; None when a contributor did not say (older summaries)
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     codes: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
@@ -42,6 +43,7 @@ class Tally:
                        message: str = "") -> None:
         self.requests += 1
         self.bytes += nbytes
+        self._add_latency_sum(elapsed_ms)
         self.histogram.record_ms(elapsed_ms)
         if code:
             self.codes[code] = self.codes.get(code, 0) + 1
@@ -54,17 +56,49 @@ class Tally:
         self.failures += 1
         self._count_errors(message, 1)
 
+    @classmethod
+    def for_series(cls) -> "Tally":
+        """A per-second tally: its histogram keeps 2 significant digits (see salvo.common.histogram)."""
+        return cls(histogram=LatencyHistogram(digits=SERIES_DIGITS))
+
+    def merge_dict(self, data: dict) -> "Tally":
+        """Add a tally in its summary.json form without building it first (the merge's hot path)."""
+        self.requests += int(data.get("requests", 0))
+        self.failures += int(data.get("failures", 0))
+        self.user_errors += int(data.get("user_errors", 0))
+        self.bytes += int(data.get("bytes", 0))
+        self._add_latency_sum(data.get("latency_sum_ms"))
+        self.histogram.merge_encoded(data.get("histogram"))
+        for code, count in (data.get("codes") or {}).items():
+            self.codes[str(code)] = self.codes.get(str(code), 0) + int(count)
+        for message, count in (data.get("errors") or {}).items():
+            self._count_errors(str(message), int(count))
+        return self
+
     def merge(self, other: "Tally") -> "Tally":
         self.requests += other.requests
         self.failures += other.failures
         self.user_errors += other.user_errors
         self.bytes += other.bytes
+        self._add_latency_sum(other.latency_sum_ms)
         self.histogram.merge(other.histogram)
         for code, count in other.codes.items():
             self.codes[code] = self.codes.get(code, 0) + count
         for message, count in other.errors.items():
             self._count_errors(message, count)
         return self
+
+    def _add_latency_sum(self, value) -> None:
+        self.latency_sum_ms = None if value is None or self.latency_sum_ms is None else self.latency_sum_ms + float(value)
+
+    @property
+    def mean_ms(self) -> float | None:
+        """The exact mean latency when every contributor summed it, else HDR's estimate."""
+        if not self.requests:
+            return None
+        if self.latency_sum_ms is not None:
+            return self.latency_sum_ms / self.requests
+        return self.histogram.mean_ms
 
     def _count_errors(self, message: str, count: int) -> None:
         if message in self.errors or len(self.errors) < MAX_ERROR_MESSAGES:
@@ -78,6 +112,7 @@ class Tally:
             "failures": self.failures,
             "user_errors": self.user_errors,
             "bytes": self.bytes,
+            "latency_sum_ms": self.latency_sum_ms,
             "histogram": self.histogram.encode(),
             "codes": dict(self.codes),
             "errors": dict(self.errors),
@@ -90,6 +125,7 @@ class Tally:
             failures=int(data.get("failures", 0)),
             user_errors=int(data.get("user_errors", 0)),
             bytes=int(data.get("bytes", 0)),
+            latency_sum_ms=None if data.get("latency_sum_ms") is None else float(data["latency_sum_ms"]),
             histogram=LatencyHistogram.decode(data.get("histogram")),
             codes={str(k): int(v) for k, v in (data.get("codes") or {}).items()},
             errors={str(k): int(v) for k, v in (data.get("errors") or {}).items()},

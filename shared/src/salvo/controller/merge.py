@@ -25,7 +25,7 @@ def stats_row(tally: Tally, duration_s: float | None) -> dict:
         # a user error is a failed operation that sent no request
         "error_rate": tally.failures / (tally.requests + tally.user_errors) if tally.failures else 0.0,
         "rps": (tally.requests / duration_s) if duration_s else 0.0,
-        "avg": histogram.mean_ms,
+        "avg": tally.mean_ms,
         "min": histogram.min_ms,
         **{f"p{p:g}": values[p] for p in PERCENTILES},
         "max": histogram.max_ms,
@@ -77,9 +77,14 @@ def merge_summaries(summaries: list[dict]) -> MergedRun:
         own = Tally.from_dict(summary.get("totals", {}))
         totals.merge(own)
         for label, data in (summary.get("labels") or {}).items():
-            labels.setdefault(label, Tally()).merge(Tally.from_dict(data))
+            if label not in labels:
+                labels[label] = Tally()
+            labels[label].merge_dict(data)
         for point in summary.get("series") or []:
-            series.setdefault(int(point["t"]), Tally()).merge(Tally.from_dict(point))
+            second = int(point["t"])
+            if second not in series:
+                series[second] = Tally.for_series()
+            series[second].merge_dict(point)
         timings = summary.get("timings") or {}
         if timings.get("first_request") is not None:
             first_requests[executor] = float(timings["first_request"])

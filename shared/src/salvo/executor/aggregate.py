@@ -29,7 +29,7 @@ class SummaryBuilder:
     def add(self, sample: Sample) -> None:
         add_sample(self.totals, sample)
         add_sample(self.labels.setdefault(sample.label, Tally()), sample)
-        add_sample(self.seconds.setdefault(int(sample.start), Tally()), sample)
+        add_sample(self.seconds.setdefault(int(sample.start), Tally.for_series()), sample)
         if sample.kind is SampleKind.REQUEST:
             if self.first_request is None or sample.start < self.first_request:
                 self.first_request = sample.start
