@@ -146,7 +146,7 @@ class BztRunner:
     def released_times(self) -> list[float]:
         """When each gate actually let locust go (filled in as the gates report)."""
         for gate in self._gates:
-            if gate.released_at is not None:
+            if gate.released_at is not None or gate.conn.fileno() < 0:
                 continue
             try:
                 gate.buffer += gate.conn.recv(protocol.MAX_LINE_BYTES)
@@ -205,6 +205,7 @@ class BztRunner:
             self._output.close()
 
     def _close_gates(self) -> None:
+        self.released_times()  # RELEASED lines still unread would be lost with their sockets
         if self._listener is not None:
             self._listener.close()
             self._listener = None
