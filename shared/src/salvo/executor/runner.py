@@ -24,6 +24,7 @@ from pathlib import Path
 from salvo.common.errors import LoadToolError
 from salvo.executor import gate as protocol
 from salvo.executor.bztconfig import RunPlan
+from salvo.executor.failurehint import first_error
 from salvo.executor.locust_recorder import SAMPLES_DIR_ENV
 
 log = logging.getLogger(__name__)
@@ -216,14 +217,8 @@ class BztRunner:
                 pass
 
     def failure_hint(self) -> str:
-        """The most telling lines of what bzt and locust wrote, for a one-line error."""
-        for name in ("locust.err", "bzt.log", "bzt.out"):
-            for path in sorted(self.artifacts_dir.glob(name)):
-                lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-                errors = [ln for ln in lines if "Error" in ln or "ERROR" in ln or "error:" in ln]
-                if errors:
-                    return errors[-1][:300]
-        return f"see {self.artifacts_dir}/bzt.log"
+        """The tool's own first meaningful error line, for a one-line error (see salvo.executor.failurehint)."""
+        return first_error(self.artifacts_dir) or f"see {self.artifacts_dir}/bzt.log"
 
 
 def _stop_when_parent_dies() -> None:
