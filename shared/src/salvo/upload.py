@@ -8,7 +8,8 @@ from pathlib import Path
 
 from salvo.common.errors import ConfigError
 from salvo.common.s3 import S3Location, S3Store
-from salvo.executor.scenario import BundleLimits, check, unpack
+from salvo.executor.checks import check_scenario
+from salvo.executor.scenario import BundleLimits, unpack
 from salvo.executor.settings import ExecutorSettings
 
 DEFAULT_LIMITS = BundleLimits(
@@ -32,7 +33,7 @@ def validate_and_upload(path: str, uri: str, entry: str | None = None, store: S3
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     with tempfile.TemporaryDirectory(prefix="salvo-upload-") as work:
         scenario = unpack(source, source.name, digest, Path(work), entry=entry, limits=DEFAULT_LIMITS)
-        check(scenario)
+        check_scenario(scenario)
     (store or S3Store()).upload_file(source, location)
     print(f"uploaded {source} to {location} (sha256 {digest}); entry {scenario.entry.name} checked")
     return 0
