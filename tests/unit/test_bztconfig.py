@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
+from salvo.common.errors import ExitCode, ScenarioError
 from salvo.executor import checks
 from salvo.executor.bztconfig import LoadProfile, RunPlan, plan_run, prepare_run, write_plan
 from salvo.executor.checks import CheckedScenario, check_scenario, scenario_config
@@ -32,6 +34,14 @@ def written(path: Path, content: str | dict) -> Path:
 def prepared(tmp_path: Path, entry: Path, kind: EntryKind = EntryKind.TAURUS, profile: LoadProfile = PROFILE):
     plan = prepare_run(scenario(entry, kind), profile, artifacts_dir=tmp_path / "artifacts", plan_dir=tmp_path / "plan")
     return plan, yaml.safe_load(plan.configs[0].read_text()), yaml.safe_load(plan.configs[1].read_text())
+
+
+def refusal(tmp_path: Path, entry: Path, kind: EntryKind = EntryKind.TAURUS, profile: LoadProfile = NO_TARGET) -> str:
+    with pytest.raises(ScenarioError) as caught:
+        prepared(tmp_path, entry, kind, profile)
+    assert caught.value.exit_code == ExitCode.SCENARIO and "\n" not in str(caught.value)
+    assert not (tmp_path / "plan" / "scenario.yml").exists(), "nothing is planned for a refused scenario"
+    return str(caught.value)
 
 
 def planned_without_checks(tmp_path: Path, entry: Path, profile: LoadProfile) -> tuple[RunPlan, dict]:
@@ -72,10 +82,11 @@ def test_dlt_style_test_json_with_named_scenario_is_gated(tmp_path):
     assert plan.gates == 1
     assert config["execution"][0]["concurrency"] == 3  # the user's load profile is kept
     assert "salvo_gate" in config["scenarios"]["s1"]["script"]
+    assert config["scenarios"]["s1"]["default-address"] == "http://127.0.0.1:1"  # not SALVO_TARGET_HOST's
 
 
-def test_script_path_scenario_is_gated(tmp_path):
-    """AWS DLT's test.json: `scenario: <script>` and no scenarios:."""
+def test_script_path_scenario_is_gated_and_gets_the_target_host(tmp_path):
+    """AWS DLT's test.json: `scenario: <script>`, no scenarios: and no host anywhere."""
     locustfile = written(tmp_path / "locustfile.py", LOCUSTFILE)
     entry = written(tmp_path / "test.json", {
         "execution": [{"executor": "locust", "concurrency": 2, "hold-for": "5s", "scenario": "locustfile.py"}],
@@ -83,6 +94,7 @@ def test_script_path_scenario_is_gated(tmp_path):
     plan, config, _ = prepared(tmp_path, entry)
     assert plan.gated and plan.gates == 1
     inline = config["execution"][0]["scenario"]
+    assert inline["default-address"] == TARGET
     wrapper = Path(inline["script"])
     assert wrapper.parent == tmp_path / "plan" and str(locustfile.resolve()) in wrapper.read_text()
 
@@ -102,20 +114,44 @@ def test_two_executions_of_one_scenario_share_a_wrapper_and_hold_two_gates(tmp_p
 # --- runs that cannot be gated --------------------------------------------------------------------
 
 
-def test_executors_that_cannot_be_gated_run_as_given(tmp_path):
+def test_executors_that_cannot_be_gated_run_as_given_but_for_the_target_host(tmp_path):
     entry = tmp_path / "jmx.yml"
     original = {"execution": {"executor": "jmeter", "scenario": {"requests": ["http://127.0.0.1/"]}}}
     entry.write_text(yaml.safe_dump(original))
     plan, config = planned_without_checks(tmp_path, entry, NO_TARGET)
     assert plan.gates == 0 and not plan.gated and plan.executors == ["jmeter"]
     assert config == original
+    _, config = planned_without_checks(tmp_path, entry, PROFILE)
+    assert config["execution"]["scenario"] == {"requests": ["http://127.0.0.1/"], "default-address": TARGET}
 
 
 def test_locust_without_script_is_not_gated(tmp_path):
     entry = written(tmp_path / "gen.yml", yaml.safe_dump({"execution": [{"executor": "locust", "scenario": {
         "requests": ["/"]}}]}))
-    plan, _, _ = prepared(tmp_path, entry)
+    plan, config, _ = prepared(tmp_path, entry)
     assert plan.gates == 0
+    assert config["execution"][0]["scenario"]["default-address"] == TARGET
+
+
+# --- refused while arming ------------------------------------------------------------------------
+
+
+def test_hostless_locust_user_is_refused_without_any_host(tmp_path):
+    written(tmp_path / "locustfile.py", LOCUSTFILE)
+    entry = written(tmp_path / "test.json", {"execution": [{"executor": "locust", "scenario": "locustfile.py"}]})
+    assert refusal(tmp_path, entry) == (
+        "test.json: locustfile.py: User class Shopper has no host and nothing else names one: set `host` on the "
+        "class, `default-address` in the Taurus scenario, or SALVO_TARGET_HOST")
+    bare = refusal(tmp_path, tmp_path / "locustfile.py", EntryKind.LOCUSTFILE)
+    assert bare.startswith("locustfile.py: User class Shopper has no host")
+
+
+def test_relative_requests_are_refused_without_any_host(tmp_path):
+    entry = written(tmp_path / "gen.yml", yaml.safe_dump({
+        "execution": [{"executor": "locust", "scenario": "gen"}], "scenarios": {"gen": {"requests": ["/index"]}}}))
+    assert refusal(tmp_path, entry) == (
+        "gen.yml: scenario 'gen': request URL '/index' is relative and nothing names a host: set `default-address` "
+        "in the Taurus scenario, or SALVO_TARGET_HOST")
 
 
 def test_the_config_is_parsed_once_per_arm(tmp_path, monkeypatch):

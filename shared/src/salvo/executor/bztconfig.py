@@ -2,7 +2,8 @@
 
 `prepare_run` is the executor's one call while arming: it checks the scenario
 (`salvo.executor.checks`, one parse, one resolution), then writes the run's
-config from that same parse.
+config from that same parse. SALVO_TARGET_HOST becomes the default-address of
+every scenario that names none.
 
 A run is *gated* when every execution is a locust script: each script is
 swapped for a generated wrapper that loads `salvo.executor.locust_plugin` first,
@@ -23,6 +24,7 @@ import yaml
 
 from salvo.executor.checks import CheckedScenario, check_scenario
 from salvo.executor.executions import Execution, execution_items, scenario_mapping
+from salvo.executor.hosts import apply_target_host
 from salvo.executor.locust_plugin import wrapper_source
 from salvo.executor.scenario import EntryKind, Scenario
 
@@ -37,7 +39,7 @@ class LoadProfile:
     duration: float
     spawn_rate: float | None = None
     ramp_up: float | None = None
-    target_host: str | None = None
+    target_host: str | None = None  # also the default-address of Taurus scenarios that name none
 
     @property
     def ramp_up_seconds(self) -> float:
@@ -65,7 +67,8 @@ def prepare_run(scenario: Scenario, profile: LoadProfile, artifacts_dir: Path, p
 
     Raises ScenarioError (exit 3) with one line naming the file and the reason.
     """
-    checked = check_scenario(scenario)
+    checked = check_scenario(scenario, target_host=profile.target_host)
+    checked.require_hosts()
     return write_plan(checked, profile, artifacts_dir, plan_dir)
 
 
@@ -78,8 +81,7 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     config = copy.deepcopy(checked.config)
     if checked.scenario.kind is EntryKind.LOCUSTFILE:
         execution_items(config)[0].update(_profile_settings(profile))
-        if profile.target_host:
-            scenario_mapping(config, checked.executions[0])["default-address"] = profile.target_host
+    apply_target_host(config, checked.executions, profile.target_host)
     gates = _gate_locust_scripts(config, checked.executions, plan_dir) if _gateable(checked.executions) else 0
     run_config = plan_dir / "scenario.yml"
     run_config.write_text(yaml.safe_dump(config, sort_keys=False))

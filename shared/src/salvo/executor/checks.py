@@ -3,7 +3,9 @@
 `check_scenario` reads the entry once (a bare locustfile gets the config Salvo
 runs it with), resolves every execution once (`salvo.executor.executions`),
 and checks: each bzt executor's tool is installed, each locust scenario has a
-script or requests, each locust script exists, imports and defines users. The result is what the run plan is written from, so what is checked
+script or requests, each locust script exists, imports and defines users, and
+- given SALVO_TARGET_HOST - that every locust execution has a host to send
+load to. The result is what the run plan is written from, so what is checked
 is what runs. Every problem is a ScenarioError (exit 3) with one line naming
 the entry and the culprit.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from salvo.common.errors import ScenarioError
 from salvo.executor.executions import Execution, resolve_executions
+from salvo.executor.hosts import host_problem
 from salvo.executor.locustprobe import UserClass, probe_locustfile
 from salvo.executor.scenario import EntryKind, Scenario
 from salvo.executor.taurus import load_taurus_config
@@ -32,11 +35,17 @@ class CheckedScenario:
     config: dict[str, Any]  # as parsed; the planner writes the run's config from a copy of it
     executions: list[Execution]  # resolved from `config`
     users: dict[Path, list[UserClass]] = field(default_factory=dict)  # of each locust script
+    unaddressed: list[str] = field(default_factory=list)  # load with no host to go to, one line each
 
     @property
     def config_dir(self) -> Path:
         """bzt's working folder: relative paths in the config resolve from here."""
         return self.scenario.entry.parent
+
+    def require_hosts(self) -> None:
+        """Refuse a run in which some locust load would have no host to go to."""
+        if self.unaddressed:
+            raise ScenarioError(self.unaddressed[0])
 
 
 def scenario_config(scenario: Scenario) -> dict[str, Any]:
@@ -49,8 +58,12 @@ def scenario_config(scenario: Scenario) -> dict[str, Any]:
     return load_taurus_config(scenario.entry)
 
 
-def check_scenario(scenario: Scenario) -> CheckedScenario:
-    """Parse, resolve and check the scenario; raise ScenarioError for the first problem."""
+def check_scenario(scenario: Scenario, *, target_host: str | None = None) -> CheckedScenario:
+    """Parse, resolve and check the scenario; raise ScenarioError for the first problem.
+
+    Problems of hosts are collected in `unaddressed` rather than raised: only
+    the executor knows SALVO_TARGET_HOST (`require_hosts` raises them).
+    """
     prefix = "" if scenario.kind is EntryKind.LOCUSTFILE else f"{_shown(scenario)}: "
     try:
         config = scenario_config(scenario)
@@ -65,6 +78,11 @@ def check_scenario(scenario: Scenario) -> CheckedScenario:
             checked.users[script] = probe_locustfile(script, cwd=checked.config_dir)
     except ScenarioError as exc:
         raise ScenarioError(f"{prefix}{exc}") from None
+    for execution in locust:
+        shown = _relative(execution.script, checked.config_dir) if execution.script else None
+        problem = host_problem(execution, checked.users.get(execution.script, []), target_host, shown)
+        if problem and f"{prefix}{problem}" not in checked.unaddressed:
+            checked.unaddressed.append(f"{prefix}{problem}")
     return checked
 
 
