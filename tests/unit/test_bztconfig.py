@@ -1,80 +1,170 @@
-"""What Salvo hands to bzt: gated wrappers for locust scripts, the user's config otherwise."""
+"""What Salvo hands to bzt: checked once, gated wrappers for locust scripts, the user's config otherwise."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
-from salvo.executor.bztconfig import LoadProfile, plan_run
+from salvo.common.errors import ExitCode, ScenarioError
+from salvo.executor import checks
+from salvo.executor.bztconfig import LoadProfile, RunPlan, plan_run, prepare_run, write_plan
+from salvo.executor.checks import CheckedScenario, check_scenario, scenario_config
+from salvo.executor.executions import resolve_executions
 from salvo.executor.scenario import EntryKind, Scenario
 
-PROFILE = LoadProfile(users=10, duration=30, spawn_rate=5, target_host="http://127.0.0.1:8080")
+TARGET = "http://127.0.0.1:8080"
+PROFILE = LoadProfile(users=10, duration=30, spawn_rate=5, target_host=TARGET)
+NO_TARGET = LoadProfile(users=10, duration=30)
+LOCUSTFILE = "from locust import HttpUser, task\n\nclass Shopper(HttpUser):\n    @task\n    def index(self):\n        pass\n"
 
 
-def scenario(path: Path, kind: EntryKind) -> Scenario:
+def scenario(path: Path, kind: EntryKind = EntryKind.TAURUS) -> Scenario:
     return Scenario(root=path.parent, entry=path, kind=kind, sha256="0" * 64)
 
 
-def planned(tmp_path: Path, entry: Path, kind: EntryKind):
-    plan = plan_run(scenario(entry, kind), PROFILE, tmp_path / "artifacts", tmp_path / "plan")
+def written(path: Path, content: str | dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+def prepared(tmp_path: Path, entry: Path, kind: EntryKind = EntryKind.TAURUS, profile: LoadProfile = PROFILE):
+    plan = prepare_run(scenario(entry, kind), profile, artifacts_dir=tmp_path / "artifacts", plan_dir=tmp_path / "plan")
     return plan, yaml.safe_load(plan.configs[0].read_text()), yaml.safe_load(plan.configs[1].read_text())
 
 
+def refusal(tmp_path: Path, entry: Path, kind: EntryKind = EntryKind.TAURUS, profile: LoadProfile = NO_TARGET) -> str:
+    with pytest.raises(ScenarioError) as caught:
+        prepared(tmp_path, entry, kind, profile)
+    assert caught.value.exit_code == ExitCode.SCENARIO and "\n" not in str(caught.value)
+    assert not (tmp_path / "plan" / "scenario.yml").exists(), "nothing is planned for a refused scenario"
+    return str(caught.value)
+
+
+def planned_without_checks(tmp_path: Path, entry: Path, profile: LoadProfile) -> tuple[RunPlan, dict]:
+    """The plan alone, for executors whose tools this machine lacks."""
+    source = scenario(entry)
+    config = scenario_config(source)
+    checked = CheckedScenario(source, config, resolve_executions(config, entry.parent))
+    plan = write_plan(checked, profile, tmp_path / "artifacts", tmp_path / "plan")
+    return plan, yaml.safe_load(plan.configs[0].read_text())
+
+
+# --- gated runs -----------------------------------------------------------------------------------
+
+
 def test_bare_locustfile_gets_a_generated_gated_config(tmp_path):
-    locustfile = tmp_path / "src" / "locustfile.py"
-    locustfile.parent.mkdir()
-    locustfile.write_text("from locust import HttpUser\n")
-    plan, config, overrides = planned(tmp_path, locustfile, EntryKind.LOCUSTFILE)
-    assert plan.gates == 1 and plan.cwd == locustfile.parent
+    locustfile = written(tmp_path / "src" / "locustfile.py", LOCUSTFILE)
+    plan, config, overrides = prepared(tmp_path, locustfile, EntryKind.LOCUSTFILE)
+    assert plan.gates == 1 and plan.gated and plan.cwd == locustfile.parent and plan.executors == ["locust"]
     (execution,) = config["execution"]
     assert execution["executor"] == "locust" and execution["concurrency"] == 10
     assert execution["hold-for"] == "30s" and execution["ramp-up"] == "2s"  # 10 users at 5/s
     script = Path(config["scenarios"]["salvo"]["script"])
-    assert config["scenarios"]["salvo"]["default-address"] == "http://127.0.0.1:8080"
+    assert config["scenarios"]["salvo"]["default-address"] == TARGET
     wrapper = script.read_text()
     assert "_salvo.install()" in wrapper and str(locustfile.resolve()) in wrapper
+    assert "from salvo.executor import locust_plugin" in wrapper
     assert overrides["settings"]["check-updates"] is False
     assert overrides["settings"]["artifacts-dir"] == str(tmp_path / "artifacts")
 
 
 def test_dlt_style_test_json_with_named_scenario_is_gated(tmp_path):
-    (tmp_path / "locustfile.py").write_text("")
-    entry = tmp_path / "test.json"
-    entry.write_text(json.dumps({
+    written(tmp_path / "locustfile.py", LOCUSTFILE)
+    entry = written(tmp_path / "test.json", {
         "execution": [{"executor": "locust", "concurrency": 3, "hold-for": "5s", "scenario": "s1"}],
-        "scenarios": {"s1": {"script": "locustfile.py", "default-address": "http://x"}},
-    }))
-    plan, config, _ = planned(tmp_path, entry, EntryKind.TAURUS)
+        "scenarios": {"s1": {"script": "locustfile.py", "default-address": "http://127.0.0.1:1"}},
+    })
+    plan, config, _ = prepared(tmp_path, entry)
     assert plan.gates == 1
     assert config["execution"][0]["concurrency"] == 3  # the user's load profile is kept
     assert "salvo_gate" in config["scenarios"]["s1"]["script"]
+    assert config["scenarios"]["s1"]["default-address"] == "http://127.0.0.1:1"  # not SALVO_TARGET_HOST's
+
+
+def test_script_path_scenario_is_gated_and_gets_the_target_host(tmp_path):
+    """AWS DLT's test.json: `scenario: <script>`, no scenarios: and no host anywhere."""
+    locustfile = written(tmp_path / "locustfile.py", LOCUSTFILE)
+    entry = written(tmp_path / "test.json", {
+        "execution": [{"executor": "locust", "concurrency": 2, "hold-for": "5s", "scenario": "locustfile.py"}],
+    })
+    plan, config, _ = prepared(tmp_path, entry)
+    assert plan.gated and plan.gates == 1
+    inline = config["execution"][0]["scenario"]
+    assert inline["default-address"] == TARGET
+    wrapper = Path(inline["script"])
+    assert wrapper.parent == tmp_path / "plan" and str(locustfile.resolve()) in wrapper.read_text()
 
 
 def test_two_executions_of_one_scenario_share_a_wrapper_and_hold_two_gates(tmp_path):
-    (tmp_path / "l.py").write_text("")
-    entry = tmp_path / "t.yml"
-    entry.write_text(yaml.safe_dump({
-        "execution": [{"executor": "locust", "scenario": "s"}, {"executor": "locust", "scenario": "s"}],
+    written(tmp_path / "l.py", LOCUSTFILE)
+    entry = written(tmp_path / "t.yml", yaml.safe_dump({
+        "execution": [{"executor": "locust", "scenario": "s"}, {"executor": "locust", "scenario": "l.py"}],
         "scenarios": {"s": {"script": "l.py"}},
     }))
-    plan, config, _ = planned(tmp_path, entry, EntryKind.TAURUS)
+    plan, config, _ = prepared(tmp_path, entry)
     assert plan.gates == 2
     assert len(list((tmp_path / "plan").glob("salvo_gate_*.py"))) == 1
+    assert config["scenarios"]["s"]["script"] == config["execution"][1]["scenario"]["script"]
 
 
-def test_executors_that_cannot_be_gated_run_as_given(tmp_path):
+# --- runs that cannot be gated --------------------------------------------------------------------
+
+
+def test_executors_that_cannot_be_gated_run_as_given_but_for_the_target_host(tmp_path):
     entry = tmp_path / "jmx.yml"
     original = {"execution": {"executor": "jmeter", "scenario": {"requests": ["http://127.0.0.1/"]}}}
     entry.write_text(yaml.safe_dump(original))
-    plan, config, _ = planned(tmp_path, entry, EntryKind.TAURUS)
+    plan, config = planned_without_checks(tmp_path, entry, NO_TARGET)
     assert plan.gates == 0 and not plan.gated and plan.executors == ["jmeter"]
     assert config == original
+    _, config = planned_without_checks(tmp_path, entry, PROFILE)
+    assert config["execution"]["scenario"] == {"requests": ["http://127.0.0.1/"], "default-address": TARGET}
 
 
 def test_locust_without_script_is_not_gated(tmp_path):
-    entry = tmp_path / "gen.yml"
-    entry.write_text(yaml.safe_dump({"execution": [{"executor": "locust", "scenario": {"requests": ["/"]}}]}))
-    plan, _, _ = planned(tmp_path, entry, EntryKind.TAURUS)
+    entry = written(tmp_path / "gen.yml", yaml.safe_dump({"execution": [{"executor": "locust", "scenario": {
+        "requests": ["/"]}}]}))
+    plan, config, _ = prepared(tmp_path, entry)
     assert plan.gates == 0
+    assert config["execution"][0]["scenario"]["default-address"] == TARGET
+
+
+# --- refused while arming ------------------------------------------------------------------------
+
+
+def test_hostless_locust_user_is_refused_without_any_host(tmp_path):
+    written(tmp_path / "locustfile.py", LOCUSTFILE)
+    entry = written(tmp_path / "test.json", {"execution": [{"executor": "locust", "scenario": "locustfile.py"}]})
+    assert refusal(tmp_path, entry) == (
+        "test.json: locustfile.py: User class Shopper has no host and nothing else names one: set `host` on the "
+        "class, `default-address` in the Taurus scenario, or SALVO_TARGET_HOST")
+    bare = refusal(tmp_path, tmp_path / "locustfile.py", EntryKind.LOCUSTFILE)
+    assert bare.startswith("locustfile.py: User class Shopper has no host")
+
+
+def test_relative_requests_are_refused_without_any_host(tmp_path):
+    entry = written(tmp_path / "gen.yml", yaml.safe_dump({
+        "execution": [{"executor": "locust", "scenario": "gen"}], "scenarios": {"gen": {"requests": ["/index"]}}}))
+    assert refusal(tmp_path, entry) == (
+        "gen.yml: scenario 'gen': request URL '/index' is relative and nothing names a host: set `default-address` "
+        "in the Taurus scenario, or SALVO_TARGET_HOST")
+
+
+def test_the_config_is_parsed_once_per_arm(tmp_path, monkeypatch):
+    written(tmp_path / "locustfile.py", LOCUSTFILE)
+    entry = written(tmp_path / "test.json", {"execution": [{"executor": "locust", "scenario": "locustfile.py"}]})
+    reads = []
+    original = checks.load_taurus_config
+    monkeypatch.setattr(checks, "load_taurus_config", lambda path: reads.append(path) or original(path))
+    prepared(tmp_path, entry)
+    assert reads == [entry]
+
+
+def test_names_from_before_the_split_still_import():
+    from salvo.executor.scenario import check
+
+    assert check is check_scenario and plan_run is prepare_run

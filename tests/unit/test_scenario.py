@@ -1,4 +1,7 @@
-"""Scenario kinds, bundle entries, Taurus configs, tools and locustfile checks: each failure one line, exit 3."""
+"""Scenario kinds, bundle entries, Taurus configs, tools and locustfile checks: each failure one line, exit 3.
+
+How executions resolve is tests/unit/test_executions.py; hosts, tests/unit/test_hosts.py.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +22,12 @@ from hypothesis import strategies as st
 
 from salvo.executor import bundle as bundle_module
 from salvo.common.errors import ExitCode, ScenarioError
-from salvo.executor.scenario import (
-    BundleLimits, EntryKind, LocustExecution, Scenario, bzt_executors, check, check_executors_installed,
-    check_locustfile, load_taurus_config, locust_executions, locust_script_paths, safe_extract, unpack,
-)
+from salvo.executor.checks import check_scenario as check
+from salvo.executor.executions import bzt_executors, resolve_executions
+from salvo.executor.locustprobe import check_locustfile
+from salvo.executor.scenario import BundleLimits, EntryKind, Scenario, safe_extract, unpack
+from salvo.executor.taurus import load_taurus_config
+from salvo.executor.toolcheck import check_executors_installed
 
 LIMITS = BundleLimits(max_bytes=10 << 20, max_files=100)
 SHA = "ab" * 32
@@ -382,58 +387,11 @@ _json = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(config=st.dictionaries(st.sampled_from(["execution", "scenarios", "settings", "modules"]), _json))
 def test_any_config_shape_is_a_scenario_error_or_an_answer(config):
-    for query in (bzt_executors, lambda c: locust_executions(c, Path("/nonexistent"))):
+    for query in (bzt_executors, lambda c: resolve_executions(c, Path("/nonexistent"))):
         try:
             query(config)
         except ScenarioError as exc:
             assert str(exc) and "\n" not in str(exc)
-
-
-# --- locust executions of a config -------------------------------------------------------
-
-
-def test_locust_executions_resolve_every_form_of_scenario(tmp_path):
-    written(tmp_path / "by_path.py", LOCUSTFILE)
-    config = {
-        "execution": [
-            {"executor": "locust", "scenario": "s1"},
-            {"executor": "locust", "scenario": {"script": "/opt/abs.py"}},
-            {"executor": "locust", "scenario": "generated"},
-            {"executor": "jmeter", "scenario": {"script": "plan.jmx"}},
-            {"executor": "locust", "scenario": "by_path.py"},
-            {"executor": "locust", "scenario": "s1"},
-        ],
-        "scenarios": {"s1": {"script": "sub/locustfile.py"}, "generated": {"requests": ["http://x/"]}},
-    }
-    assert locust_executions(config, tmp_path) == [
-        LocustExecution(0, "s1", tmp_path / "sub/locustfile.py"),
-        LocustExecution(1, None, Path("/opt/abs.py")),
-        LocustExecution(2, "generated", None),
-        LocustExecution(4, None, tmp_path / "by_path.py"),
-        LocustExecution(5, "s1", tmp_path / "sub/locustfile.py"),
-    ]
-    assert locust_script_paths(config, tmp_path) == [tmp_path / "sub/locustfile.py", Path("/opt/abs.py"),
-                                                     tmp_path / "by_path.py"]
-    assert locust_script_paths(DLT_CONFIG, tmp_path) == [tmp_path / "locustfile.py"]
-
-
-@pytest.mark.parametrize(
-    ("execution", "scenarios", "expected"),
-    [
-        ({"executor": "locust", "scenario": "nope"}, {"s1": {}},
-         "execution item 1 refers to scenario 'nope', which is neither defined under scenarios: (defined: s1) "
-         "nor a file"),
-        ({"executor": "jmeter", "scenario": "nope"}, {}, "scenario 'nope', which is neither defined"),
-        ({"executor": "locust"}, {}, "execution item 1 has no scenario:"),
-        ({"executor": "locust", "scenario": "s1"}, {"s1": {"default-address": "http://x"}},
-         "execution item 1 (locust): scenario 's1' has neither script: nor requests:"),
-        ({"executor": "locust", "scenario": {"script": "https://example.com/lf.py"}}, {},
-         "script 'https://example.com/lf.py' is a URL; put the script in a .zip bundle"),
-        ({"executor": "locust", "scenario": "s1"}, {"s1": ["script"]}, "scenario 's1' must be a mapping, not a list"),
-    ],
-)
-def test_unresolvable_scenarios(tmp_path, execution, scenarios, expected):
-    assert expected in failure(locust_executions, {"execution": [execution], "scenarios": scenarios}, tmp_path)
 
 
 # --- load tools ----------------------------------------------------------------------------
@@ -453,7 +411,7 @@ def test_python_tool_missing():
 
 
 def test_checking_locust_does_not_import_it():
-    code = ("import sys; from salvo.executor.scenario import check_executors_installed; check_executors_installed(['locust']);"
+    code = ("import sys; from salvo.executor.toolcheck import check_executors_installed; check_executors_installed(['locust']);"
             "assert 'locust' not in sys.modules and 'gevent' not in sys.modules, 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
@@ -543,6 +501,24 @@ def test_check_names_the_entry_and_the_script(tmp_path):
     assert failure(check, no_users).startswith("test.json: locustfile.py defines no locust User class")
     no_execution = unpacked(tmp_path / "c", {"test.yml": "scenarios:\n  s: {script: a.py}\n"})
     assert failure(check, no_execution) == "test.yml: config has no execution: section (what bzt should run)"
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"execution": [{"executor": "locust", "scenario": "s1"}], "scenarios": {"s1": {"default-address": "http://x"}}},
+         "t.yml: execution item 1 (locust): scenario 's1' has neither script: nor requests:"),
+        ({"execution": [{"executor": "locust", "scenario": {"script": "https://example.com/lf.py"}}]},
+         "t.yml: script 'https://example.com/lf.py' is a URL; put the script in a .zip bundle so it can be checked"),
+        ({"execution": [{"executor": "locust", "scenario": "lf.py"}]},
+         "t.yml: execution item 1 refers to scenario 'lf.py', which is neither defined under scenarios: "
+         "(defined: none) nor a file"),
+    ],
+)
+def test_check_refuses_locust_scenarios_it_cannot_check(tmp_path, config, expected):
+    source = written(tmp_path / "t.yml", json.dumps(config))
+    scenario = unpack(source, "t.yml", SHA, tmp_path / "work", entry=None, limits=LIMITS)
+    assert failure(check, scenario) == expected
 
 
 def test_check_refuses_a_tool_the_image_lacks(tmp_path, no_tools):

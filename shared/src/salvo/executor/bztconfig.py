@@ -1,10 +1,16 @@
-"""The bzt (Taurus) configuration Salvo runs: the user's scenario plus Salvo's overrides.
+"""The bzt (Taurus) configuration Salvo runs: the user's scenario, checked, plus Salvo's overrides.
 
-A run is *gated* when every execution is a locust script: each script is swapped
-for a generated wrapper that loads `salvo.executor.locust_plugin` first, so bzt can be
-launched while arming and held at the gate until `start_at`. Any other executor
-(JMeter, apiritif, locust with bzt-generated `requests:` ...) cannot be held
-there: bzt is launched at `start_at` and its lateness is measured and reported.
+`prepare_run` is the executor's one call while arming: it checks the scenario
+(`salvo.executor.checks`, one parse, one resolution), then writes the run's
+config from that same parse. SALVO_TARGET_HOST becomes the default-address of
+every scenario that names none.
+
+A run is *gated* when every execution is a locust script: each script is
+swapped for a generated wrapper that loads `salvo.executor.locust_plugin` first,
+so bzt can be launched while arming and held at the gate until `start_at`. Any
+other executor (JMeter, apiritif, locust with bzt-generated `requests:` ...)
+cannot be held there: bzt is launched at `start_at` and its lateness is
+measured and reported.
 """
 
 from __future__ import annotations
@@ -16,8 +22,14 @@ from typing import Any
 
 import yaml
 
+from salvo.executor.checks import CheckedScenario, check_scenario
+from salvo.executor.executions import Execution, execution_items, scenario_mapping
+from salvo.executor.hosts import apply_target_host
 from salvo.executor.locust_plugin import wrapper_source
-from salvo.executor.scenario import EntryKind, Scenario, bzt_executors, load_taurus_config
+from salvo.executor.scenario import EntryKind, Scenario
+
+__all__ = ["LoadProfile", "RunPlan", "overrides_config", "plan_run", "prepare_run", "write_plan"]
+
 
 @dataclass(frozen=True)
 class LoadProfile:
@@ -27,7 +39,7 @@ class LoadProfile:
     duration: float
     spawn_rate: float | None = None
     ramp_up: float | None = None
-    target_host: str | None = None
+    target_host: str | None = None  # also the default-address of Taurus scenarios that name none
 
     @property
     def ramp_up_seconds(self) -> float:
@@ -50,34 +62,35 @@ class RunPlan:
         return self.gates > 0
 
 
-def plan_run(scenario: Scenario, profile: LoadProfile, artifacts_dir: Path, plan_dir: Path) -> RunPlan:
-    """Write the config files for one run into `plan_dir` and describe how to launch them."""
+def prepare_run(scenario: Scenario, profile: LoadProfile, artifacts_dir: Path, plan_dir: Path) -> RunPlan:
+    """Check everything that can be known before the start, write bzt's config files into `plan_dir`.
+
+    Raises ScenarioError (exit 3) with one line naming the file and the reason.
+    """
+    checked = check_scenario(scenario, target_host=profile.target_host)
+    checked.require_hosts()
+    return write_plan(checked, profile, artifacts_dir, plan_dir)
+
+
+plan_run = prepare_run  # the name executor.py still imports
+
+
+def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Path, plan_dir: Path) -> RunPlan:
+    """The run's config files, from the checked parse, and how to launch them."""
     plan_dir.mkdir(parents=True, exist_ok=True)
-    if scenario.kind is EntryKind.LOCUSTFILE:
-        config = locustfile_config(scenario.entry, profile)
-    else:
-        config = load_taurus_config(scenario.entry)
-    config, gates, executors = _gate_locust_scripts(config, scenario.entry.parent, plan_dir)
+    config = copy.deepcopy(checked.config)
+    if checked.scenario.kind is EntryKind.LOCUSTFILE:
+        execution_items(config)[0].update(_profile_settings(profile))
+    apply_target_host(config, checked.executions, profile.target_host)
+    gates = _gate_locust_scripts(config, checked.executions, plan_dir) if _gateable(checked.executions) else 0
     run_config = plan_dir / "scenario.yml"
     run_config.write_text(yaml.safe_dump(config, sort_keys=False))
     overrides = plan_dir / "salvo-overrides.yml"
     overrides.write_text(yaml.safe_dump(overrides_config(artifacts_dir), sort_keys=False))
-    return RunPlan(configs=[run_config, overrides], cwd=scenario.entry.parent, gates=gates, executors=executors)
-
-
-def locustfile_config(locustfile: Path, profile: LoadProfile) -> dict[str, Any]:
-    execution: dict[str, Any] = {
-        "executor": "locust",
-        "concurrency": profile.users,
-        "hold-for": f"{profile.duration:g}s",
-        "scenario": "salvo",
-    }
-    if profile.ramp_up_seconds:
-        execution["ramp-up"] = f"{profile.ramp_up_seconds:g}s"
-    scenario: dict[str, Any] = {"script": str(locustfile)}
-    if profile.target_host:
-        scenario["default-address"] = profile.target_host
-    return {"execution": [execution], "scenarios": {"salvo": scenario}}
+    return RunPlan(
+        configs=[run_config, overrides], cwd=checked.config_dir, gates=gates,
+        executors=[e.executor for e in checked.executions],
+    )
 
 
 def overrides_config(artifacts_dir: Path) -> dict[str, Any]:
@@ -100,42 +113,28 @@ def overrides_config(artifacts_dir: Path) -> dict[str, Any]:
     }
 
 
-def _executions(config: dict[str, Any]) -> list[dict[str, Any]]:
-    execution = config.get("execution") or []
-    return [execution] if isinstance(execution, dict) else list(execution)
+def _profile_settings(profile: LoadProfile) -> dict[str, Any]:
+    settings: dict[str, Any] = {"concurrency": profile.users, "hold-for": f"{profile.duration:g}s"}
+    if profile.ramp_up_seconds:
+        settings["ramp-up"] = f"{profile.ramp_up_seconds:g}s"
+    return settings
 
 
-def _gate_locust_scripts(
-    config: dict[str, Any], config_dir: Path, plan_dir: Path
-) -> tuple[dict[str, Any], int, list[str]]:
-    config = copy.deepcopy(config)
-    executions = _executions(config)
-    executors = bzt_executors(config)
-    scenarios = config.get("scenarios") or {}
-    gateable = bool(executions) and all(
-        name == "locust" and not e.get("master") and _scenario_of(e, scenarios).get("script")
-        for name, e in zip(executors, executions)
+def _gateable(executions: list[Execution]) -> bool:
+    """Only a locust process Salvo's wrapper runs in can be held; distributed locust is not."""
+    return bool(executions) and all(
+        e.executor == "locust" and e.script is not None and not e.item.get("master") for e in executions
     )
-    if not gateable:
-        return config, 0, executors
-    wrapped: dict[int, str] = {}
-    for index, execution in enumerate(executions):
-        scenario = _scenario_of(execution, scenarios)
-        if id(scenario) not in wrapped:
-            script = Path(scenario["script"]).expanduser()
-            if not script.is_absolute():
-                script = config_dir / script
-            wrapper = plan_dir / f"salvo_gate_{index}_{script.stem}.py"
-            wrapper.write_text(wrapper_source(script.resolve()))
-            wrapped[id(scenario)] = str(wrapper)
-            scenario["script"] = str(wrapper)
-    return config, len(executions), executors
 
 
-def _scenario_of(execution: dict[str, Any], scenarios: dict[str, Any]) -> dict[str, Any]:
-    ref = execution.get("scenario")
-    if isinstance(ref, dict):
-        return ref
-    if isinstance(ref, str) and isinstance(scenarios.get(ref), dict):
-        return scenarios[ref]
-    return {}
+def _gate_locust_scripts(config: dict[str, Any], executions: list[Execution], plan_dir: Path) -> int:
+    """Point every execution's scenario at a wrapper of its script (one per script); the gates to expect."""
+    wrappers: dict[Path, str] = {}
+    for execution in executions:
+        script = execution.script.resolve()
+        if script not in wrappers:
+            wrapper = plan_dir / f"salvo_gate_{len(wrappers)}_{script.stem}.py"
+            wrapper.write_text(wrapper_source(script))
+            wrappers[script] = str(wrapper)
+        scenario_mapping(config, execution)["script"] = wrappers[script]
+    return len(executions)  # bzt starts one locust process per execution

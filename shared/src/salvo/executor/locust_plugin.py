@@ -1,41 +1,25 @@
-"""Runs inside the locust process that bzt starts: the start gate and the sample recorder.
+"""What Salvo adds to the locust process that bzt starts: the start gate and the sample recorder.
 
-Salvo hands bzt a generated wrapper locustfile (see `wrapper_source`) that calls
-`install()` and then loads the user's locustfile. `install()`:
+Salvo hands bzt a generated wrapper locustfile (`wrapper_source`) that imports
+this module by its path, calls `install()` and then loads the user's
+locustfile. `install()` wires in `salvo.executor.locust_recorder` and
+`salvo.executor.locust_gate`, and mends two ways bzt's locust wrapper and locust
+2.x lose errors (below).
 
-* holds locust in `events.init` - after the locustfile is imported and the runner
-  exists, before locust's run-time timer starts - until the executor releases it
-  (gate protocol below). Everything slow (bzt's checks, interpreter start, imports)
-  happens before the executor reports "armed"; after release only the user spawn
-  is left, so first requests land milliseconds after `start_at`.
-* records every request with locust's own start time into a Salvo sample file,
-  and every exception raised in user code (bzt's wrapper loses those on locust 2.x).
-
-Gate protocol, one line each way over the Unix socket named by $SALVO_GATE_SOCKET:
-    plugin   -> executor  "READY <pid>"
-    executor -> plugin    "GO <start_at>"        (epoch seconds; sent as soon as known)
-    plugin   -> executor  "RELEASED <time>"      (when locust was let go)
-Anything else, or the socket closing before GO, exits the process at once with
-code 4: a gated locust never produces load unless told when.
-
-This module must stay light: stdlib + locust only.
+This module, and all it imports, must stay light: stdlib + locust only.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import socket
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-GATE_SOCKET_ENV = "SALVO_GATE_SOCKET"
-SAMPLES_DIR_ENV = "SALVO_SAMPLES_DIR"
-ABORT_EXIT_CODE = 4
-_SPIN_SECONDS = 0.0001  # the OS timer overshoots by ~60 µs; spinning longer only steals cores
-EARLY_RELEASE_SECONDS = 0.05
+from salvo.executor.locust_gate import install_gate
+from salvo.executor.locust_recorder import install_recorder, mark_reported
+
+__all__ = ["install", "load_user_locustfile", "wrapper_source"]
 
 _installed = False
 
@@ -72,121 +56,8 @@ def install() -> None:
 
     _drop_bzt_user_error_listener(events)
     _report_requests_that_raise()
-    recorder = _SampleRecorder.from_environment()
-    if recorder is not None:
-        # First in line: bzt's request listener raises StopUser once its duration limit
-        # passes, and listeners after it would never hear of requests that did happen.
-        events.request._handlers.insert(0, recorder.on_request)
-        events.user_error.add_listener(recorder.on_user_error)
-        events.quitting.add_listener(recorder.close)
-    if os.environ.get(GATE_SOCKET_ENV):
-        events.init.add_listener(_hold_at_gate)
-
-
-def _hold_at_gate(environment: Any = None, **_: Any) -> None:
-    """Block until GO; let locust start up just before start_at, its users wait for start_at."""
-    _warm_up_resolver(getattr(environment, "host", None))
-    gate = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        gate.connect(_socket_address(os.environ[GATE_SOCKET_ENV]))
-        gate.sendall(f"READY {os.getpid()}\n".encode())
-        reply = _read_line(gate)
-    except OSError:
-        reply = ""
-    if not reply.startswith("GO "):
-        os._exit(ABORT_EXIT_CODE)
-    try:
-        start_at = float(reply[3:])
-    except ValueError:
-        os._exit(ABORT_EXIT_CODE)
-    # Locust's own start-up (runner, dispatch, spawning users: ~2 ms of CPU) happens in the
-    # last EARLY_RELEASE before start_at, so that at start_at only the first requests are left.
-    _sleep_until(start_at - EARLY_RELEASE_SECONDS)
-    early = max(0.0, start_at - time.time())
-    options = getattr(environment, "parsed_options", None)
-    if options is not None and getattr(options, "run_time", None):
-        options.run_time += early  # locust's run-time timer starts now: it must not lose the wait
-    barrier = _hold_users_until_released()
-    import gevent
-
-    gevent.spawn(_open_at, start_at, barrier, gate)
-    _hold_at_gate.socket = gate  # type: ignore[attr-defined]  # kept open for the process's life
-
-
-def _hold_users_until_released():
-    """Every user waits here before its on_start and first task."""
-    from gevent.event import Event
-    from locust import User
-
-    barrier = Event()
-    original_run = User.run
-
-    def run(self):  # noqa: ANN001
-        if not barrier.is_set():
-            barrier.wait()
-        return original_run(self)
-
-    User.run = run
-    return barrier
-
-
-def _open_at(start_at: float, barrier, gate: socket.socket) -> None:
-    import gevent
-
-    gevent.sleep(max(0.0, start_at - time.time() - 0.002))
-    _sleep_until(start_at)
-    barrier.set()
-    try:
-        gate.sendall(f"RELEASED {time.time():.6f}\n".encode())
-    except OSError:
-        pass
-
-
-def _socket_address(text: str) -> str:
-    """'@name' is a Linux abstract socket (no file, no path-length trouble)."""
-    return "\0" + text[1:] if text.startswith("@") else text
-
-
-def _read_line(sock: socket.socket) -> str:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(256)
-        if not chunk:
-            return ""
-        data += chunk
-    return data.decode(errors="replace").strip()
-
-
-def _warm_up_resolver(host_url: str | None) -> None:
-    """gevent resolves names in a thread pool whose first use starts a thread (~3 ms):
-    pay for it, and for the target's DNS lookup, before READY rather than after start_at."""
-    from urllib.parse import urlsplit
-
-    hostname = urlsplit(host_url).hostname if host_url else None
-    for name in {hostname or "127.0.0.1", "127.0.0.1"}:
-        try:
-            socket.getaddrinfo(name, 80, 0, socket.SOCK_STREAM)
-        except OSError:
-            pass
-
-
-def _sleep_until(deadline: float) -> None:
-    """Sleep with the OS's microsecond timer (gevent's is millisecond-coarse), spin the rest.
-
-    Blocking the whole process is intended: nothing else may run before the start. The
-    event loop's cached clock is refreshed afterwards, or locust's --run-time timer,
-    armed right after, would fire early by as long as this blocked."""
-    import gevent
-    from gevent.monkey import get_original
-
-    os_sleep = get_original("time", "sleep")
-    while True:
-        remaining = deadline - time.time()
-        if remaining <= 0:
-            break
-        if remaining > _SPIN_SECONDS:
-            os_sleep(remaining - _SPIN_SECONDS)
-    gevent.get_hub().loop.update_now()
+    install_recorder(events)
+    install_gate(events)
 
 
 def _drop_bzt_user_error_listener(events: Any) -> None:
@@ -212,7 +83,7 @@ def _report_requests_that_raise() -> None:
             if exc is not None and self._manual_result is None and not _is_response_error(value):
                 self.request_meta["exception"] = value
                 self._report_request()
-                _mark_reported(value)
+                mark_reported(value)
                 return False
             return _original(self, exc, value, traceback)
 
@@ -220,82 +91,7 @@ def _report_requests_that_raise() -> None:
         manager.__exit__ = __exit__
 
 
-_REPORTED_MARK = "_salvo_reported_as_failed_request"
-
-
-def _mark_reported(exception: BaseException | None) -> None:
-    try:
-        setattr(exception, _REPORTED_MARK, True)
-    except (AttributeError, TypeError):
-        pass
-
-
 def _is_response_error(value: BaseException | None) -> bool:
     from locust.exception import ResponseError
 
     return isinstance(value, ResponseError)
-
-
-class _SampleRecorder:
-    def __init__(self, path: Path):
-        from salvo.executor.samples import SampleWriter
-
-        self.writer = SampleWriter(path)
-
-    @classmethod
-    def from_environment(cls) -> "_SampleRecorder | None":
-        folder = os.environ.get(SAMPLES_DIR_ENV)
-        if not folder:
-            return None
-        return cls(Path(folder) / f"salvo-samples-{os.getpid()}.csv")
-
-    def on_request(
-        self,
-        request_type: str = "",
-        name: str = "",
-        response_time: float = 0.0,
-        response_length: int = 0,
-        response: Any = None,
-        exception: BaseException | None = None,
-        start_time: float | None = None,
-        **_: Any,
-    ) -> None:
-        elapsed_ms = float(response_time or 0.0)
-        start = start_time if start_time is not None else time.time() - elapsed_ms / 1000.0
-        code = getattr(response, "status_code", None)
-        self.writer.request(
-            start=start,
-            elapsed_ms=elapsed_ms,
-            label=name or "",
-            method=request_type or "",
-            code="" if code is None else str(code),
-            success=exception is None,
-            nbytes=int(response_length or 0),
-            message="" if exception is None else _one_line(exception),
-        )
-
-    def on_user_error(self, user_instance: Any = None, exception: BaseException | None = None, **_: Any) -> None:
-        if getattr(exception, _REPORTED_MARK, False):
-            return  # already counted, as the failed request it interrupted
-        self.writer.user_error(
-            start=time.time(),
-            label=_user_class_name(user_instance),
-            message=_one_line(exception),
-        )
-
-    def close(self, **_: Any) -> None:
-        self.writer.close()
-
-
-def _user_class_name(user_instance: Any) -> str:
-    """Tasks defined on a User run inside locust's DefaultTaskSet: name the User behind it."""
-    if user_instance is None:
-        return ""
-    return type(getattr(user_instance, "user", user_instance)).__name__
-
-
-def _one_line(exception: BaseException | None) -> str:
-    if exception is None:
-        return ""
-    text = f"{type(exception).__name__}: {exception}".replace("\n", " ").replace("\r", " ")
-    return text[:500]

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from salvo.executor.bztconfig import RunPlan
 from salvo.common.errors import LoadToolError
-from salvo.executor.locust_plugin import GATE_SOCKET_ENV, SAMPLES_DIR_ENV
+from salvo.executor import gate as protocol
+from salvo.executor.bztconfig import RunPlan
+from salvo.executor.failurehint import first_error
+from salvo.executor.locust_recorder import SAMPLES_DIR_ENV
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +69,13 @@ class BztRunner:
         env.update(self.env)
         env[SAMPLES_DIR_ENV] = str(self.artifacts_dir)
         if self.plan.gated:
-            address = f"\0salvo-gate-{os.getpid()}-{secrets.token_hex(6)}"
+            address = f"@salvo-gate-{os.getpid()}-{secrets.token_hex(6)}"  # abstract: no file to clean up
             self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self._listener.bind(address)
+            self._listener.bind(protocol.socket_address(address))
             self._listener.listen(self.plan.gates)
-            env[GATE_SOCKET_ENV] = "@" + address[1:]
+            env[protocol.GATE_SOCKET_ENV] = address
         else:
-            env.pop(GATE_SOCKET_ENV, None)
+            env.pop(protocol.GATE_SOCKET_ENV, None)
         command = [sys.executable, "-m", "bzt.cli", *map(str, self.plan.configs)]
         log.debug("launching %s (cwd %s)", " ".join(command), self.plan.cwd)
         self._output = open(self.artifacts_dir / "bzt.out", "wb")
@@ -111,13 +113,15 @@ class BztRunner:
             except socket.timeout:
                 continue
             conn.settimeout(10)
-            line = _read_line(conn)
-            if not line.startswith("READY "):
+            try:
+                pid = protocol.decode_ready(protocol.read_line(conn))
+            except (OSError, protocol.GateProtocolError) as exc:
+                log.debug("gate connection dropped: %s", exc)
                 conn.close()
                 continue
             conn.setblocking(False)
-            self._gates.append(_Gate(conn=conn, pid=int(line.split()[1])))
-            log.debug("load tool pid %s is held at the gate", line.split()[1])
+            self._gates.append(_Gate(conn=conn, pid=pid))
+            log.debug("load tool pid %s is held at the gate", pid)
         self._yield_to_load()
         self.state = RunnerState.HELD
 
@@ -135,7 +139,7 @@ class BztRunner:
         """Tell every gate when to let go (gated), or launch now (not gated)."""
         if self.plan.gated:
             for gate in self._gates:
-                gate.conn.sendall(f"GO {start_at:.6f}\n".encode())
+                gate.conn.sendall(protocol.encode_go(start_at))
         else:
             self.launch()
         self.state = RunnerState.RELEASED
@@ -143,15 +147,18 @@ class BztRunner:
     def released_times(self) -> list[float]:
         """When each gate actually let locust go (filled in as the gates report)."""
         for gate in self._gates:
-            if gate.released_at is not None:
+            if gate.released_at is not None or gate.conn.fileno() < 0:
                 continue
             try:
-                gate.buffer += gate.conn.recv(256)
+                gate.buffer += gate.conn.recv(protocol.MAX_LINE_BYTES)
             except (BlockingIOError, OSError):
                 pass
-            for line in gate.buffer.decode(errors="replace").splitlines():
-                if line.startswith("RELEASED "):
-                    gate.released_at = float(line.split()[1])
+            lines, gate.buffer = protocol.split_lines(gate.buffer)
+            for line in lines:
+                try:
+                    gate.released_at = protocol.decode_released(line)
+                except protocol.GateProtocolError as exc:
+                    log.debug("ignoring a line from the gate: %s", exc)
         return [g.released_at for g in self._gates if g.released_at is not None]
 
     def poll(self) -> int | None:
@@ -199,6 +206,7 @@ class BztRunner:
             self._output.close()
 
     def _close_gates(self) -> None:
+        self.released_times()  # RELEASED lines still unread would be lost with their sockets
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -209,14 +217,8 @@ class BztRunner:
                 pass
 
     def failure_hint(self) -> str:
-        """The most telling lines of what bzt and locust wrote, for a one-line error."""
-        for name in ("locust.err", "bzt.log", "bzt.out"):
-            for path in sorted(self.artifacts_dir.glob(name)):
-                lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-                errors = [ln for ln in lines if "Error" in ln or "ERROR" in ln or "error:" in ln]
-                if errors:
-                    return errors[-1][:300]
-        return f"see {self.artifacts_dir}/bzt.log"
+        """The tool's own first meaningful error line, for a one-line error (see salvo.executor.failurehint)."""
+        return first_error(self.artifacts_dir) or f"see {self.artifacts_dir}/bzt.log"
 
 
 def _stop_when_parent_dies() -> None:
@@ -229,19 +231,6 @@ def _stop_when_parent_dies() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
-
-
-def _read_line(conn: socket.socket) -> str:
-    data = b""
-    try:
-        while not data.endswith(b"\n") and len(data) < 1024:
-            chunk = conn.recv(256)
-            if not chunk:
-                break
-            data += chunk
-    except OSError:
-        return ""
-    return data.decode(errors="replace").strip()
 
 
 def _signal(pid: int, signum: int, group: bool = True) -> None:

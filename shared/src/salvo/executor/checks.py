@@ -1,0 +1,105 @@
+"""Everything that can be known about a scenario before the start, from one parse of its config.
+
+`check_scenario` reads the entry once (a bare locustfile gets the config Salvo
+runs it with), resolves every execution once (`salvo.executor.executions`),
+and checks: each bzt executor's tool is installed, each locust scenario has a
+script or requests, each locust script exists, imports and defines users, and
+- given SALVO_TARGET_HOST - that every locust execution has a host to send
+load to. The result is what the run plan is written from, so what is checked
+is what runs. Every problem is a ScenarioError (exit 3) with one line naming
+the entry and the culprit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from salvo.common.errors import ScenarioError
+from salvo.executor.executions import Execution, resolve_executions
+from salvo.executor.hosts import host_problem
+from salvo.executor.locustprobe import UserClass, probe_locustfile
+from salvo.executor.scenario import EntryKind, Scenario
+from salvo.executor.taurus import load_taurus_config
+from salvo.executor.toolcheck import check_executors_installed, tool_paths
+
+__all__ = ["BARE_SCENARIO", "CheckedScenario", "check_scenario", "scenario_config"]
+
+BARE_SCENARIO = "salvo"  # the scenario name a bare locustfile runs under
+
+
+@dataclass
+class CheckedScenario:
+    scenario: Scenario
+    config: dict[str, Any]  # as parsed; the planner writes the run's config from a copy of it
+    executions: list[Execution]  # resolved from `config`
+    users: dict[Path, list[UserClass]] = field(default_factory=dict)  # of each locust script
+    unaddressed: list[str] = field(default_factory=list)  # load with no host to go to, one line each
+
+    @property
+    def config_dir(self) -> Path:
+        """bzt's working folder: relative paths in the config resolve from here."""
+        return self.scenario.entry.parent
+
+    def require_hosts(self) -> None:
+        """Refuse a run in which some locust load would have no host to go to."""
+        if self.unaddressed:
+            raise ScenarioError(self.unaddressed[0])
+
+
+def scenario_config(scenario: Scenario) -> dict[str, Any]:
+    """The entry's Taurus config; for a bare locustfile, the one it runs under (the load profile comes later)."""
+    if scenario.kind is EntryKind.LOCUSTFILE:
+        return {
+            "execution": [{"executor": "locust", "scenario": BARE_SCENARIO}],
+            "scenarios": {BARE_SCENARIO: {"script": str(scenario.entry)}},
+        }
+    return load_taurus_config(scenario.entry)
+
+
+def check_scenario(scenario: Scenario, *, target_host: str | None = None) -> CheckedScenario:
+    """Parse, resolve and check the scenario; raise ScenarioError for the first problem.
+
+    Problems of hosts are collected in `unaddressed` rather than raised: only
+    the executor knows SALVO_TARGET_HOST (`require_hosts` raises them).
+    """
+    prefix = "" if scenario.kind is EntryKind.LOCUSTFILE else f"{_shown(scenario)}: "
+    try:
+        config = scenario_config(scenario)
+        checked = CheckedScenario(scenario, config, resolve_executions(config, scenario.entry.parent))
+        locust = [e for e in checked.executions if e.executor == "locust"]
+        for execution in locust:
+            _check_locust_scenario(execution)
+        check_executors_installed([e.executor for e in checked.executions], tool_paths(config))
+        for script in dict.fromkeys(e.script for e in locust if e.script is not None):
+            if not script.is_file():
+                raise ScenarioError(f"locust script {_relative(script, checked.config_dir)} does not exist in the scenario")
+            checked.users[script] = probe_locustfile(script, cwd=checked.config_dir)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{prefix}{exc}") from None
+    for execution in locust:
+        shown = _relative(execution.script, checked.config_dir) if execution.script else None
+        problem = host_problem(execution, checked.users.get(execution.script, []), target_host, shown)
+        if problem and f"{prefix}{problem}" not in checked.unaddressed:
+            checked.unaddressed.append(f"{prefix}{problem}")
+    return checked
+
+
+def _check_locust_scenario(execution: Execution) -> None:
+    if execution.script_url:
+        raise ScenarioError(
+            f"script {execution.script_url!r} is a URL; put the script in a .zip bundle so it can be checked"
+        )
+    if execution.script is None and not execution.scenario.get("requests"):
+        label = f"scenario {execution.name!r}" if execution.name else "its inline scenario"
+        raise ScenarioError(f"execution item {execution.number} (locust): {label} has neither script: nor requests:")
+
+
+def _relative(path: Path, folder: Path) -> str:
+    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
+
+
+def _shown(scenario: Scenario) -> str:
+    entry = scenario.entry
+    return entry.relative_to(scenario.root).as_posix() if entry.is_relative_to(scenario.root) else entry.name

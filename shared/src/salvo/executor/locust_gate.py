@@ -1,0 +1,116 @@
+"""Inside the locust process: hold locust at the start gate until the executor's GO, release it at start_at.
+
+Locust is held in `events.init`: after the locustfile is imported and the runner
+exists, before locust's run-time timer starts. Everything slow (bzt's checks,
+interpreter start, imports) happens before the executor reports "armed"; after
+release only the user spawn is left, so first requests land milliseconds after
+`start_at`. The lines spoken are those of `salvo.executor.gate`.
+Stdlib + locust only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+from salvo.executor import gate as protocol
+
+__all__ = ["EARLY_RELEASE_SECONDS", "install_gate"]
+
+EARLY_RELEASE_SECONDS = 0.05
+_SPIN_SECONDS = 0.0001  # the OS timer overshoots by ~60 µs; spinning longer only steals cores
+
+
+def install_gate(events: Any) -> bool:
+    """Hold at the gate when the executor asked for it ($SALVO_GATE_SOCKET); whether it will."""
+    if not os.environ.get(protocol.GATE_SOCKET_ENV):
+        return False
+    events.init.add_listener(_hold_at_gate)
+    return True
+
+
+def _hold_at_gate(environment: Any = None, **_: Any) -> None:
+    """Block until GO; let locust start up just before start_at, its users wait for start_at."""
+    _warm_up_resolver(getattr(environment, "host", None))
+    gate = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        gate.connect(protocol.socket_address(os.environ[protocol.GATE_SOCKET_ENV]))
+        gate.sendall(protocol.encode_ready(os.getpid()))
+        start_at = protocol.decode_go(protocol.read_line(gate))
+    except (OSError, protocol.GateProtocolError):
+        os._exit(protocol.ABORT_EXIT_CODE)
+    # Locust's own start-up (runner, dispatch, spawning users: ~2 ms of CPU) happens in the
+    # last EARLY_RELEASE before start_at, so that at start_at only the first requests are left.
+    _sleep_until(start_at - EARLY_RELEASE_SECONDS)
+    early = max(0.0, start_at - time.time())
+    options = getattr(environment, "parsed_options", None)
+    if options is not None and getattr(options, "run_time", None):
+        options.run_time += early  # locust's run-time timer starts now: it must not lose the wait
+    barrier = _hold_users_until_released()
+    import gevent
+
+    gevent.spawn(_open_at, start_at, barrier, gate)
+    _hold_at_gate.socket = gate  # type: ignore[attr-defined]  # kept open for the process's life
+
+
+def _hold_users_until_released():
+    """Every user waits here before its on_start and first task."""
+    from gevent.event import Event
+    from locust import User
+
+    barrier = Event()
+    original_run = User.run
+
+    def run(self):  # noqa: ANN001
+        if not barrier.is_set():
+            barrier.wait()
+        return original_run(self)
+
+    User.run = run
+    return barrier
+
+
+def _open_at(start_at: float, barrier, gate: socket.socket) -> None:
+    import gevent
+
+    gevent.sleep(max(0.0, start_at - time.time() - 0.002))
+    _sleep_until(start_at)
+    barrier.set()
+    try:
+        gate.sendall(protocol.encode_released(time.time()))
+    except OSError:
+        pass
+
+
+def _warm_up_resolver(host_url: str | None) -> None:
+    """gevent resolves names in a thread pool whose first use starts a thread (~3 ms):
+    pay for it, and for the target's DNS lookup, before READY rather than after start_at."""
+    from urllib.parse import urlsplit
+
+    hostname = urlsplit(host_url).hostname if host_url else None
+    for name in {hostname or "127.0.0.1", "127.0.0.1"}:
+        try:
+            socket.getaddrinfo(name, 80, 0, socket.SOCK_STREAM)
+        except OSError:
+            pass
+
+
+def _sleep_until(deadline: float) -> None:
+    """Sleep with the OS's microsecond timer (gevent's is millisecond-coarse), spin the rest.
+
+    Blocking the whole process is intended: nothing else may run before the start. The
+    event loop's cached clock is refreshed afterwards, or locust's --run-time timer,
+    armed right after, would fire early by as long as this blocked."""
+    import gevent
+    from gevent.monkey import get_original
+
+    os_sleep = get_original("time", "sleep")
+    while True:
+        remaining = deadline - time.time()
+        if remaining <= 0:
+            break
+        if remaining > _SPIN_SECONDS:
+            os_sleep(remaining - _SPIN_SECONDS)
+    gevent.get_hub().loop.update_now()

@@ -1,0 +1,41 @@
+"""`salvo upload` checks like an executor; a host only executors can supply is a note, not a refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from salvo.common.errors import ScenarioError
+from salvo.upload import validate_and_upload
+
+HOSTLESS = "from locust import HttpUser, task\n\nclass Shopper(HttpUser):\n    @task\n    def index(self):\n        pass\n"
+
+
+class RecordingStore:
+    def __init__(self):
+        self.uploads = []
+
+    def upload_file(self, path, location):
+        self.uploads.append((path.name, str(location)))
+
+
+def test_hostless_locustfile_is_uploaded_with_a_note(tmp_path, capsys):
+    source = tmp_path / "shop.py"
+    source.write_text(HOSTLESS)
+    store = RecordingStore()
+    assert validate_and_upload(str(source), "s3://bucket/scenarios/", store=store) == 0
+    assert store.uploads == [("shop.py", "s3://bucket/scenarios/shop.py")]
+    out, err = capsys.readouterr()
+    assert err.strip() == (
+        "note: shop.py: User class Shopper has no host and nothing else names one: set `host` on the class, "
+        "`default-address` in the Taurus scenario, or SALVO_TARGET_HOST (executors without SALVO_TARGET_HOST "
+        "refuse it)")
+    assert out.startswith("uploaded ")
+
+
+def test_a_broken_scenario_is_not_uploaded(tmp_path):
+    source = tmp_path / "t.yml"
+    source.write_text("execution:\n- executor: locust\n  scenario: missing.py\n")
+    store = RecordingStore()
+    with pytest.raises(ScenarioError, match="t.yml: execution item 1 refers to scenario 'missing.py'"):
+        validate_and_upload(str(source), "s3://bucket/scenarios/t.yml", store=store)
+    assert store.uploads == []
