@@ -10,8 +10,8 @@ import yaml
 
 from salvo.common.errors import ExitCode, ScenarioError
 from salvo.executor import checks
-from salvo.executor.bztconfig import LoadProfile, RunPlan, plan_run, prepare_run, write_plan
-from salvo.executor.checks import CheckedScenario, check_scenario, scenario_config
+from salvo.executor.bztconfig import LoadProfile, RunPlan, prepare_run, write_plan
+from salvo.executor.checks import CheckedScenario, scenario_config
 from salvo.executor.executions import resolve_executions
 from salvo.executor.scenario import EntryKind, Scenario
 
@@ -162,9 +162,3 @@ def test_the_config_is_parsed_once_per_arm(tmp_path, monkeypatch):
     monkeypatch.setattr(checks, "load_taurus_config", lambda path: reads.append(path) or original(path))
     prepared(tmp_path, entry)
     assert reads == [entry]
-
-
-def test_names_from_before_the_split_still_import():
-    from salvo.executor.scenario import check
-
-    assert check is check_scenario and plan_run is prepare_run

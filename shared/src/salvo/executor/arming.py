@@ -15,8 +15,8 @@ from pathlib import Path
 from salvo.common.errors import ScenarioFetchError, UploadError
 from salvo.common.layout import write_check_location
 from salvo.common.s3 import S3Location, S3Store
-from salvo.executor.bztconfig import LoadProfile, RunPlan, plan_run
-from salvo.executor.scenario import BundleLimits, Scenario, check, unpack
+from salvo.executor.bztconfig import LoadProfile, RunPlan, prepare_run
+from salvo.executor.scenario import BundleLimits, Scenario, unpack
 from salvo.executor.settings import ExecutorSettings
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,11 @@ class ScenarioPreparer:
         s = self.settings
         limits = BundleLimits(max_bytes=s.bundle_max_bytes, max_files=s.bundle_max_files)
         scenario = unpack(downloaded, downloaded.name, sha256, run_dir, entry=s.scenario_entry, limits=limits)
-        check(scenario)
         artifacts = run_dir / "artifacts"
         profile = LoadProfile(
             users=s.users, duration=s.duration, spawn_rate=s.spawn_rate, ramp_up=s.ramp_up, target_host=s.target_host
         )
-        plan = plan_run(scenario, profile, artifacts, run_dir / "bzt")
+        plan = prepare_run(scenario, profile, artifacts, run_dir / "bzt")
         return PreparedRun(scenario=scenario, plan=plan, artifacts_dir=artifacts)
 
     def verify_results_destination(self, executor_id: str) -> None:

@@ -28,7 +28,7 @@ from salvo.executor.hosts import apply_target_host
 from salvo.executor.locust_plugin import wrapper_source
 from salvo.executor.scenario import EntryKind, Scenario
 
-__all__ = ["LoadProfile", "RunPlan", "overrides_config", "plan_run", "prepare_run", "write_plan"]
+__all__ = ["LoadProfile", "RunPlan", "overrides_config", "prepare_run", "write_plan"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,6 @@ def prepare_run(scenario: Scenario, profile: LoadProfile, artifacts_dir: Path, p
     return write_plan(checked, profile, artifacts_dir, plan_dir)
 
 
-plan_run = prepare_run  # the name executor.py still imports
 
 
 def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Path, plan_dir: Path) -> RunPlan:

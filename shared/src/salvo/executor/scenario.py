@@ -13,7 +13,6 @@ import shutil
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
 
 from salvo.common.errors import ScenarioError
 from salvo.executor.bundle import BundleLimits, safe_extract
@@ -128,15 +127,3 @@ def _looks_like_taurus(path: Path) -> bool:
     except ScenarioError:
         return True
     return any(isinstance(doc, dict) and {str(k).lstrip("~^$") for k in doc} & TAURUS_KEYS for doc in documents)
-
-
-# --- until executor.py calls salvo.executor.bztconfig.prepare_run ------------------------------
-
-
-def __getattr__(name: str) -> Any:
-    """`check` is salvo.executor.checks.check_scenario now (imported late: that module imports this one)."""
-    if name == "check":
-        from salvo.executor.checks import check_scenario
-
-        return check_scenario
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
