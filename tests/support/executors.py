@@ -125,6 +125,7 @@ def start_executor(
     command_port: int | None = None,
     status_port: int | None = None,
     extra_env: dict | None = None,
+    prefix: list[str] | None = None,
 ) -> ExecutorProcess:
     work_dir = tmp_path / f"executor-{executor_id}"
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +150,7 @@ def start_executor(
     env.update(extra_env or {})
     log_path = work_dir / "executor.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "salvo.cli", "executor"],
+        [*(prefix or []), sys.executable, "-m", "salvo.cli", "executor"],
         env=env,
         cwd=REPO,
         stdout=open(log_path, "wb"),

@@ -15,7 +15,7 @@ from salvo.common.s3 import S3Location, S3ReadError
 from salvo.common.transport import Inbound, Link
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
 from salvo.executor.bztconfig import RunPlan
-from salvo.executor.samples import SampleWriter
+from salvo.executor.statsfile import SecondOfLabel, stats_path
 from salvo.executor.scenario import EntryKind, Scenario
 
 EPOCH = 1_800_000_000.0
@@ -118,7 +118,7 @@ class FakeRunner:
 
     It ends after `run_seconds`, when stopped, or when it crashes `crash_after`
     seconds into the run with `exit_code`; `dies_at_gate` makes it fail while arming.
-    Its samples are written in Salvo's sample format when it ends, as locust's would be.
+    Its results are written as a gated locust's stats lines when it ends.
     """
 
     plan: RunPlan
@@ -195,11 +195,12 @@ class FakeRunner:
         self.code = code
         started = self.released_at if self.released_at is not None else at
         count = max(0, int((at - started) * self.rate))
-        writer = SampleWriter(self.artifacts_dir / "salvo-samples-1.csv")
+        cells: dict[int, SecondOfLabel] = {}
         for n in range(count):
-            writer.request(start=started + n / self.rate, elapsed_ms=5.0 + n % 7, label="/", method="GET",
-                           code="200", success=True, nbytes=10, message="")
-        writer.close()
+            start = started + n / self.rate
+            cells.setdefault(int(start), SecondOfLabel()).request(start, 5.0 + n % 7, "200", True, 10, "")
+        with open(stats_path(self.artifacts_dir, 1), "a") as out:
+            out.writelines(cell.line(second, "/", 2) + "\n" for second, cell in sorted(cells.items()))
         self.requests_sent = count
 
 

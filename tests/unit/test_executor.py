@@ -12,6 +12,7 @@ from salvo.common.protocol import Finished, Start, StartAck, Stop
 from salvo.common.settings import load
 from salvo.executor.executor import Executor
 from salvo.executor.settings import ExecutorSettings
+from salvo.executor.statsfile import SecondOfLabel
 from salvo.executor.workdir import WorkDir, WorkDirInUse
 from tests.support.fakes import FakeClock, FakePreparer, FakeRunnerFactory, FakeStore, ScriptedController
 
@@ -191,13 +192,13 @@ def test_executor_refuses_a_work_dir_held_by_another_process(tmp_path):
         holder.release()
 
 
-def test_executor_never_counts_samples_left_by_an_earlier_process(tmp_path):
+def test_executor_never_counts_results_left_by_an_earlier_process(tmp_path):
     stale = tmp_path / "work" / "runs" / "1" / "artifacts"
     stale.mkdir(parents=True)
-    (stale / "salvo-samples-999.csv").write_text(
-        "kind,start,elapsed_ms,label,method,code,success,bytes,message\n"
-        + "request,1.0,5.0,/,GET,200,1,10,\n" * 500
-    )
+    cell = SecondOfLabel()
+    for n in range(500):
+        cell.request(1.0 + n / 1000, 5.0, "200", True, 10, "")
+    (stale / "salvo-stats-999.jsonl").write_text(cell.line(1, "/", 1) + "\n")
     executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=1, rate=10)
     controller.at(clock.time() + 0.1, start(clock, 0.5))
     assert executor.run() == ExitCode.OK

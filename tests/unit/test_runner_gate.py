@@ -19,7 +19,7 @@ def test_release_times_are_read_before_the_gates_close_and_locust_is_reaped(tmp_
         for (ours, _), locust in zip(pairs, locusts):
             ours.setblocking(False)
             runner._gates.append(_Gate(conn=ours, pid=locust.pid))
-        pairs[0][1].sendall(gate.encode_released(1_700_000_000.25))
+        pairs[0][1].sendall(gate.encode_released(1_700_000_000.25) + gate.encode_done(1_700_000_010.0))
         pairs[1][1].sendall(b"RELEASED soon\n")  # malformed: ignored, not fatal
         runner.process = subprocess.Popen([sys.executable, "-c", "pass"])
         runner.process.wait(30)
@@ -35,3 +35,34 @@ def test_release_times_are_read_before_the_gates_close_and_locust_is_reaped(tmp_
         for ours, theirs in pairs:
             ours.close()
             theirs.close()
+
+
+def _finished_run(tmp_path, lines_from_locust: bytes) -> BztRunner:
+    """A runner whose bzt exited 0 after its one locust said `lines_from_locust` and closed the gate."""
+    runner = BztRunner(plan=RunPlan(configs=[], cwd=tmp_path, gates=1), artifacts_dir=tmp_path)
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    locust = subprocess.Popen([sys.executable, "-c", "pass"])
+    locust.wait(30)
+    runner._gates.append(_Gate(conn=ours, pid=locust.pid))
+    theirs.sendall(lines_from_locust)
+    theirs.close()
+    runner.process = subprocess.Popen([sys.executable, "-c", "pass"])
+    runner.process.wait(30)
+    return runner
+
+
+def test_a_locust_that_died_after_release_fails_the_run_even_when_bzt_says_0(tmp_path):
+    runner = _finished_run(tmp_path, gate.encode_released(1_700_000_000.0))  # no DONE: os._exit, SIGKILL, OOM
+    assert runner.poll() == 1 and runner.wait(1) == 1
+    assert "ended without finishing its run" in runner.failure_hint()
+
+
+def test_a_locust_that_said_done_is_a_normal_end(tmp_path):
+    runner = _finished_run(tmp_path, gate.encode_released(1_700_000_000.0) + gate.encode_done(1_700_000_005.0))
+    assert runner.poll() == 0 and runner.died == []
+
+
+def test_a_locust_never_released_is_no_failure_of_the_run(tmp_path):
+    runner = _finished_run(tmp_path, b"")  # aborted at the gate: it never sent load
+    assert runner.poll() == 0

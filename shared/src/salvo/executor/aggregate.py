@@ -1,4 +1,8 @@
-"""Samples into the summary format: what one executor's run produced, per label and per second."""
+"""One executor's run in the summary format, per label and per second, built as its results arrive.
+
+From a gated locust's stats lines (salvo.executor.statsfile: already counted per
+second and label) or, for other bzt executors, from per-request samples.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,23 @@ class SummaryBuilder:
         self.seconds: dict[int, Tally] = {}
         self.first_request: float | None = None
         self.last_request: float | None = None
+
+    def add_record(self, record: dict) -> None:
+        """A stats line: one second of one label, histograms included."""
+        self.totals.merge_dict(record)
+        label = str(record.get("label", ""))
+        if label not in self.labels:
+            self.labels[label] = Tally()
+        self.labels[label].merge_dict(record)
+        second = int(record["t"])
+        if second not in self.seconds:
+            self.seconds[second] = Tally.for_series()
+        self.seconds[second].merge_dict({**record, "histogram": record.get("series_histogram")})
+        first, last = record.get("first_start"), record.get("last_end")
+        if first is not None and (self.first_request is None or first < self.first_request):
+            self.first_request = float(first)
+        if last is not None and (self.last_request is None or last > self.last_request):
+            self.last_request = float(last)
 
     def add(self, sample: Sample) -> None:
         add_sample(self.totals, sample)
@@ -65,17 +86,24 @@ class IntervalSnapshot:
     failures: int
     user_errors: int
     histogram: LatencyHistogram
+    users: int = 0
 
 
 class IntervalAccumulator:
-    """Samples since the last drain: what an executor streams to the controller each interval."""
+    """Results since the last drain: what an executor streams to the controller each interval."""
 
     def __init__(self) -> None:
         self._tally = Tally()
+        self._users = 0
 
     def add(self, sample: Sample) -> None:
         add_sample(self._tally, sample)
 
+    def add_record(self, record: dict) -> None:
+        self._tally.merge_dict(record)
+        self._users = max(self._users, int(record.get("users") or 0))
+
     def drain(self) -> IntervalSnapshot:
         tally, self._tally = self._tally, Tally()
-        return IntervalSnapshot(tally.requests, tally.failures, tally.user_errors, tally.histogram)
+        users, self._users = self._users, 0
+        return IntervalSnapshot(tally.requests, tally.failures, tally.user_errors, tally.histogram, users)

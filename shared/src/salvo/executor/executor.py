@@ -262,7 +262,8 @@ class Executor:
 
     def _drive_load(self, start: Start) -> RunOutcome:
         runner = self.armed.runner
-        collector = ResultsCollector(self.armed.prepared.artifacts_dir, self.clock)
+        collector = self._collector = ResultsCollector(
+            self.armed.prepared.artifacts_dir, self.clock, gated=self.armed.prepared.plan.gated)
         self._stopping_since: float | None = None
         last_contact = self.clock.monotonic()
         next_stats = start.start_at + self.settings.stats_interval
@@ -337,7 +338,7 @@ class Executor:
         self.presence.push(
             IntervalStats(
                 executor_id=self.id, run_id=run_id, interval_start=snapshot.start, interval_end=snapshot.end,
-                users=0, requests=snapshot.requests, failures=snapshot.failures, histogram=snapshot.histogram,
+                users=snapshot.users, requests=snapshot.requests, failures=snapshot.failures, histogram=snapshot.histogram,
             )
         )
 
@@ -346,7 +347,7 @@ class Executor:
     def _upload(self, outcome: RunOutcome) -> None:
         self.presence.set_state(ExecutorState.UPLOADING)
         prepared, start = self.armed.prepared, outcome.start
-        summary = ResultsCollector(prepared.artifacts_dir, self.clock).summary(
+        summary = self._collector.summary(
             meta={
                 "run_id": start.run_id, "executor_id": self.id, "version": __version__,
                 "scenario": {"uri": self.settings.scenario_uri, "sha256": prepared.scenario.sha256},

@@ -5,6 +5,10 @@ One line each way over the Unix socket named by $SALVO_GATE_SOCKET:
     locust   -> executor   READY <pid>
     executor -> locust     GO <start_at>        epoch seconds; sent as soon as known
     locust   -> executor   RELEASED <time>      epoch seconds; when locust let its users go
+    locust   -> executor   DONE <time>          locust is quitting normally, its stats written
+
+A released locust whose socket closes without DONE died (killed, crashed,
+os._exit): its run is a failure, whatever bzt's exit code says.
 
 A gated locust that reads anything but a well-formed GO, or sees the socket
 close first, exits at once with ABORT_EXIT_CODE: it never produces load unless
@@ -17,16 +21,16 @@ import math
 import socket
 
 __all__ = [
-    "ABORT_EXIT_CODE", "GATE_SOCKET_ENV", "GateProtocolError", "MAX_LINE_BYTES", "decode_go", "decode_ready",
-    "decode_released", "encode_go", "encode_ready", "encode_released", "read_line", "socket_address",
-    "split_lines",
+    "ABORT_EXIT_CODE", "GATE_SOCKET_ENV", "GateProtocolError", "MAX_LINE_BYTES", "decode_done", "decode_go",
+    "decode_ready", "decode_released", "encode_done", "encode_go", "encode_ready", "encode_released", "is_done",
+    "read_line", "socket_address", "split_lines",
 ]
 
 GATE_SOCKET_ENV = "SALVO_GATE_SOCKET"  # "@name" for a Linux abstract socket, else a filesystem path
 ABORT_EXIT_CODE = 4
 MAX_LINE_BYTES = 256
 
-_READY, _GO, _RELEASED = "READY", "GO", "RELEASED"
+_READY, _GO, _RELEASED, _DONE = "READY", "GO", "RELEASED", "DONE"
 
 
 class GateProtocolError(ValueError):
@@ -61,6 +65,19 @@ def encode_released(at: float) -> bytes:
 def decode_released(line: str) -> float:
     """The release time of a RELEASED line."""
     return _time(_float(_field(line, _RELEASED), line))
+
+
+def encode_done(at: float) -> bytes:
+    return f"{_DONE} {_time(at):.6f}\n".encode()
+
+
+def decode_done(line: str) -> float:
+    """The time of a DONE line."""
+    return _time(_float(_field(line, _DONE), line))
+
+
+def is_done(line: str) -> bool:
+    return line.startswith(_DONE + " ")
 
 
 def socket_address(value: str) -> str:

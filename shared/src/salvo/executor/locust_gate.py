@@ -28,7 +28,19 @@ def install_gate(events: Any) -> bool:
     if not os.environ.get(protocol.GATE_SOCKET_ENV):
         return False
     events.init.add_listener(_hold_at_gate)
+    # locust fires `quitting` once, in reverse order of registration: first in the list speaks last,
+    # after the recorder has written its stats.
+    events.quitting._handlers.insert(0, _say_done)
     return True
+
+
+def _say_done(**_: Any) -> None:
+    gate = getattr(_hold_at_gate, "socket", None)
+    if gate is not None:
+        try:
+            gate.sendall(protocol.encode_done(time.time()))
+        except OSError:
+            pass
 
 
 def _hold_at_gate(environment: Any = None, **_: Any) -> None:

@@ -1,8 +1,11 @@
-"""What a run produced, read from the load tool's files: live intervals, the summary, the upload.
+"""What a run produced, read as it is written: live intervals, the summary, the upload.
 
-Gated (locust) runs are read from Salvo's own sample files, written inside locust
-with every request and every user-code exception; other bzt executors from their
-kpi*.jtl files. Only the current run's artifacts folder is read.
+One source per run, chosen from the plan: a gated locust's stats lines
+(`salvo-stats-*.jsonl`, counted per second inside locust), else the tool's
+per-request kpi*.jtl (JMeter and other bzt executors). Files are read
+incrementally, each byte once, so the summary at the end costs only the last
+second's lines, however many requests the run sent. Only the current run's
+artifacts folder is read.
 """
 
 from __future__ import annotations
@@ -11,17 +14,16 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from salvo.common.clock import Clock
 from salvo.common.layout import SUMMARY
 from salvo.common.s3 import S3Location, S3Store
 from salvo.executor.aggregate import IntervalAccumulator, SummaryBuilder
-from salvo.executor.samples import Sample, SampleTail, read_samples
+from salvo.executor.samples import SampleTail
+from salvo.executor.statsfile import STATS_GLOB, read_lines
 
 log = logging.getLogger(__name__)
 
-SALVO_SAMPLES_GLOB = "salvo-samples-*.csv"
 JTL_GLOB = "kpi*.jtl"
 
 
@@ -32,43 +34,70 @@ class IntervalSnapshot:
     requests: int
     failures: int
     histogram: str  # encoded
+    users: int = 0
+
+
+class _StatsTail:
+    """A stats file's complete lines, each once."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.rest = b""
+        self.malformed = 0
+
+    def read_new(self, final: bool = False) -> list[dict]:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        records, self.rest, malformed = read_lines(self.rest + data + (b"\n" if final else b""))
+        self.malformed += malformed
+        return records
 
 
 class ResultsCollector:
-    def __init__(self, artifacts_dir: Path, clock: Clock):
+    def __init__(self, artifacts_dir: Path, clock: Clock, *, gated: bool = True):
         self.artifacts_dir = artifacts_dir
         self.clock = clock
-        self._tails: dict[Path, SampleTail] = {}
+        self.gated = gated
+        self.run = SummaryBuilder()
+        self._stats: dict[Path, _StatsTail] = {}
+        self._samples: dict[Path, SampleTail] = {}
         self._interval = IntervalAccumulator()
         self._interval_start = clock.time()
 
-    def sample_files(self) -> list[Path]:
-        own = sorted(self.artifacts_dir.glob(SALVO_SAMPLES_GLOB))
-        return own or sorted(self.artifacts_dir.glob(JTL_GLOB))
+    def _read_new(self, final: bool = False) -> None:
+        if self.gated:
+            for path in sorted(self.artifacts_dir.glob(STATS_GLOB)):
+                for record in self._stats.setdefault(path, _StatsTail(path)).read_new(final):
+                    self.run.add_record(record)
+                    self._interval.add_record(record)
+        else:
+            for path in sorted(self.artifacts_dir.glob(JTL_GLOB)):
+                for sample in self._samples.setdefault(path, SampleTail(path)).read_new(final):
+                    self.run.add(sample)
+                    self._interval.add(sample)
 
     def drain_interval(self) -> IntervalSnapshot:
-        """Samples completed since the last call (tails the files as they grow)."""
-        for path in self.sample_files():
-            tail = self._tails.setdefault(path, SampleTail(path))
-            for sample in tail.read_new():
-                self._interval.add(sample)
+        """Results completed since the last call."""
+        self._read_new()
         snapshot = self._interval.drain()
         now = self.clock.time()
         start, self._interval_start = self._interval_start, now
-        return IntervalSnapshot(
-            start=start, end=now, requests=snapshot.requests, failures=snapshot.failures,
-            histogram=snapshot.histogram.encode(),
-        )
-
-    def samples(self) -> Iterator[Sample]:
-        for path in self.sample_files():
-            yield from read_samples(path)
+        return IntervalSnapshot(start=start, end=now, requests=snapshot.requests, failures=snapshot.failures,
+                                histogram=snapshot.histogram.encode(), users=snapshot.users)
 
     def summary(self, meta: dict, timings: dict) -> dict:
-        builder = SummaryBuilder()
-        for sample in self.samples():
-            builder.add(sample)
-        return builder.to_dict(timings=timings, **meta)
+        """The run's summary.json: what was read so far plus the rest (call once the tool has exited)."""
+        self._read_new(final=True)
+        malformed = sum(t.malformed for t in self._stats.values()) + sum(t.malformed for t in self._samples.values())
+        if malformed:
+            log.warning("%d malformed result line(s) skipped in %s", malformed, self.artifacts_dir)
+        return self.run.to_dict(timings=timings, **meta)
 
 
 def publish(store: S3Store, destination: S3Location, artifacts_dir: Path, summary: dict) -> None:

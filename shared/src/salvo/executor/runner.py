@@ -30,6 +30,7 @@ from salvo.executor.locust_recorder import SAMPLES_DIR_ENV
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 30.0
+LOCUST_DIED = 1  # the exit code reported for a run in which a locust process died
 BZT_NICENESS = 10
 
 
@@ -46,6 +47,7 @@ class _Gate:
     conn: socket.socket
     pid: int
     released_at: float | None = None
+    done_at: float | None = None
     buffer: bytes = b""
 
 
@@ -146,28 +148,46 @@ class BztRunner:
 
     def released_times(self) -> list[float]:
         """When each gate actually let locust go (filled in as the gates report)."""
+        self._read_gates()
+        return [g.released_at for g in self._gates if g.released_at is not None]
+
+    def _read_gates(self) -> None:
         for gate in self._gates:
-            if gate.released_at is not None or gate.conn.fileno() < 0:
+            if gate.done_at is not None or gate.conn.fileno() < 0:
                 continue
-            try:
-                gate.buffer += gate.conn.recv(protocol.MAX_LINE_BYTES)
-            except (BlockingIOError, OSError):
-                pass
+            while True:
+                try:
+                    chunk = gate.conn.recv(protocol.MAX_LINE_BYTES)
+                except (BlockingIOError, OSError):
+                    break
+                if not chunk:
+                    break
+                gate.buffer += chunk
             lines, gate.buffer = protocol.split_lines(gate.buffer)
             for line in lines:
                 try:
-                    gate.released_at = protocol.decode_released(line)
+                    if protocol.is_done(line):
+                        gate.done_at = protocol.decode_done(line)
+                    else:
+                        gate.released_at = protocol.decode_released(line)
                 except protocol.GateProtocolError as exc:
                     log.debug("ignoring a line from the gate: %s", exc)
-        return [g.released_at for g in self._gates if g.released_at is not None]
+
+    @property
+    def died(self) -> list[int]:
+        """Released locust processes that ended without saying DONE: killed, crashed or os._exit."""
+        if self.state is not RunnerState.EXITED:
+            return []
+        return [g.pid for g in self._gates if g.released_at is not None and g.done_at is None]
 
     def poll(self) -> int | None:
+        """bzt's exit code once it exited, or LOCUST_DIED when it says 0 but a locust died under it."""
         if self.process is None:
             return None
         code = self.process.poll()
         if code is not None and self.state is not RunnerState.EXITED:
             self._finish()
-        return code
+        return code if code or not self.died else LOCUST_DIED
 
     def stop(self) -> None:
         """Graceful stop: bzt stops locust and writes its results."""
@@ -193,7 +213,7 @@ class BztRunner:
             os.killpg(self.process.pid, signal.SIGKILL)
             code = self.process.wait()
         self._finish()
-        return code
+        return code if code or not self.died else LOCUST_DIED
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -218,6 +238,9 @@ class BztRunner:
 
     def failure_hint(self) -> str:
         """The tool's own first meaningful error line, for a one-line error (see salvo.executor.failurehint)."""
+        if self.died:
+            return (f"locust process {', '.join(map(str, self.died))} ended without finishing its run "
+                    "(killed, crashed or os._exit): its last requests are not counted")
         return first_error(self.artifacts_dir) or f"see {self.artifacts_dir}/bzt.log"
 
 

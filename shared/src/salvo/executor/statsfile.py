@@ -1,0 +1,99 @@
+"""The stats file a gated locust process writes: one JSON line per second and label, never one per request.
+
+`salvo-stats-<pid>.jsonl` in $SALVO_SAMPLES_DIR; each line is a tally in the
+summary's own form (salvo.common.summary) plus where it belongs:
+
+    {"t": 1800000000, "label": "/login", "users": 20, "first_start": ..., "last_end": ...,
+     "requests": n, "failures": n, "user_errors": n, "bytes": n, "latency_sum_ms": x,
+     "histogram": "<HDR, 3 digits>", "series_histogram": "<HDR, 2 digits>",
+     "codes": {"200": n}, "errors": {"message": n}}
+
+`t` is the epoch second the requests started in; `first_start`/`last_end` are
+the earliest start and latest end among them (start skew is read from these).
+A line is written once its second is over (and at exit), so a reader never sees
+a second twice. The writer side (inside locust) imports only this module, the
+summary format and hdrh.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from salvo.common.histogram import SERIES_DIGITS, SIGNIFICANT_DIGITS, LatencyHistogram
+from salvo.common.summary import Tally
+
+STATS_GLOB = "salvo-stats-*.jsonl"
+
+
+def stats_path(folder: Path, pid: int) -> Path:
+    return folder / f"salvo-stats-{pid}.jsonl"
+
+
+class SecondOfLabel:
+    """What one label did in one second, recorded cheaply: latencies counted by their HDR bucket.
+
+    A request costs a few dictionary operations; the histograms are built once per
+    second from the distinct values (hundreds, not thousands)."""
+
+    __slots__ = ("tally", "latencies", "first_start", "last_end")
+
+    def __init__(self) -> None:
+        self.tally = Tally()
+        self.latencies: dict[int, int] = {}  # microseconds, already at the histogram's precision -> count
+        self.first_start: float | None = None
+        self.last_end: float | None = None
+
+    def request(self, start: float, elapsed_ms: float, code: str, success: bool, nbytes: int, message: str) -> None:
+        tally = self.tally
+        tally.requests += 1
+        tally.bytes += nbytes
+        tally.latency_sum_ms += elapsed_ms
+        micros = int(elapsed_ms * 1000.0 + 0.5) or 1
+        shift = micros.bit_length() - 11  # 2,048 sub-buckets: what 3 significant digits keep
+        if shift > 0:
+            micros = (micros >> shift) << shift
+        self.latencies[micros] = self.latencies.get(micros, 0) + 1
+        if code:
+            tally.codes[code] = tally.codes.get(code, 0) + 1
+        if not success:
+            tally.failures += 1
+            tally._count_errors(message or f"failed ({code or 'no response'})", 1)
+        if self.first_start is None or start < self.first_start:
+            self.first_start = start
+        end = start + elapsed_ms / 1000.0
+        if self.last_end is None or end > self.last_end:
+            self.last_end = end
+
+    def user_error(self, message: str) -> None:
+        self.tally.record_user_error(message)
+
+    def line(self, second: int, label: str, users: int) -> str:
+        full = LatencyHistogram(digits=SIGNIFICANT_DIGITS)
+        series = LatencyHistogram(digits=SERIES_DIGITS)
+        for micros, count in self.latencies.items():
+            full.record_ms(micros / 1000.0, count)
+            series.record_ms(micros / 1000.0, count)
+        self.tally.histogram = full
+        record = {"t": second, "label": label, "users": users, "first_start": self.first_start,
+                  "last_end": self.last_end, **self.tally.to_dict(), "series_histogram": series.encode()}
+        return json.dumps(record, separators=(",", ":"))
+
+
+def read_lines(data: bytes) -> tuple[list[dict], bytes, int]:
+    """Complete lines of a stats file's new bytes: (records, the incomplete rest, malformed lines)."""
+    *complete, rest = data.split(b"\n")
+    records, malformed = [], 0
+    for raw in complete:
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            malformed += 1
+            continue
+        if isinstance(record, dict) and "t" in record:
+            records.append(record)
+        else:
+            malformed += 1
+    return records, rest, malformed
