@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from salvo.common.errors import ExitCode
+from salvo.common.errors import ConfigError, ExitCode
 from salvo.common.protocol import Start, Stop
 from salvo.common.settings import load
 from salvo.controller.controller import Controller
@@ -189,3 +189,28 @@ def test_controller_live_line_and_heartbeats_during_the_run(tmp_path, capsys):
     output = capsys.readouterr().out
     assert "executors 2 active, 0 lost" in output and "| OVERALL" in output and "verdict: PASS" in output
     assert fleet.heartbeats() >= 5
+
+
+def test_controller_sigterm_in_the_start_phase_publishes_no_start(tmp_path):
+    controller, fleet = make(members(2), tmp_path)
+    link = fleet.link()
+    calls = []
+    original = link.handshake_many
+
+    def handshake_many(hosts, timeout, watch=True):
+        calls.append(hosts)
+        if len(calls) == 2:  # the start phase's handshake: a signal arrives now
+            controller.interrupt(signal.SIGTERM)
+        return original(hosts, timeout, watch)
+
+    link.handshake_many = handshake_many
+    controller.link_factory = lambda: link
+    assert controller.run() == ExitCode.SIGTERM
+    assert len(calls) == 2 and not link.of_type(Start)
+
+
+def test_controller_refuses_more_executors_than_it_may_handle(tmp_path):
+    controller, fleet = make(members(3), tmp_path, max_executors=2, expected_executors="")
+    with pytest.raises(ConfigError, match="3 executors are armed, more than SALVO_MAX_EXECUTORS=2"):
+        controller.run()
+    assert not any(link.of_type(Start) for link in fleet.links)

@@ -63,11 +63,13 @@ def cmd_executor(_: argparse.Namespace) -> int:
 def _controller_parts(settings: ControllerSettings) -> dict:
     """The controller's production parts: ZeroMQ links, TCP probes, the configured targets."""
     from salvo.common.clock import SystemClock
+    from salvo.common.limits import ensure_open_files
     from salvo.controller.discovery import TcpProber, resolve_targets
     from salvo.controller.link import ControllerLink
 
     fleet_key = settings.fleet_key.get_secret_value() if settings.fleet_key else None
     resolve_targets(settings)  # a malformed or oversized range is exit 2 before anything else
+    ensure_open_files(2 * settings.max_executors + 256, "SALVO_MAX_EXECUTORS")
     return {
         "link_factory": lambda: ControllerLink(fleet_key, settings.command_port, settings.status_port),
         "prober": TcpProber(settings.status_port, settings.scan_concurrency, settings.probe_timeout),

@@ -186,6 +186,18 @@ def handshake_all(link, hosts: list[str], timeout: float = 2.0) -> dict[str, Fou
     return found
 
 
+class TooManyExecutors(ConfigError):
+    """More executors answered than SALVO_MAX_EXECUTORS allows. Narrow the scan, or raise the limit and ulimit nofile."""
+
+
+def refuse_oversized(fleet: Fleet, limit: int) -> None:
+    if len(fleet.members) > limit:
+        raise TooManyExecutors(
+            f"{len(fleet.members)} executors are armed, more than SALVO_MAX_EXECUTORS={limit}: narrow the scan "
+            f"or raise SALVO_MAX_EXECUTORS (each executor needs 2 open files: ulimit nofile >= {2 * limit + 256})"
+        )
+
+
 def refuse_duplicate_ids(fleet: Fleet) -> None:
     """One id, one executor: never merge two executors' results under one name."""
     hosts: dict[str, list[str]] = {}
@@ -232,6 +244,7 @@ def discover(link, prober: Callable[[list[str]], list[str]], targets: Callable[[
         fleet.found.update(handshake_all(link, responders))
         refuse_duplicate_ids(fleet)
         _exclude_minority(fleet)
+        refuse_oversized(fleet, settings.max_executors)
         if len(fleet.members) > before:
             last_new = clock.monotonic()
             log.info("fleet: %d armed", len(fleet.members))

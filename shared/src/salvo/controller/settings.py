@@ -47,6 +47,9 @@ class ControllerSettings(CommonSettings):
         None, description="fleet size to wait for (unset: wait until no new executor for SALVO_SETTLE_SECONDS)"
     )
     min_executors: Annotated[int, Field(ge=1)] = Field(1, description="quorum required at SALVO_DISCOVERY_TIMEOUT")
+    max_executors: Annotated[int, Field(ge=1, le=20_000)] = Field(
+        2000, description="largest fleet accepted; needs 2 open files per executor (ulimit nofile >= 2 x this + 256)"
+    )
     discovery_timeout: Annotated[Duration, Field(gt=0)] = Field(
         300.0, description="how long to look for the fleet before giving up (exit 3 below quorum)"
     )
@@ -97,6 +100,11 @@ class ControllerSettings(CommonSettings):
             problems.append("SALVO_IP_NETWORK and SALVO_IP_HOSTS go together: set both or neither")
         if self.expected_executors is not None and self.min_executors > self.expected_executors:
             problems.append("SALVO_MIN_EXECUTORS is larger than SALVO_EXPECTED_EXECUTORS")
+        if self.expected_executors is not None and self.expected_executors > self.max_executors:
+            problems.append(
+                f"SALVO_EXPECTED_EXECUTORS={self.expected_executors} is larger than "
+                f"SALVO_MAX_EXECUTORS={self.max_executors}: raise SALVO_MAX_EXECUTORS (and ulimit nofile with it)"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -57,6 +57,9 @@ class ExecutorSettings(CommonSettings):
     bundle_max_files: Annotated[int, Field(gt=0)] = Field(
         10_000, description="most files a .zip bundle may hold"
     )
+    raw_samples: bool = Field(
+        False, description="also keep every request as a row of salvo-samples-<pid>.csv (costs locust throughput)"
+    )
     stats_interval: Annotated[Duration, Field(gt=0)] = Field(
         1.0, description="seconds between interval stats sent to the controller"
     )
