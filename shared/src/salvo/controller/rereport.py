@@ -1,7 +1,8 @@
 """`salvo report s3://…/run_id/`: re-merge a finished run from its executors' summaries and judge it again.
 
 The fleet is the one the run's report.json names (so a summary deleted since
-shows as missing), else every executor folder found under the run.
+shows as missing), else every executor folder found under the run (each folder
+without a summary.json is a missing result).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 
 from salvo.common.clock import SystemClock
 from salvo.common.errors import ConfigError, ExitCode
-from salvo.common.layout import REPORT_FILES, SUMMARY
+from salvo.common.layout import REPORT_FILES
 from salvo.common.s3 import S3Location, S3ReadError, S3Store
 from salvo.controller.collect import read_summaries
 from salvo.controller.criteria import CriteriaSyntaxError, evaluate, parse
@@ -65,8 +66,6 @@ def _fleet_of(store: S3Store, run: S3Location) -> list[str]:
     except (S3ReadError, ValueError):
         pass
     prefix = run.child("executors/")
-    found = {
-        key[len(prefix.key):].split("/", 1)[0]
-        for key in store.list_keys(prefix) if key.endswith("/" + SUMMARY)
-    }
-    return sorted(found)
+    # Every executor folder, not only those holding a summary: an executor that uploaded its
+    # artifacts but whose summary is gone is a missing result, not an executor that never was.
+    return sorted({key[len(prefix.key):].split("/", 1)[0] for key in store.list_keys(prefix)} - {""})
