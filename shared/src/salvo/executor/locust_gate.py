@@ -20,6 +20,7 @@ from salvo.executor import gate as protocol
 __all__ = ["EARLY_RELEASE_SECONDS", "install_gate"]
 
 EARLY_RELEASE_SECONDS = 0.05
+ORPHAN_GRACE_SECONDS = 5.0  # to stop users gracefully once the executor is gone, then exit regardless
 _SPIN_SECONDS = 0.0001  # the OS timer overshoots by ~60 µs; spinning longer only steals cores
 
 
@@ -64,7 +65,27 @@ def _hold_at_gate(environment: Any = None, **_: Any) -> None:
     import gevent
 
     gevent.spawn(_open_at, start_at, barrier, gate)
+    gevent.spawn(_stop_when_the_executor_is_gone, gate, environment)
     _hold_at_gate.socket = gate  # type: ignore[attr-defined]  # kept open for the process's life
+
+
+def _stop_when_the_executor_is_gone(gate: socket.socket, environment: Any) -> None:
+    """The executor never writes after GO: the gate closing means it died (even by SIGKILL).
+
+    Nobody would collect this run's results or answer to the kill switch, so the load
+    stops at once; bzt's own stop on the executor's death is not to be relied on."""
+    try:
+        while gate.recv(protocol.MAX_LINE_BYTES):
+            pass
+    except OSError:
+        pass
+    runner = getattr(environment, "runner", None)
+    if runner is not None:
+        runner.quit()
+    import gevent
+
+    gevent.sleep(ORPHAN_GRACE_SECONDS)
+    os._exit(protocol.ABORT_EXIT_CODE)
 
 
 def _hold_users_until_released():
