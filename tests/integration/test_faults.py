@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from tests.support.cluster import Cluster, ControllerRun, overall_requests, state_record
+from tests.support.cluster import Cluster, ControllerRun, overall_requests, processes_under, state_record
 from tests.support.executors import wait_for
 from tests.support.s3 import CREDENTIALS
 
@@ -280,6 +280,43 @@ def test_executor_sigkilled_under_policy_fail_exits_4_naming_it(cluster, target)
     assert survivor.wait_exit(60) == 0 and "stopped by controller" in survivor.log()
     assert report["executors"]["node-8"]["outcome"] == "finished"
     assert_no_traceback(output, survivor.log())
+
+
+ORPHAN_VICTIMS = (13, 14, 15, 16, 17)
+
+
+@pytest.mark.xfail(strict=True, reason="orphaned load: bzt gets PR_SET_PDEATHSIG's SIGTERM twice (the dying executor's "
+                   "thread group reparents it once more); when the second lands in bzt's shutdown_process(locust) "
+                   "sleep it raises ManualShutdown there, bzt exits without stopping locust, and locust (ppid 1) "
+                   "keeps its full load until SALVO_DURATION ends. It is a race (about 2 kills in 3), so five "
+                   "executors are killed: all five escaping it is rare")
+def test_sigkilled_executors_leave_no_orphaned_load(cluster, target):
+    victims = [cluster.executor(n, "scenarios/visit.py", SALVO_USERS="1", SALVO_DURATION="40s") for n in ORPHAN_VICTIMS]
+    for victim in victims:
+        victim.wait_state("armed", timeout=120)
+    controller = cluster.controller("orphans", expected=len(victims))
+    for victim in victims:
+        wait_for(lambda: target.stats()["executors"].get(victim.executor_id, {}).get("count", 0) >= 3, 60,
+                 f"{victim.executor_id}'s load")
+        assert processes_under(victim.work_dir)  # its bzt and locust are running
+    for victim in victims:
+        victim.process.send_signal(signal.SIGKILL)
+    for victim in victims:
+        victim.process.wait(10)
+    # README: "bzt runs with PR_SET_PDEATHSIG: if the executor dies, even by SIGKILL, bzt is told to stop and
+    # stops locust. No orphaned load." A graceful stop takes a few seconds, not the 40 s the run had left.
+    def orphans() -> dict:
+        return {v.executor_id: list(processes_under(v.work_dir)) for v in victims if processes_under(v.work_dir)}
+
+    try:
+        wait_for(lambda: not orphans(), 20, "the killed executors' bzt and locust to stop")
+    except AssertionError:
+        raise AssertionError(f"load processes still running 20 s after their executor was killed: {orphans()}") from None
+    stopped_at = target.stats()["total"]
+    assert controller.wait() == 1, controller.log()[-4000:]  # every member lost: no data, no PASS
+    assert sorted(controller.report()["lost"]) == sorted(v.executor_id for v in victims)
+    assert target.stats()["total"] == stopped_at  # no request after the processes ended
+    assert_no_traceback(controller.log())
 
 
 # --- 8. S3 failing while the results are uploaded -------------------------------------------------

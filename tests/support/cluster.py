@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,6 +180,36 @@ class Cluster:
             controller.kill()
         for executor in self.executors:
             executor.kill()
+        reap(self.tmp_path)
+
+
+def processes_under(folder: Path) -> dict[int, str]:
+    """Live processes whose command line names `folder` (bzt, locust of executors working there): pid -> cmdline."""
+    marker = str(folder)
+    found = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text and int(cmdline.parent.name) != os.getpid():
+            found[int(cmdline.parent.name)] = text
+    return found
+
+
+def reap(folder: Path, timeout: float = 15) -> None:
+    """Kill, by pid, whatever this test's executors left running under `folder` (bzt, locust).
+
+    An executor killed with SIGKILL may leave its locust running to the end of its
+    duration (see test_faults.py); that load must not reach the next test's target."""
+    deadline = time.monotonic() + timeout
+    while (left := processes_under(folder)) and time.monotonic() < deadline:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
 
 
 def state_record(executor: ExecutorProcess) -> dict:
