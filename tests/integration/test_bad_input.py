@@ -375,8 +375,7 @@ def test_executor_refuses_a_bad_scenario_with_exit_3_before_armed(tmp_path, aws_
     assert "armed: listening" not in result.stderr
 
 
-# Combinations the settings accept but the executor cannot use. They are found only after arming,
-# when the sockets are bound, and then end as an internal error (exit 1, traceback at DEBUG).
+# Listen settings the executor cannot use: refused before arming (exit 2), naming them.
 BIND_CASES = {
     "command-port-equals-status-port": (
         lambda port: {"SALVO_COMMAND_PORT": str(port), "SALVO_STATUS_PORT": str(port)},
@@ -388,9 +387,6 @@ BIND_CASES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="SALVO_BIND_HOST and the port pair are not validated with the other settings: "
-                   "binding fails after arming with 'salvo: internal error: ZMQError: Address already in use' / "
-                   "'No such device' (exit 1 and a traceback at DEBUG) instead of a configuration error (exit 2)")
 @pytest.mark.parametrize("name", sorted(BIND_CASES))
 def test_executor_with_unusable_listen_settings_exits_2_naming_them(tmp_path, aws_env, s3_bucket, s3_client, name):
     make_env, culprit = BIND_CASES[name]

@@ -92,9 +92,6 @@ def assert_passing_run_counted_exactly(controller: ControllerRun, target, member
 # --- 1. the load tool dies mid-run ----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="locust death detection lands with the gate change: bzt only logs "
-                   "'Locust exited with non-zero code: 3', exits 0, the executor reports 'completed (exit 0)' "
-                   "and the controller passes a 5 s run on 2 requests")
 @pytest.mark.parametrize("dying", [("node-1", "node-2"), ("node-1",)], ids=["both-die", "one-of-two-dies"])
 def test_locust_dying_mid_run_fails_the_verdict(cluster, s3_client, s3_bucket, target, dying):
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/dies.py", Body=(DYING_LOCUSTFILE % (dying,)).encode())
@@ -285,11 +282,6 @@ def test_executor_sigkilled_under_policy_fail_exits_4_naming_it(cluster, target)
 ORPHAN_VICTIMS = (13, 14, 15, 16, 17)
 
 
-@pytest.mark.xfail(strict=True, reason="orphaned load: bzt gets PR_SET_PDEATHSIG's SIGTERM twice (the dying executor's "
-                   "thread group reparents it once more); when the second lands in bzt's shutdown_process(locust) "
-                   "sleep it raises ManualShutdown there, bzt exits without stopping locust, and locust (ppid 1) "
-                   "keeps its full load until SALVO_DURATION ends. It is a race (about 2 kills in 3), so five "
-                   "executors are killed: all five escaping it is rare")
 def test_sigkilled_executors_leave_no_orphaned_load(cluster, target):
     victims = [cluster.executor(n, "scenarios/visit.py", SALVO_USERS="1", SALVO_DURATION="40s") for n in ORPHAN_VICTIMS]
     for victim in victims:
@@ -445,10 +437,6 @@ def test_report_counts_a_copied_summary_once(finished_run):
     assert_no_traceback(result.stdout + result.stderr)
 
 
-@pytest.mark.xfail(strict=True, reason="without report.json `salvo report` takes the fleet from the folders holding "
-                   "a summary.json, so an executor whose artifacts were uploaded but whose summary.json (uploaded "
-                   "last, 'its presence says the results are complete') is absent is not a member at all: "
-                   "the run PASSES on the other executor's data alone (rereport._fleet_of)")
 def test_report_without_report_json_still_sees_an_executor_whose_summary_is_missing(finished_run):
     cluster, s3, seen = finished_run
     artifacts = [o["Key"] for o in s3.list_objects_v2(

@@ -37,7 +37,7 @@ def cmd_executor(_: argparse.Namespace) -> int:
     from salvo.executor.arming import ScenarioPreparer
     from salvo.executor.executor import Executor
     from salvo.executor.identity import executor_id
-    from salvo.executor.link import ExecutorSockets
+    from salvo.executor.link import ExecutorSockets, check_can_listen
     from salvo.executor.runner import BztRunner
     from salvo.executor.workdir import WorkDir
 
@@ -46,6 +46,8 @@ def cmd_executor(_: argparse.Namespace) -> int:
     store = S3Store(retry_seconds=settings.s3_retry_seconds)
     fleet_key = settings.fleet_key.get_secret_value() if settings.fleet_key else None
     warn_if_insecure(fleet_key)
+    check_can_listen(settings.bind_host,
+                     {"SALVO_COMMAND_PORT": settings.command_port, "SALVO_STATUS_PORT": settings.status_port})
     executor = Executor(
         settings,
         executor_id=executor_id(settings),

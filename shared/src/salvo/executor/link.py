@@ -9,13 +9,14 @@ handshake: the executor logs "authentication failed" and carries on.
 from __future__ import annotations
 
 import logging
+import socket
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import recv_monitor_message
 
 from salvo.common import protocol
-from salvo.common.errors import ProtocolError
+from salvo.common.errors import ConfigError, ProtocolError
 from salvo.common.keys import Role, derive_keypair
 from salvo.common.protocol import Hello
 from salvo.common.transport import (
@@ -31,6 +32,19 @@ class _OnlyController:
 
     def callback(self, domain: str, key: bytes) -> bool:
         return key == self.controller_public
+
+
+def check_can_listen(bind_host: str, ports: dict[str, int]) -> None:
+    """Refuse, before the long arming, an address or port this executor could not listen on (exit 2)."""
+    for name, port in ports.items():
+        try:
+            family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((bind_host, port))
+        except (OSError, UnicodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(f"SALVO_BIND_HOST={bind_host} {name}={port}: cannot listen there: {reason}") from None
 
 
 class ExecutorSockets:
@@ -63,8 +77,13 @@ class ExecutorSockets:
             self.command.get_monitor_socket(AUTH_FAILURES): Link.COMMAND,
             self.status.get_monitor_socket(AUTH_FAILURES): Link.STATUS,
         }
-        self.command.bind(f"tcp://{bind_host}:{command_port}")
-        self.status.bind(f"tcp://{bind_host}:{status_port}")
+        for sock, port, name in ((self.command, command_port, "SALVO_COMMAND_PORT"),
+                                 (self.status, status_port, "SALVO_STATUS_PORT")):
+            try:
+                sock.bind(f"tcp://{bind_host}:{port}")
+            except zmq.ZMQError as exc:
+                self.close()
+                raise ConfigError(f"SALVO_BIND_HOST={bind_host} {name}={port}: cannot listen there: {exc}") from None
         self.poller = zmq.Poller()
         for sock in (self.command, self.status, *self.monitors):
             self.poller.register(sock, zmq.POLLIN)

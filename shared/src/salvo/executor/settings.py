@@ -71,4 +71,6 @@ class ExecutorSettings(CommonSettings):
     def _one_load_profile(self) -> "ExecutorSettings":
         if self.spawn_rate is not None and self.ramp_up is not None:
             raise ValueError("SALVO_SPAWN_RATE and SALVO_RAMP_UP are alternatives: set one")
+        if self.command_port == self.status_port:
+            raise ValueError(f"SALVO_COMMAND_PORT and SALVO_STATUS_PORT are both {self.command_port}: they must differ")
         return self
