@@ -46,8 +46,10 @@ rehearsal: images
 lint: venv
 	$(PY) -m ruff check shared tests demo
 
+## bench: fan-out to 2,000 executors, executor overhead vs bare locust, post-run, merge, scan (-> bench/results.json)
 bench: venv
-	@echo "no benchmarks yet"
+	@command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light)
+	ulimit -n 20000 && $(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache reports
