@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,21 @@ KEY = "bench-fleet-key-0123456789abcdef"
 PER_PROCESS = 1000
 
 
+def watch(process: subprocess.Popen) -> tuple[int, float]:
+    """The process's peak resident memory (kB, VmHWM) and CPU seconds, sampled until it exits."""
+    peak, cpu, ticks = 0, 0.0, os.sysconf("SC_CLK_TCK")
+    while process.poll() is None:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            peak = max(peak, int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))))
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, StopIteration, ValueError, IndexError):
+            pass
+        time.sleep(0.5)
+    return peak, cpu
+
+
 def run(count: int, curve: bool, command_port: int, status_port: int, results_uri: str, env: dict) -> dict:
     work = Path(tempfile.mkdtemp(prefix="salvo-fanout-"))
     sims = []
@@ -33,7 +47,7 @@ def run(count: int, curve: bool, command_port: int, status_port: int, results_ur
         address = ".".join(str((first + part * PER_PROCESS >> s) & 255) for s in (24, 16, 8, 0))
         sims.append(subprocess.Popen(
             [sys.executable, "-m", "tests.support.simexecutor", "--first", address, "--count", str(n),
-             "--command-port", str(command_port), "--status-port", str(status_port), "--run-seconds", "5",
+             "--command-port", str(command_port), "--status-port", str(status_port), "--run-seconds", "15",
              "--results-uri", results_uri, "--record", str(work / f"sims-{part}.json"), "--lifetime", "300",
              *(["--fleet-key", KEY] if curve else [])],
             cwd=REPO, env=env, stdout=subprocess.PIPE, text=True))
@@ -50,8 +64,8 @@ def run(count: int, curve: bool, command_port: int, status_port: int, results_ur
     launched = time.time()
     controller = subprocess.Popen([sys.executable, "-m", "salvo.cli", "controller"], cwd=REPO, env=controller_env,
                                   stdout=subprocess.DEVNULL, stderr=open(work / "controller.log", "wb"))
+    peak_rss_kb, cpu_seconds = watch(controller)
     code = controller.wait(600)
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     for sim in sims:
         sim.terminate()
         sim.wait(60)
@@ -67,7 +81,9 @@ def run(count: int, curve: bool, command_port: int, status_port: int, results_ur
         "receipt_spread_ms": round((max(received) - min(received)) * 1000, 2) if received else None,
         "salvo_start_spread_ms": round((max(starts) - min(starts)) * 1000, 2) if starts else None,
         "last_receipt_before_start_at_ms": round((start_at - max(received)) * 1000, 1) if received else None,
-        "children_max_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "controller_peak_rss_mb": round(peak_rss_kb / 1024, 1),
+        "controller_cpu_seconds": round(cpu_seconds, 1),
+        "controller_wall_seconds": round(time.time() - launched, 1),
         "controller_log": str(work / "controller.log"),
     }
 
