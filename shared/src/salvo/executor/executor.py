@@ -30,6 +30,7 @@ from salvo.executor.arming import PreparedRun, ScenarioPreparer
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
 from salvo.executor.results import ResultsCollector
 from salvo.executor.settings import ExecutorSettings, Mode
+from salvo.executor.startrule import start_refusal
 from salvo.executor.presence import ArmedFacts, Presence
 from salvo.executor.statefile import StateFile
 from salvo.executor.workdir import WorkDir
@@ -225,7 +226,8 @@ class Executor:
             raise Interrupted(self.pending_signal)
 
     def _accept_start(self, start: Start) -> bool:
-        reason = self._start_refusal(start)
+        reason = start_refusal(start, self.id, self.seen_runs, self.state, self.clock.time(),
+                               self.settings.start_tolerance)
         if reason:
             log.warning("start for run %s ignored: %s", start.run_id, reason)
             if self.id in start.fleet:
@@ -242,21 +244,6 @@ class Executor:
             start.run_id, start.start_at, (start.start_at - self.clock.time()) * 1000,
         )
         return True
-
-    def _start_refusal(self, start: Start) -> str:
-        if self.id not in start.fleet:
-            return f"this executor ({self.id}) is not in the run's fleet"
-        if start.run_id in self.seen_runs:
-            return "duplicate start for a run already started"
-        if self.state is not ExecutorState.ARMED:
-            return f"not armed (state {self.state.value})"
-        late = self.clock.time() - start.start_at
-        if late > self.settings.start_tolerance:
-            return (
-                f"start_at passed {late * 1000:.0f} ms ago (tolerance "
-                f"{self.settings.start_tolerance * 1000:.0f} ms): starting now would be out of sync"
-            )
-        return ""
 
     # --- the run ---------------------------------------------------------------------
 
