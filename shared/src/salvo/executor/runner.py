@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 30.0
 LOCUST_DIED = 1  # the exit code reported for a run in which a locust process died
 BZT_NICENESS = 10
+STOP_RETRY_SECONDS = 2.0
+# What bzt prints once it has a stop in hand. It can miss a SIGTERM: its health monitor runs
+# `netstat` inside `except BaseException`, which swallows the ManualShutdown bzt's own handler raises.
+BZT_STOP_ACK = b"Please wait for graceful shutdown"
 
 
 class RunnerState(str, Enum):
@@ -61,6 +65,7 @@ class BztRunner:
     process: subprocess.Popen | None = None
     _listener: socket.socket | None = None
     _gates: list[_Gate] = field(default_factory=list)
+    _stop_sent_at: float | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -185,17 +190,35 @@ class BztRunner:
         if self.process is None:
             return None
         code = self.process.poll()
+        if code is None and self.state is RunnerState.STOPPING:
+            self._repeat_unheard_stop()
         if code is not None and self.state is not RunnerState.EXITED:
             self._finish()
         return code if code or not self.died else LOCUST_DIED
 
     def stop(self) -> None:
-        """Graceful stop: bzt stops locust and writes its results."""
+        """Graceful stop: bzt stops locust and writes its results. Repeated by poll() until bzt hears it."""
         if self.process is None or self.process.poll() is not None:
             return
         self.state = RunnerState.STOPPING
         log.info("stopping the load tool (SIGTERM to bzt)")
+        self._send_stop()
+
+    def _send_stop(self) -> None:
+        self._stop_sent_at = time.monotonic()
         _signal(self.process.pid, signal.SIGTERM, group=False)
+
+    def _repeat_unheard_stop(self) -> None:
+        """Once bzt says it is shutting down, another signal would cut its results short: only resend before."""
+        if time.monotonic() - self._stop_sent_at < STOP_RETRY_SECONDS:
+            return
+        try:
+            heard = BZT_STOP_ACK in (self.artifacts_dir / "bzt.out").read_bytes()
+        except OSError:
+            heard = False
+        if not heard:
+            log.warning("bzt has not acknowledged the stop after %g s; sending SIGTERM again", STOP_RETRY_SECONDS)
+            self._send_stop()
 
     def abort(self) -> None:
         """Before release: the gates close, so locust exits without ever producing load."""
