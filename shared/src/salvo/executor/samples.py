@@ -1,11 +1,12 @@
 """Samples: one per request (or per exception raised in user code), and their files.
 
-Two formats are read:
-* Salvo's sample file, written inside locust by `salvo.executor.locust_plugin` through
-  `SampleWriter`: CSV, header `kind,start,elapsed_ms,label,method,code,success,bytes,message`.
+Two formats:
+* Salvo's raw sample file, written inside locust by `salvo.executor.locust_recorder` through
+  `SampleWriter` only with SALVO_RAW_SAMPLES (the summary comes from the stats lines):
+  CSV, header `kind,start,elapsed_ms,label,method,code,success,bytes,message`.
   `start` is when the request began (epoch seconds); `kind` is request or user_error.
 * bzt/JMeter `kpi.jtl` CSV (timeStamp = end of request in epoch ms, elapsed in ms),
-  used for bzt executors that Salvo cannot gate.
+  read for bzt executors that Salvo cannot gate.
 
 Stdlib only: this module is imported inside the locust process.
 """

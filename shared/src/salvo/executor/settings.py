@@ -49,7 +49,8 @@ class ExecutorSettings(CommonSettings):
         60.0, description="locustfile: how long the load holds (e.g. 60s, 5m)"
     )
     target_host: HttpUrl | None = Field(
-        None, description="locustfile: base URL of the system under test (locust --host)"
+        None, description="base URL of the system under test: locust --host, and the default-address of every "
+        "Taurus scenario that names none"
     )
     bundle_max_bytes: Annotated[int, Field(gt=0)] = Field(
         512 * 1024 * 1024, description="largest total uncompressed size of a .zip bundle"
