@@ -154,7 +154,8 @@ def test_default_ids_on_one_host_are_distinct_and_counted_once(cluster, tmp_path
 def test_work_dir_reused_each_run_counts_only_its_own_requests(cluster, tmp_path, s3_client, s3_bucket, target, how):
     work_dir = tmp_path / "reused-work-dir"
     mode = {"SALVO_MODE": "service"} if how == "service-mode" else {}
-    # the first run is longer, so leftovers counted in the second would show as an excess
+    # two processes: the second run is shorter, so the first run's samples counted again would show as an
+    # excess; service mode: one process, two runs of the same length, each in a fresh run folder
     executor = cluster.executor(1, "scenarios/visit.py", work_dir=work_dir, SALVO_DURATION="3s", **mode)
     counts = {}
     for run, duration in ((f"reuse-{how}-1", "3s"), (f"reuse-{how}-2", "1s")):
