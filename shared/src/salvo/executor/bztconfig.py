@@ -93,12 +93,17 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
 
 
 def overrides_config(artifacts_dir: Path) -> dict[str, Any]:
-    """Settings Salvo always imposes: no update check, no console, results where Salvo reads them."""
+    """Settings Salvo always imposes: no update check, no console, results where Salvo reads them.
+
+    bzt's default local monitoring service is dropped: once a second it lists every connection of
+    the host (psutil's netstat), CPU that the load generator beside it needs - and a SIGTERM landing
+    inside that call is swallowed by it."""
     return {
         "settings": {
             "check-updates": False,
             "artifacts-dir": str(artifacts_dir),
         },
+        "~services": [],
         "modules": {"console": {"disable": True}},
         "reporting": [
             {
