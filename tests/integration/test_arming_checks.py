@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import pytest
 
 from tests.support.executors import run_single, start_executor
+from tests.support.bundles import zip_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +26,6 @@ class Visitor(HttpUser):
 _hosts = iter(range(60, 90))
 
 
-def bundle(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -58,7 +51,7 @@ def launch(tmp_path, aws_env, s3_bucket, s3_client):
 def test_taurus_locust_scenario_without_any_host_is_refused_while_arming(launch, target):
     config = b"execution:\n- executor: locust\n  concurrency: 2\n  hold-for: 2s\n  scenario: shop\n" \
              b"scenarios:\n  shop:\n    script: locustfile.py\n"
-    executor = launch("scenarios/nohost.zip", bundle({"test.yml": config, "locustfile.py": HOSTLESS_LOCUSTFILE}))
+    executor = launch("scenarios/nohost.zip", zip_bytes({"test.yml": config, "locustfile.py": HOSTLESS_LOCUSTFILE}))
     assert executor.wait_exit(90) == 3, executor.log()[-3000:]
     log = executor.log()
     reasons = [line for line in log.splitlines() if "has no host" in line]
@@ -79,7 +72,7 @@ def test_dlt_test_json_with_a_script_path_scenario_runs_gated_at_the_target_host
     test_json = json.dumps({
         "execution": [{"executor": "locust", "concurrency": 2, "hold-for": "2s", "scenario": "locustfile.py"}],
     }).encode()
-    executor = launch("scenarios/dlt.zip", bundle({"test.json": test_json, "locustfile.py": HOSTLESS_LOCUSTFILE}),
+    executor = launch("scenarios/dlt.zip", zip_bytes({"test.json": test_json, "locustfile.py": HOSTLESS_LOCUSTFILE}),
                       SALVO_TARGET_HOST=target.url)
     executor.wait_state("armed")
     assert "load tool held at the start gate (1 locust process(es))" in executor.log()

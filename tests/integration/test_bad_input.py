@@ -29,6 +29,7 @@ import pytest
 
 from tests.support.cluster import base_environment
 from tests.support.executors import REPO, free_port
+from tests.support.bundles import zip_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -241,12 +242,6 @@ def test_bad_arguments_exit_2_naming_them(tmp_path, name):
 # --- scenarios `salvo upload` refuses (the executor's own checks, exit 3) ---------------------------
 
 
-def zip_of(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for name, data in members.items():
-            bundle.writestr(name, data)
-    return buffer.getvalue()
 
 
 def zip_with_link() -> bytes:
@@ -271,7 +266,7 @@ def honest_bomb(path: Path) -> None:
 
 def lying_bomb() -> bytes:
     """A member whose headers say 10 bytes but which inflates to 64 MiB."""
-    raw = bytearray(zip_of({"locustfile.py": LOCUSTFILE, "zeros.bin": b"\0" * (64 << 20)}))
+    raw = bytearray(zip_bytes({"locustfile.py": LOCUSTFILE, "zeros.bin": b"\0" * (64 << 20)}))
     for signature, name_length_at, name_at, size_at in ((b"PK\x03\x04", 26, 30, 22), (b"PK\x01\x02", 28, 46, 24)):
         at = raw.find(signature)
         while at >= 0:
@@ -283,17 +278,17 @@ def lying_bomb() -> bytes:
 
 
 UPLOAD_CASES = {
-    "zip-absolute-path": ("abs.zip", lambda: zip_of({"locustfile.py": LOCUSTFILE, "/etc/cron.d/job": b"x"}),
+    "zip-absolute-path": ("abs.zip", lambda: zip_bytes({"locustfile.py": LOCUSTFILE, "/etc/cron.d/job": b"x"}),
                           ["abs.zip", "'/etc/cron.d/job'", "absolute path"]),
-    "zip-traversal-deep": ("deep.zip", lambda: zip_of({"locustfile.py": LOCUSTFILE, "data/../../../x.py": b"x"}),
+    "zip-traversal-deep": ("deep.zip", lambda: zip_bytes({"locustfile.py": LOCUSTFILE, "data/../../../x.py": b"x"}),
                            ["deep.zip", "data/../../../x.py", "path traversal"]),
     "zip-symbolic-link": ("link.zip", zip_with_link, ["link.zip", "'data/users.csv'", "symbolic link"]),
     "zip-bomb-declared": ("bomb.zip", honest_bomb, ["bomb.zip", "more than SALVO_BUNDLE_MAX_BYTES"]),
     "zip-bomb-lying-headers": ("liar.zip", lying_bomb, ["liar.zip", "'zeros.bin'", "lies about its size"]),
-    "zip-too-many-files": ("many.zip", lambda: zip_of({"locustfile.py": LOCUSTFILE, **{f"d/{n}": b"" for n in range(10001)}}),
+    "zip-too-many-files": ("many.zip", lambda: zip_bytes({"locustfile.py": LOCUSTFILE, **{f"d/{n}": b"" for n in range(10001)}}),
                            ["many.zip", "more than SALVO_BUNDLE_MAX_FILES"]),
     "zip-not-a-zip": ("fake.zip", lambda: b"PK but not a zip at all", ["fake.zip", "not a readable zip"]),
-    "zip-two-entries": ("two.zip", lambda: zip_of({"a/locustfile.py": LOCUSTFILE, "b/locustfile.py": LOCUSTFILE}),
+    "zip-two-entries": ("two.zip", lambda: zip_bytes({"a/locustfile.py": LOCUSTFILE, "b/locustfile.py": LOCUSTFILE}),
                         ["two.zip", "several locustfile.py", "SALVO_SCENARIO_ENTRY"]),
     "yaml-list-at-top": ("list.yml", lambda: b"- executor: locust\n- scenario: x\n", ["list.yml", "must be a mapping"]),
     "yaml-not-utf8": ("latin.yml", lambda: b"execution:\n- executor: locust\n  scenario: caf\xe9\n", ["latin.yml", "not UTF-8"]),
@@ -341,7 +336,7 @@ def test_upload_refuses_a_bad_scenario_with_exit_3(tmp_path, name):
 ], ids=["entry-outside", "entry-missing"])
 def test_upload_refuses_a_bad_bundle_entry_with_exit_3(tmp_path, entry, culprit):
     bundle = tmp_path / "bundle.zip"
-    bundle.write_bytes(zip_of({"locustfile.py": LOCUSTFILE, "data/users.csv": b"id\n1\n"}))
+    bundle.write_bytes(zip_bytes({"locustfile.py": LOCUSTFILE, "data/users.csv": b"id\n1\n"}))
     result = salvo(["upload", str(bundle), "s3://salvo-bad-input/scenarios/", "--entry", entry],
                    minimal_environment(tmp_path, {}), tmp_path)
     assert_refused(result, 3, culprit)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
 import signal
 import socket
 import time
-import zipfile
 
 import pytest
 
 from salvo.common.protocol import Heartbeat, Start
 from salvo.controller.link import ControllerLink
 from tests.support.executors import drive_run, start_executor, wait_for
+from tests.support.bundles import zip_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -77,12 +76,6 @@ def assert_still_obeys_a_valid_start(executor, link, run_id="after"):
     assert codes == [0], executor.log()[-3000:]
 
 
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for name, data in members.items():
-            bundle.writestr(name, data)
-    return buffer.getvalue()
 
 
 # --- cannot fetch or arm: exit 3, one line naming the culprit ---------------------------------
