@@ -17,6 +17,7 @@ from typing import Callable
 
 from salvo import __version__
 from salvo.common.clock import Clock
+from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.errors import ExitCode, SalvoError
 from salvo.common.layout import run_location
 from salvo.common.protocol import ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop
@@ -56,20 +57,8 @@ class PreStartFailed(SalvoError):
     exit_code = ExitCode.NO_LOAD
 
 
-class Interrupted(Exception):
-    """A signal arrived before the start: nothing ran, nothing to stop."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 def new_run_id(clock: Clock) -> str:
     return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime(clock.time())) + uuid.uuid4().hex[:6]
-
-
-def exit_code_for_signal(signum: int) -> ExitCode:
-    return ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM
 
 
 class Controller:

@@ -18,6 +18,7 @@ from typing import Callable
 
 from salvo import __version__
 from salvo.common.clock import Clock
+from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
 from salvo.common.layout import executor_location, summary_location
 from salvo.common.protocol import (
@@ -39,18 +40,6 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 30.0
-
-
-class Interrupted(Exception):
-    """SIGINT/SIGTERM while arming: nothing ran, nothing to upload."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def exit_code_for_signal(signum: int) -> ExitCode:
-    return ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM
 
 
 @dataclass
