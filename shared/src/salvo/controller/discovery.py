@@ -56,7 +56,6 @@ class Found:
     host: str
     seen: Seen
     status: Status | None = None
-    rtt: float | None = None
     note: str = ""
 
     def describe(self) -> str:
@@ -78,9 +77,6 @@ class Fleet:
 
     def member_ids(self) -> list[str]:
         return [f.status.executor_id for f in self.members]
-
-    def max_rtt(self) -> float:
-        return max((f.rtt or 0.0 for f in self.members), default=0.0)
 
     def report(self) -> str:
         return "; ".join(f.describe() for f in sorted(self.found.values(), key=lambda f: _ip_key(f.host))) or "nothing"
@@ -182,7 +178,7 @@ def handshake_all(link, hosts: list[str], timeout: float = 2.0) -> dict[str, Fou
                 found[host] = Found(host, Seen.NO_ANSWER)  # connected: it may answer the next Hello
             continue
         seen = Seen.MEMBER if status.state is ExecutorState.ARMED else Seen.NOT_READY
-        found[host] = Found(host, seen, status, rtt=link.last_rtt.get(host))
+        found[host] = Found(host, seen, status)
     return found
 
 

@@ -10,8 +10,9 @@ summary's own form (salvo.common.summary) plus where it belongs:
 
 `t` is the epoch second the requests started in; `first_start`/`last_end` are
 the earliest start and latest end among them (start skew is read from these).
-A line is written once its second is over (and at exit), so a reader never sees
-a second twice. The writer side (inside locust) imports only this module, the
+A line is written once its second is over (SETTLE_SECONDS later, and at exit);
+a request ending later than that still counts for its start second, in a further
+line for the same second and label, so readers add lines up rather than replace. The writer side (inside locust) imports only this module, the
 summary format and hdrh.
 """
 
