@@ -214,3 +214,14 @@ def test_controller_refuses_more_executors_than_it_may_handle(tmp_path):
     with pytest.raises(ConfigError, match="3 executors are armed, more than SALVO_MAX_EXECUTORS=2"):
         controller.run()
     assert not any(link.of_type(Start) for link in fleet.links)
+
+
+def test_controller_never_passes_a_summary_that_says_results_were_unreadable(tmp_path):
+    from salvo.controller.ledger import Ledger, Member, Outcome
+
+    ledger = Ledger()
+    ledger.add(Member(host="h", executor_id="e", last_seen=0.0))
+    ledger.count("e", {"exit_code": 0, "unreadable_lines": 3, "totals": {"requests": 10}})
+    ledger.settle({})
+    (member,) = ledger.members.values()
+    assert member.outcome is Outcome.FAILED and "3 of its result lines" in member.reason

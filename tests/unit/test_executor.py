@@ -215,3 +215,19 @@ def test_executor_kills_a_load_tool_that_ignores_the_stop(tmp_path, caplog):
     assert runner.killed and 32 <= clock.time() - began < 33  # the stop, then STOP_GRACE_SECONDS
     assert "did not stop within 30 s" in caplog.text
     assert summary(store)["totals"]["requests"] == runner.requests_sent > 0
+
+
+def test_executor_summary_counts_lines_it_could_not_read(tmp_path):
+    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=1, rate=10)
+    controller.at(clock.time() + 0.1, start(clock, 0.5))
+    original = FakeRunnerFactory.__call__
+
+    def torn(self, **kwargs):
+        runner = original(self, **kwargs)
+        (kwargs["artifacts_dir"]).mkdir(parents=True, exist_ok=True)
+        (kwargs["artifacts_dir"] / "salvo-stats-7.jsonl").write_text("{torn\n")
+        return runner
+
+    runners.__class__ = type("Torn", (FakeRunnerFactory,), {"__call__": torn})
+    assert executor.run() == ExitCode.OK
+    assert summary(store)["unreadable_lines"] == 1

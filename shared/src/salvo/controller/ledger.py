@@ -1,7 +1,8 @@
 """The run's accounting: every started member ends as exactly one outcome.
 
     finished  its summary was read and counted once
-    failed    its load tool failed, it refused or never took the start, or it stopped early
+    failed    its load tool failed, it refused or never took the start, it stopped early,
+              or some of its results could not be read
     lost      it went silent during the run
     missing   it finished, but its summary is absent, unreadable or not its own
 
@@ -127,4 +128,6 @@ def _outcome(member: Member, summary: dict | None, unreadable: str | None) -> tu
         return Outcome.FAILED, f"exit code {exit_code}: {why}".rstrip(": ")
     if summary is None:
         return Outcome.MISSING, unreadable or "no summary.json"
+    if summary.get("unreadable_lines"):
+        return Outcome.FAILED, f"{summary['unreadable_lines']} of its result lines could not be read: not counted whole"
     return Outcome.FINISHED, "counted"

@@ -96,8 +96,9 @@ class ResultsCollector:
         self._read_new(final=True)
         malformed = sum(t.malformed for t in self._stats.values()) + sum(t.malformed for t in self._samples.values())
         if malformed:
-            log.warning("%d malformed result line(s) skipped in %s", malformed, self.artifacts_dir)
-        return self.run.to_dict(timings=timings, **meta)
+            log.error("%d result line(s) in %s could not be read: the run is not counted whole",
+                      malformed, self.artifacts_dir)
+        return self.run.to_dict(timings=timings, **meta, unreadable_lines=malformed)
 
 
 def publish(store: S3Store, destination: S3Location, artifacts_dir: Path, summary: dict) -> None:
