@@ -7,7 +7,8 @@ Each request the proxy receives is, by a seeded draw (repeatable runs):
 * dropped: the connection is reset without any answer, request not forwarded
   (`reset_rate`);
 * forwarded, but only the first half of the answer's body relayed before the
-  connection is closed (`truncate_rate`; answers without a body are relayed whole);
+  connection is closed (`truncate_rate`, or the next `truncate_next` answers that carry
+  a body, for tests that need an exact count; answers without a body are relayed whole);
 * otherwise forwarded verbatim — method, path and query, every header, the body
   (Content-Length or chunked, bytes untouched) — and the answer relayed.
 
@@ -57,6 +58,7 @@ class FaultProxy:
         self.fault_rate, self.reset_rate, self.truncate_rate = fault_rate, reset_rate, truncate_rate
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self.truncate_next = 0
         self.requests = self.faults = self.errors_503 = self.resets = self.truncations = self.forwarded = 0
         self.seen: list[tuple[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -90,6 +92,8 @@ class FaultProxy:
         with self._lock:
             self.requests += 1
             self.seen.append((method, path))
+            if self.truncate_next > 0:
+                return "truncate"
             draw = self._random.random()
             if draw < self.fault_rate:
                 return "503"
@@ -112,6 +116,7 @@ class FaultProxy:
             else:
                 self.truncations += 1
                 self.forwarded += 1
+                self.truncate_next = max(0, self.truncate_next - 1)
 
 
 def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
