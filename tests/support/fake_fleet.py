@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from salvo import __version__
 from salvo.common.layout import summary_location
 from salvo.common.protocol import (
-    ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
+    Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
 )
 from salvo.executor.aggregate import SummaryBuilder
 from salvo.executor.samples import Sample
@@ -45,6 +45,7 @@ class FakeMember:
     next_beat: float = 0.0
     next_stats: float = 0.0
     requests_sent: int = 0
+    dismissed: bool = False
 
     def status(self, now: float) -> Status:
         return Status(executor_id=self.executor_id, version=self.version, state=self.state,
@@ -67,6 +68,8 @@ class FakeMember:
             self.outbox.append(StartAck(executor_id=self.executor_id, run_id=message.run_id, accepted=True))
         elif isinstance(message, Stop) and self.start is not None and self.ended_at is None:
             self.stopped_at = now
+        elif isinstance(message, Dismiss):
+            self.dismissed = True
 
     def tick(self, now: float, store: FakeStore, results_uri: str) -> list:
         if self.silent(now):

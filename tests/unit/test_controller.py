@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from salvo.common.errors import ConfigError, ExitCode
-from salvo.common.protocol import Start, Stop
+from salvo.common.protocol import Dismiss, Start, Stop
 from salvo.common.settings import load
 from salvo.controller.controller import Controller
 from salvo.controller.preflight import ReportNotWritable, RunIdTaken
@@ -225,3 +225,34 @@ def test_controller_never_passes_a_summary_that_says_results_were_unreadable(tmp
     ledger.settle({})
     (member,) = ledger.members.values()
     assert member.outcome is Outcome.FAILED and "3 of its result lines" in member.reason
+
+
+def test_controller_dismisses_the_fleet_after_writing_its_report_when_asked(tmp_path):
+    controller, fleet = make(members(2), tmp_path, dismiss_fleet="true")
+    published_when_report_existed = []
+    link = fleet.link
+
+    def recording_link():
+        made = link()
+        publish = made.publish
+        made.publish = lambda message: (published_when_report_existed.append(
+            (type(message).__name__, (tmp_path / "report" / "report.json").exists(), made.closed)), publish(message))
+        return made
+
+    controller.link_factory = recording_link
+    assert controller.run() == ExitCode.OK
+    assert published_when_report_existed[-1] == ("Dismiss", True, False)  # after the report, before closing
+    assert all(m.dismissed for m in fleet.members.values()) and fleet.links[-1].closed
+
+
+def test_controller_keeps_the_fleet_by_default(tmp_path):
+    controller, fleet = make(members(2), tmp_path)
+    assert controller.run() == ExitCode.OK
+    assert not fleet.links[-1].of_type(Dismiss) and not any(m.dismissed for m in fleet.members.values())
+
+
+def test_controller_that_gives_up_still_dismisses_the_executors_it_found(tmp_path):
+    controller, fleet = make(members(1), tmp_path, expected_executors=3, min_executors=2, dismiss_fleet="true")
+    with pytest.raises(TooFewExecutors):
+        controller.run()
+    assert fleet.links[-1].of_type(Dismiss) and fleet.links[-1].closed

@@ -3,7 +3,8 @@
 Two links exist between a controller and each executor:
 
 * command link — executor SUB (bound on SALVO_COMMAND_PORT) <- controller XPUB:
-  Start, Stop, Heartbeat. One message reaches the whole fleet.
+  Start, Stop, Heartbeat, Dismiss. One message reaches the whole fleet. With a
+  fleet key only the controller's key may connect to it (CURVE + ZAP).
 * status link — executor ROUTER (bound on SALVO_STATUS_PORT) <-> controller DEALER:
   Hello -> Status (the handshake); then the executor pushes Status heartbeats,
   StartAck, IntervalStats and Finished to every peer that said Hello(watch=True).
@@ -80,6 +81,16 @@ class Heartbeat(_Message):
     sent_at: float = Field(default_factory=time.time)
 
 
+class Dismiss(_Message):
+    """The controller is done with the fleet (SALVO_DISMISS_FLEET): exit 0 instead of re-arming.
+
+    A run still going (the run_id's, or any when None) is stopped and uploaded first."""
+
+    type: Literal["dismiss"] = "dismiss"
+    run_id: str | None = None
+    reason: str = "the controller dismissed the fleet"
+
+
 # --- status link ------------------------------------------------------------------
 
 
@@ -132,12 +143,12 @@ class Finished(_Message):
     summary_uri: str | None = None
 
 
-Command = Annotated[Union[Start, Stop, Heartbeat], Field(discriminator="type")]
+Command = Annotated[Union[Start, Stop, Heartbeat, Dismiss], Field(discriminator="type")]
 StatusMessage = Annotated[
     Union[Hello, Status, StartAck, IntervalStats, Finished], Field(discriminator="type")
 ]
 Message = Annotated[
-    Union[Start, Stop, Heartbeat, Hello, Status, StartAck, IntervalStats, Finished],
+    Union[Start, Stop, Heartbeat, Dismiss, Hello, Status, StartAck, IntervalStats, Finished],
     Field(discriminator="type"),
 ]
 
@@ -161,7 +172,7 @@ def _decode(adapter: TypeAdapter, frame: bytes) -> _Message:
         raise ProtocolError(f"undecodable frame ({where}: {first.get('msg')}): {frame[:60]!r}") from None
 
 
-def decode_command(frame: bytes) -> Start | Stop | Heartbeat:
+def decode_command(frame: bytes) -> Start | Stop | Heartbeat | Dismiss:
     """A command-link frame, or ProtocolError."""
     return _decode(_command_adapter, frame)
 

@@ -20,7 +20,9 @@ from salvo.common.clock import Clock
 from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.errors import ExitCode, SalvoError
 from salvo.common.layout import run_location
-from salvo.common.protocol import ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop
+from salvo.common.protocol import (
+    Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
+)
 from salvo.common.s3 import S3Store
 from salvo.controller.collect import read_summaries
 from salvo.controller.criteria import evaluate
@@ -100,12 +102,22 @@ class Controller:
                 start = self._start(fleet)
                 self.phase = Phase.WATCH
                 self._watch(start)
-            finally:
-                self.link.close()
+            except BaseException:
+                self._close_link()
+                raise
         except Interrupted as exc:
             log.warning("interrupted by %s before the start: no load was started", exc)
             return int(exit_code_for_signal(exc.signum))
-        return self._conclude(start)
+        try:
+            return self._conclude(start)
+        finally:
+            self._close_link()  # after the report: a dismissed fleet may end the rehearsal (compose)
+
+    def _close_link(self) -> None:
+        if self.settings.dismiss_fleet:
+            log.info("dismissing the fleet (SALVO_DISMISS_FLEET)")
+            self.link.publish(Dismiss(run_id=self.run_id))
+        self.link.close()
 
     def interrupt(self, signum: int) -> None:
         """What SIGTERM/SIGINT do: before the start, give up at once; after it, stop the fleet and report.
