@@ -45,7 +45,8 @@ class FakeMember:
     next_beat: float = 0.0
     next_stats: float = 0.0
     requests_sent: int = 0
-    dismissed: bool = False
+    dismissed_at: float | None = None
+    leaves: bool = True  # False: dismissed but never says it leaves (e.g. stuck re-arming)
 
     def status(self, now: float) -> Status:
         return Status(executor_id=self.executor_id, version=self.version, state=self.state,
@@ -69,7 +70,7 @@ class FakeMember:
         elif isinstance(message, Stop) and self.start is not None and self.ended_at is None:
             self.stopped_at = now
         elif isinstance(message, Dismiss):
-            self.dismissed = True
+            self.dismissed_at = now
 
     def tick(self, now: float, store: FakeStore, results_uri: str) -> list:
         if self.silent(now):
@@ -94,6 +95,9 @@ class FakeMember:
                 out.append(self.status(now))
                 out.append(Finished(executor_id=self.executor_id, run_id=self.start.run_id,
                                     exit_code=self.exit_code, reason="completed" if self.exit_code == 0 else "crashed"))
+        if self.dismissed_at is not None and self.leaves and (self.start is None or self.ended_at is not None):
+            out.append(self.status(now).model_copy(update={"leaving": True}))
+            self.leaves = False  # its last word
         if now >= self.next_beat:
             self.next_beat = now + 1.0
             out.append(self.status(now))

@@ -8,7 +8,9 @@ import signal
 import pytest
 
 from salvo.common.errors import ExitCode, ProtocolError
-from salvo.common.protocol import Dismiss, Finished, Start, StartAck, Stop, decode_command, decode_status, encode
+from salvo.common.protocol import (
+    Dismiss, Finished, Start, StartAck, Status, Stop, decode_command, decode_status, encode,
+)
 from salvo.common.transport import Inbound, Link
 from salvo.common.settings import load
 from salvo.executor.executor import Executor
@@ -247,6 +249,8 @@ def test_service_executor_dismissed_after_its_run_exits_0_instead_of_waiting_for
     assert second.released_at is None and second.aborted  # re-armed, then let go without load
     assert clock.time() - began < 4 and controller.closed
     assert "dismissed by the controller while armed" in caplog.text
+    last_word = controller.pushed[-1]
+    assert isinstance(last_word, Status) and last_word.leaving and last_word.executor_id == "exec-1"
 
 
 def test_dismiss_during_a_run_stops_it_uploads_and_does_not_re_arm(tmp_path):
@@ -258,12 +262,14 @@ def test_dismiss_during_a_run_stops_it_uploads_and_does_not_re_arm(tmp_path):
     assert runner.stopped_at is not None
     result = summary(store)
     assert result["stop_reason"].startswith("stopped by controller") and result["totals"]["requests"] > 0
+    assert controller.pushed[-1].leaving and controller.of_type(Finished)
 
 
 def test_dismiss_is_only_obeyed_on_the_command_link(tmp_path):
     executor, controller, runners, store, clock = make_executor(tmp_path, env={"SALVO_WAIT_TIMEOUT": "3"})
     controller.at(clock.time() + 0.5, Inbound(Link.STATUS, Dismiss(), b"peer"))
     assert executor.run() == ExitCode.NO_LOAD  # still waited for a start, until the wait timeout
+    assert not any(getattr(m, "leaving", False) for m in controller.pushed)
 
 
 def test_dismiss_travels_only_as_a_command():

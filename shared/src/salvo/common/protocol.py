@@ -110,6 +110,7 @@ class Status(_Message):
     run_id: str | None = None
     armed_at: float | None = None
     gated: bool = False  # load tool pre-launched and held at a gate
+    leaving: bool = False  # dismissed: its last word before exiting (it will not re-arm)
     sent_at: float = Field(default_factory=time.time)
 
 

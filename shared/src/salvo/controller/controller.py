@@ -41,6 +41,7 @@ SUBSCRIBE_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 5.0
 INTERRUPTED_UPLOAD_SECONDS = 20.0
 INTERRUPTED_FINISH_SECONDS = 30.0  # after a signal: time for executors to stop and upload
+DISMISS_WAIT_SECONDS = 150.0  # dismissed executors answer once re-armed (SALVO_ARM_TIMEOUT, 120 s by default)
 QUIET_STATES = {ExecutorState.STOPPING, ExecutorState.UPLOADING}  # may be silent while uploading
 
 
@@ -115,9 +116,20 @@ class Controller:
 
     def _close_link(self) -> None:
         if self.settings.dismiss_fleet:
-            log.info("dismissing the fleet (SALVO_DISMISS_FLEET)")
-            self.link.publish(Dismiss(run_id=self.run_id))
+            self._dismiss_fleet()
         self.link.close()
+
+    def _dismiss_fleet(self) -> None:
+        """Executors exit instead of re-arming; wait for each member's last word, so that when the
+        controller ends nothing of the fleet still needs the rest of a compose rehearsal (S3, target)."""
+        staying = {m.host for m in self.ledger.members.values() if m.liveness is not Liveness.LOST}
+        log.info("dismissing the fleet (SALVO_DISMISS_FLEET): waiting for %d executor(s) to leave", len(staying))
+        self.link.publish(Dismiss(run_id=self.run_id))
+        deadline, signals = self.clock.monotonic() + DISMISS_WAIT_SECONDS, self.signals
+        while staying and self.clock.monotonic() < deadline and self.signals == signals:
+            staying -= {host for host, message in self.link.receive(0.1) if getattr(message, "leaving", False)}
+        if staying:
+            log.warning("no word of leaving from %d dismissed executor(s): %s", len(staying), ", ".join(sorted(staying)))
 
     def interrupt(self, signum: int) -> None:
         """What SIGTERM/SIGINT do: before the start, give up at once; after it, stop the fleet and report.

@@ -110,12 +110,10 @@ class Executor:
                 if self.settings.mode is Mode.ONESHOT or code in (ExitCode.SIGINT, ExitCode.SIGTERM):
                     return int(code)
                 if self.dismissed:
-                    log.info("dismissed by the controller: not re-arming")
-                    return int(ExitCode.OK)
+                    return self._leave("dismissed by the controller: not re-arming")
                 log.info("service mode: re-arming for the next run")
         except Dismissed:
-            log.info("dismissed by the controller while armed: no load started, exiting")
-            return int(ExitCode.OK)
+            return self._leave("dismissed by the controller while armed: no load started, exiting")
         except Interrupted as exc:
             log.warning("interrupted by %s before any load started", exc)
             return int(exit_code_for_signal(exc.signum))
@@ -129,6 +127,11 @@ class Executor:
             if self.link is not None:
                 self.link.close()
             self.workdir.release()
+
+    def _leave(self, why: str) -> int:
+        log.info("%s", why)
+        self.presence.push(self.presence.status().model_copy(update={"leaving": True}))  # the controller waits for it
+        return int(ExitCode.OK)
 
     def interrupt(self, signum: int) -> None:
         """What SIGTERM/SIGINT do: stop gracefully (upload what exists), or give up arming at once."""
