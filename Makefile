@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
-# Where no registry is reachable: `make base-image` and BASE_IMAGE=salvo-base:bookworm
-BASE_IMAGE ?= python:3.12-slim
+# The images' base: BASE_IMAGE when given, else python:3.12-slim, else (no registry reachable)
+# the stand-in salvo-base:bookworm, built when missing: scripts/base-image.sh decides, as in CI.
 export BASE_IMAGE
 COMPOSE := docker compose
 
@@ -29,17 +29,17 @@ test-fast: venv
 test-e2e: venv
 	$(PYTEST) tests/e2e
 
-## images: the executor, controller and rehearsal images (BASE_IMAGE as set)
+## images: the executor, controller and rehearsal images (base: see BASE_IMAGE above)
 images:
-	$(COMPOSE) build
+	BASE_IMAGE="$$(scripts/base-image.sh)" && export BASE_IMAGE && echo "images: BASE_IMAGE=$$BASE_IMAGE" \
+	  && $(COMPOSE) build
 
 ## base-image: a python:3.12-slim stand-in built from Debian packages (no registry needed)
 base-image:
 	scripts/build-base-image.sh salvo-base:bookworm
 
-## rehearsal: a whole distributed test on this machine; exits with the controller's verdict
+## rehearsal: a whole distributed test on this machine; exits with the controller's verdict (report in ./reports)
 rehearsal: images
-	mkdir -p reports && chmod 777 reports
 	$(COMPOSE) up --scale executor=5 --exit-code-from controller; status=$$?; \
 	  $(COMPOSE) down -v --remove-orphans >/dev/null 2>&1; exit $$status
 
