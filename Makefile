@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest
 export BASE_IMAGE
 COMPOSE := docker compose
 
-.PHONY: venv test test-fast test-e2e images base-image rehearsal lint bench clean readme-config
+.PHONY: venv test test-fast test-e2e images base-image rehearsal lint bench clean readme-config lock
 
 $(VENV)/.installed: shared/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +57,7 @@ clean:
 ## readme-config: print the README's configuration tables from the settings models
 readme-config: venv
 	$(PY) scripts/config-table.py
+
+## lock: re-hash requirements/*.lock for linux/amd64 and linux/arm64 from PyPI (pins unchanged; see scripts/lock.py)
+lock: venv
+	$(PY) scripts/lock.py
