@@ -22,13 +22,14 @@ from typing import Any
 
 import yaml
 
+from salvo.common.fleetload import share_of_count, share_of_rate
 from salvo.executor.checks import CheckedScenario, check_scenario
 from salvo.executor.executions import Execution, execution_items, scenario_mapping
 from salvo.executor.hosts import apply_target_host
 from salvo.executor.locust_plugin import wrapper_source
 from salvo.executor.scenario import EntryKind, Scenario
 
-__all__ = ["LoadProfile", "RunPlan", "overrides_config", "prepare_run", "write_plan"]
+__all__ = ["LoadProfile", "RunPlan", "overrides_config", "prepare_run", "write_fleet_share", "write_plan"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class RunPlan:
     cwd: Path  # bzt's working directory: relative paths in the scenario resolve from here
     gates: int  # locust processes that will report at the gate; 0 = not gated
     executors: list[str] = field(default_factory=list)
+    concurrencies: list[int | None] = field(default_factory=list)  # users of each execution, where a number
 
     @property
     def gated(self) -> bool:
@@ -89,7 +91,34 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     return RunPlan(
         configs=[run_config, overrides], cwd=checked.config_dir, gates=gates,
         executors=[e.executor for e in checked.executions],
+        concurrencies=[_count(item.get("concurrency")) for item in execution_items(config)],
     )
+
+
+def write_fleet_share(plan: RunPlan, index: int, size: int) -> None:
+    """Fleet mode for a run bzt launches at start_at: each execution's concurrency and throughput in the
+    run's config become this executor's share of them (gated locust processes take theirs at the gate)."""
+    run_config = plan.configs[0]
+    config = yaml.safe_load(run_config.read_text())
+    for item in execution_items(config):
+        for key in ("concurrency", "throughput"):
+            total = _count(item.get(key))
+            if total is not None:
+                item[key] = share_of_count(total, index, size)
+            elif isinstance(item.get(key), float):
+                item[key] = share_of_rate(item[key], size)
+    run_config.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _count(value: Any) -> int | None:
+    """A Taurus load number as an int (bzt accepts 10 and "10"); None for anything else (e.g. "${USERS}")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
 def overrides_config(artifacts_dir: Path) -> dict[str, Any]:

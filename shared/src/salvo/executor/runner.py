@@ -142,12 +142,14 @@ class BztRunner:
         except OSError as exc:
             log.debug("could not lower bzt's priority: %s", exc)
 
-    def release(self, start_at: float) -> None:
-        """Tell every gate when to let go (gated), or launch now (not gated)."""
+    def release(self, go: protocol.Go) -> None:
+        """Tell every gate when to let go and the executor's place in the fleet (gated), or launch now (not gated)."""
         if self.plan.gated:
+            line = protocol.encode_go(go)
             for gate in self._gates:
-                gate.conn.sendall(protocol.encode_go(start_at))
+                gate.conn.sendall(line)
         else:
+            self.env.update(go.scenario_environment())
             self.launch()
         self.state = RunnerState.RELEASED
 
