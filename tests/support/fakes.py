@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from salvo.common.errors import LoadToolError, ScenarioFetchError, UploadError
+from salvo.common.errors import LoadToolNotReady, ScenarioFetchError, UploadError
 from salvo.common.s3 import S3Location, S3ReadError
 from salvo.common.transport import Inbound, Link
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
@@ -150,7 +150,7 @@ class FakeRunner:
     def wait_at_gate(self, timeout: float) -> None:
         if self.dies_at_gate:
             self.code = 1
-            raise LoadToolError("bzt exited with code 1 before the load tool was ready: You must specify the base host")
+            raise LoadToolNotReady("bzt exited with code 1 before the load tool was ready: You must specify the base host")
 
     def release(self, go) -> None:
         if not self.plan.gated:

@@ -249,7 +249,7 @@ class Executor:
     def _drive_load(self, start: Start) -> RunOutcome:
         runner = self.armed.runner
         collector = self._collector = ResultsCollector(
-            self.armed.prepared.artifacts_dir, self.clock, gated=self.armed.prepared.plan.gated)
+            self.armed.prepared.artifacts_dir, self.clock, locust_stats=self.armed.prepared.plan.locust_stats)
         self._stopping_since: float | None = None
         last_contact = self.clock.monotonic()
         next_stats = start.start_at + self.settings.stats_interval
