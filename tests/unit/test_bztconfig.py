@@ -194,7 +194,7 @@ def test_jmeter_executions_are_gated_and_their_concurrency_becomes_a_share_prope
     assert config["execution"][0]["ramp-up"] == "5s" and config["execution"][0]["hold-for"] == "1m"
     properties = yaml.safe_load(plan.configs[1].read_text())["modules"]["jmeter"]["properties"]
     assert properties == {"jsr223.init.file": str((home / "bin" / "salvo-gate.groovy").resolve()),
-                          "salvo.share.totals": "4,10"}
+                          "salvo.share.totals": "4,10", "sampleresult.timestamp.start": True}
 
 
 def test_a_jmeter_without_salvos_gate_is_refused_rather_than_started_late(tmp_path):

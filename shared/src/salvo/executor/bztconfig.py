@@ -73,6 +73,11 @@ class RunPlan:
         return self.gated and all(executor == "locust" for executor in self.executors)
 
     @property
+    def jtl_timestamps_are_starts(self) -> bool:
+        """JMeter's kpi.jtl stamps a request when it began (sampleresult.timestamp.start); bzt's writers when it ended."""
+        return JMETER in self.executors
+
+    @property
     def gate_needs_a_path(self) -> bool:
         """JMeter (Java) cannot reach an abstract Unix socket: its gate listens on a file."""
         return JMETER in self.executors

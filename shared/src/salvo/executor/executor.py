@@ -249,7 +249,8 @@ class Executor:
     def _drive_load(self, start: Start) -> RunOutcome:
         runner = self.armed.runner
         collector = self._collector = ResultsCollector(
-            self.armed.prepared.artifacts_dir, self.clock, locust_stats=self.armed.prepared.plan.locust_stats)
+            self.armed.prepared.artifacts_dir, self.clock, locust_stats=self.armed.prepared.plan.locust_stats,
+            jtl_timestamp_is_start=self.armed.prepared.plan.jtl_timestamps_are_starts)
         self._stopping_since: float | None = None
         last_contact = self.clock.monotonic()
         next_stats = start.start_at + self.settings.stats_interval

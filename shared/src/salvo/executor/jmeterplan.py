@@ -69,4 +69,5 @@ def jmeter_overrides(script: Path, totals: list[int]) -> dict[str, Any]:
     return {"modules": {JMETER: {"properties": {
         "jsr223.init.file": str(script),
         "salvo.share.totals": ",".join(map(str, totals)),
+        "sampleresult.timestamp.start": True,  # as JMeter ships it, but Salvo's reading depends on it
     }}}}

@@ -60,10 +60,12 @@ class _StatsTail:
 
 
 class ResultsCollector:
-    def __init__(self, artifacts_dir: Path, clock: Clock, *, locust_stats: bool = True):
+    def __init__(self, artifacts_dir: Path, clock: Clock, *, locust_stats: bool = True,
+                 jtl_timestamp_is_start: bool = False):
         self.artifacts_dir = artifacts_dir
         self.clock = clock
         self.locust_stats = locust_stats
+        self.jtl_timestamp_is_start = jtl_timestamp_is_start
         self.run = SummaryBuilder()
         self._stats: dict[Path, _StatsTail] = {}
         self._samples: dict[Path, SampleTail] = {}
@@ -78,7 +80,8 @@ class ResultsCollector:
                     self._interval.add_record(record)
         else:
             for path in sorted(self.artifacts_dir.glob(JTL_GLOB)):
-                for sample in self._samples.setdefault(path, SampleTail(path)).read_new(final):
+                tail = self._samples.setdefault(path, SampleTail(path, self.jtl_timestamp_is_start))
+                for sample in tail.read_new(final):
                     self.run.add(sample)
                     self._interval.add(sample)
 
