@@ -40,6 +40,7 @@ class Sample:
     bytes: int = 0
     message: str = ""
     kind: SampleKind = SampleKind.REQUEST
+    users: int = 0  # active threads when it was taken (JMeter's allThreads), where the file says
 
     @property
     def end(self) -> float:
@@ -101,6 +102,7 @@ def _from_jtl_row(row: dict[str, str], timestamp_is_start: bool = False) -> Samp
         success=(row.get("success", "true") or "").lower() == "true",
         bytes=int(float(row.get("bytes") or 0)),
         message="" if (row.get("success", "true") or "").lower() == "true" else row.get("responseMessage", ""),
+        users=int(row.get("allThreads") or 0),
     )
 
 
