@@ -100,7 +100,8 @@ class Cluster:
         """Start `salvo executor` on 127.0.2.`host_number`.
 
         `executor_id=None` leaves SALVO_EXECUTOR_ID unset (the default id); the string
-        "default" means node-`host_number`. Extra keyword arguments are SALVO_ variables.
+        "default" means node-`host_number`. Extra keyword arguments are SALVO_ variables
+        (None unsets one of the defaults).
         """
         if executor_id == "default":
             executor_id = f"node-{host_number}"
@@ -126,7 +127,11 @@ class Cluster:
             env["SALVO_TARGET_HOST"] = self.target.url
         if executor_id:
             env["SALVO_EXECUTOR_ID"] = executor_id
-        env.update({k: str(v) for k, v in extra_env.items()})
+        for name, value in extra_env.items():  # None: leave the variable unset
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = str(value)
         log_path = self.tmp_path / "logs" / f"executor-{label}-{len(self.executors)}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "salvo.cli", "executor"], env=env, cwd=REPO,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from salvo.common.errors import LoadToolError, UploadError
+from salvo.common.errors import LoadToolNotReady, ScenarioFetchError, UploadError
 from salvo.common.s3 import S3Location, S3ReadError
 from salvo.common.transport import Inbound, Link
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
@@ -60,9 +60,11 @@ class FakeStore:
     def bounded(self, retry_seconds: float) -> "FakeStore":
         return self
 
-    def download(self, location: S3Location, dest: Path) -> str:
+    def download(self, location: S3Location, dest: Path, *, what: str = "scenario", variable: str = "") -> str:
         import hashlib
 
+        if str(location) not in self.objects:
+            raise ScenarioFetchError(f"{what} {location} not found (NoSuchKey): check {variable or 'the URI'}")
         data = self.read_bytes(location)
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
@@ -139,6 +141,7 @@ class FakeRunner:
     aborted: bool = False
     code: int | None = None
     requests_sent: int = 0
+    go: object = None
 
     def launch(self) -> None:
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -147,12 +150,13 @@ class FakeRunner:
     def wait_at_gate(self, timeout: float) -> None:
         if self.dies_at_gate:
             self.code = 1
-            raise LoadToolError("bzt exited with code 1 before the load tool was ready: You must specify the base host")
+            raise LoadToolNotReady("bzt exited with code 1 before the load tool was ready: You must specify the base host")
 
-    def release(self, start_at: float) -> None:
+    def release(self, go) -> None:
         if not self.plan.gated:
             self.launch()
-        self.released_at = start_at
+        self.go = go  # what a gated locust would be told: its place in the fleet, its share
+        self.released_at = go.start_at
 
     def released_times(self) -> list[float]:
         return [self.released_at] if self.released_at is not None and self.plan.gated else []

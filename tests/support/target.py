@@ -5,11 +5,14 @@ skew and request counts at the target rather than trusting executors' reports.
 One asyncio loop, no thread per connection: a burst of first requests from a
 whole fleet is stamped as it arrives, not as threads get scheduled.
 
-    GET  /__stats   -> {"total": n, "executors": {id: {"count": n, "first": t, "last": t}}}
+    GET  /__stats   -> {"total": n, "executors": {id: {"count": n, "first": t, "last": t}},
+                        "paths": {path: n}, "arrivals": {id: [t, ...]}}
     POST /__reset   -> clears the counters
     anything else   -> 200 "ok" (or the status given by ?status=NNN); counted
 
-Requests are attributed to the X-Salvo-Executor header (else "-").
+Requests are attributed to the X-Salvo-Executor header (else "-"). Paths are
+counted (the first MAX_PATHS distinct ones); requests under /timed/ also keep
+their arrival time, for tests that look at the load's shape over time.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 EXECUTOR_HEADER = "x-salvo-executor"
+MAX_PATHS = 10_000
 REASONS = {200: "OK", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
@@ -31,16 +35,22 @@ class Counters:
     def reset(self) -> None:
         self.total = 0
         self.executors: dict[str, dict[str, float]] = {}
+        self.paths: dict[str, int] = {}
+        self.arrivals: dict[str, list[float]] = {}
 
-    def record(self, executor: str, arrived: float) -> None:
+    def record(self, executor: str, arrived: float, path: str = "/") -> None:
         self.total += 1
+        if path in self.paths or len(self.paths) < MAX_PATHS:
+            self.paths[path] = self.paths.get(path, 0) + 1
+        if path.startswith("/timed/"):
+            self.arrivals.setdefault(executor, []).append(arrived)
         entry = self.executors.setdefault(executor, {"count": 0, "first": arrived, "last": arrived})
         entry["count"] += 1
         entry["first"] = min(entry["first"], arrived)
         entry["last"] = max(entry["last"], arrived)
 
     def snapshot(self) -> dict:
-        return {"total": self.total, "executors": self.executors}
+        return {"total": self.total, "executors": self.executors, "paths": self.paths, "arrivals": self.arrivals}
 
 
 COUNTERS = Counters()
@@ -81,7 +91,7 @@ def respond(method: str, target: str, headers: dict[str, str], arrived: float) -
     if url.path == "/__reset":
         COUNTERS.reset()
         return 200, b"reset", "text/plain"
-    COUNTERS.record(headers.get(EXECUTOR_HEADER, "-"), arrived)
+    COUNTERS.record(headers.get(EXECUTOR_HEADER, "-"), arrived, url.path)
     return int(parse_qs(url.query).get("status", ["200"])[0]), b"ok", "text/plain"
 
 

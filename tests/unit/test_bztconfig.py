@@ -116,10 +116,10 @@ def test_two_executions_of_one_scenario_share_a_wrapper_and_hold_two_gates(tmp_p
 
 def test_executors_that_cannot_be_gated_run_as_given_but_for_the_target_host(tmp_path):
     entry = tmp_path / "jmx.yml"
-    original = {"execution": {"executor": "jmeter", "scenario": {"requests": ["http://127.0.0.1/"]}}}
+    original = {"execution": {"executor": "apiritif", "scenario": {"requests": ["http://127.0.0.1/"]}}}
     entry.write_text(yaml.safe_dump(original))
     plan, config = planned_without_checks(tmp_path, entry, NO_TARGET)
-    assert plan.gates == 0 and not plan.gated and plan.executors == ["jmeter"]
+    assert plan.gates == 0 and not plan.gated and plan.executors == ["apiritif"]
     assert config == original
     _, config = planned_without_checks(tmp_path, entry, PROFILE)
     assert config["execution"]["scenario"] == {"requests": ["http://127.0.0.1/"], "default-address": TARGET}
@@ -162,3 +162,58 @@ def test_the_config_is_parsed_once_per_arm(tmp_path, monkeypatch):
     monkeypatch.setattr(checks, "load_taurus_config", lambda path: reads.append(path) or original(path))
     prepared(tmp_path, entry)
     assert reads == [entry]
+
+
+# --- JMeter, held at its own gate ---------------------------------------------------------------
+
+
+def jmeter_home(tmp_path: Path, with_gate: bool = True) -> Path:
+    """A stand-in JMeter home: bin/jmeter and, as Salvo's install has it, bin/salvo-gate.groovy."""
+    home = tmp_path / "jmeter-home"
+    written(home / "bin" / "jmeter", "#!/bin/sh\n").chmod(0o755)
+    if with_gate:
+        written(home / "bin" / "salvo-gate.groovy", "io.salvo.jmeter.StartGate.install()\n")
+    return home
+
+
+def test_jmeter_executions_are_gated_and_their_concurrency_becomes_a_share_property(tmp_path):
+    home = jmeter_home(tmp_path)
+    entry = written(tmp_path / "test.json", {
+        "execution": [
+            {"executor": "jmeter", "concurrency": 10, "ramp-up": "5s", "hold-for": "1m", "scenario": {"script": "a.jmx"}},
+            {"executor": "jmeter", "concurrency": "4", "scenario": {"requests": ["http://127.0.0.1/"]}},
+        ],
+        "modules": {"jmeter": {"path": str(home / "bin" / "jmeter")}},
+    })
+    written(tmp_path / "a.jmx", "<jmeterTestPlan/>")
+    plan, config = planned_without_checks(tmp_path, entry, NO_TARGET)
+    assert plan.gated and plan.gates == 2 and plan.gate_needs_a_path and not plan.locust_stats
+    assert plan.concurrencies == [10, 4]
+    assert [item["concurrency"] for item in config["execution"]] == [
+        "${__P(salvo.share.of.10,10)}", "${__P(salvo.share.of.4,4)}"]
+    assert config["execution"][0]["ramp-up"] == "5s" and config["execution"][0]["hold-for"] == "1m"
+    properties = yaml.safe_load(plan.configs[1].read_text())["modules"]["jmeter"]["properties"]
+    assert properties == {"jsr223.init.file": str((home / "bin" / "salvo-gate.groovy").resolve()),
+                          "salvo.share.totals": "4,10", "sampleresult.timestamp.start": True}
+
+
+def test_a_jmeter_without_salvos_gate_is_refused_rather_than_started_late(tmp_path):
+    home = jmeter_home(tmp_path, with_gate=False)
+    entry = written(tmp_path / "test.yml", yaml.safe_dump({
+        "execution": [{"executor": "jmeter", "scenario": {"requests": ["http://127.0.0.1/"]}}],
+        "modules": {"jmeter": {"path": str(home)}},
+    }))
+    with pytest.raises(ScenarioError, match="has no Salvo start gate"):
+        planned_without_checks(tmp_path, entry, NO_TARGET)
+
+
+def test_locust_and_jmeter_in_one_config_are_refused(tmp_path):
+    home = jmeter_home(tmp_path)
+    written(tmp_path / "locustfile.py", LOCUSTFILE)
+    entry = written(tmp_path / "test.yml", yaml.safe_dump({
+        "execution": [{"executor": "jmeter", "scenario": {"requests": ["http://127.0.0.1/"]}},
+                      {"executor": "locust", "scenario": {"script": "locustfile.py"}}],
+        "modules": {"jmeter": {"path": str(home)}},
+    }))
+    with pytest.raises(ScenarioError, match="mixes locust and jmeter"):
+        planned_without_checks(tmp_path, entry, NO_TARGET)

@@ -165,7 +165,7 @@ def test_executor_load_tool_crash_mid_run_is_a_failure_with_results(tmp_path):
 
 def test_executor_load_tool_dying_at_the_gate_fails_before_armed(tmp_path, caplog):
     executor, controller, runners, store, clock = make_executor(tmp_path, dies_at_gate=True)
-    assert executor.run() == ExitCode.FAILED
+    assert executor.run() == ExitCode.SCENARIO  # the scenario could not be armed: nothing ran
     assert executor.state.value == "failed" and "You must specify the base host" in caplog.text
     assert not controller.pushed  # never bound, never said armed
 

@@ -25,9 +25,19 @@ def test_ready_round_trip(pid):
     assert gate.decode_ready(line.decode()[:-1]) == pid
 
 
-@given(at=epoch)
-def test_go_and_released_round_trip_to_the_microsecond(at):
-    assert gate.decode_go(gate.encode_go(at).decode()[:-1]) == pytest.approx(at, abs=1e-6)
+@given(at=epoch, size=st.integers(1, 5000), data=st.data())
+def test_go_and_released_round_trip_to_the_microsecond(at, size, data):
+    go = gate.Go(
+        start_at=at, index=data.draw(st.integers(0, size - 1)), size=size, run_id="run-20261128-1",
+        mode=data.draw(st.sampled_from(["per-executor", "fleet"])),
+        users=data.draw(st.none() | st.integers(0, 10**6)),
+        rate=data.draw(st.none() | st.floats(0.001, 1e5)),
+    )
+    decoded = gate.decode_go(gate.encode_go(go).decode()[:-1])
+    assert decoded.start_at == pytest.approx(at, abs=1e-6)
+    assert (decoded.index, decoded.size, decoded.run_id, decoded.mode, decoded.users) == (
+        go.index, go.size, go.run_id, go.mode, go.users)
+    assert decoded.rate == (None if go.rate is None else pytest.approx(go.rate, rel=1e-5))
     assert gate.decode_released(gate.encode_released(at).decode()[:-1]) == pytest.approx(at, abs=1e-6)
 
 
@@ -41,6 +51,9 @@ def test_go_and_released_round_trip_to_the_microsecond(at):
         (gate.decode_go, "GO"), (gate.decode_go, "GO "), (gate.decode_go, "GO soon"), (gate.decode_go, "GO nan"),
         (gate.decode_go, "GO inf"), (gate.decode_go, "GO -1.0"), (gate.decode_go, "GO 0"),
         (gate.decode_go, "GO 1.0 2.0"), (gate.decode_go, "READY 12"), (gate.decode_go, "GO  1.0"),
+        (gate.decode_go, "GO 1.0 index=3 size=3"), (gate.decode_go, "GO 1.0 index=x"),
+        (gate.decode_go, "GO 1.0 users=-1"), (gate.decode_go, "GO 1.0 rate=0"), (gate.decode_go, "GO 1.0 rate=nan"),
+        (gate.decode_go, "GO 1.0 index="),
         (gate.decode_released, "RELEASED"), (gate.decode_released, "RELEASED NaN"), (gate.decode_released, "GO 1.0"),
     ],
 )
@@ -50,8 +63,8 @@ def test_malformed_lines_are_refused(decode, line):
 
 
 def test_nothing_that_is_not_a_time_is_encoded():
-    for encode in (gate.encode_go, gate.encode_released):
-        for bad in (float("nan"), float("inf"), -1.0):
+    for bad in (float("nan"), float("inf"), -1.0):
+        for encode in (lambda at: gate.encode_go(gate.Go(start_at=at)), gate.encode_released):
             with pytest.raises(gate.GateProtocolError):
                 encode(bad)
 
@@ -68,7 +81,7 @@ def test_read_line_over_a_socket_pair():
     with ours, theirs:
         sender = threading.Thread(target=lambda: [theirs.sendall(b"GO 17"), theirs.sendall(b"00.25\n")])
         sender.start()
-        assert gate.decode_go(gate.read_line(ours)) == 1700.25
+        assert gate.decode_go(gate.read_line(ours)).start_at == 1700.25
         sender.join()
         theirs.sendall(b"x" * (gate.MAX_LINE_BYTES * 3))
         assert gate.read_line(ours) == ""  # an endless line is nobody's protocol

@@ -75,3 +75,13 @@ def test_histogram_precision_round_trip_and_clamping():
     assert decoded.count == 5 and histogram.clamped == 1
     assert abs(decoded.percentile_ms(50) - 2.5) <= 2.5 * 0.001
     assert LatencyHistogram().percentile_ms(99) is None and LatencyHistogram.decode("").is_empty
+
+
+def test_a_jmeter_jtl_stamps_each_request_when_it_began(tmp_path):
+    jtl = tmp_path / "kpi.jtl"
+    jtl.write_text("timeStamp,elapsed,label,responseCode,responseMessage,success,bytes,allThreads\n"
+                   "1764300000250,40,GET /,200,OK,true,120,5\n")
+    (began,) = SampleTail(jtl, timestamp_is_start=True).read_new(final=True)
+    (ended,) = SampleTail(jtl).read_new(final=True)
+    assert began.start == 1764300000.25 and began.end == 1764300000.29
+    assert ended.start == 1764300000.21  # bzt's own writers stamp the end

@@ -56,6 +56,14 @@ class ScenarioError(SalvoError):
     exit_code = ExitCode.SCENARIO
 
 
+class LoadToolNotReady(ScenarioError):
+    """The load tool stopped (or hung) while loading the scenario, before its start gate: nothing ran.
+
+    The message quotes the tool's own first error line (JMeter, locust or bzt); fix
+    the scenario and upload it again. Its logs are in the executor's work folder.
+    """
+
+
 class LoadToolError(SalvoError):
     """The load tool (bzt/locust) failed to start or run. Read its log in the results folder."""
 

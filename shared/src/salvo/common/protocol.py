@@ -22,6 +22,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from salvo.common.errors import ProtocolError
+from salvo.common.fleetload import LoadMode
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -60,13 +61,25 @@ class _Message(BaseModel):
 # --- command link (controller -> fleet) -------------------------------------------
 
 
+class FleetLoad(BaseModel):
+    """How the run's load is split; each executor's share follows from it and its index
+    (salvo.common.fleetload), so the Start stays small for thousands of executors."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    mode: LoadMode = LoadMode.PER_EXECUTOR
+    users: Annotated[int, Field(ge=0)] | None = None  # SALVO_FLEET_USERS: the fleet's total
+    spawn_rate: Annotated[float, Field(gt=0)] | None = None  # SALVO_FLEET_SPAWN_RATE: the fleet's total
+
+
 class Start(_Message):
     type: Literal["start"] = "start"
     run_id: Annotated[str, Field(min_length=1, max_length=128)]
-    fleet: list[str]
+    fleet: list[str]  # every started executor's id; an executor's index is its place in sorted(fleet)
     start_at: float  # absolute wall-clock time, seconds since the epoch
     sent_at: float = Field(default_factory=time.time)
     params: dict[str, str] = Field(default_factory=dict)
+    load: FleetLoad = Field(default_factory=FleetLoad)
 
 
 class Stop(_Message):
@@ -111,6 +124,9 @@ class Status(_Message):
     armed_at: float | None = None
     gated: bool = False  # load tool pre-launched and held at a gate
     leaving: bool = False  # dismissed: its last word before exiting (it will not re-arm)
+    users_set: bool = False  # SALVO_USERS given explicitly (clashes with the controller's SALVO_FLEET_USERS)
+    executions: int = 0  # load tool processes of the armed scenario (Taurus execution items)
+    data_rows: int | None = None  # rows of SALVO_DATA_URI, once fetched
     sent_at: float = Field(default_factory=time.time)
 
 

@@ -192,15 +192,17 @@ class S3Store:
         other.retry_seconds = max(0.1, min(self.retry_seconds, retry_seconds))
         return other
 
-    def download(self, location: S3Location, dest: Path) -> str:
-        """Fetch the scenario object to `dest` and return the sha256 of its bytes.
+    def download(
+        self, location: S3Location, dest: Path, *, what: str = "scenario", variable: str = "SALVO_SCENARIO_URI"
+    ) -> str:
+        """Fetch an object (the scenario, by default) to `dest` and return the sha256 of its bytes.
 
         The bytes go to a temporary file beside `dest`, renamed over it only when
-        complete: a failure never leaves a partial `dest`. Raises ScenarioFetchError.
+        complete: a failure never leaves a partial `dest`. Raises ScenarioFetchError
+        naming `what` and the `variable` to check.
         """
         operation = _Operation(
-            "download", f"scenario {location}", location, "s3:GetObject", "check SALVO_SCENARIO_URI",
-            ScenarioFetchError,
+            "download", f"{what} {location}", location, "s3:GetObject", f"check {variable}", ScenarioFetchError,
         )
         dest = Path(dest)
 

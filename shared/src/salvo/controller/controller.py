@@ -33,6 +33,7 @@ from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
 from salvo.controller.report import Report, publish_report
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
+from salvo.controller.sharing import check_fleet_load, fleet_load, fleet_load_report
 from salvo.controller.verdict import judge
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class Controller:
         self.link = None
         self.phase = Phase.CHECKS
         self.signals = 0
+        self.fleet_load: dict | None = None
 
     # --- top level ---------------------------------------------------------------------
 
@@ -185,15 +187,20 @@ class Controller:
         began = self.clock.monotonic()
         statuses = self.link.handshake_many(hosts, timeout=HANDSHAKE_TIMEOUT, watch=True)
         round_trip = self.clock.monotonic() - began  # a message to every member and back, on live connections
+        armed: dict[str, Status] = {}
         for found in fleet.members:
             status = statuses.get(found.host)
             if status is not None and status.state is ExecutorState.ARMED:
                 self.ledger.add(Member(found.host, status.executor_id, last_seen=self.clock.monotonic()))
+                armed[status.executor_id] = status
             else:
                 log.warning("%s (%s) is no longer armed; leaving it out", found.host, found.status.executor_id)
                 self.link.remove_executor(found.host)
         if not self.ledger.members:
             raise TooFewExecutors("no executor is armed any more; nothing to start")
+        load = fleet_load(self.settings)
+        check_fleet_load(load, armed)
+        self.fleet_load = fleet_load_report(load, armed)
         subscribed = self._wait_subscribed(len(self.ledger.members))
         if subscribed < len(self.ledger.members):
             log.warning("only %d of %d executors confirmed their subscription; starting anyway",
@@ -204,7 +211,7 @@ class Controller:
         now = self.clock.time()
         start = Start(
             run_id=self.run_id, fleet=sorted(self.ledger.members), start_at=now + lead, sent_at=now,
-            params={"controller_version": __version__},
+            params={"controller_version": __version__}, load=load,
         )
         self.link.publish(start)
         log.info("start published: run %s, %d executors, start_at in %.0f ms",
@@ -339,7 +346,7 @@ class Controller:
         verdict = judge(self.ledger, merged.totals.requests, results, s.lost_executor_policy, interrupted)
         report = Report(
             run_id=self.run_id, merged=merged, criteria=results, ledger=self.ledger, verdict=verdict,
-            start_at=start.start_at, fleet=start.fleet,
+            start_at=start.start_at, fleet=start.fleet, fleet_load=self.fleet_load,
         )
         print(report.console_table(), flush=True)
         store = self.store.bounded(INTERRUPTED_UPLOAD_SECONDS) if self.pending_signal is not None else self.store

@@ -29,6 +29,7 @@ class Report:
     criteria: list[CriterionResult] = field(default_factory=list)
     start_at: float | None = None
     fleet: list[str] = field(default_factory=list)
+    fleet_load: dict | None = None  # the fleet's load totals (salvo.controller.sharing.fleet_load_report)
 
     @property
     def passed(self) -> bool:
@@ -86,12 +87,14 @@ class Report:
             "exit_code": int(self.verdict.exit_code),
             "verdict_reasons": self.verdict.reasons,
             "executors": {
-                m.executor_id: {"host": m.host, "outcome": m.outcome.value if m.outcome else None, "reason": m.reason}
+                m.executor_id: {"host": m.host, "outcome": m.outcome.value if m.outcome else None, "reason": m.reason,
+                                "share": self._share(m.executor_id)}
                 for m in sorted(self.ledger.members.values(), key=lambda m: m.executor_id)
             },
             "failed": self.failed,
             "start_at": self.start_at,
             "fleet": self.fleet,
+            "fleet_load": self.fleet_load,
             "contributors": merged.contributors,
             "lost": self.lost,
             "missing": self.missing,
@@ -117,6 +120,11 @@ class Report:
                 for t, tally in merged.series.items()
             ],
         }
+
+    def _share(self, executor_id: str) -> dict | None:
+        """What the executor ran: its index, users, spawn rate and data rows (from its summary)."""
+        summary = self.ledger.summaries.get(executor_id)
+        return summary.get("share") if summary else None
 
     def junit_xml(self) -> str:
         data = self.to_dict()

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import NoDecode
 
+from salvo.common.fleetload import LoadMode
 from salvo.common.settings import CommonSettings, Duration, Identifier, S3PrefixUri
 from salvo.controller.criteria import Criterion, parse
 
@@ -68,6 +69,17 @@ class ControllerSettings(CommonSettings):
     criteria: Annotated[tuple[Criterion, ...], NoDecode, BeforeValidator(parse)] = Field(
         (), description="pass/fail criteria, e.g. 'p95<500ms; error_rate<1%; rps>=100; label:/login:p99<1s'"
     )
+    load_mode: LoadMode = Field(
+        LoadMode.PER_EXECUTOR,
+        description="per-executor: every executor runs the scenario's load; fleet: the scenario's users, spawn rate "
+        "and Taurus concurrency/throughput are the fleet's totals, split across it (implied by SALVO_FLEET_USERS)",
+    )
+    fleet_users: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="total users of the fleet, split across the started executors (not with SALVO_USERS)"
+    )
+    fleet_spawn_rate: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="total users started per second across the fleet (with SALVO_FLEET_USERS)"
+    )
     pre_start_command: str | None = Field(
         None, description="shell command run once before the start (e.g. reset the system under test); non-zero aborts"
     )
@@ -109,6 +121,13 @@ class ControllerSettings(CommonSettings):
                 f"SALVO_EXPECTED_EXECUTORS={self.expected_executors} is larger than "
                 f"SALVO_MAX_EXECUTORS={self.max_executors}: raise SALVO_MAX_EXECUTORS (and ulimit nofile with it)"
             )
+        if self.fleet_spawn_rate is not None and self.fleet_users is None:
+            problems.append("SALVO_FLEET_SPAWN_RATE needs SALVO_FLEET_USERS (the total it starts)")
+        if self.fleet_users is not None:
+            if "load_mode" in self.model_fields_set and self.load_mode is LoadMode.PER_EXECUTOR:
+                problems.append("SALVO_FLEET_USERS splits users across the fleet, SALVO_LOAD_MODE=per-executor does not:"
+                                " unset one")
+            self.load_mode = LoadMode.FLEET
         if problems:
             raise ValueError("; ".join(problems))
         return self

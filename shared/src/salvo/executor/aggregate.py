@@ -98,6 +98,7 @@ class IntervalAccumulator:
 
     def add(self, sample: Sample) -> None:
         add_sample(self._tally, sample)
+        self._users = max(self._users, sample.users)
 
     def add_record(self, record: dict) -> None:
         self._tally.merge_dict(record)

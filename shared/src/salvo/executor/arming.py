@@ -18,6 +18,7 @@ from salvo.common.s3 import S3Location, S3Store
 from salvo.executor.bztconfig import LoadProfile, RunPlan, prepare_run
 from salvo.executor.scenario import BundleLimits, Scenario, unpack
 from salvo.executor.settings import ExecutorSettings
+from salvo.executor.testdata import TestData, fetch_test_data
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,12 @@ class ScenarioPreparer:
         )
         plan = prepare_run(scenario, profile, artifacts, run_dir / "bzt")
         return PreparedRun(scenario=scenario, plan=plan, artifacts_dir=artifacts)
+
+    def fetch_data(self, run_dir: Path) -> TestData | None:
+        """SALVO_DATA_URI, fetched and counted while arming (a missing file is exit 3 now, not at the start)."""
+        if self.settings.data_uri is None:
+            return None
+        return fetch_test_data(self.store, self.settings.data_uri, run_dir, self.settings.data_header)
 
     def verify_results_destination(self, executor_id: str) -> None:
         """Write a small marker under SALVO_RESULTS_URI: results that cannot be uploaded are refused now."""

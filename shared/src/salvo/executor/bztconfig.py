@@ -5,12 +5,13 @@
 config from that same parse. SALVO_TARGET_HOST becomes the default-address of
 every scenario that names none.
 
-A run is *gated* when every execution is a locust script: each script is
-swapped for a generated wrapper that loads `salvo.executor.locust_plugin` first,
-so bzt can be launched while arming and held at the gate until `start_at`. Any
-other executor (JMeter, apiritif, locust with bzt-generated `requests:` ...)
-cannot be held there: bzt is launched at `start_at` and its lateness is
-measured and reported.
+A run is *gated* when every execution is a locust script or every one is JMeter:
+each locust script is swapped for a generated wrapper that loads
+`salvo.executor.locust_plugin` first; JMeter loads Salvo's gate at start-up
+(`salvo.executor.jmeterplan`). bzt is launched while arming and the tools are
+held at the gate until `start_at`. Any other executor (apiritif, locust with
+bzt-generated `requests:` ...) cannot be held there: bzt is launched at
+`start_at` and its lateness is measured and reported.
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ from typing import Any
 
 import yaml
 
+from salvo.common.errors import ScenarioError
+from salvo.common.fleetload import share_of_count, share_of_rate
 from salvo.executor.checks import CheckedScenario, check_scenario
 from salvo.executor.executions import Execution, execution_items, scenario_mapping
 from salvo.executor.hosts import apply_target_host
+from salvo.executor.jmeterplan import JMETER, gate_jmeter_executions, gate_script, jmeter_overrides
+from salvo.executor.toolcheck import tool_paths
 from salvo.executor.locust_plugin import wrapper_source
 from salvo.executor.scenario import EntryKind, Scenario
 
-__all__ = ["LoadProfile", "RunPlan", "overrides_config", "prepare_run", "write_plan"]
+__all__ = ["LoadProfile", "RunPlan", "overrides_config", "prepare_run", "write_fleet_share", "write_plan"]
 
 
 @dataclass(frozen=True)
@@ -56,10 +61,26 @@ class RunPlan:
     cwd: Path  # bzt's working directory: relative paths in the scenario resolve from here
     gates: int  # locust processes that will report at the gate; 0 = not gated
     executors: list[str] = field(default_factory=list)
+    concurrencies: list[int | None] = field(default_factory=list)  # users of each execution, where a number
 
     @property
     def gated(self) -> bool:
         return self.gates > 0
+
+    @property
+    def locust_stats(self) -> bool:
+        """Results come from Salvo's recorder inside gated locust processes, else from the tool's kpi*.jtl."""
+        return self.gated and all(executor == "locust" for executor in self.executors)
+
+    @property
+    def jtl_timestamps_are_starts(self) -> bool:
+        """JMeter's kpi.jtl stamps a request when it began (sampleresult.timestamp.start); bzt's writers when it ended."""
+        return JMETER in self.executors
+
+    @property
+    def gate_needs_a_path(self) -> bool:
+        """JMeter (Java) cannot reach an abstract Unix socket: its gate listens on a file."""
+        return JMETER in self.executors
 
 
 def prepare_run(scenario: Scenario, profile: LoadProfile, artifacts_dir: Path, plan_dir: Path) -> RunPlan:
@@ -81,15 +102,49 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     if checked.scenario.kind is EntryKind.LOCUSTFILE:
         execution_items(config)[0].update(_profile_settings(profile))
     apply_target_host(config, checked.executions, profile.target_host)
-    gates = _gate_locust_scripts(config, checked.executions, plan_dir) if _gateable(checked.executions) else 0
+    concurrencies = [_count(item.get("concurrency")) for item in execution_items(config)]
+    settings = overrides_config(artifacts_dir)
+    gates = 0
+    if _gateable(checked.executions):
+        gates = _gate_locust_scripts(config, checked.executions, plan_dir)
+        if any(e.executor == JMETER for e in checked.executions):
+            script = gate_script(tool_paths(config).get(JMETER))
+            totals = gate_jmeter_executions(execution_items(config), checked.executions)
+            settings["modules"].update(jmeter_overrides(script, totals)["modules"])
     run_config = plan_dir / "scenario.yml"
     run_config.write_text(yaml.safe_dump(config, sort_keys=False))
     overrides = plan_dir / "salvo-overrides.yml"
-    overrides.write_text(yaml.safe_dump(overrides_config(artifacts_dir), sort_keys=False))
+    overrides.write_text(yaml.safe_dump(settings, sort_keys=False))
     return RunPlan(
         configs=[run_config, overrides], cwd=checked.config_dir, gates=gates,
-        executors=[e.executor for e in checked.executions],
+        executors=[e.executor for e in checked.executions], concurrencies=concurrencies,
     )
+
+
+def write_fleet_share(plan: RunPlan, index: int, size: int) -> None:
+    """Fleet mode for a run bzt launches at start_at: each execution's concurrency and throughput in the
+    run's config become this executor's share of them (gated locust processes take theirs at the gate)."""
+    run_config = plan.configs[0]
+    config = yaml.safe_load(run_config.read_text())
+    for item in execution_items(config):
+        for key in ("concurrency", "throughput"):
+            total = _count(item.get(key))
+            if total is not None:
+                item[key] = share_of_count(total, index, size)
+            elif isinstance(item.get(key), float):
+                item[key] = share_of_rate(item[key], size)
+    run_config.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _count(value: Any) -> int | None:
+    """A Taurus load number as an int (bzt accepts 10 and "10"); None for anything else (e.g. "${USERS}")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
 def overrides_config(artifacts_dir: Path) -> dict[str, Any]:
@@ -125,16 +180,23 @@ def _profile_settings(profile: LoadProfile) -> dict[str, Any]:
 
 
 def _gateable(executions: list[Execution]) -> bool:
-    """Only a locust process Salvo's wrapper runs in can be held; distributed locust is not."""
-    return bool(executions) and all(
-        e.executor == "locust" and e.script is not None and not e.item.get("master") for e in executions
-    )
+    """A locust process Salvo's wrapper runs in, or a JMeter with Salvo's gate, can be held; distributed
+    locust cannot. One config holds one of the two tools: their results are read in different ways."""
+    locust = [e.executor == "locust" and e.script is not None and not e.item.get("master") for e in executions]
+    jmeter = [e.executor == JMETER for e in executions]
+    if any(locust) and any(jmeter):
+        raise ScenarioError("this Taurus config mixes locust and jmeter executions: Salvo runs one tool per "
+                            "scenario; split it into two scenarios (two fleets)")
+    return bool(executions) and (all(locust) or all(jmeter))
 
 
 def _gate_locust_scripts(config: dict[str, Any], executions: list[Execution], plan_dir: Path) -> int:
-    """Point every execution's scenario at a wrapper of its script (one per script); the gates to expect."""
+    """Point every locust execution's scenario at a wrapper of its script (one per script); the gates to
+    expect: one per execution, as bzt starts one load tool process per execution."""
     wrappers: dict[Path, str] = {}
     for execution in executions:
+        if execution.executor != "locust":
+            continue
         script = execution.script.resolve()
         if script not in wrappers:
             wrapper = plan_dir / f"salvo_gate_{len(wrappers)}_{script.stem}.py"

@@ -20,6 +20,7 @@ from salvo import __version__
 from salvo.common.clock import Clock
 from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
+from salvo.common.fleetload import ENV_DATA_FILE
 from salvo.common.layout import executor_location, summary_location
 from salvo.common.protocol import (
     Dismiss, ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Stop,
@@ -28,12 +29,15 @@ from salvo.common.s3 import S3Store
 from salvo.common.transport import Inbound, Link
 from salvo.executor import results
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
+from salvo.executor.dismissal import Dismissed, leave
+from salvo.executor.fleetplace import FleetPlace, take_place
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
 from salvo.executor.results import ResultsCollector
 from salvo.executor.settings import ExecutorSettings, Mode
 from salvo.executor.startrule import start_refusal
 from salvo.executor.presence import ArmedFacts, Presence
 from salvo.executor.statefile import StateFile
+from salvo.executor.testdata import TestData
 from salvo.executor.workdir import WorkDir
 
 log = logging.getLogger(__name__)
@@ -42,15 +46,12 @@ POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 30.0
 
 
-class Dismissed(Exception):
-    """The controller dismissed the fleet while this executor waited for a start: exit 0."""
-
-
 @dataclass
 class Armed:
     prepared: PreparedRun
     runner: Runner
     armed_at: float
+    data: TestData | None = None
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Executor:
         self._arming = False
         self._stopping_since: float | None = None
         self.dismissed = False  # a Dismiss arrived: exit after the current run instead of re-arming
+        self.place: FleetPlace | None = None
 
     @property
     def state(self) -> ExecutorState:
@@ -110,10 +112,10 @@ class Executor:
                 if self.settings.mode is Mode.ONESHOT or code in (ExitCode.SIGINT, ExitCode.SIGTERM):
                     return int(code)
                 if self.dismissed:
-                    return self._leave("dismissed by the controller: not re-arming")
+                    return leave(self.presence, "dismissed by the controller: not re-arming")
                 log.info("service mode: re-arming for the next run")
         except Dismissed:
-            return self._leave("dismissed by the controller while armed: no load started, exiting")
+            return leave(self.presence, "dismissed by the controller while armed: no load started, exiting")
         except Interrupted as exc:
             log.warning("interrupted by %s before any load started", exc)
             return int(exit_code_for_signal(exc.signum))
@@ -127,11 +129,6 @@ class Executor:
             if self.link is not None:
                 self.link.close()
             self.workdir.release()
-
-    def _leave(self, why: str) -> int:
-        log.info("%s", why)
-        self.presence.push(self.presence.status().model_copy(update={"leaving": True}))  # the controller waits for it
-        return int(ExitCode.OK)
 
     def interrupt(self, signum: int) -> None:
         """What SIGTERM/SIGINT do: stop gracefully (upload what exists), or give up arming at once."""
@@ -171,10 +168,10 @@ class Executor:
             downloaded, sha256 = self.preparer.fetch(run_dir)
             self.presence.set_state(ExecutorState.ARMING)
             prepared = self.preparer.prepare(downloaded, sha256, run_dir)
+            data = self.preparer.fetch_data(run_dir)
             self.preparer.verify_results_destination(self.id)
-            runner = self.runner_factory(
-                plan=prepared.plan, artifacts_dir=prepared.artifacts_dir, env={"SALVO_EXECUTOR_ID": self.id}
-            )
+            env = {"SALVO_EXECUTOR_ID": self.id, **({ENV_DATA_FILE: str(data.slice_path)} if data else {})}
+            runner = self.runner_factory(plan=prepared.plan, artifacts_dir=prepared.artifacts_dir, env=env)
             if prepared.plan.gated:
                 try:
                     runner.launch()
@@ -188,8 +185,12 @@ class Executor:
                     "bzt executor(s) %s cannot be held at a start gate: bzt will be launched at start_at "
                     "and its lateness reported", ", ".join(sorted(set(prepared.plan.executors))),
                 )
-            armed = Armed(prepared=prepared, runner=runner, armed_at=self.clock.time())
-            self.presence.armed = ArmedFacts(prepared.scenario.sha256, armed.armed_at, prepared.plan.gated)
+            armed = Armed(prepared=prepared, runner=runner, armed_at=self.clock.time(), data=data)
+            self.presence.armed = ArmedFacts(
+                prepared.scenario.sha256, armed.armed_at, prepared.plan.gated,
+                users_set="users" in self.settings.model_fields_set, executions=len(prepared.plan.executors),
+                data_rows=data.rows if data else None,
+            )
             if self.link is None:
                 self.presence.link = self.link_factory()
             self.armed = armed
@@ -240,8 +241,9 @@ class Executor:
             return False
         self.seen_runs.add(start.run_id)
         self.presence.run_id = start.run_id
+        self.place = take_place(start, self.id, self.settings, self.armed.prepared.plan, self.armed.data)
         if self.armed.runner.plan.gated:
-            self.armed.runner.release(start.start_at)  # the gate itself waits for start_at
+            self.armed.runner.release(self.place.go(start.start_at))  # the gate itself waits for start_at
         self.presence.set_state(ExecutorState.SCHEDULED)
         self.presence.push(StartAck(executor_id=self.id, run_id=start.run_id, accepted=True, received_at=self.clock.time()))
         log.info(
@@ -255,7 +257,8 @@ class Executor:
     def _drive_load(self, start: Start) -> RunOutcome:
         runner = self.armed.runner
         collector = self._collector = ResultsCollector(
-            self.armed.prepared.artifacts_dir, self.clock, gated=self.armed.prepared.plan.gated)
+            self.armed.prepared.artifacts_dir, self.clock, locust_stats=self.armed.prepared.plan.locust_stats,
+            jtl_timestamp_is_start=self.armed.prepared.plan.jtl_timestamps_are_starts)
         self._stopping_since: float | None = None
         last_contact = self.clock.monotonic()
         next_stats = start.start_at + self.settings.stats_interval
@@ -265,7 +268,7 @@ class Executor:
             now = self.clock.time()
             if self.state is ExecutorState.SCHEDULED and now >= start.start_at:
                 if not runner.plan.gated:
-                    runner.release(start.start_at)
+                    runner.release(self.place.go(start.start_at))
                 self.presence.set_state(ExecutorState.RUNNING)
             if runner.poll() is not None:
                 break
@@ -345,6 +348,7 @@ class Executor:
                 "run_id": start.run_id, "executor_id": self.id, "version": __version__,
                 "scenario": {"uri": self.settings.scenario_uri, "sha256": prepared.scenario.sha256},
                 "gated": prepared.plan.gated, "exit_code": int(outcome.exit_code), "stop_reason": outcome.reason,
+                "share": self.place.report(),
             },
             timings={
                 "armed_at": self.armed.armed_at, "start_at": start.start_at, "ended_at": outcome.ended_at,

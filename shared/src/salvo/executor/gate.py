@@ -3,7 +3,9 @@
 One line each way over the Unix socket named by $SALVO_GATE_SOCKET:
 
     locust   -> executor   READY <pid>
-    executor -> locust     GO <start_at>        epoch seconds; sent as soon as known
+    executor -> locust     GO <start_at> index=<i> size=<n> run=<run_id> mode=<mode> [users=<u> rate=<r>]
+                           start_at in epoch seconds; sent as soon as known, with the
+                           executor's place in the fleet and, in fleet mode, its share
     locust   -> executor   RELEASED <time>      epoch seconds; when locust let its users go
     locust   -> executor   DONE <time>          locust is quitting normally, its stats written
 
@@ -19,16 +21,19 @@ from __future__ import annotations
 
 import math
 import socket
+from dataclasses import dataclass
+
+from salvo.common.fleetload import ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_RUN_ID
 
 __all__ = [
-    "ABORT_EXIT_CODE", "GATE_SOCKET_ENV", "GateProtocolError", "MAX_LINE_BYTES", "decode_done", "decode_go",
+    "ABORT_EXIT_CODE", "GATE_SOCKET_ENV", "Go", "GateProtocolError", "MAX_LINE_BYTES", "decode_done", "decode_go",
     "decode_ready", "decode_released", "encode_done", "encode_go", "encode_ready", "encode_released", "is_done",
     "read_line", "socket_address", "split_lines",
 ]
 
 GATE_SOCKET_ENV = "SALVO_GATE_SOCKET"  # "@name" for a Linux abstract socket, else a filesystem path
 ABORT_EXIT_CODE = 4
-MAX_LINE_BYTES = 256
+MAX_LINE_BYTES = 1024
 
 _READY, _GO, _RELEASED, _DONE = "READY", "GO", "RELEASED", "DONE"
 
@@ -49,13 +54,68 @@ def decode_ready(line: str) -> int:
     return int(value)
 
 
-def encode_go(start_at: float) -> bytes:
-    return f"{_GO} {_time(start_at):.6f}\n".encode()
+@dataclass(frozen=True)
+class Go:
+    """What a gated load tool is told at the start (the fields of salvo.executor.fleetplace.FleetPlace)."""
+
+    start_at: float
+    index: int = 0
+    size: int = 1
+    run_id: str = ""
+    mode: str = "per-executor"
+    users: int | None = None  # fleet mode with SALVO_FLEET_USERS: this executor's users
+    rate: float | None = None  # ... and its spawn rate
+
+    @property
+    def split(self) -> bool:
+        """Fleet mode: the scenario's own load numbers are the fleet's totals."""
+        return self.mode == "fleet"
+
+    def scenario_environment(self) -> dict[str, str]:
+        """What the scenario finds in its environment once the start is known (see `salvo.fleet`)."""
+        return {ENV_EXECUTOR_INDEX: str(self.index), ENV_FLEET_SIZE: str(self.size), ENV_RUN_ID: self.run_id}
 
 
-def decode_go(line: str) -> float:
-    """The start_at of a GO line."""
-    return _time(_float(_field(line, _GO), line))
+def encode_go(go: Go) -> bytes:
+    fields = [f"{_GO} {_time(go.start_at):.6f}", f"index={go.index}", f"size={go.size}", f"mode={go.mode}"]
+    if go.run_id:
+        fields.append(f"run={go.run_id}")
+    if go.users is not None:
+        fields.append(f"users={go.users}")
+    if go.rate is not None:
+        fields.append(f"rate={go.rate:.6g}")
+    return (" ".join(fields) + "\n").encode()
+
+
+def decode_go(line: str) -> Go:
+    """The fields of a GO line; GateProtocolError for anything malformed."""
+    keyword, _, rest = line.partition(" ")
+    if keyword != _GO or not rest:
+        raise GateProtocolError(f"expected '{_GO} <start_at> ...', got {line[:80]!r}")
+    first, *pairs = rest.split(" ")
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not value:
+            raise GateProtocolError(f"expected name=value, got {pair[:40]!r} in {line[:80]!r}")
+        values[name] = value
+    try:
+        go = Go(
+            start_at=_time(_float(first, line)),
+            index=int(values.get("index", 0)),
+            size=int(values.get("size", 1)),
+            run_id=values.get("run", ""),
+            mode=values.get("mode", "per-executor"),
+            users=int(values["users"]) if "users" in values else None,
+            rate=float(values["rate"]) if "rate" in values else None,
+        )
+    except ValueError:
+        raise GateProtocolError(f"a field is not a number in {line[:80]!r}") from None
+    if not 0 <= go.index < go.size or (go.users is not None and go.users < 0) or (
+        go.rate is not None and not (math.isfinite(go.rate) and go.rate > 0)
+    ):
+        raise GateProtocolError(f"values out of range in {line[:80]!r}")
+    return go
 
 
 def encode_released(at: float) -> bytes:

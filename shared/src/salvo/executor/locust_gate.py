@@ -15,6 +15,7 @@ import socket
 import time
 from typing import Any
 
+from salvo.common.fleetload import share_of_count, share_of_rate
 from salvo.executor import gate as protocol
 
 __all__ = ["EARLY_RELEASE_SECONDS", "install_gate"]
@@ -51,9 +52,13 @@ def _hold_at_gate(environment: Any = None, **_: Any) -> None:
     try:
         gate.connect(protocol.socket_address(os.environ[protocol.GATE_SOCKET_ENV]))
         gate.sendall(protocol.encode_ready(os.getpid()))
-        start_at = protocol.decode_go(protocol.read_line(gate))
+        go = protocol.decode_go(protocol.read_line(gate))
     except (OSError, protocol.GateProtocolError):
         os._exit(protocol.ABORT_EXIT_CODE)
+    start_at = go.start_at
+    os.environ.update(go.scenario_environment())
+    if go.split and environment is not None:
+        _take_share(environment, go)
     # Locust's own start-up (runner, dispatch, spawning users: ~2 ms of CPU) happens in the
     # last EARLY_RELEASE before start_at, so that at start_at only the first requests are left.
     _sleep_until(start_at - EARLY_RELEASE_SECONDS)
@@ -67,6 +72,37 @@ def _hold_at_gate(environment: Any = None, **_: Any) -> None:
     gevent.spawn(_open_at, start_at, barrier, gate)
     gevent.spawn(_stop_when_the_executor_is_gone, gate, environment)
     _hold_at_gate.socket = gate  # type: ignore[attr-defined]  # kept open for the process's life
+
+
+def _take_share(environment: Any, go: protocol.Go) -> None:
+    """Fleet mode: run this executor's share of the users (of every tick, with a LoadTestShape)."""
+    shape = getattr(environment, "shape_class", None)
+    if shape is not None:
+        _share_the_shape(shape, go.index, go.size)
+        return
+    options = environment.parsed_options
+    if go.users is not None:
+        options.num_users, options.spawn_rate = go.users, go.rate or float(max(go.users, 1))
+    else:  # the scenario's own numbers (SALVO_USERS, Taurus concurrency) are the fleet's
+        total = options.num_users or 1
+        options.num_users = share_of_count(total, go.index, go.size)
+        options.spawn_rate = share_of_rate(options.spawn_rate or total, go.size)
+
+
+def _share_the_shape(shape: Any, index: int, size: int) -> None:
+    """The shape tells the fleet's user count at each tick; this executor runs its share of it.
+
+    Every executor's shape clock starts at the same start_at, so a step happens fleet-wide at once."""
+    fleet_tick = shape.tick
+
+    def tick():
+        step = fleet_tick()
+        if step is None:
+            return None
+        users, rate, *rest = step
+        return (share_of_count(int(users), index, size), share_of_rate(rate, size), *rest)
+
+    shape.tick = tick
 
 
 def _stop_when_the_executor_is_gone(gate: socket.socket, environment: Any) -> None:

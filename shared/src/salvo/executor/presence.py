@@ -21,6 +21,9 @@ class ArmedFacts:
     scenario_sha256: str
     armed_at: float
     gated: bool
+    users_set: bool = False
+    executions: int = 0
+    data_rows: int | None = None
 
 
 class Presence:
@@ -50,6 +53,8 @@ class Presence:
             executor_id=self.executor_id, version=__version__, state=self.state, scenario_uri=self.scenario_uri,
             scenario_sha256=armed.scenario_sha256 if armed else None, armed_at=armed.armed_at if armed else None,
             gated=bool(armed and armed.gated), run_id=self.run_id, sent_at=self.clock.time(),
+            users_set=bool(armed and armed.users_set), executions=armed.executions if armed else 0,
+            data_rows=armed.data_rows if armed else None,
         )
 
     def push(self, message) -> None:

@@ -1,6 +1,6 @@
 """What a run produced, read as it is written: live intervals, the summary, the upload.
 
-One source per run, chosen from the plan: a gated locust's stats lines
+One source per run, chosen from the plan (RunPlan.locust_stats): a gated locust's stats lines
 (`salvo-stats-*.jsonl`, counted per second inside locust), else the tool's
 per-request kpi*.jtl (JMeter and other bzt executors). Files are read
 incrementally, each byte once, so the summary at the end costs only the last
@@ -60,10 +60,12 @@ class _StatsTail:
 
 
 class ResultsCollector:
-    def __init__(self, artifacts_dir: Path, clock: Clock, *, gated: bool = True):
+    def __init__(self, artifacts_dir: Path, clock: Clock, *, locust_stats: bool = True,
+                 jtl_timestamp_is_start: bool = False):
         self.artifacts_dir = artifacts_dir
         self.clock = clock
-        self.gated = gated
+        self.locust_stats = locust_stats
+        self.jtl_timestamp_is_start = jtl_timestamp_is_start
         self.run = SummaryBuilder()
         self._stats: dict[Path, _StatsTail] = {}
         self._samples: dict[Path, SampleTail] = {}
@@ -71,14 +73,15 @@ class ResultsCollector:
         self._interval_start = clock.time()
 
     def _read_new(self, final: bool = False) -> None:
-        if self.gated:
+        if self.locust_stats:
             for path in sorted(self.artifacts_dir.glob(STATS_GLOB)):
                 for record in self._stats.setdefault(path, _StatsTail(path)).read_new(final):
                     self.run.add_record(record)
                     self._interval.add_record(record)
         else:
             for path in sorted(self.artifacts_dir.glob(JTL_GLOB)):
-                for sample in self._samples.setdefault(path, SampleTail(path)).read_new(final):
+                tail = self._samples.setdefault(path, SampleTail(path, self.jtl_timestamp_is_start))
+                for sample in tail.read_new(final):
                     self.run.add(sample)
                     self._interval.add(sample)
 

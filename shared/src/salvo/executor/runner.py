@@ -12,16 +12,18 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from salvo.common.errors import LoadToolError
+from salvo.common.errors import LoadToolNotReady
 from salvo.executor import gate as protocol
 from salvo.executor.bztconfig import RunPlan
 from salvo.executor.failurehint import first_error
@@ -66,6 +68,7 @@ class BztRunner:
     _listener: socket.socket | None = None
     _gates: list[_Gate] = field(default_factory=list)
     _stop_sent_at: float | None = None
+    _socket_dir: Path | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -76,7 +79,7 @@ class BztRunner:
         env.update(self.env)
         env[SAMPLES_DIR_ENV] = str(self.artifacts_dir)
         if self.plan.gated:
-            address = f"@salvo-gate-{os.getpid()}-{secrets.token_hex(6)}"  # abstract: no file to clean up
+            address = self._gate_address()
             self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self._listener.bind(protocol.socket_address(address))
             self._listener.listen(self.plan.gates)
@@ -98,19 +101,26 @@ class BztRunner:
             preexec_fn=_stop_when_parent_dies,
         )
 
+    def _gate_address(self) -> str:
+        """An abstract socket name (no file to clean up), or a short file path for a tool that needs one."""
+        if not self.plan.gate_needs_a_path:
+            return f"@salvo-gate-{os.getpid()}-{secrets.token_hex(6)}"
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="salvo-gate-"))  # short: a socket path has 107 bytes
+        return str(self._socket_dir / "gate")
+
     def wait_at_gate(self, timeout: float) -> None:
-        """Block until every gated locust reported READY; LoadToolError if bzt fails first."""
+        """Block until every gated process reported READY; LoadToolNotReady (exit 3) if bzt fails first."""
         assert self._listener is not None and self.process is not None
         deadline = time.monotonic() + timeout
         while len(self._gates) < self.plan.gates:
             if self.process.poll() is not None:
-                raise LoadToolError(
+                raise LoadToolNotReady(
                     f"bzt exited with code {self.process.returncode} before the load tool was ready: "
                     f"{self.failure_hint()}"
                 )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise LoadToolError(
+                raise LoadToolNotReady(
                     f"the load tool did not reach its start gate within {timeout:g} s "
                     f"({len(self._gates)} of {self.plan.gates} ready): {self.failure_hint()}"
                 )
@@ -142,12 +152,14 @@ class BztRunner:
         except OSError as exc:
             log.debug("could not lower bzt's priority: %s", exc)
 
-    def release(self, start_at: float) -> None:
-        """Tell every gate when to let go (gated), or launch now (not gated)."""
+    def release(self, go: protocol.Go) -> None:
+        """Tell every gate when to let go and the executor's place in the fleet (gated), or launch now (not gated)."""
         if self.plan.gated:
+            line = protocol.encode_go(go)
             for gate in self._gates:
-                gate.conn.sendall(protocol.encode_go(start_at))
+                gate.conn.sendall(line)
         else:
+            self.env.update(go.scenario_environment())
             self.launch()
         self.state = RunnerState.RELEASED
 
@@ -253,6 +265,9 @@ class BztRunner:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
         for gate in self._gates:
             try:
                 gate.conn.close()
@@ -262,8 +277,8 @@ class BztRunner:
     def failure_hint(self) -> str:
         """The tool's own first meaningful error line, for a one-line error (see salvo.executor.failurehint)."""
         if self.died:
-            return (f"locust process {', '.join(map(str, self.died))} ended without finishing its run "
-                    "(killed, crashed or os._exit): its last requests are not counted")
+            return (f"load tool process {', '.join(map(str, self.died))} ended without finishing its run "
+                    "(killed, crashed or exited on its own): its last requests are not counted")
         return first_error(self.artifacts_dir) or f"see {self.artifacts_dir}/bzt.log"
 
 

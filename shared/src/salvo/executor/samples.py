@@ -5,8 +5,9 @@ Two formats:
   `SampleWriter` only with SALVO_RAW_SAMPLES (the summary comes from the stats lines):
   CSV, header `kind,start,elapsed_ms,label,method,code,success,bytes,message`.
   `start` is when the request began (epoch seconds); `kind` is request or user_error.
-* bzt/JMeter `kpi.jtl` CSV (timeStamp = end of request in epoch ms, elapsed in ms),
-  read for bzt executors that Salvo cannot gate.
+* bzt/JMeter `kpi.jtl` CSV (timeStamp in epoch ms: the request's end as bzt's own writers
+  put it, its start as JMeter does with sampleresult.timestamp.start=true; elapsed in ms),
+  read for JMeter and for bzt executors that Salvo cannot gate.
 
 Stdlib only: this module is imported inside the locust process.
 """
@@ -39,6 +40,7 @@ class Sample:
     bytes: int = 0
     message: str = ""
     kind: SampleKind = SampleKind.REQUEST
+    users: int = 0  # active threads when it was taken (JMeter's allThreads), where the file says
 
     @property
     def end(self) -> float:
@@ -89,10 +91,10 @@ def _from_salvo_row(row: dict[str, str]) -> Sample:
     )
 
 
-def _from_jtl_row(row: dict[str, str]) -> Sample:
+def _from_jtl_row(row: dict[str, str], timestamp_is_start: bool = False) -> Sample:
     elapsed = float(row["elapsed"])
     return Sample(
-        start=(float(row["timeStamp"]) - elapsed) / 1000,
+        start=(float(row["timeStamp"]) - (0 if timestamp_is_start else elapsed)) / 1000,
         elapsed_ms=elapsed,
         label=row.get("label", ""),
         method=row.get("method", "") or "",
@@ -100,14 +102,15 @@ def _from_jtl_row(row: dict[str, str]) -> Sample:
         success=(row.get("success", "true") or "").lower() == "true",
         bytes=int(float(row.get("bytes") or 0)),
         message="" if (row.get("success", "true") or "").lower() == "true" else row.get("responseMessage", ""),
+        users=int(row.get("allThreads") or 0),
     )
 
 
-def _parser_for(header: list[str]):
+def _parser_for(header: list[str], timestamp_is_start: bool = False):
     if header[: len(SALVO_COLUMNS)] == SALVO_COLUMNS:
         return _from_salvo_row
     if {"timeStamp", "elapsed", "label"} <= set(header):
-        return _from_jtl_row
+        return (lambda row: _from_jtl_row(row, True)) if timestamp_is_start else _from_jtl_row
     raise ValueError(f"unknown sample file header: {','.join(header)[:120]}")
 
 
@@ -120,8 +123,9 @@ def read_samples(path: Path) -> Iterator[Sample]:
 class SampleTail:
     """Reads a sample file as it grows: complete rows only, each row once."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, timestamp_is_start: bool = False):
         self.path = path
+        self.timestamp_is_start = timestamp_is_start  # a JMeter jtl: timeStamp is when the request began
         self._offset = 0
         self._header: list[str] | None = None
         self._parse = None
@@ -145,7 +149,7 @@ class SampleTail:
                 continue
             if self._header is None:
                 self._header = row
-                self._parse = _parser_for(row)
+                self._parse = _parser_for(row, self.timestamp_is_start)
                 continue
             try:
                 samples.append(self._parse(dict(zip(self._header, row))))

@@ -58,6 +58,10 @@ class ExecutorSettings(CommonSettings):
     bundle_max_files: Annotated[int, Field(gt=0)] = Field(
         10_000, description="most files a .zip bundle may hold"
     )
+    data_uri: S3ObjectUri | None = Field(
+        None, description="a CSV in S3 split by rows across the fleet: the scenario reads its rows from $SALVO_DATA_FILE"
+    )
+    data_header: bool = Field(True, description="the SALVO_DATA_URI file starts with a header line (kept in every slice)")
     raw_samples: bool = Field(
         False, description="also keep every request as a row of salvo-samples-<pid>.csv (costs locust throughput)"
     )

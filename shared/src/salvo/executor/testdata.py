@@ -1,0 +1,100 @@
+"""SALVO_DATA_URI: a CSV fetched while arming, of which each executor keeps its own rows at the start.
+
+Row i (0-based, header not counted) belongs to the executor whose index is i mod N
+(`salvo.common.fleetload.has_row`): no row is used by two executors, every row by one.
+Rows are CSV records, so a quoted field may span lines; each is copied byte for byte.
+The header line, when there is one (SALVO_DATA_HEADER), is kept in every slice.
+The scenario reads its slice from the path in $SALVO_DATA_FILE.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, TextIO
+
+from salvo.common.errors import ScenarioError
+from salvo.common.fleetload import has_row
+from salvo.common.s3 import S3Location, S3Store
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DataFileError", "TestData", "fetch_test_data"]
+
+
+class DataFileError(ScenarioError):
+    """SALVO_DATA_URI names a file that is not a readable CSV (UTF-8, well-formed quoting).
+
+    Fix the file or SALVO_DATA_URI; with no header line set SALVO_DATA_HEADER=false.
+    """
+
+
+@dataclass(frozen=True)
+class TestData:
+    source: Path  # the whole file as fetched
+    rows: int  # data rows, header not counted
+    header: bool
+    slice_path: Path  # this executor's rows, as $SALVO_DATA_FILE names them
+
+    def write_slice(self, index: int, size: int) -> int:
+        """Write this executor's rows (and the header) to slice_path; how many rows it got."""
+        kept = 0
+        partial = self.slice_path.with_name(f".{self.slice_path.name}.part")
+        with _open(self.source) as source, open(partial, "w", encoding="utf-8", newline="") as out:
+            records = _records(source)
+            if self.header:
+                out.write(_terminated(next(records, "")))
+            for number, record in enumerate(records):
+                if has_row(number, index, size):
+                    out.write(_terminated(record))
+                    kept += 1
+        partial.replace(self.slice_path)
+        return kept
+
+
+def fetch_test_data(store: S3Store, uri: str, run_dir: Path, header: bool) -> TestData:
+    """Download SALVO_DATA_URI and count its rows; ScenarioFetchError / DataFileError (exit 3) if it cannot be used."""
+    location = S3Location.parse(uri)
+    name = location.key.rsplit("/", 1)[-1]
+    source = run_dir / "download-data" / name
+    store.download(location, source, what="data file", variable="SALVO_DATA_URI")
+    try:
+        with _open(source) as text:
+            records = _records(text)
+            if header and next(records, None) is None:
+                raise DataFileError(f"SALVO_DATA_URI={uri} is empty: not even a header line")
+            rows = sum(1 for _ in records)
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"SALVO_DATA_URI={uri} is not UTF-8 text (byte {exc.start}): a CSV is expected") from None
+    except csv.Error as exc:
+        raise DataFileError(f"SALVO_DATA_URI={uri} is not a well-formed CSV: {exc}") from None
+    slice_dir = run_dir / "data"
+    slice_dir.mkdir(parents=True, exist_ok=True)
+    log.info("data file %s: %d row(s)%s", uri, rows, " after its header" if header else "")
+    return TestData(source=source, rows=rows, header=header, slice_path=slice_dir / name)
+
+
+def _open(path: Path) -> TextIO:
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def _records(text: TextIO) -> Iterator[str]:
+    """Each CSV record's raw text (all its lines); blank lines are not records."""
+    lines: list[str] = []
+
+    def feed() -> Iterator[str]:
+        for line in text:
+            lines.append(line)
+            yield line
+
+    for fields in csv.reader(feed(), strict=True):
+        raw = "".join(lines)
+        lines.clear()
+        if fields:
+            yield raw
+
+
+def _terminated(record: str) -> str:
+    return record if record.endswith(("\n", "\r")) else record + "\n"
