@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
-# Where no registry is reachable: `make base-image` and BASE_IMAGE=salvo-base:bookworm
-BASE_IMAGE ?= python:3.12-slim
+# The images' base: BASE_IMAGE when given, else python:3.12-slim, else (no registry reachable)
+# the stand-in salvo-base:bookworm, built when missing: scripts/base-image.sh decides, as in CI.
 export BASE_IMAGE
 COMPOSE := docker compose
 
-.PHONY: venv test test-fast test-e2e images base-image rehearsal lint bench clean readme-config
+.PHONY: venv test test-fast test-e2e images base-image rehearsal lint bench clean readme-config lock
 
 $(VENV)/.installed: shared/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,17 +29,17 @@ test-fast: venv
 test-e2e: venv
 	$(PYTEST) tests/e2e
 
-## images: the executor, controller and rehearsal images (BASE_IMAGE as set)
+## images: the executor, controller and rehearsal images (base: see BASE_IMAGE above)
 images:
-	$(COMPOSE) build
+	BASE_IMAGE="$$(scripts/base-image.sh)" && export BASE_IMAGE && echo "images: BASE_IMAGE=$$BASE_IMAGE" \
+	  && $(COMPOSE) build
 
 ## base-image: a python:3.12-slim stand-in built from Debian packages (no registry needed)
 base-image:
 	scripts/build-base-image.sh salvo-base:bookworm
 
-## rehearsal: a whole distributed test on this machine; exits with the controller's verdict
+## rehearsal: a whole distributed test on this machine; exits with the controller's verdict (report in ./reports)
 rehearsal: images
-	mkdir -p reports && chmod 777 reports
 	$(COMPOSE) up --scale executor=5 --exit-code-from controller; status=$$?; \
 	  $(COMPOSE) down -v --remove-orphans >/dev/null 2>&1; exit $$status
 
@@ -57,3 +57,7 @@ clean:
 ## readme-config: print the README's configuration tables from the settings models
 readme-config: venv
 	$(PY) scripts/config-table.py
+
+## lock: re-hash requirements/*.lock for linux/amd64 and linux/arm64 from PyPI (pins unchanged; see scripts/lock.py)
+lock: venv
+	$(PY) scripts/lock.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -22,8 +23,12 @@ pytestmark = pytest.mark.e2e
 COMPOSE_TIMEOUT = 900
 
 
+# Kept from the caller's environment, to run beside another checkout's rehearsal (tag, network).
+KEPT = ("SALVO_TAG", "SALVO_REHEARSAL_SUBNET", "SALVO_EXECUTOR_CIDRS")
+
+
 def compose_env(reports: Path, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SALVO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SALVO_") or k in KEPT}
     env.setdefault("BASE_IMAGE", "python:3.12-slim")
     env.update({"SALVO_REPORTS": str(reports), **extra})
     return env
@@ -128,3 +133,56 @@ def test_controller_sigterm_writes_partial_report_and_stops_the_load(rehearsal):
     executor_logs = compose("logs", "--no-color", "executor", env=env).stdout
     stopped = {line.split("|")[0].strip() for line in executor_logs.splitlines() if "stopped by controller" in line}
     assert len(stopped) == 5, stopped
+
+
+def _readable_by_the_checkout_owner(path: Path) -> bool:
+    owner = (REPO / "demo").stat().st_uid
+    mode = path.stat().st_mode
+    return path.stat().st_uid == owner or bool(mode & stat.S_IROTH)
+
+
+def test_plain_up_ends_by_itself_and_leaves_a_readable_report_in_a_folder_docker_created(images, tmp_path):
+    reports = tmp_path / "not-yet" / "reports"  # Docker creates it, as root
+    env = compose_env(reports)
+    try:
+        run = compose("up", "--scale", "executor=5", env=env, timeout=COMPOSE_TIMEOUT, check=False)
+        states = [json.loads(line) for line in compose("ps", "-a", "--format", "json", env=env).stdout.splitlines()]
+        assert states and all(s["State"] == "exited" for s in states), states
+        codes = {s["Service"]: s["ExitCode"] for s in states if s["Service"] in ("controller", "executor")}
+        assert codes == {"controller": 0, "executor": 0}, (codes, run.stdout[-4000:])
+        assert reports.stat().st_uid == (REPO / "demo").stat().st_uid  # handed to the checkout's owner
+        for name in ("report.html", "report.json", "junit.xml"):
+            assert _readable_by_the_checkout_owner(reports / name), name
+        report = json.loads((reports / "report.json").read_text())
+        assert report["verdict"] == "pass" and len(report["contributors"]) == 5
+        executor_logs = compose("logs", "--no-color", "executor", env=env).stdout
+        assert executor_logs.count("dismissed by the controller") == 5, executor_logs[-4000:]
+    finally:
+        compose("down", "-v", "--remove-orphans", env=env, timeout=300, check=False)
+
+
+def test_make_rehearsal_in_a_fresh_clone_exits_0_with_the_report(images, tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True, timeout=120)
+    env = compose_env(clone / "reports", COMPOSE_PROJECT_NAME=f"salvo-make-{os.getpid()}")
+    env.pop("SALVO_REPORTS")  # as typed: the report goes to ./reports
+    if os.environ.get("SALVO_E2E_BASE_FALLBACK", "1") == "1":
+        env.pop("BASE_IMAGE")  # let scripts/base-image.sh choose, as on a fresh machine
+    run = subprocess.run(["make", "rehearsal"], cwd=clone, env=env, capture_output=True, text=True,
+                         timeout=COMPOSE_TIMEOUT + 1800)
+    assert run.returncode == 0, (run.stdout[-4000:], run.stderr[-2000:])
+    assert "images: BASE_IMAGE=" in run.stdout
+    assert _readable_by_the_checkout_owner(clone / "reports" / "report.html")
+    assert json.loads((clone / "reports" / "report.json").read_text())["verdict"] == "pass"
+    leftovers = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={env['COMPOSE_PROJECT_NAME']}"],
+                               capture_output=True, text=True, timeout=60).stdout.split()
+    assert leftovers == []  # `make rehearsal` tears its project down
+
+
+@pytest.mark.parametrize("argv", [["salvo", "config", "executor"], ["config", "executor"]], ids=["salvo-verb", "verb"])
+def test_the_image_takes_the_verb_with_or_without_salvo(images, argv):
+    tag = compose_env(Path("/tmp")).get("SALVO_TAG", "dev")
+    run = subprocess.run(["docker", "run", "--rm", f"salvo-executor:{tag}", *argv], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "SALVO_SCENARIO_URI" in run.stdout and "SALVO_FLEET_KEY_FILE" in run.stdout

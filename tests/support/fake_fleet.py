@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from salvo import __version__
 from salvo.common.layout import summary_location
 from salvo.common.protocol import (
-    ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
+    Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
 )
 from salvo.executor.aggregate import SummaryBuilder
 from salvo.executor.samples import Sample
@@ -46,6 +46,8 @@ class FakeMember:
     next_beat: float = 0.0
     next_stats: float = 0.0
     requests_sent: int = 0
+    dismissed_at: float | None = None
+    leaves: bool = True  # False: dismissed but never says it leaves (e.g. stuck re-arming)
     users_set: bool = False  # SALVO_USERS given on this executor
     executions: int = 1
     data_rows: int | None = None
@@ -72,6 +74,8 @@ class FakeMember:
             self.outbox.append(StartAck(executor_id=self.executor_id, run_id=message.run_id, accepted=True))
         elif isinstance(message, Stop) and self.start is not None and self.ended_at is None:
             self.stopped_at = now
+        elif isinstance(message, Dismiss):
+            self.dismissed_at = now
 
     def tick(self, now: float, store: FakeStore, results_uri: str) -> list:
         if self.silent(now):
@@ -96,6 +100,9 @@ class FakeMember:
                 out.append(self.status(now))
                 out.append(Finished(executor_id=self.executor_id, run_id=self.start.run_id,
                                     exit_code=self.exit_code, reason="completed" if self.exit_code == 0 else "crashed"))
+        if self.dismissed_at is not None and self.leaves and (self.start is None or self.ended_at is not None):
+            out.append(self.status(now).model_copy(update={"leaving": True}))
+            self.leaves = False  # its last word
         if now >= self.next_beat:
             self.next_beat = now + 1.0
             out.append(self.status(now))

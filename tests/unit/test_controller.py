@@ -8,9 +8,9 @@ import signal
 import pytest
 
 from salvo.common.errors import ConfigError, ExitCode
-from salvo.common.protocol import Start, Stop
+from salvo.common.protocol import Dismiss, Start, Stop
 from salvo.common.settings import load
-from salvo.controller.controller import Controller
+from salvo.controller.controller import DISMISS_WAIT_SECONDS, Controller
 from salvo.controller.preflight import ReportNotWritable, RunIdTaken
 from salvo.controller.discovery import DuplicateExecutorIds, TooFewExecutors
 from salvo.controller.settings import ControllerSettings
@@ -225,3 +225,50 @@ def test_controller_never_passes_a_summary_that_says_results_were_unreadable(tmp
     ledger.settle({})
     (member,) = ledger.members.values()
     assert member.outcome is Outcome.FAILED and "3 of its result lines" in member.reason
+
+
+def test_controller_dismisses_the_fleet_after_writing_its_report_when_asked(tmp_path):
+    controller, fleet = make(members(2), tmp_path, dismiss_fleet="true")
+    published_when_report_existed = []
+    link = fleet.link
+
+    def recording_link():
+        made = link()
+        publish = made.publish
+        made.publish = lambda message: (published_when_report_existed.append(
+            (type(message).__name__, (tmp_path / "report" / "report.json").exists(), made.closed)), publish(message))
+        return made
+
+    controller.link_factory = recording_link
+    assert controller.run() == ExitCode.OK
+    assert published_when_report_existed[-1] == ("Dismiss", True, False)  # after the report, before closing
+    assert all(m.dismissed_at is not None for m in fleet.members.values()) and fleet.links[-1].closed
+
+
+def test_controller_keeps_the_fleet_by_default(tmp_path):
+    controller, fleet = make(members(2), tmp_path)
+    assert controller.run() == ExitCode.OK
+    assert not fleet.links[-1].of_type(Dismiss) and all(m.dismissed_at is None for m in fleet.members.values())
+
+
+def test_controller_that_gives_up_still_dismisses_the_executors_it_found(tmp_path):
+    controller, fleet = make(members(1), tmp_path, expected_executors=3, min_executors=2, dismiss_fleet="true")
+    with pytest.raises(TooFewExecutors):
+        controller.run()
+    assert fleet.links[-1].of_type(Dismiss) and fleet.links[-1].closed
+
+
+
+def test_controller_waits_for_dismissed_executors_to_leave_but_not_forever(tmp_path, caplog):
+    fleet_members = members(2)
+    fleet_members[1].leaves = False  # e.g. stuck re-arming
+    controller, fleet = make(fleet_members, tmp_path, dismiss_fleet="true")
+    assert controller.run() == ExitCode.OK
+    assert fleet.clock.time() - fleet_members[0].dismissed_at == pytest.approx(DISMISS_WAIT_SECONDS, abs=0.2)
+    assert "no word of leaving from 1 dismissed executor(s): 10.9.0.11" in caplog.text
+
+
+def test_controller_ends_as_soon_as_every_dismissed_executor_left(tmp_path):
+    controller, fleet = make(members(3), tmp_path, dismiss_fleet="true")
+    assert controller.run() == ExitCode.OK
+    assert fleet.clock.time() - fleet.members["10.9.0.10"].dismissed_at < 0.5

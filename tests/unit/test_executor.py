@@ -7,8 +7,11 @@ import signal
 
 import pytest
 
-from salvo.common.errors import ExitCode
-from salvo.common.protocol import Finished, Start, StartAck, Stop
+from salvo.common.errors import ExitCode, ProtocolError
+from salvo.common.protocol import (
+    Dismiss, Finished, Start, StartAck, Status, Stop, decode_command, decode_status, encode,
+)
+from salvo.common.transport import Inbound, Link
 from salvo.common.settings import load
 from salvo.executor.executor import Executor
 from salvo.executor.settings import ExecutorSettings
@@ -231,3 +234,46 @@ def test_executor_summary_counts_lines_it_could_not_read(tmp_path):
     runners.__class__ = type("Torn", (FakeRunnerFactory,), {"__call__": torn})
     assert executor.run() == ExitCode.OK
     assert summary(store)["unreadable_lines"] == 1
+
+
+def test_service_executor_dismissed_after_its_run_exits_0_instead_of_waiting_for_another(tmp_path, caplog):
+    executor, controller, runners, store, clock = make_executor(
+        tmp_path, env={"SALVO_MODE": "service", "SALVO_WAIT_TIMEOUT": "60"}, run_seconds=1)
+    caplog.set_level("INFO")
+    controller.at(clock.time() + 0.1, start(clock, 0.5))
+    controller.at(clock.time() + 3.0, Dismiss(run_id="run-1"))  # the controller has written its report
+    began = clock.time()
+    assert executor.run() == ExitCode.OK
+    first, second = runners.runners
+    assert first.released_at is not None and summary(store)["exit_code"] == 0
+    assert second.released_at is None and second.aborted  # re-armed, then let go without load
+    assert clock.time() - began < 4 and controller.closed
+    assert "dismissed by the controller while armed" in caplog.text
+    last_word = controller.pushed[-1]
+    assert isinstance(last_word, Status) and last_word.leaving and last_word.executor_id == "exec-1"
+
+
+def test_dismiss_during_a_run_stops_it_uploads_and_does_not_re_arm(tmp_path):
+    executor, controller, runners, store, clock = make_executor(tmp_path, env={"SALVO_MODE": "service"}, run_seconds=60)
+    controller.at(clock.time() + 0.1, start(clock, 0.5))
+    controller.at(clock.time() + 3.0, Dismiss())
+    assert executor.run() == ExitCode.OK
+    (runner,) = runners.runners
+    assert runner.stopped_at is not None
+    result = summary(store)
+    assert result["stop_reason"].startswith("stopped by controller") and result["totals"]["requests"] > 0
+    assert controller.pushed[-1].leaving and controller.of_type(Finished)
+
+
+def test_dismiss_is_only_obeyed_on_the_command_link(tmp_path):
+    executor, controller, runners, store, clock = make_executor(tmp_path, env={"SALVO_WAIT_TIMEOUT": "3"})
+    controller.at(clock.time() + 0.5, Inbound(Link.STATUS, Dismiss(), b"peer"))
+    assert executor.run() == ExitCode.NO_LOAD  # still waited for a start, until the wait timeout
+    assert not any(getattr(m, "leaving", False) for m in controller.pushed)
+
+
+def test_dismiss_travels_only_as_a_command():
+    frame = encode(Dismiss(run_id="run-1"))
+    assert decode_command(frame) == Dismiss(run_id="run-1")
+    with pytest.raises(ProtocolError):
+        decode_status(frame)

@@ -218,8 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _without_program_name(argv: list[str]) -> list[str]:
+    """`docker run IMAGE salvo config executor` reaches the `salvo` entrypoint as `salvo salvo …`."""
+    return argv[1:] if argv[:1] == ["salvo"] else argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_without_program_name(sys.argv[1:] if argv is None else list(argv)))
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

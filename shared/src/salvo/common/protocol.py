@@ -3,7 +3,8 @@
 Two links exist between a controller and each executor:
 
 * command link — executor SUB (bound on SALVO_COMMAND_PORT) <- controller XPUB:
-  Start, Stop, Heartbeat. One message reaches the whole fleet.
+  Start, Stop, Heartbeat, Dismiss. One message reaches the whole fleet. With a
+  fleet key only the controller's key may connect to it (CURVE + ZAP).
 * status link — executor ROUTER (bound on SALVO_STATUS_PORT) <-> controller DEALER:
   Hello -> Status (the handshake); then the executor pushes Status heartbeats,
   StartAck, IntervalStats and Finished to every peer that said Hello(watch=True).
@@ -93,6 +94,16 @@ class Heartbeat(_Message):
     sent_at: float = Field(default_factory=time.time)
 
 
+class Dismiss(_Message):
+    """The controller is done with the fleet (SALVO_DISMISS_FLEET): exit 0 instead of re-arming.
+
+    A run still going (the run_id's, or any when None) is stopped and uploaded first."""
+
+    type: Literal["dismiss"] = "dismiss"
+    run_id: str | None = None
+    reason: str = "the controller dismissed the fleet"
+
+
 # --- status link ------------------------------------------------------------------
 
 
@@ -112,6 +123,7 @@ class Status(_Message):
     run_id: str | None = None
     armed_at: float | None = None
     gated: bool = False  # load tool pre-launched and held at a gate
+    leaving: bool = False  # dismissed: its last word before exiting (it will not re-arm)
     users_set: bool = False  # SALVO_USERS given explicitly (clashes with the controller's SALVO_FLEET_USERS)
     executions: int = 0  # load tool processes of the armed scenario (Taurus execution items)
     data_rows: int | None = None  # rows of SALVO_DATA_URI, once fetched
@@ -148,12 +160,12 @@ class Finished(_Message):
     summary_uri: str | None = None
 
 
-Command = Annotated[Union[Start, Stop, Heartbeat], Field(discriminator="type")]
+Command = Annotated[Union[Start, Stop, Heartbeat, Dismiss], Field(discriminator="type")]
 StatusMessage = Annotated[
     Union[Hello, Status, StartAck, IntervalStats, Finished], Field(discriminator="type")
 ]
 Message = Annotated[
-    Union[Start, Stop, Heartbeat, Hello, Status, StartAck, IntervalStats, Finished],
+    Union[Start, Stop, Heartbeat, Dismiss, Hello, Status, StartAck, IntervalStats, Finished],
     Field(discriminator="type"),
 ]
 
@@ -177,7 +189,7 @@ def _decode(adapter: TypeAdapter, frame: bytes) -> _Message:
         raise ProtocolError(f"undecodable frame ({where}: {first.get('msg')}): {frame[:60]!r}") from None
 
 
-def decode_command(frame: bytes) -> Start | Stop | Heartbeat:
+def decode_command(frame: bytes) -> Start | Stop | Heartbeat | Dismiss:
     """A command-link frame, or ProtocolError."""
     return _decode(_command_adapter, frame)
 

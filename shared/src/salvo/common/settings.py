@@ -11,7 +11,7 @@ import os
 import re
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -20,7 +20,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from salvo.common.errors import ConfigError
 from salvo.common.keys import validate_fleet_key
@@ -146,14 +146,60 @@ class CommonSettings(BaseSettings):
         120.0, description="how long transient S3 failures are retried (backoff with jitter)"
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFiles(settings_cls)
+
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
-_SECRET_FIELDS = {"fleet_key"}
+FILE_SUFFIX = "_FILE"
 
 
 def env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
+
+
+def _holds_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or any(_holds_secret(arg) for arg in get_args(annotation))
+
+
+def secret_fields(model: type[BaseSettings]) -> list[str]:
+    """The SecretStr settings: never echoed, and each readable from its `_FILE` variable."""
+    return [field for field, info in model.model_fields.items() if _holds_secret(info.annotation)]
+
+
+def _environ(name: str) -> str | None:
+    """The variable's non-empty value (empty counts as unset, as for every setting)."""
+    return os.environ.get(name) or None
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """SALVO_<SECRET>_FILE=/run/secrets/x: the secret is the file's content, one trailing newline stripped."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything happens in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field in secret_fields(self.settings_cls):
+            name = env_name(field)
+            path = _environ(name + FILE_SUFFIX)
+            if path is None:
+                continue
+            if _environ(name) is not None:
+                raise ConfigError(f"{name} and {name}{FILE_SUFFIX} are both set: set only one of them")
+            try:
+                content = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise ConfigError(f"{name}{FILE_SUFFIX}={path}: cannot read the secret file: {reason}") from None
+            values[field] = content.removesuffix("\n").removesuffix("\r")
+        return values
 
 
 def _describe(error: dict[str, Any], model: type[BaseSettings]) -> str:
@@ -167,8 +213,12 @@ def _describe(error: dict[str, Any], model: type[BaseSettings]) -> str:
     description = model.model_fields[field].description or ""
     if error.get("type") == "missing":
         return f"{name} is required: {description}"
-    shown = "'***'" if field in _SECRET_FIELDS else repr(os.environ.get(name, error.get("input")))
-    return f"{name}={shown} is invalid: {message} ({description})"
+    if field in secret_fields(model):
+        secret_file = _environ(name + FILE_SUFFIX)
+        if secret_file is not None:
+            return f"{name}{FILE_SUFFIX}={secret_file} holds an invalid value: {message} ({description})"
+        return f"{name}='***' is invalid: {message} ({description})"
+    return f"{name}={os.environ.get(name, error.get('input'))!r} is invalid: {message} ({description})"
 
 
 def load(model: type[SettingsT], environ: dict[str, str] | None = None) -> SettingsT:
@@ -201,4 +251,8 @@ def describe_variables(model: type[BaseSettings]) -> list[tuple[str, str, str]]:
         else:
             default = str(info.default)
         rows.append((env_name(field), default, info.description or ""))
+        if field in secret_fields(model):
+            rows.append((env_name(field) + FILE_SUFFIX, "(unset)",
+                         f"file holding {env_name(field)} (e.g. a Docker or Kubernetes secret; one trailing "
+                         f"newline is stripped); set this or {env_name(field)}, not both"))
     return rows

@@ -20,7 +20,9 @@ from salvo.common.clock import Clock
 from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.errors import ExitCode, SalvoError
 from salvo.common.layout import run_location
-from salvo.common.protocol import ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop
+from salvo.common.protocol import (
+    Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
+)
 from salvo.common.s3 import S3Store
 from salvo.controller.collect import read_summaries
 from salvo.controller.criteria import evaluate
@@ -40,6 +42,7 @@ SUBSCRIBE_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 5.0
 INTERRUPTED_UPLOAD_SECONDS = 20.0
 INTERRUPTED_FINISH_SECONDS = 30.0  # after a signal: time for executors to stop and upload
+DISMISS_WAIT_SECONDS = 150.0  # dismissed executors answer once re-armed (SALVO_ARM_TIMEOUT, 120 s by default)
 QUIET_STATES = {ExecutorState.STOPPING, ExecutorState.UPLOADING}  # may be silent while uploading
 
 
@@ -102,12 +105,33 @@ class Controller:
                 start = self._start(fleet)
                 self.phase = Phase.WATCH
                 self._watch(start)
-            finally:
-                self.link.close()
+            except BaseException:
+                self._close_link()
+                raise
         except Interrupted as exc:
             log.warning("interrupted by %s before the start: no load was started", exc)
             return int(exit_code_for_signal(exc.signum))
-        return self._conclude(start)
+        try:
+            return self._conclude(start)
+        finally:
+            self._close_link()  # after the report: a dismissed fleet may end the rehearsal (compose)
+
+    def _close_link(self) -> None:
+        if self.settings.dismiss_fleet:
+            self._dismiss_fleet()
+        self.link.close()
+
+    def _dismiss_fleet(self) -> None:
+        """Executors exit instead of re-arming; wait for each member's last word, so that when the
+        controller ends nothing of the fleet still needs the rest of a compose rehearsal (S3, target)."""
+        staying = {m.host for m in self.ledger.members.values() if m.liveness is not Liveness.LOST}
+        log.info("dismissing the fleet (SALVO_DISMISS_FLEET): waiting for %d executor(s) to leave", len(staying))
+        self.link.publish(Dismiss(run_id=self.run_id))
+        deadline, signals = self.clock.monotonic() + DISMISS_WAIT_SECONDS, self.signals
+        while staying and self.clock.monotonic() < deadline and self.signals == signals:
+            staying -= {host for host, message in self.link.receive(0.1) if getattr(message, "leaving", False)}
+        if staying:
+            log.warning("no word of leaving from %d dismissed executor(s): %s", len(staying), ", ".join(sorted(staying)))
 
     def interrupt(self, signum: int) -> None:
         """What SIGTERM/SIGINT do: before the start, give up at once; after it, stop the fleet and report.

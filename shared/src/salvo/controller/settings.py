@@ -104,6 +104,10 @@ class ControllerSettings(CommonSettings):
     cloudwatch_namespace: str | None = Field(
         None, description="publish live figures to CloudWatch under this namespace (dimension RunId)"
     )
+    dismiss_fleet: bool = Field(
+        False, description="when the controller ends, tell the executors to exit instead of re-arming in service "
+        "mode (the compose rehearsal sets it so `docker compose up` returns; off so ECS services keep their tasks)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "ControllerSettings":

@@ -23,12 +23,13 @@ from salvo.common.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
 from salvo.common.fleetload import ENV_DATA_FILE
 from salvo.common.layout import executor_location, summary_location
 from salvo.common.protocol import (
-    ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Stop,
+    Dismiss, ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Stop,
 )
 from salvo.common.s3 import S3Store
 from salvo.common.transport import Inbound, Link
 from salvo.executor import results
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
+from salvo.executor.dismissal import Dismissed, leave
 from salvo.executor.fleetplace import FleetPlace, take_place
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
 from salvo.executor.results import ResultsCollector
@@ -89,6 +90,7 @@ class Executor:
         self.pending_signal: int | None = None
         self._arming = False
         self._stopping_since: float | None = None
+        self.dismissed = False  # a Dismiss arrived: exit after the current run instead of re-arming
         self.place: FleetPlace | None = None
 
     @property
@@ -109,7 +111,11 @@ class Executor:
                 code = self._one_run()
                 if self.settings.mode is Mode.ONESHOT or code in (ExitCode.SIGINT, ExitCode.SIGTERM):
                     return int(code)
+                if self.dismissed:
+                    return leave(self.presence, "dismissed by the controller: not re-arming")
                 log.info("service mode: re-arming for the next run")
+        except Dismissed:
+            return leave(self.presence, "dismissed by the controller while armed: no load started, exiting")
         except Interrupted as exc:
             log.warning("interrupted by %s before any load started", exc)
             return int(exit_code_for_signal(exc.signum))
@@ -217,6 +223,8 @@ class Executor:
                         return inbound.message
                 else:
                     self._handle_common(inbound)
+            if self.dismissed:
+                raise Dismissed()
             self.presence.heartbeat()
 
     def _raise_if_signalled(self) -> None:
@@ -287,7 +295,8 @@ class Executor:
                 message = inbound.message
                 if inbound.link is Link.COMMAND and isinstance(message, Heartbeat):
                     last_contact = self.clock.monotonic()
-                elif inbound.link is Link.COMMAND and isinstance(message, Stop):
+                elif inbound.link is Link.COMMAND and isinstance(message, (Stop, Dismiss)):
+                    self.dismissed |= isinstance(message, Dismiss)
                     if message.run_id in (None, start.run_id) and exit_code is None:
                         exit_code, stop_reason = ExitCode.OK, f"stopped by controller: {message.reason}"
                         log.info("%s", stop_reason)
@@ -359,5 +368,8 @@ class Executor:
             pass  # the controller is alive; only counted while running
         elif inbound.link is Link.COMMAND and isinstance(message, Stop):
             log.info("stop received while %s: nothing to stop", self.state.value)
+        elif inbound.link is Link.COMMAND and isinstance(message, Dismiss):
+            self.dismissed = True
+            log.info("dismiss received while %s: %s", self.state.value, message.reason)
         else:
             log.debug("ignoring %s on the %s link", type(message).__name__, inbound.link.value)
