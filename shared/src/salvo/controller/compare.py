@@ -7,14 +7,13 @@ for the error rate, as `salvo.controller.regression` defines them.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from salvo.common.errors import ExitCode
 from salvo.common.s3 import S3Store
 from salvo.controller.baseline import Baseline, read_run
-from salvo.controller.figures import RunFigures
+from salvo.controller.figures import RunFigures, utc
 from salvo.controller.regression import Threshold, ThresholdResult, Unit, change, evaluate, format_change
 
 TABLE_METRICS = {"p50": Unit.PERCENT, "p95": Unit.PERCENT, "p99": Unit.PERCENT, "rps": Unit.PERCENT,
@@ -129,5 +128,4 @@ def _compact(text: str) -> str:
 
 
 def _describe(run: RunFigures) -> str:
-    when = "" if run.start_at is None else time.strftime(" (%Y-%m-%d %H:%M:%S UTC)", time.gmtime(run.start_at))
-    return f"{run.run_id}{when}"
+    return run.run_id if run.start_at is None else f"{run.run_id} ({utc(run.start_at)})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
 SCHEMA_FAMILY = "salvo.report/"
@@ -10,6 +11,10 @@ SCHEMA_FAMILY = "salvo.report/"
 
 class NotAReport(ValueError):
     """The bytes are not a Salvo report.json (not JSON, another schema, or its figures are missing)."""
+
+
+def utc(seconds: float | None) -> str:
+    return "-" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
 def _number(value) -> float | None:
