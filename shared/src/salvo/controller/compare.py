@@ -46,20 +46,19 @@ class Comparison:
         }
 
     def to_dict(self) -> dict:
-        def finite(row: dict) -> dict:  # JSON has no infinity: a change from 0 is left to base and new
-            return {k: ({**v, "change": None} if v["change"] is not None and math.isinf(v["change"]) else v)
-                    for k, v in row.items()}
+        def for_json(diff: dict[str, dict]) -> dict[str, dict]:
+            return {metric: {**values, "change": _finite(values["change"])} for metric, values in diff.items()}
 
         return {
             "run_id": self.base.run_id,
             "source": self.source,
             "start_at": self.base.start_at,
-            "overall": finite(self.diff(None)),
-            "labels": {label: finite(self.diff(label)) for label in self.labels()},
+            "overall": for_json(self.diff(None)),
+            "labels": {label: for_json(self.diff(label)) for label in self.labels()},
             "thresholds": [
                 {"threshold": r.threshold.text, "label": r.threshold.label, "metric": r.threshold.metric,
                  "limit": r.threshold.limit, "unit": r.threshold.unit.value, "base": r.base, "new": r.new,
-                 "change": None if r.change is None or math.isinf(r.change) else r.change, "passed": r.passed}
+                 "change": _finite(r.change), "passed": r.passed}
                 for r in self.results
             ],
             "regressed": bool(self.regressions),
@@ -109,6 +108,11 @@ def compare_runs(base: str, new: str, thresholds: tuple[Threshold, ...], store_f
     else:
         print(f"no regression: {len(thresholds)} threshold(s) within bounds")
     return int(ExitCode.FAILED if crossed else ExitCode.OK)
+
+
+def _finite(change: float | None) -> float | None:
+    """JSON has no infinity: a relative change from 0 is left to base and new."""
+    return None if change is None or math.isinf(change) else change
 
 
 def _cells(metric: str, diff: dict) -> tuple[str, str, str]:
