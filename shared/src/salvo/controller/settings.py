@@ -11,8 +11,8 @@ from pydantic_settings import NoDecode
 
 from salvo.common.fleetload import LoadMode
 from salvo.common.settings import CommonSettings, Duration, Identifier, S3PrefixUri
-from salvo.controller.baseline import check_baseline_run
 from salvo.controller.criteria import Criterion, parse
+from salvo.controller.baseline import check_baseline_run
 from salvo.controller.regression import Threshold, parse as parse_thresholds
 
 
