@@ -152,6 +152,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return rereport(args.uri, criteria=args.criteria)
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from functools import cache
+
+    from salvo.common.s3 import S3Store
+    from salvo.controller.compare import compare_runs
+    from salvo.controller.regression import RegressionSyntaxError, parse
+
+    settings = _bastion_settings()  # SALVO_REGRESSION, validated as the controller does
+    thresholds = settings.regression
+    if args.regression is not None:
+        try:
+            thresholds = parse(args.regression)
+        except RegressionSyntaxError as exc:
+            raise ConfigError(f"--regression: {exc}") from None
+    store = cache(lambda: S3Store(retry_seconds=settings.s3_retry_seconds))  # made only for an s3:// report
+    return compare_runs(args.base, args.new, thresholds, store)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from salvo.common.s3 import S3Store
+    from salvo.controller.runs import list_runs
+
+    logs.configure(None, role="salvo")
+    return list_runs(args.uri, S3Store(), limit=args.limit)
+
+
 def cmd_upload(args: argparse.Namespace) -> int:
     from salvo.upload import validate_and_upload
 
@@ -203,6 +229,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("uri", help="s3://bucket/prefix/run_id/")
     report.add_argument("--criteria", default=None, help="evaluate these criteria too")
     report.set_defaults(func=cmd_report)
+    compare = verbs.add_parser(
+        "compare", help="per-label diff of two runs; exit 1 past the SALVO_REGRESSION thresholds",
+        description="BASE and NEW are each a run prefix (s3://bucket/results/RUN_ID/), its report.json, "
+        "or a local report.json or the folder holding it (SALVO_REPORT_DIR).",
+    )
+    compare.add_argument("base", help="the baseline run")
+    compare.add_argument("new", help="the run to judge against it")
+    compare.add_argument("--regression", default=None, help="thresholds instead of SALVO_REGRESSION, e.g. 'p95+10%%'")
+    compare.set_defaults(func=cmd_compare)
+    runs = verbs.add_parser("runs", help="list the past runs under a results prefix, newest first")
+    runs.add_argument("uri", help="s3://bucket/results/ (SALVO_RESULTS_URI)")
+    runs.add_argument("--limit", type=int, default=20, help="show at most this many runs (default 20)")
+    runs.set_defaults(func=cmd_runs)
     upload = verbs.add_parser("upload", help="validate a scenario as an executor would, then upload it")
     upload.add_argument("path")
     upload.add_argument("uri", help="s3://bucket/key")

@@ -264,16 +264,19 @@ class S3Store:
 
     def exists(self, location: S3Location) -> bool:
         """Whether the object exists (HEAD; a 404 is False). Raises S3ReadError for anything else."""
+        return self.last_modified(location) is not None
+
+    def last_modified(self, location: S3Location) -> float | None:
+        """When the object was last written (epoch seconds; HEAD), None if it does not exist. Raises S3ReadError."""
         operation = _Operation("check", str(location), location, "s3:GetObject", "check the URI", S3ReadError)
 
-        def attempt() -> bool:
+        def attempt() -> float | None:
             try:
-                self.client.head_object(Bucket=location.bucket, Key=location.key)
+                return self.client.head_object(Bucket=location.bucket, Key=location.key)["LastModified"].timestamp()
             except ClientError as exc:
                 if error_code(exc) in NOT_FOUND_CODES:
-                    return False
+                    return None
                 raise
-            return True
 
         return self._call(operation, attempt)
 
@@ -282,14 +285,21 @@ class S3Store:
 
         Raises S3ReadError.
         """
+        return [item["Key"] for page in self._pages(prefix, page_size) for item in page.get("Contents", [])]
+
+    def list_folders(self, prefix: S3Location, page_size: int = 1000) -> list[str]:
+        """The names of the "folders" right under `prefix` (Delimiter "/"), paginated. Raises S3ReadError."""
+        return [folder["Prefix"][len(prefix.key):].rstrip("/")
+                for page in self._pages(prefix, page_size, Delimiter="/") for folder in page.get("CommonPrefixes", [])]
+
+    def _pages(self, prefix: S3Location, page_size: int, **extra: str):
         operation = _Operation("list", str(prefix), prefix, "s3:ListBucket", "check the URI", S3ReadError)
-        keys: list[str] = []
-        request = {"Bucket": prefix.bucket, "Prefix": prefix.key, "MaxKeys": page_size}
+        request = {"Bucket": prefix.bucket, "Prefix": prefix.key, "MaxKeys": page_size, **extra}
         while True:
             page = self._call(operation, lambda: self.client.list_objects_v2(**request))
-            keys.extend(item["Key"] for item in page.get("Contents", []))
+            yield page
             if not page.get("IsTruncated"):
-                return keys
+                return
             request["ContinuationToken"] = page["NextContinuationToken"]
 
     # --- the retry policy -------------------------------------------------------------------

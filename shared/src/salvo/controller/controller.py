@@ -25,9 +25,10 @@ from salvo.common.protocol import (
 )
 from salvo.common.s3 import S3Store
 from salvo.controller.collect import read_summaries
+from salvo.controller.compare import compare_to_baseline
 from salvo.controller.criteria import evaluate
 from salvo.controller.discovery import Fleet, Seen, TooFewExecutors, discover
-from salvo.controller.preflight import check_results_destination
+from salvo.controller.preflight import check_results_destination, read_baseline
 from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
 from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
@@ -88,12 +89,14 @@ class Controller:
         self.link = None
         self.phase = Phase.CHECKS
         self.signals = 0
+        self.baseline = None  # SALVO_BASELINE_RUN's figures, read in the preflight
         self.fleet_load: dict | None = None
 
     # --- top level ---------------------------------------------------------------------
 
     def run(self) -> int:
         check_results_destination(self.store, self.settings, self.run_id)
+        self.baseline = read_baseline(self.store, self.settings)
         try:
             self.link = self.link_factory()  # one link for the whole run: every handshake is done once
             try:
@@ -343,10 +346,12 @@ class Controller:
         self.ledger.settle(unreadable)
         merged = merge_summaries(list(self.ledger.summaries.values()))
         results = evaluate(s.criteria, merged.overall(), merged.label_rows())
-        verdict = judge(self.ledger, merged.totals.requests, results, s.lost_executor_policy, interrupted)
+        comparison = compare_to_baseline(self.baseline, self.run_id, merged, start.start_at, s.regression)
+        verdict = judge(self.ledger, merged.totals.requests, results, s.lost_executor_policy, interrupted,
+                        comparison.results if comparison else ())
         report = Report(
             run_id=self.run_id, merged=merged, criteria=results, ledger=self.ledger, verdict=verdict,
-            start_at=start.start_at, fleet=start.fleet, fleet_load=self.fleet_load,
+            start_at=start.start_at, fleet=start.fleet, fleet_load=self.fleet_load, baseline=comparison,
         )
         print(report.console_table(), flush=True)
         store = self.store.bounded(INTERRUPTED_UPLOAD_SECONDS) if self.pending_signal is not None else self.store

@@ -1,4 +1,4 @@
-"""Before any discovery: the run id is new (or explicitly reused) and the reports can be written."""
+"""Before any discovery: the run id is new (or explicitly reused), the reports can be written, the baseline is there."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from salvo.common.errors import ConfigError, UploadError
 from salvo.common.layout import REPORT_FILES, run_location, write_check_location
 from salvo.common.s3 import S3Location, S3ReadError, S3Store
+from salvo.controller.baseline import Baseline, baseline_source, read_run
 from salvo.controller.settings import ControllerSettings, RunIdReuse
 
 log = logging.getLogger(__name__)
@@ -42,3 +43,17 @@ def check_results_destination(store: S3Store, settings: ControllerSettings, run_
         raise ReportNotWritable(
             f"SALVO_RESULTS_URI={uri} is not writable (bucket {location.bucket!r}, prefix {location.key!r}): {exc}"
         ) from None
+
+
+def read_baseline(store: S3Store, settings: ControllerSettings) -> Baseline | None:
+    """SALVO_BASELINE_RUN's report, read before any load: a missing one is exit 2 now, not after the run."""
+    if settings.baseline_run is None:
+        if settings.regression:
+            log.warning("SALVO_REGRESSION is set but SALVO_BASELINE_RUN is not: no comparison is made")
+        return None
+    source = baseline_source(settings.baseline_run, settings.results_uri)
+    figures = read_run(source, lambda: store, f"SALVO_BASELINE_RUN={settings.baseline_run}")
+    if figures.verdict != "pass":
+        log.warning("the baseline run %s did not pass its own verdict (%s)", figures.run_id, figures.verdict)
+    log.info("baseline: run %s (%s), %s request(s)", figures.run_id, source, figures.requests)
+    return Baseline(figures, source)

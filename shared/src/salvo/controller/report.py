@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from salvo.common.errors import ExitCode
+from salvo.controller.compare import Comparison
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
 from salvo.controller.merge import MergedRun
@@ -30,6 +31,7 @@ class Report:
     start_at: float | None = None
     fleet: list[str] = field(default_factory=list)
     fleet_load: dict | None = None  # the fleet's load totals (salvo.controller.sharing.fleet_load_report)
+    baseline: Comparison | None = None  # against SALVO_BASELINE_RUN
 
     @property
     def passed(self) -> bool:
@@ -71,6 +73,8 @@ class Report:
         )
         for result in self.criteria:
             out.append(f"  criterion {result.description}")
+        if self.baseline is not None:
+            out.append(self.baseline.table())
         out.append(f"verdict: {self.verdict.word} (exit {int(self.verdict.exit_code)})")
         out += [f"  because {reason}" for reason in self.verdict.reasons]
         return "\n".join(out)
@@ -95,6 +99,7 @@ class Report:
             "start_at": self.start_at,
             "fleet": self.fleet,
             "fleet_load": self.fleet_load,
+            "baseline": self.baseline.to_dict() if self.baseline is not None else None,
             "contributors": merged.contributors,
             "lost": self.lost,
             "missing": self.missing,

@@ -6,12 +6,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_settings import NoDecode
 
 from salvo.common.fleetload import LoadMode
 from salvo.common.settings import CommonSettings, Duration, Identifier, S3PrefixUri
 from salvo.controller.criteria import Criterion, parse
+from salvo.controller.baseline import check_baseline_run
+from salvo.controller.regression import Threshold, parse as parse_thresholds
 
 
 class LostExecutorPolicy(str, Enum):
@@ -68,6 +70,14 @@ class ControllerSettings(CommonSettings):
     )
     criteria: Annotated[tuple[Criterion, ...], NoDecode, BeforeValidator(parse)] = Field(
         (), description="pass/fail criteria, e.g. 'p95<500ms; error_rate<1%; rps>=100; label:/login:p99<1s'"
+    )
+    baseline_run: Annotated[str, AfterValidator(check_baseline_run)] | None = Field(
+        None, description="compare with this past run (a run id under SALVO_RESULTS_URI, or an s3:// run prefix); "
+        "its report.json must exist before any load starts"
+    )
+    regression: Annotated[tuple[Threshold, ...], NoDecode, BeforeValidator(parse_thresholds)] = Field(
+        (), description="regression thresholds against SALVO_BASELINE_RUN (also read by `salvo compare`), e.g. "
+        "'p95+10%; p99+200ms; error_rate+0.5pp; rps-20%; label:/login:p99+15%'"
     )
     load_mode: LoadMode = Field(
         LoadMode.PER_EXECUTOR,

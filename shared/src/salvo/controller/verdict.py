@@ -1,7 +1,8 @@
 """The verdict, computed once from the ledger, the merged data and the criteria; exit code included.
 
 FAIL (exit 1) when a member failed, when a member's results are missing, when
-no request was recorded at all, or when a criterion failed. Lost members fail
+no request was recorded at all, when a criterion failed, or when a SALVO_REGRESSION
+threshold against the baseline run (SALVO_BASELINE_RUN) was crossed. Lost members fail
 the run under SALVO_LOST_EXECUTOR_POLICY=fail (exit 4, as do failed members
 then); under `continue` they are tolerated and reported, and criteria are
 judged on the data that arrived. An interrupted run never passes (130/143).
@@ -10,10 +11,12 @@ judged on the data that arrived. An interrupted run never passes (130/143).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from salvo.common.errors import ExitCode
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
+from salvo.controller.regression import ThresholdResult
 from salvo.controller.settings import LostExecutorPolicy
 
 
@@ -34,6 +37,7 @@ def judge(
     criteria: list[CriterionResult],
     policy: LostExecutorPolicy,
     interrupted_by: ExitCode | None = None,
+    regressions: Sequence[ThresholdResult] = (),
 ) -> Verdict:
     reasons: list[str] = []
     strict = policy is LostExecutorPolicy.FAIL
@@ -53,6 +57,7 @@ def judge(
     if requests == 0:
         reasons.append("no request was recorded: no load ran")
     reasons += [f"criterion {r.description}" for r in criteria if not r.passed]
+    reasons += [f"regression against the baseline {r.description}" for r in regressions if not r.passed]
 
     if interrupted_by is not None:
         code = interrupted_by
