@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import NoDecode
 
 from salvo.common.fleetload import LoadMode
-from salvo.common.settings import CommonSettings, Duration, Identifier, S3PrefixUri
+from salvo.common.settings import CommonSettings, Duration, Identifier, Port, S3PrefixUri
 from salvo.controller.criteria import Criterion, parse
 
 
@@ -104,6 +104,10 @@ class ControllerSettings(CommonSettings):
     cloudwatch_namespace: str | None = Field(
         None, description="publish live figures to CloudWatch under this namespace (dimension RunId)"
     )
+    metrics_port: Port | None = Field(
+        None, description="serve Prometheus metrics at http://host:PORT/metrics while the controller runs (unset: off)"
+    )
+    metrics_bind: str = Field("0.0.0.0", description="address the SALVO_METRICS_PORT endpoint listens on")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ControllerSettings":

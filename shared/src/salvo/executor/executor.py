@@ -249,7 +249,8 @@ class Executor:
     def _drive_load(self, start: Start) -> RunOutcome:
         runner = self.armed.runner
         collector = self._collector = ResultsCollector(
-            self.armed.prepared.artifacts_dir, self.clock, gated=self.armed.prepared.plan.gated)
+            self.armed.prepared.artifacts_dir, self.clock, gated=self.armed.prepared.plan.gated,
+            per_label=start.live_labels)
         self._stopping_since: float | None = None
         last_contact = self.clock.monotonic()
         next_stats = start.start_at + self.settings.stats_interval
@@ -325,6 +326,7 @@ class Executor:
             IntervalStats(
                 executor_id=self.id, run_id=run_id, interval_start=snapshot.start, interval_end=snapshot.end,
                 users=snapshot.users, requests=snapshot.requests, failures=snapshot.failures, histogram=snapshot.histogram,
+                labels=snapshot.labels,
             )
         )
 
