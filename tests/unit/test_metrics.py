@@ -15,7 +15,7 @@ from salvo.common.protocol import (
     MAX_LIVE_LABELS, IntervalStats, LabelInterval, Start, decode_command, decode_status, encode,
 )
 from salvo.common.settings import load
-from salvo.controller.metrics import LiveMetrics, MetricsPortUnavailable, serving
+from salvo.controller.metrics import LABEL_MERGES_PER_SECOND, LiveMetrics, MetricsPortUnavailable, serving
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.aggregate import IntervalAccumulator
 from salvo.executor.samples import Sample, SampleKind
@@ -91,6 +91,22 @@ def test_labels_beyond_the_cap_are_counted_in_the_totals_only():
     found = samples(metrics)
     assert found[("salvo_requests_total", ())] == MAX_LIVE_LABELS + 5
     assert len([key for key in found if key[0] == "salvo_label_requests_total"]) == MAX_LIVE_LABELS
+
+
+def test_past_the_merge_budget_quantiles_come_from_the_first_messages_and_counters_stay_exact():
+    metrics = LiveMetrics("run-1", interval_seconds=2 / LABEL_MERGES_PER_SECOND)  # budget: 2 label merges
+    for n, latency in enumerate([10.0, 10.0, 1000.0, 1000.0]):
+        metrics.add(stats(f"node-{n}", **{"/": (1, 0, [latency])}))
+    metrics.interval(rps=4, failure_ratio=0, latency_ms={})
+    found = samples(metrics)
+    assert found[("salvo_label_requests_total", (("label", "/"),))] == 4
+    assert found[("salvo_label_latency_seconds", (("label", "/"), ("quantile", "0.99")))] == pytest.approx(0.010, rel=0.01)
+    assert found[("salvo_label_latency_coverage_ratio", ())] == 0.5
+    metrics.add(stats("node-0", **{"/": (1, 0, [1000.0])}))  # a new interval, a new budget
+    metrics.interval(rps=1, failure_ratio=0, latency_ms={})
+    found = samples(metrics)
+    assert found[("salvo_label_latency_seconds", (("label", "/"), ("quantile", "0.5")))] == pytest.approx(1.0, rel=0.01)
+    assert found[("salvo_label_latency_coverage_ratio", ())] == 1
 
 
 def test_label_data_on_the_wire_is_optional_both_ways():

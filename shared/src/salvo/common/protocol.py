@@ -25,7 +25,7 @@ from salvo.common.fleetload import LoadMode
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 4 * 1024 * 1024
-MAX_LIVE_LABELS = 50  # per IntervalStats: the interval's busiest labels, so a message stays small
+MAX_LIVE_LABELS = 20  # per IntervalStats: the interval's busiest labels (decoding them costs the controller)
 
 
 class ExecutorState(str, Enum):
