@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import boto3  # noqa: E402
 
 import fanout  # noqa: E402
+import livestats  # noqa: E402
 import merge  # noqa: E402
 import overhead  # noqa: E402
 import postrun  # noqa: E402
@@ -60,6 +61,10 @@ def main() -> int:
         raw["merge"] = merge.run()
         rows.append(("merge: 100 summaries x 1M requests (s)", raw["merge"]["seconds"], None))
         rows.append(("merge: peak memory (MB)", raw["merge"]["peak_mb"], None))
+        raw["livestats"] = livestats.run()
+        for labels in (1, 10, 20):
+            rows.append((f"live stats: CPU for 1 s of 2,000 executors, metrics on, {labels} labels (s)",
+                         raw["livestats"][f"metrics_on_{labels}_labels_s"], raw["livestats"]["metrics_off_s"]))
         try:
             raw["scan"] = scan.run()
             for cidr in ("10.200.0.0/20", "10.200.0.0/16"):

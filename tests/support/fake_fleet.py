@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from salvo import __version__
 from salvo.common.layout import summary_location
 from salvo.common.protocol import (
-    Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
+    Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, LabelInterval, Start, StartAck, Status, Stop,
 )
+from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
 from salvo.executor.aggregate import SummaryBuilder
 from salvo.executor.samples import Sample
 from salvo.common.fleetload import fleet_index, share_of_count
@@ -91,7 +92,7 @@ class FakeMember:
             if now >= self.next_stats and now < end:
                 out.append(IntervalStats(executor_id=self.executor_id, run_id=self.start.run_id,
                                          interval_start=self.next_stats - 1, interval_end=self.next_stats,
-                                         requests=self.rate, failures=0))
+                                         requests=self.rate, failures=0, labels=self._live_labels()))
                 self.next_stats += 1
             if now >= end:
                 self.ended_at = end
@@ -107,6 +108,14 @@ class FakeMember:
             self.next_beat = now + 1.0
             out.append(self.status(now))
         return out
+
+    def _live_labels(self) -> dict[str, LabelInterval]:
+        """What a real executor streams when the start asks for labels: its one label at 10 ms."""
+        if not self.start.live_labels or not self.rate:
+            return {}
+        histogram = LatencyHistogram(digits=SERIES_DIGITS)
+        histogram.record_ms(10.0, self.rate)
+        return {"/": LabelInterval(requests=self.rate, histogram=histogram.encode())}
 
     def _upload(self, store: FakeStore, results_uri: str) -> None:
         if self.upload == "none":

@@ -26,6 +26,7 @@ from salvo.common.fleetload import LoadMode
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 4 * 1024 * 1024
+MAX_LIVE_LABELS = 20  # per IntervalStats: the interval's busiest labels (decoding them costs the controller)
 
 
 class ExecutorState(str, Enum):
@@ -80,6 +81,7 @@ class Start(_Message):
     sent_at: float = Field(default_factory=time.time)
     params: dict[str, str] = Field(default_factory=dict)
     load: FleetLoad = Field(default_factory=FleetLoad)
+    live_labels: bool = False  # the controller wants IntervalStats.labels (its SALVO_METRICS_PORT is set)
 
 
 class Stop(_Message):
@@ -139,6 +141,16 @@ class StartAck(_Message):
     received_at: float = Field(default_factory=time.time)
 
 
+class LabelInterval(BaseModel):
+    """One label's share of an interval."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    requests: int = 0
+    failures: int = 0
+    histogram: str = ""  # encoded HDR histogram, 2 significant digits (salvo.common.histogram.SERIES_DIGITS)
+
+
 class IntervalStats(_Message):
     type: Literal["interval_stats"] = "interval_stats"
     executor_id: str
@@ -149,6 +161,8 @@ class IntervalStats(_Message):
     requests: int = 0
     failures: int = 0
     histogram: str = ""  # encoded HDR histogram of the interval's latencies (microseconds)
+    # Only when Start.live_labels asked for them; at most MAX_LIVE_LABELS, the busiest.
+    labels: dict[str, LabelInterval] = Field(default_factory=dict)
 
 
 class Finished(_Message):

@@ -32,6 +32,7 @@ from salvo.controller.preflight import check_results_destination, read_baseline
 from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
 from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
+from salvo.controller.metrics import LiveMetrics, serving
 from salvo.controller.report import Report, publish_report
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
 from salvo.controller.sharing import check_fleet_load, fleet_load, fleet_load_report
@@ -91,10 +92,15 @@ class Controller:
         self.signals = 0
         self.baseline = None  # SALVO_BASELINE_RUN's figures, read in the preflight
         self.fleet_load: dict | None = None
+        self.metrics: LiveMetrics | None = None
 
     # --- top level ---------------------------------------------------------------------
 
     def run(self) -> int:
+        with serving(self.settings, self.run_id, [p.value for p in Phase], lambda: self.phase.value) as self.metrics:
+            return self._run()
+
+    def _run(self) -> int:
         check_results_destination(self.store, self.settings, self.run_id)
         self.baseline = read_baseline(self.store, self.settings)
         try:
@@ -214,7 +220,7 @@ class Controller:
         now = self.clock.time()
         start = Start(
             run_id=self.run_id, fleet=sorted(self.ledger.members), start_at=now + lead, sent_at=now,
-            params={"controller_version": __version__}, load=load,
+            params={"controller_version": __version__}, load=load, live_labels=self.metrics is not None,
         )
         self.link.publish(start)
         log.info("start published: run %s, %d executors, start_at in %.0f ms",
@@ -245,7 +251,7 @@ class Controller:
     def _watch(self, start: Start) -> None:
         """Heartbeats, live line, lost executors, until every member ended, was lost, or the fleet was stopped."""
         s = self.settings
-        live = LiveView(s, self.run_id, start.start_at, self.clock)
+        live = LiveView(s, self.run_id, start.start_at, self.clock, self.metrics, len(start.fleet))
         next_beat = float("-inf")
         stopped_at: float | None = None
         deadline = self.clock.monotonic() + (start.start_at - self.clock.time()) + s.run_timeout

@@ -1,4 +1,4 @@
-"""The controller's live line (and, optionally, the same figures in CloudWatch)."""
+"""The controller's live line (and, optionally, the same figures in CloudWatch and at SALVO_METRICS_PORT)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,20 @@ import sys
 from salvo.common.clock import Clock
 from salvo.common.histogram import LatencyHistogram
 from salvo.common.protocol import IntervalStats
+from salvo.controller.metrics import LiveMetrics
 from salvo.controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
 
 
 class LiveView:
-    def __init__(self, settings: ControllerSettings, run_id: str, start_at: float, clock: Clock):
+    def __init__(self, settings: ControllerSettings, run_id: str, start_at: float, clock: Clock,
+                 metrics: LiveMetrics | None = None, fleet_size: int = 0):
         self.clock = clock
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.started(start_at, fleet_size)
+        self._executors = (fleet_size, 0)
         self.interval = settings.live_interval
         self.run_id = run_id
         self.start_at = start_at
@@ -32,20 +38,25 @@ class LiveView:
     def add(self, stats: IntervalStats) -> None:
         self.requests += stats.requests
         self.failures += stats.failures
-        if stats.histogram:
-            self.histogram.merge(LatencyHistogram.decode(stats.histogram))
+        self.histogram.merge_encoded(stats.histogram)
+        if self.metrics is not None:
+            self.metrics.add(stats)
 
     def tick(self, active: int, lost: int, force: bool = False) -> None:
+        if self.metrics is not None and (active, lost) != self._executors:
+            self.metrics.executors(active, lost)
+        self._executors = (active, lost)
         if not force and self.clock.monotonic() < self._next:
             return
         self._next = self.clock.monotonic() + self.interval
         window = max(self.clock.monotonic() - self.window_started, 1e-6)
+        latency = self.histogram.percentiles_ms([50, 95, 99])
         figures = {
             "rps": self.requests / window,
             "failure_rate": self.failures / self.requests if self.requests else 0.0,
-            "p50": self.histogram.percentile_ms(50),
-            "p95": self.histogram.percentile_ms(95),
-            "p99": self.histogram.percentile_ms(99),
+            "p50": latency[50],
+            "p95": latency[95],
+            "p99": latency[99],
         }
         elapsed = max(0.0, self.clock.time() - self.start_at)
         print(
@@ -57,10 +68,13 @@ class LiveView:
         )
         if self.cloudwatch is not None:
             self.cloudwatch.put(figures, active, lost)
+        if self.metrics is not None:
+            self.metrics.interval(figures["rps"], figures["failure_rate"], latency)
         self._reset()
 
     def close(self) -> None:
-        self.tick(active=0, lost=0, force=True) if self.requests else None
+        if self.requests:
+            self.tick(*self._executors, force=True)
 
 
 def _ms(value: float | None) -> str:

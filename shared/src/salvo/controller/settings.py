@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_settings import NoDecode
 
 from salvo.common.fleetload import LoadMode
-from salvo.common.settings import CommonSettings, Duration, Identifier, S3PrefixUri
+from salvo.common.settings import CommonSettings, Duration, Identifier, Port, S3PrefixUri
 from salvo.controller.criteria import Criterion, parse
 from salvo.controller.baseline import check_baseline_run
 from salvo.controller.regression import Threshold, parse as parse_thresholds
@@ -118,6 +118,10 @@ class ControllerSettings(CommonSettings):
         False, description="when the controller ends, tell the executors to exit instead of re-arming in service "
         "mode (the compose rehearsal sets it so `docker compose up` returns; off so ECS services keep their tasks)"
     )
+    metrics_port: Port | None = Field(
+        None, description="serve Prometheus metrics at http://host:PORT/metrics while the controller runs (unset: off)"
+    )
+    metrics_bind: str = Field("0.0.0.0", description="address the SALVO_METRICS_PORT endpoint listens on")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ControllerSettings":

@@ -6,7 +6,7 @@ second and label) or, for other bzt executors, from per-request samples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from salvo.common.histogram import LatencyHistogram
 from salvo.common.summary import SCHEMA, Tally
@@ -87,24 +87,39 @@ class IntervalSnapshot:
     user_errors: int
     histogram: LatencyHistogram
     users: int = 0
+    labels: dict[str, Tally] = field(default_factory=dict)  # per-second precision; empty unless asked for
 
 
 class IntervalAccumulator:
     """Results since the last drain: what an executor streams to the controller each interval."""
 
-    def __init__(self) -> None:
+    def __init__(self, per_label: bool = False) -> None:
+        self.per_label = per_label
         self._tally = Tally()
+        self._labels: dict[str, Tally] = {}
         self._users = 0
 
     def add(self, sample: Sample) -> None:
         add_sample(self._tally, sample)
         self._users = max(self._users, sample.users)
+        if self.per_label:
+            add_sample(self._label(sample.label), sample)
 
     def add_record(self, record: dict) -> None:
         self._tally.merge_dict(record)
         self._users = max(self._users, int(record.get("users") or 0))
+        if self.per_label:
+            self._label(str(record.get("label", ""))).merge_dict(
+                {"requests": record.get("requests", 0), "failures": record.get("failures", 0),
+                 "histogram": record.get("series_histogram")})
+
+    def _label(self, label: str) -> Tally:
+        if label not in self._labels:
+            self._labels[label] = Tally.for_series()
+        return self._labels[label]
 
     def drain(self) -> IntervalSnapshot:
         tally, self._tally = self._tally, Tally()
         users, self._users = self._users, 0
-        return IntervalSnapshot(tally.requests, tally.failures, tally.user_errors, tally.histogram, users)
+        labels, self._labels = self._labels, {}
+        return IntervalSnapshot(tally.requests, tally.failures, tally.user_errors, tally.histogram, users, labels)

@@ -258,7 +258,7 @@ class Executor:
         runner = self.armed.runner
         collector = self._collector = ResultsCollector(
             self.armed.prepared.artifacts_dir, self.clock, locust_stats=self.armed.prepared.plan.locust_stats,
-            jtl_timestamp_is_start=self.armed.prepared.plan.jtl_timestamps_are_starts)
+            jtl_timestamp_is_start=self.armed.prepared.plan.jtl_timestamps_are_starts, per_label=start.live_labels)
         self._stopping_since: float | None = None
         last_contact = self.clock.monotonic()
         next_stats = start.start_at + self.settings.stats_interval
@@ -335,6 +335,7 @@ class Executor:
             IntervalStats(
                 executor_id=self.id, run_id=run_id, interval_start=snapshot.start, interval_end=snapshot.end,
                 users=snapshot.users, requests=snapshot.requests, failures=snapshot.failures, histogram=snapshot.histogram,
+                labels=snapshot.labels,
             )
         )
 

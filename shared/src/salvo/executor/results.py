@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from salvo.common.clock import Clock
 from salvo.common.layout import SUMMARY
+from salvo.common.protocol import MAX_LIVE_LABELS, LabelInterval
 from salvo.common.s3 import S3Location, S3Store
 from salvo.executor.aggregate import IntervalAccumulator, SummaryBuilder
 from salvo.executor.samples import SampleTail
@@ -35,6 +36,7 @@ class IntervalSnapshot:
     failures: int
     histogram: str  # encoded
     users: int = 0
+    labels: dict[str, LabelInterval] = field(default_factory=dict)
 
 
 class _StatsTail:
@@ -61,7 +63,7 @@ class _StatsTail:
 
 class ResultsCollector:
     def __init__(self, artifacts_dir: Path, clock: Clock, *, locust_stats: bool = True,
-                 jtl_timestamp_is_start: bool = False):
+                 jtl_timestamp_is_start: bool = False, per_label: bool = False):
         self.artifacts_dir = artifacts_dir
         self.clock = clock
         self.locust_stats = locust_stats
@@ -69,7 +71,7 @@ class ResultsCollector:
         self.run = SummaryBuilder()
         self._stats: dict[Path, _StatsTail] = {}
         self._samples: dict[Path, SampleTail] = {}
-        self._interval = IntervalAccumulator()
+        self._interval = IntervalAccumulator(per_label)
         self._interval_start = clock.time()
 
     def _read_new(self, final: bool = False) -> None:
@@ -91,8 +93,11 @@ class ResultsCollector:
         snapshot = self._interval.drain()
         now = self.clock.time()
         start, self._interval_start = self._interval_start, now
+        busiest = sorted(snapshot.labels.items(), key=lambda item: -item[1].requests)[:MAX_LIVE_LABELS]
+        labels = {label: LabelInterval(requests=tally.requests, failures=tally.failures,
+                                       histogram=tally.histogram.encode()) for label, tally in busiest}
         return IntervalSnapshot(start=start, end=now, requests=snapshot.requests, failures=snapshot.failures,
-                                histogram=snapshot.histogram.encode(), users=snapshot.users)
+                                histogram=snapshot.histogram.encode(), users=snapshot.users, labels=labels)
 
     def summary(self, meta: dict, timings: dict) -> dict:
         """The run's summary.json: what was read so far plus the rest (call once the tool has exited)."""
