@@ -192,7 +192,10 @@ def test_jmeter_executions_are_gated_and_their_concurrency_becomes_a_share_prope
     assert [item["concurrency"] for item in config["execution"]] == [
         "${__P(salvo.share.of.10,10)}", "${__P(salvo.share.of.4,4)}"]
     assert config["execution"][0]["ramp-up"] == "5s" and config["execution"][0]["hold-for"] == "1m"
-    properties = yaml.safe_load(plan.configs[1].read_text())["modules"]["jmeter"]["properties"]
+    jmeter = yaml.safe_load(plan.configs[1].read_text())["modules"]["jmeter"]
+    assert (jmeter["path"], jmeter["detect-plugins"], jmeter["force-ctg"], jmeter["plugins"]) == (
+        str(home / "bin" / "jmeter"), False, False, [])  # this JMeter, nothing installed at run time
+    properties = jmeter["properties"]
     assert properties == {"jsr223.init.file": str((home / "bin" / "salvo-gate.groovy").resolve()),
                           "salvo.share.totals": "4,10", "sampleresult.timestamp.start": True}
 

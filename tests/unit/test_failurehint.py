@@ -155,3 +155,25 @@ def test_only_the_head_of_a_huge_log_is_read(tmp_path):
     late = "[2026-11-23 11:16:36,140] vm/ERROR/locust.runners: too late to be the first\n"
     folder = artifacts(tmp_path, {"locust.log": noise + late, "bzt.out": BZT_CONFIG_ERROR})
     assert first_error(folder) == "Internal Error: String format not supported: xyz"
+
+
+JMETER_BAD_PLAN = """\
+WARN StatusConsoleListener The use of package scanning to locate plugins is deprecated
+Error in NonGUIDriver java.lang.IllegalArgumentException: Problem loading XML from:'/w/runs/1/scenario/modified_test.jmx'. 
+Cause:
+CannotResolveClassException: NoSuchTimerAnywhere
+
+ Detail:com.thoughtworks.xstream.converters.ConversionException: 
+---- Debugging information ----
+cause-exception     : com.thoughtworks.xstream.converters.ConversionException
+path                : /jmeterTestPlan/hashTree/hashTree/hashTree[2]/NoSuchTimerAnywhere
+line number         : 54
+version             : 5.6.3
+"""
+
+
+def test_jmeters_own_words_for_a_plan_it_cannot_load(tmp_path):
+    (tmp_path / "jmeter.out").write_text(JMETER_BAD_PLAN)
+    (tmp_path / "bzt.out").write_text("08:44:05 ERROR: Child Process Error: JMeter exited with non-zero code: 1\n")
+    assert first_error(tmp_path) == (
+        "JMeter could not load the plan: CannotResolveClassException: NoSuchTimerAnywhere (line 54 of the plan)")

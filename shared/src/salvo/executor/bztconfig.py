@@ -28,7 +28,7 @@ from salvo.common.fleetload import share_of_count, share_of_rate
 from salvo.executor.checks import CheckedScenario, check_scenario
 from salvo.executor.executions import Execution, execution_items, scenario_mapping
 from salvo.executor.hosts import apply_target_host
-from salvo.executor.jmeterplan import JMETER, gate_jmeter_executions, gate_script, jmeter_overrides
+from salvo.executor.jmeterplan import JMETER, gate_jmeter_executions, jmeter_overrides, locate_jmeter
 from salvo.executor.toolcheck import tool_paths
 from salvo.executor.locust_plugin import wrapper_source
 from salvo.executor.scenario import EntryKind, Scenario
@@ -108,9 +108,9 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     if _gateable(checked.executions):
         gates = _gate_locust_scripts(config, checked.executions, plan_dir)
         if any(e.executor == JMETER for e in checked.executions):
-            script = gate_script(tool_paths(config).get(JMETER))
+            install = locate_jmeter(tool_paths(config).get(JMETER))
             totals = gate_jmeter_executions(execution_items(config), checked.executions)
-            settings["modules"].update(jmeter_overrides(script, totals)["modules"])
+            settings["modules"].update(jmeter_overrides(install, totals)["modules"])
     run_config = plan_dir / "scenario.yml"
     run_config.write_text(yaml.safe_dump(config, sort_keys=False))
     overrides = plan_dir / "salvo-overrides.yml"

@@ -4,6 +4,8 @@ bzt 1.17 leaves these in the artifacts folder, read here closest to the cause fi
 
     locust*.log   locust's log file:   [2026-01-01 10:00:00,123] host/ERROR/locust.runners: You must specify ...
     locust*.err   locust's stderr:     tracebacks ending in  locust.exception.StopTest: You must specify ...
+    jmeter*.out   JMeter's console:    Error in NonGUIDriver java.lang.IllegalArgumentException: Problem loading
+                                       XML from:'…'. / Cause: / CannotResolveClassException: … / line number : 54
     bzt.out       bzt's console:       10:00:01 ERROR: Internal Error: String format not supported: xyz
     bzt.log       bzt's own log:       [2026-01-01 10:00:01,456 ERROR root] Child Process Error: ...
 
@@ -28,6 +30,8 @@ _BZT_CONSOLE = re.compile(r"^\d\d:\d\d:\d\d (?:ERROR|CRITICAL): (.*)$")
 _BZT_RECORD = re.compile(r"^\[[\d\- :,.]+ (?:ERROR|CRITICAL) [^\]]*\] (.*)$")
 _EXCEPTION = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Z]\w*): (\S.*)$")  # the line a traceback ends with
 _NOT_A_CAUSE = re.compile(r"^(Traceback \(most recent call last\)|File \"|raise\b|During handling of)")
+_JMETER_CONSOLE = re.compile(r"^(?:Error in NonGUIDriver|An error occurred:)\s*(?:(?:[a-z]\w*\.)+[A-Z]\w*: )?(.*)$")
+_JMETER_LINE = re.compile(r"^line number\s*:\s*(\d+)")
 _GENERIC = re.compile(r"Empty results, most likely|Actual reason for this can be found")
 
 
@@ -55,6 +59,21 @@ def _exceptions(lines: list[str]) -> Iterator[str]:
             yield line.strip()
 
 
+def _jmeter_console(lines: list[str]) -> Iterator[str]:
+    """JMeter's own words: the error, the cause on the line after "Cause:", and where in the plan."""
+    for number, line in enumerate(lines):
+        match = _JMETER_CONSOLE.match(line.strip())
+        if not match:
+            continue
+        message, following = match.group(1).strip(), [rest.strip() for rest in lines[number + 1:number + 40]]
+        if following[:1] == ["Cause:"] and len(following) > 1:
+            message = f"{message} Cause: {following[1]}"
+        where = next((m.group(1) for rest in following if (m := _JMETER_LINE.match(rest))), None)
+        if message.startswith("Problem loading XML"):
+            message = "JMeter could not load the plan: " + message.split("Cause: ", 1)[-1]
+        yield message + (f" (line {where} of the plan)" if where else "")
+
+
 def _bzt_console(lines: list[str]) -> Iterator[str]:
     yield from _matches(_BZT_CONSOLE, lines)
 
@@ -73,6 +92,7 @@ def _matches(pattern: re.Pattern[str], lines: list[str]) -> Iterator[str]:
 _SOURCES: tuple[tuple[str, Callable[[list[str]], Iterator[str]]], ...] = (
     ("locust*.log", _locust_log),
     ("locust*.err", _exceptions),
+    ("jmeter*.out", _jmeter_console),
     ("bzt.out", _bzt_console),
     ("bzt.log", _bzt_log),
     ("bzt.out", _exceptions),  # bzt itself crashed with a Python traceback

@@ -15,20 +15,28 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from salvo.common.errors import ScenarioError
 from salvo.executor.executions import Execution
 
-__all__ = ["GATE_SCRIPT", "JMETER", "gate_script", "jmeter_overrides", "share_expression"]
+__all__ = ["GATE_SCRIPT", "JMETER", "JMeterInstall", "gate_jmeter_executions", "jmeter_overrides", "locate_jmeter",
+           "share_expression"]
 
 JMETER = "jmeter"
 GATE_SCRIPT = "salvo-gate.groovy"
 
 
-def gate_script(configured_path: str | None) -> Path:
-    """The start-up script of the JMeter bzt will run (modules.jmeter.path, else `jmeter` on PATH)."""
+@dataclass(frozen=True)
+class JMeterInstall:
+    command: Path  # bin/jmeter
+    gate_script: Path  # bin/salvo-gate.groovy beside it
+
+
+def locate_jmeter(configured_path: str | None) -> JMeterInstall:
+    """The JMeter bzt will run (modules.jmeter.path, else `jmeter` on PATH) and its start gate."""
     command = os.path.expanduser(configured_path) if configured_path else shutil.which(JMETER)
     if command and Path(command).is_dir():
         command = str(Path(command) / "bin" / JMETER)
@@ -42,7 +50,7 @@ def gate_script(configured_path: str | None) -> Path:
             f"the JMeter at {command} has no Salvo start gate ({script} is missing), so its load could not start "
             "with the fleet: use the salvo-executor-jmeter image or scripts/install-jmeter.sh"
         )
-    return script
+    return JMeterInstall(command=Path(command), gate_script=script)
 
 
 def share_expression(total: int) -> str:
@@ -64,10 +72,15 @@ def gate_jmeter_executions(items: list[dict[str, Any]], executions: list[Executi
     return sorted(set(totals))
 
 
-def jmeter_overrides(script: Path, totals: list[int]) -> dict[str, Any]:
-    """bzt settings for a gated JMeter: the gate's start-up script and the totals it splits."""
-    return {"modules": {JMETER: {"properties": {
-        "jsr223.init.file": str(script),
+def jmeter_overrides(install: JMeterInstall, totals: list[int]) -> dict[str, Any]:
+    """bzt settings for a gated JMeter: this JMeter, nothing downloaded or installed at run time
+    (no plugins: standard thread groups), the gate's start-up script and the totals it splits."""
+    properties = {
+        "jsr223.init.file": str(install.gate_script),
         "salvo.share.totals": ",".join(map(str, totals)),
         "sampleresult.timestamp.start": True,  # as JMeter ships it, but Salvo's reading depends on it
-    }}}}
+    }
+    return {"modules": {JMETER: {
+        "path": str(install.command), "detect-plugins": False, "force-ctg": False, "plugins": [],
+        "properties": properties,
+    }}}

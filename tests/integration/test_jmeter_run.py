@@ -1,0 +1,92 @@
+"""JMeter behind Salvo's start gate, for real: bzt, JMeter with the gate, executors and a controller on loopback.
+
+JMeter comes from scripts/install-jmeter.sh (.ci/run installs it in /opt/salvo-jmeter;
+SALVO_TEST_JMETER_HOME names another place).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.bundles import zip_bytes
+from tests.support.cluster import Cluster
+
+pytestmark = pytest.mark.integration
+
+JMETER_HOME = Path(os.environ.get("SALVO_TEST_JMETER_HOME", "/opt/salvo-jmeter"))
+DEMO = Path(__file__).resolve().parents[2] / "demo" / "jmeter"
+HEADER_MANAGER = """
+        <HeaderManager guiclass="HeaderPanel" testclass="HeaderManager" testname="Which executor">
+          <collectionProp name="HeaderManager.headers">
+            <elementProp name="" elementType="Header">
+              <stringProp name="Header.name">X-Salvo-Executor</stringProp>
+              <stringProp name="Header.value">${__P(salvo.executor_index)}-of-${__P(salvo.fleet_size)}</stringProp>
+            </elementProp>
+          </collectionProp>
+        </HeaderManager>
+        <hashTree/>
+"""
+
+
+@pytest.fixture
+def cluster(tmp_path, aws_env, s3_bucket, target):
+    if not (JMETER_HOME / "bin" / "salvo-gate.groovy").is_file():
+        pytest.skip(f"no JMeter with Salvo's gate in {JMETER_HOME}: run scripts/install-jmeter.sh {JMETER_HOME}")
+    made = Cluster(tmp_path, aws_env, s3_bucket, target)
+    yield made
+    made.close()
+
+
+def jmeter_env() -> dict[str, str]:
+    return {"PATH": f"{JMETER_HOME / 'bin'}:{os.environ['PATH']}", "SALVO_USERS": None, "SALVO_DURATION": None}
+
+
+def dlt_bundle(target_url: str, concurrency: int, hold_for: str = "4s", jmx: str | None = None) -> bytes:
+    """A DLT-style bundle: test.json (executor jmeter, concurrency, ramp-up, hold-for) and the demo plan."""
+    host, port = target_url.rsplit("/", 1)[-1].split(":")
+    plan = (DEMO / "test.jmx").read_text().replace(
+        '<hashTree>\n        <HTTPSamplerProxy', '<hashTree>\n' + HEADER_MANAGER + '        <HTTPSamplerProxy', 1)
+    test = {
+        "execution": [{"executor": "jmeter", "concurrency": concurrency, "ramp-up": "0s", "hold-for": hold_for,
+                       "scenario": "demo"}],
+        "scenarios": {"demo": {"script": "test.jmx"}},
+        "modules": {"jmeter": {"properties": {"target.host": host, "target.port": int(port)}}},
+    }
+    return zip_bytes({"test.json": json.dumps(test), "test.jmx": jmx if jmx is not None else plan,
+                      "report.bin": (DEMO / "report.bin").read_bytes()})
+
+
+def test_jmeter_fleet_starts_together_and_is_counted_exactly(cluster, s3_client, s3_bucket, target):
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/dlt.zip", Body=dlt_bundle(target.url, concurrency=5))
+    executors = [cluster.executor(n, "scenarios/dlt.zip", executor_id=f"jm-{n}", **jmeter_env()) for n in (13, 14, 15)]
+    for executor in executors:
+        executor.wait_state("armed", timeout=120)
+    controller = cluster.controller("jmeter-fleet", expected=3, SALVO_LOAD_MODE="fleet")
+    assert controller.wait() == 0, controller.log()[-4000:]
+    report = controller.report()
+    seen = target.stats()
+    assert report["verdict"] == "pass" and report["overall"]["requests"] == seen["total"] > 0
+    assert sorted(seen["executors"]) == ["0-of-3", "1-of-3", "2-of-3"]  # the gate told each JMeter its place
+    firsts = [entry["first"] for entry in seen["executors"].values()]
+    assert all(first >= report["start_at"] - 0.002 for first in firsts), (firsts, report["start_at"])
+    print("DEBUG", report["start_at"], sorted(f - report["start_at"] for f in firsts), report["start_skew_ms"], report["first_requests"])
+    assert max(firsts) - min(firsts) <= 0.020, firsts
+    shares = [report["executors"][f"jm-{n}"]["share"]["users"] for n in (13, 14, 15)]
+    assert shares == [2, 2, 1]  # 5 threads split across the fleet
+    labels = set(report["labels"])
+    assert {"GET /", "POST /upload"} <= labels
+
+
+def test_a_bad_jmx_is_refused_while_arming_with_jmeters_own_words(cluster, s3_client, s3_bucket, target):
+    broken = (DEMO / "test.jmx").read_text().replace("UniformRandomTimer", "NoSuchTimerAnywhere")
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/bad.zip",
+                         Body=dlt_bundle(target.url, concurrency=1, jmx=broken))
+    executor = cluster.executor(16, "scenarios/bad.zip", executor_id="jm-bad", **jmeter_env())
+    assert executor.process.wait(120) == 3
+    log = executor.log_path.read_text()
+    assert "NoSuchTimerAnywhere" in log and "Traceback" not in log, log[-3000:]
+    assert target.stats()["total"] == 0
