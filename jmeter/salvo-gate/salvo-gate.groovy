@@ -1,0 +1,1 @@
+io.salvo.jmeter.StartGate.install()
