@@ -32,7 +32,7 @@ public final class StartGate implements TestStateListener {
     public static final int ABORT_EXIT_CODE = 4;
 
     static final long EXECUTOR_GONE_GRACE_MS = 5_000;
-    private static final long SPIN_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
+    private static final double SPIN_SECONDS = 0.002;
     private static final Logger log = LoggerFactory.getLogger(StartGate.class);
     private static boolean installed;
 
@@ -118,22 +118,21 @@ public final class StartGate implements TestStateListener {
         testEnded();
     }
 
-    /** Sleeps to ~2 ms before the wall-clock time {@code startAt}, then spins; the release time. */
+    /** Sleeps to ~2 ms before the wall-clock time {@code startAt}, then spins on the clock; the release time. */
     static double waitUntil(double startAt) {
-        long deadline = System.nanoTime() + (long) ((startAt - GateLine.epochSeconds(Instant.now())) * 1e9);
         boolean interrupted = false;
-        long remaining;
-        while ((remaining = deadline - System.nanoTime()) > SPIN_NANOS) {
+        double remaining;
+        while ((remaining = startAt - GateLine.epochSeconds(Instant.now())) > SPIN_SECONDS) {
             try {
-                TimeUnit.NANOSECONDS.sleep(remaining - SPIN_NANOS);
+                TimeUnit.NANOSECONDS.sleep((long) ((remaining - SPIN_SECONDS) * 1e9));
             } catch (InterruptedException e) {
                 interrupted = true;  // keep holding: only start_at releases (a stop ends the engine's loop later)
             }
         }
-        while (System.nanoTime() < deadline) {
+        double now;
+        while ((now = GateLine.epochSeconds(Instant.now())) < startAt) {
             Thread.onSpinWait();
         }
-        double now = GateLine.epochSeconds(Instant.now());
         if (interrupted) {
             Thread.currentThread().interrupt();
         }

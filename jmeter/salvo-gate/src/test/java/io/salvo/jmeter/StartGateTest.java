@@ -68,8 +68,10 @@ class StartGateTest {
         try (SocketChannel executor = server.accept()) {
             assertEquals("READY " + ProcessHandle.current().pid(), readLine(executor));
             assertFalse(engine.isDone(), "released before GO");
-            double startAt = GateLine.epochSeconds(Instant.now()) + 0.3;
-            send(executor, String.format(Locale.ROOT, "GO %.6f index=1 size=3 mode=fleet run=r1%n", startAt));
+            String go = String.format(Locale.ROOT, "GO %.6f index=1 size=3 mode=fleet run=r1",
+                    GateLine.epochSeconds(Instant.now()) + 0.3);
+            double startAt = GateLine.decodeGo(go).startAt();
+            send(executor, go + "\n");
             String released = readLine(executor);
             double arrived = GateLine.epochSeconds(Instant.now());
             assertTrue(released.startsWith("RELEASED "), released);
