@@ -67,7 +67,7 @@ fi
 version="$(sed -n 's|.*<jmeter.version>\(.*\)</jmeter.version>.*|\1|p' "$assembly/pom.xml")"
 
 home="$work/home"
-mkdir -p "$home/bin" "$home/lib/ext"
+mkdir -p "$home/bin" "$home/lib/ext" "$home/lib/junit"  # NewDriver expects lib/junit (JUnit sampler tests)
 python3 - "$work/stage/ApacheJMeter_config-$version.jar" "$home" <<'EOF'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as jar:
