@@ -97,7 +97,8 @@ def test_jmeter_is_held_until_go_and_released_at_start_at_with_its_share(jmeter,
     assert process.returncode == 0, output
     times = arrivals(target)
     assert len(times) == 2  # executor 1 of 3 runs its share of 5 threads: 5 // 3 + (1 < 5 % 3)
-    assert min(times) >= start_at
+    # no request before start_at; the first ~0.1 s after it (thread start, HTTP client set-up, cold JIT)
+    assert start_at <= min(times) < start_at + 1.0
 
 
 def test_a_gate_closed_before_go_ends_jmeter_with_the_abort_code_and_no_load(jmeter, target, gate_listener):

@@ -70,6 +70,7 @@ public final class StartGate implements TestStateListener {
                 throw new GateProtocolException(SOCKET_ENV + "=" + socketPath
                         + " is an abstract socket name, which Java cannot reach: JMeter needs a socket file");
             }
+            WarmUp.start(Thread.currentThread().getContextClassLoader());
             channel = SocketChannel.open(StandardProtocolFamily.UNIX);
             channel.connect(UnixDomainSocketAddress.of(Path.of(socketPath)));
             write(GateLine.ready(ProcessHandle.current().pid()));
