@@ -90,7 +90,7 @@ def test_jmeter_is_held_until_go_and_released_at_start_at_with_its_share(jmeter,
         assert arrivals(target) == [], "load before GO"
         conn.sendall(gate.encode_go(gate.Go(start_at=start_at, index=1, size=3, run_id="r1", mode="fleet")))
         released_at = gate.decode_released(gate.read_line(conn))
-        assert start_at <= released_at < start_at + 0.005
+        assert start_at <= released_at < start_at + 0.05  # typically < 1 ms; room for a busy CI machine
         assert process.poll() is None
         assert gate.decode_done(gate.read_line(conn)) >= released_at
         output, _ = process.communicate(timeout=60)

@@ -28,6 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(30)
 class StartGateTest {
 
+    private static final double LATE_BOUND = 0.05;
+
     @TempDir
     Path dir;
 
@@ -77,7 +79,8 @@ class StartGateTest {
             assertTrue(released.startsWith("RELEASED "), released);
             double releasedAt = Double.parseDouble(released.substring("RELEASED ".length()));
             assertTrue(releasedAt >= startAt, "released " + (startAt - releasedAt) + " s early");
-            assertTrue(releasedAt - startAt < 0.005, "released " + (releasedAt - startAt) + " s late");
+            // typically < 1 ms; the bound leaves room for a descheduled thread on a busy 2-core CI machine
+            assertTrue(releasedAt - startAt < LATE_BOUND, "released " + (releasedAt - startAt) + " s late");
             assertTrue(arrived >= startAt);
             engine.get(5, TimeUnit.SECONDS);
 
