@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from salvo.executor import gate
+
+VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "gate-lines.json").read_text())
 
 epoch = st.floats(min_value=1e-3, max_value=4e9, allow_nan=False, allow_infinity=False)
 
@@ -118,3 +123,15 @@ def test_a_gated_locust_that_hears_garbage_exits_with_the_abort_code(tmp_path):
         listener.close()
         if locust.poll() is None:
             locust.kill()
+
+
+@pytest.mark.parametrize("case", VECTORS["valid"], ids=lambda case: case["line"])
+def test_shared_go_vectors_decode_as_the_java_gate_decodes_them(case):
+    """tests/vectors/gate-lines.json is also run through the JMeter gate's decoder (jmeter/salvo-gate)."""
+    assert dataclasses.asdict(gate.decode_go(case["line"])) == case["expected"]
+
+
+@pytest.mark.parametrize("line", VECTORS["invalid"])
+def test_shared_invalid_go_vectors_are_refused_by_both_ends(line):
+    with pytest.raises(gate.GateProtocolError):
+        gate.decode_go(line)

@@ -1,0 +1,19 @@
+package io.salvo.jmeter;
+
+/**
+ * What the executor tells a gated JMeter at the start: when to let go and its place in the fleet
+ * (the fields of the Python {@code salvo.executor.gate.Go}).
+ *
+ * @param startAt epoch seconds
+ * @param users   fleet mode with SALVO_FLEET_USERS: this executor's users, else null
+ * @param rate    ... and its spawn rate, else null
+ */
+public record Go(double startAt, int index, int size, String runId, String mode, Long users, Double rate) {
+
+    public static final String FLEET = "fleet";
+
+    /** Fleet mode: the scenario's own load numbers are the fleet's totals, each executor runs its share. */
+    public boolean fleet() {
+        return FLEET.equals(mode);
+    }
+}

@@ -1,0 +1,197 @@
+package io.salvo.jmeter;
+
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+import org.apache.jmeter.engine.StandardJMeterEngine;
+import org.apache.jmeter.testelement.TestStateListener;
+import org.apache.jmeter.util.JMeterUtils;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Holds JMeter's thread groups at Salvo's start gate. Installed by bin/salvo-gate.groovy (JMeter's
+ * jsr223.init.file); its testStarted() runs in the engine thread after the plan is loaded and before any thread
+ * group starts: it reports READY, waits for the executor's GO, sets the fleet properties, sleeps until start_at
+ * and returns. Anything but a valid GO halts the JVM with {@link #ABORT_EXIT_CODE}: no load unless told when.
+ */
+public final class StartGate implements TestStateListener {
+
+    public static final String SOCKET_ENV = "SALVO_GATE_SOCKET";
+    public static final String DATA_FILE_ENV = "SALVO_DATA_FILE";
+    public static final int ABORT_EXIT_CODE = 4;
+
+    static final long EXECUTOR_GONE_GRACE_MS = 5_000;
+    private static final double SPIN_SECONDS = 0.002;
+    private static final Logger log = LoggerFactory.getLogger(StartGate.class);
+    private static boolean installed;
+
+    private final String socketPath;
+    private final Map<String, String> env;
+    private final Supplier<Properties> properties;
+    private final Halter halter;
+    private SocketChannel channel;
+    private volatile boolean ended;
+
+    StartGate(String socketPath, Map<String, String> env, Supplier<Properties> properties, Halter halter) {
+        this.socketPath = socketPath;
+        this.env = env;
+        this.properties = properties;
+        this.halter = halter;
+    }
+
+    /** Registers the gate with JMeter's engine when $SALVO_GATE_SOCKET is set; otherwise does nothing. */
+    public static synchronized void install() {
+        String socket = System.getenv(SOCKET_ENV);
+        if (socket == null || socket.isEmpty() || installed) {
+            return;
+        }
+        installed = true;
+        StandardJMeterEngine.register(new StartGate(socket, System.getenv(), JMeterUtils::getJMeterProperties,
+                Halter.JVM));
+        log.info("Salvo start gate installed: thread groups wait for the executor at {}", socket);
+    }
+
+    @Override
+    public void testStarted() {
+        Go go;
+        try {
+            if (socketPath.startsWith("@")) {
+                throw new GateProtocolException(SOCKET_ENV + "=" + socketPath
+                        + " is an abstract socket name, which Java cannot reach: JMeter needs a socket file");
+            }
+            WarmUp.start(Thread.currentThread().getContextClassLoader());
+            channel = SocketChannel.open(StandardProtocolFamily.UNIX);
+            channel.connect(UnixDomainSocketAddress.of(Path.of(socketPath)));
+            write(GateLine.ready(ProcessHandle.current().pid()));
+            go = GateLine.decodeGo(readLine());
+            Properties props = properties.get();
+            FleetShare.properties(go, props.getProperty(FleetShare.TOTALS), env.get(DATA_FILE_ENV))
+                    .forEach(props::setProperty);
+        } catch (IOException | GateProtocolException | RuntimeException e) {
+            abort("no valid start from the executor (" + e.getMessage() + ")");
+            return;
+        }
+        log.info("Salvo start gate: executor {} of {}, run '{}', mode {}, start at {}", go.index(), go.size(),
+                go.runId(), go.mode(), go.startAt());
+        double releasedAt = waitUntil(go.startAt());
+        try {
+            write(GateLine.released(releasedAt));
+        } catch (IOException e) {
+            abort("the executor went away at the start (" + e.getMessage() + ")");
+            return;
+        }
+        Thread watcher = new Thread(this::watchExecutor, "salvo-gate-watcher");
+        watcher.setDaemon(true);
+        watcher.start();
+    }
+
+    @Override
+    public void testStarted(String host) {
+        testStarted();
+    }
+
+    @Override
+    public void testEnded() {
+        ended = true;
+        if (channel == null) {
+            return;
+        }
+        try (SocketChannel closing = channel) {
+            write(GateLine.done(GateLine.epochSeconds(Instant.now())));
+        } catch (IOException e) {
+            log.warn("Salvo start gate: could not report DONE: {}", e.getMessage());
+        }
+    }
+
+    @Override
+    public void testEnded(String host) {
+        testEnded();
+    }
+
+    /** Sleeps to ~2 ms before the wall-clock time {@code startAt}, then spins on the clock; the release time. */
+    static double waitUntil(double startAt) {
+        boolean interrupted = false;
+        double remaining;
+        while ((remaining = startAt - GateLine.epochSeconds(Instant.now())) > SPIN_SECONDS) {
+            try {
+                TimeUnit.NANOSECONDS.sleep((long) ((remaining - SPIN_SECONDS) * 1e9));
+            } catch (InterruptedException e) {
+                interrupted = true;  // keep holding: only start_at releases (a stop ends the engine's loop later)
+            }
+        }
+        double now;
+        while ((now = GateLine.epochSeconds(Instant.now())) < startAt) {
+            Thread.onSpinWait();
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        return now;
+    }
+
+    /** After the release: the executor closing the socket (it died) stops the load. */
+    private void watchExecutor() {
+        ByteBuffer sink = ByteBuffer.allocate(GateLine.MAX_LINE_BYTES);
+        try {
+            while (channel.read(sink) >= 0) {
+                sink.clear();
+            }
+        } catch (IOException e) {
+            log.debug("Salvo start gate: socket error {}", e.getMessage());
+        }
+        if (ended) {
+            return;
+        }
+        log.error("Salvo start gate: the executor is gone; stopping the test");
+        System.err.println("salvo start gate: the executor is gone; stopping the test");
+        halter.stopEngineNow();
+        try {
+            Thread.sleep(EXECUTOR_GONE_GRACE_MS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        halter.halt(ABORT_EXIT_CODE);
+    }
+
+    private String readLine() throws IOException, GateProtocolException {
+        ByteBuffer buffer = ByteBuffer.allocate(GateLine.MAX_LINE_BYTES + 1);
+        while (true) {
+            int start = buffer.position();
+            if (channel.read(buffer) < 0) {
+                throw new GateProtocolException("the socket closed before a line");
+            }
+            for (int i = start; i < buffer.position(); i++) {
+                if (buffer.get(i) == '\n') {
+                    return new String(buffer.array(), 0, i, StandardCharsets.UTF_8);
+                }
+            }
+            if (!buffer.hasRemaining()) {
+                throw new GateProtocolException("a line longer than " + GateLine.MAX_LINE_BYTES + " bytes");
+            }
+        }
+    }
+
+    private void write(byte[] line) throws IOException {
+        ByteBuffer buffer = ByteBuffer.wrap(line);
+        while (buffer.hasRemaining()) {
+            channel.write(buffer);
+        }
+    }
+
+    private void abort(String why) {
+        log.error("Salvo start gate: {}; JMeter exits with {} without producing load", why, ABORT_EXIT_CODE);
+        System.err.println("salvo start gate: " + why + "; exiting with " + ABORT_EXIT_CODE + " before any load");
+        halter.halt(ABORT_EXIT_CODE);
+    }
+}
