@@ -82,11 +82,11 @@ def test_jmeter_fleet_starts_together_and_is_counted_exactly(cluster, s3_client,
 
 
 def test_a_bad_jmx_is_refused_while_arming_with_jmeters_own_words(cluster, s3_client, s3_bucket, target):
-    broken = (DEMO / "test.jmx").read_text().replace("UniformRandomTimer", "NoSuchTimerAnywhere")
+    broken = (DEMO / "test.jmx").read_text().replace("TestAction", "NoSuchElementAnywhere")
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/bad.zip",
                          Body=dlt_bundle(target.url, concurrency=1, jmx=broken))
     executor = cluster.executor(16, "scenarios/bad.zip", executor_id="jm-bad", **jmeter_env())
     assert executor.process.wait(120) == 3
     log = executor.log_path.read_text()
-    assert "NoSuchTimerAnywhere" in log and "Traceback" not in log, log[-3000:]
+    assert "NoSuchElementAnywhere" in log and "Traceback" not in log, log[-3000:]
     assert target.stats()["total"] == 0

@@ -1,9 +1,13 @@
 """JMeter executions held at Salvo's start gate.
 
-JMeter starts (JVM, plan loading) while the executor arms; Salvo's gate, a JMeter
-TestStateListener installed by the start-up script `bin/salvo-gate.groovy` of the
-image's JMeter (jmeter/salvo-gate), blocks the engine before any thread group
-starts and lets go at start_at. It speaks the lines of `salvo.executor.gate`.
+JMeter starts (JVM, plan loading) while the executor arms; Salvo's gate
+(jmeter/salvo-gate, in the JMeter of scripts/install-jmeter.sh) is a JMeter
+TestStateListener that installs itself as JMeter loads its functions, before the
+engine runs, when $SALVO_GATE_SOCKET is set. It blocks the engine before any
+thread group starts and lets go at start_at, speaking the lines of
+`salvo.executor.gate`. `bin/salvo-gate.groovy` beside `bin/jmeter` marks a JMeter
+that has the gate (and, as jsr223.init.file, installs it too where JMeter runs
+start-up scripts before the engine).
 
 Fleet mode: an execution's `concurrency: N` becomes `${__P(salvo.share.of.N,N)}`,
 a JMeter property the gate sets to this executor's share of N when the start
