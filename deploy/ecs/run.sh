@@ -132,12 +132,12 @@ run() {
   NETWORK="{\"awsvpcConfiguration\": {\"subnets\": [$(csv_to_json_list "$SUBNETS")],"
   NETWORK+=" \"securityGroups\": [$(csv_to_json_list "$SECURITY_GROUPS")], \"assignPublicIp\": \"$ASSIGN_PUBLIC_IP\"}}"
 
-  local rendered executor_definition controller_definition started=() batch arns
-  rendered="$(mktemp -d)"
-  trap 'rm -rf "$rendered"' EXIT
-  render "$rendered"
-  executor_definition="$(register "$rendered/executor-task-definition.json")"
-  controller_definition="$(register "$rendered/controller-task-definition.json")"
+  local executor_definition controller_definition started=() batch arns
+  RENDERED="$(mktemp -d)" # global: the EXIT trap runs after this function's locals are gone
+  trap 'rm -rf "$RENDERED"' EXIT
+  render "$RENDERED"
+  executor_definition="$(register "$RENDERED/executor-task-definition.json")"
+  controller_definition="$(register "$RENDERED/controller-task-definition.json")"
 
   echo "run $RUN_ID: starting $EXECUTORS executors ($executor_definition)" >&2
   local remaining="$EXECUTORS"
