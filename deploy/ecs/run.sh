@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Run a Salvo load test on ECS Fargate: N executor tasks, then the controller.
+# The JSON files beside this script are templates; `render` fills their ${PLACEHOLDERS}.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TEMPLATES=(
+  executor-task-definition.json controller-task-definition.json
+  executor-task-role-policy.json controller-task-role-policy.json
+  execution-role-policy.json ecs-tasks-trust-policy.json
+)
+# Filled into the templates (all required unless a default is given below).
+PLACEHOLDERS=(
+  AWS_ACCOUNT_ID AWS_REGION IMAGE_TAG CPU_ARCHITECTURE BUCKET SCENARIO_KEY RESULTS_PREFIX
+  FLEET_KEY_SECRET_ARN EXECUTOR_CIDRS LOG_GROUP CLOUDWATCH_NAMESPACE
+)
+: "${CPU_ARCHITECTURE:=X86_64}" "${LOG_GROUP:=/ecs/salvo}" "${CLOUDWATCH_NAMESPACE:=LoadTests}"
+: "${ASSIGN_PUBLIC_IP:=DISABLED}"
+RUN_TASK_MAX_COUNT=10 # ECS starts at most 10 tasks per run-task call
+
+usage() {
+  cat <<'EOF'
+Usage: deploy/ecs/run.sh run          register both task definitions, start EXECUTORS executors, then the controller
+       deploy/ecs/run.sh render DIR   only write the filled-in JSON files (task definitions, IAM policies) to DIR
+       deploy/ecs/run.sh --help
+
+Template placeholders (environment variables):
+  AWS_ACCOUNT_ID        12-digit account id (images come from its ECR: salvo-executor, salvo-controller)
+  AWS_REGION            e.g. eu-west-1
+  IMAGE_TAG             tag of both images, e.g. 0.1.0
+  CPU_ARCHITECTURE      X86_64 (default) or ARM64 (Graviton)
+  BUCKET                S3 bucket of the scenario and the results
+  SCENARIO_KEY          key of the scenario object, e.g. scenarios/checkout.zip
+  RESULTS_PREFIX        results prefix ending in '/', e.g. results/
+  FLEET_KEY_SECRET_ARN  full ARN of the Secrets Manager secret holding `salvo keygen` output
+  EXECUTOR_CIDRS        the executors' subnet CIDRs, comma separated (the controller scans them)
+  LOG_GROUP             CloudWatch Logs group, created beforehand (default /ecs/salvo)
+  CLOUDWATCH_NAMESPACE  namespace of the controller's live figures (default LoadTests)
+For `run`, also:
+  CLUSTER               ECS cluster name or ARN
+  SUBNETS               subnet ids, comma separated (the ones EXECUTOR_CIDRS covers)
+  SECURITY_GROUPS       security group ids, comma separated (controller -> executors on TCP 50000-50001)
+  EXECUTORS             number of executor tasks (the controller waits for exactly that many)
+  ASSIGN_PUBLIC_IP      DISABLED (default) or ENABLED (public subnets without a NAT gateway)
+  RUN_ID                the run's id, the folder of its results (default: the UTC time)
+EOF
+}
+
+fail() {
+  echo "run.sh: $*" >&2
+  exit 2
+}
+
+require() {
+  local name
+  for name in "$@"; do
+    [[ -n "${!name:-}" ]] || fail "$name is not set (see --help)"
+  done
+}
+
+check_placeholders() {
+  require "${PLACEHOLDERS[@]}"
+  local name
+  for name in "${PLACEHOLDERS[@]}"; do
+    # Values are pasted into JSON strings: characters that would need escaping are refused.
+    [[ "${!name}" != *[\"\\$'\n']* ]] || fail "$name may not contain quotes, backslashes or newlines"
+  done
+  [[ "$RESULTS_PREFIX" == */ ]] || fail "RESULTS_PREFIX=$RESULTS_PREFIX must end in '/'"
+  [[ "$AWS_ACCOUNT_ID" =~ ^[0-9]{12}$ ]] || fail "AWS_ACCOUNT_ID=$AWS_ACCOUNT_ID is not a 12-digit account id"
+  [[ "$CPU_ARCHITECTURE" =~ ^(X86_64|ARM64)$ ]] || fail "CPU_ARCHITECTURE=$CPU_ARCHITECTURE is not X86_64 or ARM64"
+}
+
+render() { # render DIR: every template, filled in, to DIR
+  local out="$1" file content name
+  check_placeholders
+  mkdir -p "$out"
+  for file in "${TEMPLATES[@]}"; do
+    content="$(<"$HERE/$file")"
+    for name in "${PLACEHOLDERS[@]}"; do
+      content="${content//"\${$name}"/${!name}}"
+    done
+    [[ "$content" != *'${'* ]] || fail "$file: a placeholder is left unfilled"
+    printf '%s\n' "$content" >"$out/$file"
+  done
+}
+
+csv_to_json_list() { # a,b -> "a","b"
+  local IFS=,
+  local items=() item
+  for item in $1; do items+=("\"$item\""); done
+  printf '%s' "${items[*]}"
+}
+
+register() { # register FILE: prints the new revision's ARN
+  aws ecs register-task-definition --region "$AWS_REGION" --cli-input-json "file://$1" \
+    --query taskDefinition.taskDefinitionArn --output text
+}
+
+run_tasks() { # run_tasks TASK_DEFINITION COUNT [OVERRIDES_JSON]: prints the started task ARNs
+  local definition="$1" count="$2" overrides="${3:-}" output failed arns
+  local args=(
+    ecs run-task --region "$AWS_REGION" --cluster "$CLUSTER" --task-definition "$definition"
+    --count "$count" --launch-type FARGATE --platform-version LATEST --started-by "salvo-$RUN_ID"
+    --network-configuration "$NETWORK" --query "[length(failures), join(' ', tasks[].taskArn)]" --output text
+  )
+  [[ -z "$overrides" ]] || args+=(--overrides "$overrides")
+  # Called where `set -e` does not apply (in an `if`): every failure is checked here.
+  output="$(aws "${args[@]}")" || return 1
+  read -r failed arns <<<"$output" || return 1
+  if [[ "$failed" != 0 ]]; then
+    echo "run.sh: ECS could not start $failed of $count tasks of $definition" >&2
+    return 1
+  fi
+  [[ -n "$arns" ]] || return 1
+  printf '%s\n' $arns
+}
+
+stop_tasks() {
+  local arn
+  for arn in "$@"; do
+    aws ecs stop-task --region "$AWS_REGION" --cluster "$CLUSTER" --task "$arn" \
+      --reason "salvo run.sh: the fleet could not be started" --query task.taskArn --output text >/dev/null || true
+  done
+}
+
+run() {
+  require CLUSTER SUBNETS SECURITY_GROUPS EXECUTORS
+  [[ "$EXECUTORS" =~ ^[1-9][0-9]*$ ]] || fail "EXECUTORS=$EXECUTORS is not a positive number"
+  [[ "$ASSIGN_PUBLIC_IP" =~ ^(ENABLED|DISABLED)$ ]] || fail "ASSIGN_PUBLIC_IP=$ASSIGN_PUBLIC_IP is not ENABLED or DISABLED"
+  : "${RUN_ID:=$(date -u +%Y%m%dT%H%M%SZ)}"
+  [[ "$RUN_ID" =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$ ]] || fail "RUN_ID=$RUN_ID: use letters, digits, '_' or '-'"
+  NETWORK="{\"awsvpcConfiguration\": {\"subnets\": [$(csv_to_json_list "$SUBNETS")],"
+  NETWORK+=" \"securityGroups\": [$(csv_to_json_list "$SECURITY_GROUPS")], \"assignPublicIp\": \"$ASSIGN_PUBLIC_IP\"}}"
+
+  local executor_definition controller_definition started=() batch arns
+  RENDERED="$(mktemp -d)" # global: the EXIT trap runs after this function's locals are gone
+  trap 'rm -rf "$RENDERED"' EXIT
+  render "$RENDERED"
+  executor_definition="$(register "$RENDERED/executor-task-definition.json")"
+  controller_definition="$(register "$RENDERED/controller-task-definition.json")"
+
+  echo "run $RUN_ID: starting $EXECUTORS executors ($executor_definition)" >&2
+  local remaining="$EXECUTORS"
+  while ((remaining > 0)); do
+    batch=$((remaining < RUN_TASK_MAX_COUNT ? remaining : RUN_TASK_MAX_COUNT))
+    if ! arns="$(run_tasks "$executor_definition" "$batch")"; then
+      stop_tasks "${started[@]}"
+      exit 1
+    fi
+    started+=($arns)
+    remaining=$((remaining - batch))
+  done
+
+  local overrides="{\"containerOverrides\": [{\"name\": \"controller\", \"environment\": ["
+  overrides+="{\"name\": \"SALVO_EXPECTED_EXECUTORS\", \"value\": \"$EXECUTORS\"},"
+  overrides+=" {\"name\": \"SALVO_RUN_ID\", \"value\": \"$RUN_ID\"}]}]}"
+  echo "run $RUN_ID: starting the controller ($controller_definition)" >&2
+  if ! arns="$(run_tasks "$controller_definition" 1 "$overrides")"; then
+    stop_tasks "${started[@]}"
+    exit 1
+  fi
+  echo "run $RUN_ID: controller task $arns" >&2
+  echo "  wait:   aws ecs wait tasks-stopped --region $AWS_REGION --cluster $CLUSTER --tasks $arns" >&2
+  echo "  report: s3://$BUCKET/${RESULTS_PREFIX}$RUN_ID/report.html" >&2
+  printf '%s\n' "$arns"
+}
+
+case "${1:-}" in
+  -h | --help) usage ;;
+  render)
+    [[ $# -eq 2 ]] || fail "render needs one folder (see --help)"
+    render "$2"
+    ;;
+  run)
+    [[ $# -eq 1 ]] || fail "run takes no arguments: settings come from environment variables (see --help)"
+    command -v aws >/dev/null || fail "the AWS CLI (aws) is not on PATH"
+    run
+    ;;
+  *)
+    usage >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,215 @@
+"""The deploy/ecs IAM policies, as run.sh renders them, on a moto server that enforces IAM.
+
+Users holding only the executor's (or the controller's) task-role policy do what Salvo does
+with S3 - through Salvo's own S3Store and layout, so the keys are the real ones - and are
+denied (403 AccessDenied over HTTP) everything else. Moto evaluates Action and Resource;
+it ignores StringLike conditions (the controller's s3:prefix on ListBucket) and checks
+non-S3 actions against resource "*" (CloudWatch as `monitoring:`), so those parts are checked
+with moto's policy evaluator on explicit ARNs, and the conditions on the documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+from dataclasses import dataclass
+
+import pytest
+from botocore.exceptions import ClientError
+from moto.iam.access_control import IAMPolicy, PermissionResult
+
+from salvo.common.layout import (
+    REPORT_FILES, executor_location, run_location, summary_location, write_check_location,
+)
+from salvo.common.s3 import S3Location, S3Store
+from salvo.common.settings import load
+from salvo.controller.preflight import check_results_destination
+from salvo.controller.settings import ControllerSettings
+from tests.support.deploy import PLACEHOLDERS, render_ecs
+from tests.support.s3 import MotoServer, start_moto
+
+pytestmark = pytest.mark.integration
+
+BUCKET = PLACEHOLDERS["BUCKET"]
+RESULTS_URI = f"s3://{BUCKET}/{PLACEHOLDERS['RESULTS_PREFIX']}"
+SCENARIO = f"s3://{BUCKET}/{PLACEHOLDERS['SCENARIO_KEY']}"
+SCENARIO_BYTES = b"PK\x05\x06" + bytes(18)  # an empty zip: the content does not matter here
+PAST_RUN = "run-0"
+PAST_SUMMARY = summary_location(RESULTS_URI, PAST_RUN, "executor-a")
+OTHER_SCENARIO = S3Location(BUCKET, "scenarios/someone-elses.zip")
+OUTSIDE = S3Location(BUCKET, "elsewhere/secret.txt")
+
+
+@dataclass
+class Principal:
+    server: MotoServer
+    access_key: str
+    secret_key: str
+
+    def client(self, service: str = "s3"):
+        return self.server.client(service, self.access_key, self.secret_key)
+
+    def store(self) -> S3Store:
+        return S3Store(retry_seconds=2.0, client=self.client(), initial_backoff=0.05)
+
+
+@dataclass
+class EnforcingMoto:
+    policies: dict
+    executor: Principal
+    controller: Principal
+    malformed_policy_error: str
+
+
+@pytest.fixture(scope="module")
+def enforcing_moto(tmp_path_factory):
+    """Setup unauthenticated (bucket, objects, users with only their policy), then IAM enforced."""
+    policies = render_ecs(tmp_path_factory.mktemp("ecs"))
+    server = start_moto()
+    try:
+        s3, iam = server.client("s3"), server.client("iam")
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for location, body in [(S3Location.parse(SCENARIO), SCENARIO_BYTES), (OTHER_SCENARIO, b"x"),
+                               (OUTSIDE, b"x"), (PAST_SUMMARY, b'{"requests": 1}')]:
+            s3.put_object(Bucket=location.bucket, Key=location.key, Body=body)
+        principals = {}
+        for role in ("executor", "controller"):
+            iam.create_user(UserName=f"salvo-{role}")
+            iam.put_user_policy(UserName=f"salvo-{role}", PolicyName="task-role",
+                                PolicyDocument=json.dumps(policies[f"{role}-task-role-policy.json"]))
+            keys = iam.create_access_key(UserName=f"salvo-{role}")["AccessKey"]
+            principals[role] = Principal(server, keys["AccessKeyId"], keys["SecretAccessKey"])
+        # The other two documents must be accepted by IAM's validation as well.
+        iam.create_role(RoleName="salvo-execution",
+                        AssumeRolePolicyDocument=json.dumps(policies["ecs-tasks-trust-policy.json"]))
+        iam.put_role_policy(RoleName="salvo-execution", PolicyName="execution",
+                            PolicyDocument=json.dumps(policies["execution-role-policy.json"]))
+        malformed = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3-GetObject", "Resource": "*"}]}
+        try:
+            iam.put_user_policy(UserName="salvo-executor", PolicyName="malformed", PolicyDocument=json.dumps(malformed))
+            malformed_policy_error = "accepted"
+        except ClientError as exc:
+            malformed_policy_error = exc.response["Error"]["Code"]
+        request = urllib.request.Request(  # text/plain: moto reads the raw body
+            server.endpoint + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"},
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+        yield EnforcingMoto(policies, principals["executor"], principals["controller"], malformed_policy_error)
+    finally:
+        server.stop()
+
+
+def denied(call, *args, **kwargs) -> bool:
+    try:
+        call(*args, **kwargs)
+    except ClientError as exc:
+        return exc.response["Error"]["Code"] == "AccessDenied"
+    return False
+
+
+def put(principal: Principal, location: S3Location, body: bytes = b"{}") -> None:
+    principal.client().put_object(Bucket=location.bucket, Key=location.key, Body=body)
+
+
+def get(principal: Principal, location: S3Location) -> bytes:
+    return principal.client().get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+
+
+def test_enforcement_is_on(enforcing_moto):
+    anonymous = Principal(enforcing_moto.executor.server, "AKIAUNKNOWN000000000", "nope")
+    with pytest.raises(ClientError) as caught:
+        get(anonymous, S3Location.parse(SCENARIO))
+    assert caught.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+def test_iam_rejects_a_malformed_policy(enforcing_moto):
+    """The documents were accepted by a validator that does reject bad ones (tried during the setup)."""
+    assert enforcing_moto.malformed_policy_error == "MalformedPolicyDocument"
+
+
+def test_executor_fetches_its_scenario_and_uploads_its_results(enforcing_moto, tmp_path):
+    store = enforcing_moto.executor.store()
+    sha256 = store.download(S3Location.parse(SCENARIO), tmp_path / "checkout.zip")
+    assert sha256 == hashlib.sha256(SCENARIO_BYTES).hexdigest()
+
+    store.upload_bytes(b"{}", write_check_location(RESULTS_URI, "executor-b"), "application/json")  # while arming
+    artifact = tmp_path / "kpi.jtl"
+    artifact.write_bytes(b"x" * (9 << 20))  # above the multipart threshold: create, parts, complete
+    own = executor_location(RESULTS_URI, "run-1", "executor-b")
+    store.upload_file(artifact, own.child("kpi.jtl"))
+    store.upload_bytes(b'{"requests": 2}', summary_location(RESULTS_URI, "run-1", "executor-b"), "application/json")
+    assert get(enforcing_moto.controller, summary_location(RESULTS_URI, "run-1", "executor-b")) == b'{"requests": 2}'
+
+
+def test_executor_is_denied_everything_else(enforcing_moto):
+    executor = enforcing_moto.executor
+    client = executor.client()
+    assert denied(get, executor, OTHER_SCENARIO)
+    assert denied(get, executor, OUTSIDE)
+    assert denied(get, executor, PAST_SUMMARY)                                     # other executors' results
+    assert denied(put, executor, S3Location.parse(SCENARIO))                        # overwrite the scenario
+    assert denied(put, executor, OUTSIDE)
+    assert denied(put, executor, S3Location(BUCKET, "results-not/run-1/executors/executor-b/x"))
+    assert denied(put, executor, run_location(RESULTS_URI, "run-1").child(REPORT_FILES[0]))  # forge a report
+    assert denied(client.list_objects_v2, Bucket=BUCKET, Prefix="results/")
+    assert denied(client.delete_object, Bucket=BUCKET, Key=PAST_SUMMARY.key)
+
+
+def test_controller_checks_reads_lists_and_writes_reports(enforcing_moto):
+    controller = enforcing_moto.controller
+    store = controller.store()
+    settings = load(ControllerSettings, {"SALVO_RESULTS_URI": RESULTS_URI})
+    check_results_destination(store, settings, "run-2")  # the real preflight: HEAD report.json, write check
+    assert store.read_bytes(PAST_SUMMARY) == b'{"requests": 1}'
+    assert PAST_RUN in store.list_folders(S3Location.parse(RESULTS_URI))
+    for name in REPORT_FILES:
+        store.upload_bytes(b"report", run_location(RESULTS_URI, "run-2").child(name))
+
+
+def test_controller_is_denied_everything_else(enforcing_moto):
+    controller = enforcing_moto.controller
+    assert denied(get, controller, S3Location.parse(SCENARIO))
+    assert denied(get, controller, OUTSIDE)
+    assert denied(put, controller, OUTSIDE)
+    assert denied(put, controller, PAST_SUMMARY)                                    # rewrite an executor's summary
+    assert denied(put, controller, run_location(RESULTS_URI, "run-2").child("notes.txt"))
+    assert denied(controller.client().delete_object, Bucket=BUCKET, Key=PAST_SUMMARY.key)
+
+
+def test_conditions_moto_does_not_evaluate_are_in_the_documents(enforcing_moto):
+    statements = {s["Sid"]: s for s in enforcing_moto.policies["controller-task-role-policy.json"]["Statement"]}
+    assert statements["ListResults"]["Condition"] == {"StringLike": {"s3:prefix": [PLACEHOLDERS["RESULTS_PREFIX"] + "*"]}}
+    assert statements["LiveFiguresInOneNamespace"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "LoadTests"}}
+
+
+def test_only_the_controller_publishes_live_figures(enforcing_moto):
+    """Moto's server signs CloudWatch as `monitoring:`, so its own evaluator checks the documents."""
+    policies = enforcing_moto.policies
+    assert _allows(policies["controller-task-role-policy.json"], "cloudwatch:PutMetricData", "*")
+    assert not _allows(policies["executor-task-role-policy.json"], "cloudwatch:PutMetricData", "*")
+
+
+def _allows(policy: dict, action: str, resource: str) -> bool:
+    return IAMPolicy(json.dumps(policy)).is_action_permitted(action, resource) is PermissionResult.PERMITTED
+
+
+def test_execution_role_pulls_logs_and_reads_only_the_fleet_key(enforcing_moto):
+    """Moto's own evaluator on explicit ARNs (its server checks these services against resource "*")."""
+    policy = enforcing_moto.policies["execution-role-policy.json"]
+    region, account = PLACEHOLDERS["AWS_REGION"], PLACEHOLDERS["AWS_ACCOUNT_ID"]
+    repository = f"arn:aws:ecr:{region}:{account}:repository/"
+    stream = f"arn:aws:logs:{region}:{account}:log-group:/ecs/salvo:log-stream:salvo/executor/abc"
+    secret = PLACEHOLDERS["FLEET_KEY_SECRET_ARN"]
+    assert _allows(policy, "ecr:GetAuthorizationToken", "*")
+    for image in ("salvo-executor", "salvo-controller"):
+        assert _allows(policy, "ecr:BatchGetImage", repository + image)
+        assert _allows(policy, "ecr:GetDownloadUrlForLayer", repository + image)
+    assert not _allows(policy, "ecr:BatchGetImage", repository + "someone-else")
+    assert not _allows(policy, "ecr:PutImage", repository + "salvo-executor")
+    assert _allows(policy, "logs:PutLogEvents", stream)
+    assert not _allows(policy, "logs:PutLogEvents", stream.replace("/ecs/salvo", "/ecs/other"))
+    assert not _allows(policy, "logs:DeleteLogGroup", stream)
+    assert _allows(policy, "secretsmanager:GetSecretValue", secret)
+    assert not _allows(policy, "secretsmanager:GetSecretValue", secret.replace("salvo-fleet-key", "db-password"))
+    assert not _allows(policy, "s3:GetObject", f"arn:aws:s3:::{BUCKET}/{PLACEHOLDERS['SCENARIO_KEY']}")

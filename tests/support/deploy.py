@@ -1,0 +1,116 @@
+"""The deployment files under deploy/, read as the tools that consume them would.
+
+ECS templates are filled in by deploy/ecs/run.sh itself (`render`), so tests check what a
+user registers; Kubernetes manifests are read as kubectl reads them (multi-document YAML).
+The ECS shapes are checked against botocore's own service model, never against AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import yaml
+from botocore.model import Shape
+from botocore.validate import ParamValidator
+
+from salvo.common.settings import CommonSettings, FILE_SUFFIX, env_name, secret_fields
+from salvo.controller.settings import ControllerSettings
+from salvo.executor.settings import ExecutorSettings
+from tests.support.executors import REPO
+
+DEPLOY = REPO / "deploy"
+ECS = DEPLOY / "ecs"
+K8S = DEPLOY / "k8s"
+RUN_SCRIPT = ECS / "run.sh"
+TASK_DEFINITIONS = ("executor-task-definition.json", "controller-task-definition.json")
+
+# What a user fills in (see `deploy/ecs/run.sh --help`); plausible values of the right shapes.
+PLACEHOLDERS = {
+    "AWS_ACCOUNT_ID": "111122223333",
+    "AWS_REGION": "eu-west-1",
+    "IMAGE_TAG": "0.1.0",
+    "BUCKET": "my-loadtests",
+    "SCENARIO_KEY": "scenarios/checkout.zip",
+    "RESULTS_PREFIX": "results/",
+    "FLEET_KEY_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:salvo-fleet-key-AbCdEf",
+    "EXECUTOR_CIDRS": "10.0.16.0/20,10.0.32.0/20",
+}
+
+SALVO_VARIABLE = re.compile(r"\bSALVO_[A-Z0-9_]+\b")
+
+
+def script_env(**extra: str) -> dict[str, str]:
+    """A clean environment for run.sh: PATH and HOME only, plus the placeholders and `extra`."""
+    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **PLACEHOLDERS, **extra}
+
+
+def render_ecs(out: Path, **overrides: str) -> dict[str, Any]:
+    """Fill in every ECS template with run.sh render; {file name: parsed JSON}."""
+    subprocess.run(
+        ["bash", str(RUN_SCRIPT), "render", str(out)], env=script_env(**overrides),
+        check=True, capture_output=True, text=True, timeout=30,
+    )
+    return {path.name: json.loads(path.read_text()) for path in sorted(out.glob("*.json"))}
+
+
+def k8s_documents() -> dict[str, list[dict]]:
+    """{file name: its YAML documents} for every manifest under deploy/k8s."""
+    return {path.name: [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+            for path in sorted(K8S.glob("*.yaml"))}
+
+
+def k8s_resource(kind: str, name: str) -> dict:
+    found = [doc for docs in k8s_documents().values() for doc in docs
+             if doc["kind"] == kind and doc["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name} in deploy/k8s, found {len(found)}"
+    return found[0]
+
+
+def known_variables(model: type[CommonSettings]) -> set[str]:
+    """Every SALVO_* variable `model` reads, `_FILE` forms of its secrets included."""
+    names = {env_name(field) for field in model.model_fields}
+    return names | {env_name(field) + FILE_SUFFIX for field in secret_fields(model)}
+
+
+ROLE_MODELS: dict[str, type[CommonSettings]] = {"executor": ExecutorSettings, "controller": ControllerSettings}
+
+
+# --- botocore's ECS model -----------------------------------------------------------------------
+
+_ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
+
+
+def ecs_input_shape(operation: str) -> Shape:
+    return _ECS_MODEL.operation_model(operation).input_shape
+
+
+def ecs_problems(operation: str, params: dict) -> list[str]:
+    """What botocore's model says is wrong with `params` as `operation`'s input ([] when valid).
+
+    ParamValidator checks members, types, required fields and ranges; it does not check
+    enums, so enum members are checked here against the same model.
+    """
+    shape = ecs_input_shape(operation)
+    report = ParamValidator().validate(params, shape)
+    problems = [report.generate_report()] if report.has_errors() else []
+    return problems + _enum_problems(params, shape, operation)
+
+
+def _enum_problems(value: Any, shape: Shape, path: str) -> list[str]:
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return [problem for key, item in value.items() if key in shape.members
+                for problem in _enum_problems(item, shape.members[key], f"{path}.{key}")]
+    if shape.type_name == "list" and isinstance(value, list):
+        return [problem for index, item in enumerate(value)
+                for problem in _enum_problems(item, shape.member, f"{path}[{index}]")]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return [problem for key, item in value.items() for problem in _enum_problems(item, shape.value, f"{path}.{key}")]
+    if shape.type_name == "string" and shape.enum and value not in shape.enum:
+        return [f"{path}: {value!r} is not one of {shape.enum}"]
+    return []
