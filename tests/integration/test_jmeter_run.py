@@ -73,7 +73,6 @@ def test_jmeter_fleet_starts_together_and_is_counted_exactly(cluster, s3_client,
     assert sorted(seen["executors"]) == ["0-of-3", "1-of-3", "2-of-3"]  # the gate told each JMeter its place
     firsts = [entry["first"] for entry in seen["executors"].values()]
     assert all(first >= report["start_at"] - 0.002 for first in firsts), (firsts, report["start_at"])
-    print("DEBUG", report["start_at"], sorted(f - report["start_at"] for f in firsts), report["start_skew_ms"], report["first_requests"])
     assert max(firsts) - min(firsts) <= 0.020, firsts
     shares = [report["executors"][f"jm-{n}"]["share"]["users"] for n in (13, 14, 15)]
     assert shares == [2, 2, 1]  # 5 threads split across the fleet

@@ -16,10 +16,16 @@ public final class FleetShare {
     private FleetShare() {
     }
 
-    /** Executor {@code index} of {@code size}: the first {@code total mod size} executors take one more. */
+    /**
+     * Executor {@code index} of {@code size}: the first {@code total mod size} executors take one more; with
+     * SALVO_FLEET_USERS the users the executor was given replace the plan's own count.
+     */
     public static long shareOf(long total, Go go) {
         if (!go.fleet()) {
             return total;
+        }
+        if (go.users() != null) {  // SALVO_FLEET_USERS: the controller allows it for one execution only
+            return go.users();
         }
         return total / go.size() + (go.index() < total % go.size() ? 1 : 0);
     }

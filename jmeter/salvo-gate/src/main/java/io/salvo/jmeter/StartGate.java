@@ -20,10 +20,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Holds JMeter's thread groups at Salvo's start gate. Installed by bin/salvo-gate.groovy (JMeter's
- * jsr223.init.file); its testStarted() runs in the engine thread after the plan is loaded and before any thread
- * group starts: it reports READY, waits for the executor's GO, sets the fleet properties, sleeps until start_at
- * and returns. Anything but a valid GO halts the JVM with {@link #ABORT_EXIT_CODE}: no load unless told when.
+ * Holds JMeter's thread groups at Salvo's start gate. Installed by {@link GateInstaller} as JMeter loads its
+ * functions; its testStarted() runs in the engine thread after the plan is loaded and before any thread group
+ * starts: it reports READY, waits for the executor's GO and sets the fleet properties. Then, with every group
+ * holding its samples until start_at ({@link ThreadHold}), it lets the engine start them a second early, so that
+ * thread creation is done by start_at; otherwise it returns at start_at. Anything but a valid GO halts the JVM
+ * with {@link #ABORT_EXIT_CODE}: no load unless told when.
  */
 public final class StartGate implements TestStateListener {
 
@@ -32,6 +34,8 @@ public final class StartGate implements TestStateListener {
     public static final int ABORT_EXIT_CODE = 4;
 
     static final long EXECUTOR_GONE_GRACE_MS = 5_000;
+    /** How long before start_at the engine starts the thread groups (whole seconds: a group's duration is). */
+    static final long HEAD_START_SECONDS = 1;
     private static final double SPIN_SECONDS = 0.002;
     private static final Logger log = LoggerFactory.getLogger(StartGate.class);
     private static boolean installed;
@@ -40,14 +44,21 @@ public final class StartGate implements TestStateListener {
     private final Map<String, String> env;
     private final Supplier<Properties> properties;
     private final Halter halter;
+    private final java.util.function.BooleanSupplier holdThreads;
     private SocketChannel channel;
     private volatile boolean ended;
 
     StartGate(String socketPath, Map<String, String> env, Supplier<Properties> properties, Halter halter) {
+        this(socketPath, env, properties, halter, () -> ThreadHold.install(HEAD_START_SECONDS));
+    }
+
+    StartGate(String socketPath, Map<String, String> env, Supplier<Properties> properties, Halter halter,
+              java.util.function.BooleanSupplier holdThreads) {
         this.socketPath = socketPath;
         this.env = env;
         this.properties = properties;
         this.halter = halter;
+        this.holdThreads = holdThreads;
     }
 
     /** Registers the gate with JMeter's engine when $SALVO_GATE_SOCKET is set; otherwise does nothing. */
@@ -71,6 +82,7 @@ public final class StartGate implements TestStateListener {
                         + " is an abstract socket name, which Java cannot reach: JMeter needs a socket file");
             }
             WarmUp.start(Thread.currentThread().getContextClassLoader());
+            log.info("Salvo start gate: HTTP client warmed up: {}", HttpWarmUp.run());
             channel = SocketChannel.open(StandardProtocolFamily.UNIX);
             channel.connect(UnixDomainSocketAddress.of(Path.of(socketPath)));
             write(GateLine.ready(ProcessHandle.current().pid()));
@@ -84,16 +96,29 @@ public final class StartGate implements TestStateListener {
         }
         log.info("Salvo start gate: executor {} of {}, run '{}', mode {}, start at {}", go.index(), go.size(),
                 go.runId(), go.mode(), go.startAt());
-        double releasedAt = waitUntil(go.startAt());
-        try {
-            write(GateLine.released(releasedAt));
-        } catch (IOException e) {
-            abort("the executor went away at the start (" + e.getMessage() + ")");
-            return;
+        StartTimer.holdUntil(go.startAt());
+        boolean held = holdThreads.getAsBoolean();
+        if (held) {  // the groups start early; their samples wait in StartTimer
+            waitUntil(go.startAt() - HEAD_START_SECONDS);
+            Thread release = new Thread(() -> reportRelease(go.startAt()), "salvo-gate-release");
+            release.setDaemon(true);
+            release.start();
+        } else {
+            reportRelease(go.startAt());
         }
         Thread watcher = new Thread(this::watchExecutor, "salvo-gate-watcher");
         watcher.setDaemon(true);
         watcher.start();
+    }
+
+    /** RELEASED at start_at: when the threads' samples are let go. */
+    private void reportRelease(double startAt) {
+        double releasedAt = waitUntil(startAt);
+        try {
+            write(GateLine.released(releasedAt));
+        } catch (IOException e) {
+            abort("the executor went away at the start (" + e.getMessage() + ")");
+        }
     }
 
     @Override
@@ -182,7 +207,7 @@ public final class StartGate implements TestStateListener {
         }
     }
 
-    private void write(byte[] line) throws IOException {
+    private synchronized void write(byte[] line) throws IOException {
         ByteBuffer buffer = ByteBuffer.wrap(line);
         while (buffer.hasRemaining()) {
             channel.write(buffer);

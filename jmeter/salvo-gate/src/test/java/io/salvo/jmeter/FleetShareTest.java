@@ -55,4 +55,11 @@ class FleetShareTest {
             assertThrows(GateProtocolException.class, () -> FleetShare.properties(fleet(0, 2), bad, null));
         }
     }
+
+    @org.junit.jupiter.api.Test
+    void fleetUsersGivenWithTheStartReplaceThePlansOwnCount() {
+        Go go = new Go(1.0, 1, 3, "run", Go.FLEET, 4L, 2.0);
+        assertEquals(4, FleetShare.shareOf(10, go));
+        assertEquals(4, FleetShare.shareOf(2, go));
+    }
 }

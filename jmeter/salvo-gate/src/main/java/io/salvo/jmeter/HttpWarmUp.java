@@ -1,0 +1,79 @@
+package io.salvo.jmeter;
+
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+
+import org.apache.jmeter.protocol.http.sampler.HTTPSamplerProxy;
+import org.apache.jmeter.threads.JMeterContext;
+import org.apache.jmeter.threads.JMeterContextService;
+import org.apache.jmeter.threads.JMeterVariables;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One HTTP request, before READY, to a throw-away server of the gate's own on 127.0.0.1: the JVM's one-time
+ * costs of JMeter's HTTP client (class initialisation, TLS and connection-manager set-up, ~0.2 s on a cold
+ * JVM) are paid while arming, not by the first requests after start_at. Nothing reaches the system under
+ * test and nothing is recorded: the sampler is not part of the plan. Best effort: a failure only logs.
+ */
+final class HttpWarmUp {
+
+    private static final Logger log = LoggerFactory.getLogger(HttpWarmUp.class);
+    private static final byte[] ANSWER =
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".getBytes(StandardCharsets.US_ASCII);
+
+    private HttpWarmUp() {
+    }
+
+    /** Whether the warm-up request got its answer. */
+    static boolean run() {
+        try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            server.setSoTimeout(5_000);
+            Thread answering = new Thread(() -> answerOnce(server), "salvo-gate-http-warm-up");
+            answering.setDaemon(true);
+            answering.start();
+            JMeterContext context = JMeterContextService.getContext();
+            JMeterVariables before = context.getVariables();
+            context.setVariables(new JMeterVariables());
+            try {
+                HTTPSamplerProxy sampler = new HTTPSamplerProxy();
+                sampler.setProtocol("http");
+                sampler.setDomain(server.getInetAddress().getHostAddress());
+                sampler.setPort(server.getLocalPort());
+                sampler.setPath("/salvo-warm-up");
+                sampler.setMethod("GET");
+                sampler.setConnectTimeout("5000");
+                sampler.setResponseTimeout("5000");
+                boolean answered = sampler.sample().isSuccessful();
+                sampler.threadFinished();  // closes the client it opened for this thread
+                return answered;
+            } finally {
+                context.setVariables(before);
+            }
+        } catch (Exception | LinkageError e) {
+            log.debug("Salvo start gate: HTTP warm-up skipped: {}", e.toString());
+            return false;
+        }
+    }
+
+    private static void answerOnce(ServerSocket server) {
+        try (Socket client = server.accept()) {
+            InputStream in = client.getInputStream();
+            int matched = 0;
+            byte[] end = {'\r', '\n', '\r', '\n'};
+            int b;
+            while (matched < end.length && (b = in.read()) >= 0) {
+                matched = b == end[matched] ? matched + 1 : (b == '\r' ? 1 : 0);
+            }
+            OutputStream out = client.getOutputStream();
+            out.write(ANSWER);
+            out.flush();
+        } catch (Exception e) {
+            log.debug("Salvo start gate: HTTP warm-up server: {}", e.toString());
+        }
+    }
+}

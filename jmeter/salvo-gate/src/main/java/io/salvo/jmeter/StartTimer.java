@@ -1,0 +1,28 @@
+package io.salvo.jmeter;
+
+import org.apache.jmeter.testelement.AbstractTestElement;
+import org.apache.jmeter.timers.Timer;
+
+/**
+ * Holds each thread's samples until start_at: added by {@link ThreadHold} to every thread group, so that
+ * threads can be created before start_at and still send nothing before it. Past start_at it costs one
+ * comparison per sample.
+ */
+public class StartTimer extends AbstractTestElement implements Timer {
+
+    private static final long serialVersionUID = 1L;
+    private static volatile double startAt;
+
+    static void holdUntil(double epochSeconds) {
+        startAt = epochSeconds;
+    }
+
+    @Override
+    public long delay() {
+        double until = startAt;
+        if (until > 0 && GateLine.epochSeconds(java.time.Instant.now()) < until) {
+            StartGate.waitUntil(until);
+        }
+        return 0;
+    }
+}
