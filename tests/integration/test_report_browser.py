@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,12 @@ from salvo.controller.verdict import judge
 from tests.support.chromium import BrowserError, Chromium, find_chromium
 from tests.support.reports import START_AT, Shape, realistic_report
 
+NO_CHROMIUM = "no chromium installed (apt-get install chromium, as .ci/run does; or set SALVO_TEST_CHROMIUM)"
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(find_chromium() is None, reason="no chromium installed (apt-get install chromium, "
-                                                       "as .ci/run does; or set SALVO_TEST_CHROMIUM)"),
+    # .ci/run sets SALVO_TEST_REQUIRE_CHROMIUM: there a missing browser fails the test instead of skipping it
+    pytest.mark.skipif(find_chromium() is None and not os.environ.get("SALVO_TEST_REQUIRE_CHROMIUM"),
+                       reason=NO_CHROMIUM),
 ]
 
 PAINTED_PIXELS = """Array.from(document.querySelectorAll('.uplot')).map(chart => {
@@ -38,7 +41,10 @@ def rows(browser: Chromium, table_id: str) -> int:
 
 @pytest.fixture(scope="module")
 def browser():
-    with Chromium(find_chromium()) as chromium:
+    executable = find_chromium()
+    if executable is None:
+        pytest.fail(f"SALVO_TEST_REQUIRE_CHROMIUM is set but {NO_CHROMIUM}")
+    with Chromium(executable) as chromium:
         yield chromium
 
 
@@ -75,6 +81,8 @@ def test_charts_and_tables_are_drawn_without_errors_or_network(browser, tmp_path
     assert rows(browser, "criteria") == len(data["criteria"])
     assert rows(browser, "baseline-diff") == 1 + len(data["labels"])
     assert browser.evaluate("document.getElementById('verdict').textContent") == "FAIL"
+    badge = browser.evaluate("(s => [s.color, s.backgroundColor])(getComputedStyle(document.getElementById('verdict')))")
+    assert badge[0] != badge[1], f"the verdict is unreadable: {badge}"
 
     assert browser.console_problems() == []
     assert browser.requested_urls() == [(tmp_path / "report.html").resolve().as_uri()]

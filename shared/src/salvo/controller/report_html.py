@@ -39,6 +39,7 @@ def render_html(data: dict) -> str:
         verdict=html.escape(verdict.upper()),
         status=html.escape(str(data.get("status"))),
         exit_code=html.escape(str(data.get("exit_code"))),
+        overview=html.escape(overview(data)),
         reasons=reasons_list(data),
         metadata=metadata_table(data),
         labels=labels_table(data),
@@ -61,6 +62,20 @@ def reasons_list(data: dict) -> str:
     if not reasons:
         return '<p class="pass">No reason to fail: every executor counted, every criterion met.</p>'
     return '<ul id="reasons">' + "".join(f'<li class="fail">{html.escape(str(r))}</li>' for r in reasons) + "</ul>"
+
+
+def overview(data: dict) -> str:
+    """One line under the title: how many executors and users, when, which scenario."""
+    run = data.get("run") or {}
+    users = run.get("users")
+    parts = [f"{run.get('fleet_size', len(data.get('fleet') or []))} executor(s)"]
+    if users is not None:
+        parts.append(f"{count(users)} users")
+    parts.append(f"start_at {utc_ms(data.get('start_at'))}")
+    uri = (run.get("scenario") or {}).get("uri")
+    if uri:
+        parts.append(f"scenario {text(uri)}")
+    return " · ".join(parts)
 
 
 def metadata_table(data: dict) -> str:
@@ -104,15 +119,16 @@ def baseline_section(data: dict) -> str:
     if not isinstance(baseline, dict):
         return ""
     metrics = list((baseline.get("overall") or {}).keys())
-    headings = ["label"] + [f"{m} {side}" for m in metrics for side in ("base", "new", "change")]
+    headings = ["label"] + [f"{metric}: base \u2192 new (change)" for metric in metrics]
     rows = []
     for name, diff in [("OVERALL", baseline.get("overall") or {})] + list((baseline.get("labels") or {}).items()):
         cells = [name]
         for metric in metrics:
             values = diff.get(metric) or {}
             change = values.get("change")
-            cells += [format_value(metric, values.get("base")), format_value(metric, values.get("new")),
-                      format_change(change, Unit(values.get("unit", "%"))) if change is not None else "-"]
+            moved = format_change(change, Unit(values.get("unit", "%"))) if change is not None else "-"
+            cells.append(f"{format_value(metric, values.get('base'))} \u2192 {format_value(metric, values.get('new'))}"
+                         f" ({moved})")
         rows.append(cells)
     thresholds = "".join(
         f'<li class="{"pass" if t.get("passed") else "fail"}">{html.escape(str(t.get("threshold")))}: '

@@ -102,11 +102,13 @@ def executors_table(data: dict) -> str:
     executors: dict[str, dict] = data.get("executors") or {}
     stats: dict[str, dict] = data.get("per_executor") or {}
     with_share = any(isinstance(entry.get("share"), dict) for entry in executors.values())
+    # the version column only when the executors differ (the run's metadata names the one version otherwise)
+    with_version = len({entry.get("version") for entry in executors.values() if entry.get("version")}) > 1
     headings = ["executor", "host", "outcome", "requests", "rps", "p95 ms", "error rate", "start offset",
                 "first request"]
     if with_share:
         headings += [heading for _, heading, _ in SHARE_COLUMNS]
-    headings += ["version", "reason"]
+    headings += ["version", "reason"] if with_version else ["reason"]
     rows, classes = [], []
     for executor_id, entry in executors.items():
         row = stats.get(executor_id) or {}
@@ -116,7 +118,8 @@ def executors_table(data: dict) -> str:
         if with_share:
             share = entry.get("share") if isinstance(entry.get("share"), dict) else {}
             cells += [fmt(share.get(key)) for key, _, fmt in SHARE_COLUMNS]
-        cells += [text(entry.get("version")), text(entry.get("reason"))]
+        cells += [text(entry.get("version"))] if with_version else []
+        cells.append(text(entry.get("reason")))
         rows.append(cells)
         classes.append("" if entry.get("outcome") in (None, "finished") else "fail")
     return table("executors", headings, rows, classes=classes)

@@ -72,9 +72,9 @@
       return vals.map(function (v) { return v == null ? "" : v >= 1000 ? (v / 1000) + " s" : v + " ms"; });
     };
     draw("chart-latency", [
-      {label: "p50", stroke: colour(1), width: 1.5, value: function (u, v) { return v == null ? "-" : v.toFixed(1) + " ms"; }},
-      {label: "p95", stroke: colour(0), width: 1.5, value: function (u, v) { return v == null ? "-" : v.toFixed(1) + " ms"; }},
-      {label: "p99", stroke: colour(3), width: 1.5, value: function (u, v) { return v == null ? "-" : v.toFixed(1) + " ms"; }},
+      {label: "p50", points: {show: false}, stroke: colour(1), width: 1.5, value: function (u, v) { return v == null ? "-" : v.toFixed(1) + " ms"; }},
+      {label: "p95", points: {show: false}, stroke: colour(0), width: 1.5, value: function (u, v) { return v == null ? "-" : v.toFixed(1) + " ms"; }},
+      {label: "p99", points: {show: false}, stroke: colour(3), width: 1.5, value: function (u, v) { return v == null ? "-" : v.toFixed(1) + " ms"; }},
       {label: "max", stroke: colour(2), paths: function () { return null; },
        points: {show: true, size: 5, fill: colour(2)},
        value: function (u, v) { return v == null ? "-" : v.toFixed(1) + " ms"; }},
@@ -100,7 +100,7 @@
         var own = data.executors[name], at = {};
         own.t.forEach(function (second, i) { at[second] = own.requests[i]; });
         columns.push(t.map(function (second) { return second in at ? at[second] : null; }));
-        return {label: name, stroke: colour(n), width: 1.2};
+        return {label: name, stroke: colour(n), width: 1.2, points: {show: false}};
       });
       draw("chart-executors", series, columns, [{label: "requests/s", size: 60}],
            {y: {range: function (u, min, max) { return [0, Math.max(1, max * 1.05)]; }}});
