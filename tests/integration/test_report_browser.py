@@ -108,3 +108,13 @@ def test_a_run_without_requests_says_so_instead_of_drawing(browser, tmp_path):
     assert browser.evaluate("document.querySelectorAll('.no-data').length") == 3
     assert rows(browser, "executors") == 1
     assert browser.console_problems() == []
+
+
+def test_a_large_fleet_draws_24_executor_lines_and_says_so(browser, tmp_path):
+    open_report(browser, realistic_report(Shape(executors=30, seconds=3, lost=0, rps_per_executor=5)), tmp_path)
+    legend = browser.evaluate("Array.from(document.querySelectorAll('[data-chart=chart-executors] .u-legend .u-label'))"
+                              ".map(l => l.textContent)")
+    assert len(legend) == 1 + 24
+    assert "6 more executor(s) not drawn" in browser.evaluate("document.getElementById('chart-executors').textContent")
+    assert rows(browser, "executors") == 30
+    assert browser.console_problems() == []

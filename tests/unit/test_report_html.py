@@ -13,7 +13,7 @@ from salvo.controller import report_html
 from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.merge import merge_summaries
 from salvo.controller.report import Report
-from salvo.controller.report_data import released_at
+from salvo.controller.report_data import MAX_EXECUTOR_SERIES, released_at
 from salvo.controller.verdict import judge
 from salvo.controller.settings import LostExecutorPolicy
 from salvo.executor.toolversions import load_tool_versions
@@ -60,6 +60,15 @@ def test_executor_series_sum_to_the_merged_series(report):
             summed[second] = summed.get(second, 0) + requests
     assert summed == per_second
     assert sum(per_second.values()) == data["overall"]["requests"]
+
+
+def test_a_large_fleet_keeps_report_json_small_and_says_what_the_chart_leaves_out():
+    report = realistic_report(Shape(executors=30, seconds=2, lost=0, rps_per_executor=5))
+    data = report.to_dict()
+    assert len(data["executor_series"]) == MAX_EXECUTOR_SERIES and data["executor_series_omitted"] == 30 - MAX_EXECUTOR_SERIES
+    page = report.html()
+    charts = json.loads(re.search(r'id="salvo-chart-data">(.*?)</script>', page, re.S).group(1))
+    assert charts["executors_hidden"] == 6 and tbody_rows(page, "executors") == 30
 
 
 def test_release_is_the_first_gate_else_the_launch():

@@ -13,7 +13,8 @@ from salvo.controller.compare import Comparison
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
 from salvo.controller.merge import MergedRun
-from salvo.controller.report_data import executor_entries, executor_series, run_metadata, series_points
+from salvo.controller.report_data import (MAX_EXECUTOR_SERIES, executor_entries, executor_series, run_metadata,
+                                          series_points)
 from salvo.controller.report_html import render_html
 from salvo.controller.verdict import Verdict
 
@@ -116,6 +117,7 @@ class Report:
             ],
             "series": series_points(merged),
             "executor_series": executor_series(merged),
+            "executor_series_omitted": max(0, len(merged.executor_series) - MAX_EXECUTOR_SERIES),
         }
 
     def junit_xml(self) -> str:

@@ -11,6 +11,8 @@ from salvo.controller.ledger import Ledger
 from salvo.controller.merge import MergedRun
 
 SERIES_PERCENTILES = (50.0, 95.0, 99.0)
+# Per-executor series beyond this many executors would be noise on a chart and megabytes in report.json.
+MAX_EXECUTOR_SERIES = 24
 
 
 def executor_entries(ledger: Ledger, start_at: float | None) -> dict[str, dict]:
@@ -83,11 +85,12 @@ def series_points(merged: MergedRun) -> list[dict]:
 
 
 def executor_series(merged: MergedRun) -> dict[str, dict]:
-    """Per executor, its requests and failures per wall-clock second (columns, to keep report.json small)."""
+    """Per executor (the first MAX_EXECUTOR_SERIES by id), its requests and failures per wall-clock second,
+    as columns to keep report.json small."""
     return {
         executor: {"t": list(points), "requests": [r for r, _ in points.values()],
                    "failures": [f for _, f in points.values()]}
-        for executor, points in sorted(merged.executor_series.items())
+        for executor, points in sorted(merged.executor_series.items())[:MAX_EXECUTOR_SERIES]
     }
 
 

@@ -16,12 +16,12 @@ from string import Template
 
 from salvo.controller.figures import utc
 from salvo.controller.regression import Unit, format_change, format_value
+from salvo.controller.report_data import MAX_EXECUTOR_SERIES
 from salvo.controller.report_tables import (codes_table, count, criteria_table, errors_table, executors_table,
                                             labels_table, ms, per_second, table, text)
 
 ASSETS = "salvo.controller.assets"
 UPLOT_VERSION = "1.6.32"
-MAX_EXECUTOR_LINES = 24  # beyond this many executors a line each is noise: the table has them all
 
 
 @cache
@@ -142,9 +142,10 @@ def baseline_section(data: dict) -> str:
 def chart_data(data: dict) -> dict:
     """What the charts need, and no more: the merged series and, for a readable fleet, each executor's."""
     executors = data.get("executor_series") or {}
-    shown = dict(list(executors.items())[:MAX_EXECUTOR_LINES])
+    shown = dict(list(executors.items())[:MAX_EXECUTOR_SERIES])
+    hidden = len(executors) - len(shown) + int(data.get("executor_series_omitted") or 0)
     return {"start_at": data.get("start_at"), "series": data.get("series") or [], "executors": shown,
-            "executors_hidden": len(executors) - len(shown)}
+            "executors_hidden": hidden}
 
 
 def utc_ms(moment) -> str:
