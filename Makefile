@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest
 export BASE_IMAGE
 COMPOSE := docker compose
 
-.PHONY: venv test test-fast test-e2e images base-image rehearsal lint bench clean readme-config lock
+.PHONY: venv test test-fast test-e2e images base-image rehearsal lint bench clean readme-config lock report-screenshot
 
 $(VENV)/.installed: shared/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ clean:
 ## readme-config: print the README's configuration tables from the settings models
 readme-config: venv
 	$(PY) scripts/config-table.py
+
+## report-screenshot: regenerate docs/report.png and docs/report-example.html (needs chromium)
+report-screenshot: venv
+	$(PY) scripts/report-screenshot.py
 
 ## lock: re-hash requirements/*.lock for linux/amd64 and linux/arm64 from PyPI (pins unchanged; see scripts/lock.py)
 lock: venv

@@ -1,6 +1,6 @@
 """An executor's `summary.json`: exact counts and mergeable histograms of one run.
 
-Schema `salvo.summary/1` (the caller adds run_id, executor_id, version, scenario,
+Schema `salvo.summary/1` (the caller adds run_id, executor_id, version, tools, scenario,
 exit_code, stop_reason and timings; the builder adds the rest):
 
     totals:  {requests, failures, user_errors, bytes, latency_sum_ms, histogram, codes{code: n}, errors{message: n}}

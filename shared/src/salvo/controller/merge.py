@@ -13,7 +13,6 @@ from salvo.common.summary import Tally
 from salvo.controller.criteria import PERCENTILES
 
 
-
 def stats_row(tally: Tally, duration_s: float | None) -> dict:
     """The figures a report or a criterion speaks of, for one label or overall."""
     histogram = tally.histogram
@@ -42,6 +41,8 @@ class MergedRun:
     first_request: float | None
     last_request: float | None
     per_executor: dict[str, dict] = field(default_factory=dict)  # executor -> its own stats row
+    # executor -> wall-clock second -> (requests, failures): how each executor's load went over time
+    executor_series: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float | None:
@@ -70,6 +71,7 @@ def merge_summaries(summaries: list[dict]) -> MergedRun:
     first_requests: dict[str, float] = {}
     last_requests: list[float] = []
     per_executor: dict[str, dict] = {}
+    executor_series: dict[str, dict[int, tuple[int, int]]] = {}
     contributors = []
     for summary in summaries:
         executor = str(summary.get("executor_id", f"executor-{len(contributors)}"))
@@ -80,11 +82,14 @@ def merge_summaries(summaries: list[dict]) -> MergedRun:
             if label not in labels:
                 labels[label] = Tally()
             labels[label].merge_dict(data)
+        own_series = executor_series.setdefault(executor, {})
         for point in summary.get("series") or []:
             second = int(point["t"])
             if second not in series:
                 series[second] = Tally.for_series()
             series[second].merge_dict(point)
+            requests, failures = own_series.get(second, (0, 0))
+            own_series[second] = (requests + int(point.get("requests", 0)), failures + int(point.get("failures", 0)))
         timings = summary.get("timings") or {}
         if timings.get("first_request") is not None:
             first_requests[executor] = float(timings["first_request"])
@@ -105,6 +110,7 @@ def merge_summaries(summaries: list[dict]) -> MergedRun:
         first_request=min(first_requests.values()) if first_requests else None,
         last_request=max(last_requests) if last_requests else None,
         per_executor=per_executor,
+        executor_series={executor: dict(sorted(points.items())) for executor, points in executor_series.items()},
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import xml.etree.ElementTree as ET
@@ -14,6 +13,9 @@ from salvo.controller.compare import Comparison
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
 from salvo.controller.merge import MergedRun
+from salvo.controller.report_data import (MAX_EXECUTOR_SERIES, executor_entries, executor_series, run_metadata,
+                                          series_points)
+from salvo.controller.report_html import render_html
 from salvo.controller.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -90,20 +92,18 @@ class Report:
             "verdict": "pass" if self.passed else "fail",
             "exit_code": int(self.verdict.exit_code),
             "verdict_reasons": self.verdict.reasons,
-            "executors": {
-                m.executor_id: {"host": m.host, "outcome": m.outcome.value if m.outcome else None, "reason": m.reason,
-                                "share": self._share(m.executor_id)}
-                for m in sorted(self.ledger.members.values(), key=lambda m: m.executor_id)
-            },
+            "executors": executor_entries(self.ledger, self.start_at),
             "failed": self.failed,
             "start_at": self.start_at,
             "fleet": self.fleet,
             "fleet_load": self.fleet_load,
             "baseline": self.baseline.to_dict() if self.baseline is not None else None,
+            "run": run_metadata(self.ledger, self.fleet, self.fleet_load),
             "contributors": merged.contributors,
             "lost": self.lost,
             "missing": self.missing,
             "start_skew_ms": merged.start_skew_ms,
+            "duration_s": merged.duration_s,
             "first_requests": merged.first_requests,
             "overall": merged.overall(),
             "labels": merged.label_rows(),
@@ -112,24 +112,13 @@ class Report:
             "errors": merged.totals.errors,
             "criteria": [
                 {"criterion": r.criterion.text, "label": r.criterion.label, "metric": r.criterion.metric,
-                 "threshold": r.criterion.threshold, "value": r.value, "passed": r.passed}
+                 "op": r.criterion.op, "threshold": r.criterion.threshold, "value": r.value, "passed": r.passed}
                 for r in self.criteria
             ],
-            "series": [
-                {
-                    "t": t,
-                    "requests": tally.requests,
-                    "failures": tally.failures,
-                    **{f"p{p:g}": tally.histogram.percentile_ms(p) for p in (50.0, 95.0, 99.0)},
-                }
-                for t, tally in merged.series.items()
-            ],
+            "series": series_points(merged),
+            "executor_series": executor_series(merged),
+            "executor_series_omitted": max(0, len(merged.executor_series) - MAX_EXECUTOR_SERIES),
         }
-
-    def _share(self, executor_id: str) -> dict | None:
-        """What the executor ran: its index, users, spawn rate and data rows (from its summary)."""
-        summary = self.ledger.summaries.get(executor_id)
-        return summary.get("share") if summary else None
 
     def junit_xml(self) -> str:
         data = self.to_dict()
@@ -157,41 +146,7 @@ class Report:
         return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 
     def html(self) -> str:
-        data = self.to_dict()
-        series = data["series"]
-        times = [point["t"] - series[0]["t"] for point in series] if series else []
-        charts = [
-            _svg_chart("Requests per second", times, {"rps": [p["requests"] for p in series]}),
-            _svg_chart("Latency (ms)", times, {f"p{p}": [s[f"p{p}"] for s in series] for p in (50, 95, 99)}),
-            _svg_chart("Failures per second", times, {"failures": [p["failures"] for p in series]}),
-            _svg_bars("Requests per executor", {k: v["requests"] for k, v in data["per_executor"].items()}),
-        ]
-        rows = [("OVERALL", data["overall"])] + list(data["labels"].items())
-        table = "".join(
-            "<tr><td>" + html.escape(label) + "</td>" + "".join(f"<td>{_cell(c, row.get(c))}</td>" for c in COLUMNS) + "</tr>"
-            for label, row in rows
-        )
-        criteria = "".join(
-            f"<li class={'pass' if r['passed'] else 'fail'}>{html.escape(r['criterion'])}: "
-            f"{'pass' if r['passed'] else 'FAIL'} (measured {r['value'] if r['value'] is not None else 'no data'})</li>"
-            for r in data["criteria"]
-        )
-        skew = data["start_skew_ms"]
-        return _HTML.format(
-            run_id=html.escape(self.run_id),
-            status=data["status"],
-            verdict=data["verdict"].upper(),
-            contributors=len(data["contributors"]),
-            lost=html.escape(", ".join(self.lost) or "none"),
-            missing=html.escape(", ".join(self.missing) or "none"),
-            failed=html.escape(", ".join(self.failed) or "none"),
-            reasons="".join(f"<li class=fail>{html.escape(r)}</li>" for r in self.verdict.reasons),
-            skew="-" if skew is None else f"{skew:.1f} ms",
-            header="".join(f"<th>{c}</th>" for c in COLUMNS),
-            table=table,
-            criteria=criteria or "<li>none</li>",
-            charts="".join(charts),
-        )
+        return render_html(self.to_dict())
 
 
 def publish_report(report: Report, store, location, report_dir: Path | None) -> None:
@@ -222,63 +177,3 @@ def _cell(column: str, value) -> str:
     if column == "rps":
         return f"{value:.1f}"
     return f"{value:.1f}" if value < 1000 else f"{value:.0f}"
-
-
-_COLOURS = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c"]
-
-
-def _svg_chart(title: str, xs: list[float], lines: dict[str, list]) -> str:
-    width, height, pad = 640, 220, 40
-    values = [v for points in lines.values() for v in points if v is not None]
-    if not xs or not values:
-        return f"<figure><figcaption>{html.escape(title)}</figcaption><p>no data</p></figure>"
-    top = max(values) or 1
-    span = max(xs[-1], 1)
-    paths, legend = [], []
-    for n, (name, points) in enumerate(lines.items()):
-        coords = [
-            f"{pad + x / span * (width - 2 * pad):.1f},{height - pad - (v / top) * (height - 2 * pad):.1f}"
-            for x, v in zip(xs, points) if v is not None
-        ]
-        colour = _COLOURS[n % len(_COLOURS)]
-        paths.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(coords)}"/>')
-        legend.append(f'<text x="{pad + 70 * n}" y="14" fill="{colour}">{html.escape(name)}</text>')
-    axes = (
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#888"/>'
-        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#888"/>'
-        f'<text x="2" y="{pad}" font-size="10">{top:.4g}</text><text x="{width - pad}" y="{height - 8}" '
-        f'font-size="10">{span:.0f}s</text>'
-    )
-    return (f'<figure><figcaption>{html.escape(title)}</figcaption><svg width="{width}" height="{height}" '
-            f'xmlns="http://www.w3.org/2000/svg">{axes}{"".join(legend)}{"".join(paths)}</svg></figure>')
-
-
-def _svg_bars(title: str, bars: dict[str, float]) -> str:
-    if not bars:
-        return f"<figure><figcaption>{html.escape(title)}</figcaption><p>no data</p></figure>"
-    width, row = 640, 22
-    top = max(bars.values()) or 1
-    items = "".join(
-        f'<text x="0" y="{n * row + 15}" font-size="12">{html.escape(name[:24])}</text>'
-        f'<rect x="200" y="{n * row + 3}" height="16" width="{(value / top) * (width - 280):.1f}" fill="#2563eb"/>'
-        f'<text x="{205 + (value / top) * (width - 280):.1f}" y="{n * row + 15}" font-size="12">{value:g}</text>'
-        for n, (name, value) in enumerate(sorted(bars.items()))
-    )
-    return (f'<figure><figcaption>{html.escape(title)}</figcaption><svg width="{width}" height="{row * len(bars) + 6}" '
-            f'xmlns="http://www.w3.org/2000/svg">{items}</svg></figure>')
-
-
-_HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Salvo run {run_id}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:first-child{{text-align:left}}
-.pass{{color:#16a34a}} .fail{{color:#dc2626}} figure{{margin:1.5em 0}} figcaption{{font-weight:bold}}</style></head>
-<body><h1>Salvo run {run_id}</h1>
-<p>Status: <b>{status}</b> &middot; verdict: <b>{verdict}</b> &middot; {contributors} contributing executor(s)
-&middot; start skew {skew} &middot; failed: {failed} &middot; lost: {lost} &middot; missing results: {missing}</p>
-<ul>{reasons}</ul>
-<table><tr><th>label</th>{header}</tr>{table}</table>
-<h2>Criteria</h2><ul>{criteria}</ul>
-<h2>Over time</h2>{charts}
-</body></html>
-"""

@@ -22,6 +22,7 @@ from salvo.common.s3 import S3Location, S3Store
 from salvo.executor.aggregate import IntervalAccumulator, SummaryBuilder
 from salvo.executor.samples import SampleTail
 from salvo.executor.statsfile import STATS_GLOB, read_lines
+from salvo.executor.toolversions import load_tool_versions
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class ResultsCollector:
         if malformed:
             log.error("%d result line(s) in %s could not be read: the run is not counted whole",
                       malformed, self.artifacts_dir)
-        return self.run.to_dict(timings=timings, **meta, unreadable_lines=malformed)
+        return self.run.to_dict(timings=timings, **{"tools": load_tool_versions(), **meta}, unreadable_lines=malformed)
 
 
 def publish(store: S3Store, destination: S3Location, artifacts_dir: Path, summary: dict) -> None:

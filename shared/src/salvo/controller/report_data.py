@@ -1,0 +1,110 @@
+"""The report's figures beyond the merged stats: each executor's start and outcome, the run's metadata, series.
+
+Read from the executors' summaries (their meta and timings, see salvo.executor.executor `_upload`)
+as the ledger counted them; what a summary does not say is None, never guessed.
+"""
+
+from __future__ import annotations
+
+from salvo import __version__
+from salvo.controller.ledger import Ledger
+from salvo.controller.merge import MergedRun
+
+SERIES_PERCENTILES = (50.0, 95.0, 99.0)
+# Per-executor series beyond this many executors would be noise on a chart and megabytes in report.json.
+MAX_EXECUTOR_SERIES = 24
+
+
+def executor_entries(ledger: Ledger, start_at: float | None) -> dict[str, dict]:
+    """Per executor: where it ran, its outcome, its share, its version and when it started against start_at."""
+    entries = {}
+    for member in sorted(ledger.members.values(), key=lambda m: m.executor_id):
+        summary = ledger.summaries.get(member.executor_id) or {}
+        timings = summary.get("timings") or {}
+        entries[member.executor_id] = {
+            "host": member.host,
+            "outcome": member.outcome.value if member.outcome else None,
+            "reason": member.reason,
+            "share": summary.get("share"),
+            "version": summary.get("version"),
+            "tools": summary.get("tools"),
+            "gated": summary.get("gated"),
+            "exit_code": summary.get("exit_code"),
+            "stop_reason": summary.get("stop_reason"),
+            "released_at": released_at(timings),
+            "start_offset_ms": _offset_ms(released_at(timings), start_at),
+            "first_request_offset_ms": _offset_ms(_number(timings.get("first_request")), start_at),
+        }
+    return entries
+
+
+def released_at(timings: dict) -> float | None:
+    """When the executor's load tool was let go: its first gate release, else its launch (bzt, ungated)."""
+    gates = [float(t) for t in timings.get("gate_released") or [] if _number(t) is not None]
+    if gates:
+        return min(gates)
+    return _number(timings.get("launched_at"))
+
+
+def run_metadata(ledger: Ledger, fleet: list[str], fleet_load: dict | None) -> dict:
+    """Scenario, versions and users as the executors reported them (several values when they differ)."""
+    summaries = [ledger.summaries[k] for k in sorted(ledger.summaries)]
+    scenarios = [s.get("scenario") or {} for s in summaries]
+    tools = [s.get("tools") or {} for s in summaries]
+    shares = [s.get("share") or {} for s in summaries]
+    share_users = [share.get("users") for share in shares]
+    users = (fleet_load or {}).get("users")
+    if users is None and share_users and all(isinstance(u, int) for u in share_users):
+        users = sum(share_users)
+    return {
+        "scenario": {"uri": _distinct(s.get("uri") for s in scenarios),
+                     "sha256": _distinct(s.get("sha256") for s in scenarios)},
+        "fleet_size": len(fleet) if fleet else len(ledger.members),
+        "users": users,
+        "versions": {
+            "controller": __version__,
+            "executors": _distinct(s.get("version") for s in summaries),
+            "locust": _distinct(t.get("locust") for t in tools),
+            "bzt": _distinct(t.get("bzt") for t in tools),
+        },
+    }
+
+
+def series_points(merged: MergedRun) -> list[dict]:
+    """The merged per-second figures: requests, failures, p50/p95/p99 and the slowest request (ms)."""
+    return [
+        {
+            "t": t,
+            "requests": tally.requests,
+            "failures": tally.failures,
+            **{f"p{p:g}": tally.histogram.percentile_ms(p) for p in SERIES_PERCENTILES},
+            "max": tally.histogram.max_ms,
+        }
+        for t, tally in merged.series.items()
+    ]
+
+
+def executor_series(merged: MergedRun) -> dict[str, dict]:
+    """Per executor (the first MAX_EXECUTOR_SERIES by id), its requests and failures per wall-clock second,
+    as columns to keep report.json small."""
+    return {
+        executor: {"t": list(points), "requests": [r for r, _ in points.values()],
+                   "failures": [f for _, f in points.values()]}
+        for executor, points in sorted(merged.executor_series.items())[:MAX_EXECUTOR_SERIES]
+    }
+
+
+def _distinct(values) -> str | list | None:
+    """One value when all agree, the sorted distinct values when they differ, None when none is known."""
+    known = sorted({str(v) for v in values if v is not None})
+    if not known:
+        return None
+    return known[0] if len(known) == 1 else known
+
+
+def _offset_ms(moment: float | None, start_at: float | None) -> float | None:
+    return None if moment is None or start_at is None else (moment - start_at) * 1000
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
