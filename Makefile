@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest
 export BASE_IMAGE
 COMPOSE := docker compose
 
-.PHONY: venv test test-fast test-e2e images base-image rehearsal lint bench clean readme-config lock report-screenshot
+.PHONY: venv test test-fast test-e2e images image-jmeter base-image rehearsal lint bench clean readme-config lock report-screenshot
 
 $(VENV)/.installed: shared/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,26 @@ test-fast: venv
 test-e2e: venv
 	$(PYTEST) tests/e2e
 
-## images: the executor, controller and rehearsal images (base: see BASE_IMAGE above)
+# SALVO_TOOL=jmeter: the rehearsal runs demo/jmeter on the executor image with JMeter
+SALVO_TOOL ?= locust
+SALVO_TAG ?= dev
+ifeq ($(SALVO_TOOL),jmeter)
+export SALVO_EXECUTOR_IMAGE := salvo-executor-jmeter
+export SALVO_DEMO := demo.zip
+endif
+
+## images: the executor, controller and rehearsal images (base: see BASE_IMAGE above); with
+## SALVO_TOOL=jmeter also salvo-executor-jmeter
 images:
 	BASE_IMAGE="$$(scripts/base-image.sh)" && export BASE_IMAGE && echo "images: BASE_IMAGE=$$BASE_IMAGE" \
-	  && $(COMPOSE) build
+	  && $(COMPOSE) build \
+	  && if [ "$(SALVO_TOOL)" = jmeter ]; then $(MAKE) --no-print-directory image-jmeter; fi
+
+## image-jmeter: salvo-executor-jmeter, FROM the executor image (JMeter 5.6.3 from Maven Central + the start gate)
+image-jmeter:
+	BASE_IMAGE="$$(scripts/base-image.sh)" && docker build -f images/executor-jmeter/Dockerfile \
+	  --build-arg BASE_IMAGE="$$BASE_IMAGE" --build-arg EXECUTOR_IMAGE=salvo-executor:$(SALVO_TAG) \
+	  -t salvo-executor-jmeter:$(SALVO_TAG) .
 
 ## base-image: a python:3.12-slim stand-in built from Debian packages (no registry needed)
 base-image:

@@ -3,7 +3,10 @@
     GET  /        a page
     POST /upload  a multipart file upload (the body is read and counted)
     POST /reset   clears the counters (the controller's pre-start command calls it)
-    GET  /stats   {"requests": n, "uploads": n, "bytes": n} since the last reset
+    GET  /stats   {"requests": n, "uploads": n, "bytes": n, "first_by_executor": {id: t}} since the last reset
+
+A request naming its executor (header X-Salvo-Executor) has its arrival time kept
+when it is that executor's first: the start spread as the target saw it.
 
 Stdlib only, one event loop: light enough not to be the bottleneck on 2 cores.
 """
@@ -14,6 +17,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 
 PAGE = b"<html><body><h1>Salvo demo shop</h1></body></html>"
 
@@ -24,6 +28,7 @@ class Counters:
 
     def reset(self) -> None:
         self.requests = self.uploads = self.bytes = 0
+        self.first_by_executor: dict[str, float] = {}
 
 
 COUNTERS = Counters()
@@ -33,6 +38,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     try:
         while True:
             request_line = await reader.readline()
+            arrived = time.time()
             if not request_line:
                 break
             method, path, _ = request_line.decode("latin-1").split(" ", 2)
@@ -43,6 +49,9 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             body = b""
             if "content-length" in headers:
                 body = await reader.readexactly(int(headers["content-length"]))
+            executor = headers.get("x-salvo-executor")
+            if executor and path.split("?")[0] not in ("/stats", "/reset"):
+                COUNTERS.first_by_executor.setdefault(executor[:64], arrived)
             status, payload, content_type = route(method, path.split("?")[0], body)
             writer.write(
                 f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
@@ -59,8 +68,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 
 def route(method: str, path: str, body: bytes) -> tuple[str, bytes, str]:
     if path == "/stats":
-        data = {"requests": COUNTERS.requests, "uploads": COUNTERS.uploads, "bytes": COUNTERS.bytes}
-        return "200 OK", json.dumps(data).encode(), "application/json"
+        return "200 OK", final_counts().encode(), "application/json"
     if path == "/reset" and method == "POST":
         COUNTERS.reset()
         return "200 OK", b"reset\n", "text/plain"
@@ -77,7 +85,8 @@ def route(method: str, path: str, body: bytes) -> tuple[str, bytes, str]:
 
 
 def final_counts() -> str:
-    return json.dumps({"requests": COUNTERS.requests, "uploads": COUNTERS.uploads, "bytes": COUNTERS.bytes})
+    return json.dumps({"requests": COUNTERS.requests, "uploads": COUNTERS.uploads, "bytes": COUNTERS.bytes,
+                       "first_by_executor": COUNTERS.first_by_executor})
 
 
 async def main() -> None:

@@ -66,11 +66,15 @@ def rehearsal(images, tmp_path):
         compose("down", "-v", "--remove-orphans", env=env, timeout=300, check=False)
 
 
-def target_final_count(env: dict) -> int:
+def target_final_counts(env: dict) -> dict:
     logs = compose("logs", "--no-color", "target", env=env).stdout
     counts = re.findall(r"demo target final counts: (\{.*\})", logs)
     assert counts, f"the target did not report its counts:\n{logs[-2000:]}"
-    return json.loads(counts[-1])["requests"]
+    return json.loads(counts[-1])
+
+
+def target_final_count(env: dict) -> int:
+    return target_final_counts(env)["requests"]
 
 
 def controller_container(env: dict) -> str:
@@ -186,3 +190,34 @@ def test_the_image_takes_the_verb_with_or_without_salvo(images, argv):
                          timeout=120)
     assert run.returncode == 0, run.stderr
     assert "SALVO_SCENARIO_URI" in run.stdout and "SALVO_FLEET_KEY_FILE" in run.stdout
+
+
+@pytest.fixture(scope="session")
+def jmeter_image(images):
+    """salvo-executor-jmeter, FROM the executor image just built (as `make image-jmeter` does)."""
+    tag = compose_env(Path("/tmp")).get("SALVO_TAG", "dev")
+    run = subprocess.run(
+        ["docker", "build", "-f", "images/executor-jmeter/Dockerfile", "--build-arg", f"BASE_IMAGE={images}",
+         "--build-arg", f"EXECUTOR_IMAGE=salvo-executor:{tag}", "-t", f"salvo-executor-jmeter:{tag}", "."],
+        cwd=REPO, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+
+def test_rehearsal_with_three_jmeter_executors(rehearsal, jmeter_image):
+    make, reports = rehearsal
+    env = make(SALVO_EXECUTOR_IMAGE="salvo-executor-jmeter", SALVO_DEMO="demo.zip")
+    run = compose("up", "--scale", "executor=3", "--exit-code-from", "controller",
+                  env=env, timeout=COMPOSE_TIMEOUT, check=False)
+    assert run.returncode == 0, run.stdout[-5000:]
+    report = json.loads((reports / "report.json").read_text())
+    counts = target_final_counts(env)
+    firsts = sorted(counts["first_by_executor"].values())
+    print(f"jmeter rehearsal: {report['overall']['requests']} requests, start spread at the target "
+          f"{(firsts[-1] - firsts[0]) * 1000:.1f} ms, reported skew {report['start_skew_ms']:.1f} ms")
+    assert report["verdict"] == "pass" and len(report["contributors"]) == 3
+    assert report["overall"]["requests"] == counts["requests"] > 0  # counted exactly
+    assert len(firsts) == 3 and firsts[-1] - firsts[0] <= 0.020, counts["first_by_executor"]
+    assert firsts[0] >= report["start_at"] - 0.002  # nothing before start_at
+    assert {"GET /", "POST /upload"} <= set(report["labels"]) and counts["uploads"] > 0
+    assert all(e["gated"] for e in report["executors"].values()), report["executors"]
+    assert (reports / "report.html").is_file() and (reports / "junit.xml").is_file()

@@ -39,3 +39,19 @@ def test_a_broken_scenario_is_not_uploaded(tmp_path):
     with pytest.raises(ScenarioError, match="t.yml: execution item 1 refers to scenario 'missing.py'"):
         validate_and_upload(str(source), "s3://bucket/scenarios/t.yml", store=store)
     assert store.uploads == []
+
+
+def test_upload_from_a_machine_without_jmeter_notes_it_instead_of_refusing(tmp_path, monkeypatch):
+    import json as _json
+
+    from salvo.executor.checks import check_scenario
+    from salvo.executor.scenario import EntryKind, Scenario
+
+    (tmp_path / "test.jmx").write_text("<jmeterTestPlan/>")
+    entry = tmp_path / "test.json"
+    entry.write_text(_json.dumps({"execution": [{"executor": "jmeter", "concurrency": 2, "scenario": {"script": "test.jmx"}}],
+                                  "modules": {"jmeter": {"path": str(tmp_path / "no-jmeter-here")}}}))
+    scenario = Scenario(root=tmp_path, entry=entry, kind=EntryKind.TAURUS, sha256="0" * 64)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no jmeter on this machine
+    checked = check_scenario(scenario, require_tools=False)
+    assert checked.tools_elsewhere == ["bzt executor 'jmeter' needs command jmeter (on PATH or ~/.bzt/jmeter-taurus/*/bin/jmeter)"]

@@ -38,7 +38,10 @@ def validate_and_upload(path: str, uri: str, entry: str | None = None, store: S3
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     with tempfile.TemporaryDirectory(prefix="salvo-upload-") as work:
         scenario = unpack(source, source.name, digest, Path(work), entry=entry, limits=DEFAULT_LIMITS)
-        checked = check_scenario(scenario)
+        checked = check_scenario(scenario, require_tools=False)
+    for tool in checked.tools_elsewhere:
+        print(f"note: {tool}, which this machine does not have: run it on an executor image that has it "
+              "(JMeter: salvo-executor-jmeter)", file=sys.stderr)
     for problem in checked.unaddressed:
         print(f"note: {problem} (executors without SALVO_TARGET_HOST refuse it)", file=sys.stderr)
     (store or S3Store()).upload_file(source, location)

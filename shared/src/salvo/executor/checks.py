@@ -36,6 +36,7 @@ class CheckedScenario:
     executions: list[Execution]  # resolved from `config`
     users: dict[Path, list[UserClass]] = field(default_factory=dict)  # of each locust script
     unaddressed: list[str] = field(default_factory=list)  # load with no host to go to, one line each
+    tools_elsewhere: list[str] = field(default_factory=list)  # tools this machine lacks (require_tools=False)
 
     @property
     def config_dir(self) -> Path:
@@ -58,11 +59,13 @@ def scenario_config(scenario: Scenario) -> dict[str, Any]:
     return load_taurus_config(scenario.entry)
 
 
-def check_scenario(scenario: Scenario, *, target_host: str | None = None) -> CheckedScenario:
+def check_scenario(scenario: Scenario, *, target_host: str | None = None, require_tools: bool = True) -> CheckedScenario:
     """Parse, resolve and check the scenario; raise ScenarioError for the first problem.
 
     Problems of hosts are collected in `unaddressed` rather than raised: only
-    the executor knows SALVO_TARGET_HOST (`require_hosts` raises them).
+    the executor knows SALVO_TARGET_HOST (`require_hosts` raises them). Without
+    `require_tools` (`salvo upload` on a bastion), a load tool this machine lacks
+    is noted in `tools_elsewhere`: the executor image that runs it must have it.
     """
     prefix = "" if scenario.kind is EntryKind.LOCUSTFILE else f"{_shown(scenario)}: "
     try:
@@ -71,7 +74,12 @@ def check_scenario(scenario: Scenario, *, target_host: str | None = None) -> Che
         locust = [e for e in checked.executions if e.executor == "locust"]
         for execution in locust:
             _check_locust_scenario(execution)
-        check_executors_installed([e.executor for e in checked.executions], tool_paths(config))
+        try:
+            check_executors_installed([e.executor for e in checked.executions], tool_paths(config))
+        except ScenarioError as missing:
+            if require_tools or str(missing).startswith("unknown"):
+                raise
+            checked.tools_elsewhere.append(str(missing).split(", which this image", 1)[0])
         for script in dict.fromkeys(e.script for e in locust if e.script is not None):
             if not script.is_file():
                 raise ScenarioError(f"locust script {_relative(script, checked.config_dir)} does not exist in the scenario")
