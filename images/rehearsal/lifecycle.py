@@ -3,11 +3,15 @@
     lifecycle.py announce FILE -- COMMAND ...   run COMMAND; when it ends, (re)write FILE; exit with its code
     lifecycle.py until FILE [-- COMMAND ...]    run COMMAND (or just wait) until FILE is written after this
                                                 started; then stop COMMAND (SIGTERM) and exit 0
+    lifecycle.py linger FILE -- COMMAND ...     run COMMAND; when it ends, wait (at most LINGER_SECONDS) until
+                                                FILE is written after this started; exit with COMMAND's code
 
 Compose has no "stop the others when this one ends" for a plain `up` (only --abort-on-container-exit,
 which in turn stops everything when any container ends). So the controller announces its end in a
-volume shared with the stand-ins (S3, target, setup), which then stop. A FILE left by an earlier
-rehearsal does not count: only one written after `until` started.
+volume shared with the stand-ins (S3, target, setup), which then stop. Executors the controller
+dismissed linger until then: with --exit-code-from, the first container to end stops the rest, and
+that must be the controller, after its report. A FILE left by an earlier rehearsal does not count:
+only one written after `until` or `linger` started.
 
 SIGTERM and SIGINT are passed on to COMMAND, so `docker compose stop` still stops it gracefully.
 Standard library only: it runs in the rehearsal, executor and controller images.
@@ -23,6 +27,7 @@ import time
 from pathlib import Path
 
 POLL_SECONDS = 0.5
+LINGER_SECONDS = 300.0
 # File times come from the kernel's coarse clock, up to a tick behind time.time_ns(); an earlier
 # rehearsal's announcement is minutes old.
 MTIME_SLACK_NS = 1_000_000_000
@@ -82,16 +87,27 @@ def until(done: Path, command: list[str]) -> int:
     return 0
 
 
+def linger(done: Path, command: list[str], limit: float = LINGER_SECONDS) -> int:
+    began_ns = time.time_ns()
+    code = _exit_code(_run(command).wait())
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: sys.exit(code))
+    deadline = time.monotonic() + limit
+    while not _written_since(done, began_ns) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+    return code
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("announce", "until") or (len(argv) > 2 and argv[2] != "--"):
+    if len(argv) < 2 or argv[0] not in ("announce", "until", "linger") or (len(argv) > 2 and argv[2] != "--"):
         print(__doc__, file=sys.stderr)
         return 2
     mode, done, command = argv[0], Path(argv[1]), argv[3:]
-    if mode == "announce":
+    if mode in ("announce", "linger"):
         if not command:
-            print("lifecycle.py announce: a COMMAND is required", file=sys.stderr)
+            print(f"lifecycle.py {mode}: a COMMAND is required", file=sys.stderr)
             return 2
-        return announce(done, command)
+        return announce(done, command) if mode == "announce" else linger(done, command)
     return until(done, command)
 
 

@@ -205,7 +205,8 @@ def jmeter_image(images):
 
 def test_rehearsal_with_three_jmeter_executors(rehearsal, jmeter_image):
     make, reports = rehearsal
-    env = make(SALVO_EXECUTOR_IMAGE="salvo-executor-jmeter", SALVO_DEMO="demo.zip")
+    # fleet mode: the plan's 5 threads in all, 2/2/1 (5 each would be 15 threads starting on 2 cores at once)
+    env = make(SALVO_EXECUTOR_IMAGE="salvo-executor-jmeter", SALVO_DEMO="demo.zip", SALVO_LOAD_MODE="fleet")
     run = compose("up", "--scale", "executor=3", "--exit-code-from", "controller",
                   env=env, timeout=COMPOSE_TIMEOUT, check=False)
     assert run.returncode == 0, run.stdout[-5000:]
@@ -220,4 +221,5 @@ def test_rehearsal_with_three_jmeter_executors(rehearsal, jmeter_image):
     assert firsts[0] >= report["start_at"] - 0.002  # nothing before start_at
     assert {"GET /", "POST /upload"} <= set(report["labels"]) and counts["uploads"] > 0
     assert all(e["gated"] for e in report["executors"].values()), report["executors"]
+    assert sorted(e["share"]["users"] for e in report["executors"].values()) == [1, 2, 2]
     assert (reports / "report.html").is_file() and (reports / "junit.xml").is_file()

@@ -59,3 +59,15 @@ def test_until_without_a_command_just_waits(tmp_path):
         assert waiter.wait(timeout=30) == 0
     finally:
         waiter.kill()
+
+
+def test_linger_outlives_its_command_until_the_controller_has_ended_and_keeps_its_code(tmp_path):
+    done = tmp_path / "controller-ended"
+    executor = lifecycle("linger", str(done), "--", sys.executable, "-c", "print('dismissed', flush=True)")
+    try:
+        assert executor.stdout.readline().strip() == "dismissed"  # the command has ended ...
+        assert executor.poll() is None  # ... the wrapper is still there: the controller has not
+        subprocess.run([sys.executable, LIFECYCLE, "announce", str(done), "--", "true"], check=True, timeout=30)
+        assert executor.wait(timeout=30) == 0
+    finally:
+        executor.kill()
