@@ -301,9 +301,6 @@ UPLOAD_CASES = {
     "yaml-unknown-bzt-executor": ("unknown.yml", lambda: b"execution:\n- executor: frobnicator\n  scenario: s\n"
                                   b"scenarios:\n  s:\n    requests: [http://127.0.0.1/]\n",
                                   ["unknown.yml", "unknown bzt executor 'frobnicator'"]),
-    "yaml-tool-not-installed": ("jmeter.yml", lambda: b"execution:\n- executor: jmeter\n  scenario: s\n"
-                                b"scenarios:\n  s:\n    requests: [http://127.0.0.1/]\n",
-                                ["jmeter.yml", "'jmeter' needs command jmeter"]),
     "yaml-script-missing": ("missing.yml", lambda: b"execution:\n- executor: locust\n  scenario: s\n"
                             b"scenarios:\n  s:\n    script: not_there.py\n", ["missing.yml", "not_there.py does not exist"]),
     "json-unclosed": ("test.json", lambda: b'{"execution": [{"executor": "locust", "scenario": ', ["test.json", "invalid JSON"]),
@@ -333,6 +330,17 @@ def test_upload_refuses_a_bad_scenario_with_exit_3(tmp_path, name):
     # nothing reaches S3: the checks refuse first (and S3 here is a closed local port)
     result = salvo(["upload", str(path), "s3://salvo-bad-input/scenarios/"], minimal_environment(tmp_path, {}), tmp_path)
     assert_refused(result, 3, culprit)
+
+
+def test_upload_notes_a_tool_this_machine_lacks_and_uploads_for_the_image_that_has_it(tmp_path, aws_env, s3_bucket,
+                                                                                       s3_client):
+    path = tmp_path / "jmeter.yml"  # a bastion (controller image) has no JMeter; salvo-executor-jmeter has
+    path.write_bytes(b"execution:\n- executor: jmeter\n  scenario: s\nscenarios:\n  s:\n    requests: [http://127.0.0.1/]\n")
+    env = minimal_environment(tmp_path, {**aws_env, "PATH": "/usr/bin:/bin"})  # no jmeter on this PATH
+    result = salvo(["upload", str(path), f"s3://{s3_bucket}/scenarios/"], env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "note: bzt executor 'jmeter' needs command jmeter" in result.stderr and "salvo-executor-jmeter" in result.stderr
+    assert s3_client.get_object(Bucket=s3_bucket, Key="scenarios/jmeter.yml")["Body"].read() == path.read_bytes()
 
 
 @pytest.mark.parametrize(("entry", "culprit"), [
