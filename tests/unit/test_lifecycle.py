@@ -10,9 +10,9 @@ import time
 from tests.support.executors import REPO
 
 LIFECYCLE = str(REPO / "images" / "rehearsal" / "lifecycle.py")
-# Prints "ready" once its SIGTERM handler is in place; exits 7 on SIGTERM.
+# Prints "ready" once its SIGTERM handler is in place, then waits for a signal; exits 7 on SIGTERM.
 SERVER = ("import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(7)); "
-          "print('ready', flush=True); time.sleep(120)")
+          "print('ready', flush=True); signal.pause()")
 
 
 def lifecycle(*args: str) -> subprocess.Popen:
