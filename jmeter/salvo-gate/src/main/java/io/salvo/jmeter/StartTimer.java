@@ -11,10 +11,7 @@ import org.apache.jmeter.timers.Timer;
 public class StartTimer extends AbstractTestElement implements Timer {
 
     private static final long serialVersionUID = 1L;
-    /** Time left before start_at that is worth a warm-up request of this thread's own. */
-    private static final double WARM_UP_SECONDS = 0.3;
     private static volatile double startAt;
-    private transient boolean warmedUp;  // each thread runs a clone of its own
 
     static void holdUntil(double epochSeconds) {
         startAt = epochSeconds;
@@ -25,12 +22,6 @@ public class StartTimer extends AbstractTestElement implements Timer {
         double until = startAt;
         if (until <= 0) {
             return 0;
-        }
-        if (!warmedUp) {  // this thread's HTTP client set-up, paid before start_at rather than after
-            warmedUp = true;
-            if (until - GateLine.epochSeconds(java.time.Instant.now()) > WARM_UP_SECONDS) {
-                HttpWarmUp.run();
-            }
         }
         if (GateLine.epochSeconds(java.time.Instant.now()) < until) {
             StartGate.waitUntil(until);
