@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Map;
 import java.util.Properties;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Supplier;
 
 import org.apache.jmeter.engine.StandardJMeterEngine;
@@ -36,8 +36,14 @@ public final class StartGate implements TestStateListener {
     static final long EXECUTOR_GONE_GRACE_MS = 5_000;
     /** How long before start_at the engine starts the thread groups (whole seconds: a group's duration is). */
     static final long HEAD_START_SECONDS = 1;
-    // the OS timer overshoots by ~0.1 ms; spinning longer only takes the cores the other executors need now
-    private static final double SPIN_SECONDS = 0.0002;
+    /**
+     * Parked threads wake ~0.05 ms late (the kernel's timer slack); spinning longer than that only keeps a core
+     * from the threads (of this JVM and the other executors) that must run at start_at: on a busy machine a spinning
+     * thread pre-empted waits for the scheduler's next tick, milliseconds.
+     */
+    private static final double SPIN_SECONDS = 0.00002;
+    /** RELEASED is reported this long after start_at, so that no thread but the samplers wakes at start_at. */
+    static final double REPORT_DELAY_SECONDS = 0.2;
     private static final Logger log = LoggerFactory.getLogger(StartGate.class);
     private static boolean installed;
 
@@ -48,6 +54,9 @@ public final class StartGate implements TestStateListener {
     private final java.util.function.BooleanSupplier holdThreads;
     private SocketChannel channel;
     private volatile boolean ended;
+    private boolean releaseReported;  // guarded by this, as the socket's writes are
+    private boolean doneReported;
+    private volatile double startAt;
 
     StartGate(String socketPath, Map<String, String> env, Supplier<Properties> properties, Halter halter) {
         this(socketPath, env, properties, halter, () -> ThreadHold.install(HEAD_START_SECONDS));
@@ -83,7 +92,7 @@ public final class StartGate implements TestStateListener {
                         + " is an abstract socket name, which Java cannot reach: JMeter needs a socket file");
             }
             WarmUp.start(Thread.currentThread().getContextClassLoader());
-            log.info("Salvo start gate: HTTP client warmed up: {}", HttpWarmUp.run());
+            log.info("Salvo start gate: HTTP client warmed up with {} requests", HttpWarmUp.run());
             channel = SocketChannel.open(StandardProtocolFamily.UNIX);
             channel.connect(UnixDomainSocketAddress.of(Path.of(socketPath)));
             write(GateLine.ready(ProcessHandle.current().pid()));
@@ -97,24 +106,32 @@ public final class StartGate implements TestStateListener {
         }
         log.info("Salvo start gate: executor {} of {}, run '{}', mode {}, start at {}", go.index(), go.size(),
                 go.runId(), go.mode(), go.startAt());
+        startAt = go.startAt();
         StartTimer.holdUntil(go.startAt());
         boolean held = holdThreads.getAsBoolean();
-        if (held) {  // the groups start early; their samples wait in StartTimer
+        if (held) {  // the groups start early; their samples wait in StartTimer, which notes the first release
             waitUntil(go.startAt() - HEAD_START_SECONDS);
-            Thread release = new Thread(() -> reportRelease(go.startAt()), "salvo-gate-release");
+            ThreadHold.resolveHostsSoon();
+            Thread release = new Thread(() -> {
+                waitUntil(go.startAt() + REPORT_DELAY_SECONDS);
+                reportRelease(StartTimer.firstReleaseOr(go.startAt()));
+            }, "salvo-gate-release");
             release.setDaemon(true);
             release.start();
         } else {
-            reportRelease(go.startAt());
+            reportRelease(waitUntil(go.startAt()));
         }
         Thread watcher = new Thread(this::watchExecutor, "salvo-gate-watcher");
         watcher.setDaemon(true);
         watcher.start();
     }
 
-    /** RELEASED at start_at: when the threads' samples are let go. */
-    private void reportRelease(double startAt) {
-        double releasedAt = waitUntil(startAt);
+    /** RELEASED: when the threads' samples were let go; said once, and never after DONE. */
+    private synchronized void reportRelease(double releasedAt) {
+        if (releaseReported || doneReported) {
+            return;
+        }
+        releaseReported = true;
         try {
             write(GateLine.released(releasedAt));
         } catch (IOException e) {
@@ -133,10 +150,16 @@ public final class StartGate implements TestStateListener {
         if (channel == null) {
             return;
         }
-        try (SocketChannel closing = channel) {
-            write(GateLine.done(GateLine.epochSeconds(Instant.now())));
-        } catch (IOException e) {
-            log.warn("Salvo start gate: could not report DONE: {}", e.getMessage());
+        synchronized (this) {
+            if (startAt > 0 && GateLine.epochSeconds(Instant.now()) >= startAt) {  // a test shorter than the delay
+                reportRelease(StartTimer.firstReleaseOr(startAt));
+            }
+            doneReported = true;
+            try (SocketChannel closing = channel) {
+                write(GateLine.done(GateLine.epochSeconds(Instant.now())));
+            } catch (IOException e) {
+                log.warn("Salvo start gate: could not report DONE: {}", e.getMessage());
+            }
         }
     }
 
@@ -145,16 +168,17 @@ public final class StartGate implements TestStateListener {
         testEnded();
     }
 
-    /** Sleeps to ~0.2 ms before the wall-clock time {@code startAt}, then spins on the clock; the release time. */
+    /**
+     * Parks until just before the wall-clock time {@code startAt}, then spins the last microseconds; the release
+     * time. (Thread.sleep would round to whole milliseconds on Java 17; parkNanos does not.)
+     */
     static double waitUntil(double startAt) {
         boolean interrupted = false;
         double remaining;
         while ((remaining = startAt - GateLine.epochSeconds(Instant.now())) > SPIN_SECONDS) {
-            try {
-                TimeUnit.NANOSECONDS.sleep((long) ((remaining - SPIN_SECONDS) * 1e9));
-            } catch (InterruptedException e) {
-                interrupted = true;  // keep holding: only start_at releases (a stop ends the engine's loop later)
-            }
+            LockSupport.parkNanos((long) ((remaining - SPIN_SECONDS) * 1e9));
+            // keep holding: only start_at releases (a stop ends the engine's loop later)
+            interrupted |= Thread.interrupted();
         }
         double now;
         while ((now = GateLine.epochSeconds(Instant.now())) < startAt) {

@@ -1,5 +1,7 @@
 package io.salvo.jmeter;
 
+import java.util.concurrent.atomic.AtomicReference;
+
 import org.apache.jmeter.testelement.AbstractTestElement;
 import org.apache.jmeter.timers.Timer;
 
@@ -12,9 +14,17 @@ public class StartTimer extends AbstractTestElement implements Timer {
 
     private static final long serialVersionUID = 1L;
     private static volatile double startAt;
+    private static final AtomicReference<Double> firstRelease = new AtomicReference<>();
 
     static void holdUntil(double epochSeconds) {
         startAt = epochSeconds;
+        firstRelease.set(null);
+    }
+
+    /** When the first held sample was let go; {@code otherwise} when none has been yet. */
+    static double firstReleaseOr(double otherwise) {
+        Double first = firstRelease.get();
+        return first == null ? otherwise : first;
     }
 
     @Override
@@ -23,8 +33,8 @@ public class StartTimer extends AbstractTestElement implements Timer {
         if (until <= 0) {
             return 0;
         }
-        if (GateLine.epochSeconds(java.time.Instant.now()) < until) {
-            StartGate.waitUntil(until);
+        if (firstRelease.get() == null && GateLine.epochSeconds(java.time.Instant.now()) < until) {
+            firstRelease.compareAndSet(null, StartGate.waitUntil(until));
         }
         return 0;
     }

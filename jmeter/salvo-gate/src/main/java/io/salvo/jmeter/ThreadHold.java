@@ -1,16 +1,13 @@
 package io.salvo.jmeter;
 
 import java.lang.reflect.Field;
-import java.net.InetAddress;
-import java.util.LinkedHashSet;
 import java.util.Set;
 
 import org.apache.jmeter.engine.StandardJMeterEngine;
 import org.apache.jmeter.threads.AbstractThreadGroup;
 import org.apache.jmeter.threads.ThreadGroup;
-import org.apache.jmeter.testelement.TestElement;
+import org.apache.jmeter.util.JMeterUtils;
 import org.apache.jorphan.collections.HashTree;
-import org.apache.jorphan.collections.HashTreeTraverser;
 import org.apache.jorphan.collections.SearchByClass;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,6 +24,7 @@ import org.slf4j.LoggerFactory;
 final class ThreadHold {
 
     private static final Logger log = LoggerFactory.getLogger(ThreadHold.class);
+    private static volatile Set<String> hosts = Set.of();
 
     private ThreadHold() {
     }
@@ -64,46 +62,14 @@ final class ThreadHold {
         }
         log.info("Salvo start gate: {} thread group(s) start {} s early, their samples held until start_at",
                 groups.getSearchResults().size(), headStartSeconds);
-        resolveHostsSoon(plan);
+        hosts = PlanHosts.of(plan, JMeterUtils.getJMeterProperties());
+        log.info("Salvo start gate: the plan's hosts, looked up before start_at: {}", hosts);
+        resolveHostsSoon();
         return true;
     }
 
-    /**
-     * Looks up, in the background, the host names the plan's HTTP elements name: the first requests find them in
-     * the JVM's address cache (kept 30 s) instead of waiting for a resolver (Docker's takes tens of ms) after
-     * start_at.
-     */
-    static void resolveHostsSoon(HashTree plan) {
-        Set<String> hosts = new LinkedHashSet<>();
-        plan.traverse(new HashTreeTraverser() {
-            @Override
-            public void addNode(Object node, HashTree subTree) {
-                if (node instanceof TestElement) {
-                    String host = ((TestElement) node).getPropertyAsString("HTTPSampler.domain");
-                    if (host != null && !host.isBlank() && !host.contains("${")) {
-                        hosts.add(host.strip());
-                    }
-                }
-            }
-
-            @Override
-            public void subtractNode() {
-            }
-
-            @Override
-            public void processPath() {
-            }
-        });
-        Thread resolving = new Thread(() -> hosts.forEach(ThreadHold::resolve), "salvo-gate-resolve");
-        resolving.setDaemon(true);
-        resolving.start();
-    }
-
-    private static void resolve(String host) {
-        try {
-            InetAddress.getAllByName(host);
-        } catch (Exception e) {
-            log.debug("Salvo start gate: {} does not resolve yet: {}", host, e.toString());
-        }
+    /** Looks the plan's host names up again (at the head start: the JVM keeps an address 30 s). */
+    static void resolveHostsSoon() {
+        PlanHosts.resolveSoon(hosts);
     }
 }

@@ -100,6 +100,49 @@ class StartGateTest {
     }
 
     @Test
+    void heldGroupsStartEarlyAndReleasedSaysWhenTheFirstSampleWasLetGoOnceBeforeDone() throws Exception {
+        StartGate gate = new StartGate(socket.toString(), Map.of(), () -> props, halter, () -> true);
+        CompletableFuture<Void> engine = inThread(gate::testStarted);
+        try (SocketChannel executor = server.accept()) {
+            readLine(executor);
+            double startAt = GateLine.epochSeconds(Instant.now()) + StartGate.HEAD_START_SECONDS + 0.3;
+            send(executor, String.format(Locale.ROOT, "GO %.6f index=0 size=1 mode=per-executor%n", startAt));
+            engine.get(5, TimeUnit.SECONDS);  // the engine goes on a head start before start_at
+            assertTrue(GateLine.epochSeconds(Instant.now()) < startAt - 0.2, "the engine was held to start_at");
+            CompletableFuture<Double> sampler = CompletableFuture.supplyAsync(() -> {
+                new StartTimer().delay();
+                return GateLine.epochSeconds(Instant.now());
+            });
+            double sampled = sampler.get(5, TimeUnit.SECONDS);
+            assertTrue(sampled >= startAt, "a sample let go " + (startAt - sampled) + " s early");
+            String released = readLine(executor);
+            double reportedAt = GateLine.epochSeconds(Instant.now());
+            double releasedAt = Double.parseDouble(released.substring("RELEASED ".length()));
+            assertTrue(releasedAt >= startAt && releasedAt <= sampled, released);
+            assertTrue(reportedAt >= startAt + StartGate.REPORT_DELAY_SECONDS, "no report while the samplers start");
+            gate.testEnded();
+            assertTrue(readLine(executor).startsWith("DONE "));
+        }
+    }
+
+    @Test
+    void aTestEndingBeforeTheReleaseReportSaysReleasedThenDone() throws Exception {
+        StartGate gate = new StartGate(socket.toString(), Map.of(), () -> props, halter, () -> true);
+        CompletableFuture<Void> engine = inThread(gate::testStarted);
+        try (SocketChannel executor = server.accept()) {
+            readLine(executor);
+            double startAt = GateLine.epochSeconds(Instant.now()) + StartGate.HEAD_START_SECONDS + 0.05;
+            send(executor, String.format(Locale.ROOT, "GO %.6f%n", startAt));
+            engine.get(5, TimeUnit.SECONDS);
+            new StartTimer().delay();
+            gate.testEnded();
+            assertTrue(readLine(executor).startsWith("RELEASED "));
+            assertTrue(readLine(executor).startsWith("DONE "));
+            assertEquals(-1, executor.read(ByteBuffer.allocate(64)), "one RELEASED only, then the socket closes");
+        }
+    }
+
+    @Test
     void perExecutorModeKeepsEveryTotal() throws Exception {
         props.setProperty(FleetShare.TOTALS, "10");
         CompletableFuture<Void> engine = inThread(gate(socket.toString())::testStarted);
