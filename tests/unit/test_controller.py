@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from salvo.common.errors import ConfigError, ExitCode
-from salvo.common.protocol import Dismiss, Start, Stop
+from salvo.common.protocol import START_QUIET_SECONDS, Dismiss, Heartbeat, Start, Stop
 from salvo.common.settings import load
 from salvo.controller.controller import DISMISS_WAIT_SECONDS, Controller
 from salvo.controller.preflight import ReportNotWritable, RunIdTaken
@@ -272,3 +272,34 @@ def test_controller_ends_as_soon_as_every_dismissed_executor_left(tmp_path):
     controller, fleet = make(members(3), tmp_path, dismiss_fleet="true")
     assert controller.run() == ExitCode.OK
     assert fleet.clock.time() - fleet.members["10.9.0.10"].dismissed_at < 0.5
+
+
+def test_controller_neither_wakes_nor_sends_while_the_load_tools_start(tmp_path):
+    controller, fleet = make(members(2, rate=20), tmp_path)
+    wakes: list[float] = []
+    heartbeats: list[float] = []
+    made = fleet.link
+
+    def recording_link():
+        link = made()
+        receive, publish = link.receive, link.publish
+
+        def recording_receive(timeout):
+            received = receive(timeout)
+            wakes.append(fleet.clock.time())
+            return received
+
+        def recording_publish(message):
+            if isinstance(message, Heartbeat):
+                heartbeats.append(fleet.clock.time())
+            publish(message)
+
+        link.receive, link.publish = recording_receive, recording_publish
+        return link
+
+    controller.link_factory = recording_link
+    assert controller.run() == ExitCode.OK
+    (start,) = fleet.links[-1].of_type(Start)
+    quiet_to = start.start_at + START_QUIET_SECONDS
+    assert [t for t in wakes if start.start_at < t < quiet_to] == []
+    assert min(heartbeats) == pytest.approx(quiet_to, abs=1e-3)  # the first one right after the window

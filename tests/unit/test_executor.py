@@ -9,11 +9,12 @@ import pytest
 
 from salvo.common.errors import ExitCode, ProtocolError
 from salvo.common.protocol import (
-    Dismiss, Finished, Start, StartAck, Status, Stop, decode_command, decode_status, encode,
+    START_QUIET_SECONDS, Dismiss, Finished, Start, StartAck, Status, Stop, decode_command, decode_status, encode,
 )
 from salvo.common.transport import Inbound, Link
 from salvo.common.settings import load
 from salvo.executor.executor import Executor
+from salvo.executor.pacing import QUIET_LEAD_SECONDS
 from salvo.executor.settings import ExecutorSettings
 from salvo.executor.statsfile import SecondOfLabel
 from salvo.executor.workdir import WorkDir, WorkDirInUse
@@ -277,3 +278,43 @@ def test_dismiss_travels_only_as_a_command():
     assert decode_command(frame) == Dismiss(run_id="run-1")
     with pytest.raises(ProtocolError):
         decode_status(frame)
+
+
+def _recorded(controller, clock) -> tuple[list[float], list[float]]:
+    """The fake clock's time at each wake of the executor's loop and at each message it sent."""
+    wakes: list[float] = []
+    sends: list[float] = []
+    poll, push = controller.poll, controller.push
+
+    def recording_poll(timeout):
+        delivered = poll(timeout)
+        wakes.append(clock.time())
+        return delivered
+
+    def recording_push(message):
+        sends.append(clock.time())
+        return push(message)
+
+    controller.poll, controller.push = recording_poll, recording_push
+    return wakes, sends
+
+
+def test_a_gated_executor_neither_wakes_nor_sends_while_its_load_tool_starts(tmp_path):
+    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=2, rate=20)
+    the_start = start(clock, 1.03)  # its 0.1 s polls would otherwise fall close to start_at
+    controller.at(clock.time() + 0.2, the_start)
+    wakes, sends = _recorded(controller, clock)
+    assert executor.run() == ExitCode.OK
+    quiet_from, quiet_to = the_start.start_at - QUIET_LEAD_SECONDS, the_start.start_at + START_QUIET_SECONDS
+    assert [t for t in wakes + sends if quiet_from < t < quiet_to] == []
+    assert max(t for t in wakes if t <= quiet_from) == pytest.approx(quiet_from, abs=1e-6)  # its last look before
+    assert min(t for t in wakes if t >= quiet_to) == pytest.approx(quiet_to, abs=1e-6)  # watching again right after
+    assert runners.runners[0].released_at == the_start.start_at  # the gate itself let go on time
+
+
+def test_an_ungated_executor_wakes_at_start_at_to_launch_its_tool(tmp_path):
+    executor, controller, runners, store, clock = make_executor(tmp_path, gated=False, run_seconds=1, rate=20)
+    the_start = start(clock, 1.03)
+    controller.at(clock.time() + 0.2, the_start)
+    assert executor.run() == ExitCode.OK
+    assert runners.runners[0].launched_at == pytest.approx(the_start.start_at, abs=1e-6)

@@ -16,41 +16,21 @@ Anything else is a ProtocolError, which receivers log and ignore.
 from __future__ import annotations
 
 import time
-from enum import Enum
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from salvo.common.errors import ProtocolError
 from salvo.common.fleetload import LoadMode
+from salvo.common.states import ExecutorState
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_LIVE_LABELS = 20  # per IntervalStats: the interval's busiest labels (decoding them costs the controller)
-
-
-class ExecutorState(str, Enum):
-    STARTING = "starting"
-    FETCHING = "fetching"
-    ARMING = "arming"
-    ARMED = "armed"
-    SCHEDULED = "scheduled"  # start accepted, waiting for start_at
-    RUNNING = "running"
-    STOPPING = "stopping"
-    UPLOADING = "uploading"
-    DONE = "done"
-    FAILED = "failed"
-
-    @property
-    def healthy(self) -> bool:
-        """Ready or busy with a run: what a container health check should accept."""
-        return self in (
-            ExecutorState.ARMED,
-            ExecutorState.SCHEDULED,
-            ExecutorState.RUNNING,
-            ExecutorState.STOPPING,
-            ExecutorState.UPLOADING,
-        )
+# From start_at on, for this long, neither the controller nor an executor wakes or sends by itself (heartbeats,
+# status, polling): the gated load tools' threads start then, and on a busy machine a process waking at that
+# moment takes the core a load thread needs (measured: first requests 5-25 ms late, JMeter on 2 cores).
+START_QUIET_SECONDS = 0.25
 
 
 class _Message(BaseModel):

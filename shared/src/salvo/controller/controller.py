@@ -21,7 +21,7 @@ from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.errors import ExitCode, SalvoError
 from salvo.common.layout import run_location
 from salvo.common.protocol import (
-    Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
+    START_QUIET_SECONDS, Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
 )
 from salvo.common.s3 import S3Store
 from salvo.controller.collect import read_summaries
@@ -239,12 +239,18 @@ class Controller:
         return seen
 
     def _collect_acks(self, start: Start) -> None:
-        while self.clock.time() < start.start_at:
-            for host, message in self.link.receive(max(0.0, min(0.05, start.start_at - self.clock.time()))):
-                self._on_status(host, message)
+        """Acknowledgements until start_at; then, through the quiet window, only what executors send (nothing is
+        sent and nothing wakes by itself while the load tools' threads start)."""
+        self._receive_until(start.start_at)
         missing = [m.executor_id for m in self.ledger.members.values() if not m.acked and m.refused is None]
         if missing:
             log.warning("no start acknowledgement before start_at from: %s", ", ".join(sorted(missing)))
+        self._receive_until(start.start_at + START_QUIET_SECONDS)
+
+    def _receive_until(self, until: float) -> None:
+        while self.clock.time() < until:
+            for host, message in self.link.receive(max(0.0, until - self.clock.time())):
+                self._on_status(host, message)
 
     # --- during the run ----------------------------------------------------------------
 

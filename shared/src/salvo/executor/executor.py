@@ -31,6 +31,7 @@ from salvo.executor import results
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
 from salvo.executor.dismissal import Dismissed, leave
 from salvo.executor.fleetplace import FleetPlace, take_place
+from salvo.executor.pacing import POLL_SECONDS, poll_timeout
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
 from salvo.executor.results import ResultsCollector
 from salvo.executor.settings import ExecutorSettings, Mode
@@ -42,7 +43,6 @@ from salvo.executor.workdir import WorkDir
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 30.0
 
 
@@ -291,7 +291,7 @@ class Executor:
                 if exit_code is not None:
                     log.warning("stopping the load: %s", stop_reason)
                     self._stop_runner(runner)
-            for inbound in self.link.poll(POLL_SECONDS):
+            for inbound in self.link.poll(poll_timeout(self.clock.time(), start.start_at, runner.plan.gated)):
                 message = inbound.message
                 if inbound.link is Link.COMMAND and isinstance(message, Heartbeat):
                     last_contact = self.clock.monotonic()
