@@ -49,3 +49,19 @@ def test_keygen_prints_a_fresh_key():
     first, second = salvo("keygen"), salvo("keygen")
     assert first.returncode == 0 and len(first.stdout.strip()) >= 32
     assert first.stdout != second.stdout
+
+
+def test_the_light_health_check_agrees_and_imports_no_settings_model(tmp_path):
+    from salvo.executor.statefile import StateFile
+    from salvo.common.states import ExecutorState
+
+    probe = [sys.executable, "-c", "import sys, salvo.executor.health as h; code = h.main(); "
+             "print(sorted(m for m in ('pydantic', 'zmq', 'boto3') if m in sys.modules)); sys.exit(code)"]
+    env = {**os.environ, "SALVO_WORK_DIR": str(tmp_path)}
+    missing = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=30)
+    assert missing.returncode == 1 and missing.stdout.splitlines() == [
+        f"no executor state at {tmp_path / 'state.json'}", "[]"]  # one line, nothing heavy imported
+    StateFile(tmp_path / "state.json").write(ExecutorState.ARMED, executor_id="exec-7")  # this process: alive
+    armed = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=30)
+    assert armed.returncode == 0 and armed.stdout.splitlines()[0] == "executor exec-7 is armed"
+    assert salvo("health", env={"SALVO_WORK_DIR": str(tmp_path)}).stdout.strip() == "executor exec-7 is armed"

@@ -162,6 +162,9 @@ def test_run_through_s3_failing_30_percent_of_requests(tmp_path, aws_env, s3_buc
         health = subprocess.run([sys.executable, "-m", "salvo.cli", "health"], env=executor.env,
                                 capture_output=True, text=True, timeout=30)
         assert health.returncode == 0 and "armed" in health.stdout
+        probe = subprocess.run([sys.executable, "-m", "salvo.executor.health"], env=executor.env,
+                               capture_output=True, text=True, timeout=30)  # what the images' HEALTHCHECK runs
+        assert (probe.returncode, probe.stdout) == (0, health.stdout)
         code = run_single(executor, "flaky-run")
     finally:
         executor.kill()

@@ -69,7 +69,7 @@ def test_executors_are_an_indexed_job_behind_a_headless_service():
     named_ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     for port in service["spec"]["ports"]:
         assert named_ports[port["targetPort"]] == port["port"]
-    assert container["readinessProbe"]["exec"]["command"] == ["salvo", "health"]
+    assert container["readinessProbe"]["exec"]["command"] == ["salvo-health"]
     assert "livenessProbe" not in container  # an executor waiting to be started is alive, not broken
     (executor_id,) = [item for item in container["env"] if item["name"] == "SALVO_EXECUTOR_ID"]
     assert executor_id["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"

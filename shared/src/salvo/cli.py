@@ -186,10 +186,11 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_health(_: argparse.Namespace) -> int:
-    from salvo.executor.statefile import StateFile
+    """The health check with the settings checked first (the probes run `salvo-health`, which is lighter)."""
+    from salvo.executor import health
 
     settings = load(CommonSettings)
-    healthy, reason = StateFile(settings.work_dir / "state.json").health()
+    healthy, reason = health.check({health.WORK_DIR_ENV: str(settings.work_dir)})
     print(reason)
     return 0 if healthy else 1
 

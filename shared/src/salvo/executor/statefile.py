@@ -1,4 +1,4 @@
-"""The executor's state on local disk, for `salvo health` (Docker HEALTHCHECK / ECS healthCheck)."""
+"""The executor's state on local disk, for its health check (`salvo-health`, `salvo health`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from salvo.common.protocol import ExecutorState
+from salvo.common.states import ExecutorState
 
 
 class StateFile:
