@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
+
 import yaml
 
 from salvo.common.errors import ExitCode, ScenarioError
@@ -167,12 +169,16 @@ def test_the_config_is_parsed_once_per_arm(tmp_path, monkeypatch):
 # --- JMeter, held at its own gate ---------------------------------------------------------------
 
 
-def jmeter_home(tmp_path: Path, with_gate: bool = True) -> Path:
-    """A stand-in JMeter home: bin/jmeter and, as Salvo's install has it, bin/salvo-gate.groovy."""
+def jmeter_home(tmp_path: Path, with_gate: bool = True, version: str | None = "5.6.3") -> Path:
+    """A stand-in JMeter home: bin/jmeter, its core jar's manifest and, as Salvo's install has it, the gate."""
     home = tmp_path / "jmeter-home"
     written(home / "bin" / "jmeter", "#!/bin/sh\n").chmod(0o755)
     if with_gate:
         written(home / "bin" / "salvo-gate.groovy", "io.salvo.jmeter.StartGate.install()\n")
+    if version:
+        (home / "lib" / "ext").mkdir(parents=True)
+        with zipfile.ZipFile(home / "lib" / "ext" / "ApacheJMeter_core.jar", "w") as jar:
+            jar.writestr("META-INF/MANIFEST.MF", f"Manifest-Version: 1.0\r\nImplementation-Version: {version}\r\n")
     return home
 
 
@@ -188,7 +194,7 @@ def test_jmeter_executions_are_gated_and_their_concurrency_becomes_a_share_prope
     written(tmp_path / "a.jmx", "<jmeterTestPlan/>")
     plan, config = planned_without_checks(tmp_path, entry, NO_TARGET)
     assert plan.gated and plan.gates == 2 and plan.gate_needs_a_path and not plan.locust_stats
-    assert plan.concurrencies == [10, 4]
+    assert plan.concurrencies == [10, 4] and plan.tools == {"jmeter": "5.6.3"}  # in the summary's tools
     assert [item["concurrency"] for item in config["execution"]] == [
         "${__P(salvo.share.of.10,10)}", "${__P(salvo.share.of.4,4)}"]
     assert config["execution"][0]["ramp-up"] == "5s" and config["execution"][0]["hold-for"] == "1m"
@@ -198,6 +204,16 @@ def test_jmeter_executions_are_gated_and_their_concurrency_becomes_a_share_prope
     properties = jmeter["properties"]
     assert properties == {"jsr223.init.file": str((home / "bin" / "salvo-gate.groovy").resolve()),
                           "salvo.share.totals": "4,10", "sampleresult.timestamp.start": True}
+
+
+def test_a_jmeter_whose_version_cannot_be_read_still_runs_with_the_version_unknown(tmp_path):
+    home = jmeter_home(tmp_path, version=None)
+    entry = written(tmp_path / "test.json", {
+        "execution": [{"executor": "jmeter", "scenario": {"requests": ["http://127.0.0.1/"]}}],
+        "modules": {"jmeter": {"path": str(home)}},
+    })
+    plan, _ = planned_without_checks(tmp_path, entry, NO_TARGET)
+    assert plan.gated and plan.tools == {"jmeter": None}
 
 
 def test_a_jmeter_without_salvos_gate_is_refused_rather_than_started_late(tmp_path):

@@ -62,6 +62,7 @@ class RunPlan:
     gates: int  # locust processes that will report at the gate; 0 = not gated
     executors: list[str] = field(default_factory=list)
     concurrencies: list[int | None] = field(default_factory=list)  # users of each execution, where a number
+    tools: dict[str, str | None] = field(default_factory=dict)  # versions of tools found outside Python (JMeter)
 
     @property
     def gated(self) -> bool:
@@ -105,10 +106,12 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     concurrencies = [_count(item.get("concurrency")) for item in execution_items(config)]
     settings = overrides_config(artifacts_dir)
     gates = 0
+    tools: dict[str, str | None] = {}
     if _gateable(checked.executions):
         gates = _gate_locust_scripts(config, checked.executions, plan_dir)
         if any(e.executor == JMETER for e in checked.executions):
             install = locate_jmeter(tool_paths(config).get(JMETER))
+            tools[JMETER] = install.version
             totals = gate_jmeter_executions(execution_items(config), checked.executions)
             settings["modules"].update(jmeter_overrides(install, totals)["modules"])
     run_config = plan_dir / "scenario.yml"
@@ -117,7 +120,7 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     overrides.write_text(yaml.safe_dump(settings, sort_keys=False))
     return RunPlan(
         configs=[run_config, overrides], cwd=checked.config_dir, gates=gates,
-        executors=[e.executor for e in checked.executions], concurrencies=concurrencies,
+        executors=[e.executor for e in checked.executions], concurrencies=concurrencies, tools=tools,
     )
 
 

@@ -349,7 +349,7 @@ class Executor:
                 "run_id": start.run_id, "executor_id": self.id, "version": __version__,
                 "scenario": {"uri": self.settings.scenario_uri, "sha256": prepared.scenario.sha256},
                 "gated": prepared.plan.gated, "exit_code": int(outcome.exit_code), "stop_reason": outcome.reason,
-                "share": self.place.report(),
+                "share": self.place.report(), "tools": prepared.plan.tools,
             },
             timings={
                 "armed_at": self.armed.armed_at, "start_at": start.start_at, "ended_at": outcome.ended_at,

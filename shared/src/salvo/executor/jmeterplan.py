@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,22 @@ GATE_SCRIPT = "salvo-gate.groovy"
 class JMeterInstall:
     command: Path  # bin/jmeter
     gate_script: Path  # bin/salvo-gate.groovy beside it
+
+    @property
+    def version(self) -> str | None:
+        """JMeter's version, from its core jar's manifest (lib/ext/ApacheJMeter_core*.jar); None if unreadable."""
+        home = self.command.resolve().parent.parent
+        for jar in sorted((home / "lib" / "ext").glob("ApacheJMeter_core*.jar")):
+            try:
+                with zipfile.ZipFile(jar) as archive:
+                    manifest = archive.read("META-INF/MANIFEST.MF").decode("utf-8", "replace")
+            except (OSError, KeyError, zipfile.BadZipFile):
+                continue
+            for line in manifest.splitlines():
+                name, _, value = line.partition(":")
+                if name.strip() == "Implementation-Version" and value.strip():
+                    return value.strip()
+        return None
 
 
 def locate_jmeter(configured_path: str | None) -> JMeterInstall:

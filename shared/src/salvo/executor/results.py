@@ -107,7 +107,9 @@ class ResultsCollector:
         if malformed:
             log.error("%d result line(s) in %s could not be read: the run is not counted whole",
                       malformed, self.artifacts_dir)
-        return self.run.to_dict(timings=timings, **{"tools": load_tool_versions(), **meta}, unreadable_lines=malformed)
+        meta = dict(meta)
+        tools = {**load_tool_versions(), **(meta.pop("tools", None) or {})}  # Python's tools, and the plan's (JMeter)
+        return self.run.to_dict(timings=timings, tools=tools, **meta, unreadable_lines=malformed)
 
 
 def publish(store: S3Store, destination: S3Location, artifacts_dir: Path, summary: dict) -> None:
