@@ -1,14 +1,25 @@
 package io.salvo.jmeter;
 
 import java.io.BufferedInputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
 
+import org.apache.jmeter.protocol.http.control.Header;
+import org.apache.jmeter.protocol.http.control.HeaderManager;
 import org.apache.jmeter.protocol.http.sampler.HTTPSamplerProxy;
+import org.apache.jmeter.protocol.http.util.HTTPFileArg;
+import org.apache.jmeter.samplers.SampleEvent;
+import org.apache.jmeter.samplers.SampleResult;
+import org.apache.jmeter.samplers.SampleSaveConfiguration;
+import org.apache.jmeter.save.CSVSaveService;
 import org.apache.jmeter.threads.JMeterContext;
 import org.apache.jmeter.threads.JMeterContextService;
 import org.apache.jmeter.threads.JMeterVariables;
@@ -37,6 +48,9 @@ final class HttpWarmUp {
      * Enough for the JIT's first tier (a method is compiled after ~200 calls); ~0.3 s of one core on a cold JVM.
      */
     static final int REQUESTS = 400;
+    private static final int UPLOAD_EVERY = 4;
+    private static final int UPLOAD_BYTES = 4096;
+    private static final int MAX_FAILURES = 5;
 
     /** The number of warm-up requests answered (0: the warm-up failed, which only costs start precision). */
     static int run() {
@@ -45,38 +59,78 @@ final class HttpWarmUp {
 
     static int run(int requests) {
         int answered = 0;
+        Path upload = null;
         try (ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
             server.setSoTimeout(5_000);
             Thread answering = new Thread(() -> answerAll(server), "salvo-gate-http-warm-up");
             answering.setDaemon(true);
             answering.start();
+            upload = Files.createTempFile("salvo-warm-up", ".bin");
+            Files.write(upload, new byte[UPLOAD_BYTES]);
             JMeterContext context = JMeterContextService.getContext();
             JMeterVariables before = context.getVariables();
             context.setVariables(new JMeterVariables());
             try {
-                for (int i = 0; i < requests; i++) {
-                    HTTPSamplerProxy sampler = new HTTPSamplerProxy();
-                    sampler.setProtocol("http");
-                    sampler.setDomain(server.getInetAddress().getHostAddress());
-                    sampler.setPort(server.getLocalPort());
-                    sampler.setPath("/salvo-warm-up");
-                    sampler.setMethod("GET");
-                    sampler.setConnectTimeout("5000");
-                    sampler.setResponseTimeout("5000");
-                    boolean ok = sampler.sample().isSuccessful();
+                int failures = 0;
+                boolean formatAsJtl = true;
+                for (int i = 0; i < requests && failures < MAX_FAILURES; i++) {
+                    HTTPSamplerProxy sampler = sampler(server, i % UPLOAD_EVERY == UPLOAD_EVERY - 1 ? upload : null);
+                    SampleResult result = sampler.sample();
                     sampler.threadFinished();  // closes the client it opened: the next request opens a new one
-                    if (!ok) {
-                        break;
+                    formatAsJtl = formatAsJtl && formattedAsJtl(result);
+                    if (result.isSuccessful()) {
+                        answered++;
+                    } else {
+                        failures++;
                     }
-                    answered++;
                 }
             } finally {
                 context.setVariables(before);
             }
         } catch (Exception | LinkageError e) {
             log.debug("Salvo start gate: HTTP warm-up stopped: {}", e.toString());
+        } finally {
+            if (upload != null) {
+                upload.toFile().delete();
+            }
         }
         return answered;
+    }
+
+    /** The result written as a kpi.jtl line is (its formatting code warmed too); false if that cannot be done. */
+    private static boolean formattedAsJtl(SampleResult result) {
+        try {
+            result.setSaveConfig(SampleSaveConfiguration.staticConfig());
+            CSVSaveService.resultToDelimitedString(new SampleEvent(result, "salvo-warm-up"));
+            return true;
+        } catch (RuntimeException | LinkageError e) {
+            log.debug("Salvo start gate: JTL formatting not warmed: {}", e.toString());
+            return false;
+        }
+    }
+
+    /** A GET with a header, or (given a file) a multipart POST of it: the paths a plan's first samples take. */
+    private static HTTPSamplerProxy sampler(ServerSocket server, Path upload) {
+        HTTPSamplerProxy sampler = new HTTPSamplerProxy();
+        sampler.setProtocol("http");
+        sampler.setDomain(server.getInetAddress().getHostAddress());
+        sampler.setPort(server.getLocalPort());
+        sampler.setPath("/salvo-warm-up");
+        sampler.setConnectTimeout("5000");
+        sampler.setResponseTimeout("5000");
+        HeaderManager headers = new HeaderManager();
+        headers.add(new Header("X-Salvo-Warm-Up", "1"));
+        sampler.setHeaderManager(headers);
+        if (upload == null) {
+            sampler.setMethod("GET");
+        } else {
+            sampler.setMethod("POST");
+            sampler.setDoMultipart(true);
+            sampler.addArgument("name", "warm-up");
+            sampler.setHTTPFiles(new HTTPFileArg[] {
+                new HTTPFileArg(upload.toString(), "file", "application/octet-stream")});
+        }
+        return sampler;
     }
 
     private static void answerAll(ServerSocket server) {
@@ -88,17 +142,49 @@ final class HttpWarmUp {
     private static void answerOne(ServerSocket server) {
         try (Socket client = server.accept()) {
             InputStream in = new BufferedInputStream(client.getInputStream());
-            int matched = 0;
-            byte[] end = {'\r', '\n', '\r', '\n'};
-            int b;
-            while (matched < end.length && (b = in.read()) >= 0) {
-                matched = b == end[matched] ? matched + 1 : (b == '\r' ? 1 : 0);
+            String head = readHead(in);
+            long length = contentLength(head);
+            if (length > 0) {
+                in.skipNBytes(length);
+            } else if (head.toLowerCase(Locale.ROOT).contains("transfer-encoding: chunked")) {
+                skipChunked(in);
             }
             OutputStream out = client.getOutputStream();
             out.write(ANSWER);
             out.flush();
         } catch (Exception e) {
             log.debug("Salvo start gate: HTTP warm-up server: {}", e.toString());
+        }
+    }
+
+    private static String readHead(InputStream in) throws IOException {
+        StringBuilder head = new StringBuilder();
+        int b;
+        while ((b = in.read()) >= 0) {
+            head.append((char) b);
+            if (head.length() >= 4 && head.substring(head.length() - 4).equals("\r\n\r\n")) {
+                break;
+            }
+        }
+        return head.toString();
+    }
+
+    static long contentLength(String head) {
+        for (String line : head.split("\r\n")) {
+            int colon = line.indexOf(':');
+            if (colon > 0 && line.substring(0, colon).trim().equalsIgnoreCase("Content-Length")) {
+                return Long.parseLong(line.substring(colon + 1).trim());
+            }
+        }
+        return 0;
+    }
+
+    private static void skipChunked(InputStream in) throws IOException {
+        byte[] end = "\r\n0\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
+        int matched = 0;
+        int b;
+        while (matched < end.length && (b = in.read()) >= 0) {
+            matched = b == end[matched] ? matched + 1 : (b == end[0] ? 1 : 0);
         }
     }
 }
