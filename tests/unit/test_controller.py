@@ -52,7 +52,7 @@ def test_controller_passes_when_every_member_finished_and_counts_each_once(tmp_p
     assert {e["outcome"] for e in data["executors"].values()} == {"finished"}
     assert all(c["passed"] for c in data["criteria"])  # p75 and p99.9 are computed, not "no data"
     (start,) = fleet.links[-1].of_type(Start)
-    assert start.fleet == ["node-0", "node-1", "node-2"] and start.start_at - start.sent_at == pytest.approx(1.0)
+    assert start.fleet == ["node-0", "node-1", "node-2"] and start.start_at - start.sent_at == pytest.approx(3.0)
 
 
 def test_controller_fails_when_a_members_load_tool_failed(tmp_path):

@@ -60,7 +60,8 @@ class ControllerSettings(CommonSettings):
         10.0, description="fleet is complete when no new executor appeared for this long"
     )
     start_lead: Annotated[int, Field(ge=50)] = Field(
-        1000, description="ms between publishing the start and start_at (raised if the fleet is far away)"
+        3000, description="ms between publishing the start and start_at: the gated tools start their threads "
+        "and settle in it (JMeter's engine 2 s ahead); raised if the fleet is far away"
     )
     results_uri: S3PrefixUri = Field(description="S3 prefix the executors upload to; reports go to {prefix}{run_id}/")
     run_id: Identifier | None = Field(None, description="this run's id (default: generated from the time)")
