@@ -217,10 +217,8 @@ def test_rehearsal_with_three_jmeter_executors(rehearsal, jmeter_image):
           f"{(firsts[-1] - firsts[0]) * 1000:.1f} ms, reported skew {report['start_skew_ms']:.1f} ms")
     assert report["verdict"] == "pass" and len(report["contributors"]) == 3
     assert report["overall"]["requests"] == counts["requests"] > 0  # counted exactly
-    # Issue 12 asks for <= 20 ms. On this 2-core machine, 3 JVMs, 3 executors, bzt, the controller and the
-    # target in containers measured 5-104 ms over six runs (executors' own skew 1-48 ms): an open point, see
-    # the README's JMeter section. This bound catches a gate that no longer holds (seconds, as before it).
-    assert len(firsts) == 3 and firsts[-1] - firsts[0] <= 0.250, counts["first_by_executor"]
+    # the first request of each executor, as the target saw it (README, JMeter: the figures over many runs)
+    assert len(firsts) == 3 and firsts[-1] - firsts[0] <= 0.020, counts["first_by_executor"]
     assert firsts[0] >= report["start_at"] - 0.002  # nothing before start_at
     assert {"GET /", "POST /upload"} <= set(report["labels"]) and counts["uploads"] > 0
     assert all(e["gated"] for e in report["executors"].values()), report["executors"]
