@@ -58,6 +58,26 @@ def test_a_locust_that_died_after_release_fails_the_run_even_when_bzt_says_0(tmp
     assert "ended without finishing its run" in runner.failure_hint()
 
 
+def test_a_tool_told_to_go_that_died_before_saying_released_fails_the_run(tmp_path):
+    runner = _finished_run(tmp_path, b"")  # JMeter's gate says RELEASED only 0.2 s after start_at
+    runner._gates[0].told_to_go = True  # as release() marks every gate it sent GO
+    assert runner.poll() == 1 and "ended without finishing its run" in runner.failure_hint()
+
+
+def test_release_marks_every_gate_told_to_go(tmp_path):
+    runner = BztRunner(plan=RunPlan(configs=[], cwd=tmp_path, gates=2), artifacts_dir=tmp_path)
+    pairs = [socket.socketpair() for _ in range(2)]
+    try:
+        runner._gates.extend(_Gate(conn=ours, pid=0) for ours, _ in pairs)
+        runner.release(gate.Go(start_at=1_700_000_000.0, index=0, size=1, run_id="r", mode="per-executor"))
+        assert [g.told_to_go for g in runner._gates] == [True, True]
+        assert all(theirs.recv(1024).startswith(b"GO ") for _, theirs in pairs)
+    finally:
+        for ours, theirs in pairs:
+            ours.close()
+            theirs.close()
+
+
 def test_a_locust_that_said_done_is_a_normal_end(tmp_path):
     runner = _finished_run(tmp_path, gate.encode_released(1_700_000_000.0) + gate.encode_done(1_700_000_005.0))
     assert runner.poll() == 0 and runner.died == []

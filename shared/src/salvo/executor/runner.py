@@ -55,6 +55,7 @@ class _Gate:
     released_at: float | None = None
     done_at: float | None = None
     buffer: bytes = b""
+    told_to_go: bool = False  # GO sent: from then on only DONE is a normal end (RELEASED may come later, or never)
 
 
 @dataclass
@@ -158,6 +159,7 @@ class BztRunner:
             line = protocol.encode_go(go)
             for gate in self._gates:
                 gate.conn.sendall(line)
+                gate.told_to_go = True
         else:
             self.env.update(go.scenario_environment())
             self.launch()
@@ -192,10 +194,11 @@ class BztRunner:
 
     @property
     def died(self) -> list[int]:
-        """Released locust processes that ended without saying DONE: killed, crashed or os._exit."""
+        """Load-tool processes told to go (or that said RELEASED) which ended without saying DONE: killed, crashed
+        or os._exit. JMeter's gate says RELEASED 0.2 s after start_at, so GO, not RELEASED, is what counts."""
         if self.state is not RunnerState.EXITED:
             return []
-        return [g.pid for g in self._gates if g.released_at is not None and g.done_at is None]
+        return [g.pid for g in self._gates if (g.told_to_go or g.released_at is not None) and g.done_at is None]
 
     def poll(self) -> int | None:
         """bzt's exit code once it exited, or LOCUST_DIED when it says 0 but a locust died under it."""
