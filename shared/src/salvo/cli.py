@@ -190,7 +190,7 @@ def cmd_health(_: argparse.Namespace) -> int:
     from salvo.executor import health
 
     settings = load(CommonSettings)
-    healthy, reason = health.check({health.WORK_DIR_ENV: str(settings.work_dir)})
+    healthy, reason = health.check(settings.work_dir)
     print(reason)
     return 0 if healthy else 1
 

@@ -19,23 +19,23 @@ from salvo.executor.workdir import STATE_NAME
 WORK_DIR_ENV = "SALVO_WORK_DIR"
 
 
-def state_file(environ: Mapping[str, str]) -> Path:
-    work_dir = environ.get(WORK_DIR_ENV, "").strip()
-    if not work_dir:
-        from salvo.common.settings import CommonSettings, load
+def work_dir(environ: Mapping[str, str]) -> Path:
+    configured = environ.get(WORK_DIR_ENV, "").strip()
+    if configured:
+        return Path(configured)
+    from salvo.common.settings import CommonSettings, load
 
-        work_dir = str(load(CommonSettings).work_dir)
-    return Path(work_dir) / STATE_NAME
+    return load(CommonSettings).work_dir
 
 
-def check(environ: Mapping[str, str]) -> tuple[bool, str]:
+def check(folder: Path) -> tuple[bool, str]:
     """(healthy, one line): healthy while the executor process lives and is armed or busy with a run."""
-    return StateFile(state_file(environ)).health()
+    return StateFile(folder / STATE_NAME).health()
 
 
 def main() -> int:
     try:
-        healthy, reason = check(os.environ)
+        healthy, reason = check(work_dir(os.environ))
     except Exception as exc:  # a probe answers in one line, whatever went wrong
         healthy, reason = False, f"salvo-health: {exc}"
     print(reason)

@@ -169,7 +169,7 @@ final class HttpWarmUp {
         return head.toString();
     }
 
-    static long contentLength(String head) {
+    private static long contentLength(String head) {
         for (String line : head.split("\r\n")) {
             int colon = line.indexOf(':');
             if (colon > 0 && line.substring(0, colon).trim().equalsIgnoreCase("Content-Length")) {

@@ -63,12 +63,11 @@ final class ThreadHold {
         log.info("Salvo start gate: {} thread group(s) start {} s early, their samples held until start_at",
                 groups.getSearchResults().size(), headStartSeconds);
         hosts = PlanHosts.of(plan, JMeterUtils.getJMeterProperties());
-        log.info("Salvo start gate: the plan's hosts, looked up before start_at: {}", hosts);
-        resolveHostsSoon();
+        log.info("Salvo start gate: the plan's hosts, looked up at the head start: {}", hosts);
         return true;
     }
 
-    /** Looks the plan's host names up again (at the head start: the JVM keeps an address 30 s). */
+    /** Looks the plan's host names up (at the head start, once: the JVM keeps an address 30 s). */
     static void resolveHostsSoon() {
         PlanHosts.resolveSoon(hosts);
     }
