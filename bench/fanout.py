@@ -17,9 +17,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from salvo.common.keys import generate_fleet_key
 
 REPO = Path(__file__).resolve().parents[1]
-KEY = "bench-fleet-key-0123456789abcdef"
+KEY = generate_fleet_key()
 PER_PROCESS = 1000
 
 
@@ -59,7 +60,7 @@ def run(count: int, curve: bool, command_port: int, status_port: int, results_ur
         "SALVO_COMMAND_PORT": str(command_port), "SALVO_STATUS_PORT": str(status_port),
         "SALVO_RESULTS_URI": results_uri, "SALVO_RUN_ID": f"fanout-{count}-{'curve' if curve else 'plain'}-{os.getpid()}",
         "SALVO_EXPECTED_EXECUTORS": str(count), "SALVO_DISCOVERY_TIMEOUT": "120", "SALVO_PROBE_TIMEOUT": "0.5",
-        "SALVO_START_LEAD": "1000", "SALVO_LIVE_INTERVAL": "1", **({"SALVO_FLEET_KEY": KEY} if curve else {}),
+        "SALVO_START_LEAD": "1000", "SALVO_LIVE_INTERVAL": "1", **({"SALVO_FLEET_KEY": KEY} if curve else {"SALVO_INSECURE": "true"}),
     })
     launched = time.time()
     controller = subprocess.Popen([sys.executable, "-m", "salvo.cli", "controller"], cwd=REPO, env=controller_env,

@@ -33,7 +33,7 @@ from tests.support.bundles import zip_bytes
 
 pytestmark = pytest.mark.integration
 
-SECRET_KEY = "sh0rt-k3y"  # 9 characters: below the 16 a fleet key needs
+SECRET_KEY = "sh0rt-k3y"  # 9 characters: far below the 32 random bytes a fleet key needs
 NOWHERE_S3 = "http://127.0.0.1:9"  # discard port: closed, so any S3 call fails at once, locally
 SCAN = "127.0.2.30/32"  # nothing listens there on these ports
 
@@ -87,16 +87,18 @@ def assert_refused(result: subprocess.CompletedProcess, code: int, culprit: list
 # --- the environment: `salvo executor`, `salvo controller` and the bastion verbs ------------------
 
 EXECUTOR = {
+    "SALVO_INSECURE": "true",  # these cases are about other settings (key material: tests/security)
     "SALVO_SCENARIO_URI": "s3://salvo-bad-input/scenarios/test.py",
     "SALVO_RESULTS_URI": "s3://salvo-bad-input/results/",
     "SALVO_BIND_HOST": "127.0.2.31",
 }
 CONTROLLER = {
+    "SALVO_INSECURE": "true",
     "SALVO_RESULTS_URI": "s3://salvo-bad-input/results/",
     "SALVO_EXECUTOR_CIDRS": SCAN,
     "SALVO_DISCOVERY_TIMEOUT": "2s",
 }
-BASTION = {"SALVO_EXECUTOR_CIDRS": SCAN, "SALVO_PROBE_TIMEOUT": "0.2"}
+BASTION = {"SALVO_INSECURE": "true", "SALVO_EXECUTOR_CIDRS": SCAN, "SALVO_PROBE_TIMEOUT": "0.2"}
 
 
 @dataclass
@@ -175,16 +177,16 @@ ENVIRONMENT_CASES = {
                                               SALVO_CRITERIA="label:p95<300ms"),
     "criteria-count-with-unit": controller(["SALVO_CRITERIA='rps>=10%'", "plain number"], SALVO_CRITERIA="rps>=10%"),
     # secrets and combinations
-    "executor-fleet-key-short": Case(["executor"], {"SALVO_FLEET_KEY": SECRET_KEY},
-                                     ["SALVO_FLEET_KEY='***'", "at least 16 characters"], secret=SECRET_KEY, base=EXECUTOR),
-    "controller-fleet-key-short": Case(["controller"], {"SALVO_FLEET_KEY": SECRET_KEY},
-                                       ["SALVO_FLEET_KEY='***'", "at least 16 characters"], secret=SECRET_KEY, base=CONTROLLER),
+    "executor-fleet-key-short": Case(["executor"], {"SALVO_FLEET_KEY": SECRET_KEY, "SALVO_INSECURE": None},
+                                     ["SALVO_FLEET_KEY='***'", "at least 32 random bytes"], secret=SECRET_KEY, base=EXECUTOR),
+    "controller-fleet-key-short": Case(["controller"], {"SALVO_FLEET_KEY": SECRET_KEY, "SALVO_INSECURE": None},
+                                       ["SALVO_FLEET_KEY='***'", "at least 32 random bytes"], secret=SECRET_KEY, base=CONTROLLER),
     "executor-spawn-rate-and-ramp-up": executor(["SALVO_SPAWN_RATE and SALVO_RAMP_UP are alternatives"],
                                                 SALVO_SPAWN_RATE="5", SALVO_RAMP_UP="10s"),
     "executor-ramp-up-words": executor(["SALVO_RAMP_UP='slowly'", "expected a duration"], SALVO_RAMP_UP="slowly"),
     # the bastion verbs read the controller's scan settings
-    "discover-fleet-key-short": Case(["discover"], {"SALVO_FLEET_KEY": SECRET_KEY},
-                                     ["SALVO_FLEET_KEY='***'", "at least 16 characters"], secret=SECRET_KEY, base=BASTION),
+    "discover-fleet-key-short": Case(["discover"], {"SALVO_FLEET_KEY": SECRET_KEY, "SALVO_INSECURE": None},
+                                     ["SALVO_FLEET_KEY='***'", "at least 32 random bytes"], secret=SECRET_KEY, base=BASTION),
     "discover-address-out-of-range": Case(["discover"], {"SALVO_EXECUTOR_CIDRS": "127.0.2.300"},
                                           ["SALVO_EXECUTOR_CIDRS", "'127.0.2.300'"], base=BASTION),
     "stop-status-port-words": Case(["stop"], {"SALVO_STATUS_PORT": "status"},

@@ -13,10 +13,11 @@ from salvo.controller.live import CloudWatchPublisher
 from salvo.common.protocol import Start
 from salvo.controller.link import ControllerLink
 from tests.support.executors import REPO, start_executor, wait_for
+from salvo.common.keys import keygen_blocks
+from tests.support.keys import controller_env, controller_keys, executor_env
 
 pytestmark = pytest.mark.integration
 
-KEY = "bastion-fleet-key-0123456789"
 LOCUSTFILE = """
 import os
 from locust import FastHttpUser, constant, task
@@ -42,36 +43,37 @@ def armed(tmp_path, aws_env, s3_bucket, s3_client, target):
     executor = start_executor(
         tmp_path, aws_env, executor_id="bastion-target", host="127.0.1.25",
         scenario_uri=f"s3://{s3_bucket}/scenarios/b.py", results_uri=f"s3://{s3_bucket}/results/",
-        extra_env={"SALVO_FLEET_KEY": KEY, "SALVO_DURATION": "60s", "SALVO_TARGET_HOST": target.url},
+        extra_env={**executor_env(), "SALVO_DURATION": "60s", "SALVO_TARGET_HOST": target.url},
     )
     executor.wait_state("armed")
     yield executor
     executor.kill()
 
 
-def scan_env(executor, key: str) -> dict:
-    return {"SALVO_EXECUTOR_CIDRS": "127.0.1.24-127.0.1.27", "SALVO_FLEET_KEY": key,
+def scan_env(executor, keys: dict[str, str]) -> dict:
+    return {"SALVO_EXECUTOR_CIDRS": "127.0.1.24-127.0.1.27", **keys,
             "SALVO_COMMAND_PORT": str(executor.command_port), "SALVO_STATUS_PORT": str(executor.status_port)}
 
 
 def test_discover_lists_executors_and_reports_authentication_failures(armed):
-    good = salvo("discover", env=scan_env(armed, KEY))
+    good = salvo("discover", env=scan_env(armed, controller_env()))
     assert good.returncode == 0, good.stderr
     line = next(row for row in good.stdout.splitlines() if row.startswith("127.0.1.25"))
     assert "bastion-target" in line and "armed" in line and "member" in line
-    wrong = salvo("discover", env=scan_env(armed, "some-other-fleet-key-000000"))
+    other = {role: dict(lines) for role, lines in keygen_blocks().items()}["controller"]
+    wrong = salvo("discover", env=scan_env(armed, other))
     line = next(row for row in wrong.stdout.splitlines() if row.startswith("127.0.1.25"))
     assert "authentication failed" in line
     assert armed.state() == "armed"
 
 
 def test_stop_ends_a_running_load(armed, target):
-    link = ControllerLink(KEY, armed.command_port, armed.status_port)
+    link = ControllerLink(controller_keys(), armed.command_port, armed.status_port)
     link.add_executor(armed.host)
     wait_for(lambda: link.wait_subscribed(1, timeout=0.2) >= 1, 10, "the executor's subscription")
     link.publish(Start(run_id="to-stop", fleet=[armed.executor_id], start_at=time.time() + 0.3))
     wait_for(lambda: target.stats()["total"] > 0, 30, "load")
-    result = salvo("stop", env=scan_env(armed, KEY))
+    result = salvo("stop", env=scan_env(armed, controller_env()))
     assert result.returncode == 0 and "stop sent to 1 of 1" in result.stdout, result.stdout + result.stderr
     assert armed.wait_exit(60) == 0
     assert "stopped by controller: salvo stop" in armed.log()

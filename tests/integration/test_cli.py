@@ -22,7 +22,7 @@ def salvo(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def test_executor_with_bad_environment_exits_2_listing_every_problem():
-    result = salvo("executor", env={"SALVO_USERS": "lots", "SALVO_FLEET_KEY": "topsecret-value", "SALVO_MODE": "x"})
+    result = salvo("executor", env={"SALVO_USERS": "lots", "SALVO_FLEET_KEY": "topsecret-value-0123456789", "SALVO_MODE": "x"})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert "Traceback" not in result.stderr
@@ -30,6 +30,7 @@ def test_executor_with_bad_environment_exits_2_listing_every_problem():
     assert any("SALVO_SCENARIO_URI is required" in line for line in lines)
     assert any("SALVO_MODE='x'" in line for line in lines)
     assert "topsecret-value" not in result.stderr + result.stdout
+    assert any("SALVO_FLEET_KEY='***'" in line and "at least 32 random bytes" in line for line in lines)
 
 
 def test_config_lists_every_executor_variable():
@@ -45,10 +46,18 @@ def test_health_is_unhealthy_without_an_executor(tmp_path):
     assert "no executor state" in result.stdout
 
 
-def test_keygen_prints_a_fresh_key():
+def test_keygen_prints_a_fresh_block_per_role():
     first, second = salvo("keygen"), salvo("keygen")
-    assert first.returncode == 0 and len(first.stdout.strip()) >= 32
-    assert first.stdout != second.stdout
+    assert first.returncode == 0 and first.stdout != second.stdout
+    blocks = first.stdout.strip().split("\n\n")
+    assert [block.splitlines()[0] for block in blocks] == ["# controller", "# executors"]
+    names = [[line.split("=", 1)[0] for line in block.splitlines()[1:]] for block in blocks]
+    assert names == [["SALVO_CONTROLLER_SECRET_KEY", "SALVO_EXECUTOR_PUBLIC_KEY"],
+                     ["SALVO_EXECUTOR_SECRET_KEY", "SALVO_CONTROLLER_PUBLIC_KEY"]]
+    only = salvo("keygen", "--role", "executors").stdout.splitlines()
+    assert only[0] == "# executors" and len(only) == 3 and "CONTROLLER_SECRET" not in "".join(only)
+    fleet_key = salvo("keygen", "--fleet-key").stdout.strip()
+    assert len(fleet_key) >= 43 and "=" not in fleet_key
 
 
 def test_the_light_health_check_agrees_and_imports_no_settings_model(tmp_path):

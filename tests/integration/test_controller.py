@@ -68,6 +68,7 @@ class Fleet:
             "SALVO_LIVE_INTERVAL": "1s",
             "SALVO_LOG_LEVEL": "DEBUG",
             "PYTHONUNBUFFERED": "1",
+            "SALVO_INSECURE": "true",  # like its executors (start_executor): keys are tests/security's subject
         })
         environment.update({k: str(v) for k, v in env.items()})
         log = self.tmp_path / f"controller-{run_id}.log"
@@ -260,7 +261,7 @@ def test_failing_pre_start_command_exits_4_before_any_load(fleet_factory, target
 def test_controller_configuration_errors_exit_2(tmp_path, aws_env, env, message):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SALVO_")}
     environment.update(aws_env)
-    environment.update({"SALVO_RESULTS_URI": "s3://some-bucket/results/", **env})
+    environment.update({"SALVO_RESULTS_URI": "s3://some-bucket/results/", "SALVO_INSECURE": "true", **env})
     result = subprocess.run([sys.executable, "-m", "salvo.cli", "controller"], env=environment, cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr

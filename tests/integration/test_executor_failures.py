@@ -13,6 +13,8 @@ from salvo.common.protocol import Heartbeat, Start
 from salvo.controller.link import ControllerLink
 from tests.support.executors import drive_run, start_executor, wait_for
 from tests.support.bundles import zip_bytes
+from salvo.common.keys import ControllerKeys, generate_keypair
+from tests.support.keys import controller_keys, executor_env, executor_keys
 
 pytestmark = pytest.mark.integration
 
@@ -57,8 +59,8 @@ def launch(tmp_path, aws_env, s3_bucket, s3_client, target):
         executor.kill()
 
 
-def controller_for(executor, fleet_key=None) -> ControllerLink:
-    link = ControllerLink(fleet_key, command_port=executor.command_port, status_port=executor.status_port)
+def controller_for(executor, keys=None) -> ControllerLink:
+    link = ControllerLink(keys, command_port=executor.command_port, status_port=executor.status_port)
     link.add_executor(executor.host)
     return link
 
@@ -133,17 +135,17 @@ def test_garbage_on_both_ports_is_ignored(launch, target):
     assert_still_obeys_a_valid_start(executor, link)
 
 
-def test_wrong_fleet_key_cannot_start_the_executor(launch, target):
-    executor = launch(SALVO_FLEET_KEY="the-right-fleet-key-0123456789")
+def test_wrong_controller_key_cannot_start_the_executor(launch, target):
+    executor = launch(**executor_env())
     executor.wait_state("armed")
-    impostor = controller_for(executor, fleet_key="a-wrong-fleet-key-0123456789!")
+    impostor = controller_for(executor, keys=ControllerKeys(generate_keypair(), executor_keys().own.public))
     assert impostor.handshake(executor.host, timeout=2) is None
     impostor.publish(Start(run_id="impostor", fleet=[executor.executor_id], start_at=time.time() + 0.3))
     executor.wait_log("authentication failed", timeout=10)
     impostor.close()
     assert executor.state() == "armed" and target.stats()["total"] == 0
-    assert "the-right-fleet-key" not in executor.log()  # secrets never logged
-    assert_still_obeys_a_valid_start(executor, controller_for(executor, fleet_key="the-right-fleet-key-0123456789"))
+    assert executor_env()["SALVO_EXECUTOR_SECRET_KEY"] not in executor.log()  # secrets never logged
+    assert_still_obeys_a_valid_start(executor, controller_for(executor, keys=controller_keys()))
 
 
 def test_start_for_another_fleet_is_ignored(launch, target):

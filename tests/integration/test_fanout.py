@@ -14,11 +14,12 @@ import sys
 import pytest
 
 from tests.support.executors import REPO, free_port
+from salvo.common.keys import generate_fleet_key
 
 pytestmark = pytest.mark.integration
 
 COUNT = 200
-KEY = "fan-out-fleet-key-0123456789abcdef"
+KEY = generate_fleet_key()
 
 
 @pytest.mark.parametrize("fleet_key", [None, KEY], ids=["plain", "curve"])
@@ -41,7 +42,7 @@ def test_two_hundred_executors_all_started_before_start_at_and_all_counted(tmp_p
             "SALVO_STATUS_PORT": str(status_port), "SALVO_RESULTS_URI": f"s3://{s3_bucket}/results/",
             "SALVO_RUN_ID": "fan-out", "SALVO_EXPECTED_EXECUTORS": str(COUNT), "SALVO_DISCOVERY_TIMEOUT": "60",
             "SALVO_REPORT_DIR": str(tmp_path / "report"), "SALVO_PROBE_TIMEOUT": "0.2",
-            **({"SALVO_FLEET_KEY": fleet_key} if fleet_key else {}),
+            **({"SALVO_FLEET_KEY": fleet_key} if fleet_key else {"SALVO_INSECURE": "true"}),
         })
         controller = subprocess.run([sys.executable, "-m", "salvo.cli", "controller"], cwd=REPO, env=controller_env,
                                     capture_output=True, text=True, timeout=180)

@@ -13,10 +13,16 @@ from salvo.common.transport import Link
 from salvo.controller.link import ControllerLink
 from salvo.executor.link import ExecutorSockets
 from tests.support.executors import free_port
+from salvo.common.keys import (
+    ControllerKeys, controller_keys_from_fleet_key, executor_keys_from_fleet_key, generate_fleet_key, generate_keypair,
+)
+from tests.support.keys import controller_keys, executor_keys
 
 pytestmark = pytest.mark.integration
 
-KEY = "a-fleet-key-for-the-transport-tests"
+KEY = generate_fleet_key()
+KEYS = {"plain": (None, None), "split": (executor_keys(), controller_keys()),
+        "fleet-key": (executor_keys_from_fleet_key(KEY), controller_keys_from_fleet_key(KEY))}
 
 
 def status(executor_id: str) -> Status:
@@ -43,13 +49,14 @@ def ports():
     return free_port(), free_port()
 
 
-@pytest.mark.parametrize("fleet_key", [None, KEY], ids=["plain", "curve"])
-def test_handshake_and_one_start_reaching_three_executors(ports, fleet_key):
+@pytest.mark.parametrize("mode", sorted(KEYS))
+def test_handshake_and_one_start_reaching_three_executors(ports, mode):
     import threading
 
+    executor_side_keys, controller_side_keys = KEYS[mode]
     hosts = ["127.0.1.101", "127.0.1.102", "127.0.1.103"]
-    executors = [ExecutorSockets(h, *ports, fleet_key) for h in hosts]
-    link = ControllerLink(fleet_key, *ports)
+    executors = [ExecutorSockets(h, *ports, executor_side_keys) for h in hosts]
+    link = ControllerLink(controller_side_keys, *ports)
     stop = threading.Event()
     got_start: dict[int, float] = {}
 
@@ -82,10 +89,10 @@ def test_handshake_and_one_start_reaching_three_executors(ports, fleet_key):
             executor.close()
 
 
-def test_wrong_fleet_key_is_refused_and_reported_on_both_sides(ports, caplog):
+def test_wrong_controller_key_is_refused_and_reported_on_both_sides(ports, caplog):
     caplog.set_level(logging.WARNING, logger="salvo.common.transport")
-    executor = ExecutorSockets("127.0.1.104", *ports, KEY)
-    impostor = ControllerLink("not-the-fleet-key-at-all-000", *ports)
+    executor = ExecutorSockets("127.0.1.104", *ports, executor_keys())
+    impostor = ControllerLink(ControllerKeys(generate_keypair(), executor_keys().own.public), *ports)
     try:
         assert impostor.handshake("127.0.1.104", timeout=1.5) is None
         impostor.publish(Start(run_id="x", fleet=["e0"], start_at=time.time()))
@@ -96,7 +103,7 @@ def test_wrong_fleet_key_is_refused_and_reported_on_both_sides(ports, caplog):
         assert "authentication failed" in caplog.text
         assert not any(isinstance(i.message, Start) for i in received)
         assert impostor.auth_failed("127.0.1.104")
-        honest = ControllerLink(KEY, *ports)
+        honest = ControllerLink(controller_keys(), *ports)
         try:
             serve_until([executor], lambda _: honest.handshake("127.0.1.104", timeout=0.2) is not None)
             assert not honest.auth_failed("127.0.1.104")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.executors import REPO, ExecutorProcess, free_port
+from tests.support.keys import INSECURE, controller_env, executor_env, has_key_material
 from tests.support.s3 import FOREIGN_AWS_VARIABLES
 
 SCAN_RANGE = "127.0.2.0/27"
@@ -30,12 +31,17 @@ HOST_BASE = "127.0.2."
 _OVERALL = re.compile(r"^\|\s*OVERALL\s*\|\s*(\d+)\s*\|", re.MULTILINE)
 
 
-def base_environment(aws_env: dict | None = None) -> dict[str, str]:
-    """This process's environment without any SALVO_ variable, plus the AWS variables for moto."""
+def base_environment(aws_env: dict | None = None, *, insecure: bool = True) -> dict[str, str]:
+    """This process's environment without any SALVO_ variable, plus the AWS variables for moto.
+
+    `insecure`: SALVO_INSECURE=true, for the tests about something else than keys (Cluster's own
+    executors and controllers hold split keys instead)."""
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith("SALVO_") and k not in FOREIGN_AWS_VARIABLES
     }
     environment.update(aws_env or {})
+    if insecure:
+        environment.update(INSECURE)
     environment["PYTHONUNBUFFERED"] = "1"
     return environment
 
@@ -109,7 +115,7 @@ class Cluster:
         work_dir = work_dir or self.tmp_path / f"work-{host_number}-{len(self.executors)}"
         work_dir.mkdir(parents=True, exist_ok=True)
         host = f"{HOST_BASE}{host_number}"
-        env = base_environment(aws_env or self.aws_env)
+        env = base_environment(aws_env or self.aws_env, insecure=False)
         env.update({
             "SALVO_SCENARIO_URI": f"s3://{self.bucket}/{scenario_key}",
             "SALVO_RESULTS_URI": results_uri or self.results_uri,
@@ -127,6 +133,8 @@ class Cluster:
             env["SALVO_TARGET_HOST"] = self.target.url
         if executor_id:
             env["SALVO_EXECUTOR_ID"] = executor_id
+        if not has_key_material({k: str(v) for k, v in extra_env.items()}):
+            env.update(executor_env())  # the production path: split keys, as `salvo keygen` prints them
         for name, value in extra_env.items():  # None: leave the variable unset
             if value is None:
                 env.pop(name, None)
@@ -147,7 +155,7 @@ class Cluster:
         """Start `salvo controller` for `run_id`; extra keyword arguments are SALVO_ variables."""
         number = len(self.controllers)
         report_dir = self.tmp_path / f"report-{run_id}-{number}"
-        env = base_environment(self.aws_env)
+        env = base_environment(self.aws_env, insecure=False)
         env.update({
             "SALVO_EXECUTOR_CIDRS": SCAN_RANGE,
             "SALVO_COMMAND_PORT": str(self.command_port),
@@ -163,6 +171,8 @@ class Cluster:
         })
         if expected is not None:
             env["SALVO_EXPECTED_EXECUTORS"] = str(expected)
+        if not has_key_material({k: str(v) for k, v in extra_env.items()}):
+            env.update(controller_env())
         env.update({k: str(v) for k, v in extra_env.items()})
         log_path = self.tmp_path / "logs" / f"controller-{run_id}-{number}.log"
         process = subprocess.Popen(

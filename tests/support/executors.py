@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from salvo.common.keys import ControllerKeys
 from salvo.common.protocol import Heartbeat, Start
+from tests.support.keys import INSECURE, has_key_material
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,6 +149,9 @@ def start_executor(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    # Open links unless the test brings keys: these executors face a stand-in controller link (run_single)
+    if not has_key_material(extra_env or {}):
+        env.update(INSECURE)
     env.update(extra_env or {})
     log_path = work_dir / "executor.log"
     process = subprocess.Popen(
@@ -174,11 +179,11 @@ def drive_run(link, executors: list[ExecutorProcess], start: Start, *, heartbeat
     return [e.process.returncode for e in executors]
 
 
-def run_single(executor: ExecutorProcess, run_id: str, start_in: float = 0.5, fleet_key: str | None = None) -> int:
+def run_single(executor: ExecutorProcess, run_id: str, start_in: float = 0.5, keys: ControllerKeys | None = None) -> int:
     """Act as the controller for one armed executor: subscribe, start, heartbeat; its exit code."""
     from salvo.controller.link import ControllerLink
 
-    link = ControllerLink(fleet_key, command_port=executor.command_port, status_port=executor.status_port)
+    link = ControllerLink(keys, command_port=executor.command_port, status_port=executor.status_port)
     try:
         link.add_executor(executor.host)
         assert link.wait_subscribed(1, timeout=10) >= 1, "the executor never subscribed"

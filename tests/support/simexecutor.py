@@ -33,7 +33,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from salvo import __version__
 from salvo.common import protocol
 from salvo.common.errors import ProtocolError
-from salvo.common.keys import Role, derive_keypair
+from salvo.common.keys import ExecutorKeys, executor_keys_from_fleet_key, generate_keypair
 from salvo.common.protocol import (
     ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Status, Stop,
 )
@@ -71,7 +71,7 @@ class Sim:
 
 
 class SimFleet:
-    def __init__(self, hosts: list[str], command_port: int, status_port: int, fleet_key: str | None,
+    def __init__(self, hosts: list[str], command_port: int, status_port: int, keys: ExecutorKeys | None,
                  behaviour: Behaviour, wrong_key_every: int = 0, results_uri: str | None = None):
         self.context = zmq.Context(io_threads=2)
         self.context.set(zmq.MAX_SOCKETS, 4 * len(hosts) + 64)
@@ -82,24 +82,22 @@ class SimFleet:
 
             self.store = S3Store(retry_seconds=30)
         self.authenticator = None
-        own = controller = None
-        if fleet_key is not None:
-            own = derive_keypair(fleet_key, Role.EXECUTOR)
-            controller = derive_keypair(fleet_key, Role.CONTROLLER)
+        own = keys.own if keys is not None else None
+        if keys is not None:
             self.authenticator = ThreadAuthenticator(self.context)
             self.authenticator.start()
-            self.authenticator.configure_curve_callback("*", _Only(controller.public))
+            self.authenticator.configure_curve_callback("*", _Only(keys.controller_public))
         self.sims: list[Sim] = []
         for n, host in enumerate(hosts):
             wrong = wrong_key_every and (n + 1) % wrong_key_every == 0
-            keys = derive_keypair("a-different-fleet-key-0123456789", Role.EXECUTOR) if wrong else own
+            pair = generate_keypair() if wrong else own
             command, status = self.context.socket(zmq.SUB), self.context.socket(zmq.ROUTER)
             status.setsockopt(zmq.ROUTER_MANDATORY, 1)
             for sock in (command, status):
                 sock.linger = 0
-                if keys is not None:
+                if pair is not None:
                     sock.curve_server = True
-                    sock.curve_secretkey, sock.curve_publickey = keys.secret, keys.public
+                    sock.curve_secretkey, sock.curve_publickey = pair.secret, pair.public
             command.setsockopt(zmq.SUBSCRIBE, b"")
             command.bind(f"tcp://{host}:{command_port}")
             status.bind(f"tcp://{host}:{status_port}")
@@ -276,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     behaviour = Behaviour(run_seconds=args.run_seconds, handshake_delay=args.handshake_delay,
                           silent_after=args.silent_after, dies_after=args.dies_after)
-    fleet = SimFleet(hosts_from(args.first, args.count), args.command_port, args.status_port, args.fleet_key,
+    keys = executor_keys_from_fleet_key(args.fleet_key) if args.fleet_key else None
+    fleet = SimFleet(hosts_from(args.first, args.count), args.command_port, args.status_port, keys,
                      behaviour, args.wrong_key_every, args.results_uri)
     signal.signal(signal.SIGTERM, lambda *_: fleet.stopping.set())
     print(f"ready {len(fleet.sims)}", flush=True)

@@ -61,10 +61,13 @@ def test_an_empty_file_variable_counts_as_unset():
 
 
 def test_every_secret_has_a_documented_file_variable():
-    assert secret_fields(ExecutorSettings) == ["fleet_key"] == secret_fields(ControllerSettings)
+    assert secret_fields(ExecutorSettings) == ["fleet_key", "executor_secret_key"]
+    assert secret_fields(ControllerSettings) == ["fleet_key", "controller_secret_key"]
     for model in (ExecutorSettings, ControllerSettings):
         names = [name for name, _, _ in describe_variables(model)]
-        assert names[names.index("SALVO_FLEET_KEY") + 1] == "SALVO_FLEET_KEY_FILE"
+        for field in secret_fields(model):
+            variable = "SALVO_" + field.upper()
+            assert names[names.index(variable) + 1] == variable + "_FILE"
 
 
 def test_the_cli_reports_both_set_as_one_line_and_exit_2(tmp_path, monkeypatch, capsys):

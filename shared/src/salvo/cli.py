@@ -15,7 +15,7 @@ from typing import Callable
 from salvo import __version__
 from salvo.common import logs
 from salvo.common.errors import ConfigError, ExitCode, SalvoError
-from salvo.common.settings import CommonSettings, describe_variables, load
+from salvo.common.settings import CommonSettings, SettingsT, describe_variables, load
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
 
@@ -33,7 +33,7 @@ def cmd_executor(_: argparse.Namespace) -> int:
     """Production wiring of the executor: real sockets, bzt, S3, the system clock."""
     from salvo.common.clock import SystemClock
     from salvo.common.s3 import S3Store
-    from salvo.common.transport import warn_if_insecure
+    from salvo.common.transport import announce_key_mode
     from salvo.executor.arming import ScenarioPreparer
     from salvo.executor.executor import Executor
     from salvo.executor.identity import executor_id
@@ -41,11 +41,11 @@ def cmd_executor(_: argparse.Namespace) -> int:
     from salvo.executor.runner import BztRunner
     from salvo.executor.workdir import WorkDir
 
-    settings = load(ExecutorSettings)
+    settings = _side_settings(ExecutorSettings, executor=True)
     logs.configure(settings, role="executor")
+    keys = settings.link_keys()  # no key material (and no SALVO_INSECURE=true): exit 2 before anything else
+    announce_key_mode(settings.key_mode(), "executor")
     store = S3Store(retry_seconds=settings.s3_retry_seconds)
-    fleet_key = settings.fleet_key.get_secret_value() if settings.fleet_key else None
-    warn_if_insecure(fleet_key)
     check_can_listen(settings.bind_host,
                      {"SALVO_COMMAND_PORT": settings.command_port, "SALVO_STATUS_PORT": settings.status_port})
     executor = Executor(
@@ -53,7 +53,7 @@ def cmd_executor(_: argparse.Namespace) -> int:
         executor_id=executor_id(settings),
         preparer=ScenarioPreparer(settings, store),
         runner_factory=BztRunner,
-        link_factory=lambda: ExecutorSockets(settings.bind_host, settings.command_port, settings.status_port, fleet_key),
+        link_factory=lambda: ExecutorSockets(settings.bind_host, settings.command_port, settings.status_port, keys),
         store=store,
         clock=SystemClock(),
         workdir=WorkDir(settings.work_dir),
@@ -69,11 +69,11 @@ def _controller_parts(settings: ControllerSettings) -> dict:
     from salvo.controller.discovery import TcpProber, resolve_targets
     from salvo.controller.link import ControllerLink
 
-    fleet_key = settings.fleet_key.get_secret_value() if settings.fleet_key else None
+    keys = settings.link_keys()  # no key material (and no SALVO_INSECURE=true): exit 2 before anything else
     resolve_targets(settings)  # a malformed or oversized range is exit 2 before anything else
     ensure_open_files(2 * settings.max_executors + 256, "SALVO_MAX_EXECUTORS")
     return {
-        "link_factory": lambda: ControllerLink(fleet_key, settings.command_port, settings.status_port),
+        "link_factory": lambda: ControllerLink(keys, settings.command_port, settings.status_port),
         "prober": TcpProber(settings.status_port, settings.scan_concurrency, settings.probe_timeout),
         "targets": lambda: resolve_targets(settings),
         "clock": SystemClock(),
@@ -85,18 +85,34 @@ def cmd_controller(_: argparse.Namespace) -> int:
     from salvo.common.s3 import S3Store
     from salvo.controller.controller import Controller
 
-    settings = load(ControllerSettings)
+    from salvo.common.transport import announce_key_mode
+
+    settings = _side_settings(ControllerSettings)
     logs.configure(settings, role="controller")
-    controller = Controller(settings, store=S3Store(retry_seconds=settings.s3_retry_seconds),
-                            **_controller_parts(settings))
+    parts = _controller_parts(settings)
+    announce_key_mode(settings.key_mode(), "controller")
+    controller = Controller(settings, store=S3Store(retry_seconds=settings.s3_retry_seconds), **parts)
     _install_signal_handlers(controller.interrupt)
     return controller.run()
+
+
+def _side_settings(model: type[SettingsT], *, executor: bool = False) -> SettingsT:
+    """A side's settings, after refusing SALVO_* variables that are nobody's setting (exit 2)."""
+    import os
+
+    from salvo.common.environment import check_environment, setting_names
+
+    check_environment(os.environ, setting_names(SETTINGS_MODELS.values()), executor=executor)
+    return load(model)
 
 
 def _bastion_settings() -> ControllerSettings:
     """The bastion verbs need the controller's scan settings but not SALVO_RESULTS_URI."""
     import os
 
+    from salvo.common.environment import check_environment, setting_names
+
+    check_environment(os.environ, setting_names(SETTINGS_MODELS.values()))
     environ = dict(os.environ)
     environ.setdefault("SALVO_RESULTS_URI", "s3://unused-by-this-verb/")
     settings = load(ControllerSettings, environ)
@@ -195,10 +211,21 @@ def cmd_health(_: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
-def cmd_keygen(_: argparse.Namespace) -> int:
-    from salvo.common.keys import generate_fleet_key
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """Two blocks of NAME=value lines, one per role (or one role's, or a bare rehearsal fleet key)."""
+    from salvo.common.keys import generate_fleet_key, keygen_blocks
 
-    print(generate_fleet_key())
+    if args.fleet_key:
+        print(generate_fleet_key())  # bare, for a SALVO_FLEET_KEY_FILE
+        return 0
+    blocks = keygen_blocks()
+    roles = [args.role] if args.role else list(blocks)
+    for index, role in enumerate(roles):
+        if index:
+            print()
+        print(f"# {role}")
+        for name, value in blocks[role]:
+            print(f"{name}={value}")
     return 0
 
 
@@ -251,7 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("health", help="exit 0 when the local executor is armed or running").set_defaults(
         func=cmd_health
     )
-    verbs.add_parser("keygen", help="print a new random SALVO_FLEET_KEY").set_defaults(func=cmd_keygen)
+    keygen = verbs.add_parser(
+        "keygen", help="print new key material: a '# controller' and an '# executors' block of NAME=value lines",
+        description="Prints a fresh CURVE key pair per role as two blocks of NAME=value lines (for Secrets Manager, "
+        "a Kubernetes Secret or an env file). The controller block never goes to an executor.")
+    keygen_what = keygen.add_mutually_exclusive_group()
+    keygen_what.add_argument("--role", choices=["controller", "executors"], default=None,
+                             help="print only this role's block (the other's keys are then lost: use once per pair)")
+    keygen_what.add_argument("--fleet-key", action="store_true",
+                             help="print a bare SALVO_FLEET_KEY instead (rehearsal: one secret for both roles)")
+    keygen.set_defaults(func=cmd_keygen)
     config = verbs.add_parser("config", help="list every variable, its default and meaning")
     config.add_argument("role", choices=sorted(SETTINGS_MODELS))
     config.set_defaults(func=cmd_config)

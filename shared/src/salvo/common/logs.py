@@ -8,9 +8,10 @@ import os
 import sys
 import time
 
-from salvo.common.settings import CommonSettings, LogFormat
+from salvo.common.settings import CommonSettings, LogFormat, secret_fields
 
-_SECRET_ENV = ("SALVO_FLEET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_SECRET_ENV = ("SALVO_FLEET_KEY", "SALVO_EXECUTOR_SECRET_KEY", "SALVO_CONTROLLER_SECRET_KEY",
+               "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 class SecretFilter(logging.Filter):
@@ -60,8 +61,11 @@ def configure(settings: CommonSettings | None = None, role: str = "salvo") -> No
             logging.Formatter(f"%(asctime)s {role} %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
         )
     secrets = [os.environ.get(name, "") for name in _SECRET_ENV]
-    if settings is not None and settings.fleet_key is not None:
-        secrets.append(settings.fleet_key.get_secret_value())
+    if settings is not None:
+        for field in secret_fields(type(settings)):
+            value = getattr(settings, field)
+            if value is not None:
+                secrets.append(value.get_secret_value())
     handler.addFilter(SecretFilter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -11,7 +11,7 @@ import os
 import re
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from salvo.common.errors import ConfigError
-from salvo.common.keys import validate_fleet_key
+from salvo.common.keys import KeyMode, validate_curve_key, validate_fleet_key
 
 ENV_PREFIX = "SALVO_"
 
@@ -96,6 +96,20 @@ def _fleet_key(value: SecretStr) -> SecretStr:
     return value
 
 
+def _curve_secret(value: SecretStr) -> SecretStr:
+    validate_curve_key(value.get_secret_value())
+    return value
+
+
+def _curve_public(value: str) -> str:
+    validate_curve_key(value)
+    return value
+
+
+CurveSecretKey = Annotated[SecretStr, AfterValidator(_curve_secret)]
+CurvePublicKey = Annotated[str, AfterValidator(_curve_public)]
+
+
 Identifier = Annotated[str, AfterValidator(_identifier)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -133,8 +147,12 @@ class CommonSettings(BaseSettings):
     )
     fleet_key: Annotated[SecretStr, AfterValidator(_fleet_key)] | None = Field(
         None,
-        description="shared secret; when set every ZeroMQ link is authenticated and encrypted "
-        "(CURVE keys derived from it); unset runs insecure",
+        description="rehearsal convenience: one shared secret both roles' CURVE keys are derived from (whoever "
+        "holds it can command the fleet); production uses the two secrets of `salvo keygen` instead",
+    )
+    insecure: bool = Field(
+        False, description="true: run the control links without authentication or encryption (both sides must say "
+        "so; logged at every start and shown in every report); the only way to run without key material",
     )
     command_port: Port = Field(50000, description="executor's ZeroMQ command (SUB) port")
     status_port: Port = Field(50001, description="executor's ZeroMQ status/handshake port")
@@ -153,6 +171,42 @@ class CommonSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, SecretFiles(settings_cls)
+
+
+    # The names of this role's own secret and of the peer's public key (set by the role's model).
+    split_key_fields: ClassVar[tuple[str, str]] = ("", "")
+
+    def declared_key_mode(self) -> KeyMode | None:
+        """What the settings say, unchecked (for reports; `key_mode` is the check)."""
+        if self.insecure:
+            return KeyMode.INSECURE
+        if self.fleet_key is not None:
+            return KeyMode.FLEET_KEY
+        if any(getattr(self, name, None) is not None for name in self.split_key_fields):
+            return KeyMode.SPLIT
+        return None
+
+    def key_mode(self) -> KeyMode:
+        """How this side secures its links, or ConfigError when its key material is missing or contradictory."""
+        own_secret, peer_public = (getattr(self, name, None) for name in self.split_key_fields)
+        own_name, peer_name = (env_name(name) for name in self.split_key_fields)
+        split = own_secret is not None or peer_public is not None
+        if self.insecure:
+            if split or self.fleet_key is not None:
+                raise ConfigError("SALVO_INSECURE=true and key material are both set: unset one of them")
+            return KeyMode.INSECURE
+        if self.fleet_key is not None:
+            if split:
+                raise ConfigError(f"SALVO_FLEET_KEY and {own_name}/{peer_name} are both set: use one or the other")
+            return KeyMode.FLEET_KEY
+        if own_secret is None or peer_public is None:
+            missing = own_name if own_secret is None else peer_name
+            if not split:
+                raise ConfigError(
+                    f"no key material: set {own_name} and {peer_name} (`salvo keygen` makes them), "
+                    "or SALVO_INSECURE=true on both sides to run without authentication")
+            raise ConfigError(f"{missing} is not set: {own_name} and {peer_name} go together (`salvo keygen`)")
+        return KeyMode.SPLIT
 
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
@@ -194,6 +248,11 @@ class SecretFiles(PydanticBaseSettingsSource):
             if _environ(name) is not None:
                 raise ConfigError(f"{name} and {name}{FILE_SUFFIX} are both set: set only one of them")
             try:
+                mode = Path(path).stat().st_mode
+                if mode & 0o022:
+                    raise ConfigError(
+                        f"{name}{FILE_SUFFIX}={path}: the secret file is writable by group or others "
+                        f"(mode {mode & 0o777:04o}): `chmod go-w` it, as ssh requires of its keys")
                 content = Path(path).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 reason = getattr(exc, "strerror", None) or str(exc)

@@ -13,6 +13,7 @@ from enum import Enum
 import zmq
 
 from salvo.common import protocol
+from salvo.common.keys import KeyMode
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +22,14 @@ HANDSHAKE_FAILURES = (
     zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 )
 AUTH_FAILURES = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-_insecure_warned = False
 
 
 def auth_failure_reason(event: dict) -> str:
     value = event.get("value")
     if value == zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
-        return "a peer used a different SALVO_FLEET_KEY"
+        return "a peer holding other keys (not this fleet's `salvo keygen` pair)"
     if value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
-        return "a peer with SALVO_FLEET_KEY set on one side only"
+        return "a peer with SALVO_INSECURE=true on one side only"
     if event.get("event") == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
         return "a peer whose key is not the controller's"
     return f"handshake rejected (ZMTP protocol error {value})"
@@ -66,11 +66,16 @@ class RateLimitedWarning:
             self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
 
 
-def warn_if_insecure(fleet_key: str | None) -> None:
-    global _insecure_warned
-    if fleet_key is None and not _insecure_warned:
-        _insecure_warned = True
-        log.warning("SALVO_FLEET_KEY is not set: control links are NOT authenticated or encrypted")
+def announce_key_mode(mode: KeyMode, role: str) -> None:
+    """The start's line on how the links are secured: a warning unless both secrets are split."""
+    if mode is KeyMode.INSECURE:
+        log.warning("SALVO_INSECURE=true: the %s's control links are NOT authenticated or encrypted; anyone who "
+                    "reaches its ports can command it", role)
+    elif mode is KeyMode.FLEET_KEY:
+        log.warning("SALVO_FLEET_KEY: one shared secret (rehearsal mode): whoever holds it, any executor included, "
+                    "can command the fleet; production uses the two secrets of `salvo keygen`")
+    else:
+        log.info("control links authenticated and encrypted (CURVE, controller and executor secrets split)")
 
 
 def harden(sock: zmq.Socket) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import os
 import subprocess
 import time
 import uuid
@@ -16,6 +17,7 @@ from enum import Enum
 from typing import Callable
 
 from salvo import __version__
+from salvo.common.environment import scenario_environment
 from salvo.common.clock import Clock
 from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.errors import ExitCode, SalvoError
@@ -177,8 +179,9 @@ class Controller:
             return
         log.info("pre-start command: %s", command)
         try:
-            result = subprocess.run(
-                command, shell=True, capture_output=True, text=True, timeout=self.settings.pre_start_timeout
+            result = subprocess.run(  # without Salvo's keys: the command is the operator's, its tools are not
+                command, shell=True, capture_output=True, text=True, timeout=self.settings.pre_start_timeout,
+                env=scenario_environment(os.environ),
             )
         except subprocess.TimeoutExpired:
             raise PreStartFailed(
@@ -364,6 +367,7 @@ class Controller:
         report = Report(
             run_id=self.run_id, merged=merged, criteria=results, ledger=self.ledger, verdict=verdict,
             start_at=start.start_at, fleet=start.fleet, fleet_load=self.fleet_load, baseline=comparison,
+            links=s.declared_key_mode(),
         )
         print(report.console_table(), flush=True)
         store = self.store.bounded(INTERRUPTED_UPLOAD_SECONDS) if self.pending_signal is not None else self.store

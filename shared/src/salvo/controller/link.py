@@ -19,9 +19,9 @@ from zmq.utils.monitor import recv_monitor_message
 
 from salvo.common import protocol
 from salvo.common.errors import ProtocolError
-from salvo.common.keys import KeyPair, Role, derive_keypair
+from salvo.common.keys import ControllerKeys
 from salvo.common.protocol import Hello, Status
-from salvo.common.transport import HANDSHAKE_FAILURES, RateLimitedWarning, harden, warn_if_insecure
+from salvo.common.transport import HANDSHAKE_FAILURES, RateLimitedWarning, harden
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +41,11 @@ class _Peer:
 
 
 class ControllerLink:
-    def __init__(self, fleet_key: str | None, command_port: int = 50000, status_port: int = 50001):
-        warn_if_insecure(fleet_key)
+    def __init__(self, keys: ControllerKeys | None, command_port: int = 50000, status_port: int = 50001):
         self.command_port = command_port
         self.status_port = status_port
         self.context = zmq.Context(io_threads=IO_THREADS)
-        self.keys: KeyPair | None = None
-        self.server_public: bytes | None = None
-        if fleet_key is not None:
-            self.keys = derive_keypair(fleet_key, Role.CONTROLLER)
-            self.server_public = derive_keypair(fleet_key, Role.EXECUTOR).public
+        self.keys = keys
         self.publisher = self.context.socket(zmq.XPUB)
         self.publisher.setsockopt(zmq.XPUB_VERBOSE, 1)
         self.router = self.context.socket(zmq.ROUTER)
@@ -81,9 +76,9 @@ class ControllerLink:
 
     def _secure(self, sock: zmq.Socket) -> None:
         if self.keys is not None:
-            sock.curve_secretkey = self.keys.secret
-            sock.curve_publickey = self.keys.public
-            sock.curve_serverkey = self.server_public
+            sock.curve_secretkey = self.keys.own.secret
+            sock.curve_publickey = self.keys.own.public
+            sock.curve_serverkey = self.keys.executor_public
 
     # --- peers ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from salvo.common.errors import ExitCode
+from salvo.common.keys import KeyMode
 from salvo.controller.compare import Comparison
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
@@ -34,6 +35,18 @@ class Report:
     fleet: list[str] = field(default_factory=list)
     fleet_load: dict | None = None  # the fleet's load totals (salvo.controller.sharing.fleet_load_report)
     baseline: Comparison | None = None  # against SALVO_BASELINE_RUN
+    links: KeyMode | None = None  # how the control links were secured (None: not known, e.g. `salvo report`)
+
+    @property
+    def insecure(self) -> bool:
+        return self.links is KeyMode.INSECURE
+
+    def links_line(self) -> str:
+        if self.links is None:
+            return "control links: not recorded"
+        if self.insecure:
+            return "control links: INSECURE (SALVO_INSECURE=true: not authenticated, not encrypted)"
+        return f"control links: authenticated and encrypted ({self.links.value} keys)"
 
     @property
     def passed(self) -> bool:
@@ -77,6 +90,7 @@ class Report:
             out.append(f"  criterion {result.description}")
         if self.baseline is not None:
             out.append(self.baseline.table())
+        out.append(self.links_line())
         out.append(f"verdict: {self.verdict.word} (exit {int(self.verdict.exit_code)})")
         out += [f"  because {reason}" for reason in self.verdict.reasons]
         return "\n".join(out)
@@ -92,6 +106,7 @@ class Report:
             "verdict": "pass" if self.passed else "fail",
             "exit_code": int(self.verdict.exit_code),
             "verdict_reasons": self.verdict.reasons,
+            "security": {"links": self.links.value if self.links else None, "insecure": self.insecure},
             "executors": executor_entries(self.ledger, self.start_at),
             "failed": self.failed,
             "start_at": self.start_at,
@@ -123,6 +138,8 @@ class Report:
     def junit_xml(self) -> str:
         data = self.to_dict()
         suite = ET.Element("testsuite", name=f"salvo {self.run_id}")
+        properties = ET.SubElement(suite, "properties")
+        ET.SubElement(properties, "property", name="salvo.links", value=self.links.value if self.links else "unknown")
         failures = 0
         for result in self.criteria:
             case = ET.SubElement(suite, "testcase", classname="salvo.criteria", name=result.criterion.text)
@@ -141,7 +158,8 @@ class Report:
             failures += 1
             message = "; ".join(self.verdict.reasons) or "FAIL"
             ET.SubElement(verdict, "failure", message=message).text = message
-        suite.set("tests", str(len(suite)))
+        ET.SubElement(verdict, "system-out").text = self.links_line()
+        suite.set("tests", str(len(suite) - 1))  # the properties element is no test
         suite.set("failures", str(failures))
         return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 

@@ -41,6 +41,7 @@ def render_html(data: dict) -> str:
         exit_code=html.escape(str(data.get("exit_code"))),
         overview=html.escape(overview(data)),
         reasons=reasons_list(data),
+        security=security_banner(data),
         metadata=metadata_table(data),
         labels=labels_table(data),
         executors=executors_table(data),
@@ -55,6 +56,14 @@ def render_html(data: dict) -> str:
         report_js=asset("report.js"),
         uplot_version=UPLOT_VERSION,
     )
+
+
+def security_banner(data: dict) -> str:
+    """A red line at the top when the run's control links were open (SALVO_INSECURE=true)."""
+    if not (data.get("security") or {}).get("insecure"):
+        return ""
+    return ('<p id="insecure" class="insecure">INSECURE run: SALVO_INSECURE=true, the control links were neither '
+            "authenticated nor encrypted; anyone on the network could have commanded this fleet.</p>")
 
 
 def reasons_list(data: dict) -> str:

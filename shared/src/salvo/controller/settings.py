@@ -10,7 +10,10 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_settings import NoDecode
 
 from salvo.common.fleetload import LoadMode
-from salvo.common.settings import CommonSettings, Duration, Identifier, Port, S3PrefixUri
+from salvo.common.keys import ControllerKeys, KeyMode, decode_curve_key, keypair_from_secret, controller_keys_from_fleet_key
+from salvo.common.settings import (
+    CommonSettings, CurvePublicKey, CurveSecretKey, Duration, Identifier, Port, S3PrefixUri,
+)
 from salvo.controller.criteria import Criterion, parse
 from salvo.controller.baseline import check_baseline_run
 from salvo.controller.regression import Threshold, parse as parse_thresholds
@@ -29,6 +32,15 @@ class RunIdReuse(str, Enum):
 class ControllerSettings(CommonSettings):
     """Settings of `salvo controller` (and of the bastion verbs that talk to executors)."""
 
+    split_key_fields = ("controller_secret_key", "executor_public_key")
+
+    controller_secret_key: CurveSecretKey | None = Field(
+        None, description="the controller's CURVE secret key (`salvo keygen`, controller block): never give it to an "
+        "executor"
+    )
+    executor_public_key: CurvePublicKey | None = Field(
+        None, description="the executors' CURVE public key: the controller talks only to executors proving its secret"
+    )
     executor_cidrs: str | None = Field(
         None,
         description="comma list of CIDRs, a.b.c.d-e.f.g.h ranges or single IPs to scan "
@@ -123,6 +135,16 @@ class ControllerSettings(CommonSettings):
         None, description="serve Prometheus metrics at http://host:PORT/metrics while the controller runs (unset: off)"
     )
     metrics_bind: str = Field("0.0.0.0", description="address the SALVO_METRICS_PORT endpoint listens on")
+
+    def link_keys(self) -> ControllerKeys | None:
+        """The keys the controller's sockets use; None with SALVO_INSECURE=true; ConfigError without key material."""
+        mode = self.key_mode()
+        if mode is KeyMode.INSECURE:
+            return None
+        if mode is KeyMode.FLEET_KEY:
+            return controller_keys_from_fleet_key(self.fleet_key.get_secret_value())
+        own = keypair_from_secret(self.controller_secret_key.get_secret_value())
+        return ControllerKeys(own, decode_curve_key(self.executor_public_key))
 
     @model_validator(mode="after")
     def _consistent(self) -> "ControllerSettings":

@@ -1,9 +1,11 @@
 """The executor's two ZeroMQ sockets: SUB for commands, ROUTER for status (see salvo.common.protocol).
 
-With a fleet key both are CURVE servers holding the executor secret key; a ZAP
-handler admits only the controller's public key, so only a holder of the fleet
-key can command the executor. A peer with another key (or none) fails the
-handshake: the executor logs "authentication failed" and carries on.
+With key material both are CURVE servers holding the executors' secret key; a ZAP
+handler admits only the controller's public key, so only a peer proving the
+controller's secret can command the executor (the executor never holds that
+secret). A peer with another key (or none) fails the handshake: the executor
+logs "authentication failed" and carries on. Without keys (SALVO_INSECURE=true)
+anyone who reaches the ports can command it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from zmq.utils.monitor import recv_monitor_message
 
 from salvo.common import protocol
 from salvo.common.errors import ConfigError, ProtocolError
-from salvo.common.keys import Role, derive_keypair
+from salvo.common.keys import ExecutorKeys
 from salvo.common.protocol import Hello
 from salvo.common.transport import (
-    AUTH_FAILURES, LINGER_MS, Inbound, Link, RateLimitedWarning, auth_failure_reason, harden, warn_if_insecure,
+    AUTH_FAILURES, LINGER_MS, Inbound, Link, RateLimitedWarning, auth_failure_reason, harden,
 )
 
 log = logging.getLogger(__name__)
@@ -50,8 +52,7 @@ def check_can_listen(bind_host: str, ports: dict[str, int]) -> None:
 class ExecutorSockets:
     """Executor side: SUB bound on the command port, ROUTER bound on the status port."""
 
-    def __init__(self, bind_host: str, command_port: int, status_port: int, fleet_key: str | None):
-        warn_if_insecure(fleet_key)
+    def __init__(self, bind_host: str, command_port: int, status_port: int, keys: ExecutorKeys | None):
         self.context = zmq.Context()
         self.authenticator: ThreadAuthenticator | None = None
         self.warnings = RateLimitedWarning()
@@ -61,16 +62,14 @@ class ExecutorSockets:
         self.status.setsockopt(zmq.ROUTER_MANDATORY, 1)
         for sock in (self.command, self.status):
             harden(sock)
-        if fleet_key is not None:
-            own = derive_keypair(fleet_key, Role.EXECUTOR)
-            controller = derive_keypair(fleet_key, Role.CONTROLLER)
+        if keys is not None:
             self.authenticator = ThreadAuthenticator(self.context, log=logging.getLogger("salvo.zap"))
             self.authenticator.start()
-            self.authenticator.configure_curve_callback("*", _OnlyController(controller.public))
+            self.authenticator.configure_curve_callback("*", _OnlyController(keys.controller_public))
             for sock in (self.command, self.status):
                 sock.curve_server = True
-                sock.curve_secretkey = own.secret
-                sock.curve_publickey = own.public
+                sock.curve_secretkey = keys.own.secret
+                sock.curve_publickey = keys.own.public
         self.command.setsockopt(zmq.SUBSCRIBE, b"")
         # Not HANDSHAKE_FAILED_NO_DETAIL: that is a bare TCP connect (the controller's own port probe).
         self.monitors = {

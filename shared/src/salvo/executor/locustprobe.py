@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from salvo.common.environment import scenario_environment
 from salvo.common.errors import ScenarioError
 from salvo.executor.gate import GATE_SOCKET_ENV
 from salvo.executor.locust_recorder import SAMPLES_DIR_ENV
@@ -117,7 +118,7 @@ def check_locustfile(path: Path, python: str = sys.executable, timeout: float = 
 
 
 def _run(path: Path, python: str, timeout: float, cwd: Path) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in (GATE_SOCKET_ENV, SAMPLES_DIR_ENV)}
+    env = {k: v for k, v in scenario_environment(os.environ).items() if k not in (GATE_SOCKET_ENV, SAMPLES_DIR_ENV)}
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the scenario folder as it was
     process = subprocess.Popen(
         [python, "-c", _PROBE, str(path.resolve())], cwd=cwd, env=env, stdin=subprocess.DEVNULL,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from salvo.common.environment import scenario_environment
 from salvo.common.errors import LoadToolNotReady
 from salvo.executor import gate as protocol
 from salvo.executor.bztconfig import RunPlan
@@ -76,8 +77,7 @@ class BztRunner:
     def launch(self) -> None:
         """Start bzt now. Gated plans stop at the gate; others start load at once."""
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.update(self.env)
+        env = scenario_environment(os.environ, self.env)  # scenario code never sees Salvo's keys
         env[SAMPLES_DIR_ENV] = str(self.artifacts_dir)
         if self.plan.gated:
             address = self._gate_address()

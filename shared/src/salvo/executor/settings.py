@@ -7,7 +7,10 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from salvo.common.settings import CommonSettings, Duration, HttpUrl, Identifier, S3ObjectUri, S3PrefixUri
+from salvo.common.keys import ExecutorKeys, KeyMode, decode_curve_key, keypair_from_secret, executor_keys_from_fleet_key
+from salvo.common.settings import (
+    CommonSettings, CurvePublicKey, CurveSecretKey, Duration, HttpUrl, Identifier, S3ObjectUri, S3PrefixUri,
+)
 
 
 class Mode(str, Enum):
@@ -18,6 +21,14 @@ class Mode(str, Enum):
 class ExecutorSettings(CommonSettings):
     """Settings of `salvo executor`."""
 
+    split_key_fields = ("executor_secret_key", "controller_public_key")
+
+    executor_secret_key: CurveSecretKey | None = Field(
+        None, description="the executors' CURVE secret key (`salvo keygen`, executors block)"
+    )
+    controller_public_key: CurvePublicKey | None = Field(
+        None, description="the controller's CURVE public key: only a peer proving its secret may command this executor"
+    )
     scenario_uri: S3ObjectUri = Field(
         description="S3 object with the scenario: Taurus .yml/.yaml/.json, locustfile .py or bundle .zip"
     )
@@ -71,6 +82,16 @@ class ExecutorSettings(CommonSettings):
     arm_timeout: Annotated[Duration, Field(gt=0)] = Field(
         120.0, description="how long the load tool may take to reach its start gate"
     )
+
+    def link_keys(self) -> ExecutorKeys | None:
+        """The keys the executor's sockets use; None with SALVO_INSECURE=true; ConfigError without key material."""
+        mode = self.key_mode()
+        if mode is KeyMode.INSECURE:
+            return None
+        if mode is KeyMode.FLEET_KEY:
+            return executor_keys_from_fleet_key(self.fleet_key.get_secret_value())
+        own = keypair_from_secret(self.executor_secret_key.get_secret_value())
+        return ExecutorKeys(own, decode_curve_key(self.controller_public_key))
 
     @model_validator(mode="after")
     def _one_load_profile(self) -> "ExecutorSettings":
