@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 import signal
 import sys
 from typing import Callable
@@ -212,14 +213,28 @@ def cmd_health(_: argparse.Namespace) -> int:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    """Two blocks of NAME=value lines, one per role (or one role's, or a bare rehearsal fleet key)."""
-    from salvo.common.keys import generate_fleet_key, keygen_blocks
+    """Two blocks of NAME=value lines, one per role (or one role's, as lines or JSON; or a bare fleet key)."""
+    import json
+
+    from salvo.common.keys import generate_fleet_key, keygen_blocks, read_keygen_blocks
 
     if args.fleet_key:
         print(generate_fleet_key())  # bare, for a SALVO_FLEET_KEY_FILE
         return 0
-    blocks = keygen_blocks()
+    if args.source is not None:
+        try:
+            blocks = read_keygen_blocks(args.source.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--from {args.source}: cannot read it: {getattr(exc, 'strerror', None) or exc}") from None
+        except ValueError as exc:
+            raise ConfigError(f"--from {args.source}: {exc}") from None
+    else:
+        blocks = keygen_blocks()
     roles = [args.role] if args.role else list(blocks)
+    if args.format == "json":  # one object per role: a Secrets Manager secret ECS reads by JSON key
+        chosen = {role: dict(blocks[role]) for role in roles}
+        print(json.dumps(chosen[roles[0]] if args.role else chosen, indent=2))
+        return 0
     for index, role in enumerate(roles):
         if index:
             print()
@@ -282,11 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
         "keygen", help="print new key material: a '# controller' and an '# executors' block of NAME=value lines",
         description="Prints a fresh CURVE key pair per role as two blocks of NAME=value lines (for Secrets Manager, "
         "a Kubernetes Secret or an env file). The controller block never goes to an executor.")
-    keygen_what = keygen.add_mutually_exclusive_group()
-    keygen_what.add_argument("--role", choices=["controller", "executors"], default=None,
-                             help="print only this role's block (the other's keys are then lost: use once per pair)")
-    keygen_what.add_argument("--fleet-key", action="store_true",
-                             help="print a bare SALVO_FLEET_KEY instead (rehearsal: one secret for both roles)")
+    keygen.add_argument("--role", choices=["controller", "executors"], default=None,
+                        help="print only this role's block (with --from: of an earlier keygen's output)")
+    keygen.add_argument("--from", dest="source", type=Path, default=None, metavar="FILE",
+                        help="read the pair from an earlier `salvo keygen` output instead of making a new one")
+    keygen.add_argument("--format", choices=["env", "json"], default="env",
+                        help="env: NAME=value lines (default); json: an object of them, e.g. for Secrets Manager")
+    keygen.add_argument("--fleet-key", action="store_true",
+                        help="print a bare SALVO_FLEET_KEY instead (rehearsal: one secret for both roles)")
     keygen.set_defaults(func=cmd_keygen)
     config = verbs.add_parser("config", help="list every variable, its default and meaning")
     config.add_argument("role", choices=sorted(SETTINGS_MODELS))

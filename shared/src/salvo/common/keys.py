@@ -136,6 +136,37 @@ def keygen_blocks() -> dict[str, list[tuple[str, str]]]:
     }
 
 
+def read_keygen_blocks(text: str) -> dict[str, list[tuple[str, str]]]:
+    """The blocks of an earlier `salvo keygen` output (ValueError naming what is missing or not a key)."""
+    blocks: dict[str, list[tuple[str, str]]] = {}
+    role = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            role = line.lstrip("#").strip()
+            blocks.setdefault(role, [])
+        elif "=" in line and role is not None:
+            name, value = line.split("=", 1)
+            blocks[role].append((name.strip(), value.strip()))
+    expected = {role: [name for name, _ in lines] for role, lines in keygen_blocks().items()}
+    for role, names in expected.items():
+        found = dict(blocks.get(role, []))
+        for name in names:
+            if name not in found:
+                raise ValueError(f"no {name} under '# {role}': not a `salvo keygen` output")
+            try:
+                decode_curve_key(found[name])
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+    pairs = {role: [(name, dict(blocks[role])[name]) for name in names] for role, names in expected.items()}
+    values = {name: value for lines in pairs.values() for name, value in lines}
+    for secret, public in (("SALVO_CONTROLLER_SECRET_KEY", "SALVO_CONTROLLER_PUBLIC_KEY"),
+                           ("SALVO_EXECUTOR_SECRET_KEY", "SALVO_EXECUTOR_PUBLIC_KEY")):
+        if keypair_from_secret(values[secret]).public != decode_curve_key(values[public]):
+            raise ValueError(f"{public} is not the public half of {secret}: the blocks come from different keygens")
+    return pairs
+
+
 # --- checking keys (messages never echo the value) ------------------------------------------
 
 
