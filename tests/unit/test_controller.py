@@ -172,11 +172,11 @@ def test_controller_sigterm_mid_run_stops_the_fleet_and_writes_a_partial_report(
 
 def test_controller_second_signal_while_reading_summaries_ends_the_phase(tmp_path):
     class SlowStore(FakeStore):
-        def read_bytes(self, location):
+        def read_bytes(self, location, **options):
             if location.key.endswith("summary.json"):
                 controller.interrupt(signal.SIGINT)
                 raise AssertionError("unreachable")  # the read fails; the signal ends the phase
-            return super().read_bytes(location)
+            return super().read_bytes(location, **options)
 
     controller, fleet = make(members(2), tmp_path, store=SlowStore())
     assert controller.run() == ExitCode.SIGINT
