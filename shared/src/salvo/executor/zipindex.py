@@ -56,8 +56,11 @@ class ZipEnd:
     zip64: bool
 
 
-def read_end(handle: BinaryIO, name: str) -> ZipEnd:
-    """Parse the end-of-central-directory record (and the ZIP64 one, if located) from the file's tail only."""
+def read_end(handle: BinaryIO, label: str) -> ZipEnd:
+    """Parse the end-of-central-directory record (and the ZIP64 one, if located) from the file's tail only.
+
+    NotAZip, its message starting with `label`, when there is none.
+    """
     size = handle.seek(0, 2)
     tail_start = max(0, size - TAIL)
     handle.seek(tail_start)
@@ -67,7 +70,7 @@ def read_end(handle: BinaryIO, name: str) -> ZipEnd:
     else:
         at = tail.rfind(EOCD_SIGNATURE)
         if at < 0 or len(tail) - at < EOCD.size:
-            raise NotAZip(f"{name}: not a readable zip file (no end-of-central-directory record in its last "
+            raise NotAZip(f"{label}: not a readable zip file (no end-of-central-directory record in its last "
                           f"{TAIL} bytes: truncated, or not a zip)")
     _, _, _, here, total, cd_size, cd_offset, _ = EOCD.unpack_from(tail, at)
     position = tail_start + at
@@ -78,7 +81,7 @@ def read_end(handle: BinaryIO, name: str) -> ZipEnd:
     else:
         cd_start = position - cd_size
     if cd_start < 0:
-        raise NotAZip(f"{name}: not a readable zip file (its central directory of {cd_size} bytes would start "
+        raise NotAZip(f"{label}: not a readable zip file (its central directory of {cd_size} bytes would start "
                       f"before the file does)")
     return ZipEnd(entries=max(here, total), cd_start=cd_start, cd_size=cd_size, zip64=zip64 is not None)
 
@@ -125,11 +128,11 @@ def check_entry_count(zip_path: Path, max_files: int, *, name: str, source: str 
     """Refuse a zip with more than `max_files` entries without zipfile reading its index.
 
     TooManyEntries names the bundle (`source`, its s3:// URI, else `name`), the
-    count and the limit; NotAZip when there is no end record to read.
+    count and the limit; NotAZip, naming it too, when there is no end record to read.
     """
     label = f"bundle {source or name}"
     with open(zip_path, "rb") as handle:
-        end = read_end(handle, name)
+        end = read_end(handle, label)
         if end.entries > max_files:
             raise TooManyEntries(f"{label}: {end.entries} entries, over SALVO_BUNDLE_MAX_FILES={max_files}")
         found = count_central_entries(handle, end, max_files)
