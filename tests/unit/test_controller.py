@@ -303,3 +303,17 @@ def test_controller_neither_wakes_nor_sends_while_the_load_tools_start(tmp_path)
     quiet_to = start.start_at + START_QUIET_SECONDS
     assert [t for t in wakes if start.start_at < t < quiet_to] == []
     assert min(heartbeats) == pytest.approx(quiet_to, abs=1e-3)  # the first one right after the window
+
+
+def test_an_oversize_summary_is_not_read_and_its_reason_names_uri_size_and_limit():
+    from salvo.common.clock import SystemClock
+    from salvo.controller.collect import read_summaries
+
+    base = "s3://bucket/results/r1/executors"
+    store = FakeStore({f"{base}/small/summary.json": b"{}", f"{base}/big/summary.json": b"x" * 101})
+    collected = read_summaries(store, "s3://bucket/results/", "r1", ["big", "small"], budget_seconds=5,
+                               clock=SystemClock(), max_bytes=100)
+    assert collected.raw == {"small": b"{}"}
+    assert collected.unreadable == {
+        "big": f"summary {base}/big/summary.json is 101 bytes, over SALVO_MAX_SUMMARY_BYTES=100"
+    }

@@ -1,14 +1,14 @@
 """Safe extraction of scenario bundles (.zip).
 
 The entry count is checked from the zip's end records before zipfile reads its
-index (`salvo.executor.zipindex`). Every member is checked before anything is written. Refused, with the member
-named: absolute paths and `..` traversal, links of any kind (a zip symlink could
-point anywhere, so none are kept), encrypted members, duplicate names, a file
-where a folder is needed, more members than allowed, and more bytes than
-allowed, declared or actual: the bytes are counted while inflating, and a
-member that inflates to something other than its header says fails its CRC.
-Nothing is ever written outside the destination, and a refused bundle leaves
-the destination empty.
+index (`salvo.executor.zipindex`). Every member is checked before anything is
+written. Refused, with the member named: absolute paths and `..` traversal,
+links of any kind (a zip symlink could point anywhere, so none are kept),
+encrypted members, duplicate names, a file where a folder is needed, more
+members than allowed, and more bytes than allowed, declared or actual: the
+bytes are counted while inflating, and a member that inflates to something
+other than its header says fails its CRC. Nothing is ever written outside the
+destination, and a refused bundle leaves the destination empty.
 """
 
 from __future__ import annotations
