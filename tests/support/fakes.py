@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from salvo.common.errors import LoadToolNotReady, ScenarioFetchError, UploadError
+from salvo.common.errors import LoadToolNotReady, ObjectTooLarge, ScenarioFetchError, UploadError
+from salvo.common.bounded import SizeLimit
 from salvo.common.s3 import S3Location, S3ReadError
 from salvo.common.transport import Inbound, Link
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
@@ -60,12 +61,13 @@ class FakeStore:
     def bounded(self, retry_seconds: float) -> "FakeStore":
         return self
 
-    def download(self, location: S3Location, dest: Path, *, what: str = "scenario", variable: str = "") -> str:
+    def download(self, location: S3Location, dest: Path, *, what: str = "scenario", variable: str = "",
+                 limit: SizeLimit | None = None) -> str:
         import hashlib
 
         if str(location) not in self.objects:
             raise ScenarioFetchError(f"{what} {location} not found (NoSuchKey): check {variable or 'the URI'}")
-        data = self.read_bytes(location)
+        data = self.read_bytes(location, what=what, limit=limit)
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
         return hashlib.sha256(data).hexdigest()
@@ -78,11 +80,14 @@ class FakeStore:
     def upload_file(self, path: Path, location: S3Location, content_type: str | None = None) -> None:
         self.upload_bytes(Path(path).read_bytes(), location, content_type)
 
-    def read_bytes(self, location: S3Location) -> bytes:
+    def read_bytes(self, location: S3Location, *, what: str = "object", limit: SizeLimit | None = None) -> bytes:
         try:
-            return self.objects[str(location)]
+            data = self.objects[str(location)]
         except KeyError:
             raise S3ReadError(f"{location} not found (NoSuchKey): check the URI") from None
+        if limit is not None and len(data) > limit.max_bytes:
+            raise ObjectTooLarge(what, str(location), len(data), limit.max_bytes, limit.variable)
+        return data
 
     def exists(self, location: S3Location) -> bool:
         return str(location) in self.objects

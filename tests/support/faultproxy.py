@@ -12,6 +12,10 @@ Each request the proxy receives is, by a seeded draw (repeatable runs):
 * otherwise forwarded verbatim — method, path and query, every header, the body
   (Content-Length or chunked, bytes untouched) — and the answer relayed.
 
+With `unannounced_length` set, a GET answer's body is relayed without its
+Content-Length, ended by closing the connection (HTTP/1.1 allows it): the client
+cannot know the object's size before it has read it all.
+
 Counters (`requests`, `faults`, `errors_503`, `resets`, `truncations`,
 `forwarded`) and `seen` (method and path of every request) let tests assert that
 faults really happened. The rates are plain attributes and may be changed while
@@ -59,6 +63,7 @@ class FaultProxy:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self.truncate_next = 0
+        self.unannounced_length = False
         self.requests = self.faults = self.errors_503 = self.resets = self.truncations = self.forwarded = 0
         self.seen: list[tuple[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -181,20 +186,21 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def _answer(self, status, reason, headers, payload: bytes, truncate: bool = False) -> None:
             self.send_response_only(status, reason)
             bodiless = self.command == "HEAD" or status in NO_BODY_STATUSES
+            unannounced = proxy.unannounced_length and self.command == "GET" and not bodiless and not truncate
             for name, value in headers:
                 lowered = name.lower()
                 # A HEAD answer keeps the object's Content-Length; otherwise we send what we have.
                 if lowered in HOP_BY_HOP or (lowered == "content-length" and not bodiless):
                     continue
                 self.send_header(name, value)
-            if not bodiless:
+            if not bodiless and not unannounced:
                 self.send_header("Content-Length", str(len(payload)))
-            if truncate:
+            if truncate or unannounced:
                 self.send_header("Connection", "close")
             self.end_headers()
             if not bodiless:
                 self.wfile.write(payload[: len(payload) // 2] if truncate else payload)
-            if truncate:
+            if truncate or unannounced:
                 self.wfile.flush()
                 self.close_connection = True
 

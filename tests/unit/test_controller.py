@@ -172,11 +172,11 @@ def test_controller_sigterm_mid_run_stops_the_fleet_and_writes_a_partial_report(
 
 def test_controller_second_signal_while_reading_summaries_ends_the_phase(tmp_path):
     class SlowStore(FakeStore):
-        def read_bytes(self, location):
+        def read_bytes(self, location, **options):
             if location.key.endswith("summary.json"):
                 controller.interrupt(signal.SIGINT)
                 raise AssertionError("unreachable")  # the read fails; the signal ends the phase
-            return super().read_bytes(location)
+            return super().read_bytes(location, **options)
 
     controller, fleet = make(members(2), tmp_path, store=SlowStore())
     assert controller.run() == ExitCode.SIGINT
@@ -303,3 +303,17 @@ def test_controller_neither_wakes_nor_sends_while_the_load_tools_start(tmp_path)
     quiet_to = start.start_at + START_QUIET_SECONDS
     assert [t for t in wakes if start.start_at < t < quiet_to] == []
     assert min(heartbeats) == pytest.approx(quiet_to, abs=1e-3)  # the first one right after the window
+
+
+def test_an_oversize_summary_is_not_read_and_its_reason_names_uri_size_and_limit():
+    from salvo.common.clock import SystemClock
+    from salvo.controller.collect import read_summaries
+
+    base = "s3://bucket/results/r1/executors"
+    store = FakeStore({f"{base}/small/summary.json": b"{}", f"{base}/big/summary.json": b"x" * 101})
+    collected = read_summaries(store, "s3://bucket/results/", "r1", ["big", "small"], budget_seconds=5,
+                               clock=SystemClock(), max_bytes=100)
+    assert collected.raw == {"small": b"{}"}
+    assert collected.unreadable == {
+        "big": f"summary {base}/big/summary.json is 101 bytes, over SALVO_MAX_SUMMARY_BYTES=100"
+    }

@@ -165,8 +165,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from salvo.controller.rereport import rereport
 
-    logs.configure(None, role="salvo")
-    return rereport(args.uri, criteria=args.criteria)
+    settings = _bastion_settings()  # SALVO_MAX_SUMMARY_BYTES, validated as the controller does
+    return rereport(args.uri, criteria=args.criteria, max_summary_bytes=settings.max_summary_bytes)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

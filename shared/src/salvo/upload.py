@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from salvo.common.errors import ConfigError
+from salvo.common.errors import ConfigError, ObjectTooLarge
 from salvo.common.s3 import S3Location, S3Store
 from salvo.executor.checks import check_scenario
 from salvo.executor.scenario import BundleLimits, unpack
@@ -21,6 +21,7 @@ DEFAULT_LIMITS = BundleLimits(
     max_bytes=ExecutorSettings.model_fields["bundle_max_bytes"].default,
     max_files=ExecutorSettings.model_fields["bundle_max_files"].default,
 )
+MAX_SCENARIO_BYTES: int = ExecutorSettings.model_fields["max_scenario_bytes"].default
 
 
 def validate_and_upload(path: str, uri: str, entry: str | None = None, store: S3Store | None = None) -> int:
@@ -35,6 +36,9 @@ def validate_and_upload(path: str, uri: str, entry: str | None = None, store: S3
         location = location.child(source.name)
     if Path(location.key).suffix.lower() != source.suffix.lower():
         raise ConfigError(f"{uri}: the key must keep the scenario's suffix ({source.suffix}): executors choose by it")
+    size = source.stat().st_size
+    if size > MAX_SCENARIO_BYTES:  # executors with the default limit would refuse it
+        raise ObjectTooLarge("scenario", str(source), size, MAX_SCENARIO_BYTES, "SALVO_MAX_SCENARIO_BYTES")
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     with tempfile.TemporaryDirectory(prefix="salvo-upload-") as work:
         scenario = unpack(source, source.name, digest, Path(work), entry=entry, limits=DEFAULT_LIMITS)

@@ -91,3 +91,20 @@ class NoLoadError(SalvoError):
 
 class ProtocolError(SalvoError):
     """A frame on a Salvo socket could not be decoded. It is logged and ignored."""
+
+
+class ObjectTooLarge(SalvoError):
+    """An S3 object is larger than Salvo reads (a scenario, a data file, a summary.json); it was not read whole.
+
+    Make the object smaller, or, if it really must be that large, raise the
+    variable the message names (SALVO_MAX_SCENARIO_BYTES, SALVO_MAX_DATA_BYTES,
+    SALVO_MAX_SUMMARY_BYTES).
+    """
+
+    exit_code = ExitCode.SCENARIO
+
+    def __init__(self, what: str, uri: str, size: int, limit: int, variable: str, *, exact: bool = True):
+        self.what, self.uri, self.size, self.limit, self.variable = what, uri, size, limit, variable
+        # `exact` False: the size was not announced (or understated) and reading stopped at `size` bytes
+        verb = "is" if exact else "is at least"
+        super().__init__(f"{what} {uri} {verb} {size} bytes, over {variable}={limit}")

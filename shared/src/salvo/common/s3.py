@@ -7,6 +7,7 @@ connection resets, timeouts, truncated bodies — are retried until
 denied, rejected credentials — fail at once. Either way the user reads one line
 naming bucket and key and what to do. boto3 itself honours AWS_ENDPOINT_URL,
 AWS_REGION and the credential chain (and addresses a custom endpoint path-style).
+Reads may be bounded by a `SizeLimit` (salvo.common.bounded): ObjectTooLarge, never retried.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from botocore.exceptions import ClientError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_random_exponential
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from salvo.common.bounded import SizeLimit, read_bounded
 from salvo.common.errors import SalvoError, ScenarioFetchError, UploadError
 
 log = logging.getLogger(__name__)
@@ -193,13 +195,14 @@ class S3Store:
         return other
 
     def download(
-        self, location: S3Location, dest: Path, *, what: str = "scenario", variable: str = "SALVO_SCENARIO_URI"
+        self, location: S3Location, dest: Path, *, what: str = "scenario", variable: str = "SALVO_SCENARIO_URI",
+        limit: SizeLimit | None = None,
     ) -> str:
         """Fetch an object (the scenario, by default) to `dest` and return the sha256 of its bytes.
 
         The bytes go to a temporary file beside `dest`, renamed over it only when
         complete: a failure never leaves a partial `dest`. Raises ScenarioFetchError
-        naming `what` and the `variable` to check.
+        naming `what` and the `variable` to check, ObjectTooLarge past `limit`.
         """
         operation = _Operation(
             "download", f"{what} {location}", location, "s3:GetObject", f"check {variable}", ScenarioFetchError,
@@ -212,13 +215,11 @@ class S3Store:
             digest = hashlib.sha256()
             try:
                 with os.fdopen(handle, "wb") as out:
-                    body = self.client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
-                    try:
-                        for chunk in iter(lambda: body.read(1 << 20), b""):
-                            digest.update(chunk)
-                            out.write(chunk)
-                    finally:
-                        body.close()
+                    def sink(chunk: bytes) -> None:
+                        digest.update(chunk)
+                        out.write(chunk)
+
+                    self._read_into(location, what, limit, sink)
                 os.replace(temporary, dest)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
@@ -249,18 +250,24 @@ class S3Store:
 
         self._call(operation, attempt)
 
-    def read_bytes(self, location: S3Location) -> bytes:
-        """The whole object in memory (small objects such as summary.json). Raises S3ReadError."""
+    def read_bytes(self, location: S3Location, *, what: str = "object", limit: SizeLimit | None = None) -> bytes:
+        """The whole object in memory (small objects such as summary.json).
+
+        Raises S3ReadError, or ObjectTooLarge (naming `what`) past `limit`.
+        """
         operation = _Operation("read", str(location), location, "s3:GetObject", "check the URI", S3ReadError)
 
         def attempt() -> bytes:
-            body = self.client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
-            try:
-                return body.read()
-            finally:
-                body.close()
+            chunks: list[bytes] = []
+            self._read_into(location, what, limit, chunks.append)
+            return b"".join(chunks)
 
         return self._call(operation, attempt)
+
+    def _read_into(self, location: S3Location, what: str, limit: SizeLimit | None,
+                   sink: Callable[[bytes], None]) -> None:
+        response = self.client.get_object(Bucket=location.bucket, Key=location.key)
+        read_bounded(response, what, str(location), limit, sink)
 
     def exists(self, location: S3Location) -> bool:
         """Whether the object exists (HEAD; a 404 is False). Raises S3ReadError for anything else."""

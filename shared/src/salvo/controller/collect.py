@@ -2,7 +2,9 @@
 
 2,000 executors must not mean 2,000 serial round trips, nor 2,000 retry budgets
 when S3 is down: every read shares the phase's deadline, and a signal ends the
-phase at once with whatever was read.
+phase at once with whatever was read. A summary.json larger than
+SALVO_MAX_SUMMARY_BYTES is not read whole: its executor's results count as
+unreadable, the reason naming its URI, size and the limit.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Callable
 
 from salvo.common.clock import Clock
 from salvo.common.layout import summary_location
+from salvo.common.bounded import SizeLimit
 from salvo.common.s3 import S3Store
-from salvo.common.errors import SalvoError
+from salvo.common.errors import ObjectTooLarge, SalvoError
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +41,12 @@ def read_summaries(
     *,
     budget_seconds: float,
     clock: Clock,
+    max_bytes: int,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Collected:
+    """Each executor's summary.json bytes (at most `max_bytes` each, SALVO_MAX_SUMMARY_BYTES), or why not."""
     collected = Collected()
+    limit = SizeLimit(max_bytes, "SALVO_MAX_SUMMARY_BYTES")
     if not executor_ids:
         return collected
     deadline = clock.monotonic() + budget_seconds
@@ -60,8 +66,12 @@ def read_summaries(
                 done.put((executor_id, None, "not read: the phase's time or the run ran out"))
                 continue
             try:
-                data = store.bounded(remaining).read_bytes(summary_location(results_uri, run_id, executor_id))
+                location = summary_location(results_uri, run_id, executor_id)
+                data = store.bounded(remaining).read_bytes(location, what="summary", limit=limit)
                 done.put((executor_id, data, ""))
+            except ObjectTooLarge as exc:
+                log.error("%s: not read", exc)
+                done.put((executor_id, None, str(exc)))
             except SalvoError as exc:
                 done.put((executor_id, None, str(exc)))
             except Exception as exc:  # a reader must always answer, or the phase would wait for it

@@ -346,7 +346,8 @@ class Controller:
         signals_before = self.signals
         collected = read_summaries(
             self.store, s.results_uri, self.run_id, sorted(self.ledger.members),
-            budget_seconds=s.s3_retry_seconds, clock=self.clock, should_stop=lambda: self.signals > signals_before,
+            budget_seconds=s.s3_retry_seconds, clock=self.clock, max_bytes=s.max_summary_bytes,
+            should_stop=lambda: self.signals > signals_before,
         )
         if collected.abandoned:
             interrupted = exit_code_for_signal(self.pending_signal)

@@ -19,13 +19,17 @@ from salvo.controller.criteria import CriteriaSyntaxError, evaluate, parse
 from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
 from salvo.controller.merge import merge_summaries
 from salvo.controller.report import Report
-from salvo.controller.settings import LostExecutorPolicy
+from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
 from salvo.controller.verdict import judge
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MAX_SUMMARY_BYTES: int = ControllerSettings.model_fields["max_summary_bytes"].default
 
-def rereport(uri: str, criteria: str | None = None, store: S3Store | None = None) -> int:
+
+def rereport(uri: str, criteria: str | None = None, store: S3Store | None = None, *,
+             max_summary_bytes: int = DEFAULT_MAX_SUMMARY_BYTES) -> int:
+    """Print the run's table again from its summaries (none larger than `max_summary_bytes`); the verdict's exit code."""
     try:
         location = S3Location.parse(uri if uri.endswith("/") else uri + "/")
         parsed = parse(criteria)
@@ -42,7 +46,8 @@ def rereport(uri: str, criteria: str | None = None, store: S3Store | None = None
     ledger = Ledger()
     for executor_id in fleet:
         ledger.add(Member(host="-", executor_id=executor_id, last_seen=0.0, liveness=Liveness.ENDED))
-    collected = read_summaries(store, results_uri, run_id, fleet, budget_seconds=store.retry_seconds, clock=clock)
+    collected = read_summaries(store, results_uri, run_id, fleet, budget_seconds=store.retry_seconds, clock=clock,
+                               max_bytes=max_summary_bytes)
     unreadable = dict(collected.unreadable)
     for executor_id, data in sorted(collected.raw.items()):
         try:

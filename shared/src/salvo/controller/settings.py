@@ -123,6 +123,10 @@ class ControllerSettings(CommonSettings):
     run_timeout: Annotated[Duration, Field(gt=0)] = Field(
         86400.0, description="hard limit on a run; the fleet is stopped after it"
     )
+    max_summary_bytes: Annotated[int, Field(gt=0)] = Field(
+        64 * 1024 * 1024, description="largest executor summary.json read from S3, in bytes (also `salvo report`); "
+        "a larger one is not read and its executor's results count as missing"
+    )
     report_dir: Path | None = Field(None, description="also write report.json/html and junit.xml here")
     cloudwatch_namespace: str | None = Field(
         None, description="publish live figures to CloudWatch under this namespace (dimension RunId)"

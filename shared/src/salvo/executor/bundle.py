@@ -1,13 +1,14 @@
 """Safe extraction of scenario bundles (.zip).
 
-Every member is checked before anything is written. Refused, with the member
-named: absolute paths and `..` traversal, links of any kind (a zip symlink could
-point anywhere, so none are kept), encrypted members, duplicate names, a file
-where a folder is needed, more members than allowed, and more bytes than
-allowed, declared or actual: the bytes are counted while inflating, and a
-member that inflates to something other than its header says fails its CRC.
-Nothing is ever written outside the destination, and a refused bundle leaves
-the destination empty.
+The entry count is checked from the zip's end records before zipfile reads its
+index (`salvo.executor.zipindex`). Every member is checked before anything is
+written. Refused, with the member named: absolute paths and `..` traversal,
+links of any kind (a zip symlink could point anywhere, so none are kept),
+encrypted members, duplicate names, a file where a folder is needed, more
+members than allowed, and more bytes than allowed, declared or actual: the
+bytes are counted while inflating, and a member that inflates to something
+other than its header says fails its CRC. Nothing is ever written outside the
+destination, and a refused bundle leaves the destination empty.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from salvo.common.errors import ScenarioError
+from salvo.executor.zipindex import check_entry_count
 
 CHUNK = 1 << 16
 # What zipfile raises on a damaged or unsupported member while reading it.
@@ -37,15 +39,18 @@ class BundleLimits:
     max_files: int  # members, folders included (SALVO_BUNDLE_MAX_FILES)
 
 
-def safe_extract(zip_path: Path, dest: Path, limits: BundleLimits, *, name: str | None = None) -> list[Path]:
+def safe_extract(zip_path: Path, dest: Path, limits: BundleLimits, *, name: str | None = None,
+                 source: str | None = None) -> list[Path]:
     """Extract `zip_path` into `dest` (created if missing; must be empty) and return the files written.
 
-    Raises ScenarioError naming the bundle (`name`, default the file's name), the
+    Raises ScenarioError naming the bundle (`name`, default the file's name; a
+    refused entry count names `source`, its s3:// URI, when given), the
     offending member and the reason; `dest` is then left empty. A non-empty
     `dest` is a programming error (ValueError).
     """
     name = name or zip_path.name
     root = _empty_dir(dest)
+    check_entry_count(zip_path, limits.max_files, name=name, source=source)  # before zipfile reads the index
     try:
         bundle = zipfile.ZipFile(zip_path)
     except Exception as exc:  # the constructor only parses: whatever it raises means "not a zip we can read"

@@ -43,11 +43,12 @@ class Scenario:
 
 
 def unpack(object_path: Path, object_name: str, sha256: str, workdir: Path, *, entry: str | None,
-           limits: BundleLimits) -> Scenario:
+           limits: BundleLimits, source: str | None = None) -> Scenario:
     """Place the object under workdir/scenario (extracting bundles) and find its entry.
 
     The kind follows the object name's suffix. Raises ScenarioError for an
     unsupported suffix, an unsafe bundle, or a bundle without a clear entry.
+    `source` (the s3:// URI it came from) names the bundle in a refusal of its index.
     """
     name = Path(object_name).name
     suffix = Path(name).suffix.lower()
@@ -61,7 +62,7 @@ def unpack(object_path: Path, object_name: str, sha256: str, workdir: Path, *, e
         shutil.rmtree(root)
     root.mkdir(parents=True)
     if suffix == ".zip":
-        safe_extract(object_path, root, limits, name=name)
+        safe_extract(object_path, root, limits, name=name, source=source)
         path = _bundle_entry(root, entry, name)
     else:
         if entry:

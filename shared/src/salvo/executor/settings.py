@@ -63,6 +63,10 @@ class ExecutorSettings(CommonSettings):
         None, description="base URL of the system under test: locust --host, and the default-address of every "
         "Taurus scenario that names none"
     )
+    max_scenario_bytes: Annotated[int, Field(gt=0)] = Field(
+        100 * 1024 * 1024, description="largest scenario object (SALVO_SCENARIO_URI) read from S3, in bytes; "
+        "a larger one is refused (exit 3) before or while it downloads"
+    )
     bundle_max_bytes: Annotated[int, Field(gt=0)] = Field(
         512 * 1024 * 1024, description="largest total uncompressed size of a .zip bundle"
     )
@@ -71,6 +75,10 @@ class ExecutorSettings(CommonSettings):
     )
     data_uri: S3ObjectUri | None = Field(
         None, description="a CSV in S3 split by rows across the fleet: the scenario reads its rows from $SALVO_DATA_FILE"
+    )
+    max_data_bytes: Annotated[int, Field(gt=0)] = Field(
+        1024 * 1024 * 1024, description="largest SALVO_DATA_URI file read from S3, in bytes; a larger one is "
+        "refused (exit 3) before or while it downloads"
     )
     data_header: bool = Field(True, description="the SALVO_DATA_URI file starts with a header line (kept in every slice)")
     raw_samples: bool = Field(

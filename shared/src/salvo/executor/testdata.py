@@ -17,6 +17,7 @@ from typing import Iterator, TextIO
 
 from salvo.common.errors import ScenarioError
 from salvo.common.fleetload import has_row
+from salvo.common.bounded import SizeLimit
 from salvo.common.s3 import S3Location, S3Store
 
 log = logging.getLogger(__name__)
@@ -54,12 +55,16 @@ class TestData:
         return kept
 
 
-def fetch_test_data(store: S3Store, uri: str, run_dir: Path, header: bool) -> TestData:
-    """Download SALVO_DATA_URI and count its rows; ScenarioFetchError / DataFileError (exit 3) if it cannot be used."""
+def fetch_test_data(store: S3Store, uri: str, run_dir: Path, header: bool, *, max_bytes: int) -> TestData:
+    """Download SALVO_DATA_URI (at most `max_bytes`, SALVO_MAX_DATA_BYTES) and count its rows.
+
+    ScenarioFetchError / ObjectTooLarge / DataFileError (exit 3) if it cannot be used.
+    """
     location = S3Location.parse(uri)
     name = location.key.rsplit("/", 1)[-1]
     source = run_dir / "download-data" / name
-    store.download(location, source, what="data file", variable="SALVO_DATA_URI")
+    store.download(location, source, what="data file", variable="SALVO_DATA_URI",
+                   limit=SizeLimit(max_bytes, "SALVO_MAX_DATA_BYTES"))
     try:
         with _open(source) as text:
             records = _records(text)
