@@ -72,7 +72,7 @@ def announce_key_mode(mode: KeyMode, role: str) -> None:
         log.warning("SALVO_INSECURE=true: the %s's control links are NOT authenticated or encrypted; anyone who "
                     "reaches its ports can command it", role)
     elif mode is KeyMode.FLEET_KEY:
-        log.warning("SALVO_FLEET_KEY: one shared secret (rehearsal mode): whoever holds it, any executor included, "
+        log.warning("SALVO_FLEET_KEY: one shared secret for both roles: whoever holds it, any executor included, "
                     "can command the fleet; production uses the two secrets of `salvo keygen`")
     else:
         log.info("control links authenticated and encrypted (CURVE, controller and executor secrets split)")
