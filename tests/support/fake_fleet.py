@@ -37,6 +37,7 @@ class FakeMember:
     refuses_start: str | None = None
     never_gets_start: bool = False
     upload: str = "ok"  # ok | none | corrupt | wrong-schema | forged:<other id>
+    failing_every: int = 0  # every Nth request answered 500 (1: all of them)
     version: str = __version__
     sha256: str = SHA
     state: ExecutorState = ExecutorState.ARMED
@@ -124,7 +125,10 @@ class FakeMember:
         count = max(0, int((self.ended_at - started) * self.rate))
         builder = SummaryBuilder()
         for n in range(count):
-            builder.add(Sample(start=started + n / self.rate, elapsed_ms=10.0 + n % 5, label="/", code="200"))
+            failed = bool(self.failing_every) and n % self.failing_every == 0
+            builder.add(Sample(start=started + n / self.rate, elapsed_ms=10.0 + n % 5, label="/",
+                               code="500" if failed else "200", success=not failed,
+                               message="HTTP 500" if failed else ""))
         self.requests_sent = count
         claimed = self.upload.split(":", 1)[1] if self.upload.startswith("forged:") else self.executor_id
         summary = builder.to_dict(

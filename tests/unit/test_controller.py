@@ -72,15 +72,21 @@ def test_controller_never_passes_a_run_without_requests(tmp_path):
     assert "no request was recorded" in " ".join(report(tmp_path)["verdict_reasons"])
 
 
-@pytest.mark.parametrize(("policy", "code"), [("continue", ExitCode.OK), ("fail", ExitCode.NO_LOAD)])
-def test_controller_lost_member_under_each_policy(tmp_path, policy, code):
+@pytest.mark.parametrize(("policy", "short_fleet", "code"), [
+    ("continue", "pass", ExitCode.OK),  # the operator accepts a short fleet's results
+    ("continue", "fail", ExitCode.FAILED),  # the default: PARTIAL is not PASS
+    ("fail", "fail", ExitCode.NO_LOAD),
+])
+def test_controller_lost_member_under_each_policy(tmp_path, policy, short_fleet, code):
     fleet_members = members(3, run_seconds=10)
     fleet_members[0].silent_after = 2
     fleet_members[0].upload = "none"
-    controller, fleet = make(fleet_members, tmp_path, lost_executor_policy=policy)
+    controller, fleet = make(fleet_members, tmp_path, lost_executor_policy=policy, short_fleet=short_fleet)
     assert controller.run() == code
     data = report(tmp_path)
     assert data["lost"] == ["node-0"] and data["status"] == "partial"
+    if code is ExitCode.FAILED:
+        assert any("the run is PARTIAL" in reason for reason in data["verdict_reasons"])
     assert data["exit_code"] == int(code) and data["verdict"] == ("pass" if code is ExitCode.OK else "fail")
     stops = fleet.links[-1].of_type(Stop)
     assert bool(stops) is (policy == "fail")
@@ -126,6 +132,52 @@ def test_controller_refuses_a_fleet_with_duplicate_ids(tmp_path):
     with pytest.raises(DuplicateExecutorIds, match=r"node-0 at 10\.9\.0\.10, 10\.9\.0\.12"):
         controller.run()
     assert not any(link.of_type(Start) for link in fleet.links)
+
+
+def test_the_expected_fleet_is_the_quorum_unless_told_otherwise(tmp_path):
+    controller, fleet = make(members(2), tmp_path, expected_executors=3)
+    with pytest.raises(TooFewExecutors) as raised:
+        controller.run()
+    message = str(raised.value)
+    assert message.startswith("2 of 3 expected executor(s) armed after 20 s, fewer than SALVO_EXPECTED_EXECUTORS=3")
+    assert "no load was started" in message and "missing: 1 never answered" in message
+    assert not any(link.of_type(Start) for link in fleet.links)
+
+
+@pytest.mark.parametrize(("mode", "short_fleet", "code"), [
+    ("per-executor", "fail", ExitCode.FAILED),  # the total load shrank with the fleet
+    ("per-executor", "pass", ExitCode.OK),
+    ("fleet", "fail", ExitCode.OK),  # the totals were split over the started fleet
+])
+def test_a_short_start_says_so_and_passes_only_when_allowed(tmp_path, mode, short_fleet, code):
+    controller, _ = make(members(2), tmp_path, expected_executors=3, min_executors=2, load_mode=mode,
+                         short_fleet=short_fleet)
+    assert controller.run() == code
+    data = report(tmp_path)
+    note = "started with 2 of 3 expected executors" + ("; fleet load split over the 2 started" if mode == "fleet" else "")
+    assert data["verdict_notes"] == [note]
+    junit = (tmp_path / "report" / "junit.xml").read_text()
+    assert note in junit
+    if code is ExitCode.FAILED:
+        assert any(reason.startswith(note) for reason in data["verdict_reasons"])
+
+
+@pytest.mark.parametrize(("criteria", "failing_every", "code", "reason"), [
+    (None, 10, ExitCode.FAILED, "criterion failures==0: FAIL"),  # the default: no failed request
+    (None, 0, ExitCode.OK, None),
+    ("none", 10, ExitCode.OK, None),  # the explicit way to accept any outcome
+    ("none", 1, ExitCode.FAILED, "no request succeeded"),  # ... but never a run where every request failed
+    ("p95<1s", 1, ExitCode.FAILED, "no request succeeded"),  # instant failures meet latency criteria: still FAIL
+])
+def test_failed_requests_fail_by_default_and_all_failed_never_passes(tmp_path, criteria, failing_every, code, reason):
+    extra = {} if criteria is None else {"criteria": criteria}
+    controller, _ = make(members(2, failing_every=failing_every), tmp_path, **extra)
+    assert controller.run() == code
+    data = report(tmp_path)
+    if reason:
+        assert any(r.startswith(reason) for r in data["verdict_reasons"]), data["verdict_reasons"]
+    if criteria is None:
+        assert [c["criterion"] for c in data["criteria"]] == ["failures==0"]
 
 
 def test_controller_too_few_executors_exit_3(tmp_path):

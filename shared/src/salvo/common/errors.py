@@ -89,6 +89,12 @@ class NoLoadError(SalvoError):
     exit_code = ExitCode.NO_LOAD
 
 
+class PreStartFailed(SalvoError):
+    """SALVO_PRE_START_COMMAND failed or timed out; no load was started. Its output is in the log above."""
+
+    exit_code = ExitCode.NO_LOAD
+
+
 class ProtocolError(SalvoError):
     """A frame on a Salvo socket could not be decoded. It is logged and ignored."""
 

@@ -51,6 +51,11 @@ class Tally:
             self.failures += 1
             self._count_errors(message or f"failed ({code or 'no response'})", 1)
 
+    @property
+    def failed_requests(self) -> int:
+        """Failed requests, user errors (which sent no request) left out."""
+        return self.failures - self.user_errors
+
     def record_user_error(self, message: str) -> None:
         self.user_errors += 1
         self.failures += 1

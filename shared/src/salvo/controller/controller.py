@@ -8,8 +8,8 @@ Exit codes are decided in one place, `salvo.controller.verdict`.
 from __future__ import annotations
 
 import logging
-import signal
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -20,7 +20,7 @@ from salvo import __version__
 from salvo.common.environment import scenario_environment
 from salvo.common.clock import Clock
 from salvo.common.signals import Interrupted, exit_code_for_signal
-from salvo.common.errors import ExitCode, SalvoError
+from salvo.common.errors import ExitCode, PreStartFailed
 from salvo.common.layout import run_location
 from salvo.common.protocol import (
     START_QUIET_SECONDS, Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
@@ -38,7 +38,7 @@ from salvo.controller.metrics import LiveMetrics, serving
 from salvo.controller.report import Report, publish_report
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
 from salvo.controller.sharing import check_fleet_load, fleet_load, fleet_load_report
-from salvo.controller.verdict import judge
+from salvo.controller.verdict import FleetStrength, judge
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,6 @@ class Phase(str, Enum):
     START = "start"
     WATCH = "watch"
     CONCLUSION = "conclusion"
-
-
-class PreStartFailed(SalvoError):
-    """SALVO_PRE_START_COMMAND failed; no load was started. Its output is in the log above."""
-
-    exit_code = ExitCode.NO_LOAD
 
 
 def new_run_id(clock: Clock) -> str:
@@ -361,10 +355,11 @@ class Controller:
                 unreadable[executor_id] = f"invalid summary.json: {exc}"
         self.ledger.settle(unreadable)
         merged = merge_summaries(list(self.ledger.summaries.values()))
-        results = evaluate(s.criteria, merged.overall(), merged.label_rows())
+        results = evaluate(s.effective_criteria, merged.overall(), merged.label_rows())
         comparison = compare_to_baseline(self.baseline, self.run_id, merged, start.start_at, s.regression)
         verdict = judge(self.ledger, merged.totals.requests, results, s.lost_executor_policy, interrupted,
-                        comparison.results if comparison else ())
+                        comparison.results if comparison else (), failed_requests=merged.totals.failed_requests,
+                        strength=FleetStrength.of(len(start.fleet), s))
         report = Report(
             run_id=self.run_id, merged=merged, criteria=results, ledger=self.ledger, verdict=verdict,
             start_at=start.start_at, fleet=start.fleet, fleet_load=self.fleet_load, baseline=comparison,

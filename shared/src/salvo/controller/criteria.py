@@ -43,6 +43,7 @@ class Criterion:
     op: str
     threshold: float  # ms for latencies, a fraction for rates, plain for counts
     label: str | None = None
+    default: bool = False  # applied because SALVO_CRITERIA was not set
 
     def check(self, value: float | None) -> bool:
         return value is not None and OPERATORS[self.op](value, self.threshold)
@@ -61,14 +62,21 @@ class CriterionResult:
     @property
     def description(self) -> str:
         shown = "no data" if self.value is None else _format(self.criterion.metric, self.value)
-        return f"{self.criterion.text}: {'pass' if self.passed else 'FAIL'} (measured {shown})"
+        default = " [default: no failed request, as locust; SALVO_CRITERIA=none accepts any outcome]" \
+            if self.criterion.default else ""
+        return f"{self.criterion.text}: {'pass' if self.passed else 'FAIL'} (measured {shown}){default}"
+
+
+# What a run is held to when SALVO_CRITERIA is not set: locust's own rule (exit 1 on any failed request).
+DEFAULT_CRITERIA = (Criterion(text="failures==0", metric="failures", op="==", threshold=0.0, default=True),)
+NONE = "none"  # SALVO_CRITERIA=none: the explicit way to accept any outcome
 
 
 def parse(text: "str | None | tuple[Criterion, ...]") -> tuple[Criterion, ...]:
-    """`p95<500ms; error_rate<1%` -> criteria; CriteriaSyntaxError naming the first bad one."""
+    """`p95<500ms; error_rate<1%` -> criteria (`none`: no criterion); CriteriaSyntaxError naming the first bad one."""
     if isinstance(text, tuple):
         return text
-    if not text or not text.strip():
+    if not text or not text.strip() or text.strip().lower() == NONE:
         return ()
     return tuple(_parse_one(part.strip()) for part in text.split(";") if part.strip())
 

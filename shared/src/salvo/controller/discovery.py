@@ -33,11 +33,13 @@ _SIOCGIFNETMASK = 0x891B
 
 
 class TooFewExecutors(SalvoError):
-    """Fewer executors than SALVO_MIN_EXECUTORS were armed by SALVO_DISCOVERY_TIMEOUT.
+    """Fewer executors than the quorum (SALVO_MIN_EXECUTORS, else SALVO_EXPECTED_EXECUTORS) were armed by
+    SALVO_DISCOVERY_TIMEOUT; no load was started.
 
-    Check that the executors run, reach `armed` (their logs say why not), listen on
-    SALVO_STATUS_PORT and share the controller's SALVO_FLEET_KEY, and that
-    SALVO_EXECUTOR_CIDRS covers their addresses.
+    The message lists who answered and why each is not in the fleet. Check that the
+    executors run, reach `armed` (their logs say why not), listen on SALVO_STATUS_PORT
+    and hold this fleet's keys, and that SALVO_EXECUTOR_CIDRS (or SALVO_EXECUTOR_DNS)
+    covers their addresses; set a lower SALVO_MIN_EXECUTORS to allow a short start.
     """
 
     exit_code = ExitCode.SCENARIO
@@ -77,6 +79,10 @@ class Fleet:
 
     def member_ids(self) -> list[str]:
         return [f.status.executor_id for f in self.members]
+
+    def strength(self, expected: int | None) -> str:
+        """"4 of 5 expected executors", or "4 executors" when no fleet size was given."""
+        return f"{len(self.members)} of {expected} expected executors" if expected else f"{len(self.members)} executors"
 
     def report(self) -> str:
         return "; ".join(f.describe() for f in sorted(self.found.values(), key=lambda f: _ip_key(f.host))) or "nothing"
@@ -223,6 +229,23 @@ def _exclude_minority(fleet: Fleet) -> None:
             log.warning("leaving out %s", member.describe())
 
 
+def too_few(fleet: Fleet, settings: ControllerSettings) -> str:
+    """The one line of a fleet below quorum: how many, the rule, who is missing and why."""
+    armed = len(fleet.members)
+    rule = (f"SALVO_MIN_EXECUTORS={settings.min_executors}" if settings.min_executors is not None
+            else f"SALVO_EXPECTED_EXECUTORS={settings.expected_executors} (the quorum when SALVO_MIN_EXECUTORS is unset)"
+            if settings.expected_executors is not None else "a quorum of 1")
+    expected = settings.expected_executors
+    left_out = [found.describe() for found in sorted(fleet.found.values(), key=lambda f: _ip_key(f.host))
+                if found.seen is not Seen.MEMBER]
+    unseen = max(0, (expected or 0) - len(fleet.found))
+    missing = left_out + ([f"{unseen} never answered at the scanned addresses"] if unseen else [])
+    members = [found.describe() for found in sorted(fleet.members, key=lambda f: _ip_key(f.host))]
+    return (f"{armed}{f' of {expected} expected' if expected else ''} executor(s) armed after "
+            f"{settings.discovery_timeout:g} s, fewer than {rule}; no load was started; "
+            f"armed: {'; '.join(members) or 'none'}; missing: {'; '.join(missing) or 'none answered'}")
+
+
 def discover(link, prober: Callable[[list[str]], list[str]], targets: Callable[[], list[str]],
              settings: ControllerSettings, clock: Clock, *, once: bool = False,
              between_rounds: Callable[[], None] = lambda: None) -> Fleet:
@@ -252,13 +275,10 @@ def discover(link, prober: Callable[[list[str]], list[str]], targets: Callable[[
         elif fleet.members and clock.monotonic() - last_new >= settings.settle_seconds:
             return fleet
         if clock.monotonic() >= deadline:
-            if len(fleet.members) >= settings.min_executors:
-                log.warning("discovery timeout: starting with %d executors (quorum %d)",
-                            len(fleet.members), settings.min_executors)
+            if len(fleet.members) >= settings.quorum:
+                log.warning("discovery timeout: starting with %s (quorum %d)",
+                            fleet.strength(settings.expected_executors), settings.quorum)
                 return fleet
-            raise TooFewExecutors(
-                f"{len(fleet.members)} executor(s) armed after {settings.discovery_timeout:g} s, "
-                f"fewer than SALVO_MIN_EXECUTORS={settings.min_executors}; found: {fleet.report()}"
-            )
+            raise TooFewExecutors(too_few(fleet, settings))
         between_rounds()
         clock.sleep(min(0.5, max(0.0, deadline - clock.monotonic())))

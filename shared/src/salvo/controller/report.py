@@ -91,7 +91,8 @@ class Report:
         if self.baseline is not None:
             out.append(self.baseline.table())
         out.append(self.links_line())
-        out.append(f"verdict: {self.verdict.word} (exit {int(self.verdict.exit_code)})")
+        notes = "".join(f"; {note}" for note in self.verdict.notes)
+        out.append(f"verdict: {self.verdict.word} (exit {int(self.verdict.exit_code)}){notes}")
         out += [f"  because {reason}" for reason in self.verdict.reasons]
         return "\n".join(out)
 
@@ -106,6 +107,7 @@ class Report:
             "verdict": "pass" if self.passed else "fail",
             "exit_code": int(self.verdict.exit_code),
             "verdict_reasons": self.verdict.reasons,
+            "verdict_notes": self.verdict.notes,
             "security": {"links": self.links.value if self.links else None, "insecure": self.insecure},
             "executors": executor_entries(self.ledger, self.start_at),
             "failed": self.failed,
@@ -158,7 +160,7 @@ class Report:
             failures += 1
             message = "; ".join(self.verdict.reasons) or "FAIL"
             ET.SubElement(verdict, "failure", message=message).text = message
-        ET.SubElement(verdict, "system-out").text = self.links_line()
+        ET.SubElement(verdict, "system-out").text = "\n".join([*self.verdict.notes, self.links_line()])
         suite.set("tests", str(len(suite) - 1))  # the properties element is no test
         suite.set("failures", str(failures))
         return ET.tostring(suite, encoding="unicode", xml_declaration=True)

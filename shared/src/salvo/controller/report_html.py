@@ -68,9 +68,11 @@ def security_banner(data: dict) -> str:
 
 def reasons_list(data: dict) -> str:
     reasons = data.get("verdict_reasons") or []
+    notes = "".join(f'<p class="note verdict-note">{html.escape(str(n))}</p>' for n in data.get("verdict_notes") or [])
     if not reasons:
-        return '<p class="pass">No reason to fail: every executor counted, every criterion met.</p>'
-    return '<ul id="reasons">' + "".join(f'<li class="fail">{html.escape(str(r))}</li>' for r in reasons) + "</ul>"
+        return notes + '<p class="pass">No reason to fail: every executor counted, every criterion met.</p>'
+    return notes + '<ul id="reasons">' + "".join(f'<li class="fail">{html.escape(str(r))}</li>' for r in reasons) \
+        + "</ul>"
 
 
 def overview(data: dict) -> str:

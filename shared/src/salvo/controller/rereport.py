@@ -15,7 +15,7 @@ from salvo.common.errors import ConfigError, ExitCode
 from salvo.common.layout import REPORT_FILES
 from salvo.common.s3 import S3Location, S3ReadError, S3Store
 from salvo.controller.collect import read_summaries
-from salvo.controller.criteria import CriteriaSyntaxError, evaluate, parse
+from salvo.controller.criteria import DEFAULT_CRITERIA, CriteriaSyntaxError, evaluate, parse
 from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
 from salvo.controller.merge import merge_summaries
 from salvo.controller.report import Report
@@ -32,7 +32,7 @@ def rereport(uri: str, criteria: str | None = None, store: S3Store | None = None
     """Print the run's table again from its summaries (none larger than `max_summary_bytes`); the verdict's exit code."""
     try:
         location = S3Location.parse(uri if uri.endswith("/") else uri + "/")
-        parsed = parse(criteria)
+        parsed = DEFAULT_CRITERIA if criteria is None else parse(criteria)
     except (ValueError, CriteriaSyntaxError) as exc:
         raise ConfigError(str(exc)) from None
     store = store or S3Store()
@@ -57,7 +57,8 @@ def rereport(uri: str, criteria: str | None = None, store: S3Store | None = None
     ledger.settle(unreadable)
     merged = merge_summaries(list(ledger.summaries.values()))
     results = evaluate(parsed, merged.overall(), merged.label_rows())
-    verdict = judge(ledger, merged.totals.requests, results, LostExecutorPolicy.CONTINUE)
+    verdict = judge(ledger, merged.totals.requests, results, LostExecutorPolicy.CONTINUE,
+                    failed_requests=merged.totals.failed_requests)
     report = Report(run_id=run_id, merged=merged, ledger=ledger, verdict=verdict, criteria=results, fleet=fleet)
     print(report.console_table())
     return int(verdict.exit_code)

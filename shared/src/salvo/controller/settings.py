@@ -14,7 +14,7 @@ from salvo.common.keys import ControllerKeys, KeyMode, decode_curve_key, keypair
 from salvo.common.settings import (
     CommonSettings, CurvePublicKey, CurveSecretKey, Duration, Identifier, Port, S3PrefixUri,
 )
-from salvo.controller.criteria import Criterion, parse
+from salvo.controller.criteria import DEFAULT_CRITERIA, Criterion, parse
 from salvo.controller.baseline import check_baseline_run
 from salvo.controller.regression import Threshold, parse as parse_thresholds
 
@@ -22,6 +22,11 @@ from salvo.controller.regression import Threshold, parse as parse_thresholds
 class LostExecutorPolicy(str, Enum):
     CONTINUE = "continue"
     FAIL = "fail"
+
+
+class ShortFleet(str, Enum):
+    FAIL = "fail"
+    PASS = "pass"
 
 
 class RunIdReuse(str, Enum):
@@ -61,7 +66,14 @@ class ControllerSettings(CommonSettings):
     expected_executors: Annotated[int, Field(ge=1)] | None = Field(
         None, description="fleet size to wait for (unset: wait until no new executor for SALVO_SETTLE_SECONDS)"
     )
-    min_executors: Annotated[int, Field(ge=1)] = Field(1, description="quorum required at SALVO_DISCOVERY_TIMEOUT")
+    min_executors: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="quorum at SALVO_DISCOVERY_TIMEOUT (default: SALVO_EXPECTED_EXECUTORS, else 1); below it "
+        "exit 3 before any load; a lower value allows a short start, which passes only with SALVO_SHORT_FLEET=pass"
+    )
+    short_fleet: ShortFleet = Field(
+        ShortFleet.FAIL, description="fail: a run started short of SALVO_EXPECTED_EXECUTORS (per-executor load) or that "
+        "lost an executor is not a PASS; pass: the operator accepts a short fleet's results"
+    )
     max_executors: Annotated[int, Field(ge=1, le=20_000)] = Field(
         2000, description="largest fleet accepted; needs 2 open files per executor (ulimit nofile >= 2 x this + 256)"
     )
@@ -81,8 +93,9 @@ class ControllerSettings(CommonSettings):
         RunIdReuse.REFUSE,
         description="refuse: a SALVO_RUN_ID that already has a report exits 2 before any load; overwrite: replace it",
     )
-    criteria: Annotated[tuple[Criterion, ...], NoDecode, BeforeValidator(parse)] = Field(
-        (), description="pass/fail criteria, e.g. 'p95<500ms; error_rate<1%; rps>=100; label:/login:p99<1s'"
+    criteria: Annotated[tuple[Criterion, ...], NoDecode, BeforeValidator(parse)] | None = Field(
+        None, description="pass/fail criteria, e.g. 'p95<500ms; error_rate<1%; rps>=100; label:/login:p99<1s' (unset: "
+        "the default 'failures==0', no failed request, as locust; 'none': accept any outcome)"
     )
     baseline_run: Annotated[str, AfterValidator(check_baseline_run)] | None = Field(
         None, description="compare with this past run (a run id under SALVO_RESULTS_URI, or an s3:// run prefix); "
@@ -140,6 +153,18 @@ class ControllerSettings(CommonSettings):
     )
     metrics_bind: str = Field("0.0.0.0", description="address the SALVO_METRICS_PORT endpoint listens on")
 
+    @property
+    def effective_criteria(self) -> tuple[Criterion, ...]:
+        """SALVO_CRITERIA, or the default (no failed request) when it is not set."""
+        return DEFAULT_CRITERIA if self.criteria is None else self.criteria
+
+    @property
+    def quorum(self) -> int:
+        """The fewest armed executors a run may start with: SALVO_MIN_EXECUTORS, else the expected fleet, else 1."""
+        if self.min_executors is not None:
+            return self.min_executors
+        return self.expected_executors or 1
+
     def link_keys(self) -> ControllerKeys | None:
         """The keys the controller's sockets use; None with SALVO_INSECURE=true; ConfigError without key material."""
         mode = self.key_mode()
@@ -155,7 +180,8 @@ class ControllerSettings(CommonSettings):
         problems = []
         if (self.ip_network is None) != (self.ip_hosts is None):
             problems.append("SALVO_IP_NETWORK and SALVO_IP_HOSTS go together: set both or neither")
-        if self.expected_executors is not None and self.min_executors > self.expected_executors:
+        if self.expected_executors is not None and self.min_executors is not None \
+                and self.min_executors > self.expected_executors:
             problems.append("SALVO_MIN_EXECUTORS is larger than SALVO_EXPECTED_EXECUTORS")
         if self.expected_executors is not None and self.expected_executors > self.max_executors:
             problems.append(
