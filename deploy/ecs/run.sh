@@ -1,18 +1,35 @@
 #!/usr/bin/env bash
 # Run a Salvo load test on ECS Fargate: N executor tasks, then the controller.
 # The JSON files beside this script are templates; `render` fills their ${PLACEHOLDERS}.
+#
+# Key material comes in two halves (`salvo keygen`), one Secrets Manager secret each: the executors'
+# (their secret key, the controller's public key) and the controller's (its secret key, the executors'
+# public key). Each task definition takes its two values from its own secret by JSON key. Whoever holds
+# the controller's secret key can command the whole fleet, and executors run user-supplied scenario code,
+# so that secret must never reach an executor task, by any path:
+#   - two execution roles: salvo-executor-execution (executor-execution-role-policy.json) may read only
+#     the executors' secret, and is explicitly denied the controller's, so not even the ECS agent starting
+#     an executor task can fetch it (one shared execution role would let it); salvo-controller-execution
+#     (controller-execution-role-policy.json) reads only the controller's secret;
+#   - the executor task role (the credentials scenario code can reach) is explicitly denied the
+#     controller's secret too, should a broader policy ever be attached to it.
+# Both containers run with a read-only root filesystem (a compromised load tool cannot alter the image's
+# programs); what they must write lives on three task-scoped Fargate bind volumes: /var/lib/salvo (the
+# work folder: scenario, tool artifacts, state), /tmp and /home/salvo (HOME: bzt, locust and JMeter write
+# there). Fargate creates such a volume root-owned 0755 unless the image declares the path as a VOLUME,
+# whose ownership and mode it then copies: the images do (uid 10001, /tmp 1777), see images/*/Dockerfile.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TEMPLATES=(
   executor-task-definition.json controller-task-definition.json
   executor-task-role-policy.json controller-task-role-policy.json
-  execution-role-policy.json ecs-tasks-trust-policy.json
+  executor-execution-role-policy.json controller-execution-role-policy.json ecs-tasks-trust-policy.json
 )
 # Filled into the templates (all required unless a default is given below).
 PLACEHOLDERS=(
   AWS_ACCOUNT_ID AWS_REGION IMAGE_TAG CPU_ARCHITECTURE BUCKET SCENARIO_KEY RESULTS_PREFIX
-  FLEET_KEY_SECRET_ARN EXECUTOR_CIDRS LOG_GROUP CLOUDWATCH_NAMESPACE
+  EXECUTOR_KEYS_SECRET_ARN CONTROLLER_KEYS_SECRET_ARN EXECUTOR_CIDRS LOG_GROUP CLOUDWATCH_NAMESPACE
 )
 : "${CPU_ARCHITECTURE:=X86_64}" "${LOG_GROUP:=/ecs/salvo}" "${CLOUDWATCH_NAMESPACE:=LoadTests}"
 : "${ASSIGN_PUBLIC_IP:=DISABLED}"
@@ -32,7 +49,8 @@ Template placeholders (environment variables):
   BUCKET                S3 bucket of the scenario and the results
   SCENARIO_KEY          key of the scenario object, e.g. scenarios/checkout.zip
   RESULTS_PREFIX        results prefix ending in '/', e.g. results/
-  FLEET_KEY_SECRET_ARN  full ARN of the Secrets Manager secret holding `salvo keygen` output
+  EXECUTOR_KEYS_SECRET_ARN    full ARN (NAME-XXXXXX) of the secret holding the executors' half (below)
+  CONTROLLER_KEYS_SECRET_ARN  full ARN of the secret holding the controller's half: a different secret
   EXECUTOR_CIDRS        the executors' subnet CIDRs, comma separated (the controller scans them)
   LOG_GROUP             CloudWatch Logs group, created beforehand (default /ecs/salvo)
   CLOUDWATCH_NAMESPACE  namespace of the controller's live figures (default LoadTests)
@@ -43,6 +61,16 @@ For `run`, also:
   EXECUTORS             number of executor tasks (the controller waits for exactly that many)
   ASSIGN_PUBLIC_IP      DISABLED (default) or ENABLED (public subnets without a NAT gateway)
   RUN_ID                the run's id, the folder of its results (default: the UTC time)
+
+The two secrets, made once from one `salvo keygen` output (keep salvo-keys.env offline afterwards):
+  salvo keygen > salvo-keys.env
+  aws secretsmanager create-secret --name salvo-executor-keys \
+    --secret-string "$(salvo keygen --from salvo-keys.env --role executors --format json)"
+  aws secretsmanager create-secret --name salvo-controller-keys \
+    --secret-string "$(salvo keygen --from salvo-keys.env --role controller --format json)"
+IAM roles (trust policy: ecs-tasks-trust-policy.json; permissions: the rendered *-policy.json):
+  salvo-executor-execution, salvo-controller-execution   pull the image, write logs, read own secret only
+  salvo-executor-task, salvo-controller-task             what each container does with S3 (and CloudWatch)
 EOF
 }
 
@@ -68,6 +96,15 @@ check_placeholders() {
   [[ "$RESULTS_PREFIX" == */ ]] || fail "RESULTS_PREFIX=$RESULTS_PREFIX must end in '/'"
   [[ "$AWS_ACCOUNT_ID" =~ ^[0-9]{12}$ ]] || fail "AWS_ACCOUNT_ID=$AWS_ACCOUNT_ID is not a 12-digit account id"
   [[ "$CPU_ARCHITECTURE" =~ ^(X86_64|ARM64)$ ]] || fail "CPU_ARCHITECTURE=$CPU_ARCHITECTURE is not X86_64 or ARM64"
+  # The task definitions append ":JSON-KEY::" to these ARNs: a partial ARN, a name, or an ARN already
+  # carrying a JSON key would make ECS look up something else.
+  for name in EXECUTOR_KEYS_SECRET_ARN CONTROLLER_KEYS_SECRET_ARN; do
+    [[ "${!name}" =~ ^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$ ]] \
+      || fail "$name=${!name} is not the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX)"
+  done
+  # One secret for both would put the controller's secret key where an executor's execution role reads.
+  [[ "$EXECUTOR_KEYS_SECRET_ARN" != "$CONTROLLER_KEYS_SECRET_ARN" ]] \
+    || fail "EXECUTOR_KEYS_SECRET_ARN and CONTROLLER_KEYS_SECRET_ARN are the same secret: the controller's half must be apart"
 }
 
 render() { # render DIR: every template, filled in, to DIR

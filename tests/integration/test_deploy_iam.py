@@ -4,8 +4,8 @@ Users holding only the executor's (or the controller's) task-role policy do what
 with S3 - through Salvo's own S3Store and layout, so the keys are the real ones - and are
 denied (403 AccessDenied over HTTP) everything else. Moto evaluates Action and Resource;
 it ignores StringLike conditions (the controller's s3:prefix on ListBucket) and checks
-non-S3 actions against resource "*" (CloudWatch as `monitoring:`), so those parts are checked
-with moto's policy evaluator on explicit ARNs, and the conditions on the documents.
+non-S3 actions against resource "*" (CloudWatch as `monitoring:`, Secrets Manager), so those
+parts are checked with moto's policy evaluator on explicit ARNs, and the conditions on the documents.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from salvo.common.s3 import S3Location, S3Store
 from salvo.common.settings import load
 from salvo.controller.preflight import check_results_destination
 from salvo.controller.settings import ControllerSettings
-from tests.support.deploy import PLACEHOLDERS, render_ecs
+from tests.support.deploy import PLACEHOLDERS, SECRET_ARNS, render_ecs, secret_arn
 from tests.support.s3 import MotoServer, start_moto
 
 pytestmark = pytest.mark.integration
@@ -80,11 +80,12 @@ def enforcing_moto(tmp_path_factory):
                                 PolicyDocument=json.dumps(policies[f"{role}-task-role-policy.json"]))
             keys = iam.create_access_key(UserName=f"salvo-{role}")["AccessKey"]
             principals[role] = Principal(server, keys["AccessKeyId"], keys["SecretAccessKey"])
-        # The other two documents must be accepted by IAM's validation as well.
-        iam.create_role(RoleName="salvo-execution",
-                        AssumeRolePolicyDocument=json.dumps(policies["ecs-tasks-trust-policy.json"]))
-        iam.put_role_policy(RoleName="salvo-execution", PolicyName="execution",
-                            PolicyDocument=json.dumps(policies["execution-role-policy.json"]))
+        # The other documents must be accepted by IAM's validation as well: one execution role per side.
+        for role in ("executor", "controller"):
+            iam.create_role(RoleName=f"salvo-{role}-execution",
+                            AssumeRolePolicyDocument=json.dumps(policies["ecs-tasks-trust-policy.json"]))
+            iam.put_role_policy(RoleName=f"salvo-{role}-execution", PolicyName="execution",
+                                PolicyDocument=json.dumps(policies[f"{role}-execution-role-policy.json"]))
         malformed = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3-GetObject", "Resource": "*"}]}
         try:
             iam.put_user_policy(UserName="salvo-executor", PolicyName="malformed", PolicyDocument=json.dumps(malformed))
@@ -191,25 +192,64 @@ def test_only_the_controller_publishes_live_figures(enforcing_moto):
 
 
 def _allows(policy: dict, action: str, resource: str) -> bool:
-    return IAMPolicy(json.dumps(policy)).is_action_permitted(action, resource) is PermissionResult.PERMITTED
+    return _evaluate(policy, action, resource) is PermissionResult.PERMITTED
 
 
-def test_execution_role_pulls_logs_and_reads_only_the_fleet_key(enforcing_moto):
+def _evaluate(policy: dict, action: str, resource: str) -> PermissionResult:
+    """PERMITTED; NEUTRAL (no statement allows it: AccessDenied, an implicit deny); DENIED (an explicit Deny:
+    AccessDenied whatever other policy is attached to the principal)."""
+    return IAMPolicy(json.dumps(policy)).is_action_permitted(action, resource)
+
+
+OTHER = {"executor": "controller", "controller": "executor"}
+
+
+@pytest.mark.parametrize("role", ["executor", "controller"])
+def test_execution_role_pulls_its_image_writes_logs_and_nothing_else(enforcing_moto, role):
     """Moto's own evaluator on explicit ARNs (its server checks these services against resource "*")."""
-    policy = enforcing_moto.policies["execution-role-policy.json"]
+    policy = enforcing_moto.policies[f"{role}-execution-role-policy.json"]
     region, account = PLACEHOLDERS["AWS_REGION"], PLACEHOLDERS["AWS_ACCOUNT_ID"]
     repository = f"arn:aws:ecr:{region}:{account}:repository/"
-    stream = f"arn:aws:logs:{region}:{account}:log-group:/ecs/salvo:log-stream:salvo/executor/abc"
-    secret = PLACEHOLDERS["FLEET_KEY_SECRET_ARN"]
+    stream = f"arn:aws:logs:{region}:{account}:log-group:/ecs/salvo:log-stream:salvo/{role}/abc"
     assert _allows(policy, "ecr:GetAuthorizationToken", "*")
-    for image in ("salvo-executor", "salvo-controller"):
-        assert _allows(policy, "ecr:BatchGetImage", repository + image)
-        assert _allows(policy, "ecr:GetDownloadUrlForLayer", repository + image)
+    assert _allows(policy, "ecr:BatchGetImage", repository + f"salvo-{role}")
+    assert _allows(policy, "ecr:GetDownloadUrlForLayer", repository + f"salvo-{role}")
+    assert not _allows(policy, "ecr:BatchGetImage", repository + f"salvo-{OTHER[role]}")
     assert not _allows(policy, "ecr:BatchGetImage", repository + "someone-else")
-    assert not _allows(policy, "ecr:PutImage", repository + "salvo-executor")
+    assert not _allows(policy, "ecr:PutImage", repository + f"salvo-{role}")
     assert _allows(policy, "logs:PutLogEvents", stream)
     assert not _allows(policy, "logs:PutLogEvents", stream.replace("/ecs/salvo", "/ecs/other"))
     assert not _allows(policy, "logs:DeleteLogGroup", stream)
-    assert _allows(policy, "secretsmanager:GetSecretValue", secret)
-    assert not _allows(policy, "secretsmanager:GetSecretValue", secret.replace("salvo-fleet-key", "db-password"))
     assert not _allows(policy, "s3:GetObject", f"arn:aws:s3:::{BUCKET}/{PLACEHOLDERS['SCENARIO_KEY']}")
+
+
+@pytest.mark.parametrize("role", ["executor", "controller"])
+def test_each_execution_role_reads_only_its_own_secret(enforcing_moto, role):
+    """The ECS agent starting a task reads the secrets its task definition names with the execution role:
+    each side's role fetches its own secret, and is AccessDenied on the other side's (and anything else)."""
+    policies = enforcing_moto.policies
+    policy = policies[f"{role}-execution-role-policy.json"]
+    own, other = SECRET_ARNS[role], SECRET_ARNS[OTHER[role]]
+    assert _allows(policy, "secretsmanager:GetSecretValue", own)
+    assert _evaluate(policy, "secretsmanager:GetSecretValue", other) is not PermissionResult.PERMITTED
+    assert not _allows(policy, "secretsmanager:GetSecretValue", own.replace("salvo-", "db-password-"))
+    assert not _allows(policy, "secretsmanager:PutSecretValue", own)
+    assert not _allows(policy, "secretsmanager:ListSecrets", "*")
+    # The task definition that names this role names exactly the secret the role may read.
+    definition = policies[f"{role}-task-definition.json"]
+    assert definition["executionRoleArn"].endswith(f":role/salvo-{role}-execution")
+    (container,) = definition["containerDefinitions"]
+    assert {secret_arn(secret["valueFrom"]) for secret in container["secrets"]} == {own}
+
+
+def test_no_executor_role_may_ever_read_the_controllers_secret(enforcing_moto):
+    """An explicit Deny (not only no Allow) in both executor roles: should a broader policy be attached to one
+    of them later (say, for a scenario's own secrets), the controller's secret key still stays out of reach of
+    the ECS agent starting an executor and of the scenario code running in one (the task role)."""
+    controller_secret = SECRET_ARNS["controller"]
+    for document in ("executor-execution-role-policy.json", "executor-task-role-policy.json"):
+        policy = enforcing_moto.policies[document]
+        for action in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:PutSecretValue"):
+            assert _evaluate(policy, action, controller_secret) is PermissionResult.DENIED, (document, action)
+        assert _evaluate(policy, "secretsmanager:GetSecretValue", SECRET_ARNS["executor"].replace("salvo-", "app-")) \
+            is not PermissionResult.DENIED  # the Deny names the controller's secret only

@@ -2,15 +2,22 @@
 
 ECS templates are filled in by deploy/ecs/run.sh itself (`render`), so tests check what a
 user registers; Kubernetes manifests are read as kubectl reads them (multi-document YAML).
-The ECS shapes are checked against botocore's own service model, never against AWS.
+The ECS shapes are checked against botocore's own service model, never against AWS; the
+secrets ECS hands a task are resolved from what `salvo keygen --role R --format json` prints,
+as Secrets Manager would hold it. The images' Dockerfiles are read for what the deployment
+files must match (the user, the VOLUME paths).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
+import shlex
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +26,13 @@ import yaml
 from botocore.model import Shape
 from botocore.validate import ParamValidator
 
-from salvo.common.settings import CommonSettings, FILE_SUFFIX, env_name, secret_fields
+from salvo.cli import main as salvo_main
+from salvo.common.environment import check_environment, setting_names
+from salvo.common.settings import CommonSettings, FILE_SUFFIX, env_name, load, secret_fields
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
 from tests.support.executors import REPO
+from tests.support.keys import controller_env, executor_env
 
 DEPLOY = REPO / "deploy"
 ECS = DEPLOY / "ecs"
@@ -38,7 +48,8 @@ PLACEHOLDERS = {
     "BUCKET": "my-loadtests",
     "SCENARIO_KEY": "scenarios/checkout.zip",
     "RESULTS_PREFIX": "results/",
-    "FLEET_KEY_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:salvo-fleet-key-AbCdEf",
+    "EXECUTOR_KEYS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:salvo-executor-keys-AbCdEf",
+    "CONTROLLER_KEYS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:salvo-controller-keys-GhIjKl",
     "EXECUTOR_CIDRS": "10.0.16.0/20,10.0.32.0/20",
 }
 
@@ -79,6 +90,87 @@ def known_variables(model: type[CommonSettings]) -> set[str]:
 
 
 ROLE_MODELS: dict[str, type[CommonSettings]] = {"executor": ExecutorSettings, "controller": ControllerSettings}
+
+
+def start_settings(role: str, env: dict[str, str]) -> CommonSettings:
+    """The settings `salvo executor|controller` starts with from `env` (ConfigError where it refuses):
+    the same environment check first (no stray SALVO_* name; never the controller's secret on an executor)."""
+    check_environment(env, setting_names(ROLE_MODELS.values()), executor=role == "executor")
+    return load(ROLE_MODELS[role], env)
+
+
+# --- key material, as the secret stores hold it ---------------------------------------------------
+
+# Each side's secret (`salvo keygen --role` names the executors' block "executors").
+KEYGEN_ROLES = {"executor": "executors", "controller": "controller"}
+SECRET_ARNS = {"executor": PLACEHOLDERS["EXECUTOR_KEYS_SECRET_ARN"],
+               "controller": PLACEHOLDERS["CONTROLLER_KEYS_SECRET_ARN"]}
+
+
+def keys_env_text() -> str:
+    """A `salvo keygen` output (the test session's pair): what a user keeps as salvo-keys.env."""
+    blocks = {"controller": controller_env(), "executors": executor_env()}
+    return "\n".join(f"# {role}\n" + "".join(f"{name}={value}\n" for name, value in lines.items())
+                     for role, lines in blocks.items())
+
+
+def keygen_role_json(role: str) -> str:
+    """What `salvo keygen --from salvo-keys.env --role ROLE --format json` prints: one secret string."""
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "salvo-keys.env"
+        source.write_text(keys_env_text())
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = salvo_main(["keygen", "--from", str(source), "--role", KEYGEN_ROLES[role], "--format", "json"])
+    assert code == 0, f"salvo keygen --role {KEYGEN_ROLES[role]} exited {code}"
+    return out.getvalue()
+
+
+def secrets_manager() -> dict[str, str]:
+    """{secret ARN: secret string}: each role's secret made as run.sh --help says."""
+    return {SECRET_ARNS[role]: keygen_role_json(role) for role in SECRET_ARNS}
+
+
+def resolve_ecs_secrets(container: dict, store: dict[str, str]) -> dict[str, str]:
+    """{variable: value} as ECS fills a container's `secrets` from Secrets Manager (ARN:JSON-KEY:STAGE:VERSION)."""
+    values = {}
+    for secret in container.get("secrets", []):
+        arn, json_key, stage, version = secret["valueFrom"].rsplit(":", 3)
+        assert (stage, version) == ("", ""), f"{secret['name']}: pinned to a version stage or id"
+        values[secret["name"]] = json.loads(store[arn])[json_key]  # KeyError: not in that secret
+    return values
+
+
+def secret_arn(value_from: str) -> str:
+    """The secret an ECS valueFrom names (without its JSON key, stage and version)."""
+    return value_from.rsplit(":", 3)[0]
+
+
+# --- the images ------------------------------------------------------------------------------------
+
+IMAGES = REPO / "images"
+
+
+def dockerfile_instructions(image: str, instruction: str) -> list[str]:
+    """The arguments of each `INSTRUCTION` line of images/IMAGE/Dockerfile (continuations joined)."""
+    text = re.sub(r"\\\n\s*", " ", (IMAGES / image / "Dockerfile").read_text())
+    return [line.split(None, 1)[1].strip() for line in text.splitlines()
+            if line.split(None, 1)[:1] == [instruction]]
+
+
+def dockerfile_user(image: str) -> str:
+    """The user the image ends with (its last USER)."""
+    return dockerfile_instructions(image, "USER")[-1]
+
+
+def dockerfile_volumes(image: str) -> set[str]:
+    return {path for arguments in dockerfile_instructions(image, "VOLUME") for path in json.loads(arguments)}
+
+
+def dockerfile_env(image: str) -> dict[str, str]:
+    """ENV NAME=value ... pairs (the form the images use)."""
+    return dict(word.split("=", 1) for arguments in dockerfile_instructions(image, "ENV")
+                for word in shlex.split(arguments))
 
 
 # --- botocore's ECS model -----------------------------------------------------------------------

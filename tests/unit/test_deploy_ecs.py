@@ -8,13 +8,16 @@ import subprocess
 
 import pytest
 
-from salvo.common.keys import generate_fleet_key
+from salvo.common.errors import ConfigError
+from salvo.common.keys import KeyMode
 from salvo.common.settings import load
 from salvo.controller.settings import ControllerSettings
 from tests.support.deploy import (
-    ECS, PLACEHOLDERS, ROLE_MODELS, RUN_SCRIPT, TASK_DEFINITIONS, ecs_problems, known_variables, render_ecs,
-    script_env,
+    ECS, PLACEHOLDERS, ROLE_MODELS, RUN_SCRIPT, SECRET_ARNS, TASK_DEFINITIONS, dockerfile_env, dockerfile_user,
+    dockerfile_volumes, ecs_problems, known_variables, render_ecs, resolve_ecs_secrets, script_env, secret_arn,
+    secrets_manager, start_settings,
 )
+from tests.support.keys import controller_keys, executor_keys
 
 # Fargate's task-level cpu (units) -> allowed memory (MiB), from the ECS developer guide.
 FARGATE_SIZES = {
@@ -76,8 +79,6 @@ def test_task_definition_keeps_fargate_rules(definition):
     log = container["logConfiguration"]
     assert log["logDriver"] == "awslogs"
     assert {"awslogs-group", "awslogs-region", "awslogs-stream-prefix"} <= set(log["options"])
-    assert [secret["name"] for secret in container["secrets"]] == ["SALVO_FLEET_KEY"]
-    assert container["secrets"][0]["valueFrom"] == PLACEHOLDERS["FLEET_KEY_SECRET_ARN"]
     for mapping in container.get("portMappings", []):
         assert mapping.get("hostPort", mapping["containerPort"]) == mapping["containerPort"]  # awsvpc
     (nofile,) = [limit for limit in container["ulimits"] if limit["name"] == "nofile"]
@@ -89,19 +90,80 @@ def _role(definition: dict) -> str:
 
 
 def _container_environment(definition: dict) -> dict[str, str]:
+    """The container's variables at start: `environment`, and `secrets` as ECS resolves them from the two
+    Secrets Manager secrets made with `salvo keygen --role R --format json` (see run.sh --help)."""
     (container,) = definition["containerDefinitions"]
     env = {item["name"]: item["value"] for item in container["environment"]}
-    fleet_key = generate_fleet_key()  # what Secrets Manager hands over at start
-    env.update({secret["name"]: fleet_key for secret in container["secrets"]})
+    env.update(resolve_ecs_secrets(container, secrets_manager()))
     return env
 
 
 def test_environment_names_only_settings_of_its_role_and_loads(definition):
-    model = ROLE_MODELS[_role(definition)]
+    role = _role(definition)
     env = _container_environment(definition)
-    assert set(env) <= known_variables(model)
-    settings = load(model, env)  # every value valid as filled in (ConfigError otherwise)
-    assert settings.fleet_key is not None
+    assert set(env) <= known_variables(ROLE_MODELS[role])
+    settings = start_settings(role, env)  # every value valid as filled in (ConfigError otherwise)
+    assert settings.key_mode() is KeyMode.SPLIT  # production never uses the rehearsal's one shared key
+    assert settings.link_keys() == (executor_keys() if role == "executor" else controller_keys())
+
+
+SPLIT_KEYS = {
+    "executor": ["SALVO_EXECUTOR_SECRET_KEY", "SALVO_CONTROLLER_PUBLIC_KEY"],
+    "controller": ["SALVO_CONTROLLER_SECRET_KEY", "SALVO_EXECUTOR_PUBLIC_KEY"],
+}
+
+
+def test_each_side_takes_its_own_half_from_its_own_secret_by_json_key(definition):
+    role = _role(definition)
+    (container,) = definition["containerDefinitions"]
+    assert [secret["name"] for secret in container["secrets"]] == SPLIT_KEYS[role]
+    for secret in container["secrets"]:
+        # ARN:JSON-KEY:VERSION-STAGE:VERSION-ID, the stage and id empty (AWSCURRENT): the key named as the variable
+        assert secret["valueFrom"] == f"{SECRET_ARNS[role]}:{secret['name']}::"
+    role_name = definition["executionRoleArn"].rsplit("/", 1)[1]
+    assert role_name == f"salvo-{role}-execution"  # one execution role per side: see the IAM test
+
+
+def test_the_executor_task_never_names_the_controllers_secret(rendered):
+    """Not in its variables, not as a secret it is given, not through the execution role that starts it."""
+    executor, controller = rendered["executor-task-definition.json"], rendered["controller-task-definition.json"]
+    text = json.dumps(executor)
+    assert "SALVO_CONTROLLER_SECRET_KEY" not in text
+    assert PLACEHOLDERS["CONTROLLER_KEYS_SECRET_ARN"] not in text
+    assert "CONTROLLER_KEYS_SECRET_ARN" not in (ECS / "executor-task-definition.json").read_text()
+    assert executor["executionRoleArn"] != controller["executionRoleArn"]
+    assert executor["taskRoleArn"] != controller["taskRoleArn"]
+    (container,) = executor["containerDefinitions"]
+    assert {secret_arn(s["valueFrom"]) for s in container["secrets"]} == {PLACEHOLDERS["EXECUTOR_KEYS_SECRET_ARN"]}
+    # Were the controller's half given to it anyway, the executor would refuse to start.
+    env = _container_environment(executor)
+    env.update(resolve_ecs_secrets(controller["containerDefinitions"][0], secrets_manager()))
+    with pytest.raises(ConfigError, match="SALVO_CONTROLLER_SECRET_KEY is the controller's secret"):
+        start_settings("executor", env)
+
+
+@pytest.mark.parametrize("image", ["executor", "controller"])
+def test_read_only_root_with_writable_volumes_the_image_declares(rendered, image):
+    """readonlyRootFilesystem: what the side writes (work folder, /tmp, HOME) is on task-scoped bind volumes.
+
+    Fargate creates a bind volume root-owned 0755 unless the image declares the path a VOLUME (then it
+    copies the image's ownership and mode): every mount point must be one, or uid 10001 could not write.
+    """
+    definition = rendered[f"{image}-task-definition.json"]
+    (container,) = definition["containerDefinitions"]
+    assert container["readonlyRootFilesystem"] is True
+    assert container["linuxParameters"]["capabilities"]["drop"] == ["ALL"]
+    assert "user" not in container and dockerfile_user(image) == "10001:10001"  # the image's non-root user
+    volumes = [volume["name"] for volume in definition["volumes"]]
+    assert all(set(volume) == {"name"} for volume in definition["volumes"])  # Fargate ephemeral storage
+    mounts = {mount["containerPath"]: mount for mount in container["mountPoints"]}
+    assert sorted(mount["sourceVolume"] for mount in mounts.values()) == sorted(volumes)  # each used once
+    assert not any(mount.get("readOnly") for mount in mounts.values())
+    image_env = dockerfile_env(image)
+    settings = load(ROLE_MODELS[image], _container_environment(definition))
+    assert set(mounts) == {str(settings.work_dir), "/tmp", image_env["HOME"]}
+    assert str(settings.work_dir) == image_env["SALVO_WORK_DIR"]  # the task and the image agree on it
+    assert set(mounts) <= dockerfile_volumes(image)
 
 
 def test_executor_ports_and_health_check_match_the_image(rendered):
@@ -137,6 +199,13 @@ def test_arm64_renders_a_graviton_task(tmp_path):
     ("AWS_ACCOUNT_ID", "12345", "12-digit"),
     ("BUCKET", 'a"b', "quotes"),
     ("CPU_ARCHITECTURE", "arm", "X86_64 or ARM64"),
+    # The task definitions append ":JSON-KEY::": only a full secret ARN makes that a lookup of the right key.
+    ("EXECUTOR_KEYS_SECRET_ARN", "salvo-executor-keys", "not the full ARN"),
+    ("EXECUTOR_KEYS_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:salvo-executor-keys",
+     "not the full ARN"),  # a partial ARN (no random suffix)
+    ("CONTROLLER_KEYS_SECRET_ARN", PLACEHOLDERS["CONTROLLER_KEYS_SECRET_ARN"] + ":SALVO_CONTROLLER_SECRET_KEY::",
+     "not the full ARN"),
+    ("CONTROLLER_KEYS_SECRET_ARN", PLACEHOLDERS["EXECUTOR_KEYS_SECRET_ARN"], "are the same secret"),
 ])
 def test_render_refuses_a_bad_placeholder_naming_it(tmp_path, name, value, message):
     result = subprocess.run(["bash", str(RUN_SCRIPT), "render", str(tmp_path)], env=script_env(**{name: value}),
@@ -146,10 +215,11 @@ def test_render_refuses_a_bad_placeholder_naming_it(tmp_path, name, value, messa
     assert not list(tmp_path.glob("*.json"))
 
 
-def test_render_names_a_missing_placeholder(tmp_path):
+@pytest.mark.parametrize("name", ["EXECUTOR_KEYS_SECRET_ARN", "CONTROLLER_KEYS_SECRET_ARN"])
+def test_render_names_a_missing_placeholder(tmp_path, name):
     env = script_env()
-    del env["FLEET_KEY_SECRET_ARN"]
+    del env[name]
     result = subprocess.run(["bash", str(RUN_SCRIPT), "render", str(tmp_path)], env=env,
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert "FLEET_KEY_SECRET_ARN is not set" in result.stderr
+    assert f"{name} is not set" in result.stderr
