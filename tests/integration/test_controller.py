@@ -158,11 +158,16 @@ def test_failing_criteria_exit_1(fleet_factory):
     assert junit.count("<failure") >= 2
 
 
-@pytest.mark.parametrize(("policy", "expected_exit"), [("continue", 0), ("fail", 4)])
-def test_executor_killed_mid_run_is_marked_lost(fleet_factory, target, policy, expected_exit):
+@pytest.mark.parametrize(("policy", "short_fleet", "expected_exit"), [
+    ("continue", "pass", 0),  # the operator said a short fleet's results may pass
+    ("continue", "fail", 1),  # the default: PARTIAL is not PASS
+    ("fail", "fail", 4),
+])
+def test_executor_killed_mid_run_is_marked_lost(fleet_factory, target, policy, short_fleet, expected_exit):
     fleet = fleet_factory(3, duration="8s")
     fleet.wait_armed()
-    controller = fleet.controller(f"lost-{policy}", SALVO_LOST_EXECUTOR_POLICY=policy, SALVO_CRITERIA="error_rate<5%")
+    controller = fleet.controller(f"lost-{policy}-{short_fleet}", SALVO_LOST_EXECUTOR_POLICY=policy,
+                                  SALVO_SHORT_FLEET=short_fleet, SALVO_CRITERIA="error_rate<5%")
     victim = fleet.executors[0]
     wait_for(lambda: victim.state() == "running", 60, "the run to start")
     wait_for(lambda: target.stats()["executors"].get("node-0", {}).get("count", 0) >= 3, 30, "the victim's load")

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from salvo import __version__
+from salvo.common.clocksync import ClockEstimate
 from salvo.common.layout import summary_location
 from salvo.common.protocol import (
     Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, LabelInterval, Start, StartAck, Status, Stop,
@@ -38,6 +39,8 @@ class FakeMember:
     never_gets_start: bool = False
     upload: str = "ok"  # ok | none | corrupt | wrong-schema | forged:<other id>
     failing_every: int = 0  # every Nth request answered 500 (1: all of them)
+    clock_offset: float = 0.0  # its clock minus the controller's, as the clock exchanges measure it
+    clock_answers: bool = True  # False: never answers a clock exchange
     version: str = __version__
     sha256: str = SHA
     state: ExecutorState = ExecutorState.ARMED
@@ -160,6 +163,7 @@ class FakeControllerLink:
         self.last_rtt: dict[str, float] = {}
         self.published: list = []
         self.closed = False
+        self.clock_offsets: dict[str, float] = {}
 
     def handshake_many(self, hosts: list[str], timeout: float, watch: bool = True) -> dict[str, Status | None]:
         self.fleet.clock.advance(0.01)
@@ -174,6 +178,19 @@ class FakeControllerLink:
 
     def auth_failed(self, host: str) -> bool:
         return False
+
+    def measure_clocks(self, hosts: list[str]) -> dict[str, ClockEstimate | None]:
+        self.fleet.clock.advance(0.01)
+        members = {host: self.fleet.members.get(host) for host in hosts}
+        return {host: ClockEstimate(member.clock_offset, 0.0005, samples=5) if member and member.clock_answers
+                else None for host, member in members.items()}
+
+    def set_clocks(self, offsets: dict[str, ClockEstimate]) -> set[str]:
+        self.clock_offsets = {host: estimate.offset for host, estimate in offsets.items()}
+        return set(offsets)
+
+    def probe_clock(self, host: str) -> bool:
+        return host in self.connected
 
     def remove_executor(self, host: str) -> None:
         self.connected.discard(host)

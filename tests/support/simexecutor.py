@@ -35,7 +35,8 @@ from salvo.common import protocol
 from salvo.common.errors import ProtocolError
 from salvo.common.keys import ExecutorKeys, executor_keys_from_fleet_key, generate_keypair
 from salvo.common.protocol import (
-    ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Status, Stop,
+    ClockAck, ClockSet, ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Status, Stop,
+    TimeEcho, TimeProbe,
 )
 
 SHA = "5" * 64
@@ -142,11 +143,17 @@ class SimFleet:
             pass
 
     def _status(self, sim: Sim, peer: bytes, frame: bytes) -> None:
+        received_at = time.time()
         try:
             message = protocol.decode_status(frame)
         except ProtocolError:
             return
-        if isinstance(message, Hello):
+        if isinstance(message, TimeProbe):  # the clock exchange, answered at once as an executor does
+            self._send(sim, peer, TimeEcho(executor_id=sim.executor_id, probe_sent_at=message.sent_at,
+                                           received_at=received_at, sent_at=time.time()))
+        elif isinstance(message, ClockSet):
+            self._send(sim, peer, ClockAck(executor_id=sim.executor_id, offset=message.offset))
+        elif isinstance(message, Hello):
             if message.watch:
                 sim.watchers.add(peer)
             sim.delayed.append((time.time() + sim.behaviour.handshake_delay, peer))

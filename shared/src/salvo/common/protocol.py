@@ -5,9 +5,11 @@ Two links exist between a controller and each executor:
 * command link — executor SUB (bound on SALVO_COMMAND_PORT) <- controller XPUB:
   Start, Stop, Heartbeat, Dismiss. One message reaches the whole fleet. With a
   fleet key only the controller's key may connect to it (CURVE + ZAP).
-* status link — executor ROUTER (bound on SALVO_STATUS_PORT) <-> controller DEALER:
-  Hello -> Status (the handshake); then the executor pushes Status heartbeats,
-  StartAck, IntervalStats and Finished to every peer that said Hello(watch=True).
+* status link — executor ROUTER (bound on SALVO_STATUS_PORT) <-> controller ROUTER:
+  Hello -> Status (the handshake); TimeProbe -> TimeEcho (clock exchanges) and
+  ClockSet -> ClockAck (the offset to correct by); then the executor pushes Status
+  heartbeats, StartAck, IntervalStats and Finished to every peer that said
+  Hello(watch=True).
 
 Every frame is one UTF-8 JSON object with `v` (protocol version) and `type`.
 Anything else is a ProtocolError, which receivers log and ignore.
@@ -154,12 +156,53 @@ class Finished(_Message):
     summary_uri: str | None = None
 
 
+# --- clocks (status link; salvo.common.clocksync) ------------------------------------------------
+
+MAX_CLOCK_OFFSET_SECONDS = 86400.0  # anything further off is no clock to correct
+
+
+class TimeProbe(_Message):
+    """Controller -> executor: t1, the controller's time of sending."""
+
+    type: Literal["time_probe"] = "time_probe"
+    sent_at: Annotated[float, Field(allow_inf_nan=False)]
+
+
+class TimeEcho(_Message):
+    """Executor -> controller: the probe's t1 back, with t2 (received) and t3 (answered) on the executor's clock."""
+
+    type: Literal["time_echo"] = "time_echo"
+    executor_id: str
+    probe_sent_at: Annotated[float, Field(allow_inf_nan=False)]
+    received_at: Annotated[float, Field(allow_inf_nan=False)]
+    sent_at: Annotated[float, Field(allow_inf_nan=False)]
+
+
+class ClockSet(_Message):
+    """Controller -> executor: its clock's measured offset (executor minus controller, seconds), to correct by."""
+
+    type: Literal["clock_set"] = "clock_set"
+    offset: Annotated[float, Field(allow_inf_nan=False, ge=-MAX_CLOCK_OFFSET_SECONDS, le=MAX_CLOCK_OFFSET_SECONDS)]
+    uncertainty: Annotated[float, Field(allow_inf_nan=False, ge=0, le=MAX_CLOCK_OFFSET_SECONDS)]
+
+
+class ClockAck(_Message):
+    """Executor -> controller: the offset it will correct by from now on (refused after a start: accepted=False)."""
+
+    type: Literal["clock_ack"] = "clock_ack"
+    executor_id: str
+    offset: Annotated[float, Field(allow_inf_nan=False)]
+    accepted: bool = True
+
+
 Command = Annotated[Union[Start, Stop, Heartbeat, Dismiss], Field(discriminator="type")]
 StatusMessage = Annotated[
-    Union[Hello, Status, StartAck, IntervalStats, Finished], Field(discriminator="type")
+    Union[Hello, Status, StartAck, IntervalStats, Finished, TimeProbe, TimeEcho, ClockSet, ClockAck],
+    Field(discriminator="type"),
 ]
 Message = Annotated[
-    Union[Start, Stop, Heartbeat, Dismiss, Hello, Status, StartAck, IntervalStats, Finished],
+    Union[Start, Stop, Heartbeat, Dismiss, Hello, Status, StartAck, IntervalStats, Finished, TimeProbe, TimeEcho,
+          ClockSet, ClockAck],
     Field(discriminator="type"),
 ]
 
@@ -188,7 +231,7 @@ def decode_command(frame: bytes) -> Start | Stop | Heartbeat | Dismiss:
     return _decode(_command_adapter, frame)
 
 
-def decode_status(frame: bytes) -> Hello | Status | StartAck | IntervalStats | Finished:
+def decode_status(frame: bytes) -> Hello | Status | StartAck | IntervalStats | Finished | TimeProbe | TimeEcho | ClockSet | ClockAck:
     """A status-link frame, or ProtocolError."""
     return _decode(_status_adapter, frame)
 

@@ -45,6 +45,7 @@ class Inbound:
     link: Link
     message: object
     peer: bytes | None = None
+    received_at: float | None = None  # this host's clock when the frame was read (a clock exchange's t2)
 
 
 class RateLimitedWarning:

@@ -21,6 +21,7 @@ from salvo.common.environment import scenario_environment
 from salvo.common.clock import Clock
 from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.errors import ExitCode, PreStartFailed
+from salvo.common.clocksync import ClockSample
 from salvo.common.layout import run_location
 from salvo.common.protocol import (
     START_QUIET_SECONDS, Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
@@ -29,7 +30,8 @@ from salvo.common.s3 import S3Store
 from salvo.controller.collect import read_summaries
 from salvo.controller.compare import compare_to_baseline
 from salvo.controller.criteria import evaluate
-from salvo.controller.discovery import Fleet, Seen, TooFewExecutors, discover
+from salvo.controller.clocks import RECHECK_SECONDS, FleetClocks, synchronise
+from salvo.controller.discovery import Fleet, Seen, TooFewExecutors, discover, too_few
 from salvo.controller.preflight import check_results_destination, read_baseline
 from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
 from salvo.controller.live import LiveView
@@ -89,6 +91,7 @@ class Controller:
         self.baseline = None  # SALVO_BASELINE_RUN's figures, read in the preflight
         self.fleet_load: dict | None = None
         self.metrics: LiveMetrics | None = None
+        self.clocks = FleetClocks()
 
     # --- top level ---------------------------------------------------------------------
 
@@ -158,6 +161,12 @@ class Controller:
         log.info("run %s: looking for executors", self.run_id)
         fleet = discover(self.link, self.prober, self.targets, self.settings, self.clock,
                          between_rounds=self._raise_if_signalled)
+        self.clocks = synchronise(self.link, fleet, self.settings)  # leaves out clocks it cannot correct
+        if self.metrics is not None:
+            self.metrics.clocks({c.executor_id: (c.at_start.offset, c.at_start.uncertainty)
+                                 for c in self.clocks.by_host.values()})
+        if len(fleet.members) < self.settings.quorum:
+            raise TooFewExecutors(too_few(fleet, self.settings))
         for found in fleet.found.values():
             if found.seen is not Seen.MEMBER:
                 log.warning("not in the fleet: %s", found.describe())
@@ -256,6 +265,7 @@ class Controller:
         s = self.settings
         live = LiveView(s, self.run_id, start.start_at, self.clock, self.metrics, len(start.fleet))
         next_beat = float("-inf")
+        next_clock_check = self.clock.monotonic() + (start.start_at - self.clock.time()) + START_QUIET_SECONDS
         stopped_at: float | None = None
         deadline = self.clock.monotonic() + (start.start_at - self.clock.time()) + s.run_timeout
         for member in self.ledger.members.values():
@@ -265,6 +275,10 @@ class Controller:
             if now >= next_beat:
                 self.link.publish(Heartbeat(run_id=self.run_id, sent_at=self.clock.time()))
                 next_beat = now + s.heartbeat_interval
+            if now >= next_clock_check:  # drift: one exchange per running member (answers come via receive)
+                for member in self.ledger.running():
+                    self.link.probe_clock(member.host)
+                next_clock_check = now + RECHECK_SECONDS
             reason = None
             if self.pending_signal is not None:
                 reason = f"controller interrupted by {signal.Signals(self.pending_signal).name}"
@@ -290,6 +304,9 @@ class Controller:
         live.close()
 
     def _on_status(self, host: str, message) -> None:
+        if isinstance(message, ClockSample):
+            self.clocks.add(host, message)
+            return
         member = self.ledger.at_host(host)
         if member is None:
             return
@@ -363,7 +380,7 @@ class Controller:
         report = Report(
             run_id=self.run_id, merged=merged, criteria=results, ledger=self.ledger, verdict=verdict,
             start_at=start.start_at, fleet=start.fleet, fleet_load=self.fleet_load, baseline=comparison,
-            links=s.declared_key_mode(),
+            links=s.declared_key_mode(), clocks=self.clocks.report(),
         )
         print(report.console_table(), flush=True)
         store = self.store.bounded(INTERRUPTED_UPLOAD_SECONDS) if self.pending_signal is not None else self.store

@@ -51,6 +51,7 @@ class Seen(str, Enum):
     AUTH_FAILED = "authentication failed"
     NO_ANSWER = "no handshake answer"
     MISMATCH = "left out (differs from the majority)"
+    CLOCK = "left out (clock)"
 
 
 @dataclass

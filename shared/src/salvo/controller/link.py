@@ -20,7 +20,8 @@ from zmq.utils.monitor import recv_monitor_message
 from salvo.common import protocol
 from salvo.common.errors import ProtocolError
 from salvo.common.keys import ControllerKeys
-from salvo.common.protocol import Hello, Status
+from salvo.common.clocksync import ClockEstimate, ClockSample, estimate
+from salvo.common.protocol import ClockAck, ClockSet, Hello, Status, TimeEcho, TimeProbe
 from salvo.common.transport import HANDSHAKE_FAILURES, RateLimitedWarning, harden
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,10 @@ HANDSHAKE_LIMIT = 120.0
 CONNECT_SECONDS = 0.003  # extra patience per new connection before the first answers
 IO_THREADS = 2  # CURVE for thousands of connections is more than one I/O thread keeps up with
 MAX_BATCH = 10_000  # messages taken per receive() call, so one busy second cannot starve the caller
+CLOCK_ROUNDS = 5  # exchanges per executor before the start: the shortest round trip of them is kept
+CLOCK_WINDOW = 64  # exchanges in flight at once
+CLOCK_ANSWER_SECONDS = 0.5  # an exchange not answered by then is lost
+CLOCK_SET_SECONDS = 5.0  # how long ClockSet is repeated for an executor that has not acknowledged it
 
 
 @dataclass
@@ -62,6 +67,7 @@ class ControllerLink:
         self._connections = 0
         self.last_rtt: dict[str, float] = {}
         self.pending: list[tuple[str, object]] = []
+        self._probes: dict[str, set[float]] = {}  # per host, the t1 of each TimeProbe not yet answered
         self.warnings = RateLimitedWarning()
 
     def _monitor(self, sock: zmq.Socket, events: int) -> zmq.Socket:
@@ -183,6 +189,62 @@ class ControllerLink:
                     self.pending.append((host, message))
         return answers
 
+    # --- clocks (salvo.common.clocksync) ------------------------------------------------
+
+    def measure_clocks(self, hosts: list[str], rounds: int = CLOCK_ROUNDS,
+                       answer_timeout: float = CLOCK_ANSWER_SECONDS) -> dict[str, ClockEstimate | None]:
+        """Each host's clock against this one: `rounds` exchanges each, at most CLOCK_WINDOW in flight (so an
+        answer is read when it arrives, not behind a thousand others), the shortest round trip kept."""
+        samples: dict[str, list[ClockSample]] = {host: [] for host in hosts}
+        for round_number in range(rounds):
+            order = hosts if round_number % 2 == 0 else hosts[::-1]
+            for first in range(0, len(order), CLOCK_WINDOW):
+                self._clock_window(order[first:first + CLOCK_WINDOW], samples, answer_timeout)
+        return {host: estimate(found) for host, found in samples.items()}
+
+    def _clock_window(self, hosts: list[str], samples: dict[str, list[ClockSample]], timeout: float) -> None:
+        waiting = set()
+        for host in hosts:
+            if self.probe_clock(host):
+                waiting.add(host)
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            for host, message in self._receive(min(0.01, max(0.0, deadline - time.monotonic()))):
+                if isinstance(message, ClockSample) and host in samples:
+                    samples[host].append(message)
+                    waiting.discard(host)
+                else:
+                    self.pending.append((host, message))
+
+    def probe_clock(self, host: str) -> bool:
+        """One TimeProbe; its answer arrives from receive() as a ClockSample."""
+        sent_at = time.time()
+        outstanding = self._probes.setdefault(host, set())
+        if len(outstanding) > 64:  # unanswered for long: forget them rather than grow
+            outstanding.clear()
+        outstanding.add(sent_at)
+        return self._send(host, protocol.encode(TimeProbe(sent_at=sent_at)))
+
+    def set_clocks(self, offsets: dict[str, ClockEstimate], timeout: float = CLOCK_SET_SECONDS) -> set[str]:
+        """Tell each host its offset (ClockSet, repeated until its ClockAck); the hosts that took it."""
+        acked: set[str] = set()
+        frames = {host: protocol.encode(ClockSet(offset=e.offset, uncertainty=e.uncertainty))
+                  for host, e in offsets.items()}
+        deadline, next_send = time.monotonic() + timeout, 0.0
+        while len(acked) < len(frames) and time.monotonic() < deadline:
+            if time.monotonic() >= next_send:
+                for host, frame in frames.items():
+                    if host not in acked:
+                        self._send(host, frame)
+                next_send = time.monotonic() + HELLO_REPEAT_SECONDS
+            for host, message in self._receive(0.02):
+                if isinstance(message, ClockAck) and host in frames and message.accepted \
+                        and message.offset == offsets[host].offset:
+                    acked.add(host)
+                elif not isinstance(message, ClockAck):
+                    self.pending.append((host, message))
+        return acked
+
     def receive(self, timeout: float) -> list[tuple[str, object]]:
         """Messages from the executors, as (host, message); waits up to `timeout` for the first."""
         if self.pending:
@@ -212,11 +274,20 @@ class ControllerLink:
         return received
 
     def _decode(self, host: str, frame: bytes):
+        returned = time.time()  # a clock exchange's t4: as soon as the frame is read
         try:
-            return protocol.decode_status(frame)
+            message = protocol.decode_status(frame)
         except ProtocolError as exc:
             self.warnings.warn(f"garbage-{host}", "ignored from %s: %s", host, exc)
             return None
+        if isinstance(message, TimeEcho):
+            sent = self._probes.get(host, set())
+            if message.probe_sent_at not in sent:  # not an answer to a probe of ours
+                self.warnings.warn(f"echo-{host}", "ignored from %s: a time echo of no probe sent", host)
+                return None
+            sent.discard(message.probe_sent_at)
+            return ClockSample(message.probe_sent_at, message.received_at, message.sent_at, returned)
+        return message
 
     # --- command link --------------------------------------------------------------------
 

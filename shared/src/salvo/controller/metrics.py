@@ -87,6 +87,12 @@ class LiveMetrics:
                             registry=r).labels(run_id)
         self._start = Gauge("salvo_start_time_seconds", "the run's start_at, seconds since the epoch", run,
                             registry=r).labels(run_id)
+        self._clock_offset = Gauge("salvo_clock_offset_seconds", "an executor's clock minus the controller's, as "
+                                   "measured before the start (and corrected)", run + ["executor"], registry=r)
+        self._clock_max_offset = Gauge("salvo_clock_max_offset_seconds", "the largest measured offset of the fleet's "
+                                       "clocks (absolute), corrected", run, registry=r).labels(run_id)
+        self._clock_uncertainty = Gauge("salvo_clock_max_uncertainty_seconds", "the largest uncertainty of the fleet's "
+                                        "clock measurements", run, registry=r).labels(run_id)
         if current is not None:
             r.register(_RunState(run_id, states, current))
         self.fleet_size = 0
@@ -96,6 +102,14 @@ class LiveMetrics:
         self._with_latency: set[str] = set()  # labels whose quantiles are exposed now
         self._users_by_executor: dict[str, int] = {}
         self._ignored_labels = False
+
+    def clocks(self, offsets: dict[str, tuple[float, float]]) -> None:
+        """Each executor's measured (offset, uncertainty), seconds."""
+        for executor_id, (offset, _) in offsets.items():
+            self._clock_offset.labels(self.run_id, executor_id).set(offset)
+        if offsets:
+            self._clock_max_offset.set(max(abs(offset) for offset, _ in offsets.values()))
+            self._clock_uncertainty.set(max(uncertainty for _, uncertainty in offsets.values()))
 
     def started(self, start_at: float, fleet_size: int) -> None:
         self.fleet_size = fleet_size

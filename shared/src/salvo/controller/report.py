@@ -36,6 +36,7 @@ class Report:
     fleet_load: dict | None = None  # the fleet's load totals (salvo.controller.sharing.fleet_load_report)
     baseline: Comparison | None = None  # against SALVO_BASELINE_RUN
     links: KeyMode | None = None  # how the control links were secured (None: not known, e.g. `salvo report`)
+    clocks: dict | None = None  # salvo.controller.clocks.FleetClocks.report(): offsets measured and corrected
 
     @property
     def insecure(self) -> bool:
@@ -90,6 +91,8 @@ class Report:
             out.append(f"  criterion {result.description}")
         if self.baseline is not None:
             out.append(self.baseline.table())
+        if self.clocks:
+            out.append(self.clocks["line"])
         out.append(self.links_line())
         notes = "".join(f"; {note}" for note in self.verdict.notes)
         out.append(f"verdict: {self.verdict.word} (exit {int(self.verdict.exit_code)}){notes}")
@@ -109,7 +112,8 @@ class Report:
             "verdict_reasons": self.verdict.reasons,
             "verdict_notes": self.verdict.notes,
             "security": {"links": self.links.value if self.links else None, "insecure": self.insecure},
-            "executors": executor_entries(self.ledger, self.start_at),
+            "executors": self._executor_entries(),
+            "clocks": self.clocks,
             "failed": self.failed,
             "start_at": self.start_at,
             "fleet": self.fleet,
@@ -137,11 +141,20 @@ class Report:
             "executor_series_omitted": max(0, len(merged.executor_series) - MAX_EXECUTOR_SERIES),
         }
 
+    def _executor_entries(self) -> dict:
+        entries = executor_entries(self.ledger, self.start_at)
+        for executor_id, clock in ((self.clocks or {}).get("executors") or {}).items():
+            if executor_id in entries:
+                entries[executor_id]["clock"] = clock
+        return entries
+
     def junit_xml(self) -> str:
         data = self.to_dict()
         suite = ET.Element("testsuite", name=f"salvo {self.run_id}")
         properties = ET.SubElement(suite, "properties")
         ET.SubElement(properties, "property", name="salvo.links", value=self.links.value if self.links else "unknown")
+        if self.clocks:
+            ET.SubElement(properties, "property", name="salvo.clocks", value=self.clocks["line"])
         failures = 0
         for result in self.criteria:
             case = ET.SubElement(suite, "testcase", classname="salvo.criteria", name=result.criterion.text)

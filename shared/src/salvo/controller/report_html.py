@@ -42,6 +42,7 @@ def render_html(data: dict) -> str:
         overview=html.escape(overview(data)),
         reasons=reasons_list(data),
         security=security_banner(data),
+        clocks=html.escape(str((data.get("clocks") or {}).get("line") or "")),
         metadata=metadata_table(data),
         labels=labels_table(data),
         executors=executors_table(data),

@@ -104,8 +104,9 @@ def executors_table(data: dict) -> str:
     with_share = any(isinstance(entry.get("share"), dict) for entry in executors.values())
     # the version column only when the executors differ (the run's metadata names the one version otherwise)
     with_version = len({entry.get("version") for entry in executors.values() if entry.get("version")}) > 1
+    with_clock = any(isinstance(entry.get("clock"), dict) for entry in executors.values())
     headings = ["executor", "host", "outcome", "requests", "rps", "p95 ms", "error rate", "start offset",
-                "first request"]
+                "first request"] + (["clock offset", "+-"] if with_clock else [])
     if with_share:
         headings += [heading for _, heading, _ in SHARE_COLUMNS]
     headings += ["version", "reason"] if with_version else ["reason"]
@@ -115,6 +116,9 @@ def executors_table(data: dict) -> str:
         cells = [executor_id, text(entry.get("host")), text(entry.get("outcome")), count(row.get("requests")),
                  per_second(row.get("rps")), ms(row.get("p95")), rate(row.get("error_rate")),
                  offset_ms(entry.get("start_offset_ms")), offset_ms(entry.get("first_request_offset_ms"))]
+        if with_clock:
+            clock = entry.get("clock") if isinstance(entry.get("clock"), dict) else {}
+            cells += [offset_ms(clock.get("offset_ms")), offset_ms(clock.get("uncertainty_ms"))]
         if with_share:
             share = entry.get("share") if isinstance(entry.get("share"), dict) else {}
             cells += [fmt(share.get(key)) for key, _, fmt in SHARE_COLUMNS]

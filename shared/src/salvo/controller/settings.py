@@ -83,6 +83,14 @@ class ControllerSettings(CommonSettings):
     settle_seconds: Annotated[Duration, Field(ge=0)] = Field(
         10.0, description="fleet is complete when no new executor appeared for this long"
     )
+    max_clock_offset: Annotated[Duration, Field(gt=0)] = Field(
+        2.0, description="an executor whose clock is further off the controller's is left out before the start "
+        "(closer ones are measured and corrected)"
+    )
+    max_clock_uncertainty: Annotated[Duration, Field(gt=0)] = Field(
+        0.05, description="an executor whose clock cannot be measured more precisely (half the shortest round trip "
+        "of its clock exchanges) is left out before the start"
+    )
     start_lead: Annotated[int, Field(ge=50)] = Field(
         3000, description="ms between publishing the start and start_at: the gated tools start their threads "
         "and settle in it (JMeter's engine 2 s ahead); raised if the fleet is far away"

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from salvo import __version__
-from salvo.common.clock import Clock
+from salvo.common.clock import Clock, ControllerTime
 from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
 from salvo.common.fleetload import ENV_DATA_FILE
 from salvo.common.layout import executor_location, summary_location
 from salvo.common.protocol import (
-    Dismiss, ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Stop,
+    ClockAck, ClockSet, Dismiss, ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Stop,
+    TimeEcho, TimeProbe,
 )
 from salvo.common.s3 import S3Store
 from salvo.common.transport import Inbound, Link
@@ -82,9 +83,12 @@ class Executor:
         self.runner_factory = runner_factory
         self.link_factory = link_factory
         self.store = store
-        self.clock = clock
+        # The executor thinks in the controller's time (start_at, timings, series); its load tool reads this
+        # host's clock, and is told start_at on it (self.clock.to_local). The offset comes from the controller.
+        self.clock = ControllerTime(clock)
+        self._clock_frozen = False  # a start was accepted: the offset no longer changes
         self.workdir = workdir
-        self.presence = Presence(executor_id, settings.scenario_uri, StateFile(workdir.state_path), clock)
+        self.presence = Presence(executor_id, settings.scenario_uri, StateFile(workdir.state_path), self.clock)
         self.seen_runs: set[str] = set()
         self.armed: Armed | None = None
         self.pending_signal: int | None = None
@@ -242,8 +246,9 @@ class Executor:
         self.seen_runs.add(start.run_id)
         self.presence.run_id = start.run_id
         self.place = take_place(start, self.id, self.settings, self.armed.prepared.plan, self.armed.data)
+        self._clock_frozen = True
         if self.armed.runner.plan.gated:
-            self.armed.runner.release(self.place.go(start.start_at))  # the gate itself waits for start_at
+            self.armed.runner.release(self._go(start))  # the gate itself waits for start_at
         self.presence.set_state(ExecutorState.SCHEDULED)
         self.presence.push(StartAck(executor_id=self.id, run_id=start.run_id, accepted=True, received_at=self.clock.time()))
         log.info(
@@ -252,13 +257,18 @@ class Executor:
         )
         return True
 
+    def _go(self, start: Start):
+        """The gate's GO: start_at on this host's clock (the tool reads it), and the offset to record by."""
+        return self.place.go(self.clock.to_local(start.start_at), clock=self.clock.offset)
+
     # --- the run ---------------------------------------------------------------------
 
     def _drive_load(self, start: Start) -> RunOutcome:
         runner = self.armed.runner
         collector = self._collector = ResultsCollector(
             self.armed.prepared.artifacts_dir, self.clock, locust_stats=self.armed.prepared.plan.locust_stats,
-            jtl_timestamp_is_start=self.armed.prepared.plan.jtl_timestamps_are_starts, per_label=start.live_labels)
+            jtl_timestamp_is_start=self.armed.prepared.plan.jtl_timestamps_are_starts, per_label=start.live_labels,
+            clock_offset=self.clock.offset)
         self._stopping_since: float | None = None
         last_contact = self.clock.monotonic()
         next_stats = start.start_at + self.settings.stats_interval
@@ -268,7 +278,7 @@ class Executor:
             now = self.clock.time()
             if self.state is ExecutorState.SCHEDULED and now >= start.start_at:
                 if not runner.plan.gated:
-                    runner.release(self.place.go(start.start_at))
+                    runner.release(self._go(start))
                 self.presence.set_state(ExecutorState.RUNNING)
             if runner.poll() is not None:
                 break
@@ -320,7 +330,9 @@ class Executor:
             reason=stop_reason or "",
             start=start,
             ended_at=self.clock.time(),
-            timings={"gate_released": runner.released_times(), "launched_at": runner.launched_at},
+            timings={"gate_released": [self.clock.from_local(t) for t in runner.released_times()],
+                     "launched_at": None if runner.launched_at is None else self.clock.from_local(runner.launched_at),
+                     "clock_offset": self.clock.offset},
         )
 
     def _stop_runner(self, runner: Runner) -> None:
@@ -361,10 +373,29 @@ class Executor:
 
     # --- shared message handling -------------------------------------------------------
 
+    def _set_clock(self, peer: bytes, message: ClockSet) -> None:
+        """Correct by the controller's measurement, until a start is accepted (then the run's time is fixed)."""
+        if self._clock_frozen:
+            self.link.reply(peer, ClockAck(executor_id=self.id, offset=self.clock.offset, accepted=False))
+            return
+        if message.offset != self.clock.offset:
+            log.info("clock: this host is %+.1f ms off the controller's (+- %.1f ms): start_at and results are "
+                     "corrected", message.offset * 1000, message.uncertainty * 1000)
+        self.clock.offset = message.offset
+        self.link.reply(peer, ClockAck(executor_id=self.id, offset=message.offset))
+
     def _handle_common(self, inbound: Inbound) -> None:
         message = inbound.message
         if inbound.link is Link.STATUS and isinstance(message, Hello):
             self.link.reply(inbound.peer, self.presence.status())
+        elif inbound.link is Link.STATUS and isinstance(message, TimeProbe):
+            local = self.clock.local.time()
+            self.link.reply(inbound.peer, TimeEcho(
+                executor_id=self.id, probe_sent_at=message.sent_at,
+                received_at=inbound.received_at if inbound.received_at is not None else local,
+                sent_at=self.clock.local.time()))
+        elif inbound.link is Link.STATUS and isinstance(message, ClockSet):
+            self._set_clock(inbound.peer, message)
         elif inbound.link is Link.COMMAND and isinstance(message, Heartbeat):
             pass  # the controller is alive; only counted while running
         elif inbound.link is Link.COMMAND and isinstance(message, Stop):

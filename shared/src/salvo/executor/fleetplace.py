@@ -32,9 +32,10 @@ class FleetPlace:
     scenario_users: list[int] | None = None  # fleet mode otherwise: each execution's share of its concurrency
     rows: int | None = None  # rows of SALVO_DATA_URI this executor got
 
-    def go(self, start_at: float) -> Go:
+    def go(self, start_at: float, clock: float = 0.0) -> Go:
+        """The GO line's fields: `start_at` on this host's clock, `clock` its offset from the controller's."""
         return Go(start_at=start_at, index=self.index, size=self.size, run_id=self.run_id, mode=self.mode.value,
-                  users=self.users, rate=self.spawn_rate)
+                  users=self.users, rate=self.spawn_rate, clock=clock)
 
     def report(self) -> dict:
         """The share as the summary and the report show it."""

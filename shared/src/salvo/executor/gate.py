@@ -3,9 +3,11 @@
 One line each way over the Unix socket named by $SALVO_GATE_SOCKET:
 
     locust   -> executor   READY <pid>
-    executor -> locust     GO <start_at> index=<i> size=<n> run=<run_id> mode=<mode> [users=<u> rate=<r>]
-                           start_at in epoch seconds; sent as soon as known, with the
-                           executor's place in the fleet and, in fleet mode, its share
+    executor -> locust     GO <start_at> index=<i> size=<n> run=<run_id> mode=<mode> [users=<u> rate=<r>] [clock=<s>]
+                           start_at in epoch seconds on this host's clock; sent as soon as known,
+                           with the executor's place in the fleet and, in fleet mode, its share;
+                           clock: this host's clock minus the controller's, which the recorder
+                           takes off every timestamp (results are in the controller's time)
     locust   -> executor   RELEASED <time>      epoch seconds; when locust let its users go
     locust   -> executor   DONE <time>          locust is quitting normally, its stats written
 
@@ -36,6 +38,7 @@ ABORT_EXIT_CODE = 4
 MAX_LINE_BYTES = 1024
 
 _READY, _GO, _RELEASED, _DONE = "READY", "GO", "RELEASED", "DONE"
+_MAX_CLOCK = 86400.0  # seconds: as protocol.MAX_CLOCK_OFFSET_SECONDS (this module stays stdlib-only)
 
 
 class GateProtocolError(ValueError):
@@ -65,6 +68,7 @@ class Go:
     mode: str = "per-executor"
     users: int | None = None  # fleet mode with SALVO_FLEET_USERS: this executor's users
     rate: float | None = None  # ... and its spawn rate
+    clock: float = 0.0  # this host's clock minus the controller's (seconds): results are recorded less it
 
     @property
     def split(self) -> bool:
@@ -84,6 +88,8 @@ def encode_go(go: Go) -> bytes:
         fields.append(f"users={go.users}")
     if go.rate is not None:
         fields.append(f"rate={go.rate:.6g}")
+    if go.clock:
+        fields.append(f"clock={go.clock:.6f}")
     return (" ".join(fields) + "\n").encode()
 
 
@@ -108,12 +114,13 @@ def decode_go(line: str) -> Go:
             mode=values.get("mode", "per-executor"),
             users=int(values["users"]) if "users" in values else None,
             rate=float(values["rate"]) if "rate" in values else None,
+            clock=float(values.get("clock", 0.0)),
         )
     except ValueError:
         raise GateProtocolError(f"a field is not a number in {line[:80]!r}") from None
     if not 0 <= go.index < go.size or (go.users is not None and go.users < 0) or (
         go.rate is not None and not (math.isfinite(go.rate) and go.rate > 0)
-    ):
+    ) or not (math.isfinite(go.clock) and abs(go.clock) <= _MAX_CLOCK):
         raise GateProtocolError(f"values out of range in {line[:80]!r}")
     return go
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
@@ -96,10 +97,11 @@ class ExecutorSockets:
         if self.status in events:
             while self.status.poll(0):
                 frames = self.status.recv_multipart()
+                received_at = time.time()
                 if len(frames) != 2:
                     self.warnings.warn("status-frames", "ignored a status message of %d frames", len(frames))
                     continue
-                self._decode(received, Link.STATUS, frames[1], frames[0])
+                self._decode(received, Link.STATUS, frames[1], frames[0], received_at)
         for monitor, link in self.monitors.items():
             if monitor in events:
                 while monitor.poll(0):
@@ -111,7 +113,8 @@ class ExecutorSockets:
                     )
         return received
 
-    def _decode(self, received: list[Inbound], link: Link, frame: bytes, peer: bytes | None) -> None:
+    def _decode(self, received: list[Inbound], link: Link, frame: bytes, peer: bytes | None,
+                received_at: float | None = None) -> None:
         try:
             message = protocol.decode_command(frame) if link is Link.COMMAND else protocol.decode_status(frame)
         except ProtocolError as exc:
@@ -119,7 +122,7 @@ class ExecutorSockets:
             return
         if isinstance(message, Hello) and message.watch and peer is not None:
             self.watchers.add(peer)
-        received.append(Inbound(link, message, peer))
+        received.append(Inbound(link, message, peer, received_at))
 
     def reply(self, peer: bytes, message) -> None:
         self._send(peer, protocol.encode(message))

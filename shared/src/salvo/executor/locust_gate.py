@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any
+from typing import Any, Callable
 
 from salvo.common.fleetload import share_of_count, share_of_rate
 from salvo.executor import gate as protocol
@@ -25,10 +25,13 @@ ORPHAN_GRACE_SECONDS = 5.0  # to stop users gracefully once the executor is gone
 _SPIN_SECONDS = 0.0001  # the OS timer overshoots by ~60 µs; spinning longer only steals cores
 
 
-def install_gate(events: Any) -> bool:
-    """Hold at the gate when the executor asked for it ($SALVO_GATE_SOCKET); whether it will."""
+def install_gate(events: Any, on_go: Callable[[protocol.Go], None] | None = None) -> bool:
+    """Hold at the gate when the executor asked for it ($SALVO_GATE_SOCKET); whether it will.
+
+    `on_go` hears the GO line first (the recorder takes its clock offset from it)."""
     if not os.environ.get(protocol.GATE_SOCKET_ENV):
         return False
+    _hold_at_gate.on_go = on_go  # type: ignore[attr-defined]
     events.init.add_listener(_hold_at_gate)
     # locust fires `quitting` once, in reverse order of registration: first in the list speaks last,
     # after the recorder has written its stats.
@@ -55,6 +58,9 @@ def _hold_at_gate(environment: Any = None, **_: Any) -> None:
         go = protocol.decode_go(protocol.read_line(gate))
     except (OSError, protocol.GateProtocolError):
         os._exit(protocol.ABORT_EXIT_CODE)
+    on_go = getattr(_hold_at_gate, "on_go", None)
+    if on_go is not None:
+        on_go(go)
     start_at = go.start_at
     os.environ.update(go.scenario_environment())
     if go.split and environment is not None:

@@ -56,8 +56,8 @@ def install() -> None:
 
     _drop_bzt_user_error_listener(events)
     _report_requests_that_raise()
-    install_recorder(events)
-    install_gate(events)
+    recorder = install_recorder(events)
+    install_gate(events, on_go=recorder.take_go if recorder is not None else None)
 
 
 def _drop_bzt_user_error_listener(events: Any) -> None:

@@ -60,11 +60,16 @@ class StatsRecorder:
         self.file = open(self.path, "a", encoding="utf-8")
         self.cells: dict[tuple[int, str], SecondOfLabel] = {}
         self.environment: Any = None
+        self.clock_offset = 0.0  # this host's clock minus the controller's (GO's clock=): timestamps are taken less it
         self.raw = None
         if raw:
             from salvo.executor.samples import SampleWriter
 
             self.raw = SampleWriter(folder / f"salvo-samples-{os.getpid()}.csv")
+
+    def take_go(self, go: Any) -> None:
+        """The gate's GO: from now on every timestamp is in the controller's time."""
+        self.clock_offset = float(getattr(go, "clock", 0.0) or 0.0)
 
     def on_init(self, environment: Any = None, **_: Any) -> None:
         self.environment = environment
@@ -76,7 +81,7 @@ class StatsRecorder:
                    response_length: int = 0, response: Any = None, exception: BaseException | None = None,
                    start_time: float | None = None, **_: Any) -> None:
         elapsed_ms = float(response_time or 0.0)
-        start = start_time if start_time is not None else time.time() - elapsed_ms / 1000.0
+        start = (start_time if start_time is not None else time.time() - elapsed_ms / 1000.0) - self.clock_offset
         label = name or ""
         key = (int(start), label)
         cell = self.cells.get(key)
@@ -94,7 +99,7 @@ class StatsRecorder:
     def on_user_error(self, user_instance: Any = None, exception: BaseException | None = None, **_: Any) -> None:
         if getattr(exception, REPORTED_MARK, False):
             return  # already counted, as the failed request it interrupted
-        now, label, message = time.time(), _user_class_name(user_instance), _one_line(exception)
+        now, label, message = time.time() - self.clock_offset, _user_class_name(user_instance), _one_line(exception)
         key = (int(now), label)
         cell = self.cells.get(key)
         if cell is None:
@@ -105,7 +110,7 @@ class StatsRecorder:
 
     def flush(self, everything: bool = False) -> None:
         """Write the seconds that are over (all of them at exit), one line per second and label."""
-        horizon = float("inf") if everything else time.time() - SETTLE_SECONDS
+        horizon = float("inf") if everything else time.time() - self.clock_offset - SETTLE_SECONDS
         done = [key for key in self.cells if key[0] < horizon]
         if not done:
             return

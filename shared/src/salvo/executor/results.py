@@ -64,11 +64,12 @@ class _StatsTail:
 
 class ResultsCollector:
     def __init__(self, artifacts_dir: Path, clock: Clock, *, locust_stats: bool = True,
-                 jtl_timestamp_is_start: bool = False, per_label: bool = False):
+                 jtl_timestamp_is_start: bool = False, per_label: bool = False, clock_offset: float = 0.0):
         self.artifacts_dir = artifacts_dir
         self.clock = clock
         self.locust_stats = locust_stats
         self.jtl_timestamp_is_start = jtl_timestamp_is_start
+        self.clock_offset = clock_offset  # the tool's timestamps (this host's clock) less it: the controller's time
         self.run = SummaryBuilder()
         self._stats: dict[Path, _StatsTail] = {}
         self._samples: dict[Path, SampleTail] = {}
@@ -83,7 +84,7 @@ class ResultsCollector:
                     self._interval.add_record(record)
         else:
             for path in sorted(self.artifacts_dir.glob(JTL_GLOB)):
-                tail = self._samples.setdefault(path, SampleTail(path, self.jtl_timestamp_is_start))
+                tail = self._samples.setdefault(path, SampleTail(path, self.jtl_timestamp_is_start, self.clock_offset))
                 for sample in tail.read_new(final):
                     self.run.add(sample)
                     self._interval.add(sample)

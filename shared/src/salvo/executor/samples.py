@@ -91,10 +91,10 @@ def _from_salvo_row(row: dict[str, str]) -> Sample:
     )
 
 
-def _from_jtl_row(row: dict[str, str], timestamp_is_start: bool = False) -> Sample:
+def _from_jtl_row(row: dict[str, str], timestamp_is_start: bool = False, clock_offset: float = 0.0) -> Sample:
     elapsed = float(row["elapsed"])
     return Sample(
-        start=(float(row["timeStamp"]) - (0 if timestamp_is_start else elapsed)) / 1000,
+        start=(float(row["timeStamp"]) - (0 if timestamp_is_start else elapsed)) / 1000 - clock_offset,
         elapsed_ms=elapsed,
         label=row.get("label", ""),
         method=row.get("method", "") or "",
@@ -106,11 +106,11 @@ def _from_jtl_row(row: dict[str, str], timestamp_is_start: bool = False) -> Samp
     )
 
 
-def _parser_for(header: list[str], timestamp_is_start: bool = False):
+def _parser_for(header: list[str], timestamp_is_start: bool = False, clock_offset: float = 0.0):
     if header[: len(SALVO_COLUMNS)] == SALVO_COLUMNS:
-        return _from_salvo_row
+        return _from_salvo_row  # written by Salvo's recorder, already in the controller's time
     if {"timeStamp", "elapsed", "label"} <= set(header):
-        return (lambda row: _from_jtl_row(row, True)) if timestamp_is_start else _from_jtl_row
+        return lambda row: _from_jtl_row(row, timestamp_is_start, clock_offset)
     raise ValueError(f"unknown sample file header: {','.join(header)[:120]}")
 
 
@@ -123,9 +123,10 @@ def read_samples(path: Path) -> Iterator[Sample]:
 class SampleTail:
     """Reads a sample file as it grows: complete rows only, each row once."""
 
-    def __init__(self, path: Path, timestamp_is_start: bool = False):
+    def __init__(self, path: Path, timestamp_is_start: bool = False, clock_offset: float = 0.0):
         self.path = path
         self.timestamp_is_start = timestamp_is_start  # a JMeter jtl: timeStamp is when the request began
+        self.clock_offset = clock_offset  # a jtl's timestamps are this host's: less this, the controller's
         self._offset = 0
         self._header: list[str] | None = None
         self._parse = None
@@ -149,7 +150,7 @@ class SampleTail:
                 continue
             if self._header is None:
                 self._header = row
-                self._parse = _parser_for(row, self.timestamp_is_start)
+                self._parse = _parser_for(row, self.timestamp_is_start, self.clock_offset)
                 continue
             try:
                 samples.append(self._parse(dict(zip(self._header, row))))
