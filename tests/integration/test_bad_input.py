@@ -284,6 +284,14 @@ def lying_bomb() -> bytes:
     return bytes(raw)
 
 
+JMETER_CONFIG = b'{"execution": [{"executor": "jmeter", "concurrency": 1, "scenario": {"script": "test.jmx"}}]}'
+
+
+def jmeter_bundle(plan: bytes) -> bytes:
+    """A DLT-style bundle around `plan` (the upload machine needs no JMeter: the plan is checked all the same)."""
+    return zip_bytes({"test.json": JMETER_CONFIG, "test.jmx": plan})
+
+
 UPLOAD_CASES = {
     "zip-absolute-path": ("abs.zip", lambda: zip_bytes({"locustfile.py": LOCUSTFILE, "/etc/cron.d/job": b"x"}),
                           ["abs.zip", "'/etc/cron.d/job'", "absolute path"]),
@@ -318,6 +326,13 @@ UPLOAD_CASES = {
                                       ["taskless.py", "User class Idle has no tasks"]),
     "locustfile-named-locust": ("locust.py", lambda: LOCUSTFILE, ["locust.py", "may not be named locust.py"]),
     "unsupported-suffix": ("notes.txt", lambda: b"GET /\n", ["notes.txt", "unsupported scenario type .txt"]),
+    "jmx-doctype-entities": ("entities.zip", lambda: jmeter_bundle(
+        b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b"<jmeterTestPlan>&b;</jmeterTestPlan>"), ["test.json", "test.jmx", "has a DOCTYPE declaration"]),
+    "jmx-not-xml": ("broken.zip", lambda: jmeter_bundle(b"<jmeterTestPlan><hashTree></jmeterTestPlan>"),
+                    ["test.json", "test.jmx", "not a readable JMeter plan", "mismatched tag", "line 1"]),
+    "jmx-missing": ("noplan.zip", lambda: zip_bytes({"test.json": JMETER_CONFIG}),
+                    ["test.json", "JMeter plan test.jmx does not exist"]),
 }
 
 

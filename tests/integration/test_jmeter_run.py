@@ -79,3 +79,44 @@ def test_a_bad_jmx_is_refused_while_arming_with_jmeters_own_words(cluster, s3_cl
     log = executor.log_path.read_text()
     assert "NoSuchElementAnywhere" in log and "Traceback" not in log, log[-3000:]
     assert target.stats()["total"] == 0
+
+
+def hostless_plan() -> str:
+    """The demo plan with no host anywhere: its HTTP Request Defaults keep only the protocol."""
+    plan = (DEMO / "test.jmx").read_text()
+    for prop in ('<stringProp name="HTTPSampler.domain">${__P(target.host,target)}</stringProp>',
+                 '<stringProp name="HTTPSampler.port">${__P(target.port,8080)}</stringProp>'):
+        assert prop in plan
+        plan = plan.replace(prop, "")
+    return plan
+
+
+def test_a_hostless_plan_sends_every_request_to_the_target_host(cluster, s3_client, s3_bucket, target):
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/hostless.zip",
+                         Body=dlt_bundle(target.url, concurrency=2, hold_for="3s", jmx=hostless_plan()))
+    executors = [cluster.executor(n, "scenarios/hostless.zip", executor_id=f"jh-{n}", **jmeter_env()) for n in (17, 18)]
+    for executor in executors:  # the cluster gives them SALVO_TARGET_HOST=target.url
+        executor.wait_state("armed", timeout=120)
+    controller = cluster.controller("jmeter-hostless", expected=2, SALVO_LOAD_MODE="fleet")
+    assert controller.wait() == 0, controller.log()[-4000:]
+    report = controller.report()
+    seen = target.stats()
+    assert report["verdict"] == "pass" and report["overall"]["requests"] == seen["total"] > 0, (report["overall"], seen)
+    assert report["overall"]["failures"] == 0 and not report["errors"], report["errors"]
+    assert set(seen["paths"]) == {"/", "/upload"} and sorted(seen["executors"]) == ["0", "1"]
+    for executor in executors:
+        log = executor.log_path.read_text()
+        assert "test.jmx: 2 HTTP sampler(s) name no host: they send to " + target.url in log, log[-3000:]
+
+
+def test_a_hostless_plan_without_a_target_host_is_refused_before_armed(cluster, s3_client, s3_bucket, target):
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/nowhere.zip",
+                         Body=dlt_bundle(target.url, concurrency=1, jmx=hostless_plan()))
+    executor = cluster.executor(19, "scenarios/nowhere.zip", executor_id="jh-none", SALVO_TARGET_HOST=None,
+                                **jmeter_env())
+    assert executor.process.wait(120) == 3
+    log = executor.log_path.read_text()
+    line = ("test.json: test.jmx: HTTP samplers name no host (GET /, POST /upload): set SALVO_TARGET_HOST, a host in "
+            "the plan (sampler or HTTP Request Defaults), or default-address in the Taurus scenario")
+    assert line in log and "Traceback" not in log and "armed: listening" not in log, log[-3000:]
+    assert target.stats()["total"] == 0

@@ -55,3 +55,27 @@ def test_upload_from_a_machine_without_jmeter_notes_it_instead_of_refusing(tmp_p
     monkeypatch.setenv("PATH", str(tmp_path))  # no jmeter on this machine
     checked = check_scenario(scenario, require_tools=False)
     assert checked.tools_elsewhere == ["bzt executor 'jmeter' needs command jmeter (on PATH or ~/.bzt/jmeter-taurus/*/bin/jmeter)"]
+
+
+def test_a_bundle_with_a_hostless_jmeter_plan_is_uploaded_with_a_note(tmp_path, capsys, monkeypatch):
+    import json as _json
+    import zipfile
+
+    plan = ('<jmeterTestPlan><hashTree><TestPlan testclass="TestPlan" testname="p"/><hashTree>'
+            '<ThreadGroup testclass="ThreadGroup" testname="g"/><hashTree>'
+            '<HTTPSamplerProxy testclass="HTTPSamplerProxy" testname="Home page">'
+            '<stringProp name="HTTPSampler.path">/</stringProp></HTTPSamplerProxy><hashTree/>'
+            '</hashTree></hashTree></hashTree></jmeterTestPlan>')
+    source = tmp_path / "dlt.zip"
+    with zipfile.ZipFile(source, "w") as bundle:
+        bundle.writestr("test.json", _json.dumps({"execution": [{"executor": "jmeter", "scenario": {"script": "test.jmx"}}]}))
+        bundle.writestr("test.jmx", plan)
+    monkeypatch.setenv("PATH", str(tmp_path))  # a bastion without JMeter: noted too
+    store = RecordingStore()
+    assert validate_and_upload(str(source), "s3://bucket/scenarios/", store=store) == 0
+    assert store.uploads == [("dlt.zip", "s3://bucket/scenarios/dlt.zip")]
+    notes = capsys.readouterr().err.splitlines()
+    assert notes[1] == (
+        "note: test.json: test.jmx: HTTP sampler names no host (Home page): set SALVO_TARGET_HOST, a host in the plan "
+        "(sampler or HTTP Request Defaults), or default-address in the Taurus scenario (executors without "
+        "SALVO_TARGET_HOST refuse it)")

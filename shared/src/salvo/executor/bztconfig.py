@@ -3,7 +3,9 @@
 `prepare_run` is the executor's one call while arming: it checks the scenario
 (`salvo.executor.checks`, one parse, one resolution), then writes the run's
 config from that same parse. SALVO_TARGET_HOST becomes the default-address of
-every scenario that names none.
+every scenario that names none; a JMeter plan of the user's whose HTTP samplers
+name no host runs as a copy that gives them that address (bzt would not: it
+applies default-address to the plans it builds from `requests:` only).
 
 A run is *gated* when every execution is a locust script or every one is JMeter:
 each locust script is swapped for a generated wrapper that loads
@@ -17,6 +19,7 @@ bzt-generated `requests:` ...) cannot be held there: bzt is launched at
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +30,16 @@ from salvo.common.errors import ScenarioError
 from salvo.common.fleetload import share_of_count, share_of_rate
 from salvo.executor.checks import CheckedScenario, check_scenario
 from salvo.executor.executions import Execution, execution_items, scenario_mapping
-from salvo.executor.hosts import apply_target_host
+from salvo.executor.hosts import apply_target_host, default_address
+from salvo.executor.jmxhosts import with_host
 from salvo.executor.jmeterplan import JMETER, gate_jmeter_executions, jmeter_overrides, locate_jmeter
 from salvo.executor.toolcheck import tool_paths
 from salvo.executor.locust_plugin import wrapper_source
 from salvo.executor.scenario import EntryKind, Scenario
 
 __all__ = ["LoadProfile", "RunPlan", "overrides_config", "prepare_run", "write_fleet_share", "write_plan"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     if checked.scenario.kind is EntryKind.LOCUSTFILE:
         execution_items(config)[0].update(_profile_settings(profile))
     apply_target_host(config, checked.executions, profile.target_host)
+    _host_jmeter_plans(config, checked, profile.target_host)
     concurrencies = [_count(item.get("concurrency")) for item in execution_items(config)]
     settings = overrides_config(artifacts_dir)
     gates = 0
@@ -122,6 +129,34 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
         configs=[run_config, overrides], cwd=checked.config_dir, gates=gates,
         executors=[e.executor for e in checked.executions], concurrencies=concurrencies, tools=tools,
     )
+
+
+def _host_jmeter_plans(config: dict[str, Any], checked: CheckedScenario, target_host: str | None) -> None:
+    """Point every jmeter execution whose plan has hostless HTTP samplers at a copy of the plan that sends
+    them to the scenario's default-address, else SALVO_TARGET_HOST (one copy per plan and address).
+
+    The copy is written beside the plan, never over it: JMeter resolves a plan's relative paths (CSV
+    data, upload files) from the plan's folder, so a copy elsewhere would lose them.
+    """
+    copies: dict[tuple[Path, str], Path] = {}
+    for execution in checked.executions:
+        plan = checked.plans.get(execution.script) if execution.executor == JMETER and execution.script else None
+        address = default_address(execution.scenario, target_host) if plan is not None else None
+        if plan is None or not address or not plan.hostless:
+            continue
+        key = (plan.path, address)
+        if key not in copies:
+            shown = plan.path.relative_to(checked.config_dir).as_posix() if plan.path.is_relative_to(
+                checked.config_dir) else plan.path.name
+            hosted = with_host(plan, address, shown)
+            number = len(copies)
+            while (target := plan.path.with_name(f"salvo_host_{number}_{plan.path.name}")).exists():
+                number += 1
+            target.write_bytes(hosted.text)
+            copies[key] = target
+            log.info("%s: %d HTTP sampler(s) name no host: they send to %s (run as %s)", shown, hosted.samplers,
+                     address, target.name)
+        scenario_mapping(config, execution)["script"] = str(copies[key])
 
 
 def write_fleet_share(plan: RunPlan, index: int, size: int) -> None:

@@ -3,8 +3,9 @@
 `check_scenario` reads the entry once (a bare locustfile gets the config Salvo
 runs it with), resolves every execution once (`salvo.executor.executions`),
 and checks: each bzt executor's tool is installed, each locust scenario has a
-script or requests, each locust script exists, imports and defines users, and
-- given SALVO_TARGET_HOST - that every locust execution has a host to send
+script or requests, each locust script exists, imports and defines users, each
+JMeter plan exists and parses (`salvo.executor.jmxhosts`), and - given
+SALVO_TARGET_HOST - that every locust and JMeter execution has a host to send
 load to. The result is what the run plan is written from, so what is checked
 is what runs. Every problem is a ScenarioError (exit 3) with one line naming
 the entry and the culprit.
@@ -18,7 +19,9 @@ from typing import Any
 
 from salvo.common.errors import ScenarioError
 from salvo.executor.executions import Execution, resolve_executions
-from salvo.executor.hosts import host_problem
+from salvo.executor.hosts import default_address, host_problem
+from salvo.executor.jmxhosts import JmxPlan, hostless_message, parse_plan
+from salvo.executor.jmeterplan import JMETER
 from salvo.executor.locustprobe import UserClass, probe_locustfile
 from salvo.executor.scenario import EntryKind, Scenario
 from salvo.executor.taurus import load_taurus_config
@@ -35,6 +38,7 @@ class CheckedScenario:
     config: dict[str, Any]  # as parsed; the planner writes the run's config from a copy of it
     executions: list[Execution]  # resolved from `config`
     users: dict[Path, list[UserClass]] = field(default_factory=dict)  # of each locust script
+    plans: dict[Path, JmxPlan] = field(default_factory=dict)  # of each jmeter script (.jmx)
     unaddressed: list[str] = field(default_factory=list)  # load with no host to go to, one line each
     tools_elsewhere: list[str] = field(default_factory=list)  # tools this machine lacks (require_tools=False)
 
@@ -44,7 +48,7 @@ class CheckedScenario:
         return self.scenario.entry.parent
 
     def require_hosts(self) -> None:
-        """Refuse a run in which some locust load would have no host to go to."""
+        """Refuse a run in which some locust or JMeter load would have no host to go to."""
         if self.unaddressed:
             raise ScenarioError(self.unaddressed[0])
 
@@ -84,11 +88,21 @@ def check_scenario(scenario: Scenario, *, target_host: str | None = None, requir
             if not script.is_file():
                 raise ScenarioError(f"locust script {_relative(script, checked.config_dir)} does not exist in the scenario")
             checked.users[script] = probe_locustfile(script, cwd=checked.config_dir)
+        jmeter = [e for e in checked.executions if e.executor == JMETER]
+        for script in dict.fromkeys(e.script for e in jmeter if e.script is not None):
+            shown = _relative(script, checked.config_dir)
+            if not script.is_file():
+                raise ScenarioError(f"JMeter plan {shown} does not exist in the scenario")
+            checked.plans[script] = parse_plan(script, shown)
     except ScenarioError as exc:
         raise ScenarioError(f"{prefix}{exc}") from None
-    for execution in locust:
+    for execution in locust + jmeter:
         shown = _relative(execution.script, checked.config_dir) if execution.script else None
-        problem = host_problem(execution, checked.users.get(execution.script, []), target_host, shown)
+        if execution.executor == JMETER and execution.script is not None:
+            plan = checked.plans[execution.script]
+            problem = None if default_address(execution.scenario, target_host) else hostless_message(plan, shown)
+        else:
+            problem = host_problem(execution, checked.users.get(execution.script, []), target_host, shown)
         if problem and f"{prefix}{problem}" not in checked.unaddressed:
             checked.unaddressed.append(f"{prefix}{problem}")
     return checked

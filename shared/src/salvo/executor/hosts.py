@@ -1,11 +1,13 @@
-"""Where a locust run sends its load, and the refusal when nothing says.
+"""Where a locust or JMeter run sends its load, and the refusal when nothing says.
 
 A locust request goes to, in locust's own order of precedence: the scenario's
 `default-address` (bzt passes it as --host), which SALVO_TARGET_HOST supplies for
 every scenario that names none; else the User class's `host`. An HTTP user with
 none of these never sends a request - locust stops at the start with "You must
-specify the base host" - and a bzt-generated locustfile (`requests:`) with
-relative URLs fails every request. Both are refused while arming instead.
+specify the base host" - and a bzt-generated locustfile or JMeter plan
+(`requests:`) with relative URLs fails every request (JMeter's to `http:/`).
+Both are refused while arming instead. A JMeter plan of the user's own
+(`script:`) is judged sampler by sampler: `salvo.executor.jmxhosts`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from salvo.executor.executions import Execution, scenario_mapping
+from salvo.executor.jmeterplan import JMETER
 from salvo.executor.locustprobe import UserClass
 from salvo.executor.taurus import section
 
@@ -51,9 +54,12 @@ def host_problem(execution: Execution, users: list[UserClass], target_host: str 
     """Why this locust execution would send no load for want of a host; None when it has one.
 
     `users` are the User classes of its script (none when bzt generates the script).
+    A jmeter execution is judged here only when bzt builds its plan from `requests:`.
     """
-    if execution.executor != "locust" or default_address(execution.scenario, target_host):
+    if execution.executor not in ("locust", JMETER) or default_address(execution.scenario, target_host):
         return None
+    if execution.executor == JMETER and (execution.script is not None or execution.script_url):
+        return None  # the plan's own samplers: salvo.executor.jmxhosts
     if execution.script is not None:
         hostless = [user for user in users if user.http and not user.has_host]
         if not hostless:

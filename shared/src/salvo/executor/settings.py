@@ -60,8 +60,8 @@ class ExecutorSettings(CommonSettings):
         60.0, description="locustfile: how long the load holds (e.g. 60s, 5m)"
     )
     target_host: HttpUrl | None = Field(
-        None, description="base URL of the system under test: locust --host, and the default-address of every "
-        "Taurus scenario that names none"
+        None, description="base URL of the system under test: locust --host, the default-address of every "
+        "Taurus scenario that names none, and the host of JMeter HTTP samplers that name none"
     )
     max_scenario_bytes: Annotated[int, Field(gt=0)] = Field(
         100 * 1024 * 1024, description="largest scenario object (SALVO_SCENARIO_URI) read from S3, in bytes; "
