@@ -101,13 +101,14 @@ class Cluster:
         work_dir: Path | None = None,
         results_uri: str | None = None,
         aws_env: dict | None = None,
+        prefix: list[str] | None = None,
         **extra_env,
     ) -> ExecutorProcess:
         """Start `salvo executor` on 127.0.2.`host_number`.
 
         `executor_id=None` leaves SALVO_EXECUTOR_ID unset (the default id); the string
         "default" means node-`host_number`. Extra keyword arguments are SALVO_ variables
-        (None unsets one of the defaults).
+        (None unsets one of the defaults). `prefix` runs it under another command (e.g. faketime).
         """
         if executor_id == "default":
             executor_id = f"node-{host_number}"
@@ -142,7 +143,7 @@ class Cluster:
                 env[name] = str(value)
         log_path = self.tmp_path / "logs" / f"executor-{label}-{len(self.executors)}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "salvo.cli", "executor"], env=env, cwd=REPO,
+            [*(prefix or []), sys.executable, "-m", "salvo.cli", "executor"], env=env, cwd=REPO,
             stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
         )
         executor = ExecutorProcess(label, host, self.command_port, self.status_port, work_dir, log_path, process, env)
