@@ -130,7 +130,7 @@ class FakeMember:
         summary = builder.to_dict(
             run_id=self.start.run_id, executor_id=claimed, exit_code=self.exit_code,
             stop_reason="completed" if self.exit_code == 0 else "load tool failed (bzt exit code 1): crashed",
-            timings={"start_at": started}, share=self._share(),
+            timings={"start_at": started, "ended_at": self.ended_at}, share=self._share(),
         )
         if self.upload == "wrong-schema":
             summary["schema"] = "salvo.summary/0"

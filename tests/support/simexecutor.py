@@ -224,7 +224,7 @@ class SimFleet:
         for n in range(max(0, int((ended - started) * 10))):
             builder.add(Sample(start=started + n / 10, elapsed_ms=2.0, label="/", code="200"))
         summary = builder.to_dict(run_id=sim.start.run_id, executor_id=sim.executor_id, exit_code=0,
-                                  stop_reason="completed", timings={"start_at": started})
+                                  stop_reason="completed", timings={"start_at": started, "ended_at": ended})
         self.store.upload_bytes(json.dumps(summary).encode(),
                                 summary_location(self.results_uri, sim.start.run_id, sim.executor_id))
 

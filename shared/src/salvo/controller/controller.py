@@ -24,12 +24,12 @@ from salvo.common.protocol import (
     START_QUIET_SECONDS, Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
 )
 from salvo.common.s3 import S3Store
-from salvo.controller.collect import read_summaries
+from salvo.controller.collect import count_summaries, read_summaries
 from salvo.controller.compare import compare_to_baseline
 from salvo.controller.criteria import evaluate
 from salvo.controller.discovery import Fleet, Seen, TooFewExecutors, discover
 from salvo.controller.preflight import check_results_destination, read_baseline
-from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
+from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
 from salvo.controller.metrics import LiveMetrics, serving
@@ -348,14 +348,8 @@ class Controller:
         if collected.abandoned:
             interrupted = exit_code_for_signal(self.pending_signal)
             log.warning("interrupted while reading the summaries: the report covers what was read")
-        unreadable = dict(collected.unreadable)
-        for executor_id, data in sorted(collected.raw.items()):
-            try:
-                self.ledger.count(executor_id, check_summary(data, self.run_id, executor_id))
-            except InvalidSummary as exc:
-                log.error("summary of %s cannot be counted: %s", executor_id, exc)
-                unreadable[executor_id] = f"invalid summary.json: {exc}"
-        self.ledger.settle(unreadable)
+        rejected = count_summaries(self.ledger, collected, self.run_id)
+        self.ledger.settle(collected.unreadable, rejected)
         merged = merge_summaries(list(self.ledger.summaries.values()))
         results = evaluate(s.criteria, merged.overall(), merged.label_rows())
         comparison = compare_to_baseline(self.baseline, self.run_id, merged, start.start_at, s.regression)

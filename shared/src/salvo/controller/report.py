@@ -52,8 +52,12 @@ class Report:
         return [m.executor_id for m in self.ledger.with_outcome(Outcome.FAILED)]
 
     @property
+    def rejected(self) -> list[str]:
+        return [m.executor_id for m in self.ledger.with_outcome(Outcome.REJECTED)]
+
+    @property
     def partial(self) -> bool:
-        return bool(self.lost or self.missing or self.failed) or self.verdict.exit_code in (
+        return bool(self.lost or self.missing or self.failed or self.rejected) or self.verdict.exit_code in (
             ExitCode.SIGINT, ExitCode.SIGTERM)
 
     # --- console -----------------------------------------------------------------------
@@ -72,6 +76,7 @@ class Report:
             f"executor(s); start skew {'-' if skew is None else f'{skew:.1f} ms'}; "
             f"failed: {', '.join(self.failed) or 'none'}; lost: {', '.join(self.lost) or 'none'}; "
             f"missing results: {', '.join(self.missing) or 'none'}"
+            + (f"; rejected results: {', '.join(self.rejected)}" if self.rejected else "")
         )
         for result in self.criteria:
             out.append(f"  criterion {result.description}")
@@ -102,6 +107,7 @@ class Report:
             "contributors": merged.contributors,
             "lost": self.lost,
             "missing": self.missing,
+            "rejected": {m.executor_id: m.reason for m in self.ledger.with_outcome(Outcome.REJECTED)},
             "start_skew_ms": merged.start_skew_ms,
             "duration_s": merged.duration_s,
             "first_requests": merged.first_requests,

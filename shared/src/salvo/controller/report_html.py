@@ -93,7 +93,8 @@ def metadata_table(data: dict) -> str:
         ("scenario sha256", text(scenario.get("sha256"))),
         ("fleet", f"{run.get('fleet_size', len(fleet))} executor(s), {len(data.get('contributors') or [])} "
                   f"contributing; lost: {text(data.get('lost')) if data.get('lost') else 'none'}; "
-                  f"missing results: {text(data.get('missing')) if data.get('missing') else 'none'}"),
+                  f"missing results: {text(data.get('missing')) if data.get('missing') else 'none'}"
+                  + (f"; rejected results: {text(sorted(data['rejected']))}" if data.get("rejected") else "")),
         ("users", count(run.get("users"))),
     ]
     if load:
