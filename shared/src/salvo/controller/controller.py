@@ -24,6 +24,7 @@ from salvo.common.protocol import (
     START_QUIET_SECONDS, Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
 )
 from salvo.common.s3 import S3Store
+from salvo.common.transport import RateLimitedWarning
 from salvo.controller.collect import count_summaries, read_summaries
 from salvo.controller.compare import compare_to_baseline
 from salvo.controller.criteria import evaluate
@@ -93,6 +94,7 @@ class Controller:
         self.baseline = None  # SALVO_BASELINE_RUN's figures, read in the preflight
         self.fleet_load: dict | None = None
         self.metrics: LiveMetrics | None = None
+        self.warnings = RateLimitedWarning()
 
     # --- top level ---------------------------------------------------------------------
 
@@ -284,18 +286,25 @@ class Controller:
                 log.warning("stopped waiting for the fleet %.0f s after the stop", now - stopped_at)
                 break
             for host, message in self.link.receive(0.1):
-                self._on_status(host, message)
-                if isinstance(message, IntervalStats) and message.run_id == self.run_id:
+                if self._on_status(host, message) and isinstance(message, IntervalStats) \
+                        and message.run_id == self.run_id:
                     live.add(message)
             self._mark_silent_members_lost()
             self._mark_members_that_never_started(start)
             live.tick(active=len(self.ledger.running()), lost=len(self.ledger.lost()))
         live.close()
 
-    def _on_status(self, host: str, message) -> None:
+    def _on_status(self, host: str, message) -> bool:
+        """Account for one decoded status message (salvo.common.protocol checked its fields); False: dropped."""
         member = self.ledger.at_host(host)
         if member is None:
-            return
+            return False
+        claimed = getattr(message, "executor_id", member.executor_id)
+        if claimed != member.executor_id:  # a member speaks for itself only
+            self.ledger.drop(member.executor_id)
+            self.warnings.warn(f"claims-{host}", "dropped a %s from %s: it names executor %r",
+                               type(message).__name__, member.describe(), claimed)
+            return False
         member.last_seen = self.clock.monotonic()
         ours = getattr(message, "run_id", None) == self.run_id
         if isinstance(message, Status):
@@ -313,6 +322,7 @@ class Controller:
             if member.liveness is Liveness.RUNNING:
                 log.info("%s finished: %s (exit %d)", member.executor_id, message.reason, message.exit_code)
                 member.liveness = Liveness.ENDED
+        return True
 
     def _mark_silent_members_lost(self) -> None:
         now = self.clock.monotonic()
@@ -350,6 +360,7 @@ class Controller:
             log.warning("interrupted while reading the summaries: the report covers what was read")
         rejected = count_summaries(self.ledger, collected, self.run_id)
         self.ledger.settle(collected.unreadable, rejected)
+        self.ledger.drop_at_hosts(self.link.dropped)
         merged = merge_summaries(list(self.ledger.summaries.values()))
         results = evaluate(s.criteria, merged.overall(), merged.label_rows())
         comparison = compare_to_baseline(self.baseline, self.run_id, merged, start.start_at, s.regression)

@@ -58,6 +58,8 @@ class Member:
 class Ledger:
     members: dict[str, Member] = field(default_factory=dict)  # by executor id
     summaries: dict[str, Summary] = field(default_factory=dict)  # executor id -> its counted summary
+    # executor id (or host, if never a member) -> its status messages dropped: malformed, or naming another executor
+    dropped: dict[str, int] = field(default_factory=dict)
     _by_host: dict[str, Member] = field(default_factory=dict)
 
     def add(self, member: Member) -> None:
@@ -89,6 +91,15 @@ class Ledger:
             member.outcome, member.reason = _outcome(member, self.summaries.get(member.executor_id),
                                                      unreadable.get(member.executor_id),
                                                      (rejected or {}).get(member.executor_id))
+
+    def drop(self, key: str, count: int = 1) -> None:
+        self.dropped[key] = self.dropped.get(key, 0) + count
+
+    def drop_at_hosts(self, by_host: dict[str, int]) -> None:
+        """Messages the link dropped, counted by host (salvo.controller.link), to their members."""
+        for host, count in by_host.items():
+            member = self.at_host(host)
+            self.drop(member.executor_id if member is not None else host, count)
 
     def with_outcome(self, outcome: Outcome) -> list[Member]:
         return sorted((m for m in self.members.values() if m.outcome is outcome), key=lambda m: m.executor_id)

@@ -68,6 +68,7 @@ class ControllerLink:
         self.last_rtt: dict[str, float] = {}
         self.pending: list[tuple[str, object]] = []
         self.warnings = RateLimitedWarning()
+        self.dropped: dict[str, int] = {}  # host -> its status frames that did not decode (ProtocolError)
 
     def _monitor(self, sock: zmq.Socket, events: int) -> zmq.Socket:
         """The socket's monitor, with no high-water mark: libzmq's I/O thread blocks on a full monitor
@@ -220,6 +221,7 @@ class ControllerLink:
         try:
             return protocol.decode_status(frame)
         except ProtocolError as exc:
+            self.dropped[host] = self.dropped.get(host, 0) + 1
             self.warnings.warn(f"garbage-{host}", "ignored from %s: %s", host, exc)
             return None
 

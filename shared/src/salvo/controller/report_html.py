@@ -97,6 +97,9 @@ def metadata_table(data: dict) -> str:
                   + (f"; rejected results: {text(sorted(data['rejected']))}" if data.get("rejected") else "")),
         ("users", count(run.get("users"))),
     ]
+    if data.get("dropped_live_messages"):
+        rows.append(("dropped live messages", f"{count(data.get('dropped_live_messages_total'))} malformed: " + ", ".join(
+            f"{text(executor)} {count(n)}" for executor, n in data["dropped_live_messages"].items())))
     if load:
         rows += [("load mode", text(load.get("mode"))), ("fleet spawn rate", per_second(load.get("spawn_rate")))]
         if load.get("data_rows") is not None:

@@ -34,9 +34,10 @@ class IntervalSnapshot:
     start: float
     end: float
     requests: int
-    failures: int
+    failures: int  # failed requests and user errors
     histogram: str  # encoded
     users: int = 0
+    user_errors: int = 0
     labels: dict[str, LabelInterval] = field(default_factory=dict)
 
 
@@ -95,10 +96,11 @@ class ResultsCollector:
         now = self.clock.time()
         start, self._interval_start = self._interval_start, now
         busiest = sorted(snapshot.labels.items(), key=lambda item: -item[1].requests)[:MAX_LIVE_LABELS]
-        labels = {label: LabelInterval(requests=tally.requests, failures=tally.failures,
+        labels = {label: LabelInterval(requests=tally.requests, failures=tally.failures, user_errors=tally.user_errors,
                                        histogram=tally.histogram.encode()) for label, tally in busiest}
         return IntervalSnapshot(start=start, end=now, requests=snapshot.requests, failures=snapshot.failures,
-                                histogram=snapshot.histogram.encode(), users=snapshot.users, labels=labels)
+                                histogram=snapshot.histogram.encode(), users=snapshot.users, labels=labels,
+                                user_errors=snapshot.user_errors)
 
     def summary(self, meta: dict, timings: dict) -> dict:
         """The run's summary.json: what was read so far plus the rest (call once the tool has exited)."""
