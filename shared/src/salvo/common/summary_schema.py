@@ -218,7 +218,7 @@ def parse_summary(data: bytes, run_id: str, executor_id: str) -> Summary:
 
 # --- one line from pydantic's errors --------------------------------------------------------
 
-_PLAIN = re.compile(r"[A-Za-z0-9_./ :-]{1,40}")
+_PLAIN = re.compile(r"[A-Za-z0-9_./:\[\]-]{1,40}")
 _TYPES = {
     "dict_type": "expected an object", "model_type": "expected an object", "model_attributes_type": "expected an object",
     "list_type": "expected a list", "string_type": "expected a string", "bool_type": "expected true or false",

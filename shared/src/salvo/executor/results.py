@@ -19,6 +19,7 @@ from salvo.common.clock import Clock
 from salvo.common.layout import SUMMARY
 from salvo.common.protocol import MAX_LIVE_LABELS, LabelInterval
 from salvo.common.s3 import S3Location, S3Store
+from salvo.common.summary_schema import RejectedSummary, parse_summary
 from salvo.executor.aggregate import IntervalAccumulator, SummaryBuilder
 from salvo.executor.samples import SampleTail
 from salvo.executor.statsfile import STATS_GLOB, read_lines
@@ -111,7 +112,12 @@ class ResultsCollector:
                       malformed, self.artifacts_dir)
         meta = dict(meta)
         tools = {**load_tool_versions(), **(meta.pop("tools", None) or {})}  # Python's tools, and the plan's (JMeter)
-        return self.run.to_dict(timings=timings, tools=tools, **meta, unreadable_lines=malformed)
+        summary = self.run.to_dict(timings=timings, tools=tools, **meta, unreadable_lines=malformed)
+        try:  # the controller's own check, on the form it will read: a writer's bug shows here, by name
+            parse_summary(json.dumps(summary).encode(), str(summary.get("run_id")), str(summary.get("executor_id")))
+        except RejectedSummary as exc:
+            log.error("this run's summary.json will be rejected by the controller: %s", exc)
+        return summary
 
 
 def publish(store: S3Store, destination: S3Location, artifacts_dir: Path, summary: dict) -> None:
