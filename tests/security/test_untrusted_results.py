@@ -477,3 +477,90 @@ def test_a_report_without_rejections_or_drops_says_none():
     data = Report(run_id=RUN, merged=merged, ledger=ledger, verdict=verdict).to_dict()
     assert (data["rejected"], data["dropped_live_messages"], data["dropped_live_messages_total"]) == ({}, {}, 0)
     assert data["verdict"] == "pass"
+
+
+# --- real processes: `salvo controller` against simulated executors on the real protocol, `salvo report` ---------
+
+def _sim_fleet(tmp_path: Path, aws_env: dict, bucket: str, first: str, count: int, *hostile: str):
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.executors import REPO, free_port
+
+    command_port, status_port = free_port(), free_port()
+    env = {**os.environ, **aws_env, "PYTHONUNBUFFERED": "1"}
+    sims = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.simexecutor", "--first", first, "--count", str(count),
+         "--command-port", str(command_port), "--status-port", str(status_port), "--run-seconds", "3",
+         "--results-uri", f"s3://{bucket}/results/", "--lifetime", "120", *hostile],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, text=True,
+    )
+    assert sims.stdout.readline().strip() == f"ready {count}"
+    controller_env = {k: v for k, v in env.items() if not k.startswith("SALVO_")}
+    controller_env.update({
+        "SALVO_EXECUTOR_CIDRS": f"{first}/29", "SALVO_COMMAND_PORT": str(command_port),
+        "SALVO_STATUS_PORT": str(status_port), "SALVO_RESULTS_URI": f"s3://{bucket}/results/",
+        "SALVO_EXPECTED_EXECUTORS": str(count), "SALVO_DISCOVERY_TIMEOUT": "30",
+        "SALVO_REPORT_DIR": str(tmp_path / "report"), "SALVO_PROBE_TIMEOUT": "0.2", "SALVO_LIVE_INTERVAL": "1s",
+    })
+    return sims, controller_env
+
+
+def _run(args: list[str], env: dict, timeout: float = 120):
+    import subprocess
+    import sys
+
+    from tests.support.executors import REPO
+
+    return subprocess.run([sys.executable, "-m", "salvo.cli", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.integration
+def test_a_real_controller_rejects_a_malformed_summary_and_salvo_report_agrees(tmp_path, aws_env, s3_bucket):
+    sims, env = _sim_fleet(tmp_path, aws_env, s3_bucket, "127.3.2.1", 3, "--hostile", "1",
+                           "--summary-patch", json.dumps({"labels": []}))
+    try:
+        controller = _run(["controller"], {**env, "SALVO_RUN_ID": "hostile-summary"})
+    finally:
+        sims.terminate()
+        sims.wait(30)
+    output = controller.stdout + controller.stderr
+    assert controller.returncode == ExitCode.FAILED, output[-4000:]
+    assert "Traceback" not in output
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    reason = "rejected: labels: expected an object"
+    assert data["verdict"] == "fail" and data["rejected"] == {"sim-127.3.2.1": reason}
+    assert data["executors"]["sim-127.3.2.1"]["outcome"] == "rejected"
+    assert data["contributors"] == ["sim-127.3.2.2", "sim-127.3.2.3"] and data["overall"]["requests"] == 60
+    assert f"results of executor sim-127.3.2.1 (127.3.2.1) {reason}" in data["verdict_reasons"]
+    assert reason in (tmp_path / "report" / "junit.xml").read_text()
+    assert "rejected results: sim-127.3.2.1" in (tmp_path / "report" / "report.html").read_text()
+
+    again = _run(["report", f"s3://{s3_bucket}/results/hostile-summary/"], env)
+    assert again.returncode == ExitCode.FAILED, again.stderr[-4000:]
+    assert "Traceback" not in again.stdout + again.stderr
+    (because,) = [line for line in again.stdout.splitlines() if "rejected:" in line and "because" in line]
+    assert because == f"  because results of executor sim-127.3.2.1 (-) {reason}"
+    assert "|       60 |" in again.stdout
+
+
+@pytest.mark.integration
+def test_a_real_controller_survives_a_malformed_interval_and_counts_it(tmp_path, aws_env, s3_bucket):
+    garbage = json.dumps({"v": 1, "type": "interval_stats", "executor_id": "sim-127.3.3.1", "run_id": "hostile-live",
+                          "interval_start": START, "interval_end": START + 1, "requests": 5, "histogram": "AAAA"})
+    sims, env = _sim_fleet(tmp_path, aws_env, s3_bucket, "127.3.3.1", 3, "--hostile", "1",
+                           "--garbage-stats", garbage)
+    try:
+        controller = _run(["controller"], {**env, "SALVO_RUN_ID": "hostile-live"})
+    finally:
+        sims.terminate()
+        sims.wait(30)
+    output = controller.stdout + controller.stderr
+    assert controller.returncode == ExitCode.OK, output[-4000:]
+    assert "Traceback" not in output and "ignored from 127.3.3.1: undecodable frame" in output
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert data["verdict"] == "pass" and len(data["contributors"]) == 3 and data["overall"]["requests"] == 90
+    assert data["dropped_live_messages"] == {"sim-127.3.3.1": 1} and data["dropped_live_messages_total"] == 1
+    assert "dropped live messages: 1 malformed (sim-127.3.3.1: 1)" in controller.stdout
