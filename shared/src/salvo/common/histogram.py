@@ -25,6 +25,7 @@ SERIES_DIGITS = 2  # per-second charts: 1 % is plenty, and merging thousands of 
 _HEADER = struct.Struct(">IQQ")  # significant figures, lowest and highest trackable value, 12 bytes into the payload
 _FORMATS = {2: "H", 4: "I", 8: "Q"}  # hdrh counter word sizes as memoryview formats
 _SCRATCH: dict[tuple[int, int], ctypes.Array] = {}  # one decode buffer per shape (the merge is single-threaded)
+_SHAPES: dict[int, tuple[int, int]] = {}  # significant digits -> (counts_len, word_size) of salvo's histograms
 _EXTERNAL = struct.Struct(">II")  # compression cookie, length of the zlib stream after it
 _PAYLOAD = struct.Struct(">IIIIQQ")  # encoding cookie, varint length, offset, significant figures, lowest, highest
 
@@ -102,13 +103,16 @@ class LatencyHistogram:
             raw = base64.b64decode(text, validate=True)
         except ValueError:
             raise UndecodableHistogram("not base64 text") from None
-        shape = cls(digits=digits)._hdr
+        if digits not in _SHAPES:
+            hdr = cls(digits=digits)._hdr
+            _SHAPES[digits] = (hdr.counts_len, hdr.word_size)
+        counts_len, word_size = _SHAPES[digits]
         if len(raw) < _EXTERNAL.size:
             raise UndecodableHistogram("too short for a histogram")
         cookie, length = _EXTERNAL.unpack_from(raw)
         if cookie & ~0xF0 != codec.V2_COMPRESSION_COOKIE_BASE or length != len(raw) - _EXTERNAL.size:
             raise UndecodableHistogram("not an HdrHistogram V2 compressed encoding")
-        limit = codec.payload_header_size + shape.counts_len * 9  # a varint takes 9 bytes at most
+        limit = codec.payload_header_size + counts_len * 9  # a varint takes 9 bytes at most
         try:
             inflater = zlib.decompressobj()
             data = inflater.decompress(raw[_EXTERNAL.size:], limit + 1)
@@ -127,14 +131,18 @@ class LatencyHistogram:
                 f"{LOWEST_US}-{HIGHEST_US} us")
         if varints != len(data) - codec.payload_header_size:
             raise UndecodableHistogram("its length does not match its data")
-        scratch = cls(digits=digits)._scratch()
+        key = (counts_len, word_size)
+        if key not in _SCRATCH:
+            _SCRATCH[key] = (codec.payload_counter_ctype[word_size] * counts_len)()
+        scratch = _SCRATCH[key]
         try:
-            found = codec.decode(data, codec.payload_header_size, ctypes.addressof(scratch), shape.counts_len,
-                                 shape.word_size)
+            found = codec.decode(data, codec.payload_header_size, ctypes.addressof(scratch), counts_len, word_size)
         except (ValueError, OverflowError, IndexError):  # hdrh: IndexError when the counts overrun the array
-            raise UndecodableHistogram("its counts do not decode") from None
-        finally:
             ctypes.memset(scratch, 0, ctypes.sizeof(scratch))
+            raise UndecodableHistogram("its counts do not decode") from None
+        if found["total"]:  # clear only what the decode wrote
+            low, high = found["min_nonzero_index"], found["max_nonzero_index"]
+            ctypes.memset(ctypes.addressof(scratch) + low * word_size, 0, (high - low + 1) * word_size)
         if found["total"] < 0:
             raise UndecodableHistogram("its counts are negative")
         return found["total"]
