@@ -390,12 +390,15 @@ def _edited(original: bytes, **changes) -> bytes:
     return json.dumps({**json.loads(original), **changes}).encode()
 
 
+# case: (edit, how the report names it, why): a deleted summary is missing; a read one that cannot be counted, rejected
 TAMPERING = {
-    "deleted": (lambda b: None, "summary.json not found"),
-    "claims-another-executor": (lambda b: _edited(b, executor_id="node-11"), "claims executor 'node-11'"),
-    "not-json": (lambda b: b'{"schema": "salvo.summary/1", "totals": ', "not valid JSON"),
-    "old-schema": (lambda b: _edited(b, schema="salvo.summary/0"), "schema 'salvo.summary/0'"),
-    "another-run": (lambda b: _edited(b, run_id="some-other-run"), "run 'some-other-run'"),
+    "deleted": (lambda b: None, "are missing", "summary.json not found"),
+    "claims-another-executor": (lambda b: _edited(b, executor_id="node-11"), "rejected",
+                                "executor_id: it claims executor 'node-11', but is stored as 'node-12'"),
+    "not-json": (lambda b: b'{"schema": "salvo.summary/1", "totals": ', "rejected", "not valid JSON"),
+    "old-schema": (lambda b: _edited(b, schema="salvo.summary/0"), "rejected", "schema: expected 'salvo.summary/1'"),
+    "another-run": (lambda b: _edited(b, run_id="some-other-run"), "rejected",
+                    "run_id: it names run 'some-other-run', not 'tamper-run'"),
 }
 
 
@@ -411,14 +414,15 @@ def test_report_of_the_untouched_run_passes_with_the_same_count(finished_run):
 @pytest.mark.parametrize("case", sorted(TAMPERING))
 def test_report_of_a_tampered_summary_fails_naming_it(finished_run, case):
     cluster, s3, seen = finished_run
-    edit, reason = TAMPERING[case]
+    edit, outcome, reason = TAMPERING[case]
     with tampered(s3, cluster.bucket, {summary_key("node-12"): edit}):
         result = cluster.salvo("report", f"s3://{cluster.bucket}/results/{RUN}/")
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "verdict: FAIL" in output
-    assert lines_with(output, "results of executor node-12", "are missing", reason), output
-    assert lines_with(output, "missing results: node-12"), output
+    assert lines_with(output, "results of executor node-12", outcome, reason), output
+    assert lines_with(output, "missing results: node-12" if outcome == "are missing" else "rejected results: node-12"), \
+        output
     # node-12's data is not counted, under its name or another: what remains is node-11's own count
     assert overall_requests(result.stdout) == seen["executors"]["node-11"]["count"] < seen["total"]
     assert_no_traceback(output)

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from salvo import __version__
 from salvo.common.clocksync import ClockEstimate
 from salvo.common.layout import summary_location
+from salvo.common.errors import ProtocolError
 from salvo.common.protocol import (
     Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, LabelInterval, Start, StartAck, Status, Stop,
+    decode_status, encode,
 )
 from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
 from salvo.executor.aggregate import SummaryBuilder
@@ -56,6 +58,7 @@ class FakeMember:
     users_set: bool = False  # SALVO_USERS given on this executor
     executions: int = 1
     data_rows: int | None = None
+    inject: list = field(default_factory=list)  # sent with its first interval stats: messages, or raw frames
 
     def status(self, now: float) -> Status:
         return Status(executor_id=self.executor_id, version=self.version, state=self.state,
@@ -97,6 +100,8 @@ class FakeMember:
                 out.append(IntervalStats(executor_id=self.executor_id, run_id=self.start.run_id,
                                          interval_start=self.next_stats - 1, interval_end=self.next_stats,
                                          requests=self.rate, failures=0, labels=self._live_labels()))
+                out += self.inject
+                self.inject = []
                 self.next_stats += 1
             if now >= end:
                 self.ended_at = end
@@ -137,7 +142,7 @@ class FakeMember:
         summary = builder.to_dict(
             run_id=self.start.run_id, executor_id=claimed, exit_code=self.exit_code,
             stop_reason="completed" if self.exit_code == 0 else "load tool failed (bzt exit code 1): crashed",
-            timings={"start_at": started}, share=self._share(),
+            timings={"start_at": started, "ended_at": self.ended_at}, share=self._share(),
         )
         if self.upload == "wrong-schema":
             summary["schema"] = "salvo.summary/0"
@@ -164,6 +169,7 @@ class FakeControllerLink:
         self.published: list = []
         self.closed = False
         self.clock_offsets: dict[str, float] = {}
+        self.dropped: dict[str, int] = {}  # host -> frames that did not decode, as ControllerLink counts them
 
     def handshake_many(self, hosts: list[str], timeout: float, watch: bool = True) -> dict[str, Status | None]:
         self.fleet.clock.advance(0.01)
@@ -204,13 +210,17 @@ class FakeControllerLink:
             self.fleet.members[host].on_command(message, self.fleet.clock.time())
 
     def receive(self, timeout: float) -> list[tuple[str, object]]:
+        """What members sent, through the wire format: a member may send raw bytes (a malformed frame)."""
         self.fleet.clock.advance(timeout)
         now = self.fleet.clock.time()
-        return [
-            (host, message)
-            for host in sorted(self.connected)
-            for message in self.fleet.members[host].tick(now, self.fleet.store, self.fleet.results_uri)
-        ]
+        received = []
+        for host in sorted(self.connected):
+            for message in self.fleet.members[host].tick(now, self.fleet.store, self.fleet.results_uri):
+                try:
+                    received.append((host, decode_status(message if isinstance(message, bytes) else encode(message))))
+                except ProtocolError:
+                    self.dropped[host] = self.dropped.get(host, 0) + 1
+        return received
 
     def close(self) -> None:
         self.closed = True

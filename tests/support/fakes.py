@@ -57,6 +57,7 @@ class FakeStore:
     def __init__(self, objects: dict[str, bytes] | None = None, writable: bool = True):
         self.objects: dict[str, bytes] = dict(objects or {})
         self.writable = writable
+        self.retry_seconds = 30.0  # S3Store's budget; the fake never waits
 
     def bounded(self, retry_seconds: float) -> "FakeStore":
         return self

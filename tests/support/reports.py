@@ -5,11 +5,13 @@ Used by the report tests and by scripts/report-screenshot.py (docs/report.png).
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from dataclasses import dataclass
 
 from salvo import __version__
+from salvo.common.summary_schema import parse_summary
 from salvo.controller.compare import compare
 from salvo.controller.criteria import evaluate, parse
 from salvo.controller.figures import RunFigures
@@ -90,7 +92,7 @@ def realistic_report(shape: Shape = Shape(), *, with_baseline: bool = False, see
         else:
             summaries[executor_id] = executor_summary(executor_id, index, shape, rng)
     for executor_id, summary in summaries.items():
-        ledger.count(executor_id, summary)
+        ledger.count(executor_id, parse_summary(json.dumps(summary).encode(), RUN_ID, executor_id))
     ledger.settle({})
     merged = merge_summaries(list(ledger.summaries.values()))
     results = evaluate(parse(CRITERIA), merged.overall(), merged.label_rows())

@@ -4,7 +4,9 @@ For fan-out tests and benchmarks of the controller at fleet sizes one machine
 cannot run real executors for. Each simulated executor binds its SUB and ROUTER
 on its own loopback address, answers handshakes, acknowledges the start, streams
 interval stats and heartbeats for the run, uploads a small summary and says it
-finished - or misbehaves as asked (slow, silent, wrong key, dies mid-run).
+finished - or misbehaves as asked (slow, silent, wrong key, dies mid-run; the first
+--hostile executors send --garbage-stats mid-run and patch their summary with
+--summary-patch, a JSON object whose keys replace the summary's).
 
     python -m tests.support.simexecutor --first 127.1.0.1 --count 1000 \\
         --command-port 51000 --status-port 51001 --results-uri s3://b/results/ --record sims.json
@@ -49,6 +51,8 @@ class Behaviour:
     silent_after: float | None = None  # seconds after start_at: nothing more (a lost executor)
     dies_after: float | None = None  # seconds after start_at: close the sockets (a crashed executor)
     upload: bool = True
+    garbage_stats: bytes | None = None  # a raw status frame sent once, with the first interval stats
+    summary_patch: dict | None = None  # top-level keys replaced in the uploaded summary
 
 
 @dataclass
@@ -69,11 +73,13 @@ class Sim:
     next_stats: float = 0.0
     delayed: list = field(default_factory=list)
     uploading: Future | None = None
+    garbage_sent: bool = False
 
 
 class SimFleet:
     def __init__(self, hosts: list[str], command_port: int, status_port: int, keys: ExecutorKeys | None,
-                 behaviour: Behaviour, wrong_key_every: int = 0, results_uri: str | None = None):
+                 behaviour: Behaviour, wrong_key_every: int = 0, results_uri: str | None = None,
+                 hostile: Behaviour | None = None, hostile_count: int = 0):
         self.context = zmq.Context(io_threads=2)
         self.context.set(zmq.MAX_SOCKETS, 4 * len(hosts) + 64)
         self.results_uri = results_uri
@@ -102,7 +108,8 @@ class SimFleet:
             command.setsockopt(zmq.SUBSCRIBE, b"")
             command.bind(f"tcp://{host}:{command_port}")
             status.bind(f"tcp://{host}:{status_port}")
-            self.sims.append(Sim(f"sim-{host}", host, command, status, behaviour))
+            self.sims.append(Sim(f"sim-{host}", host, command, status,
+                                 hostile if hostile is not None and n < hostile_count else behaviour))
         self.by_socket = {s.command: s for s in self.sims} | {s.status: s for s in self.sims}
         self.stopping = threading.Event()
 
@@ -182,6 +189,10 @@ class SimFleet:
                     self._push(sim, IntervalStats(executor_id=sim.executor_id, run_id=start.run_id,
                                                   interval_start=sim.next_stats - 1, interval_end=sim.next_stats,
                                                   requests=10))
+                    if b.garbage_stats is not None and not sim.garbage_sent:
+                        sim.garbage_sent = True
+                        for peer in list(sim.watchers):
+                            sim.status.send_multipart([peer, b.garbage_stats], flags=zmq.NOBLOCK)
                     sim.next_stats += 1
                 if now >= end and sim.uploading is None:
                     sim.state = ExecutorState.UPLOADING
@@ -229,7 +240,8 @@ class SimFleet:
         for n in range(max(0, int((ended - started) * 10))):
             builder.add(Sample(start=started + n / 10, elapsed_ms=2.0, label="/", code="200"))
         summary = builder.to_dict(run_id=sim.start.run_id, executor_id=sim.executor_id, exit_code=0,
-                                  stop_reason="completed", timings={"start_at": started})
+                                  stop_reason="completed", timings={"start_at": started, "ended_at": ended})
+        summary.update(sim.behaviour.summary_patch or {})
         self.store.upload_bytes(json.dumps(summary).encode(),
                                 summary_location(self.results_uri, sim.start.run_id, sim.executor_id))
 
@@ -277,13 +289,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-uri", default=None)
     parser.add_argument("--lifetime", type=float, default=600.0)
     parser.add_argument("--record", default=None)
+    parser.add_argument("--hostile", type=int, default=0, help="this many first executors misbehave as below")
+    parser.add_argument("--garbage-stats", default=None, help="a raw status frame they send once mid-run")
+    parser.add_argument("--summary-patch", default=None, help="a JSON object: keys replaced in their summary")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     behaviour = Behaviour(run_seconds=args.run_seconds, handshake_delay=args.handshake_delay,
                           silent_after=args.silent_after, dies_after=args.dies_after)
+    hostile = Behaviour(run_seconds=args.run_seconds, handshake_delay=args.handshake_delay,
+                        silent_after=args.silent_after, dies_after=args.dies_after,
+                        garbage_stats=args.garbage_stats.encode() if args.garbage_stats is not None else None,
+                        summary_patch=json.loads(args.summary_patch) if args.summary_patch else None)
     keys = executor_keys_from_fleet_key(args.fleet_key) if args.fleet_key else None
     fleet = SimFleet(hosts_from(args.first, args.count), args.command_port, args.status_port, keys,
-                     behaviour, args.wrong_key_every, args.results_uri)
+                     behaviour, args.wrong_key_every, args.results_uri, hostile, args.hostile)
     signal.signal(signal.SIGTERM, lambda *_: fleet.stopping.set())
     print(f"ready {len(fleet.sims)}", flush=True)
     try:

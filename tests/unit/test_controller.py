@@ -95,17 +95,22 @@ def test_controller_lost_member_under_each_policy(tmp_path, policy, short_fleet,
 
 
 @pytest.mark.parametrize(
-    ("upload", "why"),
-    [("none", "not found (NoSuchKey)"), ("corrupt", "not valid JSON"), ("wrong-schema", "schema"),
-     ("forged:node-0", "claims executor 'node-0'")],
+    ("upload", "outcome", "why"),
+    [("none", "missing results", "not found (NoSuchKey)"),
+     ("corrupt", "rejected", "rejected: not valid JSON"),
+     ("wrong-schema", "rejected", "rejected: schema: expected 'salvo.summary/1'"),
+     ("forged:node-0", "rejected", "rejected: executor_id: it claims executor 'node-0'")],
 )
-def test_controller_fails_when_a_summary_is_missing_or_not_its_own(tmp_path, upload, why):
+def test_controller_fails_when_a_summary_is_missing_or_not_its_own(tmp_path, upload, outcome, why):
     fleet_members = members(2)
     fleet_members[1].upload = upload
     controller, fleet = make(fleet_members, tmp_path)
     assert controller.run() == ExitCode.FAILED
     data = report(tmp_path)
-    assert data["missing"] == ["node-1"] and why in data["executors"]["node-1"]["reason"]
+    entry = data["executors"]["node-1"]
+    assert entry["outcome"] == outcome and why in entry["reason"]
+    assert (data["missing"], list(data["rejected"])) == ((["node-1"], []) if outcome != "rejected" else ([], ["node-1"]))
+    assert any("node-1" in reason and why in reason for reason in data["verdict_reasons"])
     assert data["overall"]["requests"] == fleet_members[0].requests_sent  # node-0 counted once, never twice
 
 
@@ -269,11 +274,15 @@ def test_controller_refuses_more_executors_than_it_may_handle(tmp_path):
 
 
 def test_controller_never_passes_a_summary_that_says_results_were_unreadable(tmp_path):
+    from salvo.common.summary_schema import Summary
     from salvo.controller.ledger import Ledger, Member, Outcome
+    from salvo.executor.aggregate import SummaryBuilder
 
     ledger = Ledger()
     ledger.add(Member(host="h", executor_id="e", last_seen=0.0))
-    ledger.count("e", {"exit_code": 0, "unreadable_lines": 3, "totals": {"requests": 10}})
+    written = SummaryBuilder().to_dict(run_id="r", executor_id="e", exit_code=0, unreadable_lines=3,
+                                       timings={"start_at": 100.0, "ended_at": 110.0})
+    ledger.count("e", Summary.model_validate(written))
     ledger.settle({})
     (member,) = ledger.members.values()
     assert member.outcome is Outcome.FAILED and "3 of its result lines" in member.reason

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from salvo.common.summary_schema import Summary, parse_summary
 from salvo.controller.merge import averaged_percentile, merge_summaries
 from salvo.executor.samples import Sample, SampleKind
 from salvo.executor.aggregate import SummaryBuilder
@@ -22,11 +24,17 @@ def exact_percentile(values: list[float], p: float) -> float:
     return ordered[rank - 1]
 
 
-def summary_of(executor: str, latencies_ms: list[float], start: float = 1_800_000_000.0) -> dict:
+def checked(builder: SummaryBuilder, executor: str, start_at: float, ended_at: float) -> Summary:
+    """The builder's summary as the controller reads it: written, then parsed whole."""
+    data = builder.to_dict(run_id="run", executor_id=executor, timings={"start_at": start_at, "ended_at": ended_at})
+    return parse_summary(json.dumps(data).encode(), "run", executor)
+
+
+def summary_of(executor: str, latencies_ms: list[float], start: float = 1_800_000_000.0) -> Summary:
     builder = SummaryBuilder()
     for n, latency in enumerate(latencies_ms):
         builder.add(Sample(start=start + n * 0.01, elapsed_ms=latency, label="/", success=latency < 900))
-    return builder.to_dict(executor_id=executor)
+    return checked(builder, executor, start, start + len(latencies_ms) * 0.01 + 2)
 
 
 def within_hdr_precision(merged: float, exact: float) -> bool:
@@ -85,7 +93,7 @@ def test_counts_series_errors_and_skew_are_summed_and_aligned():
         builder.add(Sample(start=100.0 + offset, elapsed_ms=10, label="/a", code="200"))
         builder.add(Sample(start=100.5, elapsed_ms=20, label="/b", code="500", success=False, message="HTTP 500"))
         builder.add(Sample(start=101.2, elapsed_ms=0, label="U", kind=SampleKind.USER_ERROR, message="ValueError: x"))
-    merged = merge_summaries([first.to_dict(executor_id="one"), second.to_dict(executor_id="two")])
+    merged = merge_summaries([checked(first, "one", 100.0, 102.0), checked(second, "two", 100.0, 102.0)])
     assert (merged.totals.requests, merged.totals.failures, merged.totals.user_errors) == (4, 4, 2)
     assert merged.overall()["error_rate"] == 4 / 6
     assert merged.totals.codes == {"200": 2, "500": 2}
@@ -97,6 +105,6 @@ def test_counts_series_errors_and_skew_are_summed_and_aligned():
 
 
 def test_empty_and_idle_executors():
-    merged = merge_summaries([SummaryBuilder().to_dict(executor_id="idle")])
+    merged = merge_summaries([checked(SummaryBuilder(), "idle", 100.0, 110.0)])
     assert merged.totals.requests == 0 and merged.overall()["p95"] is None and merged.start_skew_ms is None
     assert merge_summaries([]).contributors == []

@@ -13,6 +13,7 @@ from salvo.controller import report_html
 from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.merge import merge_summaries
 from salvo.controller.report import Report
+from salvo.common.summary_schema import Timings
 from salvo.controller.report_data import MAX_EXECUTOR_SERIES, released_at
 from salvo.controller.verdict import judge
 from salvo.controller.settings import LostExecutorPolicy
@@ -72,9 +73,10 @@ def test_a_large_fleet_keeps_report_json_small_and_says_what_the_chart_leaves_ou
 
 
 def test_release_is_the_first_gate_else_the_launch():
-    assert released_at({"gate_released": [12.5, 12.25], "launched_at": 3.0}) == 12.25
-    assert released_at({"gate_released": [], "launched_at": 3.0}) == 3.0
-    assert released_at({}) is None
+    assert released_at(Timings(start_at=10, ended_at=20, gate_released=[12.5, 12.25], launched_at=3.0)) == 12.25
+    assert released_at(Timings(start_at=10, ended_at=20, launched_at=3.0)) == 3.0
+    assert released_at(Timings(start_at=10, ended_at=20)) is None
+    assert released_at(None) is None
 
 
 def test_the_page_is_self_contained(report):
@@ -115,8 +117,8 @@ def test_no_baseline_renders_no_baseline_section(report):
 
 def test_share_columns_only_when_executors_report_a_share():
     plain = realistic_report(Shape(executors=2, seconds=5, lost=0))
-    for summary in plain.ledger.summaries.values():
-        summary.pop("share")
+    for executor_id, summary in plain.ledger.summaries.items():
+        plain.ledger.summaries[executor_id] = summary.model_copy(update={"share": None})
     plain.fleet_load = None
     page = plain.html()
     assert "share index" not in page and "load mode" not in page and tbody_rows(page, "executors") == 2

@@ -25,6 +25,16 @@ SERIES_DIGITS = 2  # per-second charts: 1 % is plenty, and merging thousands of 
 _HEADER = struct.Struct(">IQQ")  # significant figures, lowest and highest trackable value, 12 bytes into the payload
 _FORMATS = {2: "H", 4: "I", 8: "Q"}  # hdrh counter word sizes as memoryview formats
 _SCRATCH: dict[tuple[int, int], ctypes.Array] = {}  # one decode buffer per shape (the merge is single-threaded)
+_SHAPES: dict[int, tuple[int, int]] = {}  # significant digits -> (counts_len, word_size) of salvo's histograms
+_EXTERNAL = struct.Struct(">II")  # compression cookie, length of the zlib stream after it
+_PAYLOAD = struct.Struct(">IIIIQQ")  # encoding cookie, varint length, offset, significant figures, lowest, highest
+
+
+class UndecodableHistogram(ValueError):
+    """An encoded histogram that is not HdrHistogram's compressed V2 form of salvo's shape.
+
+    It came from a peer (a summary.json or a live message): the peer's output is damaged or forged;
+    its results are left out. Check that executor's version and logs."""
 
 
 class LatencyHistogram:
@@ -78,6 +88,64 @@ class LatencyHistogram:
             hdr.max_value = max(hdr.max_value, hdr.get_value_from_index(found["max_nonzero_index"]))
             ctypes.memset(scratch, 0, ctypes.sizeof(scratch))
         return self
+
+    @classmethod
+    def encoded_count(cls, text: str, digits: int = SIGNIFICANT_DIGITS) -> int:
+        """The number of values in an encoded histogram of salvo's shape at `digits`, checked by decoding
+        it in full (bounded: no allocation follows the text's claims); UndecodableHistogram otherwise.
+
+        A histogram that passes merges on merge_encoded's fast path; '' is the empty histogram."""
+        if not text:
+            return 0
+        if not isinstance(text, str) or not text.isascii():
+            raise UndecodableHistogram("not base64 text")
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except ValueError:
+            raise UndecodableHistogram("not base64 text") from None
+        if digits not in _SHAPES:
+            hdr = cls(digits=digits)._hdr
+            _SHAPES[digits] = (hdr.counts_len, hdr.word_size)
+        counts_len, word_size = _SHAPES[digits]
+        if len(raw) < _EXTERNAL.size:
+            raise UndecodableHistogram("too short for a histogram")
+        cookie, length = _EXTERNAL.unpack_from(raw)
+        if cookie & ~0xF0 != codec.V2_COMPRESSION_COOKIE_BASE or length != len(raw) - _EXTERNAL.size:
+            raise UndecodableHistogram("not an HdrHistogram V2 compressed encoding")
+        limit = codec.payload_header_size + counts_len * 9  # a varint takes 9 bytes at most
+        try:
+            inflater = zlib.decompressobj()
+            data = inflater.decompress(raw[_EXTERNAL.size:], limit + 1)
+        except zlib.error:
+            raise UndecodableHistogram("its compressed data is damaged") from None
+        if len(data) > limit or inflater.unconsumed_tail:
+            raise UndecodableHistogram("its data is larger than any histogram of its shape")
+        if len(data) < codec.payload_header_size:
+            raise UndecodableHistogram("its data is truncated")
+        cookie, varints, _, found_digits, lowest, highest = _PAYLOAD.unpack_from(data)
+        if cookie & ~0xF0 != codec.V2_ENCODING_COOKIE_BASE or codec.get_word_size_in_bytes_from_cookie(cookie) != 9:
+            raise UndecodableHistogram("not an HdrHistogram V2 encoding")
+        if (found_digits, lowest, highest) != (digits, LOWEST_US, HIGHEST_US):
+            raise UndecodableHistogram(
+                f"its shape is {found_digits} digits, {lowest}-{highest} us; expected {digits} digits, "
+                f"{LOWEST_US}-{HIGHEST_US} us")
+        if varints != len(data) - codec.payload_header_size:
+            raise UndecodableHistogram("its length does not match its data")
+        key = (counts_len, word_size)
+        if key not in _SCRATCH:
+            _SCRATCH[key] = (codec.payload_counter_ctype[word_size] * counts_len)()
+        scratch = _SCRATCH[key]
+        try:
+            found = codec.decode(data, codec.payload_header_size, ctypes.addressof(scratch), counts_len, word_size)
+        except (ValueError, OverflowError, IndexError):  # hdrh: IndexError when the counts overrun the array
+            ctypes.memset(scratch, 0, ctypes.sizeof(scratch))
+            raise UndecodableHistogram("its counts do not decode") from None
+        if found["total"]:  # clear only what the decode wrote
+            low, high = found["min_nonzero_index"], found["max_nonzero_index"]
+            ctypes.memset(ctypes.addressof(scratch) + low * word_size, 0, (high - low + 1) * word_size)
+        if found["total"] < 0:
+            raise UndecodableHistogram("its counts are negative")
+        return found["total"]
 
     def _scratch(self):
         key = (self._hdr.counts_len, self._hdr.word_size)

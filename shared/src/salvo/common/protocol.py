@@ -12,7 +12,10 @@ Two links exist between a controller and each executor:
   Hello(watch=True).
 
 Every frame is one UTF-8 JSON object with `v` (protocol version) and `type`.
-Anything else is a ProtocolError, which receivers log and ignore.
+Anything else is a ProtocolError, which receivers log and ignore. What executors
+send is checked whole when decoded (ids by SALVO_EXECUTOR_ID's rule, counts
+non-negative and consistent, histograms decoded, sizes capped): a controller
+uses no field of a message it could not trust.
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from salvo.common.errors import ProtocolError
 from salvo.common.fleetload import LoadMode
+from salvo.common.histogram import SERIES_DIGITS, SIGNIFICANT_DIGITS, LatencyHistogram, UndecodableHistogram
+from salvo.common.settings import Identifier
 from salvo.common.states import ExecutorState
+from salvo.common.summary import MAX_LABEL_CHARS
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -90,6 +96,34 @@ class Dismiss(_Message):
 
 # --- status link ------------------------------------------------------------------
 
+# What executors send, typed as strictly as the controller needs to trust it.
+WireId = Annotated[Identifier, Field(strict=True)]  # SALVO_EXECUTOR_ID's rule (and SALVO_RUN_ID's)
+Count = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)]
+Moment = Annotated[float, Field(allow_inf_nan=False)]
+# Free text is cut rather than refused: a sender's long failure hint must not make its own message invalid.
+Short = Annotated[str, AfterValidator(lambda text: text[:256])]
+Text = Annotated[str, AfterValidator(lambda text: text[:4096])]
+LabelName = Annotated[str, AfterValidator(lambda text: text[:MAX_LABEL_CHARS])]
+
+
+def _decodes(digits: int) -> AfterValidator:
+    def check(text: str) -> str:
+        try:
+            LatencyHistogram.encoded_count(text, digits)
+        except UndecodableHistogram as exc:
+            raise ValueError(f"undecodable histogram: {exc}") from None
+        return text
+    return AfterValidator(check)
+
+
+IntervalHistogram = Annotated[str, _decodes(SIGNIFICANT_DIGITS)]
+LabelHistogram = Annotated[str, _decodes(SERIES_DIGITS)]
+
+
+def _check_failures(requests: int, failures: int, user_errors: int) -> None:
+    if failures > requests + user_errors:
+        raise ValueError(f"failures {failures} exceed requests {requests} + user_errors {user_errors}")
+
 
 class Hello(_Message):
     type: Literal["hello"] = "hello"
@@ -99,28 +133,28 @@ class Hello(_Message):
 
 class Status(_Message):
     type: Literal["status"] = "status"
-    executor_id: str
-    version: str
+    executor_id: WireId
+    version: Short
     state: ExecutorState
-    scenario_sha256: str | None = None
-    scenario_uri: str | None = None
-    run_id: str | None = None
-    armed_at: float | None = None
+    scenario_sha256: Short | None = None
+    scenario_uri: Text | None = None
+    run_id: WireId | None = None
+    armed_at: Moment | None = None
     gated: bool = False  # load tool pre-launched and held at a gate
     leaving: bool = False  # dismissed: its last word before exiting (it will not re-arm)
     users_set: bool = False  # SALVO_USERS given explicitly (clashes with the controller's SALVO_FLEET_USERS)
-    executions: int = 0  # load tool processes of the armed scenario (Taurus execution items)
-    data_rows: int | None = None  # rows of SALVO_DATA_URI, once fetched
-    sent_at: float = Field(default_factory=time.time)
+    executions: Count = 0  # load tool processes of the armed scenario (Taurus execution items)
+    data_rows: Count | None = None  # rows of SALVO_DATA_URI, once fetched
+    sent_at: Moment = Field(default_factory=time.time)
 
 
 class StartAck(_Message):
     type: Literal["start_ack"] = "start_ack"
-    executor_id: str
-    run_id: str
+    executor_id: WireId
+    run_id: WireId
     accepted: bool
-    reason: str = ""
-    received_at: float = Field(default_factory=time.time)
+    reason: Text = ""
+    received_at: Moment = Field(default_factory=time.time)
 
 
 class LabelInterval(BaseModel):
@@ -128,32 +162,44 @@ class LabelInterval(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    requests: int = 0
-    failures: int = 0
-    histogram: str = ""  # encoded HDR histogram, 2 significant digits (salvo.common.histogram.SERIES_DIGITS)
+    requests: Count = 0
+    failures: Count = 0  # failed requests and user errors, as in the summary
+    user_errors: Count = 0
+    histogram: LabelHistogram = ""  # encoded HDR histogram, 2 significant digits (salvo.common.histogram.SERIES_DIGITS)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "LabelInterval":
+        _check_failures(self.requests, self.failures, self.user_errors)
+        return self
 
 
 class IntervalStats(_Message):
     type: Literal["interval_stats"] = "interval_stats"
-    executor_id: str
-    run_id: str
-    interval_start: float
-    interval_end: float
-    users: int = 0
-    requests: int = 0
-    failures: int = 0
-    histogram: str = ""  # encoded HDR histogram of the interval's latencies (microseconds)
+    executor_id: WireId
+    run_id: WireId
+    interval_start: Moment
+    interval_end: Moment
+    users: Count = 0
+    requests: Count = 0
+    failures: Count = 0  # failed requests and user errors, as in the summary
+    user_errors: Count = 0
+    histogram: IntervalHistogram = ""  # encoded HDR histogram of the interval's latencies (microseconds)
     # Only when Start.live_labels asked for them; at most MAX_LIVE_LABELS, the busiest.
-    labels: dict[str, LabelInterval] = Field(default_factory=dict)
+    labels: Annotated[dict[LabelName, LabelInterval], Field(max_length=MAX_LIVE_LABELS)] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "IntervalStats":
+        _check_failures(self.requests, self.failures, self.user_errors)
+        return self
 
 
 class Finished(_Message):
     type: Literal["finished"] = "finished"
-    executor_id: str
-    run_id: str
-    exit_code: int
-    reason: str = ""
-    summary_uri: str | None = None
+    executor_id: WireId
+    run_id: WireId
+    exit_code: Annotated[int, Field(strict=True, ge=-(2**31), le=2**31)]
+    reason: Text = ""
+    summary_uri: Text | None = None
 
 
 # --- clocks (status link; salvo.common.clocksync) ------------------------------------------------

@@ -13,6 +13,12 @@ microseconds. User errors are exceptions raised in user code outside any request
 (one raised inside a `catch_response` block fails that request instead). They
 count as failures, with their messages, but not as requests:
 failures = failed requests + user errors.
+
+Every count is exact and they agree: the labels' and the series' counts add up to
+the totals, each histogram holds one latency per request, the error messages'
+counts add up to the failures. Collections and strings are capped (the MAX_*
+below; beyond them codes, messages and labels are folded into "(other)"); the
+reader checks all of it (salvo.common.summary_schema).
 """
 
 from __future__ import annotations
@@ -23,7 +29,20 @@ from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
 
 SCHEMA = "salvo.summary/1"
 MAX_ERROR_MESSAGES = 100
+MAX_MESSAGE_CHARS = 2_048
+MAX_CODES = 200
+MAX_CODE_CHARS = 64
+MAX_LABELS = 10_000
+MAX_LABEL_CHARS = 2_048
 OTHER_ERRORS = "(other)"
+OTHER_CODES = "(other)"
+OTHER_LABELS = "(other labels)"
+
+
+def label_key(label: str, labels: dict) -> str:
+    """Where a label's counts go in `labels`: its own entry, cut to MAX_LABEL_CHARS, while there is room."""
+    label = label[:MAX_LABEL_CHARS]
+    return label if label in labels or len(labels) < MAX_LABELS else OTHER_LABELS
 
 
 @dataclass
@@ -46,7 +65,7 @@ class Tally:
         self._add_latency_sum(elapsed_ms)
         self.histogram.record_ms(elapsed_ms)
         if code:
-            self.codes[code] = self.codes.get(code, 0) + 1
+            self._count_codes(code, 1)
         if not success:
             self.failures += 1
             self._count_errors(message or f"failed ({code or 'no response'})", 1)
@@ -67,17 +86,28 @@ class Tally:
         return cls(histogram=LatencyHistogram(digits=SERIES_DIGITS))
 
     def merge_dict(self, data: dict) -> "Tally":
-        """Add a tally in its summary.json form without building it first (the merge's hot path)."""
-        self.requests += int(data.get("requests", 0))
-        self.failures += int(data.get("failures", 0))
-        self.user_errors += int(data.get("user_errors", 0))
-        self.bytes += int(data.get("bytes", 0))
-        self._add_latency_sum(data.get("latency_sum_ms"))
-        self.histogram.merge_encoded(data.get("histogram"))
-        for code, count in (data.get("codes") or {}).items():
-            self.codes[str(code)] = self.codes.get(str(code), 0) + int(count)
-        for message, count in (data.get("errors") or {}).items():
-            self._count_errors(str(message), int(count))
+        """Add a tally in its summary.json form without building it first (the executor's stats lines)."""
+        return self.add_counts(
+            int(data.get("requests", 0)), int(data.get("failures", 0)), int(data.get("user_errors", 0)),
+            int(data.get("bytes", 0)), data.get("latency_sum_ms"), data.get("histogram"),
+            {str(code): int(count) for code, count in (data.get("codes") or {}).items()},
+            {str(message): int(count) for message, count in (data.get("errors") or {}).items()},
+        )
+
+    def add_counts(self, requests: int, failures: int, user_errors: int = 0, nbytes: int = 0,
+                   latency_sum_ms: float | None = 0.0, histogram: str | None = None,
+                   codes: dict[str, int] | None = None, errors: dict[str, int] | None = None) -> "Tally":
+        """Add a tally's parts, its histogram still encoded (the merge's hot path: no histogram object built)."""
+        self.requests += requests
+        self.failures += failures
+        self.user_errors += user_errors
+        self.bytes += nbytes
+        self._add_latency_sum(latency_sum_ms)
+        self.histogram.merge_encoded(histogram)
+        for code, count in (codes or {}).items():
+            self._count_codes(code, count)
+        for message, count in (errors or {}).items():
+            self._count_errors(message, count)
         return self
 
     def merge(self, other: "Tally") -> "Tally":
@@ -88,7 +118,7 @@ class Tally:
         self._add_latency_sum(other.latency_sum_ms)
         self.histogram.merge(other.histogram)
         for code, count in other.codes.items():
-            self.codes[code] = self.codes.get(code, 0) + count
+            self._count_codes(code, count)
         for message, count in other.errors.items():
             self._count_errors(message, count)
         return self
@@ -105,7 +135,15 @@ class Tally:
             return self.latency_sum_ms / self.requests
         return self.histogram.mean_ms
 
+    def _count_codes(self, code: str, count: int) -> None:
+        code = code[:MAX_CODE_CHARS]
+        if code in self.codes or len(self.codes) < MAX_CODES:
+            self.codes[code] = self.codes.get(code, 0) + count
+        else:
+            self.codes[OTHER_CODES] = self.codes.get(OTHER_CODES, 0) + count
+
     def _count_errors(self, message: str, count: int) -> None:
+        message = message[:MAX_MESSAGE_CHARS]
         if message in self.errors or len(self.errors) < MAX_ERROR_MESSAGES:
             self.errors[message] = self.errors.get(message, 0) + count
         else:

@@ -1,10 +1,12 @@
-"""Reading every member's summary.json at the end of a run: concurrently, under one budget for the phase.
+"""Reading every member's summary.json at the end of a run: concurrently, under one budget for the phase; then parsing.
 
 2,000 executors must not mean 2,000 serial round trips, nor 2,000 retry budgets
 when S3 is down: every read shares the phase's deadline, and a signal ends the
 phase at once with whatever was read. A summary.json larger than
 SALVO_MAX_SUMMARY_BYTES is not read whole: its executor's results count as
-unreadable, the reason naming its URI, size and the limit.
+unreadable, the reason naming its URI, size and the limit. What was read is parsed
+whole before anything counts it (`count_summaries`): a malformed summary is
+rejected, never merged.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from salvo.common.layout import summary_location
 from salvo.common.bounded import SizeLimit
 from salvo.common.s3 import S3Store
 from salvo.common.errors import ObjectTooLarge, SalvoError
+from salvo.common.summary_schema import RejectedSummary, parse_summary
+from salvo.controller.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +100,21 @@ def read_summaries(
     for executor_id in pending:
         collected.unreadable[executor_id] = "not read: the controller was interrupted"
     return collected
+
+
+def count_summaries(ledger: Ledger, collected: Collected, run_id: str) -> dict[str, str]:
+    """Parse each summary read and count it in the ledger; executor id -> why it was rejected, for the rest."""
+    rejected: dict[str, str] = {}
+    for executor_id, data in sorted(collected.raw.items()):
+        try:
+            summary = parse_summary(data, run_id, executor_id)
+        except RejectedSummary as exc:
+            rejected[executor_id] = str(exc)
+        except Exception as exc:  # a check that breaks must cost this executor's results, never the report
+            log.exception("checking the summary of %s failed", executor_id)
+            rejected[executor_id] = f"it could not be checked ({type(exc).__name__})"
+        else:
+            ledger.count(executor_id, summary)
+    for executor_id, why in rejected.items():
+        log.error("summary of %s rejected: %s", executor_id, why)
+    return rejected

@@ -27,13 +27,14 @@ from salvo.common.protocol import (
     START_QUIET_SECONDS, Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
 )
 from salvo.common.s3 import S3Store
-from salvo.controller.collect import read_summaries
+from salvo.common.transport import RateLimitedWarning
+from salvo.controller.collect import count_summaries, read_summaries
 from salvo.controller.compare import compare_to_baseline
 from salvo.controller.criteria import evaluate
 from salvo.controller.clocks import RECHECK_SECONDS, FleetClocks, synchronise
 from salvo.controller.discovery import Fleet, Seen, TooFewExecutors, discover, too_few
 from salvo.controller.preflight import check_results_destination, read_baseline
-from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
+from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
 from salvo.controller.metrics import LiveMetrics, serving
@@ -92,6 +93,7 @@ class Controller:
         self.fleet_load: dict | None = None
         self.metrics: LiveMetrics | None = None
         self.clocks = FleetClocks()
+        self.warnings = RateLimitedWarning()
 
     # --- top level ---------------------------------------------------------------------
 
@@ -295,21 +297,28 @@ class Controller:
                 log.warning("stopped waiting for the fleet %.0f s after the stop", now - stopped_at)
                 break
             for host, message in self.link.receive(0.1):
-                self._on_status(host, message)
-                if isinstance(message, IntervalStats) and message.run_id == self.run_id:
+                if self._on_status(host, message) and isinstance(message, IntervalStats) \
+                        and message.run_id == self.run_id:
                     live.add(message)
             self._mark_silent_members_lost()
             self._mark_members_that_never_started(start)
             live.tick(active=len(self.ledger.running()), lost=len(self.ledger.lost()))
         live.close()
 
-    def _on_status(self, host: str, message) -> None:
+    def _on_status(self, host: str, message) -> bool:
+        """Account for one decoded status message (salvo.common.protocol checked its fields); False: dropped."""
         if isinstance(message, ClockSample):
             self.clocks.add(host, message)
-            return
+            return True
         member = self.ledger.at_host(host)
         if member is None:
-            return
+            return False
+        claimed = getattr(message, "executor_id", member.executor_id)
+        if claimed != member.executor_id:  # a member speaks for itself only
+            self.ledger.drop(member.executor_id)
+            self.warnings.warn(f"claims-{host}", "dropped a %s from %s: it names executor %r",
+                               type(message).__name__, member.describe(), claimed)
+            return False
         member.last_seen = self.clock.monotonic()
         ours = getattr(message, "run_id", None) == self.run_id
         if isinstance(message, Status):
@@ -327,6 +336,7 @@ class Controller:
             if member.liveness is Liveness.RUNNING:
                 log.info("%s finished: %s (exit %d)", member.executor_id, message.reason, message.exit_code)
                 member.liveness = Liveness.ENDED
+        return True
 
     def _mark_silent_members_lost(self) -> None:
         now = self.clock.monotonic()
@@ -363,14 +373,9 @@ class Controller:
         if collected.abandoned:
             interrupted = exit_code_for_signal(self.pending_signal)
             log.warning("interrupted while reading the summaries: the report covers what was read")
-        unreadable = dict(collected.unreadable)
-        for executor_id, data in sorted(collected.raw.items()):
-            try:
-                self.ledger.count(executor_id, check_summary(data, self.run_id, executor_id))
-            except InvalidSummary as exc:
-                log.error("summary of %s cannot be counted: %s", executor_id, exc)
-                unreadable[executor_id] = f"invalid summary.json: {exc}"
-        self.ledger.settle(unreadable)
+        rejected = count_summaries(self.ledger, collected, self.run_id)
+        self.ledger.settle(collected.unreadable, rejected)
+        self.ledger.drop_at_hosts(self.link.dropped)
         merged = merge_summaries(list(self.ledger.summaries.values()))
         results = evaluate(s.effective_criteria, merged.overall(), merged.label_rows())
         comparison = compare_to_baseline(self.baseline, self.run_id, merged, start.start_at, s.regression)

@@ -4,21 +4,21 @@
     failed    its load tool failed, it refused or never took the start, it stopped early,
               or some of its results could not be read
     lost      it went silent during the run
-    missing   it finished, but its summary is absent, unreadable or not its own
+    missing   it finished, but its summary is absent or could not be read
+    rejected  its summary was read but is malformed, forged or not its own (salvo.common.summary_schema)
 
 Summaries are counted by the location they were read from, once each, and only
-when they name the run and the executor of that location: a summary that
-claims another executor's id is never merged in that executor's place.
+once parsed whole and naming the run and the executor of that location: a summary
+that claims another executor's id is never merged in that executor's place.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import Enum
 
 from salvo.common.protocol import ExecutorState, Finished
-from salvo.common.summary import SCHEMA
+from salvo.common.summary_schema import Summary
 
 
 class Liveness(str, Enum):
@@ -34,6 +34,7 @@ class Outcome(str, Enum):
     FAILED = "failed"
     LOST = "lost"
     MISSING = "missing results"
+    REJECTED = "rejected"
 
 
 @dataclass
@@ -53,33 +54,12 @@ class Member:
         return f"{self.executor_id} ({self.host})"
 
 
-class InvalidSummary(ValueError):
-    """A summary.json that cannot be counted: not JSON, another schema, another run or executor."""
-
-
-def check_summary(data: bytes, run_id: str, executor_id: str) -> dict:
-    """The parsed summary if it is a salvo.summary/1 of this run and this executor; InvalidSummary otherwise."""
-    try:
-        summary = json.loads(data)
-    except ValueError as exc:
-        raise InvalidSummary(f"not valid JSON ({exc})") from None
-    if not isinstance(summary, dict):
-        raise InvalidSummary("not a JSON object")
-    if summary.get("schema") != SCHEMA:
-        raise InvalidSummary(f"schema {summary.get('schema')!r}, expected {SCHEMA!r}")
-    if summary.get("run_id") != run_id:
-        raise InvalidSummary(f"it is run {summary.get('run_id')!r}'s, not {run_id!r}'s")
-    if summary.get("executor_id") != executor_id:
-        raise InvalidSummary(f"it claims executor {summary.get('executor_id')!r}, but was stored as {executor_id!r}'s")
-    if not isinstance(summary.get("totals"), dict):
-        raise InvalidSummary("it has no totals")
-    return summary
-
-
 @dataclass
 class Ledger:
     members: dict[str, Member] = field(default_factory=dict)  # by executor id
-    summaries: dict[str, dict] = field(default_factory=dict)  # executor id -> its counted summary
+    summaries: dict[str, Summary] = field(default_factory=dict)  # executor id -> its counted summary
+    # executor id (or host, if never a member) -> its status messages dropped: malformed, or naming another executor
+    dropped: dict[str, int] = field(default_factory=dict)
     _by_host: dict[str, Member] = field(default_factory=dict)
 
     def add(self, member: Member) -> None:
@@ -97,37 +77,54 @@ class Ledger:
     def lost(self) -> list[Member]:
         return [m for m in self.members.values() if m.liveness is Liveness.LOST]
 
-    def count(self, executor_id: str, summary: dict) -> None:
+    def count(self, executor_id: str, summary: Summary) -> None:
         if executor_id in self.summaries:
             raise ValueError(f"the summary of {executor_id} was counted already")
         self.summaries[executor_id] = summary
 
-    def settle(self, unreadable: dict[str, str]) -> None:
-        """Give every member its one outcome, from what was watched and what was read."""
+    def settle(self, unreadable: dict[str, str], rejected: dict[str, str] | None = None) -> None:
+        """Give every member its one outcome, from what was watched and what was read.
+
+        `unreadable`: executor id -> why its summary could not be read; `rejected`: -> why the one read
+        cannot be counted."""
         for member in self.members.values():
-            summary = self.summaries.get(member.executor_id)
-            member.outcome, member.reason = _outcome(member, summary, unreadable.get(member.executor_id))
+            member.outcome, member.reason = _outcome(member, self.summaries.get(member.executor_id),
+                                                     unreadable.get(member.executor_id),
+                                                     (rejected or {}).get(member.executor_id))
+
+    def drop(self, key: str, count: int = 1) -> None:
+        self.dropped[key] = self.dropped.get(key, 0) + count
+
+    def drop_at_hosts(self, by_host: dict[str, int]) -> None:
+        """Messages the link dropped, counted by host (salvo.controller.link), to their members."""
+        for host, count in by_host.items():
+            member = self.at_host(host)
+            self.drop(member.executor_id if member is not None else host, count)
 
     def with_outcome(self, outcome: Outcome) -> list[Member]:
         return sorted((m for m in self.members.values() if m.outcome is outcome), key=lambda m: m.executor_id)
 
 
-def _outcome(member: Member, summary: dict | None, unreadable: str | None) -> tuple[Outcome, str]:
+def _outcome(member: Member, summary: Summary | None, unreadable: str | None,
+             rejected: str | None) -> tuple[Outcome, str]:
     if member.refused is not None:
         return Outcome.FAILED, f"did not start: {member.refused}"
     if member.liveness is Liveness.LOST:
-        counted = "; its uploaded results are counted" if summary is not None else ""
+        counted = "; its uploaded results are counted" if summary is not None else (
+            f"; its uploaded results are rejected: {rejected}" if rejected is not None else "")
         return Outcome.LOST, f"went silent during the run{counted}"
+    if rejected is not None and summary is None:  # nothing it says about itself can be believed
+        return Outcome.REJECTED, f"rejected: {rejected}"
     exit_code = None
     if summary is not None:
-        exit_code = summary.get("exit_code")
+        exit_code = summary.exit_code
     elif member.finished is not None:
         exit_code = member.finished.exit_code
     if exit_code not in (None, 0):
-        why = (summary or {}).get("stop_reason") or (member.finished.reason if member.finished else "")
+        why = (summary.stop_reason if summary else None) or (member.finished.reason if member.finished else "")
         return Outcome.FAILED, f"exit code {exit_code}: {why}".rstrip(": ")
     if summary is None:
         return Outcome.MISSING, unreadable or "no summary.json"
-    if summary.get("unreadable_lines"):
-        return Outcome.FAILED, f"{summary['unreadable_lines']} of its result lines could not be read: not counted whole"
+    if summary.unreadable_lines:
+        return Outcome.FAILED, f"{summary.unreadable_lines} of its result lines could not be read: not counted whole"
     return Outcome.FINISHED, "counted"

@@ -69,6 +69,7 @@ class ControllerLink:
         self.pending: list[tuple[str, object]] = []
         self._probes: dict[str, set[float]] = {}  # per host, the t1 of each TimeProbe not yet answered
         self.warnings = RateLimitedWarning()
+        self.dropped: dict[str, int] = {}  # host -> its status frames that did not decode (ProtocolError)
 
     def _monitor(self, sock: zmq.Socket, events: int) -> zmq.Socket:
         """The socket's monitor, with no high-water mark: libzmq's I/O thread blocks on a full monitor
@@ -278,6 +279,7 @@ class ControllerLink:
         try:
             message = protocol.decode_status(frame)
         except ProtocolError as exc:
+            self.dropped[host] = self.dropped.get(host, 0) + 1
             self.warnings.warn(f"garbage-{host}", "ignored from %s: %s", host, exc)
             return None
         if isinstance(message, TimeEcho):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from salvo.common.histogram import LatencyHistogram
 from salvo.common.summary import Tally
+from salvo.common.summary_schema import SeriesPoint, Summary, TallyPart
 from salvo.controller.criteria import PERCENTILES
 
 
@@ -64,7 +65,15 @@ class MergedRun:
         return {label: stats_row(tally, self.duration_s) for label, tally in sorted(self.labels.items())}
 
 
-def merge_summaries(summaries: list[dict]) -> MergedRun:
+def _add(tally: Tally, part: TallyPart | SeriesPoint) -> Tally:
+    if isinstance(part, SeriesPoint):
+        return tally.add_counts(part.requests, part.failures, part.user_errors, histogram=part.histogram)
+    return tally.add_counts(part.requests, part.failures, part.user_errors, part.bytes, part.latency_sum_ms,
+                            part.histogram, part.codes, part.errors)
+
+
+def merge_summaries(summaries: list[Summary]) -> MergedRun:
+    """Summaries already checked whole (salvo.common.summary_schema.parse_summary): adding cannot fail."""
     totals = Tally()
     labels: dict[str, Tally] = {}
     series: dict[int, Tally] = {}
@@ -74,30 +83,29 @@ def merge_summaries(summaries: list[dict]) -> MergedRun:
     executor_series: dict[str, dict[int, tuple[int, int]]] = {}
     contributors = []
     for summary in summaries:
-        executor = str(summary.get("executor_id", f"executor-{len(contributors)}"))
+        executor = summary.executor_id
         contributors.append(executor)
-        own = Tally.from_dict(summary.get("totals", {}))
+        own = _add(Tally(), summary.totals)
         totals.merge(own)
-        for label, data in (summary.get("labels") or {}).items():
+        for label, part in summary.labels.items():
             if label not in labels:
                 labels[label] = Tally()
-            labels[label].merge_dict(data)
+            _add(labels[label], part)
         own_series = executor_series.setdefault(executor, {})
-        for point in summary.get("series") or []:
-            second = int(point["t"])
-            if second not in series:
-                series[second] = Tally.for_series()
-            series[second].merge_dict(point)
-            requests, failures = own_series.get(second, (0, 0))
-            own_series[second] = (requests + int(point.get("requests", 0)), failures + int(point.get("failures", 0)))
-        timings = summary.get("timings") or {}
-        if timings.get("first_request") is not None:
-            first_requests[executor] = float(timings["first_request"])
-        if timings.get("last_request") is not None:
-            last_requests.append(float(timings["last_request"]))
+        for point in summary.series:
+            if point.t not in series:
+                series[point.t] = Tally.for_series()
+            _add(series[point.t], point)
+            requests, failures = own_series.get(point.t, (0, 0))
+            own_series[point.t] = (requests + point.requests, failures + point.failures)
+        timings = summary.timings
+        if timings.first_request is not None:
+            first_requests[executor] = timings.first_request
+        if timings.last_request is not None:
+            last_requests.append(timings.last_request)
         own_duration = (
-            timings["last_request"] - timings["first_request"]
-            if timings.get("first_request") is not None and timings.get("last_request") is not None
+            timings.last_request - timings.first_request
+            if timings.first_request is not None and timings.last_request is not None
             else None
         )
         per_executor[executor] = stats_row(own, own_duration)
@@ -114,10 +122,8 @@ def merge_summaries(summaries: list[dict]) -> MergedRun:
     )
 
 
-def averaged_percentile(summaries: list[dict], percentile: float) -> float | None:
+def averaged_percentile(summaries: list[Summary], percentile: float) -> float | None:
     """What a tool averaging per-executor percentiles would report (shown beside ours, never used)."""
-    values = [
-        LatencyHistogram.decode((s.get("totals") or {}).get("histogram")).percentile_ms(percentile) for s in summaries
-    ]
+    values = [LatencyHistogram.decode(s.totals.histogram).percentile_ms(percentile) for s in summaries]
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None

@@ -66,8 +66,17 @@ class Report:
         return [m.executor_id for m in self.ledger.with_outcome(Outcome.FAILED)]
 
     @property
+    def dropped_live_messages(self) -> dict[str, int]:
+        """Executor -> its status messages the controller dropped (malformed, or naming another executor)."""
+        return dict(sorted(self.ledger.dropped.items()))
+
+    @property
+    def rejected(self) -> list[str]:
+        return [m.executor_id for m in self.ledger.with_outcome(Outcome.REJECTED)]
+
+    @property
     def partial(self) -> bool:
-        return bool(self.lost or self.missing or self.failed) or self.verdict.exit_code in (
+        return bool(self.lost or self.missing or self.failed or self.rejected) or self.verdict.exit_code in (
             ExitCode.SIGINT, ExitCode.SIGTERM)
 
     # --- console -----------------------------------------------------------------------
@@ -86,7 +95,11 @@ class Report:
             f"executor(s); start skew {'-' if skew is None else f'{skew:.1f} ms'}; "
             f"failed: {', '.join(self.failed) or 'none'}; lost: {', '.join(self.lost) or 'none'}; "
             f"missing results: {', '.join(self.missing) or 'none'}"
+            + (f"; rejected results: {', '.join(self.rejected)}" if self.rejected else "")
         )
+        if self.dropped_live_messages:
+            out.append(f"dropped live messages: {sum(self.dropped_live_messages.values())} malformed ("
+                       + ", ".join(f"{k}: {n}" for k, n in self.dropped_live_messages.items()) + ")")
         for result in self.criteria:
             out.append(f"  criterion {result.description}")
         if self.baseline is not None:
@@ -123,6 +136,9 @@ class Report:
             "contributors": merged.contributors,
             "lost": self.lost,
             "missing": self.missing,
+            "rejected": {m.executor_id: m.reason for m in self.ledger.with_outcome(Outcome.REJECTED)},
+            "dropped_live_messages": self.dropped_live_messages,
+            "dropped_live_messages_total": sum(self.dropped_live_messages.values()),
             "start_skew_ms": merged.start_skew_ms,
             "duration_s": merged.duration_s,
             "first_requests": merged.first_requests,

@@ -7,6 +7,7 @@ as the ledger counted them; what a summary does not say is None, never guessed.
 from __future__ import annotations
 
 from salvo import __version__
+from salvo.common.summary_schema import Summary, Timings
 from salvo.controller.ledger import Ledger
 from salvo.controller.merge import MergedRun
 
@@ -19,51 +20,51 @@ def executor_entries(ledger: Ledger, start_at: float | None) -> dict[str, dict]:
     """Per executor: where it ran, its outcome, its share, its version and when it started against start_at."""
     entries = {}
     for member in sorted(ledger.members.values(), key=lambda m: m.executor_id):
-        summary = ledger.summaries.get(member.executor_id) or {}
-        timings = summary.get("timings") or {}
+        summary: Summary | None = ledger.summaries.get(member.executor_id)
+        timings = summary.timings if summary is not None else None
         entries[member.executor_id] = {
             "host": member.host,
             "outcome": member.outcome.value if member.outcome else None,
             "reason": member.reason,
-            "share": summary.get("share"),
-            "version": summary.get("version"),
-            "tools": summary.get("tools"),
-            "gated": summary.get("gated"),
-            "exit_code": summary.get("exit_code"),
-            "stop_reason": summary.get("stop_reason"),
+            "share": summary.share.model_dump() if summary is not None and summary.share is not None else None,
+            "version": summary.version if summary is not None else None,
+            "tools": dict(summary.tools) if summary is not None else None,
+            "gated": summary.gated if summary is not None else None,
+            "exit_code": summary.exit_code if summary is not None else None,
+            "stop_reason": summary.stop_reason if summary is not None else None,
             "released_at": released_at(timings),
             "start_offset_ms": _offset_ms(released_at(timings), start_at),
-            "first_request_offset_ms": _offset_ms(_number(timings.get("first_request")), start_at),
+            "first_request_offset_ms": _offset_ms(timings.first_request if timings else None, start_at),
         }
     return entries
 
 
-def released_at(timings: dict) -> float | None:
+def released_at(timings: Timings | None) -> float | None:
     """When the executor's load tool was let go: its first gate release, else its launch (bzt, ungated)."""
-    gates = [float(t) for t in timings.get("gate_released") or [] if _number(t) is not None]
-    if gates:
-        return min(gates)
-    return _number(timings.get("launched_at"))
+    if timings is None:
+        return None
+    if timings.gate_released:
+        return min(timings.gate_released)
+    return timings.launched_at
 
 
 def run_metadata(ledger: Ledger, fleet: list[str], fleet_load: dict | None) -> dict:
     """Scenario, versions and users as the executors reported them (several values when they differ)."""
     summaries = [ledger.summaries[k] for k in sorted(ledger.summaries)]
-    scenarios = [s.get("scenario") or {} for s in summaries]
-    tools = [s.get("tools") or {} for s in summaries]
-    shares = [s.get("share") or {} for s in summaries]
-    share_users = [share.get("users") for share in shares]
+    scenarios = [s.scenario for s in summaries if s.scenario is not None]
+    tools = [s.tools for s in summaries]
+    share_users = [s.share.users if s.share is not None else None for s in summaries]
     users = (fleet_load or {}).get("users")
     if users is None and share_users and all(isinstance(u, int) for u in share_users):
         users = sum(share_users)
     return {
-        "scenario": {"uri": _distinct(s.get("uri") for s in scenarios),
-                     "sha256": _distinct(s.get("sha256") for s in scenarios)},
+        "scenario": {"uri": _distinct(s.uri for s in scenarios),
+                     "sha256": _distinct(s.sha256 for s in scenarios)},
         "fleet_size": len(fleet) if fleet else len(ledger.members),
         "users": users,
         "versions": {
             "controller": __version__,
-            "executors": _distinct(s.get("version") for s in summaries),
+            "executors": _distinct(s.version for s in summaries),
             "locust": _distinct(t.get("locust") for t in tools),
             "bzt": _distinct(t.get("bzt") for t in tools),
         },
@@ -106,5 +107,3 @@ def _offset_ms(moment: float | None, start_at: float | None) -> float | None:
     return None if moment is None or start_at is None else (moment - start_at) * 1000
 
 
-def _number(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

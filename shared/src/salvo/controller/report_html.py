@@ -105,9 +105,13 @@ def metadata_table(data: dict) -> str:
         ("scenario sha256", text(scenario.get("sha256"))),
         ("fleet", f"{run.get('fleet_size', len(fleet))} executor(s), {len(data.get('contributors') or [])} "
                   f"contributing; lost: {text(data.get('lost')) if data.get('lost') else 'none'}; "
-                  f"missing results: {text(data.get('missing')) if data.get('missing') else 'none'}"),
+                  f"missing results: {text(data.get('missing')) if data.get('missing') else 'none'}"
+                  + (f"; rejected results: {text(sorted(data['rejected']))}" if data.get("rejected") else "")),
         ("users", count(run.get("users"))),
     ]
+    if data.get("dropped_live_messages"):
+        rows.append(("dropped live messages", f"{count(data.get('dropped_live_messages_total'))} malformed: " + ", ".join(
+            f"{text(executor)} {count(n)}" for executor, n in data["dropped_live_messages"].items())))
     if load:
         rows += [("load mode", text(load.get("mode"))), ("fleet spawn rate", per_second(load.get("spawn_rate")))]
         if load.get("data_rows") is not None:

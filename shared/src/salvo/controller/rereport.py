@@ -14,9 +14,9 @@ from salvo.common.clock import SystemClock
 from salvo.common.errors import ConfigError, ExitCode
 from salvo.common.layout import REPORT_FILES
 from salvo.common.s3 import S3Location, S3ReadError, S3Store
-from salvo.controller.collect import read_summaries
+from salvo.controller.collect import count_summaries, read_summaries
 from salvo.controller.criteria import DEFAULT_CRITERIA, CriteriaSyntaxError, evaluate, parse
-from salvo.controller.ledger import InvalidSummary, Ledger, Liveness, Member, check_summary
+from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.merge import merge_summaries
 from salvo.controller.report import Report
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
@@ -48,13 +48,8 @@ def rereport(uri: str, criteria: str | None = None, store: S3Store | None = None
         ledger.add(Member(host="-", executor_id=executor_id, last_seen=0.0, liveness=Liveness.ENDED))
     collected = read_summaries(store, results_uri, run_id, fleet, budget_seconds=store.retry_seconds, clock=clock,
                                max_bytes=max_summary_bytes)
-    unreadable = dict(collected.unreadable)
-    for executor_id, data in sorted(collected.raw.items()):
-        try:
-            ledger.count(executor_id, check_summary(data, run_id, executor_id))
-        except InvalidSummary as exc:
-            unreadable[executor_id] = f"invalid summary.json: {exc}"
-    ledger.settle(unreadable)
+    rejected = count_summaries(ledger, collected, run_id)
+    ledger.settle(collected.unreadable, rejected)
     merged = merge_summaries(list(ledger.summaries.values()))
     results = evaluate(parsed, merged.overall(), merged.label_rows())
     verdict = judge(ledger, merged.totals.requests, results, LostExecutorPolicy.CONTINUE,

@@ -1,7 +1,8 @@
 """The verdict, computed once from the ledger, the merged data and the criteria; exit code included.
 
-FAIL (exit 1) when a member failed, when a member's results are missing, when
-no request was recorded at all or none succeeded, when a criterion failed (with no
+FAIL (exit 1) when a member failed, when a member's results are missing or were
+rejected (a malformed summary.json: salvo.common.summary_schema), when no request
+was recorded at all or none succeeded, when a criterion failed (with no
 SALVO_CRITERIA, the default: no failed request), or when a SALVO_REGRESSION
 threshold against the baseline run (SALVO_BASELINE_RUN) was crossed. Lost members fail
 the run under SALVO_LOST_EXECUTOR_POLICY=fail (exit 4, as do failed members
@@ -80,10 +81,13 @@ def judge(
     lost = ledger.with_outcome(Outcome.LOST)
     failed = ledger.with_outcome(Outcome.FAILED)
     missing = ledger.with_outcome(Outcome.MISSING)
+    rejected = ledger.with_outcome(Outcome.REJECTED)
     for member in failed:
         reasons.append(f"executor {member.describe()} failed: {member.reason}")
     for member in missing:
         reasons.append(f"results of executor {member.describe()} are missing: {member.reason}")
+    for member in rejected:
+        reasons.append(f"results of executor {member.describe()} {member.reason}")
     if lost and strict:
         reasons.append(
             f"executor(s) lost under SALVO_LOST_EXECUTOR_POLICY=fail: {', '.join(m.describe() for m in lost)}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from salvo.common.histogram import LatencyHistogram
-from salvo.common.summary import SCHEMA, Tally
+from salvo.common.summary import SCHEMA, Tally, label_key
 from salvo.executor.samples import Sample, SampleKind
 
 
@@ -33,7 +33,7 @@ class SummaryBuilder:
     def add_record(self, record: dict) -> None:
         """A stats line: one second of one label, histograms included."""
         self.totals.merge_dict(record)
-        label = str(record.get("label", ""))
+        label = label_key(str(record.get("label", "")), self.labels)
         if label not in self.labels:
             self.labels[label] = Tally()
         self.labels[label].merge_dict(record)
@@ -49,7 +49,7 @@ class SummaryBuilder:
 
     def add(self, sample: Sample) -> None:
         add_sample(self.totals, sample)
-        add_sample(self.labels.setdefault(sample.label, Tally()), sample)
+        add_sample(self.labels.setdefault(label_key(sample.label, self.labels), Tally()), sample)
         add_sample(self.seconds.setdefault(int(sample.start), Tally.for_series()), sample)
         if sample.kind is SampleKind.REQUEST:
             if self.first_request is None or sample.start < self.first_request:

@@ -347,7 +347,7 @@ class Executor:
             IntervalStats(
                 executor_id=self.id, run_id=run_id, interval_start=snapshot.start, interval_end=snapshot.end,
                 users=snapshot.users, requests=snapshot.requests, failures=snapshot.failures, histogram=snapshot.histogram,
-                labels=snapshot.labels,
+                labels=snapshot.labels, user_errors=snapshot.user_errors,
             )
         )
 

@@ -19,6 +19,7 @@ from salvo.common.clock import Clock
 from salvo.common.layout import SUMMARY
 from salvo.common.protocol import MAX_LIVE_LABELS, LabelInterval
 from salvo.common.s3 import S3Location, S3Store
+from salvo.common.summary_schema import RejectedSummary, parse_summary
 from salvo.executor.aggregate import IntervalAccumulator, SummaryBuilder
 from salvo.executor.samples import SampleTail
 from salvo.executor.statsfile import STATS_GLOB, read_lines
@@ -34,9 +35,10 @@ class IntervalSnapshot:
     start: float
     end: float
     requests: int
-    failures: int
+    failures: int  # failed requests and user errors
     histogram: str  # encoded
     users: int = 0
+    user_errors: int = 0
     labels: dict[str, LabelInterval] = field(default_factory=dict)
 
 
@@ -96,10 +98,11 @@ class ResultsCollector:
         now = self.clock.time()
         start, self._interval_start = self._interval_start, now
         busiest = sorted(snapshot.labels.items(), key=lambda item: -item[1].requests)[:MAX_LIVE_LABELS]
-        labels = {label: LabelInterval(requests=tally.requests, failures=tally.failures,
+        labels = {label: LabelInterval(requests=tally.requests, failures=tally.failures, user_errors=tally.user_errors,
                                        histogram=tally.histogram.encode()) for label, tally in busiest}
         return IntervalSnapshot(start=start, end=now, requests=snapshot.requests, failures=snapshot.failures,
-                                histogram=snapshot.histogram.encode(), users=snapshot.users, labels=labels)
+                                histogram=snapshot.histogram.encode(), users=snapshot.users, labels=labels,
+                                user_errors=snapshot.user_errors)
 
     def summary(self, meta: dict, timings: dict) -> dict:
         """The run's summary.json: what was read so far plus the rest (call once the tool has exited)."""
@@ -110,7 +113,12 @@ class ResultsCollector:
                       malformed, self.artifacts_dir)
         meta = dict(meta)
         tools = {**load_tool_versions(), **(meta.pop("tools", None) or {})}  # Python's tools, and the plan's (JMeter)
-        return self.run.to_dict(timings=timings, tools=tools, **meta, unreadable_lines=malformed)
+        summary = self.run.to_dict(timings=timings, tools=tools, **meta, unreadable_lines=malformed)
+        try:  # the controller's own check, on the form it will read: a writer's bug shows here, by name
+            parse_summary(json.dumps(summary).encode(), str(summary.get("run_id")), str(summary.get("executor_id")))
+        except RejectedSummary as exc:
+            log.error("this run's summary.json will be rejected by the controller: %s", exc)
+        return summary
 
 
 def publish(store: S3Store, destination: S3Location, artifacts_dir: Path, summary: dict) -> None:

@@ -56,7 +56,7 @@ class SecondOfLabel:
             micros = (micros >> shift) << shift
         self.latencies[micros] = self.latencies.get(micros, 0) + 1
         if code:
-            tally.codes[code] = tally.codes.get(code, 0) + 1
+            tally._count_codes(code, 1)
         if not success:
             tally.failures += 1
             tally._count_errors(message or f"failed ({code or 'no response'})", 1)
