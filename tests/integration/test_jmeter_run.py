@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,26 @@ def test_a_hostless_plan_without_a_target_host_is_refused_before_armed(cluster, 
             "the plan (sampler or HTTP Request Defaults), or default-address in the Taurus scenario")
     assert line in log and "Traceback" not in log and "armed: listening" not in log, log[-3000:]
     assert target.stats()["total"] == 0
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None and not os.environ.get("SALVO_TEST_REQUIRE_FAKETIME"),
+                    reason="needs faketime (Debian package faketime)")
+def test_two_jmeter_executors_with_shifted_clocks_start_together(cluster, s3_client, s3_bucket, target):
+    """+250 ms and -250 ms (faketime, inherited by bzt and the JVM): corrected, first requests within 20 ms."""
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/clocks.zip", Body=dlt_bundle(target.url, concurrency=2))
+    shifts = {"jc-1": 0.25, "jc-2": -0.25}
+    executors = [cluster.executor(n, "scenarios/clocks.zip", executor_id=executor_id,
+                                  prefix=["faketime", "-f", f"{shift:+g}s"], **jmeter_env())
+                 for n, (executor_id, shift) in zip((19, 20), shifts.items())]
+    for executor in executors:
+        executor.wait_state("armed", timeout=120)
+    controller = cluster.controller("jmeter-clocks", expected=2)
+    assert controller.wait() == 0, controller.log()[-4000:]
+    report = controller.report()
+    for executor_id, shift in shifts.items():
+        assert abs(report["executors"][executor_id]["clock"]["offset_ms"] - shift * 1000) <= 3
+    seen = target.stats()
+    firsts = [entry["first"] for entry in seen["executors"].values()]
+    assert len(firsts) == 2 and max(firsts) - min(firsts) <= 0.020, firsts
+    assert all(first >= report["start_at"] - 0.002 for first in firsts), (firsts, report["start_at"])
+    assert report["overall"]["requests"] == seen["total"]
