@@ -19,16 +19,16 @@ from salvo.common.protocol import (
 )
 
 IDENTIFIERS = st.from_regex(rf"\A[A-Za-z0-9][A-Za-z0-9._\-]{{0,{MAX_IDENTIFIER_CHARS - 1}}}\Z")
-NOT_A_NUMBER = st.one_of(st.none(), st.booleans(), st.text(max_size=8), st.lists(st.integers(), max_size=2))
+NOT_A_NUMBER = st.one_of(st.booleans(), st.text(max_size=8), st.lists(st.integers(), max_size=2))
 HOSTILE_IDS = st.one_of(
     st.sampled_from(["", "../../x y", "..", ".hidden", "-rf", "run 1", "run\nINFO forged line", "a/b", "a" * 129,
                      "x\x00y", "é", "run\t1", " lead", "trail "]),
     st.text(max_size=140).filter(lambda s: not _is_identifier(s)),
-    st.integers(), st.none(), st.lists(st.text(max_size=3), max_size=2),
+    st.integers(), st.lists(st.text(max_size=3), max_size=2),
 )
 BAD_TIMES = st.one_of(
     st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -1.0, 1e10, 1e300, -1e300]),
-    st.floats(max_value=0.0), st.floats(min_value=1e10), NOT_A_NUMBER.filter(lambda v: v is not None),
+    st.floats(max_value=0.0), st.floats(min_value=1e10), NOT_A_NUMBER,
 )
 HOSTILE_TEXT = st.one_of(
     st.text(min_size=513, max_size=600), st.text(max_size=40).map(lambda s: s + "\n" + s),
@@ -60,16 +60,16 @@ def _late_or_far(executor_now: float) -> st.SearchStrategy[float]:
 
 def _hostile_load() -> st.SearchStrategy[object]:
     counts = st.one_of(st.integers(max_value=0), st.integers(min_value=MAX_FLEET_USERS + 1), st.floats(allow_nan=True),
-                       NOT_A_NUMBER.filter(lambda v: v is not None))
+                       NOT_A_NUMBER)
     rates = st.one_of(st.floats(max_value=MIN_SPAWN_RATE / 2), st.floats(min_value=MAX_SPAWN_RATE * 1.01),
-                      st.sampled_from([math.nan, math.inf]), NOT_A_NUMBER.filter(lambda v: v is not None))
+                      st.sampled_from([math.nan, math.inf]), NOT_A_NUMBER)
     return st.one_of(
         st.fixed_dictionaries({"mode": st.just("fleet"), "users": counts}),
         st.fixed_dictionaries({"mode": st.just("fleet"), "users": st.just(10), "spawn_rate": rates}),
         st.fixed_dictionaries({"mode": st.just("per-executor"), "users": st.integers(1, 100)}),
         st.fixed_dictionaries({"mode": st.text(max_size=10).filter(lambda m: m not in ("fleet", "per-executor"))}),
         st.builds(lambda key, value: {"mode": "fleet", key: value}, st.sampled_from(["rows", "data", "shell"]), JSON),
-        NOT_A_NUMBER,
+        NOT_A_NUMBER, st.none(),
     )
 
 
@@ -79,7 +79,7 @@ def _hostile_params() -> st.SearchStrategy[object]:
         st.builds(lambda k: {k: "x"}, st.one_of(st.just(""), st.text(min_size=65, max_size=70))),
         st.builds(lambda v: {"k": v}, st.one_of(st.text(min_size=257, max_size=260), st.integers(), st.none(),
                                                st.just("two\nlines"))),
-        NOT_A_NUMBER,
+        NOT_A_NUMBER, st.none(),
     )
 
 
@@ -95,12 +95,12 @@ def hostile_starts(executor_id: str, executor_now: float) -> st.SearchStrategy[d
     fleets = st.one_of(
         others, st.just([]), st.just([executor_id, executor_id]),
         st.lists(HOSTILE_IDS, min_size=1, max_size=3).map(lambda ids: [executor_id, *ids]),
-        st.just([executor_id, *(f"e{n}" for n in range(MAX_FLEET))]), NOT_A_NUMBER,
+        st.just([executor_id, *(f"e{n}" for n in range(MAX_FLEET))]), NOT_A_NUMBER, st.none(),
     )
     mutations = st.one_of(
         st.tuples(st.just("start_at"), st.one_of(BAD_TIMES, _late_or_far(executor_now))),
         st.tuples(st.just("sent_at"), BAD_TIMES),
-        st.tuples(st.just("run_id"), HOSTILE_IDS),
+        st.tuples(st.just("run_id"), HOSTILE_IDS | st.none()),
         st.tuples(st.just("fleet"), fleets),
         st.tuples(st.just("load"), _hostile_load()),
         st.tuples(st.just("params"), _hostile_params()),
@@ -120,9 +120,9 @@ def hostile_others() -> st.SearchStrategy[tuple[str, dict]]:
         return st.tuples(st.just(link), _mutated(base, mutations))
 
     return st.one_of(
-        of("stop", "command", {"run_id": HOSTILE_IDS.filter(lambda v: v is not None), "reason": HOSTILE_TEXT}),
-        of("heartbeat", "command", {"run_id": HOSTILE_IDS.filter(lambda v: v is not None), "sent_at": BAD_TIMES}),
-        of("dismiss", "command", {"run_id": HOSTILE_IDS.filter(lambda v: v is not None), "reason": HOSTILE_TEXT}),
+        of("stop", "command", {"run_id": HOSTILE_IDS, "reason": HOSTILE_TEXT}),
+        of("heartbeat", "command", {"run_id": HOSTILE_IDS, "sent_at": BAD_TIMES}),
+        of("dismiss", "command", {"run_id": HOSTILE_IDS, "reason": HOSTILE_TEXT}),
         of("hello", "status", {"client": HOSTILE_TEXT, "watch": st.one_of(st.integers(), st.text(max_size=4))}),
     )
 
