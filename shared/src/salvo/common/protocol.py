@@ -10,7 +10,10 @@ Two links exist between a controller and each executor:
   StartAck, IntervalStats and Finished to every peer that said Hello(watch=True).
 
 Every frame is one UTF-8 JSON object with `v` (protocol version) and `type`.
-Anything else is a ProtocolError, which receivers log and ignore.
+Anything else is a ProtocolError, which receivers log and ignore. The commands
+and Hello, which make an executor act, are checked field by field when decoded:
+an unknown field, a loosely typed value or one outside the bounds below is a
+ProtocolError naming the field.
 """
 
 from __future__ import annotations
