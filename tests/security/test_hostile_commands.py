@@ -55,19 +55,19 @@ class ArmedExecutor:
 
     executor: ExecutorProcess
     link: ControllerLink
-    probes: Iterator = field(default_factory=itertools.count)
-    last_garbage: dict[str, float] = field(default_factory=dict)
+    probes: Iterator[int] = field(default_factory=itertools.count)
+    last_sent: dict[str, float] = field(default_factory=dict)
 
     def send(self, link: str, frame: bytes) -> None:
         if link == "command":
             self.link.publisher.send(frame)
         else:
             self.link.router.send_multipart([self.link.peers[HOST].routing_id, frame])
-        self.last_garbage[link] = time.monotonic()
+        self.last_sent[link] = time.monotonic()
 
     def wait_out_the_rate_limit(self, link: str) -> None:
         """So that the next undecodable frame on `link` is logged, not counted as suppressed."""
-        time.sleep(max(0.0, self.last_garbage.get(link, -1e9) + RATE_LIMIT_SECONDS - time.monotonic()))
+        time.sleep(max(0.0, self.last_sent.get(link, -1e9) + RATE_LIMIT_SECONDS - time.monotonic()))
 
     def settle(self) -> list[StartAck]:
         """The StartAcks pushed until a refused probe start's own: every command sent before it was handled."""
