@@ -16,6 +16,7 @@ from typing import Callable
 from salvo import __version__
 from salvo.common import logs
 from salvo.common.errors import ConfigError, ExitCode, SalvoError
+from salvo.common.identifiers import check_identifier
 from salvo.common.settings import CommonSettings, SettingsT, describe_variables, load
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
@@ -254,6 +255,14 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_id(value: str) -> str:
+    """A run id argument, by the rule of SALVO_RUN_ID (a Stop naming anything else would not be sent)."""
+    try:
+        return check_identifier(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="salvo", description="Salvo distributed load testing.")
     parser.add_argument("--version", action="version", version=f"salvo {__version__}")
@@ -266,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs.add_parser("discover", help="list the executors found and their state").set_defaults(func=cmd_discover)
     stop = verbs.add_parser("stop", help="broadcast a stop to every executor found")
-    stop.add_argument("--run-id", default=None, help="only this run (default: whatever runs)")
+    stop.add_argument("--run-id", default=None, type=_run_id, help="only this run (default: whatever runs)")
     stop.set_defaults(func=cmd_stop)
     report = verbs.add_parser("report", help="re-merge a past run from S3 and print its table")
     report.add_argument("uri", help="s3://bucket/prefix/run_id/")

@@ -12,10 +12,13 @@ Two links exist between a controller and each executor:
   Hello(watch=True).
 
 Every frame is one UTF-8 JSON object with `v` (protocol version) and `type`.
-Anything else is a ProtocolError, which receivers log and ignore. What executors
-send is checked whole when decoded (ids by SALVO_EXECUTOR_ID's rule, counts
-non-negative and consistent, histograms decoded, sizes capped): a controller
-uses no field of a message it could not trust.
+Anything else is a ProtocolError, which receivers log and ignore. The commands
+and Hello, which make an executor act, are checked field by field when decoded:
+an unknown field, a loosely typed value or one outside the bounds below is a
+ProtocolError naming the field. What executors send is checked whole when
+decoded (ids by SALVO_EXECUTOR_ID's rule, counts non-negative and consistent,
+histograms decoded, sizes capped): a controller uses no field of a message it
+could not trust.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from salvo.common.errors import ProtocolError
 from salvo.common.fleetload import LoadMode
 from salvo.common.histogram import SERIES_DIGITS, SIGNIFICANT_DIGITS, LatencyHistogram, UndecodableHistogram
-from salvo.common.settings import Identifier
+from salvo.common.identifiers import Identifier
 from salvo.common.states import ExecutorState
 from salvo.common.summary import MAX_LABEL_CHARS
 
@@ -41,10 +44,50 @@ MAX_LIVE_LABELS = 20  # per IntervalStats: the interval's busiest labels (decodi
 START_QUIET_SECONDS = 0.25
 
 
+# Bounds of every command-link field (and Hello's): anything outside them is refused when decoded.
+MAX_FLEET = 20_000  # executors in one Start; also the largest SALVO_MAX_EXECUTORS
+MAX_FLEET_USERS = 1_000_000  # SALVO_FLEET_USERS: the whole fleet's users
+MIN_SPAWN_RATE = 0.001  # users/s of the whole fleet: split over MAX_FLEET executors it is still > 0 on a GO line
+MAX_SPAWN_RATE = float(MAX_FLEET_USERS)  # users/s of the whole fleet: all of the largest fleet in one second
+MAX_PARAMS = 32
+MAX_PARAM_NAME_CHARS = 64
+MAX_PARAM_VALUE_CHARS = 256
+MAX_TEXT_CHARS = 512  # a reason or a client's name: one log line
+MAX_EPOCH_SECONDS = 1e10  # year 2286: any later wall-clock time is garbage, not a plan
+
+
+def _printable(value: str) -> str:
+    """Text that is logged as it came: no line breaks or other control characters to forge log lines with."""
+    if not value.isprintable():
+        raise ValueError("expected printable text on one line (no control characters)")
+    return value
+
+
+def _distinct(ids: list[str]) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("expected every executor id once")
+    return ids
+
+
+EpochSeconds = Annotated[float, Field(gt=0, lt=MAX_EPOCH_SECONDS, allow_inf_nan=False)]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS), AfterValidator(_printable)]
+ParamName = Annotated[str, Field(min_length=1, max_length=MAX_PARAM_NAME_CHARS), AfterValidator(_printable)]
+ParamValue = Annotated[str, Field(max_length=MAX_PARAM_VALUE_CHARS), AfterValidator(_printable)]
+FleetIds = Annotated[list[Identifier], Field(min_length=1, max_length=MAX_FLEET), AfterValidator(_distinct)]
+FleetUsers = Annotated[int, Field(ge=1, le=MAX_FLEET_USERS)]
+FleetSpawnRate = Annotated[float, Field(ge=MIN_SPAWN_RATE, le=MAX_SPAWN_RATE, allow_inf_nan=False)]
+
+
 class _Message(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     v: Literal[1] = PROTOCOL_VERSION
+
+
+class _Checked(_Message):
+    """A message whose every field is checked: unknown fields, loose types and values out of bounds are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --- command link (controller -> fleet) -------------------------------------------
@@ -54,44 +97,52 @@ class FleetLoad(BaseModel):
     """How the run's load is split; each executor's share follows from it and its index
     (salvo.common.fleetload), so the Start stays small for thousands of executors."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     mode: LoadMode = LoadMode.PER_EXECUTOR
-    users: Annotated[int, Field(ge=0)] | None = None  # SALVO_FLEET_USERS: the fleet's total
-    spawn_rate: Annotated[float, Field(gt=0)] | None = None  # SALVO_FLEET_SPAWN_RATE: the fleet's total
+    users: FleetUsers | None = None  # SALVO_FLEET_USERS: the fleet's total
+    spawn_rate: FleetSpawnRate | None = None  # SALVO_FLEET_SPAWN_RATE: the fleet's total
+
+    @model_validator(mode="after")
+    def _totals_split_in_fleet_mode(self) -> "FleetLoad":
+        if self.users is not None and self.mode is not LoadMode.FLEET:
+            raise ValueError("users is a fleet total: only in fleet mode")
+        if self.spawn_rate is not None and self.users is None:
+            raise ValueError("spawn_rate needs users (the total it starts)")
+        return self
 
 
-class Start(_Message):
+class Start(_Checked):
     type: Literal["start"] = "start"
-    run_id: Annotated[str, Field(min_length=1, max_length=128)]
-    fleet: list[str]  # every started executor's id; an executor's index is its place in sorted(fleet)
-    start_at: float  # absolute wall-clock time, seconds since the epoch
-    sent_at: float = Field(default_factory=time.time)
-    params: dict[str, str] = Field(default_factory=dict)
+    run_id: Identifier
+    fleet: FleetIds  # every started executor's id; an executor's index is its place in sorted(fleet)
+    start_at: EpochSeconds  # absolute wall-clock time, seconds since the epoch
+    sent_at: EpochSeconds = Field(default_factory=time.time)
+    params: Annotated[dict[ParamName, ParamValue], Field(max_length=MAX_PARAMS)] = Field(default_factory=dict)
     load: FleetLoad = Field(default_factory=FleetLoad)
     live_labels: bool = False  # the controller wants IntervalStats.labels (its SALVO_METRICS_PORT is set)
 
 
-class Stop(_Message):
+class Stop(_Checked):
     type: Literal["stop"] = "stop"
-    run_id: str | None = None  # None: whatever run is active
-    reason: str = "stop requested"
+    run_id: Identifier | None = None  # None: whatever run is active
+    reason: Text = "stop requested"
 
 
-class Heartbeat(_Message):
+class Heartbeat(_Checked):
     type: Literal["heartbeat"] = "heartbeat"
-    run_id: str | None = None
-    sent_at: float = Field(default_factory=time.time)
+    run_id: Identifier | None = None
+    sent_at: EpochSeconds = Field(default_factory=time.time)
 
 
-class Dismiss(_Message):
+class Dismiss(_Checked):
     """The controller is done with the fleet (SALVO_DISMISS_FLEET): exit 0 instead of re-arming.
 
     A run still going (the run_id's, or any when None) is stopped and uploaded first."""
 
     type: Literal["dismiss"] = "dismiss"
-    run_id: str | None = None
-    reason: str = "the controller dismissed the fleet"
+    run_id: Identifier | None = None
+    reason: Text = "the controller dismissed the fleet"
 
 
 # --- status link ------------------------------------------------------------------
@@ -102,7 +153,7 @@ Count = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)]
 Moment = Annotated[float, Field(allow_inf_nan=False)]
 # Free text is cut rather than refused: a sender's long failure hint must not make its own message invalid.
 Short = Annotated[str, AfterValidator(lambda text: text[:256])]
-Text = Annotated[str, AfterValidator(lambda text: text[:4096])]
+CutText = Annotated[str, AfterValidator(lambda text: text[:4096])]
 LabelName = Annotated[str, AfterValidator(lambda text: text[:MAX_LABEL_CHARS])]
 
 
@@ -125,9 +176,9 @@ def _check_failures(requests: int, failures: int, user_errors: int) -> None:
         raise ValueError(f"failures {failures} exceed requests {requests} + user_errors {user_errors}")
 
 
-class Hello(_Message):
+class Hello(_Checked):
     type: Literal["hello"] = "hello"
-    client: str = "controller"
+    client: Text = "controller"
     watch: bool = False  # True: keep pushing heartbeats/stats to this peer
 
 
@@ -137,7 +188,7 @@ class Status(_Message):
     version: Short
     state: ExecutorState
     scenario_sha256: Short | None = None
-    scenario_uri: Text | None = None
+    scenario_uri: CutText | None = None
     run_id: WireId | None = None
     armed_at: Moment | None = None
     gated: bool = False  # load tool pre-launched and held at a gate
@@ -153,7 +204,7 @@ class StartAck(_Message):
     executor_id: WireId
     run_id: WireId
     accepted: bool
-    reason: Text = ""
+    reason: CutText = ""
     received_at: Moment = Field(default_factory=time.time)
 
 
@@ -198,8 +249,8 @@ class Finished(_Message):
     executor_id: WireId
     run_id: WireId
     exit_code: Annotated[int, Field(strict=True, ge=-(2**31), le=2**31)]
-    reason: Text = ""
-    summary_uri: Text | None = None
+    reason: CutText = ""
+    summary_uri: CutText | None = None
 
 
 # --- clocks (status link; salvo.common.clocksync) ------------------------------------------------
@@ -267,9 +318,11 @@ def _decode(adapter: TypeAdapter, frame: bytes) -> _Message:
     try:
         return adapter.validate_json(frame)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "frame"
-        raise ProtocolError(f"undecodable frame ({where}: {first.get('msg')}): {frame[:60]!r}") from None
+        errors = exc.errors()
+        where = ".".join(str(p) for p in errors[0].get("loc", ())) or "frame"
+        what = errors[0].get("msg", "invalid").removeprefix("Value error, ")
+        more = f"; {len(errors) - 1} more problem(s)" if len(errors) > 1 else ""
+        raise ProtocolError(f"undecodable frame ({where}: {what}{more}): {frame[:60]!r}") from None
 
 
 def decode_command(frame: bytes) -> Start | Stop | Heartbeat | Dismiss:

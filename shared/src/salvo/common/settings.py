@@ -85,12 +85,6 @@ def _http_url(value: str) -> str:
     return value.rstrip("/")
 
 
-def _identifier(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,127}", value):
-        raise ValueError("expected letters, digits, '.', '_' or '-' (at most 128)")
-    return value
-
-
 def _fleet_key(value: SecretStr) -> SecretStr:
     validate_fleet_key(value.get_secret_value())
     return value
@@ -109,8 +103,6 @@ def _curve_public(value: str) -> str:
 CurveSecretKey = Annotated[SecretStr, AfterValidator(_curve_secret)]
 CurvePublicKey = Annotated[str, AfterValidator(_curve_public)]
 
-
-Identifier = Annotated[str, AfterValidator(_identifier)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 S3ObjectUri = Annotated[str, AfterValidator(_s3_object_uri)]

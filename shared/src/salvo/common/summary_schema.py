@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from salvo.common.histogram import SERIES_DIGITS, SIGNIFICANT_DIGITS, LatencyHistogram, UndecodableHistogram
-from salvo.common.settings import Identifier
+from salvo.common.identifiers import Identifier
 from salvo.common.summary import (
     MAX_CODE_CHARS, MAX_CODES, MAX_ERROR_MESSAGES, MAX_LABEL_CHARS, MAX_LABELS, MAX_MESSAGE_CHARS, SCHEMA,
 )

@@ -10,10 +10,10 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_settings import NoDecode
 
 from salvo.common.fleetload import LoadMode
+from salvo.common.identifiers import Identifier
 from salvo.common.keys import ControllerKeys, KeyMode, decode_curve_key, keypair_from_secret, controller_keys_from_fleet_key
-from salvo.common.settings import (
-    CommonSettings, CurvePublicKey, CurveSecretKey, Duration, Identifier, Port, S3PrefixUri,
-)
+from salvo.common.protocol import MAX_FLEET, FleetSpawnRate, FleetUsers
+from salvo.common.settings import CommonSettings, CurvePublicKey, CurveSecretKey, Duration, Port, S3PrefixUri
 from salvo.controller.criteria import DEFAULT_CRITERIA, Criterion, parse
 from salvo.controller.baseline import check_baseline_run
 from salvo.controller.regression import Threshold, parse as parse_thresholds
@@ -74,7 +74,7 @@ class ControllerSettings(CommonSettings):
         ShortFleet.FAIL, description="fail: a run started short of SALVO_EXPECTED_EXECUTORS (per-executor load) or that "
         "lost an executor is not a PASS; pass: the operator accepts a short fleet's results"
     )
-    max_executors: Annotated[int, Field(ge=1, le=20_000)] = Field(
+    max_executors: Annotated[int, Field(ge=1, le=MAX_FLEET)] = Field(
         2000, description="largest fleet accepted; needs 2 open files per executor (ulimit nofile >= 2 x this + 256)"
     )
     discovery_timeout: Annotated[Duration, Field(gt=0)] = Field(
@@ -118,10 +118,10 @@ class ControllerSettings(CommonSettings):
         description="per-executor: every executor runs the scenario's load; fleet: the scenario's users, spawn rate "
         "and Taurus concurrency/throughput are the fleet's totals, split across it (implied by SALVO_FLEET_USERS)",
     )
-    fleet_users: Annotated[int, Field(ge=1)] | None = Field(
+    fleet_users: FleetUsers | None = Field(
         None, description="total users of the fleet, split across the started executors (not with SALVO_USERS)"
     )
-    fleet_spawn_rate: Annotated[float, Field(gt=0)] | None = Field(
+    fleet_spawn_rate: FleetSpawnRate | None = Field(
         None, description="total users started per second across the fleet (with SALVO_FLEET_USERS)"
     )
     pre_start_command: str | None = Field(

@@ -23,8 +23,8 @@ from salvo.common.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
 from salvo.common.fleetload import ENV_DATA_FILE
 from salvo.common.layout import executor_location, summary_location
 from salvo.common.protocol import (
-    ClockAck, ClockSet, Dismiss, ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Stop,
-    TimeEcho, TimeProbe,
+    MAX_TEXT_CHARS, ClockAck, ClockSet, Dismiss, ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start,
+    StartAck, Stop, TimeEcho, TimeProbe,
 )
 from salvo.common.s3 import S3Store
 from salvo.common.transport import Inbound, Link
@@ -236,8 +236,14 @@ class Executor:
             raise Interrupted(self.pending_signal)
 
     def _accept_start(self, start: Start) -> bool:
+        """Obey `start`, or refuse it (one warning, a refused StartAck) and stay armed as before."""
         reason = start_refusal(start, self.id, self.seen_runs, self.state, self.clock.time(),
-                               self.settings.start_tolerance)
+                               self.settings.start_tolerance, self.settings.max_start_delay)
+        if not reason:
+            try:  # nothing is changed before this succeeds: a start it cannot take leaves the executor as it was
+                place = take_place(start, self.id, self.settings, self.armed.prepared.plan, self.armed.data)
+            except Exception as exc:  # whatever a start's values break, it is refused, never fatal
+                reason = f"cannot take this start: {type(exc).__name__}: {exc}"[:MAX_TEXT_CHARS]
         if reason:
             log.warning("start for run %s ignored: %s", start.run_id, reason)
             if self.id in start.fleet:
@@ -245,16 +251,14 @@ class Executor:
             return False
         self.seen_runs.add(start.run_id)
         self.presence.run_id = start.run_id
-        self.place = take_place(start, self.id, self.settings, self.armed.prepared.plan, self.armed.data)
+        self.place = place
         self._clock_frozen = True
         if self.armed.runner.plan.gated:
             self.armed.runner.release(self._go(start))  # the gate itself waits for start_at
         self.presence.set_state(ExecutorState.SCHEDULED)
         self.presence.push(StartAck(executor_id=self.id, run_id=start.run_id, accepted=True, received_at=self.clock.time()))
-        log.info(
-            "start accepted: run %s at %.3f (in %.0f ms)",
-            start.run_id, start.start_at, (start.start_at - self.clock.time()) * 1000,
-        )
+        log.info("start accepted: run %s at %.3f (in %.0f ms)",
+                 start.run_id, start.start_at, (start.start_at - self.clock.time()) * 1000)
         return True
 
     def _go(self, start: Start):

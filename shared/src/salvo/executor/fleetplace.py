@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from salvo.common.fleetload import LoadMode, fleet_index, share_of_count, share_of_rate
 from salvo.common.protocol import Start
 from salvo.executor.bztconfig import RunPlan, write_fleet_share
-from salvo.executor.gate import Go
+from salvo.executor.gate import Go, check_go
 from salvo.executor.settings import ExecutorSettings
 from salvo.executor.testdata import TestData
 
@@ -48,8 +48,12 @@ class FleetPlace:
 def take_place(start: Start, executor_id: str, settings: ExecutorSettings, plan: RunPlan,
                data: TestData | None) -> FleetPlace:
     """Everything to do between accepting a start and releasing the load: this executor's place,
-    its rows of the data file, and (for a run bzt launches at start_at) its share in the config."""
+    its rows of the data file, and (for a run bzt launches at start_at) its share in the config.
+
+    The GO line is checked first, before anything is written: a start the load tool would not
+    read raises GateProtocolError here, with nothing changed, rather than aborting the tool later."""
     place = place_in(start, executor_id, settings, plan.concurrencies)
+    check_go(place.go(start.start_at))
     if data is not None:
         place = replace(place, rows=data.write_slice(place.index, place.size))
         if place.rows == 0:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from salvo.common.fleetload import ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_RUN_ID
 
 __all__ = [
-    "ABORT_EXIT_CODE", "GATE_SOCKET_ENV", "Go", "GateProtocolError", "MAX_LINE_BYTES", "decode_done", "decode_go",
+    "ABORT_EXIT_CODE", "GATE_SOCKET_ENV", "Go", "GateProtocolError", "MAX_LINE_BYTES", "check_go", "decode_done", "decode_go",
     "decode_ready", "decode_released", "encode_done", "encode_go", "encode_ready", "encode_released", "is_done",
     "read_line", "socket_address", "split_lines",
 ]
@@ -91,6 +91,16 @@ def encode_go(go: Go) -> bytes:
     if go.clock:
         fields.append(f"clock={go.clock:.6f}")
     return (" ".join(fields) + "\n").encode()
+
+
+def check_go(go: Go) -> None:
+    """GateProtocolError unless a gated tool would read this GO as sent: it would exit at once otherwise."""
+    line = encode_go(go)
+    if len(line) > MAX_LINE_BYTES:
+        raise GateProtocolError(f"a GO line of {len(line)} bytes exceeds {MAX_LINE_BYTES}")
+    read = decode_go(line.decode().removesuffix("\n"))
+    if (read.index, read.size, read.run_id, read.mode, read.users) != (go.index, go.size, go.run_id, go.mode, go.users):
+        raise GateProtocolError(f"a gated tool would misread {line[:80]!r}")
 
 
 def decode_go(line: str) -> Go:

@@ -14,6 +14,8 @@ import re
 import socket
 import urllib.request
 
+from salvo.common.identifiers import MAX_IDENTIFIER_CHARS
+
 log = logging.getLogger(__name__)
 
 ECS_METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
@@ -54,5 +56,6 @@ def ecs_task_id(timeout: float = 2.0) -> str | None:
 
 
 def _sanitise(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._\-]", "-", name).strip("-.") or "executor"
-    return cleaned[:128]
+    """`name` made to follow the id rule (salvo.common.identifiers): its fleet's Start must be able to name it."""
+    cleaned = re.sub(r"[^A-Za-z0-9._\-]", "-", name).lstrip("-._")[:MAX_IDENTIFIER_CHARS].rstrip("-.")
+    return cleaned or "executor"

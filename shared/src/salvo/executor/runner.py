@@ -24,7 +24,7 @@ from enum import Enum
 from pathlib import Path
 
 from salvo.common.environment import scenario_environment
-from salvo.common.errors import LoadToolNotReady
+from salvo.common.errors import LoadToolError, LoadToolNotReady
 from salvo.executor import gate as protocol
 from salvo.executor.bztconfig import RunPlan
 from salvo.executor.failurehint import first_error
@@ -158,7 +158,10 @@ class BztRunner:
         if self.plan.gated:
             line = protocol.encode_go(go)
             for gate in self._gates:
-                gate.conn.sendall(line)
+                try:
+                    gate.conn.sendall(line)
+                except OSError as exc:
+                    raise LoadToolError(f"load tool pid {gate.pid} left its start gate before GO: {exc}") from None
                 gate.told_to_go = True
         else:
             self.env.update(go.scenario_environment())

@@ -7,10 +7,9 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from salvo.common.identifiers import Identifier
 from salvo.common.keys import ExecutorKeys, KeyMode, decode_curve_key, keypair_from_secret, executor_keys_from_fleet_key
-from salvo.common.settings import (
-    CommonSettings, CurvePublicKey, CurveSecretKey, Duration, HttpUrl, Identifier, S3ObjectUri, S3PrefixUri,
-)
+from salvo.common.settings import CommonSettings, CurvePublicKey, CurveSecretKey, Duration, HttpUrl, S3ObjectUri, S3PrefixUri
 
 
 class Mode(str, Enum):
@@ -46,6 +45,9 @@ class ExecutorSettings(CommonSettings):
     )
     start_tolerance: Annotated[Duration, Field(ge=0)] = Field(
         0.05, description="how late a start may arrive after its start_at and still be obeyed"
+    )
+    max_start_delay: Annotated[Duration, Field(gt=0)] = Field(
+        3600.0, description="how far ahead of now a start's start_at may be and still be obeyed (a later one is refused)"
     )
     mode: Mode = Field(Mode.ONESHOT, description="oneshot: exit after the run; service: re-arm")
     scenario_entry: str | None = Field(
