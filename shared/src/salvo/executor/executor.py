@@ -142,6 +142,7 @@ class Executor:
 
     def _one_run(self) -> ExitCode:
         self.presence.run_id = None
+        self._clock_frozen = False  # a new run (service mode): the next controller measures the clock again
         self.armed = self._arm()
         try:
             start = self._await_start()
