@@ -3,8 +3,8 @@
 `check_scenario` reads the entry once (a bare locustfile gets the config Salvo
 runs it with), resolves every execution once (`salvo.executor.executions`),
 and checks: each bzt executor's tool is installed, each locust scenario has a
-script or requests, each locust script exists, imports and defines users, each
-JMeter plan exists and parses (`salvo.executor.jmxhosts`), and - given
+script or requests (requests in a form Salvo's locustfile writer runs), each
+locust script exists, imports and defines users, each JMeter plan exists and parses (`salvo.executor.jmxhosts`), and - given
 SALVO_TARGET_HOST - that every locust and JMeter execution has a host to send
 load to. The result is what the run plan is written from, so what is checked
 is what runs. Every problem is a ScenarioError (exit 3) with one line naming
@@ -23,6 +23,7 @@ from salvo.executor.hosts import default_address, host_problem
 from salvo.executor.jmxhosts import JmxPlan, hostless_message, parse_plan
 from salvo.executor.jmeterplan import JMETER
 from salvo.executor.locustprobe import UserClass, probe_locustfile
+from salvo.executor.requestscript import GeneratedRequest, parse_requests
 from salvo.executor.scenario import EntryKind, Scenario
 from salvo.executor.taurus import load_taurus_config
 from salvo.executor.toolcheck import check_executors_installed, tool_paths
@@ -39,6 +40,7 @@ class CheckedScenario:
     executions: list[Execution]  # resolved from `config`
     users: dict[Path, list[UserClass]] = field(default_factory=dict)  # of each locust script
     plans: dict[Path, JmxPlan] = field(default_factory=dict)  # of each jmeter script (.jmx)
+    requests: dict[int, list[GeneratedRequest]] = field(default_factory=dict)  # locust requests: by execution number
     unaddressed: list[str] = field(default_factory=list)  # load with no host to go to, one line each
     tools_elsewhere: list[str] = field(default_factory=list)  # tools this machine lacks (require_tools=False)
 
@@ -78,6 +80,8 @@ def check_scenario(scenario: Scenario, *, target_host: str | None = None, requir
         locust = [e for e in checked.executions if e.executor == "locust"]
         for execution in locust:
             _check_locust_scenario(execution)
+            if execution.script is None:  # Salvo writes its locustfile: salvo.executor.requestscript
+                checked.requests[execution.number] = parse_requests(execution.scenario, execution.describe())
         try:
             check_executors_installed([e.executor for e in checked.executions], tool_paths(config))
         except ScenarioError as missing:
