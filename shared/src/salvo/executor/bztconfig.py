@@ -42,7 +42,7 @@ from salvo.executor.jmxhosts import with_host
 from salvo.executor.jmeterplan import JMETER, gate_jmeter_executions, jmeter_overrides, locate_jmeter
 from salvo.executor.toolcheck import tool_paths
 from salvo.executor.locust_plugin import wrapper_source
-from salvo.executor.reportfiles import redirect_report_outputs
+from salvo.executor.reportfiles import ReportOutput, redirect_report_outputs
 from salvo.executor.requestscript import locustfile_source
 from salvo.executor.scenario import EntryKind, Scenario
 
@@ -79,6 +79,7 @@ class RunPlan:
     concurrencies: list[int | None] = field(default_factory=list)  # users of each execution, where a number
     tools: dict[str, str | None] = field(default_factory=dict)  # versions of tools found outside Python (JMeter)
     task_counts: list[int] = field(default_factory=list)  # AWS DLT's taskCount of each execution that has one
+    report_outputs: list[ReportOutput] = field(default_factory=list)  # the scenario's reporting files, as moved
 
     @property
     def gated(self) -> bool:
@@ -121,7 +122,8 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
         execution_items(config)[0].update(_profile_settings(profile))
     apply_target_host(config, checked.executions, profile.target_host)
     _host_jmeter_plans(config, checked, profile.target_host)
-    for output in redirect_report_outputs(config, artifacts_dir):
+    report_outputs = redirect_report_outputs(config, artifacts_dir)
+    for output in report_outputs:
         log.info("reporting %s %s: %s is written as %s in the run's artifacts, uploaded with its results",
                  output.module, output.key, output.given, output.path.name)
     executions = _write_request_scripts(config, checked, plan_dir)
@@ -143,7 +145,7 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     return RunPlan(
         configs=[run_config, overrides], cwd=checked.config_dir, gates=gates,
         executors=[e.executor for e in checked.executions], concurrencies=concurrencies, tools=tools,
-        task_counts=task_counts,
+        task_counts=task_counts, report_outputs=report_outputs,
     )
 
 
