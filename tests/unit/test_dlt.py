@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import csv
 import logging
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,13 @@ import yaml
 
 from salvo.common.errors import ExitCode, ScenarioError
 from salvo.common.fleetload import LoadMode
+from salvo.executor.aggregate import SummaryBuilder
 from salvo.executor.dlt import fleet_warning, take_task_counts
+from salvo.executor.finalstatus import write_final_stats
 from salvo.executor.locustprobe import probe_locustfile
-from salvo.executor.reportfiles import redirect_report_outputs
+from salvo.executor.reportfiles import ReportOutput, redirect_report_outputs
 from salvo.executor.requestscript import locustfile_source, parse_requests
-from salvo.executor.scenario import EntryKind
+from salvo.executor.samples import Sample
 from tests.support.dlt import DLT_REPORTING, dlt_request, dlt_test_json
 from tests.unit.test_bztconfig import (
     LOCUSTFILE, NO_TARGET, PROFILE, TARGET, jmeter_home, prepared, refusal, written,
@@ -208,3 +211,39 @@ def test_an_empty_requests_list_is_refused(tmp_path):
     with pytest.raises(ScenarioError) as caught:
         parse_requests({"requests": []}, "scenario 'api'")
     assert caught.value.exit_code == ExitCode.SCENARIO
+
+
+# --- results.xml of a gated locust run, from Salvo's own count ------------------------------------
+
+
+def test_final_stats_files_are_written_from_the_runs_count_in_bzts_format(tmp_path):
+    run = SummaryBuilder()
+    for number in range(10):
+        run.add(Sample(start=1000.0 + number, elapsed_ms=10.0 * (number + 1), label="/orders", code="200", bytes=5))
+    run.add(Sample(start=1010.0, elapsed_ms=500.0, label="/pay", code="500", success=False, message="boom"))
+    outputs = [ReportOutput("final-stats", "dump-xml", "/tmp/artifacts/results.xml", tmp_path / "results.xml"),
+               ReportOutput("final-stats", "dump-csv", "out.csv", tmp_path / "out.csv"),
+               ReportOutput("junit-xml", "filename", "junit.xml", tmp_path / "junit.xml")]
+    assert write_final_stats(outputs, run, concurrency=3) == [tmp_path / "results.xml", tmp_path / "out.csv"]
+
+    root = ElementTree.parse(tmp_path / "results.xml").getroot()
+    assert root.tag == "FinalStatus" and root.findtext("TestDuration") == "10.5"
+    groups = {group.get("label"): group for group in root.findall("Group")}
+    assert list(groups) == ["/orders", "/pay", ""]  # labels, then all of them (DLT's parser reads label "")
+    total = groups[""]
+    values = {(e.tag, e.get("param")): e.get("value") for e in total}
+    assert values[("throughput", None)] == "11" and values[("succ", None)] == "10" and values[("fail", None)] == "1"
+    assert values[("concurrency", None)] == "3" and values[("bytes", None)] == "50"
+    assert values[("rc", "200")] == "10" and values[("rc", "500")] == "1"
+    assert values[("avg_rt", None)] == "0.09545"  # (550 + 500) ms / 11, in seconds as bzt writes it
+    assert [param for tag, param in values if tag == "perc"] == ["0.0", "50.0", "90.0", "95.0", "99.0", "99.9", "100.0"]
+    assert float(values[("perc", "100.0")]) == pytest.approx(0.5, rel=0.01)
+    first = total.find("throughput")
+    assert (first.findtext("name"), first.findtext("value")) == ("throughput", "11")
+    assert total.find("rc[@param='500']").findtext("name") == "rc/500"
+
+    rows = list(csv.DictReader(open(tmp_path / "out.csv")))
+    assert [row["label"] for row in rows] == ["/orders", "/pay", ""]
+    assert list(rows[0])[:10] == ["label", "avg_ct", "avg_lt", "avg_rt", "bytes", "concurrency", "fail", "stdev_rt",
+                                  "succ", "throughput"]
+    assert rows[2]["perc_95.0"] and rows[2]["rc_500"] == "1" and rows[0]["rc_500"] == ""
