@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import csv
 import logging
+import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
-import yaml
 
 from salvo.common.errors import ExitCode, ScenarioError
 from salvo.common.fleetload import LoadMode
+from salvo.common.protocol import Start
+from salvo.common.settings import load
+from salvo.executor.bztconfig import RunPlan
 from salvo.executor.aggregate import SummaryBuilder
 from salvo.executor.dlt import fleet_warning, take_task_counts
 from salvo.executor.finalstatus import write_final_stats
+from salvo.executor.fleetplace import take_place
 from salvo.executor.locustprobe import probe_locustfile
 from salvo.executor.reportfiles import ReportOutput, redirect_report_outputs
 from salvo.executor.requestscript import locustfile_source, parse_requests
 from salvo.executor.samples import Sample
+from salvo.executor.settings import ExecutorSettings
 from tests.support.dlt import DLT_REPORTING, dlt_request, dlt_test_json
 from tests.unit.test_bztconfig import (
     LOCUSTFILE, NO_TARGET, PROFILE, TARGET, jmeter_home, prepared, refusal, written,
@@ -247,3 +252,24 @@ def test_final_stats_files_are_written_from_the_runs_count_in_bzts_format(tmp_pa
     assert list(rows[0])[:10] == ["label", "avg_ct", "avg_lt", "avg_rt", "bytes", "concurrency", "fail", "stdev_rt",
                                   "succ", "throughput"]
     assert rows[2]["perc_95.0"] and rows[2]["rc_500"] == "1" and rows[0]["rc_500"] == ""
+
+
+def test_the_start_warns_when_the_fleet_is_not_dlts_task_count(tmp_path, caplog):
+    settings = load(ExecutorSettings, {"SALVO_SCENARIO_URI": "s3://bucket/scenarios/test.json",
+                                       "SALVO_RESULTS_URI": "s3://bucket/results/"})
+    plan = RunPlan(configs=[], cwd=tmp_path, gates=1, executors=["locust"], concurrencies=[5], task_counts=[3])
+    start = Start(run_id="dlt-run", fleet=["a", "b"], start_at=time.time() + 5)
+    with caplog.at_level(logging.WARNING):
+        place = take_place(start, "a", settings, plan, None)
+    assert place.size == 2
+    assert "taskCount 3 but 2 executor(s) started" in caplog.text
+    caplog.clear()
+    take_place(Start(run_id="dlt-run", fleet=["a", "b", "c"], start_at=time.time() + 5), "a", settings, plan, None)
+    assert "taskCount" not in caplog.text
+
+
+def test_dlt_v3_bodies_are_mappings_and_an_empty_one_sends_nothing():
+    empty, form = parse_requests({"requests": [{"url": URL, "method": "GET", "body": {}, "headers": {}},
+                                               {"url": URL, "method": "POST", "body": {"a": "1"}}]}, "scenario 'v3'")
+    assert empty.body is None and empty.headers == {}
+    assert form.body == {"a": "1"} and "data={'a': '1'}" in locustfile_source([form], None)
