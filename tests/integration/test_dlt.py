@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from tests.integration.test_jmeter_run import JMETER_HOME, jmeter_env
+from tests.integration.test_jmeter_run import DEMO, JMETER_HOME, hostless_plan, jmeter_env
 from tests.support.bundles import zip_bytes
 from tests.support.cluster import Cluster
 from tests.support.dlt import dlt_request, dlt_test_json
@@ -118,3 +118,15 @@ def test_dlt_simple_http_endpoint_test_runs_on_two_jmeter_executors(jmeter_clust
     assert report["verdict"] == "pass" and report["overall"]["requests"] == seen["total"] > 0
     assert seen["paths"] == {"/dlt/simple": seen["total"]}
     assert results_xml_count(s3_client, s3_bucket, "dlt-simple", (28, 29)) == seen["total"]
+
+
+def test_dlt_jmeter_script_test_runs_unchanged_on_two_jmeter_executors(jmeter_cluster, s3_client, s3_bucket, target):
+    test_json = dlt_test_json("plan smoke", executor="jmeter", script="ABCDE12345.jmx", concurrency=2, task_count=2)
+    bundle = zip_bytes({"test.json": test_json, "ABCDE12345.jmx": hostless_plan(),  # the target host: SALVO_TARGET_HOST
+                        "report.bin": (DEMO / "report.bin").read_bytes()})
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/dlt-jmeter.zip", Body=bundle)
+    report = run_two(jmeter_cluster, "scenarios/dlt-jmeter.zip", "dlt-jmeter", (20, 21), **jmeter_env())
+    seen = target.stats()
+    assert report["verdict"] == "pass" and report["overall"]["requests"] == seen["total"] > 0
+    assert set(seen["paths"]) == {"/", "/upload"}
+    assert results_xml_count(s3_client, s3_bucket, "dlt-jmeter", (20, 21)) == seen["total"]
