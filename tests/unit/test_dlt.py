@@ -16,11 +16,11 @@ from salvo.common.protocol import Start
 from salvo.common.settings import load
 from salvo.executor.bztconfig import RunPlan
 from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.dlt import fleet_warning, take_task_counts
+from salvo.executor.dlt import drop_task_counts, fleet_warning, task_counts
 from salvo.executor.finalstatus import write_final_stats
 from salvo.executor.fleetplace import take_place
 from salvo.executor.locustprobe import probe_locustfile
-from salvo.executor.reportfiles import ReportOutput, redirect_report_outputs
+from salvo.executor.reportfiles import ReportOutput, parse_report_outputs, redirect_report_outputs
 from salvo.executor.requestscript import locustfile_source, parse_requests
 from salvo.executor.samples import Sample
 from salvo.executor.settings import ExecutorSettings
@@ -102,8 +102,19 @@ def test_task_count_is_checked_against_the_fleet_that_started():
 @pytest.mark.parametrize("value", [0, "two", True, 1.5])
 def test_a_task_count_that_is_not_a_number_of_tasks_is_refused(value):
     with pytest.raises(ScenarioError, match="taskCount must be a whole number of tasks"):
-        take_task_counts({"execution": [{"scenario": "s", "taskCount": value}]})
-    assert take_task_counts({"execution": {"scenario": "s", "taskCount": "3"}}) == [3]
+        task_counts({"execution": [{"scenario": "s", "taskCount": value}]})
+    config = {"execution": {"scenario": "s", "taskCount": "3"}}
+    assert task_counts(config) == [3]
+    drop_task_counts(config)
+    assert config == {"execution": {"scenario": "s"}}
+
+
+def test_a_bad_task_count_is_refused_while_arming_naming_the_file(tmp_path):
+    written(tmp_path / "ABCDE12345.py", LOCUSTFILE)
+    entry = tmp_path / "test.json"
+    entry.write_bytes(dlt_test_json("shop", executor="locust", script="ABCDE12345.py", concurrency=1, task_count=0))
+    assert refusal(tmp_path, entry, profile=PROFILE) == (
+        "test.json: execution item 1: taskCount must be a whole number of tasks, not 0")
 
 
 # --- reporting: final-stats dump-xml and friends --------------------------------------------------
@@ -127,24 +138,28 @@ def test_every_output_path_moves_and_names_never_collide(tmp_path):
         {"module": "final-stats", "dump-xml": "/tmp/.."},
         {"module": "passfail", "criteria": ["avg-rt>10s"]},
     ]}
-    moved = redirect_report_outputs(config, tmp_path)
-    assert [(m.module, m.key, m.given, m.path.name) for m in moved] == [
+    moved = parse_report_outputs(config)
+    redirect_report_outputs(config, moved, tmp_path)
+    assert [(m.module, m.key, m.given, m.name) for m in moved] == [
         ("final-stats", "dump-xml", "relative/results.xml", "results.xml"),
         ("final-stats", "dump-csv", "C:\\out\\stats.csv", "stats.csv"),
         ("final-stats", "dump-xml", "/elsewhere/results.xml", "report-1-results.xml"),
         ("junit-xml", "filename", "/tmp/artifacts/final-stats.xml", "report-1-final-stats.xml"),
         ("final-stats", "dump-xml", "/tmp/..", "final-stats-dump-xml"),
     ]
-    assert all(m.path.parent == tmp_path for m in moved)
+    assert [config["reporting"][m.position][m.key] for m in moved] == [str(tmp_path / m.name) for m in moved]
     assert config["reporting"][0] == "final-stats" and config["reporting"][5] == {
         "module": "passfail", "criteria": ["avg-rt>10s"]}
 
 
-def test_a_reporting_section_of_the_wrong_shape_is_refused(tmp_path):
+def test_a_reporting_section_of_the_wrong_shape_is_refused_while_arming(tmp_path):
     with pytest.raises(ScenarioError, match="reporting: must be a list"):
-        redirect_report_outputs({"reporting": {"module": "final-stats"}}, tmp_path)
-    with pytest.raises(ScenarioError, match="dump-xml: must be a file path"):
-        redirect_report_outputs({"reporting": [{"module": "final-stats", "dump-xml": 3}]}, tmp_path)
+        parse_report_outputs({"reporting": {"module": "final-stats"}})
+    written(tmp_path / "locustfile.py", LOCUSTFILE)
+    entry = written(tmp_path / "test.json", {"execution": [{"executor": "locust", "scenario": "locustfile.py"}],
+                                             "reporting": [{"module": "final-stats", "dump-xml": 3}]})
+    assert refusal(tmp_path, entry, profile=PROFILE) == (
+        "test.json: reporting: final-stats dump-xml: must be a file path, not a int")
 
 
 # --- scenarios: requests with url, method, headers, body ------------------------------------------
@@ -226,10 +241,10 @@ def test_final_stats_files_are_written_from_the_runs_count_in_bzts_format(tmp_pa
     for number in range(10):
         run.add(Sample(start=1000.0 + number, elapsed_ms=10.0 * (number + 1), label="/orders", code="200", bytes=5))
     run.add(Sample(start=1010.0, elapsed_ms=500.0, label="/pay", code="500", success=False, message="boom"))
-    outputs = [ReportOutput("final-stats", "dump-xml", "/tmp/artifacts/results.xml", tmp_path / "results.xml"),
-               ReportOutput("final-stats", "dump-csv", "out.csv", tmp_path / "out.csv"),
-               ReportOutput("junit-xml", "filename", "junit.xml", tmp_path / "junit.xml")]
-    assert write_final_stats(outputs, run, concurrency=3) == [tmp_path / "results.xml", tmp_path / "out.csv"]
+    outputs = [ReportOutput(0, "final-stats", "dump-xml", "/tmp/artifacts/results.xml", "results.xml"),
+               ReportOutput(0, "final-stats", "dump-csv", "out.csv", "out.csv"),
+               ReportOutput(1, "junit-xml", "filename", "junit.xml", "junit.xml")]
+    assert write_final_stats(outputs, tmp_path, run, concurrency=3) == [tmp_path / "results.xml", tmp_path / "out.csv"]
 
     root = ElementTree.parse(tmp_path / "results.xml").getroot()
     assert root.tag == "FinalStatus" and root.findtext("TestDuration") == "10.5"

@@ -35,7 +35,7 @@ import yaml
 from salvo.common.errors import ScenarioError
 from salvo.common.fleetload import share_of_count, share_of_rate
 from salvo.executor.checks import CheckedScenario, check_scenario
-from salvo.executor.dlt import take_task_counts
+from salvo.executor.dlt import drop_task_counts
 from salvo.executor.executions import Execution, execution_items, scenario_mapping
 from salvo.executor.hosts import apply_target_host, default_address
 from salvo.executor.jmxhosts import with_host
@@ -117,15 +117,15 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     """The run's config files, from the checked parse, and how to launch them."""
     plan_dir.mkdir(parents=True, exist_ok=True)
     config = copy.deepcopy(checked.config)
-    task_counts = take_task_counts(config)
+    drop_task_counts(config)
     if checked.scenario.kind is EntryKind.LOCUSTFILE:
         execution_items(config)[0].update(_profile_settings(profile))
     apply_target_host(config, checked.executions, profile.target_host)
     _host_jmeter_plans(config, checked, profile.target_host)
-    report_outputs = redirect_report_outputs(config, artifacts_dir)
-    for output in report_outputs:
+    redirect_report_outputs(config, checked.report_outputs, artifacts_dir)
+    for output in checked.report_outputs:
         log.info("reporting %s %s: %s is written as %s in the run's artifacts, uploaded with its results",
-                 output.module, output.key, output.given, output.path.name)
+                 output.module, output.key, output.given, output.name)
     executions = _write_request_scripts(config, checked, plan_dir)
     concurrencies = [_count(item.get("concurrency")) for item in execution_items(config)]
     settings = overrides_config(artifacts_dir)
@@ -145,7 +145,7 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     return RunPlan(
         configs=[run_config, overrides], cwd=checked.config_dir, gates=gates,
         executors=[e.executor for e in checked.executions], concurrencies=concurrencies, tools=tools,
-        task_counts=task_counts, report_outputs=report_outputs,
+        task_counts=checked.task_counts, report_outputs=checked.report_outputs,
     )
 
 

@@ -19,24 +19,30 @@ from salvo.common.errors import ScenarioError
 from salvo.common.fleetload import LoadMode
 from salvo.executor.executions import execution_items
 
-__all__ = ["TASK_COUNT", "fleet_warning", "take_task_counts"]
+__all__ = ["TASK_COUNT", "drop_task_counts", "fleet_warning", "task_counts"]
 
 TASK_COUNT = "taskCount"
 
 
-def take_task_counts(config: dict[str, Any]) -> list[int]:
-    """Remove DLT's taskCount from every execution item of `config` (in place); the counts found."""
+def task_counts(config: dict[str, Any]) -> list[int]:
+    """DLT's taskCount of every execution item of `config` that has one; ScenarioError for one that is no count."""
     counts = []
     for number, item in enumerate(execution_items(config), 1):
         if TASK_COUNT not in item:
             continue
-        value = item.pop(TASK_COUNT)
+        value = item[TASK_COUNT]
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ScenarioError(f"execution item {number}: {TASK_COUNT} must be a whole number of tasks, not {value!r}")
         counts.append(value)
     return counts
+
+
+def drop_task_counts(config: dict[str, Any]) -> None:
+    """Take DLT's taskCount out of every execution item of `config` (in place): bzt has no such key."""
+    for item in execution_items(config):
+        item.pop(TASK_COUNT, None)
 
 
 def fleet_warning(task_counts: list[int], fleet_size: int, mode: LoadMode) -> str | None:

@@ -376,7 +376,8 @@ class Executor:
         if prepared.plan.locust_stats and prepared.plan.report_outputs:  # bzt saw one request: write what ran
             users = self.place.report()["users"]
             concurrency = users if users is not None else sum(c or 0 for c in prepared.plan.concurrencies)
-            for path in write_final_stats(prepared.plan.report_outputs, self._collector.run, concurrency):
+            for path in write_final_stats(prepared.plan.report_outputs, prepared.artifacts_dir, self._collector.run,
+                                          concurrency):
                 log.info("%s written from this run's %d requests", path.name, self._collector.run.totals.requests)
         destination = executor_location(self.settings.results_uri, start.run_id, self.id)
         results.publish(self.store, destination, prepared.artifacts_dir, summary)

@@ -27,21 +27,23 @@ __all__ = ["PERCENTILES", "write_final_stats"]
 PERCENTILES = (0.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0)  # bzt's final-stats levels
 
 
-def write_final_stats(outputs: list[ReportOutput], run: SummaryBuilder, concurrency: int) -> list[Path]:
-    """Write every final-stats output of `outputs` from `run`; the files written."""
+def write_final_stats(outputs: list[ReportOutput], artifacts_dir: Path, run: SummaryBuilder,
+                      concurrency: int) -> list[Path]:
+    """Write every final-stats output of `outputs` (in `artifacts_dir`) from `run`; the files written."""
     groups = {label: _kpis(tally, concurrency) for label, tally in sorted(run.labels.items())}
     groups[""] = _kpis(run.totals, concurrency)
     written = []
     for output in outputs:
         if output.module != "final-stats":
             continue
+        path = output.path(artifacts_dir)
         if output.key == "dump-xml":
-            _write_xml(output.path, groups, run)
+            _write_xml(path, groups, run)
         elif output.key == "dump-csv":
-            _write_csv(output.path, groups)
+            _write_csv(path, groups)
         else:
             continue
-        written.append(output.path)
+        written.append(path)
     return written
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from salvo.common.errors import ScenarioError
 from salvo.common.layout import SUMMARY
 
-__all__ = ["OUTPUT_KEYS", "RESERVED_NAMES", "ReportOutput", "redirect_report_outputs"]
+__all__ = ["OUTPUT_KEYS", "RESERVED_NAMES", "ReportOutput", "parse_report_outputs", "redirect_report_outputs"]
 
 OUTPUT_KEYS = {"final-stats": ("dump-xml", "dump-csv"), "junit-xml": ("filename",)}  # bzt's file-writing reporters
 RESERVED_NAMES = frozenset({"final-stats.xml", "final-stats.csv", SUMMARY})  # Salvo's own files in the folder
@@ -27,16 +27,21 @@ RESERVED_NAMES = frozenset({"final-stats.xml", "final-stats.csv", SUMMARY})  # S
 
 @dataclass(frozen=True)
 class ReportOutput:
+    position: int  # of the module under reporting:
     module: str
     key: str
     given: str  # the path the scenario names
-    path: Path  # where bzt writes it in this run
+    name: str  # the file's name in the run's artifacts folder
+
+    def path(self, artifacts_dir: Path) -> Path:
+        return artifacts_dir / self.name
 
 
-def redirect_report_outputs(config: dict[str, Any], artifacts_dir: Path) -> list[ReportOutput]:
-    """Point every reporting output path of `config` (in place) into `artifacts_dir`; what was moved, in order.
+def parse_report_outputs(config: dict[str, Any]) -> list[ReportOutput]:
+    """Every output file of `config`'s reporting modules, in order, with the name it gets in the artifacts.
 
     A file keeps its name unless Salvo's own files or an earlier output have it (then report-N-<name>).
+    Raises ScenarioError for a reporting section or an output path of the wrong type.
     """
     reporting = config.get("reporting")
     if reporting is None:
@@ -44,8 +49,8 @@ def redirect_report_outputs(config: dict[str, Any], artifacts_dir: Path) -> list
     if not isinstance(reporting, list):
         raise ScenarioError(f"reporting: must be a list of modules, not a {type(reporting).__name__}")
     taken = set(RESERVED_NAMES)
-    moved = []
-    for item in reporting:
+    outputs = []
+    for position, item in enumerate(reporting):
         if not isinstance(item, dict):
             continue  # a bare module name ("final-stats") writes no file
         module = str(item.get("module", ""))
@@ -63,6 +68,11 @@ def redirect_report_outputs(config: dict[str, Any], artifacts_dir: Path) -> list
                 number += 1
                 name = f"report-{number}-{base}"
             taken.add(name)
-            item[key] = str(artifacts_dir / name)
-            moved.append(ReportOutput(module, key, given, artifacts_dir / name))
-    return moved
+            outputs.append(ReportOutput(position, module, key, given, name))
+    return outputs
+
+
+def redirect_report_outputs(config: dict[str, Any], outputs: list[ReportOutput], artifacts_dir: Path) -> None:
+    """Point each of `outputs` (parsed from `config` or the config it is a copy of) into `artifacts_dir`, in place."""
+    for output in outputs:
+        config["reporting"][output.position][output.key] = str(output.path(artifacts_dir))
