@@ -127,12 +127,15 @@ def test_executors_that_cannot_be_gated_run_as_given_but_for_the_target_host(tmp
     assert config["execution"]["scenario"] == {"requests": ["http://127.0.0.1/"], "default-address": TARGET}
 
 
-def test_locust_without_script_is_not_gated(tmp_path):
+def test_locust_requests_run_gated_from_the_locustfile_salvo_writes(tmp_path):
     entry = written(tmp_path / "gen.yml", yaml.safe_dump({"execution": [{"executor": "locust", "scenario": {
         "requests": ["/"]}}]}))
     plan, config, _ = prepared(tmp_path, entry)
-    assert plan.gates == 0
-    assert config["execution"][0]["scenario"]["default-address"] == TARGET
+    assert plan.gated and plan.gates == 1 and plan.locust_stats
+    scenario = config["execution"][0]["scenario"]
+    assert scenario["default-address"] == TARGET
+    wrapper = Path(scenario["script"])
+    assert wrapper.name.startswith("salvo_gate_") and str(tmp_path / "plan" / "salvo_requests_1.py") in wrapper.read_text()
 
 
 # --- refused while arming ------------------------------------------------------------------------

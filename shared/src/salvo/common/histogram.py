@@ -198,6 +198,11 @@ class LatencyHistogram:
         return None if self.is_empty else self._hdr.get_highest_equivalent_value(self._hdr.get_max_value()) / 1000
 
     @property
+    def stdev_ms(self) -> float | None:
+        """HDR's standard deviation (bucket values); None when empty."""
+        return None if self.is_empty else self._hdr.get_stddev() / 1000
+
+    @property
     def mean_ms(self) -> float | None:
         """HDR's mean (median-equivalent value of each recorded bucket), read only where counts are."""
         if self.is_empty:

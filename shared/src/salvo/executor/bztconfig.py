@@ -7,20 +7,26 @@ every scenario that names none; a JMeter plan of the user's whose HTTP samplers
 name no host runs as a copy that gives them that address (bzt would not: it
 applies default-address to the plans it builds from `requests:` only).
 
-A run is *gated* when every execution is a locust script or every one is JMeter:
-each locust script is swapped for a generated wrapper that loads
-`salvo.executor.locust_plugin` first; JMeter loads Salvo's gate at start-up
+A run is *gated* when every execution is locust or every one is JMeter:
+each locust script - or the locustfile Salvo writes from a scenario's
+`requests:` (`salvo.executor.requestscript`) - is swapped for a generated
+wrapper that loads `salvo.executor.locust_plugin` first; JMeter (its plan the
+user's or bzt's, built from `requests:`) loads Salvo's gate at start-up
 (`salvo.executor.jmeterplan`). bzt is launched while arming and the tools are
-held at the gate until `start_at`. Any other executor (apiritif, locust with
-bzt-generated `requests:` ...) cannot be held there: bzt is launched at
-`start_at` and its lateness is measured and reported.
+held at the gate until `start_at`. Any other executor (apiritif, distributed
+locust ...) cannot be held there: bzt is launched at `start_at` and its
+lateness is measured and reported.
+
+Output files of the scenario's own `reporting:` modules are written into the
+run's artifacts folder, and uploaded with it (`salvo.executor.reportfiles`);
+AWS DLT's taskCount is taken out and checked at the start (`salvo.executor.dlt`).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +35,15 @@ import yaml
 from salvo.common.errors import ScenarioError
 from salvo.common.fleetload import share_of_count, share_of_rate
 from salvo.executor.checks import CheckedScenario, check_scenario
+from salvo.executor.dlt import drop_task_counts
 from salvo.executor.executions import Execution, execution_items, scenario_mapping
 from salvo.executor.hosts import apply_target_host, default_address
 from salvo.executor.jmxhosts import with_host
 from salvo.executor.jmeterplan import JMETER, gate_jmeter_executions, jmeter_overrides, locate_jmeter
 from salvo.executor.toolcheck import tool_paths
 from salvo.executor.locust_plugin import wrapper_source
+from salvo.executor.reportfiles import ReportOutput, redirect_report_outputs
+from salvo.executor.requestscript import locustfile_source
 from salvo.executor.scenario import EntryKind, Scenario
 
 __all__ = ["LoadProfile", "RunPlan", "overrides_config", "prepare_run", "write_fleet_share", "write_plan"]
@@ -69,6 +78,8 @@ class RunPlan:
     executors: list[str] = field(default_factory=list)
     concurrencies: list[int | None] = field(default_factory=list)  # users of each execution, where a number
     tools: dict[str, str | None] = field(default_factory=dict)  # versions of tools found outside Python (JMeter)
+    task_counts: list[int] = field(default_factory=list)  # AWS DLT's taskCount of each execution that has one
+    report_outputs: list[ReportOutput] = field(default_factory=list)  # the scenario's reporting files, as moved
 
     @property
     def gated(self) -> bool:
@@ -106,16 +117,22 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     """The run's config files, from the checked parse, and how to launch them."""
     plan_dir.mkdir(parents=True, exist_ok=True)
     config = copy.deepcopy(checked.config)
+    drop_task_counts(config)
     if checked.scenario.kind is EntryKind.LOCUSTFILE:
         execution_items(config)[0].update(_profile_settings(profile))
     apply_target_host(config, checked.executions, profile.target_host)
     _host_jmeter_plans(config, checked, profile.target_host)
+    redirect_report_outputs(config, checked.report_outputs, artifacts_dir)
+    for output in checked.report_outputs:
+        log.info("reporting %s %s: %s is written as %s in the run's artifacts, uploaded with its results",
+                 output.module, output.key, output.given, output.name)
+    executions = _write_request_scripts(config, checked, plan_dir)
     concurrencies = [_count(item.get("concurrency")) for item in execution_items(config)]
     settings = overrides_config(artifacts_dir)
     gates = 0
     tools: dict[str, str | None] = {}
-    if _gateable(checked.executions):
-        gates = _gate_locust_scripts(config, checked.executions, plan_dir)
+    if _gateable(executions):
+        gates = _gate_locust_scripts(config, executions, plan_dir)
         if any(e.executor == JMETER for e in checked.executions):
             install = locate_jmeter(tool_paths(config).get(JMETER))
             tools[JMETER] = install.version
@@ -128,7 +145,26 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     return RunPlan(
         configs=[run_config, overrides], cwd=checked.config_dir, gates=gates,
         executors=[e.executor for e in checked.executions], concurrencies=concurrencies, tools=tools,
+        task_counts=checked.task_counts, report_outputs=checked.report_outputs,
     )
+
+
+def _write_request_scripts(config: dict[str, Any], checked: CheckedScenario, plan_dir: Path) -> list[Execution]:
+    """Write the locustfile of every locust execution that has requests: instead of a script, point its
+    scenario at it; the executions as they now run. Called after the target host is applied: the file's
+    User class gets the scenario's default-address, as bzt's --host."""
+    executions = []
+    for execution in checked.executions:
+        requests = checked.requests.get(execution.number)
+        if requests is None:
+            executions.append(execution)
+            continue
+        scenario = scenario_mapping(config, execution)
+        script = plan_dir / f"salvo_requests_{execution.number}.py"
+        script.write_text(locustfile_source(requests, default_address(scenario, None)))
+        scenario["script"] = str(script)
+        executions.append(replace(execution, script=script))
+    return executions
 
 
 def _host_jmeter_plans(config: dict[str, Any], checked: CheckedScenario, target_host: str | None) -> None:

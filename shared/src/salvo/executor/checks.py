@@ -3,12 +3,14 @@
 `check_scenario` reads the entry once (a bare locustfile gets the config Salvo
 runs it with), resolves every execution once (`salvo.executor.executions`),
 and checks: each bzt executor's tool is installed, each locust scenario has a
-script or requests, each locust script exists, imports and defines users, each
-JMeter plan exists and parses (`salvo.executor.jmxhosts`), and - given
-SALVO_TARGET_HOST - that every locust and JMeter execution has a host to send
-load to. The result is what the run plan is written from, so what is checked
-is what runs. Every problem is a ScenarioError (exit 3) with one line naming
-the entry and the culprit.
+script or requests (in a form Salvo's locustfile writer runs), each locust
+script exists, imports and defines users, each JMeter plan exists and parses
+(`salvo.executor.jmxhosts`), and - given SALVO_TARGET_HOST - that every locust
+and JMeter execution has a host to send load to. It also reads the files the
+config's reporting modules write (`salvo.executor.reportfiles`) and AWS DLT's
+taskCount (`salvo.executor.dlt`). The result is what the run plan is written
+from, so what is checked is what runs. Every problem is a ScenarioError (exit 3)
+with one line naming the entry and the culprit.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from salvo.common.errors import ScenarioError
+from salvo.executor.dlt import task_counts
 from salvo.executor.executions import Execution, resolve_executions
 from salvo.executor.hosts import default_address, host_problem
 from salvo.executor.jmxhosts import JmxPlan, hostless_message, parse_plan
 from salvo.executor.jmeterplan import JMETER
 from salvo.executor.locustprobe import UserClass, probe_locustfile
+from salvo.executor.reportfiles import ReportOutput, parse_report_outputs
+from salvo.executor.requestscript import GeneratedRequest, parse_requests
 from salvo.executor.scenario import EntryKind, Scenario
 from salvo.executor.taurus import load_taurus_config
 from salvo.executor.toolcheck import check_executors_installed, tool_paths
@@ -39,6 +44,9 @@ class CheckedScenario:
     executions: list[Execution]  # resolved from `config`
     users: dict[Path, list[UserClass]] = field(default_factory=dict)  # of each locust script
     plans: dict[Path, JmxPlan] = field(default_factory=dict)  # of each jmeter script (.jmx)
+    requests: dict[int, list[GeneratedRequest]] = field(default_factory=dict)  # locust requests: by execution number
+    report_outputs: list[ReportOutput] = field(default_factory=list)  # files of the config's reporting: modules
+    task_counts: list[int] = field(default_factory=list)  # AWS DLT's taskCount of each execution that has one
     unaddressed: list[str] = field(default_factory=list)  # load with no host to go to, one line each
     tools_elsewhere: list[str] = field(default_factory=list)  # tools this machine lacks (require_tools=False)
 
@@ -75,9 +83,13 @@ def check_scenario(scenario: Scenario, *, target_host: str | None = None, requir
     try:
         config = scenario_config(scenario)
         checked = CheckedScenario(scenario, config, resolve_executions(config, scenario.entry.parent))
+        checked.report_outputs = parse_report_outputs(config)
+        checked.task_counts = task_counts(config)
         locust = [e for e in checked.executions if e.executor == "locust"]
         for execution in locust:
             _check_locust_scenario(execution)
+            if execution.script is None:  # Salvo writes its locustfile: salvo.executor.requestscript
+                checked.requests[execution.number] = parse_requests(execution.scenario, execution.describe())
         try:
             check_executors_installed([e.executor for e in checked.executions], tool_paths(config))
         except ScenarioError as missing:

@@ -31,6 +31,7 @@ from salvo.common.transport import Inbound, Link
 from salvo.executor import results
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
 from salvo.executor.dismissal import Dismissed, leave
+from salvo.executor.finalstatus import write_final_stats
 from salvo.executor.fleetplace import FleetPlace, take_place
 from salvo.executor.pacing import POLL_SECONDS, poll_timeout
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
@@ -373,6 +374,12 @@ class Executor:
                 **outcome.timings,
             },
         )
+        if prepared.plan.locust_stats and prepared.plan.report_outputs:  # bzt saw one request: write what ran
+            users = self.place.report()["users"]
+            concurrency = users if users is not None else sum(c or 0 for c in prepared.plan.concurrencies)
+            for path in write_final_stats(prepared.plan.report_outputs, prepared.artifacts_dir, self._collector.run,
+                                          concurrency):
+                log.info("%s written from this run's %d requests", path.name, self._collector.run.totals.requests)
         destination = executor_location(self.settings.results_uri, start.run_id, self.id)
         results.publish(self.store, destination, prepared.artifacts_dir, summary)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from salvo.common.fleetload import LoadMode, fleet_index, share_of_count, share_of_rate
 from salvo.common.protocol import Start
 from salvo.executor.bztconfig import RunPlan, write_fleet_share
+from salvo.executor.dlt import fleet_warning
 from salvo.executor.gate import Go, check_go
 from salvo.executor.settings import ExecutorSettings
 from salvo.executor.testdata import TestData
@@ -54,6 +55,8 @@ def take_place(start: Start, executor_id: str, settings: ExecutorSettings, plan:
     read raises GateProtocolError here, with nothing changed, rather than aborting the tool later."""
     place = place_in(start, executor_id, settings, plan.concurrencies)
     check_go(place.go(start.start_at))
+    if warning := fleet_warning(plan.task_counts, place.size, place.mode):
+        log.warning("%s", warning)
     if data is not None:
         place = replace(place, rows=data.write_slice(place.index, place.size))
         if place.rows == 0:

@@ -4,8 +4,8 @@ A locust request goes to, in locust's own order of precedence: the scenario's
 `default-address` (bzt passes it as --host), which SALVO_TARGET_HOST supplies for
 every scenario that names none; else the User class's `host`. An HTTP user with
 none of these never sends a request - locust stops at the start with "You must
-specify the base host" - and a bzt-generated locustfile or JMeter plan
-(`requests:`) with relative URLs fails every request (JMeter's to `http:/`).
+specify the base host" - and a locustfile or JMeter plan generated from
+`requests:` with relative URLs fails every request (JMeter's to `http:/`).
 Both are refused while arming instead. A JMeter plan of the user's own
 (`script:`) is judged sampler by sampler: `salvo.executor.jmxhosts`.
 """
