@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from salvo.common.fleetload import LoadMode, fleet_index, share_of_count, share_of_rate
+from salvo.common.fleetload import LoadMode, Slot, fleet_index
 from salvo.common.protocol import Start
 from salvo.executor.bztconfig import RunPlan, write_fleet_share
 from salvo.executor.gate import Go, check_go
@@ -54,13 +54,14 @@ def take_place(start: Start, executor_id: str, settings: ExecutorSettings, plan:
     read raises GateProtocolError here, with nothing changed, rather than aborting the tool later."""
     place = place_in(start, executor_id, settings, plan.concurrencies)
     check_go(place.go(start.start_at))
+    slot = start.slot(executor_id)
     if data is not None:
-        place = replace(place, rows=data.write_slice(place.index, place.size))
+        place = replace(place, rows=data.write_slice(slot))
         if place.rows == 0:
             log.warning("executor %s (index %d of %d) gets no rows: the data file has only %d",
                         executor_id, place.index, place.size, data.rows)
     if place.mode is LoadMode.FLEET and not plan.gated:
-        write_fleet_share(plan, place.index, place.size)
+        write_fleet_share(plan, slot)
     return place
 
 
@@ -68,17 +69,20 @@ def place_in(start: Start, executor_id: str, settings: ExecutorSettings, concurr
     """Where `executor_id` stands in `start`'s fleet and what it runs.
 
     `concurrencies` are the users of each execution as armed (SALVO_USERS for a locustfile);
-    in fleet mode without SALVO_FLEET_USERS they are the fleet's totals and are split."""
+    in fleet mode without SALVO_FLEET_USERS they are the fleet's totals and are split (by region
+    first when the controller has SALVO_REGION_WEIGHTS: see Start.slot)."""
     index, size, load = fleet_index(start.fleet, executor_id), len(start.fleet), start.load
     place = FleetPlace(index=index, size=size, run_id=start.run_id, mode=load.mode)
     if load.mode is not LoadMode.FLEET:
         return place
     if load.users is None:
-        shares = [share_of_count(c, index, size) if c is not None else 0 for c in concurrencies]
+        slot = start.slot(executor_id)
+        shares = [slot.count(c) if c is not None else 0 for c in concurrencies]
         return FleetPlace(index=index, size=size, run_id=start.run_id, mode=load.mode, scenario_users=shares)
-    users = share_of_count(load.users, index, size)
+    slot: Slot = start.slot(executor_id)
+    users = slot.count(load.users)
     if load.spawn_rate is not None:
-        rate = share_of_rate(load.spawn_rate, size)
+        rate = slot.rate(load.spawn_rate)
     elif settings.spawn_rate is not None:
         rate = settings.spawn_rate
     elif settings.ramp_up:
