@@ -269,7 +269,7 @@ class Controller:
     def _watch(self, start: Start) -> None:
         """Heartbeats, live line, lost executors, until every member ended, was lost, or the fleet was stopped."""
         s = self.settings
-        live = LiveView(s, self.run_id, start.start_at, self.clock, self.metrics, len(start.fleet))
+        live = LiveView(s, self.run_id, start.start_at, self.clock, self.metrics, len(start.fleet), self.regions)
         next_beat = float("-inf")
         next_clock_check = self.clock.monotonic() + (start.start_at - self.clock.time()) + START_QUIET_SECONDS
         stopped_at: float | None = None
