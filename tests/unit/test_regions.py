@@ -54,7 +54,8 @@ def test_the_controller_setting_is_parsed_once_and_needs_fleet_users():
     settings = load(ControllerSettings, {"SALVO_RESULTS_URI": "s3://results-bucket/r/", "SALVO_FLEET_USERS": "10",
                                          "SALVO_REGION_WEIGHTS": "us-east-1:60,eu-west-1:40"})
     assert settings.region_weights == WEIGHTS
-    for env, message in [({"SALVO_REGION_WEIGHTS": "us-east-1:60"}, "set SALVO_FLEET_USERS too"),
+    for env, message in [({"SALVO_REGION_WEIGHTS": "us-east-1:60", "SALVO_LOAD_MODE": "fleet"},
+                          "set SALVO_FLEET_USERS too"),
                          ({"SALVO_REGION_WEIGHTS": "us-east-1:6,us-east-1:4", "SALVO_FLEET_USERS": "10"}, "twice")]:
         with pytest.raises(ConfigError) as refused:
             load(ControllerSettings, {"SALVO_RESULTS_URI": "s3://results-bucket/r/", **env})
@@ -289,3 +290,57 @@ def test_prometheus_counts_and_quantiles_per_region():
         pytest.approx(0.1, rel=0.01)
     assert found[("salvo_region_latency_seconds", (("quantile", "0.99"), ("region", "us-east-1")))] == \
         pytest.approx(0.03, rel=0.01)
+
+
+# --- inside the load tool ------------------------------------------------------------------------
+
+def test_a_weighted_slot_travels_on_the_go_line_and_into_the_scenarios_environment(monkeypatch):
+    from salvo import fleet
+    from salvo.executor.gate import Go, check_go, decode_go, encode_go
+
+    slot = fleet_slots(3, (40, 60), (0, 1, 1))[2]
+    go = Go(start_at=1_800_000_000.0, index=2, size=3, run_id="run-1", mode="fleet", users=3, rate=1.5,
+            weighted=slot)
+    check_go(go)
+    line = encode_go(go).decode()
+    assert "slot=1/2/1/40,60" in line
+    assert decode_go(line.rstrip("\n")).slot == slot
+    for bad in ("slot=2/2/1/40,60", "slot=0/1/2/40,60", "slot=0/1/0/0,60", "slot=0/1/0", "slot=a/1/0/1"):
+        with pytest.raises(ValueError):
+            decode_go(line.rstrip("\n").replace("slot=1/2/1/40,60", bad))
+    for name, value in go.scenario_environment().items():
+        monkeypatch.setenv(name, value)
+    assert fleet.share(10) == 3 and fleet.share(7) == 2  # region us-east-1's 6 (or 4) halved, not 10/3
+
+
+def test_a_load_shape_is_split_by_region_then_by_executor():
+    from salvo.executor import locust_gate
+    from salvo.executor.gate import Go
+
+    class Shape:
+        def tick(self):
+            return (10, 5.0)
+
+    ticks = []
+    for slot in fleet_slots(3, (40, 60), (0, 1, 1)):
+        shape = Shape()
+        go = Go(start_at=1.0, index=0, size=3, mode="fleet", weighted=slot)
+        locust_gate._share_the_shape(shape, go.slot)
+        ticks.append(shape.tick())
+    assert [users for users, _ in ticks] == [4, 3, 3]
+    assert sum(rate for _, rate in ticks) == pytest.approx(5.0)
+
+
+def test_the_executor_tells_its_load_tool_its_weighted_slot():
+    from salvo.common.settings import load as load_settings
+    from salvo.executor.fleetplace import place_in
+    from salvo.executor.settings import ExecutorSettings
+
+    executor_settings = load_settings(ExecutorSettings, {"SALVO_SCENARIO_URI": "s3://scenario-bucket/s.py",
+                                                         "SALVO_RESULTS_URI": "s3://results-bucket/r/", "SALVO_INSECURE": "true"})
+    place = place_in(start(["a", "b", "c"], [0, 1, 1]), "b", executor_settings, [None])
+    assert (place.users, place.weighted) == (3, Slot(position=0, members=2, weights=(40, 60), region=1))
+    assert place.go(1_800_000_000.0).slot.count(10) == 3
+    plain = place_in(Start(run_id="run-1", fleet=["a", "b", "c"], start_at=time.time() + 5,
+                           load=FleetLoad(mode=LoadMode.FLEET, users=10)), "b", executor_settings, [None])
+    assert plain.weighted is None and plain.users == 3

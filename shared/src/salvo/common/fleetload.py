@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 __all__ = [
     "LoadMode", "Slot", "fleet_index", "fleet_slots", "has_row", "share_of_count", "share_of_rate", "split_count",
     "split_weighted",
-    "ENV_DATA_FILE", "ENV_EXECUTOR_INDEX", "ENV_FLEET_SIZE", "ENV_RUN_ID",
+    "ENV_DATA_FILE", "ENV_EXECUTOR_INDEX", "ENV_FLEET_SIZE", "ENV_FLEET_SLOT", "ENV_RUN_ID",
 ]
 
 # Set for the scenario (the load tool's environment) before its first user starts.
@@ -33,6 +33,7 @@ ENV_EXECUTOR_INDEX = "SALVO_EXECUTOR_INDEX"
 ENV_FLEET_SIZE = "SALVO_FLEET_SIZE"
 ENV_RUN_ID = "SALVO_RUN_ID"
 ENV_DATA_FILE = "SALVO_DATA_FILE"
+ENV_FLEET_SLOT = "SALVO_FLEET_SLOT"  # with region weights only: Slot.encode(), for salvo.fleet.share
 
 
 class LoadMode(str, Enum):
@@ -104,6 +105,22 @@ class Slot:
         if not 0 <= self.region < len(self.weights) or not 0 <= self.position < self.members:
             raise ValueError(f"no such slot: position {self.position} of {self.members} in region {self.region} "
                              f"of {len(self.weights)}")
+
+    def encode(self) -> str:
+        """position/members/region/w0,w1,...: one word for a GO line or an environment variable."""
+        return f"{self.position}/{self.members}/{self.region}/{','.join(map(str, self.weights))}"
+
+    @classmethod
+    def decode(cls, text: str) -> "Slot":
+        """The slot `encode` wrote; ValueError for anything else."""
+        parts = text.split("/")
+        if len(parts) != 4:
+            raise ValueError(f"expected position/members/region/weights, got {text[:80]!r}")
+        position, members, region = (int(part) for part in parts[:3])
+        weights = tuple(int(weight) for weight in parts[3].split(","))
+        if any(weight < 1 for weight in weights):
+            raise ValueError(f"weights must be positive, got {parts[3][:80]!r}")
+        return cls(position=position, members=members, weights=weights, region=region)
 
     def region_count(self, total: int) -> int:
         """This executor's region's share of `total`."""

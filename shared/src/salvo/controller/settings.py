@@ -209,6 +209,8 @@ class ControllerSettings(CommonSettings):
                 problems.append("SALVO_FLEET_USERS splits users across the fleet, SALVO_LOAD_MODE=per-executor does not:"
                                 " unset one")
             self.load_mode = LoadMode.FLEET
+        # Only with a fleet total: a gated JMeter takes the users it is given, but splits a plan's own
+        # thread counts by index alone (jmeter/salvo-gate FleetShare), which knows nothing of regions.
         if self.region_weights is not None and self.fleet_users is None:
             problems.append("SALVO_REGION_WEIGHTS splits SALVO_FLEET_USERS by region: set SALVO_FLEET_USERS too")
         if problems:

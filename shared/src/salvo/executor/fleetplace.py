@@ -31,11 +31,12 @@ class FleetPlace:
     spawn_rate: float | None = None
     scenario_users: list[int] | None = None  # fleet mode otherwise: each execution's share of its concurrency
     rows: int | None = None  # rows of SALVO_DATA_URI this executor got
+    weighted: Slot | None = None  # with region weights: its place in the split by region (told to the load tool)
 
     def go(self, start_at: float, clock: float = 0.0) -> Go:
         """The GO line's fields: `start_at` on this host's clock, `clock` its offset from the controller's."""
         return Go(start_at=start_at, index=self.index, size=self.size, run_id=self.run_id, mode=self.mode.value,
-                  users=self.users, rate=self.spawn_rate, clock=clock)
+                  users=self.users, rate=self.spawn_rate, clock=clock, weighted=self.weighted)
 
     def report(self) -> dict:
         """The share as the summary and the report show it."""
@@ -75,11 +76,12 @@ def place_in(start: Start, executor_id: str, settings: ExecutorSettings, concurr
     place = FleetPlace(index=index, size=size, run_id=start.run_id, mode=load.mode)
     if load.mode is not LoadMode.FLEET:
         return place
-    if load.users is None:
-        slot = start.slot(executor_id)
-        shares = [slot.count(c) if c is not None else 0 for c in concurrencies]
-        return FleetPlace(index=index, size=size, run_id=start.run_id, mode=load.mode, scenario_users=shares)
     slot: Slot = start.slot(executor_id)
+    weighted = slot if start.fleet_regions is not None else None
+    if load.users is None:
+        shares = [slot.count(c) if c is not None else 0 for c in concurrencies]
+        return FleetPlace(index=index, size=size, run_id=start.run_id, mode=load.mode, scenario_users=shares,
+                          weighted=weighted)
     users = slot.count(load.users)
     if load.spawn_rate is not None:
         rate = slot.rate(load.spawn_rate)
@@ -89,4 +91,5 @@ def place_in(start: Start, executor_id: str, settings: ExecutorSettings, concurr
         rate = max(users, 1) / settings.ramp_up
     else:
         rate = float(max(users, 1))  # all at once, as locust does without a spawn rate
-    return FleetPlace(index=index, size=size, run_id=start.run_id, mode=load.mode, users=users, spawn_rate=rate)
+    return FleetPlace(index=index, size=size, run_id=start.run_id, mode=load.mode, users=users, spawn_rate=rate,
+                      weighted=weighted)
