@@ -143,10 +143,10 @@ def test_a_start_whose_regions_do_not_cover_the_fleet_is_refused(fleet_regions, 
 
 def test_regions_need_fleet_users_and_bounded_weights():
     frame = json.loads(encode(start(["a", "b"], [0, 1])))
-    for load, fault in [({"users": None}, "regions split users"), ({"regions": {"us-east-1": 0, "eu-west-1": 1}},
-                                                                   "greater than or equal to 1")]:
+    for changed, fault in [({"users": None}, "regions split users"),
+                           ({"regions": {"us-east-1": 0, "eu-west-1": 1}}, "greater than or equal to 1")]:
         with pytest.raises(ProtocolError, match=fault):
-            decode_command(json.dumps({**frame, "load": {**frame["load"], **load}}).encode())
+            decode_command(json.dumps({**frame, "load": {**frame["load"], **changed}}).encode())
 
 
 def test_a_status_says_its_region_and_a_malformed_one_is_refused():

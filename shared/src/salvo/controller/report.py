@@ -15,7 +15,6 @@ from salvo.controller.compare import Comparison
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
 from salvo.controller.merge import MergedRun
-from salvo.controller.merge import MergedRun
 from salvo.controller.report_data import (MAX_EXECUTOR_SERIES, executor_entries, executor_series, region_rows,
                                           region_runs, region_series, run_metadata, series_points)
 from salvo.controller.report_html import render_html
