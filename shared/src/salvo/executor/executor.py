@@ -111,7 +111,8 @@ class Executor:
     # --- top level -----------------------------------------------------------------
 
     def run(self) -> int:
-        log.info("executor %s (salvo %s) starting; scenario %s", self.id, __version__, self.settings.scenario_uri)
+        log.info("executor %s (salvo %s) starting in region %s; scenario %s", self.id, __version__,
+                 self.region or "unknown", self.settings.scenario_uri)
         self.workdir.acquire()  # before anything is written there: WorkDirInUse (exit 2) otherwise
         try:
             while True:
