@@ -344,3 +344,14 @@ def test_the_executor_tells_its_load_tool_its_weighted_slot():
     plain = place_in(Start(run_id="run-1", fleet=["a", "b", "c"], start_at=time.time() + 5,
                            load=FleetLoad(mode=LoadMode.FLEET, users=10)), "b", executor_settings, [None])
     assert plain.weighted is None and plain.users == 3
+
+
+def test_a_region_whose_share_leaves_an_executor_idle_is_refused_as_a_setting():
+    from salvo.controller.sharing import FleetLoadRefused, check_fleet_load
+
+    load = FleetLoad(mode=LoadMode.FLEET, users=4, regions={"us-east-1": 95, "eu-west-1": 5})
+    with pytest.raises(FleetLoadRefused) as refused:  # eu-west-1: 0.2 of a user -> 0
+        check_fleet_load(load, armed(a="eu-west-1", b="us-east-1"))
+    assert "leaves a with no users" in str(refused.value) and refused.value.exit_code == ExitCode.CONFIG
+    check_fleet_load(FleetLoad(mode=LoadMode.FLEET, users=20, regions={"us-east-1": 95, "eu-west-1": 5}),
+                     armed(a="eu-west-1", b="us-east-1"))  # 1 and 19: runs
