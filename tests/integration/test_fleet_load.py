@@ -106,7 +106,8 @@ def test_fleet_users_and_data_rows_are_split_across_the_fleet(cluster, s3_client
     shares = {executor_id: entry["share"] for executor_id, entry in report["executors"].items()}
     assert [(shares[f"fleet-{n}"]["users"], shares[f"fleet-{n}"]["rows"]) for n in (21, 22, 23)] == [
         (3, 3), (2, 3), (2, 3)]
-    assert report["fleet_load"] == {"mode": "fleet", "users": 7, "spawn_rate": 70.0, "executors": 3, "data_rows": 9}
+    assert report["fleet_load"] == {"mode": "fleet", "users": 7, "spawn_rate": 70.0, "executors": 3, "data_rows": 9,
+                                    "region_weights": None}
     assert report["overall"]["requests"] == target.stats()["total"]
 
 

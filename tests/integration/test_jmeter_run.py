@@ -71,6 +71,26 @@ def test_jmeter_fleet_starts_together_and_is_counted_exactly(cluster, s3_client,
     assert {"GET /", "POST /upload"} <= labels
 
 
+def test_jmeter_runs_the_users_its_region_gives_it(cluster, s3_client, s3_bucket, target):
+    """SALVO_REGION_WEIGHTS with JMeter: the GO line carries the weighted slot (the Java gate reads past it) and
+    each JMeter runs the users it is given: 10 users at 60/40 over two us-east-1 executors and one eu-west-1."""
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/dlt.zip", Body=dlt_bundle(target.url, concurrency=1))
+    regions = {20: "us-east-1", 21: "eu-west-1", 22: "us-east-1"}
+    executors = [cluster.executor(n, "scenarios/dlt.zip", executor_id=f"jr-{n}", SALVO_REGION=region, **jmeter_env())
+                 for n, region in regions.items()]
+    for executor in executors:
+        executor.wait_state("armed", timeout=120)
+    controller = cluster.controller("jmeter-regions", expected=3, SALVO_FLEET_USERS=10,
+                                    SALVO_REGION_WEIGHTS="us-east-1:60,eu-west-1:40")
+    assert controller.wait() == 0, controller.log()[-4000:]
+    report = controller.report()
+    assert {e: entry["share"]["users"] for e, entry in report["executors"].items()} == {
+        "jr-20": 3, "jr-21": 4, "jr-22": 3}
+    assert sorted(target.stats()["executors"]) == ["0", "1", "2"]  # every JMeter released and sending
+    assert {region: row["executors"] for region, row in report["regions"].items()} == {"eu-west-1": 1, "us-east-1": 2}
+    assert sum(row["requests"] for row in report["regions"].values()) == report["overall"]["requests"] > 0
+
+
 def test_a_bad_jmx_is_refused_while_arming_with_jmeters_own_words(cluster, s3_client, s3_bucket, target):
     broken = (DEMO / "test.jmx").read_text().replace("TestAction", "NoSuchElementAnywhere")
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/bad.zip",

@@ -110,6 +110,23 @@ def test_a_run_without_requests_says_so_instead_of_drawing(browser, tmp_path):
     assert browser.console_problems() == []
 
 
+def test_regions_get_a_table_and_a_chart_of_their_own(browser, tmp_path):
+    report = realistic_report(Shape(executors=5, seconds=30, lost=1, regions=("us-east-1", "eu-west-1")))
+    data = report.to_dict()
+    open_report(browser, report, tmp_path)
+    charts = browser.evaluate(PAINTED_PIXELS)
+    assert [c["chart"] for c in charts] == ["chart-latency", "chart-throughput", "chart-executors", "chart-regions"]
+    assert charts[3]["painted"] > 2000, f"the region chart is (nearly) blank: {charts[3]}"
+    legend = browser.evaluate("Array.from(document.querySelectorAll('[data-chart=chart-regions] .u-legend .u-label'))"
+                              ".map(l => l.textContent)")
+    assert legend == ["time (UTC)", "eu-west-1", "us-east-1"]
+    assert rows(browser, "regions") == 2 and data["regions"]["us-east-1"]["executors"] == 2  # executor-04 was lost
+    cells = browser.evaluate("Array.from(document.querySelectorAll('#regions tbody tr:first-child td'))"
+                             ".map(c => c.textContent)")
+    assert cells[:3] == ["eu-west-1", "-", "2"] and cells[4] == f"{data['regions']['eu-west-1']['requests']:,}"
+    assert browser.console_problems() == []
+
+
 def test_a_large_fleet_draws_24_executor_lines_and_says_so(browser, tmp_path):
     open_report(browser, realistic_report(Shape(executors=30, seconds=3, lost=0, rps_per_executor=5)), tmp_path)
     legend = browser.evaluate("Array.from(document.querySelectorAll('[data-chart=chart-executors] .u-legend .u-label'))"

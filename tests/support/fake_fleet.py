@@ -23,7 +23,7 @@ from salvo.common.protocol import (
 from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
 from salvo.executor.aggregate import SummaryBuilder
 from salvo.executor.samples import Sample
-from salvo.common.fleetload import fleet_index, share_of_count
+from salvo.common.fleetload import fleet_index
 from tests.support.fakes import FakeClock, FakeStore
 
 SHA = "a" * 64
@@ -58,12 +58,14 @@ class FakeMember:
     users_set: bool = False  # SALVO_USERS given on this executor
     executions: int = 1
     data_rows: int | None = None
+    region: str | None = None  # where it says it runs (SALVO_REGION)
     inject: list = field(default_factory=list)  # sent with its first interval stats: messages, or raw frames
 
     def status(self, now: float) -> Status:
         return Status(executor_id=self.executor_id, version=self.version, state=self.state,
                       scenario_sha256=self.sha256, run_id=self.start.run_id if self.start else None, sent_at=now,
-                      users_set=self.users_set, executions=self.executions, data_rows=self.data_rows)
+                      users_set=self.users_set, executions=self.executions, data_rows=self.data_rows,
+                      region=self.region)
 
     def silent(self, now: float) -> bool:
         return self.start is not None and self.silent_after is not None and now >= self.start.start_at + self.silent_after
@@ -142,7 +144,7 @@ class FakeMember:
         summary = builder.to_dict(
             run_id=self.start.run_id, executor_id=claimed, exit_code=self.exit_code,
             stop_reason="completed" if self.exit_code == 0 else "load tool failed (bzt exit code 1): crashed",
-            timings={"start_at": started, "ended_at": self.ended_at}, share=self._share(),
+            timings={"start_at": started, "ended_at": self.ended_at}, share=self._share(), region=self.region,
         )
         if self.upload == "wrong-schema":
             summary["schema"] = "salvo.summary/0"
@@ -153,8 +155,9 @@ class FakeMember:
     def _share(self) -> dict:
         """What a real executor reports of its share (salvo.executor.fleetplace), from the same functions."""
         index, size, load = fleet_index(self.start.fleet, self.executor_id), len(self.start.fleet), self.start.load
-        users = share_of_count(load.users, index, size) if load.users is not None else None
-        rows = share_of_count(self.data_rows, index, size) if self.data_rows is not None else None
+        slot = self.start.slot(self.executor_id)
+        users = slot.count(load.users) if load.users is not None else None
+        rows = slot.count(self.data_rows) if self.data_rows is not None else None
         return {"index": index, "size": size, "mode": load.mode.value, "users": users, "spawn_rate": None,
                 "rows": rows}
 

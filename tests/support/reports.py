@@ -39,6 +39,7 @@ class Shape:
     rps_per_executor: float = 40.0
     users_per_executor: int = 50
     lost: int = 1  # the last executors go silent midway (their results are then missing)
+    regions: tuple[str, ...] = ()  # executor i runs in regions[i % len(regions)]; none: no region said
 
 
 def executor_summary(executor_id: str, index: int, shape: Shape, rng: random.Random) -> dict:
@@ -73,6 +74,7 @@ def executor_summary(executor_id: str, index: int, shape: Shape, rng: random.Ran
                  "launched_at": START_AT - 12, "ended_at": release + shape.seconds + 0.3},
         run_id=RUN_ID, executor_id=executor_id, version=__version__, tools={"locust": "2.47.0", "bzt": "1.17.2"},
         scenario=SCENARIO, gated=True, exit_code=0, stop_reason="run time reached",
+        region=shape.regions[index % len(shape.regions)] if shape.regions else None,
         share={"index": index, "size": shape.executors, "mode": "fleet", "users": shape.users_per_executor,
                "spawn_rate": 5.0, "rows": 2000},
     )

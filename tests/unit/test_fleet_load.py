@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from salvo.common.errors import ExitCode
-from salvo.common.fleetload import LoadMode, fleet_index, has_row, share_of_count, split_count
+from salvo.common.fleetload import LoadMode, Slot, fleet_index, has_row, share_of_count, split_count
 from salvo.common.protocol import FleetLoad, Start
 from salvo.executor.testdata import DataFileError, fetch_test_data
 from tests.support.fakes import FakeStore
@@ -77,7 +77,7 @@ def test_data_rows_are_split_without_overlap_and_the_header_kept(tmp_path):
     for index in range(3):
         data = fetch_test_data(store, "s3://data/users.csv", tmp_path / f"run{index}", header=True, max_bytes=1 << 20)
         assert data.rows == 9
-        assert data.write_slice(index, 3) == 3
+        assert data.write_slice(Slot(position=index, members=3)) == 3
         rows = list(csv.reader(io.StringIO(data.slice_path.read_text())))
         assert rows[0] == ["id", "name"]
         seen += [int(row[0]) for row in rows[1:]]
@@ -126,7 +126,8 @@ def test_controller_starts_the_fleet_with_its_totals_and_reports_every_share(tmp
     (start,) = fleet.links[-1].of_type(Start)
     assert start.load == FleetLoad(mode=LoadMode.FLEET, users=7, spawn_rate=7.0)
     data = report(tmp_path)
-    assert data["fleet_load"] == {"mode": "fleet", "users": 7, "spawn_rate": 7.0, "executors": 3, "data_rows": 9}
+    assert data["fleet_load"] == {"mode": "fleet", "users": 7, "spawn_rate": 7.0, "executors": 3, "data_rows": 9,
+                                  "region_weights": None}
     shares = {executor_id: entry["share"] for executor_id, entry in data["executors"].items()}
     assert [shares[f"node-{n}"]["users"] for n in range(3)] == [3, 2, 2]
     assert [shares[f"node-{n}"]["rows"] for n in range(3)] == [3, 3, 3]
@@ -216,7 +217,7 @@ def test_a_run_bzt_launches_at_start_at_gets_its_share_of_concurrency_and_throug
         {"executor": "jmeter", "concurrency": "5", "throughput": 2.5, "scenario": "b"},
         {"executor": "jmeter", "concurrency": "${USERS}", "scenario": "c"},
     ]}))
-    write_fleet_share(RunPlan(configs=[config], cwd=tmp_path, gates=0), index=2, size=3)
+    write_fleet_share(RunPlan(configs=[config], cwd=tmp_path, gates=0), Slot(position=2, members=3))
     items = yaml.safe_load(config.read_text())["execution"]
     assert [(i.get("concurrency"), i.get("throughput")) for i in items] == [(3, 2), (1, pytest.approx(2.5 / 3)),
                                                                             ("${USERS}", None)]

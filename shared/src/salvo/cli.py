@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 import signal
 import sys
@@ -38,7 +39,7 @@ def cmd_executor(_: argparse.Namespace) -> int:
     from salvo.common.transport import announce_key_mode
     from salvo.executor.arming import ScenarioPreparer
     from salvo.executor.executor import Executor
-    from salvo.executor.identity import executor_id
+    from salvo.executor.identity import ecs_task_metadata, executor_id, executor_region
     from salvo.executor.link import ExecutorSockets, check_can_listen
     from salvo.executor.runner import BztRunner
     from salvo.executor.workdir import WorkDir
@@ -50,9 +51,11 @@ def cmd_executor(_: argparse.Namespace) -> int:
     store = S3Store(retry_seconds=settings.s3_retry_seconds)
     check_can_listen(settings.bind_host,
                      {"SALVO_COMMAND_PORT": settings.command_port, "SALVO_STATUS_PORT": settings.status_port})
+    metadata = ecs_task_metadata()  # read once: who this task is, and where it runs
     executor = Executor(
         settings,
-        executor_id=executor_id(settings),
+        executor_id=executor_id(settings, metadata=metadata),
+        region=executor_region(settings, metadata, dict(os.environ)),
         preparer=ScenarioPreparer(settings, store),
         runner_factory=BztRunner,
         link_factory=lambda: ExecutorSockets(settings.bind_host, settings.command_port, settings.status_port, keys),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 
 from salvo.common.fleetload import (
-    ENV_DATA_FILE, ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_RUN_ID, share_of_count,
+    ENV_DATA_FILE, ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_FLEET_SLOT, ENV_RUN_ID, Slot, share_of_count,
 )
 
 __all__ = ["data_file", "index", "run_id", "share", "size"]
@@ -44,5 +44,9 @@ def data_file() -> str | None:
 
 
 def share(total: int) -> int:
-    """This executor's share of `total`, as Salvo splits users and rows (the shares sum to `total`)."""
+    """This executor's share of `total`, as Salvo splits users and rows (the shares sum to `total`): by region
+    first when the controller has SALVO_REGION_WEIGHTS."""
+    weighted = os.environ.get(ENV_FLEET_SLOT)
+    if weighted:
+        return Slot.decode(weighted).count(total)
     return share_of_count(total, index(), size())

@@ -29,9 +29,10 @@ from typing import Annotated, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from salvo.common.errors import ProtocolError
-from salvo.common.fleetload import LoadMode
+from salvo.common.fleetload import LoadMode, Slot, fleet_index, fleet_slots
 from salvo.common.histogram import SERIES_DIGITS, SIGNIFICANT_DIGITS, LatencyHistogram, UndecodableHistogram
 from salvo.common.identifiers import Identifier
+from salvo.common.regions import MAX_REGION_WEIGHT, MAX_REGIONS, Region
 from salvo.common.states import ExecutorState
 from salvo.common.summary import MAX_LABEL_CHARS
 
@@ -76,6 +77,8 @@ ParamValue = Annotated[str, Field(max_length=MAX_PARAM_VALUE_CHARS), AfterValida
 FleetIds = Annotated[list[Identifier], Field(min_length=1, max_length=MAX_FLEET), AfterValidator(_distinct)]
 FleetUsers = Annotated[int, Field(ge=1, le=MAX_FLEET_USERS)]
 FleetSpawnRate = Annotated[float, Field(ge=MIN_SPAWN_RATE, le=MAX_SPAWN_RATE, allow_inf_nan=False)]
+RegionWeight = Annotated[int, Field(ge=1, le=MAX_REGION_WEIGHT)]
+RegionNumber = Annotated[int, Field(ge=0, lt=MAX_REGIONS)]
 
 
 class _Message(BaseModel):
@@ -102,6 +105,8 @@ class FleetLoad(BaseModel):
     mode: LoadMode = LoadMode.PER_EXECUTOR
     users: FleetUsers | None = None  # SALVO_FLEET_USERS: the fleet's total
     spawn_rate: FleetSpawnRate | None = None  # SALVO_FLEET_SPAWN_RATE: the fleet's total
+    # SALVO_REGION_WEIGHTS: region -> weight; regions are numbered in sorted order (Start.fleet_regions)
+    regions: Annotated[dict[Region, RegionWeight], Field(min_length=1, max_length=MAX_REGIONS)] | None = None
 
     @model_validator(mode="after")
     def _totals_split_in_fleet_mode(self) -> "FleetLoad":
@@ -109,7 +114,18 @@ class FleetLoad(BaseModel):
             raise ValueError("users is a fleet total: only in fleet mode")
         if self.spawn_rate is not None and self.users is None:
             raise ValueError("spawn_rate needs users (the total it starts)")
+        if self.regions is not None and self.users is None:
+            raise ValueError("regions split users: only with users")
         return self
+
+    @property
+    def region_names(self) -> list[str]:
+        """The weighted regions in their numbering order (Start.fleet_regions)."""
+        return sorted(self.regions or {})
+
+    @property
+    def region_weights(self) -> tuple[int, ...]:
+        return tuple(self.regions[name] for name in self.region_names) if self.regions else ()
 
 
 class Start(_Checked):
@@ -121,6 +137,34 @@ class Start(_Checked):
     params: Annotated[dict[ParamName, ParamValue], Field(max_length=MAX_PARAMS)] = Field(default_factory=dict)
     load: FleetLoad = Field(default_factory=FleetLoad)
     live_labels: bool = False  # the controller wants IntervalStats.labels (its SALVO_METRICS_PORT is set)
+    # With load.regions only: fleet[i]'s region as its number in load.region_names (a small int per
+    # member keeps a 20,000-executor Start small); each executor's slot follows (salvo.common.fleetload).
+    fleet_regions: Annotated[list[RegionNumber], Field(max_length=MAX_FLEET)] | None = None
+
+    @model_validator(mode="after")
+    def _regions_cover_the_fleet(self) -> "Start":
+        regions = self.load.regions
+        if (regions is None) != (self.fleet_regions is None):
+            raise ValueError("fleet_regions goes with load.regions: both or neither")
+        if regions is None:
+            return self
+        if len(self.fleet_regions) != len(self.fleet):
+            raise ValueError(f"fleet_regions: {len(self.fleet_regions)} for a fleet of {len(self.fleet)}")
+        used = set(self.fleet_regions)
+        if any(number >= len(regions) for number in used):
+            raise ValueError(f"fleet_regions: a region number beyond the {len(regions)} weighted regions")
+        if len(used) != len(regions):
+            raise ValueError("fleet_regions: a weighted region has no executor")
+        return self
+
+    def slot(self, executor_id: str) -> Slot:
+        """`executor_id`'s place in the split of this start's load (its index's slot)."""
+        index = fleet_index(self.fleet, executor_id)
+        if self.fleet_regions is None:
+            return Slot(position=index, members=len(self.fleet))
+        region_of = dict(zip(self.fleet, self.fleet_regions))
+        by_index = [region_of[member] for member in sorted(self.fleet)]
+        return fleet_slots(len(self.fleet), self.load.region_weights, by_index)[index]
 
 
 class Stop(_Checked):
@@ -196,6 +240,7 @@ class Status(_Message):
     users_set: bool = False  # SALVO_USERS given explicitly (clashes with the controller's SALVO_FLEET_USERS)
     executions: Count = 0  # load tool processes of the armed scenario (Taurus execution items)
     data_rows: Count | None = None  # rows of SALVO_DATA_URI, once fetched
+    region: Region | None = None  # where it runs (salvo.executor.identity), when known
     sent_at: Moment = Field(default_factory=time.time)
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from salvo.common.histogram import SERIES_DIGITS, SIGNIFICANT_DIGITS, LatencyHistogram, UndecodableHistogram
 from salvo.common.identifiers import Identifier
+from salvo.common.regions import Region
 from salvo.common.summary import (
     MAX_CODE_CHARS, MAX_CODES, MAX_ERROR_MESSAGES, MAX_LABEL_CHARS, MAX_LABELS, MAX_MESSAGE_CHARS, SCHEMA,
 )
@@ -156,6 +157,7 @@ class Summary(_Part):
     run_id: WireId
     executor_id: WireId
     version: Short | None = None
+    region: Region | None = None  # where the executor ran (salvo.executor.identity), when it knew
     tools: Annotated[dict[Short, Short | None], Field(max_length=MAX_TOOLS)] = Field(default_factory=dict)
     scenario: Scenario | None = None
     gated: Annotated[bool, Field(strict=True)] | None = None

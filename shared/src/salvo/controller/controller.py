@@ -40,7 +40,7 @@ from salvo.controller.merge import merge_summaries
 from salvo.controller.metrics import LiveMetrics, serving
 from salvo.controller.report import Report, publish_report
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
-from salvo.controller.sharing import check_fleet_load, fleet_load, fleet_load_report
+from salvo.controller.sharing import check_fleet_load, fleet_load, fleet_load_report, fleet_regions
 from salvo.controller.verdict import FleetStrength, judge
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ class Controller:
         self.signals = 0
         self.baseline = None  # SALVO_BASELINE_RUN's figures, read in the preflight
         self.fleet_load: dict | None = None
+        self.regions: dict[str, str] = {}  # executor -> its region, as its Status said (live metrics)
         self.metrics: LiveMetrics | None = None
         self.clocks = FleetClocks()
         self.warnings = RateLimitedWarning()
@@ -217,6 +218,8 @@ class Controller:
             raise TooFewExecutors("no executor is armed any more; nothing to start")
         load = fleet_load(self.settings)
         check_fleet_load(load, armed)
+        regions = fleet_regions(load, armed)  # in sorted(armed) order, the Start's fleet order
+        self.regions = {executor_id: status.region for executor_id, status in armed.items() if status.region}
         self.fleet_load = fleet_load_report(load, armed)
         subscribed = self._wait_subscribed(len(self.ledger.members))
         if subscribed < len(self.ledger.members):
@@ -229,6 +232,7 @@ class Controller:
         start = Start(
             run_id=self.run_id, fleet=sorted(self.ledger.members), start_at=now + lead, sent_at=now,
             params={"controller_version": __version__}, load=load, live_labels=self.metrics is not None,
+            fleet_regions=regions,
         )
         self.link.publish(start)
         log.info("start published: run %s, %d executors, start_at in %.0f ms",
@@ -265,7 +269,7 @@ class Controller:
     def _watch(self, start: Start) -> None:
         """Heartbeats, live line, lost executors, until every member ended, was lost, or the fleet was stopped."""
         s = self.settings
-        live = LiveView(s, self.run_id, start.start_at, self.clock, self.metrics, len(start.fleet))
+        live = LiveView(s, self.run_id, start.start_at, self.clock, self.metrics, len(start.fleet), self.regions)
         next_beat = float("-inf")
         next_clock_check = self.clock.monotonic() + (start.start_at - self.clock.time()) + START_QUIET_SECONDS
         stopped_at: float | None = None

@@ -16,11 +16,11 @@ log = logging.getLogger(__name__)
 
 class LiveView:
     def __init__(self, settings: ControllerSettings, run_id: str, start_at: float, clock: Clock,
-                 metrics: LiveMetrics | None = None, fleet_size: int = 0):
+                 metrics: LiveMetrics | None = None, fleet_size: int = 0, regions: dict[str, str] | None = None):
         self.clock = clock
         self.metrics = metrics
         if metrics is not None:
-            metrics.started(start_at, fleet_size)
+            metrics.started(start_at, fleet_size, regions)
         self._executors = (fleet_size, 0)
         self.interval = settings.live_interval
         self.run_id = run_id

@@ -5,7 +5,9 @@ IntervalStats, the interval figures (rps, latency quantiles, users) are set at
 each live line (SALVO_LIVE_INTERVAL), the executor gauges at every turn of the
 watch loop, the run state is read at scrape time. Every series carries `run_id`.
 Per-label data travels only when the controller asks for it (Start.live_labels),
-so a run without this endpoint pays nothing for it. The README's "Prometheus
+so a run without this endpoint pays nothing for it. Executors that said their
+region (Status.region) are also counted per region (salvo_region_*): their
+interval histograms are merged once more, per region. The README's "Prometheus
 metrics" section lists the metrics.
 """
 
@@ -82,6 +84,14 @@ class LiveMetrics:
                                     "interval", run + ["label", "quantile"], registry=r)
         self._coverage = Gauge("salvo_label_latency_coverage_ratio", "share of the last interval's executor "
                                "messages the per-label quantiles were merged from (1: all)", run, registry=r).labels(run_id)
+        self._region_requests = Counter("salvo_region_requests", "requests completed, per executor region",
+                                        run + ["region"], registry=r)
+        self._region_failures = Counter("salvo_region_failures", "failures, per executor region", run + ["region"],
+                                        registry=r)
+        self._region_latency = Gauge("salvo_region_latency_seconds", "latency quantile per executor region over "
+                                     "the last live interval", run + ["region", "quantile"], registry=r)
+        self._region_executors = Gauge("salvo_region_executors", "started executors per region", run + ["region"],
+                                       registry=r)
         self._executors = Gauge("salvo_executors", "started executors by state", run + ["state"], registry=r)
         self._users = Gauge("salvo_users", "simulated users across the fleet (last live interval)", run,
                             registry=r).labels(run_id)
@@ -102,6 +112,9 @@ class LiveMetrics:
         self._with_latency: set[str] = set()  # labels whose quantiles are exposed now
         self._users_by_executor: dict[str, int] = {}
         self._ignored_labels = False
+        self._region_of: dict[str, str] = {}  # executor -> its region, from its Status
+        self._region_counters: dict[str, tuple] = {}  # region: (requests child, failures child)
+        self._region_histograms: dict[str, LatencyHistogram] = {}  # this interval's, per region
 
     def clocks(self, offsets: dict[str, tuple[float, float]]) -> None:
         """Each executor's measured (offset, uncertainty), seconds."""
@@ -111,10 +124,17 @@ class LiveMetrics:
             self._clock_max_offset.set(max(abs(offset) for offset, _ in offsets.values()))
             self._clock_uncertainty.set(max(uncertainty for _, uncertainty in offsets.values()))
 
-    def started(self, start_at: float, fleet_size: int) -> None:
+    def started(self, start_at: float, fleet_size: int, regions: dict[str, str] | None = None) -> None:
+        """The run started: `regions` maps each started executor that named its region to it."""
         self.fleet_size = fleet_size
         self._start.set(start_at)
         self.executors(active=fleet_size, lost=0)
+        self._region_of = dict(regions or {})
+        for region in sorted(set(self._region_of.values())):
+            self._region_counters[region] = (self._region_requests.labels(self.run_id, region),
+                                             self._region_failures.labels(self.run_id, region))
+            self._region_executors.labels(self.run_id, region).set(
+                sum(1 for r in self._region_of.values() if r == region))
 
     def add(self, stats: IntervalStats) -> None:
         """One executor's interval: at 2,000 executors this runs 2,000 times a second, so it only adds."""
@@ -122,6 +142,16 @@ class LiveMetrics:
         self._failures.inc(stats.failures)
         users = self._users_by_executor
         users[stats.executor_id] = max(users.get(stats.executor_id, 0), stats.users)
+        region = self._region_of.get(stats.executor_id)
+        if region is not None:
+            requests, failures = self._region_counters[region]
+            requests.inc(stats.requests)
+            failures.inc(stats.failures)
+            if stats.histogram:
+                histogram = self._region_histograms.get(region)
+                if histogram is None:
+                    histogram = self._region_histograms[region] = LatencyHistogram()
+                histogram.merge_encoded(stats.histogram)
         if not stats.labels:
             return
         self._label_messages += 1
@@ -175,6 +205,12 @@ class LiveMetrics:
                 self._label_latency.labels(self.run_id, label, _quantile(q)).set(values[q] / 1000)
             self._with_latency.add(label)
         self._labels = {}
+        for region in self._region_counters:
+            histogram = self._region_histograms.get(region)
+            values = histogram.percentiles_ms(list(QUANTILES)) if histogram is not None and not histogram.is_empty else {}
+            for q in QUANTILES:  # NaN: no request from the region in this interval
+                self._region_latency.labels(self.run_id, region, _quantile(q)).set(_seconds(values.get(q)))
+        self._region_histograms = {}
         if self._label_messages:
             self._coverage.set(self._merged_messages / self._label_messages)
         self._merges = self._merged_messages = self._label_messages = 0

@@ -6,6 +6,7 @@ import json
 import logging
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from salvo.common.errors import ExitCode
@@ -14,8 +15,8 @@ from salvo.controller.compare import Comparison
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
 from salvo.controller.merge import MergedRun
-from salvo.controller.report_data import (MAX_EXECUTOR_SERIES, executor_entries, executor_series, run_metadata,
-                                          series_points)
+from salvo.controller.report_data import (MAX_EXECUTOR_SERIES, executor_entries, executor_series, region_rows,
+                                          region_runs, region_series, run_metadata, series_points)
 from salvo.controller.report_html import render_html
 from salvo.controller.verdict import Verdict
 
@@ -37,6 +38,11 @@ class Report:
     baseline: Comparison | None = None  # against SALVO_BASELINE_RUN
     links: KeyMode | None = None  # how the control links were secured (None: not known, e.g. `salvo report`)
     clocks: dict | None = None  # salvo.controller.clocks.FleetClocks.report(): offsets measured and corrected
+
+    @cached_property
+    def regions(self) -> dict[str, MergedRun]:
+        """Each region's counted summaries merged (the same summaries as the overall, grouped by region)."""
+        return region_runs(self.ledger.summaries[k] for k in sorted(self.ledger.summaries))
 
     @property
     def insecure(self) -> bool:
@@ -83,12 +89,10 @@ class Report:
 
     def console_table(self) -> str:
         rows = [("OVERALL", self.merged.overall())] + list(self.merged.label_rows().items())
-        width = max(12, *(len(label) for label, _ in rows))
-        line = "+" + "-" * (width + 2) + ("+" + "-" * 10) * len(COLUMNS) + "+"
-        out = [line, f"| {'label':<{width}} " + "".join(f"| {c:>8} " for c in COLUMNS) + "|", line]
-        for label, row in rows:
-            out.append(f"| {label[:width]:<{width}} " + "".join(f"| {_cell(c, row.get(c)):>8} " for c in COLUMNS) + "|")
-        out.append(line)
+        out = _grid("label", rows, COLUMNS)
+        if self.regions:
+            out += _grid("region (executors)", [(f"{region} ({len(run.contributors)})", run.overall())
+                                                for region, run in self.regions.items()], COLUMNS)
         skew = self.merged.start_skew_ms
         out.append(
             f"run {self.run_id}{' (PARTIAL)' if self.partial else ''}: {len(self.merged.contributors)} contributing "
@@ -155,6 +159,8 @@ class Report:
             "series": series_points(merged),
             "executor_series": executor_series(merged),
             "executor_series_omitted": max(0, len(merged.executor_series) - MAX_EXECUTOR_SERIES),
+            "regions": region_rows(self.regions),
+            "region_series": region_series(self.regions),
         }
 
     def _executor_entries(self) -> dict:
@@ -216,6 +222,17 @@ def publish_report(report: Report, store, location, report_dir: Path | None) -> 
     for name, (text, content_type) in files.items():
         store.upload_bytes(text.encode(), location.child(name), content_type)
     log.info("report uploaded to %s", location)
+
+
+def _grid(heading: str, rows: list[tuple[str, dict]], columns: tuple[str, ...]) -> list[str]:
+    """A console table: one named row each, the figures of `columns`."""
+    width = max(12, len(heading), *(len(name) for name, _ in rows))
+    line = "+" + "-" * (width + 2) + ("+" + "-" * 10) * len(columns) + "+"
+    out = [line, f"| {heading:<{width}} " + "".join(f"| {c:>8} " for c in columns) + "|", line]
+    for name, row in rows:
+        out.append(f"| {name[:width]:<{width}} " + "".join(f"| {_cell(c, row.get(c)):>8} " for c in columns) + "|")
+    out.append(line)
+    return out
 
 
 def _cell(column: str, value) -> str:

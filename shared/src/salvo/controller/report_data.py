@@ -9,7 +9,7 @@ from __future__ import annotations
 from salvo import __version__
 from salvo.common.summary_schema import Summary, Timings
 from salvo.controller.ledger import Ledger
-from salvo.controller.merge import MergedRun
+from salvo.controller.merge import MergedRun, merge_summaries
 
 SERIES_PERCENTILES = (50.0, 95.0, 99.0)
 # Per-executor series beyond this many executors would be noise on a chart and megabytes in report.json.
@@ -27,6 +27,7 @@ def executor_entries(ledger: Ledger, start_at: float | None) -> dict[str, dict]:
             "outcome": member.outcome.value if member.outcome else None,
             "reason": member.reason,
             "share": summary.share.model_dump() if summary is not None and summary.share is not None else None,
+            "region": summary.region if summary is not None else None,
             "version": summary.version if summary is not None else None,
             "tools": dict(summary.tools) if summary is not None else None,
             "gated": summary.gated if summary is not None else None,
@@ -92,6 +93,30 @@ def executor_series(merged: MergedRun) -> dict[str, dict]:
         executor: {"t": list(points), "requests": [r for r, _ in points.values()],
                    "failures": [f for _, f in points.values()]}
         for executor, points in sorted(merged.executor_series.items())[:MAX_EXECUTOR_SERIES]
+    }
+
+
+def region_runs(summaries) -> dict[str, MergedRun]:
+    """Each region's summaries merged exactly, as the whole run's are (executors that named no region are in the
+    overall only); {} when none named one."""
+    by_region: dict[str, list[Summary]] = {}
+    for summary in summaries:
+        if summary.region is not None:
+            by_region.setdefault(summary.region, []).append(summary)
+    return {region: merge_summaries(own) for region, own in sorted(by_region.items())}
+
+
+def region_rows(runs: dict[str, MergedRun]) -> dict[str, dict]:
+    """Per region: its executors and its figures (a stats row: rps over the region's own first to last request)."""
+    return {region: {"executors": len(run.contributors), **run.overall()} for region, run in runs.items()}
+
+
+def region_series(runs: dict[str, MergedRun]) -> dict[str, dict]:
+    """Per region, its requests and failures per wall-clock second, as columns (executor_series' form)."""
+    return {
+        region: {"t": list(run.series), "requests": [tally.requests for tally in run.series.values()],
+                 "failures": [tally.failures for tally in run.series.values()]}
+        for region, run in runs.items()
     }
 
 

@@ -18,7 +18,7 @@ from salvo.controller.figures import utc
 from salvo.controller.regression import Unit, format_change, format_value
 from salvo.controller.report_data import MAX_EXECUTOR_SERIES
 from salvo.controller.report_tables import (codes_table, count, criteria_table, errors_table, executors_table,
-                                            labels_table, ms, per_second, table, text)
+                                            labels_table, ms, per_second, regions_table, table, text)
 
 ASSETS = "salvo.controller.assets"
 UPLOT_VERSION = "1.6.32"
@@ -46,6 +46,8 @@ def render_html(data: dict) -> str:
         metadata=metadata_table(data),
         labels=labels_table(data),
         executors=executors_table(data),
+        regions=regions_section(data),
+        region_chart=REGION_CHART if data.get("regions") else "",
         codes=codes_table(data),
         errors=errors_table(data),
         criteria=criteria_table(data),
@@ -57,6 +59,19 @@ def render_html(data: dict) -> str:
         report_js=asset("report.js"),
         uplot_version=UPLOT_VERSION,
     )
+
+
+REGION_CHART = ('<figure><figcaption>Requests per second, per region</figcaption>'
+                '<div class="chart" id="chart-regions"></div></figure>')
+
+
+def regions_section(data: dict) -> str:
+    """The per-region table (report.json's `regions`); nothing when no executor named its region."""
+    rows = regions_table(data)
+    if not rows:
+        return ""
+    return ('<section id="regions-section"><h2>Per region</h2><p class="note">each region\'s summaries merged '
+            "exactly, as the overall; rps over the region's own first to last request.</p>" + rows + "</section>")
 
 
 def security_banner(data: dict) -> str:
@@ -161,7 +176,7 @@ def chart_data(data: dict) -> dict:
     shown = dict(list(executors.items())[:MAX_EXECUTOR_SERIES])
     hidden = len(executors) - len(shown) + int(data.get("executor_series_omitted") or 0)
     return {"start_at": data.get("start_at"), "series": data.get("series") or [], "executors": shown,
-            "executors_hidden": hidden}
+            "executors_hidden": hidden, "regions": data.get("region_series") or {}}
 
 
 def utc_ms(moment) -> str:

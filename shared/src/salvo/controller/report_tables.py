@@ -86,6 +86,23 @@ def _stats_cells(row: dict) -> list[str]:
     return [formats.get(column, ms)(row.get(column)) for column in LABEL_COLUMNS]
 
 
+def regions_table(data: dict) -> str:
+    """One row per region (report.json's `regions`): its executors and its merged figures; "" without regions."""
+    regions: dict[str, dict] = data.get("regions") or {}
+    if not regions:
+        return ""
+    weights = (data.get("fleet_load") or {}).get("region_weights") or {}
+    users = {}
+    for entry in (data.get("executors") or {}).values():
+        share = entry.get("share") if isinstance(entry.get("share"), dict) else {}
+        if entry.get("region") and _is_number(share.get("users")):
+            users[entry["region"]] = users.get(entry["region"], 0) + share["users"]
+    rows = [[region, text(weights.get(region)), count(row.get("executors")), count(users.get(region)),
+             *_stats_cells(row)] for region, row in regions.items()]
+    return table("regions", ["region", "weight", "executors", "users", *(HEADINGS.get(c, c) for c in LABEL_COLUMNS)],
+                 rows)
+
+
 def labels_table(data: dict) -> str:
     rows = [["OVERALL", *_stats_cells(data.get("overall") or {})]]
     rows += [[label, *_stats_cells(row)] for label, row in (data.get("labels") or {}).items()]
@@ -105,7 +122,8 @@ def executors_table(data: dict) -> str:
     # the version column only when the executors differ (the run's metadata names the one version otherwise)
     with_version = len({entry.get("version") for entry in executors.values() if entry.get("version")}) > 1
     with_clock = any(isinstance(entry.get("clock"), dict) for entry in executors.values())
-    headings = ["executor", "host", "outcome", "requests", "rps", "p95 ms", "error rate", "start offset",
+    with_region = any(entry.get("region") for entry in executors.values())
+    headings = ["executor"] + (["region"] if with_region else []) + ["host", "outcome", "requests", "rps", "p95 ms", "error rate", "start offset",
                 "first request"] + (["clock offset", "+-"] if with_clock else [])
     if with_share:
         headings += [heading for _, heading, _ in SHARE_COLUMNS]
@@ -113,7 +131,7 @@ def executors_table(data: dict) -> str:
     rows, classes = [], []
     for executor_id, entry in executors.items():
         row = stats.get(executor_id) or {}
-        cells = [executor_id, text(entry.get("host")), text(entry.get("outcome")), count(row.get("requests")),
+        cells = [executor_id] + ([text(entry.get("region"))] if with_region else []) + [text(entry.get("host")), text(entry.get("outcome")), count(row.get("requests")),
                  per_second(row.get("rps")), ms(row.get("p95")), rate(row.get("error_rate")),
                  offset_ms(entry.get("start_offset_ms")), offset_ms(entry.get("first_request_offset_ms"))]
         if with_clock:

@@ -12,6 +12,7 @@ from pydantic_settings import NoDecode
 from salvo.common.fleetload import LoadMode
 from salvo.common.identifiers import Identifier
 from salvo.common.keys import ControllerKeys, KeyMode, decode_curve_key, keypair_from_secret, controller_keys_from_fleet_key
+from salvo.common.regions import RegionWeights, parse_region_weights
 from salvo.common.protocol import MAX_FLEET, FleetSpawnRate, FleetUsers
 from salvo.common.settings import CommonSettings, CurvePublicKey, CurveSecretKey, Duration, Port, S3PrefixUri
 from salvo.controller.criteria import DEFAULT_CRITERIA, Criterion, parse
@@ -124,6 +125,11 @@ class ControllerSettings(CommonSettings):
     fleet_spawn_rate: FleetSpawnRate | None = Field(
         None, description="total users started per second across the fleet (with SALVO_FLEET_USERS)"
     )
+    region_weights: Annotated[RegionWeights, NoDecode, BeforeValidator(parse_region_weights)] | None = Field(
+        None, description="split SALVO_FLEET_USERS (and the data rows) by region, then evenly within each, e.g. "
+        "'us-east-1:60,eu-west-1:40' (whole-number weights; every executor's region must be weighted, every "
+        "weighted region must have an executor)"
+    )
     pre_start_command: str | None = Field(
         None, description="shell command run once before the start (e.g. reset the system under test); non-zero aborts"
     )
@@ -203,6 +209,10 @@ class ControllerSettings(CommonSettings):
                 problems.append("SALVO_FLEET_USERS splits users across the fleet, SALVO_LOAD_MODE=per-executor does not:"
                                 " unset one")
             self.load_mode = LoadMode.FLEET
+        # Only with a fleet total: a gated JMeter takes the users it is given, but splits a plan's own
+        # thread counts by index alone (jmeter/salvo-gate FleetShare), which knows nothing of regions.
+        if self.region_weights is not None and self.fleet_users is None:
+            problems.append("SALVO_REGION_WEIGHTS splits SALVO_FLEET_USERS by region: set SALVO_FLEET_USERS too")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from salvo.common.errors import ScenarioError
-from salvo.common.fleetload import share_of_count, share_of_rate
+from salvo.common.fleetload import Slot
 from salvo.executor.checks import CheckedScenario, check_scenario
 from salvo.executor.dlt import drop_task_counts
 from salvo.executor.executions import Execution, execution_items, scenario_mapping
@@ -195,7 +195,7 @@ def _host_jmeter_plans(config: dict[str, Any], checked: CheckedScenario, target_
         scenario_mapping(config, execution)["script"] = str(copies[key])
 
 
-def write_fleet_share(plan: RunPlan, index: int, size: int) -> None:
+def write_fleet_share(plan: RunPlan, slot: Slot) -> None:
     """Fleet mode for a run bzt launches at start_at: each execution's concurrency and throughput in the
     run's config become this executor's share of them (gated locust processes take theirs at the gate)."""
     run_config = plan.configs[0]
@@ -204,9 +204,9 @@ def write_fleet_share(plan: RunPlan, index: int, size: int) -> None:
         for key in ("concurrency", "throughput"):
             total = _count(item.get(key))
             if total is not None:
-                item[key] = share_of_count(total, index, size)
+                item[key] = slot.count(total)
             elif isinstance(item.get(key), float):
-                item[key] = share_of_rate(item[key], size)
+                item[key] = slot.rate(item[key])
     run_config.write_text(yaml.safe_dump(config, sort_keys=False))
 
 

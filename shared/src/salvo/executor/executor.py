@@ -77,9 +77,11 @@ class Executor:
         store: S3Store,
         clock: Clock,
         workdir: WorkDir,
+        region: str | None = None,
     ):
         self.settings = settings
         self.id = executor_id
+        self.region = region  # salvo.executor.identity.executor_region: in every Status and the summary
         self.preparer = preparer
         self.runner_factory = runner_factory
         self.link_factory = link_factory
@@ -89,7 +91,8 @@ class Executor:
         self.clock = ControllerTime(clock)
         self._clock_frozen = False  # a start was accepted: the offset no longer changes
         self.workdir = workdir
-        self.presence = Presence(executor_id, settings.scenario_uri, StateFile(workdir.state_path), self.clock)
+        self.presence = Presence(executor_id, settings.scenario_uri, StateFile(workdir.state_path), self.clock,
+                                 region=region)
         self.seen_runs: set[str] = set()
         self.armed: Armed | None = None
         self.pending_signal: int | None = None
@@ -109,7 +112,8 @@ class Executor:
     # --- top level -----------------------------------------------------------------
 
     def run(self) -> int:
-        log.info("executor %s (salvo %s) starting; scenario %s", self.id, __version__, self.settings.scenario_uri)
+        log.info("executor %s (salvo %s) starting in region %s; scenario %s", self.id, __version__,
+                 self.region or "unknown", self.settings.scenario_uri)
         self.workdir.acquire()  # before anything is written there: WorkDirInUse (exit 2) otherwise
         try:
             while True:
@@ -364,7 +368,7 @@ class Executor:
         prepared, start = self.armed.prepared, outcome.start
         summary = self._collector.summary(
             meta={
-                "run_id": start.run_id, "executor_id": self.id, "version": __version__,
+                "run_id": start.run_id, "executor_id": self.id, "version": __version__, "region": self.region,
                 "scenario": {"uri": self.settings.scenario_uri, "sha256": prepared.scenario.sha256},
                 "gated": prepared.plan.gated, "exit_code": int(outcome.exit_code), "stop_reason": outcome.reason,
                 "share": self.place.report(), "tools": prepared.plan.tools,

@@ -4,8 +4,10 @@ One line each way over the Unix socket named by $SALVO_GATE_SOCKET:
 
     locust   -> executor   READY <pid>
     executor -> locust     GO <start_at> index=<i> size=<n> run=<run_id> mode=<mode> [users=<u> rate=<r>] [clock=<s>]
+                              [slot=<position>/<members>/<region>/<w0>,<w1>,...]
                            start_at in epoch seconds on this host's clock; sent as soon as known,
                            with the executor's place in the fleet and, in fleet mode, its share;
+                           slot: with region weights, its place in the split by region (fleetload.Slot);
                            clock: this host's clock minus the controller's, which the recorder
                            takes off every timestamp (results are in the controller's time)
     locust   -> executor   RELEASED <time>      epoch seconds; when locust let its users go
@@ -25,7 +27,7 @@ import math
 import socket
 from dataclasses import dataclass
 
-from salvo.common.fleetload import ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_RUN_ID
+from salvo.common.fleetload import ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_FLEET_SLOT, ENV_RUN_ID, Slot
 
 __all__ = [
     "ABORT_EXIT_CODE", "GATE_SOCKET_ENV", "Go", "GateProtocolError", "MAX_LINE_BYTES", "check_go", "decode_done", "decode_go",
@@ -69,15 +71,23 @@ class Go:
     users: int | None = None  # fleet mode with SALVO_FLEET_USERS: this executor's users
     rate: float | None = None  # ... and its spawn rate
     clock: float = 0.0  # this host's clock minus the controller's (seconds): results are recorded less it
+    weighted: Slot | None = None  # with region weights: its place in the split by region
 
     @property
     def split(self) -> bool:
         """Fleet mode: the scenario's own load numbers are the fleet's totals."""
         return self.mode == "fleet"
 
+    @property
+    def slot(self) -> Slot:
+        """How this executor's share of a fleet total is worked out: by region when weighted, else by index."""
+        return self.weighted if self.weighted is not None else Slot(position=self.index, members=self.size)
+
     def scenario_environment(self) -> dict[str, str]:
         """What the scenario finds in its environment once the start is known (see `salvo.fleet`)."""
-        return {ENV_EXECUTOR_INDEX: str(self.index), ENV_FLEET_SIZE: str(self.size), ENV_RUN_ID: self.run_id}
+        weighted = {ENV_FLEET_SLOT: self.weighted.encode()} if self.weighted is not None else {}
+        return {ENV_EXECUTOR_INDEX: str(self.index), ENV_FLEET_SIZE: str(self.size), ENV_RUN_ID: self.run_id,
+                **weighted}
 
 
 def encode_go(go: Go) -> bytes:
@@ -90,6 +100,8 @@ def encode_go(go: Go) -> bytes:
         fields.append(f"rate={go.rate:.6g}")
     if go.clock:
         fields.append(f"clock={go.clock:.6f}")
+    if go.weighted is not None:
+        fields.append(f"slot={go.weighted.encode()}")
     return (" ".join(fields) + "\n").encode()
 
 
@@ -99,7 +111,8 @@ def check_go(go: Go) -> None:
     if len(line) > MAX_LINE_BYTES:
         raise GateProtocolError(f"a GO line of {len(line)} bytes exceeds {MAX_LINE_BYTES}")
     read = decode_go(line.decode().removesuffix("\n"))
-    if (read.index, read.size, read.run_id, read.mode, read.users) != (go.index, go.size, go.run_id, go.mode, go.users):
+    if (read.index, read.size, read.run_id, read.mode, read.users, read.weighted) != (
+            go.index, go.size, go.run_id, go.mode, go.users, go.weighted):
         raise GateProtocolError(f"a gated tool would misread {line[:80]!r}")
 
 
@@ -125,6 +138,7 @@ def decode_go(line: str) -> Go:
             users=int(values["users"]) if "users" in values else None,
             rate=float(values["rate"]) if "rate" in values else None,
             clock=float(values.get("clock", 0.0)),
+            weighted=Slot.decode(values["slot"]) if "slot" in values else None,
         )
     except ValueError:
         raise GateProtocolError(f"a field is not a number in {line[:80]!r}") from None

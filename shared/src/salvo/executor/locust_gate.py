@@ -15,7 +15,7 @@ import socket
 import time
 from typing import Any, Callable
 
-from salvo.common.fleetload import share_of_count, share_of_rate
+from salvo.common.fleetload import Slot
 from salvo.executor import gate as protocol
 
 __all__ = ["EARLY_RELEASE_SECONDS", "install_gate"]
@@ -84,18 +84,18 @@ def _take_share(environment: Any, go: protocol.Go) -> None:
     """Fleet mode: run this executor's share of the users (of every tick, with a LoadTestShape)."""
     shape = getattr(environment, "shape_class", None)
     if shape is not None:
-        _share_the_shape(shape, go.index, go.size)
+        _share_the_shape(shape, go.slot)
         return
     options = environment.parsed_options
     if go.users is not None:
         options.num_users, options.spawn_rate = go.users, go.rate or float(max(go.users, 1))
     else:  # the scenario's own numbers (SALVO_USERS, Taurus concurrency) are the fleet's
         total = options.num_users or 1
-        options.num_users = share_of_count(total, go.index, go.size)
-        options.spawn_rate = share_of_rate(options.spawn_rate or total, go.size)
+        options.num_users = go.slot.count(total)
+        options.spawn_rate = go.slot.rate(options.spawn_rate or total)
 
 
-def _share_the_shape(shape: Any, index: int, size: int) -> None:
+def _share_the_shape(shape: Any, slot: Slot) -> None:
     """The shape tells the fleet's user count at each tick; this executor runs its share of it.
 
     Every executor's shape clock starts at the same start_at, so a step happens fleet-wide at once."""
@@ -106,7 +106,7 @@ def _share_the_shape(shape: Any, index: int, size: int) -> None:
         if step is None:
             return None
         users, rate, *rest = step
-        return (share_of_count(int(users), index, size), share_of_rate(rate, size), *rest)
+        return (slot.count(int(users)), slot.rate(rate), *rest)
 
     shape.tick = tick
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from salvo.common.identifiers import Identifier
+from salvo.common.regions import Region
 from salvo.common.keys import ExecutorKeys, KeyMode, decode_curve_key, keypair_from_secret, executor_keys_from_fleet_key
 from salvo.common.settings import CommonSettings, CurvePublicKey, CurveSecretKey, Duration, HttpUrl, S3ObjectUri, S3PrefixUri
 
@@ -36,6 +37,10 @@ class ExecutorSettings(CommonSettings):
     )
     executor_id: Identifier | None = Field(
         None, description="this executor's id (default: ECS task id, else hostname)"
+    )
+    region: Region | None = Field(
+        None, description="the region this executor runs in, for SALVO_REGION_WEIGHTS and per-region reports "
+        "(default: from the ECS task metadata, else AWS_REGION)"
     )
     wait_timeout: Annotated[Duration, Field(gt=0)] = Field(
         3600.0, description="seconds armed before giving up (exit 4, never starts load)"

@@ -2,6 +2,8 @@
 
 Row i (0-based, header not counted) belongs to the executor whose index is i mod N
 (`salvo.common.fleetload.has_row`): no row is used by two executors, every row by one.
+With region weights each region gets a block of rows by weight, dealt in turn among
+its executors (`salvo.common.fleetload.Slot.row_filter`).
 Rows are CSV records, so a quoted field may span lines; each is copied byte for byte.
 The header line, when there is one (SALVO_DATA_HEADER), is kept in every slice.
 The scenario reads its slice from the path in $SALVO_DATA_FILE.
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from salvo.common.errors import ScenarioError
-from salvo.common.fleetload import has_row
+from salvo.common.fleetload import Slot
 from salvo.common.bounded import SizeLimit
 from salvo.common.s3 import S3Location, S3Store
 
@@ -39,7 +41,7 @@ class TestData:
     header: bool
     slice_path: Path  # this executor's rows, as $SALVO_DATA_FILE names them
 
-    def write_slice(self, index: int, size: int) -> int:
+    def write_slice(self, slot: Slot) -> int:
         """Write this executor's rows (and the header) to slice_path; how many rows it got."""
         kept = 0
         partial = self.slice_path.with_name(f".{self.slice_path.name}.part")
@@ -47,8 +49,9 @@ class TestData:
             records = _records(source)
             if self.header:
                 out.write(_terminated(next(records, "")))
+            mine = slot.row_filter(self.rows)
             for number, record in enumerate(records):
-                if has_row(number, index, size):
+                if mine(number):
                     out.write(_terminated(record))
                     kept += 1
         partial.replace(self.slice_path)

@@ -63,8 +63,9 @@
 
   var points = data.series || [];
   if (!points.length) {
-    ["chart-latency", "chart-throughput", "chart-executors"].forEach(function (id) {
-      noData(document.getElementById(id), "no request was recorded: nothing to draw");
+    ["chart-latency", "chart-throughput", "chart-executors", "chart-regions"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) noData(el, "no request was recorded: nothing to draw");
     });
   } else {
     var t = pick(points, "t");
@@ -90,24 +91,31 @@
     {rps: {range: function (u, min, max) { return [0, Math.max(1, max * 1.05)]; }},
      err: {range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; }}});
 
-    var executors = Object.keys(data.executors || {});
-    if (!executors.length) {
-      noData(document.getElementById("chart-executors"), "no executor reported a per-second series");
-    } else {
-      /* Executors' seconds differ: align every executor on the merged seconds (null where it sent nothing). */
+    /* One line per named series (executor or region), aligned on the merged seconds (null where it sent nothing). */
+    function perSeries(id, named, empty) {
+      var names = Object.keys(named || {});
+      if (!names.length) {
+        noData(document.getElementById(id), empty);
+        return;
+      }
       var columns = [t];
-      var series = executors.map(function (name, n) {
-        var own = data.executors[name], at = {};
+      var series = names.map(function (name, n) {
+        var own = named[name], at = {};
         own.t.forEach(function (second, i) { at[second] = own.requests[i]; });
         columns.push(t.map(function (second) { return second in at ? at[second] : null; }));
         return {label: name, stroke: colour(n), width: 1.2, points: {show: false}};
       });
-      draw("chart-executors", series, columns, [{label: "requests/s", size: 60}],
+      draw(id, series, columns, [{label: "requests/s", size: 60}],
            {y: {range: function (u, min, max) { return [0, Math.max(1, max * 1.05)]; }}});
-      if (data.executors_hidden > 0) {
-        noData(document.getElementById("chart-executors"),
-               data.executors_hidden + " more executor(s) not drawn: see the table per executor");
-      }
+    }
+
+    perSeries("chart-executors", data.executors, "no executor reported a per-second series");
+    if (Object.keys(data.executors || {}).length && data.executors_hidden > 0) {
+      noData(document.getElementById("chart-executors"),
+             data.executors_hidden + " more executor(s) not drawn: see the table per executor");
+    }
+    if (document.getElementById("chart-regions")) {
+      perSeries("chart-regions", data.regions, "no region reported a per-second series");
     }
   }
 
