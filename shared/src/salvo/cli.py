@@ -18,6 +18,7 @@ from salvo.common import logs
 from salvo.common.errors import ConfigError, ExitCode, SalvoError
 from salvo.common.identifiers import check_identifier
 from salvo.common.settings import CommonSettings, SettingsT, describe_variables, load
+from salvo.controller.launch_settings import LaunchMode
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
 
@@ -72,7 +73,9 @@ def _controller_parts(settings: ControllerSettings) -> dict:
     from salvo.controller.link import ControllerLink
 
     keys = settings.link_keys()  # no key material (and no SALVO_INSECURE=true): exit 2 before anything else
-    resolve_targets(settings)  # a malformed or oversized range is exit 2 before anything else
+    launching = settings.launch is LaunchMode.ECS
+    if not launching:  # a launched fleet's addresses come from DescribeTasks, not from a scan
+        resolve_targets(settings)  # a malformed or oversized range is exit 2 before anything else
     ensure_open_files(2 * settings.max_executors + 256, "SALVO_MAX_EXECUTORS")
     return {
         "link_factory": lambda: ControllerLink(keys, settings.command_port, settings.status_port),
@@ -80,6 +83,15 @@ def _controller_parts(settings: ControllerSettings) -> dict:
         "targets": lambda: resolve_targets(settings),
         "clock": SystemClock(),
     }
+
+
+def _launcher_factory(settings: ControllerSettings, clock):
+    """SALVO_LAUNCH=ecs: the controller starts (and stops) its executor tasks; otherwise None."""
+    if settings.launch is not LaunchMode.ECS:
+        return None
+    from salvo.controller.launch import ecs_launcher
+
+    return lambda run_id: ecs_launcher(settings, run_id, clock)
 
 
 def cmd_controller(_: argparse.Namespace) -> int:
@@ -93,7 +105,8 @@ def cmd_controller(_: argparse.Namespace) -> int:
     logs.configure(settings, role="controller")
     parts = _controller_parts(settings)
     announce_key_mode(settings.key_mode(), "controller")
-    controller = Controller(settings, store=S3Store(retry_seconds=settings.s3_retry_seconds), **parts)
+    controller = Controller(settings, store=S3Store(retry_seconds=settings.s3_retry_seconds),
+                            launcher_factory=_launcher_factory(settings, parts["clock"]), **parts)
     _install_signal_handlers(controller.interrupt)
     return controller.run()
 

@@ -17,6 +17,7 @@ from salvo.common.settings import CommonSettings, CurvePublicKey, CurveSecretKey
 from salvo.controller.criteria import DEFAULT_CRITERIA, Criterion, parse
 from salvo.controller.baseline import check_baseline_run
 from salvo.controller.regression import Threshold, parse as parse_thresholds
+from salvo.controller.launch_settings import Capacity, CommaList, LaunchMode, parse_capacity
 
 
 class LostExecutorPolicy(str, Enum):
@@ -160,6 +161,29 @@ class ControllerSettings(CommonSettings):
         None, description="serve Prometheus metrics at http://host:PORT/metrics while the controller runs (unset: off)"
     )
     metrics_bind: str = Field("0.0.0.0", description="address the SALVO_METRICS_PORT endpoint listens on")
+    launch: LaunchMode = Field(
+        LaunchMode.NONE, description="none: the executors are started elsewhere and found by scanning; ecs: the "
+        "controller starts SALVO_LAUNCH_COUNT executor tasks itself (RunTask), finds them by DescribeTasks and stops "
+        "them when it ends"
+    )
+    launch_count: Annotated[int, Field(ge=1, le=MAX_FLEET)] | None = Field(
+        None, description="executor tasks to start (SALVO_LAUNCH=ecs); also the default SALVO_EXPECTED_EXECUTORS"
+    )
+    launch_cluster: str | None = Field(None, description="ECS cluster name or ARN of the executor tasks")
+    launch_task_definition: str | None = Field(
+        None, description="the executors' task definition: family, family:revision or ARN"
+    )
+    launch_subnets: CommaList = Field((), description="comma list of subnet ids the executor tasks run in")
+    launch_security_groups: CommaList = Field(
+        (), description="comma list of security group ids of the executor tasks (controller -> TCP 50000-50001)"
+    )
+    launch_capacity: Annotated[Capacity, NoDecode, BeforeValidator(parse_capacity)] = Field(
+        Capacity(), description="FARGATE, FARGATE_SPOT, or a capacity provider strategy such as "
+        "'FARGATE:1,FARGATE_SPOT:3' (provider:weight[:base])"
+    )
+    launch_assign_public_ip: bool = Field(
+        False, description="give each executor task a public IP (public subnets without a NAT gateway)"
+    )
 
     @property
     def effective_criteria(self) -> tuple[Criterion, ...]:
@@ -183,9 +207,29 @@ class ControllerSettings(CommonSettings):
         own = keypair_from_secret(self.controller_secret_key.get_secret_value())
         return ControllerKeys(own, decode_curve_key(self.executor_public_key))
 
+    def _launch_problems(self) -> list[str]:
+        """SALVO_LAUNCH=ecs needs where and what to start; its count is the expected fleet unless one is given."""
+        if self.launch is LaunchMode.NONE:
+            return []
+        problems = [f"SALVO_LAUNCH=ecs needs {name}" for name, value in (
+            ("SALVO_LAUNCH_COUNT", self.launch_count), ("SALVO_LAUNCH_CLUSTER", self.launch_cluster),
+            ("SALVO_LAUNCH_TASK_DEFINITION", self.launch_task_definition), ("SALVO_LAUNCH_SUBNETS", self.launch_subnets),
+        ) if not value]
+        if self.launch_count is None:
+            return problems
+        if self.expected_executors is None:
+            self.expected_executors = self.launch_count
+        elif self.expected_executors > self.launch_count:
+            problems.append(f"SALVO_EXPECTED_EXECUTORS={self.expected_executors} is more than the "
+                            f"SALVO_LAUNCH_COUNT={self.launch_count} tasks started")
+        if self.launch_count > self.max_executors:
+            problems.append(f"SALVO_LAUNCH_COUNT={self.launch_count} is larger than "
+                            f"SALVO_MAX_EXECUTORS={self.max_executors}")
+        return problems
+
     @model_validator(mode="after")
     def _consistent(self) -> "ControllerSettings":
-        problems = []
+        problems = self._launch_problems()  # first: it sets the expected fleet the checks below read
         if (self.ip_network is None) != (self.ip_hosts is None):
             problems.append("SALVO_IP_NETWORK and SALVO_IP_HOSTS go together: set both or neither")
         if self.expected_executors is not None and self.min_executors is not None \
