@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from salvo.common.clock import Clock
@@ -71,7 +71,7 @@ def _retryable_error(exc: BaseException) -> bool:
         return True
     if isinstance(exc, ClientError):
         return exc.response.get("Error", {}).get("Code") in RETRYABLE_ERRORS
-    return isinstance(exc, BotoCoreError)  # a connection that failed or timed out
+    return isinstance(exc, (BotoConnectionError, HTTPClientError))  # a connection that failed or timed out
 
 
 def _error_line(exc: BaseException) -> str:
