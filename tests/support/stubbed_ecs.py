@@ -117,3 +117,28 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def controller_task(status: str, exit_code: int | None = None, reason: str | None = None) -> dict:
+    """DescribeTasks of the controller task (task number 999), with its container's exit code once stopped."""
+    container = {"name": "controller", "lastStatus": status}
+    if exit_code is not None:
+        container["exitCode"] = exit_code
+    if reason is not None:
+        container["reason"] = reason
+    task = {"taskArn": task_arn(999), "clusterArn": CLUSTER_ARN, "lastStatus": status, "containers": [container]}
+    if status == "STOPPED":
+        task["stoppedReason"] = reason or "Essential container in task exited"
+    return {"operation": "DescribeTasks", "response": {"tasks": [task], "failures": []}}
+
+
+def controller_definition(log_group: str = "/ecs/salvo") -> dict:
+    """DescribeTaskDefinition of salvo-controller, logging to `log_group` with the template's stream prefix."""
+    return {"operation": "DescribeTaskDefinition", "response": {"taskDefinition": {
+        "taskDefinitionArn": "arn:aws:ecs:us-east-1:111122223333:task-definition/salvo-controller:7",
+        "family": "salvo-controller", "containerDefinitions": [{
+            "name": "controller", "image": "salvo-controller:0.1.0",
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": log_group, "awslogs-region": "us-east-1", "awslogs-stream-prefix": "salvo"}},
+        }],
+    }}}

@@ -74,14 +74,14 @@ def _retryable_error(exc: BaseException) -> bool:
     return isinstance(exc, (BotoConnectionError, HTTPClientError))  # a connection that failed or timed out
 
 
-def _error_line(exc: BaseException) -> str:
+def error_line(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
     return str(exc) or type(exc).__name__
 
 
-def _task_id(arn: str) -> str:
+def task_id(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
@@ -149,7 +149,7 @@ class EcsLauncher:
                     self.started.extend(arns)
                     wanted -= len(arns)
                     for failure in response.get("failures", []):
-                        last_failures[_failure_reason(failure)] += 1
+                        last_failures[failure_reason(failure)] += 1
                     if wanted > 0:
                         log.warning("RunTask started %d of %d task(s) (attempt %d): %s", len(arns), len(arns) + wanted,
                                     number, ", ".join(sorted(last_failures)) or "no reason given")
@@ -158,8 +158,8 @@ class EcsLauncher:
         except _Shortfall:
             pass  # attempts exhausted: the last answer's reasons stand for the tasks still missing
         except (ClientError, BotoCoreError) as exc:
-            last_failures = Counter({_error_line(exc): wanted})
-            log.warning("RunTask failed for %d task(s): %s", wanted, _error_line(exc))
+            last_failures = Counter({error_line(exc): wanted})
+            log.warning("RunTask failed for %d task(s): %s", wanted, error_line(exc))
         if wanted > 0:
             self._count_failures(last_failures, wanted)
 
@@ -205,7 +205,7 @@ class EcsLauncher:
         try:
             response = self.ecs.describe_tasks(cluster=self.settings.launch_cluster, tasks=arns)
         except (ClientError, BotoCoreError) as exc:  # the next round asks again
-            log.warning("DescribeTasks failed: %s", _error_line(exc))
+            log.warning("DescribeTasks failed: %s", error_line(exc))
             return
         for task in response.get("tasks", []):
             arn = task["taskArn"]
@@ -215,7 +215,7 @@ class EcsLauncher:
             if task.get("lastStatus") == "STOPPED" and arn not in self._stopped_reasons:
                 reason = task.get("stoppedReason") or task.get("stopCode") or "stopped"
                 self._stopped_reasons[arn] = reason
-                log.warning("executor task %s stopped before the run: %s", _task_id(arn), reason)
+                log.warning("executor task %s stopped before the run: %s", task_id(arn), reason)
 
     # --- stop ----------------------------------------------------------------------------
 
@@ -229,7 +229,7 @@ class EcsLauncher:
         if unstopped:
             log.error("%d executor task(s) could not be stopped, stop them by hand (aws ecs stop-task --cluster %s "
                       "--task ID): %s", len(unstopped), self.settings.launch_cluster,
-                      " ".join(_task_id(arn) for arn in unstopped))
+                      " ".join(task_id(arn) for arn in unstopped))
         else:
             log.info("stopped all %d executor task(s)", len(self.started))
 
@@ -244,7 +244,7 @@ class EcsLauncher:
                     self.ecs.stop_task(cluster=self.settings.launch_cluster, task=arn,
                                        reason=f"salvo {self.run_id}: {reason}"[:255])
         except (ClientError, BotoCoreError) as exc:
-            log.warning("StopTask %s failed: %s", _task_id(arn), _error_line(exc))
+            log.warning("StopTask %s failed: %s", task_id(arn), error_line(exc))
             return False
         return True
 
@@ -260,7 +260,7 @@ def task_address(task: dict) -> str | None:
     return None
 
 
-def _failure_reason(failure: dict) -> str:
+def failure_reason(failure: dict) -> str:
     """ECS's reason for one task that did not start, e.g. 'RESOURCE:MEMORY' or 'Capacity is unavailable ...'."""
     reason = failure.get("reason") or "no reason given"
     detail = failure.get("detail")
