@@ -293,6 +293,13 @@ def test_each_launcher_starts_only_its_task_definition_and_passes_only_its_roles
     assert [s["Condition"] for s in passes] == [{"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}]
 
 
+def test_the_controller_lists_tasks_only_in_its_cluster(enforcing_moto):
+    """ListTasks (by startedBy: tasks whose RunTask answer was lost) has no task resource: the cluster condition."""
+    statements = {s["Sid"]: s for s in enforcing_moto.policies["controller-task-role-policy.json"]["Statement"]}
+    assert statements["FindTasksStartedByTheRun"]["Action"] == "ecs:ListTasks"
+    assert statements["FindTasksStartedByTheRun"]["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}
+
+
 def test_only_the_launch_policy_follows_the_controllers_log(enforcing_moto):
     policies = enforcing_moto.policies
     stream = f"arn:aws:logs:{PLACEHOLDERS['AWS_REGION']}:{PLACEHOLDERS['AWS_ACCOUNT_ID']}:log-group:/ecs/salvo:log-stream:"

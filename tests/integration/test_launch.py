@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.support.executors import REPO, free_port
-from tests.support.stubbed_ecs import describe_with_addresses, error, run_task_ok, stop_ok, task_arn
+from tests.support.stubbed_ecs import describe_with_addresses, error, listed, run_task_ok, stop_ok, task_arn
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ def start_sims(aws_env, bucket: str, command_port: int, status_port: int, run_se
 def fleet_plan() -> list[dict]:
     addresses = {n: f"127.6.0.{n + 1}" for n in range(COUNT)}
     return [run_task_ok(0, 10), run_task_ok(10, 10), run_task_ok(20, 3), describe_with_addresses(addresses),
-            *[stop_ok(n) for n in range(COUNT)]]
+            listed(range(COUNT)), *[stop_ok(n) for n in range(COUNT)]]
 
 
 def test_the_controller_launches_finds_runs_and_stops_its_fleet(tmp_path, aws_env, s3_bucket):
@@ -80,9 +80,9 @@ def test_the_controller_launches_finds_runs_and_stops_its_fleet(tmp_path, aws_en
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Traceback" not in result.stderr
     operations = [call["operation"] for call in calls]
-    assert operations == ["RunTask"] * 3 + ["DescribeTasks"] + ["StopTask"] * COUNT
+    assert operations == ["RunTask"] * 3 + ["DescribeTasks", "ListTasks"] + ["StopTask"] * COUNT
     assert [call["params"]["count"] for call in calls[:3]] == [10, 10, 3]
-    assert [call["params"]["task"] for call in calls[4:]] == [task_arn(n) for n in range(COUNT)]
+    assert [call["params"]["task"] for call in calls[5:]] == [task_arn(n) for n in range(COUNT)]
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["verdict"] == "pass" and len(report["contributors"]) == COUNT
     # the tasks are stopped after the report is written, and the log says so
@@ -93,7 +93,7 @@ def test_the_controller_launches_finds_runs_and_stops_its_fleet(tmp_path, aws_en
 
 def test_a_launch_short_of_the_quorum_stops_what_started_and_exits_3_naming_the_reasons(tmp_path, aws_env, s3_bucket):
     plan = [run_task_ok(0, 10), error("RunTask", "AccessDeniedException", "not authorized to perform ecs:RunTask"),
-            *[stop_ok(n) for n in range(10)]]
+            listed(range(10)), *[stop_ok(n) for n in range(10)]]
     result, calls = launching_controller(tmp_path, aws_env, s3_bucket, plan, free_port(), free_port(),
                                          SALVO_LAUNCH_COUNT="15")
     assert result.returncode == 3, result.stderr[-4000:]
@@ -101,7 +101,7 @@ def test_a_launch_short_of_the_quorum_stops_what_started_and_exits_3_naming_the_
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("salvo: 10 of 15 executor task(s) started on loadtests, fewer than the quorum of 15")
     assert last.endswith("ECS failures: AccessDeniedException: not authorized to perform ecs:RunTask (5)")
-    assert [call["operation"] for call in calls] == ["RunTask"] * 2 + ["StopTask"] * 10
+    assert [call["operation"] for call in calls] == ["RunTask"] * 2 + ["ListTasks"] + ["StopTask"] * 10
 
 
 def test_sigterm_mid_run_stops_the_fleet_reports_and_stops_every_task(tmp_path, aws_env, s3_bucket):

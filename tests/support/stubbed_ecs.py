@@ -5,7 +5,7 @@ gives a task an ENI or an address, and it never returns `failures`. The Stubber
 checks every request against botocore's ECS model (parameter names, types, limits)
 and every planned response against the model's output shape; each call made is
 recorded. Helpers build the responses: `run_task_ok`, `run_task_failures`,
-`describe_with_addresses`, `stop_ok`, `error`.
+`describe_with_addresses`, `listed`, `stop_ok`, `error`.
 
 As a process, it runs `salvo controller` with the launcher's ECS client replaced:
 
@@ -57,6 +57,11 @@ def describe_with_addresses(tasks: dict[int, str], stopped: dict[int, str] | Non
         described.append({"taskArn": task_arn(number), "clusterArn": CLUSTER_ARN, "lastStatus": "STOPPED",
                           "stoppedReason": reason, "attachments": []})
     return {"operation": "DescribeTasks", "response": {"tasks": described, "failures": []}}
+
+
+def listed(numbers: range | list[int]) -> dict:
+    """ListTasks by startedBy: the tasks of the run ECS knows of (before the final StopTasks)."""
+    return {"operation": "ListTasks", "response": {"taskArns": [task_arn(n) for n in numbers]}}
 
 
 def stop_ok(number: int) -> dict:

@@ -12,7 +12,7 @@ from salvo.controller.launch_settings import parse_capacity
 from salvo.controller.settings import ControllerSettings
 from tests.support.fakes import FakeClock
 from tests.support.stubbed_ecs import (
-    StubbedEcs, describe_with_addresses, error, run_task_failures, run_task_ok, stop_ok, task_arn,
+    StubbedEcs, describe_with_addresses, error, listed, run_task_failures, run_task_ok, stop_ok, task_arn,
 )
 
 CAPACITY_UNAVAILABLE = "Capacity is unavailable at this time. Please try again later or in a different availability zone"
@@ -39,7 +39,7 @@ def params(ecs: StubbedEcs, operation: str) -> list[dict]:
 def test_twenty_three_start_in_batches_of_ten_are_found_by_describe_tasks_and_all_stopped():
     plan = [run_task_ok(0, 10), run_task_ok(10, 10), run_task_ok(20, 3),
             describe_with_addresses({n: f"10.0.1.{n + 10}" for n in range(23)}),
-            *[stop_ok(n) for n in range(23)]]
+            listed(range(23)), *[stop_ok(n) for n in range(23)]]
     launch, ecs = launcher(plan)
     launch.launch()
     runs = params(ecs, "RunTask")
@@ -77,7 +77,7 @@ def test_addresses_come_as_tasks_get_them_and_a_stopped_task_is_named(caplog):
 
 def test_capacity_shortfall_and_throttling_are_retried_with_the_subnets_rotated():
     plan = [run_task_failures(0, 7, [CAPACITY_UNAVAILABLE] * 3), error("RunTask", "ThrottlingException", "Rate exceeded"),
-            run_task_ok(7, 3), *[stop_ok(n) for n in range(10)]]
+            run_task_ok(7, 3), listed(range(10)), *[stop_ok(n) for n in range(10)]]
     launch, ecs = launcher(plan, SALVO_LAUNCH_COUNT="10")
     launch.launch()
     runs = params(ecs, "RunTask")
@@ -91,7 +91,7 @@ def test_capacity_shortfall_and_throttling_are_retried_with_the_subnets_rotated(
 
 def test_a_batch_that_cannot_start_stops_what_started_and_names_the_reasons():
     plan = [run_task_ok(0, 10), error("RunTask", "AccessDeniedException", "not authorized to perform ecs:RunTask"),
-            *[stop_ok(n) for n in range(10)]]
+            listed(range(10)), *[stop_ok(n) for n in range(10)]]
     launch, ecs = launcher(plan, SALVO_LAUNCH_COUNT="15")
     with pytest.raises(LaunchFailed) as raised:
         launch.launch()
@@ -108,7 +108,7 @@ def test_a_batch_that_cannot_start_stops_what_started_and_names_the_reasons():
 def test_reasons_that_persist_are_retried_then_reported_and_no_further_batch_is_asked_for():
     plan = [run_task_failures(0, 6, ["RESOURCE:MEMORY"] * 2 + ["AGENT"] * 2)]
     plan += [run_task_failures(6, 0, ["RESOURCE:MEMORY"] * 4)] * 4
-    plan += [stop_ok(n) for n in range(6)]
+    plan += [listed(range(6)), *[stop_ok(n) for n in range(6)]]
     launch, ecs = launcher(plan)  # 23 asked: once 4 of the first 10 cannot start, 23 is out of reach
     with pytest.raises(LaunchFailed, match=r"ECS failures: RESOURCE:MEMORY \(4\)$"):
         launch.launch()
@@ -128,12 +128,24 @@ def test_a_lower_quorum_starts_short_with_a_warning(caplog):
 
 
 def test_a_stop_that_keeps_failing_names_the_task_to_stop_by_hand(caplog):
-    plan = [run_task_ok(0, 2), stop_ok(0)] + [error("StopTask", "ThrottlingException", "Rate exceeded")] * 5
+    plan = [run_task_ok(0, 2), error("ListTasks", "ThrottlingException", "Rate exceeded"), stop_ok(0)]
+    plan += [error("StopTask", "ThrottlingException", "Rate exceeded")] * 5
     launch, _ = launcher(plan, SALVO_LAUNCH_COUNT="2")
     launch.launch()
     launch.stop_all("the run ended (exit 0)")
     assert f"1 executor task(s) could not be stopped, stop them by hand" in caplog.text
     assert task_arn(1).rsplit("/", 1)[1] in caplog.text
+
+
+def test_tasks_whose_run_task_answer_never_arrived_are_found_by_started_by_and_stopped(caplog):
+    plan = [run_task_ok(0, 10), listed([*range(10), 10, 11]), *[stop_ok(n) for n in range(12)]]
+    launch, ecs = launcher(plan, SALVO_LAUNCH_COUNT="10")
+    launch.launch()
+    launch.stop_all("controller interrupted by SIGTERM")
+    assert params(ecs, "ListTasks") == [{"cluster": "loadtests", "startedBy": "salvo-checkout-1"}]
+    assert [p["task"] for p in params(ecs, "StopTask")] == [task_arn(n) for n in range(12)]
+    assert "2 task(s) of this run were started without RunTask's answer arriving" in caplog.text
+    ecs.stubber.assert_no_pending_responses()
 
 
 def test_capacity_provider_strategy_replaces_the_launch_type():

@@ -181,7 +181,7 @@ class EcsLauncher:
             network["securityGroups"] = list(s.launch_security_groups)
         return {
             "cluster": s.launch_cluster, "taskDefinition": s.launch_task_definition, "count": count,
-            "startedBy": f"salvo-{self.run_id}"[:128], "networkConfiguration": {"awsvpcConfiguration": network},
+            "startedBy": self.started_by, "networkConfiguration": {"awsvpcConfiguration": network},
             "tags": [{"key": "salvo:run-id", "value": self.run_id}], **s.launch_capacity.run_task_parameters(),
         }
 
@@ -220,10 +220,12 @@ class EcsLauncher:
     # --- stop ----------------------------------------------------------------------------
 
     def stop_all(self, reason: str) -> None:
-        if self._stopped_all or not self.started:
-            self._stopped_all = True
+        if self._stopped_all:
             return
         self._stopped_all = True
+        self._find_unrecorded()
+        if not self.started:
+            return
         log.info("stopping the %d executor task(s) this run started: %s", len(self.started), reason)
         unstopped = [arn for arn in self.started if not self._stop(arn, reason)]
         if unstopped:
@@ -232,6 +234,28 @@ class EcsLauncher:
                       " ".join(task_id(arn) for arn in unstopped))
         else:
             log.info("stopped all %d executor task(s)", len(self.started))
+
+    def _find_unrecorded(self) -> None:
+        """Tasks of this run whose RunTask answer never arrived (a signal or a timeout mid-call): ListTasks by
+        startedBy finds them, so that they are stopped too."""
+        found: list[str] = []
+        try:
+            for page in self.ecs.get_paginator("list_tasks").paginate(
+                    cluster=self.settings.launch_cluster, startedBy=self.started_by):
+                found += page.get("taskArns", [])
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("ListTasks failed (%s): stopping the %d task(s) RunTask reported", error_line(exc),
+                        len(self.started))
+            return
+        unrecorded = [arn for arn in found if arn not in set(self.started)]
+        if unrecorded:
+            log.warning("%d task(s) of this run were started without RunTask's answer arriving: stopping them too",
+                        len(unrecorded))
+            self.started.extend(unrecorded)
+
+    @property
+    def started_by(self) -> str:
+        return f"salvo-{self.run_id}"  # run ids are at most 100 characters, startedBy 128
 
     def _stop(self, arn: str, reason: str) -> bool:
         attempts = Retrying(
