@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from salvo.common.errors import ExitCode
+from salvo.common.errors import ConfigError, ExitCode
 from salvo.common.settings import load
 from salvo.controller.remote_run import ControllerNotStarted, RemoteRun, launch_and_follow
 from salvo.controller.settings import ControllerSettings
@@ -28,12 +28,14 @@ STREAM = f"salvo/controller/{task_arn(999).rsplit('/', 1)[1]}"
 
 
 def settings(**extra: str) -> ControllerSettings:
-    return load(ControllerSettings, {
+    if "SALVO_LAUNCH_REGIONS" in extra:
+        extra = {"SALVO_LAUNCH_COUNT": "", **extra}
+    return load(ControllerSettings, {name: value for name, value in {
         "SALVO_RESULTS_URI": "s3://unused-by-this-verb/", "SALVO_LAUNCH": "ecs", "SALVO_LAUNCH_COUNT": "23",
         "SALVO_LAUNCH_CLUSTER": "loadtests", "SALVO_LAUNCH_TASK_DEFINITION": "salvo-executor",
         "SALVO_LAUNCH_SUBNETS": "subnet-0a1b,subnet-0c2d", "SALVO_LAUNCH_SECURITY_GROUPS": "sg-0e3f",
         "SALVO_LAUNCH_CAPACITY": "FARGATE_SPOT", **extra,
-    })
+    }.items() if value})
 
 
 def controller_started() -> dict:
@@ -144,3 +146,24 @@ def test_launch_refuses_a_mistake_before_calling_aws(args, message):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_with_regions_the_controller_runs_in_the_verbs_region_and_passes_the_regions_on(log_group):
+    logs, group = log_group
+    ecs = StubbedEcs([controller_definition(group), controller_started()])
+    regions = {"SALVO_LAUNCH_REGIONS": "us-east-1:20,eu-west-1:3",
+               "SALVO_LAUNCH_SUBNETS": "eu-west-1/subnet-0e3f,us-east-1/subnet-0a1b",
+               "SALVO_LAUNCH_SECURITY_GROUPS": "us-east-1/sg-0a,eu-west-1/sg-0b"}
+    remote(ecs, logs, io.StringIO(), FakeClock(), **regions).start()  # the stub client is us-east-1's
+    (run_task,) = [call["params"] for call in ecs.calls if call["operation"] == "RunTask"]
+    assert run_task["networkConfiguration"]["awsvpcConfiguration"] == {
+        "subnets": ["subnet-0a1b"], "securityGroups": ["sg-0a"], "assignPublicIp": "DISABLED"}
+    environment = {item["name"]: item["value"] for item in run_task["overrides"]["containerOverrides"][0]["environment"]}
+    assert environment["SALVO_LAUNCH_REGIONS"] == "us-east-1:20,eu-west-1:3"
+    assert environment["SALVO_LAUNCH_SUBNETS"] == "eu-west-1/subnet-0e3f,us-east-1/subnet-0a1b"
+    assert environment["SALVO_LAUNCH_COUNT"] == "23"
+    elsewhere = {**regions, "SALVO_LAUNCH_REGIONS": "eu-west-1:20,ap-south-1:3",
+                 "SALVO_LAUNCH_SUBNETS": "eu-west-1/subnet-0e3f,ap-south-1/subnet-0c",
+                 "SALVO_LAUNCH_SECURITY_GROUPS": "eu-west-1/sg-0b"}
+    with pytest.raises(ConfigError, match="AWS_REGION=us-east-1 is not one of SALVO_LAUNCH_REGIONS"):
+        remote(StubbedEcs([controller_definition(group)]), logs, io.StringIO(), FakeClock(), **elsewhere).start()

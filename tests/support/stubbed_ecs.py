@@ -112,7 +112,7 @@ def main(argv: list[str]) -> int:
 
     production = launch.ecs_launcher
     launch.ecs_launcher = lambda settings, run_id, clock: production(  # the one part replaced: the ECS client
-        settings, run_id, clock, client_factory=lambda: ecs.client)
+        settings, run_id, clock, client_factory=lambda region: ecs.client)
     try:
         return salvo_main(["controller"])
     finally:

@@ -3,11 +3,13 @@ against botocore's ECS model, every answer against its output shape (moto's RunT
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from salvo.common.errors import ConfigError, ExitCode
 from salvo.common.settings import load
-from salvo.controller.launch import EcsLauncher, LaunchFailed, task_address
+from salvo.controller.launch import FleetLauncher, LaunchFailed, ecs_launcher, task_address
 from salvo.controller.launch_settings import parse_capacity
 from salvo.controller.settings import ControllerSettings
 from tests.support.fakes import FakeClock
@@ -16,6 +18,10 @@ from tests.support.stubbed_ecs import (
 )
 
 CAPACITY_UNAVAILABLE = "Capacity is unavailable at this time. Please try again later or in a different availability zone"
+
+
+BASE = {"SALVO_RESULTS_URI": "s3://bucket/results/", "SALVO_INSECURE": "true", "SALVO_LAUNCH": "ecs",
+        "SALVO_LAUNCH_CLUSTER": "loadtests", "SALVO_LAUNCH_TASK_DEFINITION": "salvo-executor:7"}
 
 
 def settings(**extra: str) -> ControllerSettings:
@@ -27,9 +33,10 @@ def settings(**extra: str) -> ControllerSettings:
     })
 
 
-def launcher(plan: list[dict], **extra: str) -> tuple[EcsLauncher, StubbedEcs]:
+def launcher(plan: list[dict], **extra: str) -> tuple[FleetLauncher, StubbedEcs]:
     ecs = StubbedEcs(plan)
-    return EcsLauncher(ecs.client, settings(**extra), "checkout-1", FakeClock(), backoff=0.01), ecs
+    return ecs_launcher(settings(**extra), "checkout-1", FakeClock(), client_factory=lambda region: ecs.client,
+                        backoff=0.01), ecs
 
 
 def params(ecs: StubbedEcs, operation: str) -> list[dict]:
@@ -69,7 +76,7 @@ def test_addresses_come_as_tasks_get_them_and_a_stopped_task_is_named(caplog):
     launch.launch()
     assert launch.addresses() == ["10.0.1.5"]
     assert launch.addresses() == ["10.0.1.5"]  # too soon to ask ECS again
-    launch.clock.advance(2)
+    launch.launchers[0].clock.advance(2)
     assert launch.addresses() == ["10.0.1.5", "10.0.1.6"]
     assert params(ecs, "DescribeTasks")[1]["tasks"] == [task_arn(1)]  # only the task still without an address
     assert "stopped before the run: CannotPullContainerError" in caplog.text
@@ -84,7 +91,7 @@ def test_capacity_shortfall_and_throttling_are_retried_with_the_subnets_rotated(
     assert [p["count"] for p in runs] == [10, 3, 3]  # the retry asks only for the missing tasks
     assert [p["networkConfiguration"]["awsvpcConfiguration"]["subnets"][0] for p in runs] == [
         "subnet-0a1b", "subnet-0c2d", "subnet-0a1b"]
-    assert len(launch.started) == 10 and not launch.failures
+    assert len(launch.started) == 10 and not launch.failure_summary()
     launch.stop_all("the run ended (exit 0)")
     ecs.stubber.assert_no_pending_responses()
 
@@ -123,7 +130,7 @@ def test_a_lower_quorum_starts_short_with_a_warning(caplog):
     launch, ecs = launcher(plan, SALVO_LAUNCH_COUNT="15", SALVO_MIN_EXECUTORS="12")
     launch.launch()
     assert len(launch.started) == 13
-    assert "13 of 15 executor task(s) started (quorum 12)" in caplog.text
+    assert "13 of 15 executor task(s) started on loadtests (quorum 12)" in caplog.text
     assert launch.failure_summary() == "RESOURCE:ENI (1), MISSING (1)"
 
 
@@ -157,6 +164,67 @@ def test_capacity_provider_strategy_replaces_the_launch_type():
     assert "launchType" not in run
     assert run["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]
     assert run["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "ENABLED"
+
+
+REGIONS = {"SALVO_LAUNCH_REGIONS": "us-east-1:12,eu-west-1:3", "SALVO_LAUNCH_COUNT": "",
+           "SALVO_LAUNCH_SUBNETS": "us-east-1/subnet-0a1b,us-east-1/subnet-0c2d,eu-west-1/subnet-0e3f",
+           "SALVO_LAUNCH_SECURITY_GROUPS": "us-east-1/sg-0a,eu-west-1/sg-0b"}
+
+
+def regional(plans: dict[str, list[dict]], **extra: str) -> tuple[FleetLauncher, dict[str, StubbedEcs]]:
+    stubs = {region: StubbedEcs(plan) for region, plan in plans.items()}
+    environ = {name: value for name, value in {**REGIONS, **extra}.items() if value}
+    launch = ecs_launcher(load(ControllerSettings, {**BASE, **environ}), "checkout-1", FakeClock(),
+                          client_factory=lambda region: stubs[region].client, backoff=0.01)
+    return launch, stubs
+
+
+def test_regions_each_start_their_share_in_their_own_subnets_and_are_found_and_stopped_together():
+    launch, stubs = regional({
+        "us-east-1": [run_task_ok(0, 10), run_task_ok(10, 2), describe_with_addresses({n: f"10.1.0.{n}" for n in range(12)}),
+                      listed(range(12)), *[stop_ok(n) for n in range(12)]],
+        "eu-west-1": [run_task_ok(100, 3), describe_with_addresses({n: f"10.2.0.{n}" for n in range(100, 103)}),
+                      listed(range(100, 103)), *[stop_ok(n) for n in range(100, 103)]],
+    })
+    assert launch.settings.expected_executors == 15  # the regions' counts add up to the launch count
+    launch.launch()
+    east, west = params(stubs["us-east-1"], "RunTask"), params(stubs["eu-west-1"], "RunTask")
+    assert [p["count"] for p in east] == [10, 2] and [p["count"] for p in west] == [3]
+    assert east[0]["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == ["subnet-0a1b", "subnet-0c2d"]
+    assert west[0]["networkConfiguration"]["awsvpcConfiguration"] == {
+        "subnets": ["subnet-0e3f"], "securityGroups": ["sg-0b"], "assignPublicIp": "DISABLED"}
+    assert launch.addresses() == [f"10.1.0.{n}" for n in range(12)] + [f"10.2.0.{n}" for n in range(100, 103)]
+    launch.stop_all("the run ended (exit 0)")
+    for stub in stubs.values():
+        stub.stubber.assert_no_pending_responses()
+
+
+def test_a_region_that_cannot_start_fails_the_launch_naming_the_region():
+    launch, stubs = regional({
+        "us-east-1": [run_task_ok(0, 10), run_task_ok(10, 2), listed(range(12)), *[stop_ok(n) for n in range(12)]],
+        "eu-west-1": [error("RunTask", "ClusterNotFoundException", "Cluster not found."), listed([])],
+    })
+    with pytest.raises(LaunchFailed) as raised:
+        launch.launch()
+    assert str(raised.value).startswith("12 of 15 executor task(s) started on loadtests (us-east-1: 12 of 12, "
+                                        "eu-west-1: 0 of 3), fewer than the quorum of 15")
+    assert str(raised.value).endswith("ECS failures: eu-west-1: ClusterNotFoundException: Cluster not found. (3)")
+    assert len(params(stubs["us-east-1"], "StopTask")) == 12
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"SALVO_LAUNCH_SUBNETS": "subnet-0a1b"}, "with SALVO_LAUNCH_REGIONS, name each one's region, e.g. "
+                                              "'us-east-1/subnet-0a1b'"),
+    ({"SALVO_LAUNCH_SUBNETS": "us-east-1/subnet-0a1b"}, "SALVO_LAUNCH_SUBNETS has no subnet in eu-west-1"),
+    ({"SALVO_LAUNCH_SECURITY_GROUPS": "ap-south-1/sg-0a"}, "SALVO_LAUNCH_SECURITY_GROUPS names ap-south-1"),
+    ({"SALVO_LAUNCH_COUNT": "20"}, "SALVO_LAUNCH_COUNT=20 but SALVO_LAUNCH_REGIONS adds up to 15"),
+    ({"SALVO_LAUNCH_REGIONS": "us-east-1:3,us-east-1:2"}, "names a region twice"),
+    ({"SALVO_LAUNCH_REGIONS": "mars:3"}, "expected region:count"),
+])
+def test_regions_are_refused_when_inconsistent(extra, message):
+    environ = {name: value for name, value in {**REGIONS, **extra}.items() if value}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(ControllerSettings, {**BASE, **environ})
 
 
 def test_task_address_reads_the_eni_attachment_only():

@@ -20,6 +20,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from salvo.common.clock import Clock
 from salvo.common.errors import ExitCode, SalvoError
+from salvo.controller.launch_settings import LaunchPlan
 from salvo.controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
@@ -87,10 +88,11 @@ def task_id(arn: str) -> str:
 
 @dataclass
 class EcsLauncher:
-    """The executor tasks of one run on ECS; `ecs` is a boto3 ECS client (its own retries are left to this)."""
+    """The executor tasks of one run in one region; `ecs` is a boto3 ECS client (its own retries are left to this)."""
 
     ecs: Any
     settings: ControllerSettings
+    plan: LaunchPlan
     run_id: str
     clock: Clock
     backoff: float = 1.0  # first wait between attempts (tests make it short)
@@ -103,33 +105,19 @@ class EcsLauncher:
 
     # --- start ---------------------------------------------------------------------------
 
-    def launch(self) -> None:
-        s = self.settings
-        count, quorum = s.launch_count, s.quorum
-        log.info("launching %d executor task(s) of %s on cluster %s (%s), in batches of %d",
-                 count, s.launch_task_definition, s.launch_cluster, s.launch_capacity, RUN_TASK_MAX_COUNT)
+    def start_tasks(self, hopeless: Callable[[], bool]) -> None:
+        """This plan's tasks in batches; stops asking once `hopeless()` (the quorum cannot be reached any more)."""
+        s, count = self.settings, self.plan.count
+        log.info("launching %d executor task(s) of %s on cluster %s%s (%s), in batches of %d", count,
+                 s.launch_task_definition, s.launch_cluster, f" in {self.plan.region}" if self.plan.region else "",
+                 s.launch_capacity, RUN_TASK_MAX_COUNT)
         remaining = count
         batch_number = 0
-        while remaining > 0:
-            if count - sum(self.failures.values()) < quorum:
-                break  # the quorum cannot be reached any more: asking for the rest would only cost money
+        while remaining > 0 and not hopeless():  # past hope, asking for the rest would only cost money
             batch = min(remaining, RUN_TASK_MAX_COUNT)
             self._start_batch(batch, batch_number)
             remaining -= batch
             batch_number += 1
-        started = len(self.started)
-        if started < quorum:
-            reasons = self.failure_summary() or "no reason given"
-            self.stop_all(f"the fleet could not be launched ({started} of {count} started)")
-            raise LaunchFailed(
-                f"{started} of {count} executor task(s) started on {s.launch_cluster}, fewer than the quorum of "
-                f"{quorum}; stopped the {started} started, no load was started; ECS failures: {reasons}"
-            )
-        if self.failures:
-            log.warning("%d of %d executor task(s) started (quorum %d); ECS failures: %s",
-                        started, count, quorum, self.failure_summary())
-        else:
-            log.info("%d executor task(s) started", started)
 
     def _start_batch(self, count: int, batch_number: int) -> None:
         """RunTask for `count` tasks, retrying what may pass; what never started is counted in `failures`."""
@@ -173,12 +161,12 @@ class EcsLauncher:
 
     def _run_task_parameters(self, count: int, rotation: int) -> dict:
         s = self.settings
-        subnets = list(s.launch_subnets)
+        subnets = list(self.plan.subnets)
         shift = rotation % len(subnets)
         network = {"subnets": subnets[shift:] + subnets[:shift], "assignPublicIp":
                    "ENABLED" if s.launch_assign_public_ip else "DISABLED"}
-        if s.launch_security_groups:
-            network["securityGroups"] = list(s.launch_security_groups)
+        if self.plan.security_groups:
+            network["securityGroups"] = list(self.plan.security_groups)
         return {
             "cluster": s.launch_cluster, "taskDefinition": s.launch_task_definition, "count": count,
             "startedBy": self.started_by, "networkConfiguration": {"awsvpcConfiguration": network},
@@ -186,8 +174,9 @@ class EcsLauncher:
         }
 
     def failure_summary(self) -> str:
-        """'RESOURCE:MEMORY (5), AGENT (2)': each reason once, the most frequent first."""
-        return ", ".join(f"{reason} ({number})" for reason, number in self.failures.most_common())
+        """'RESOURCE:MEMORY (5), AGENT (2)': each reason once, the most frequent first (prefixed by the region)."""
+        where = f"{self.plan.region}: " if self.plan.region else ""
+        return ", ".join(f"{where}{reason} ({number})" for reason, number in self.failures.most_common())
 
     # --- addresses -----------------------------------------------------------------------
 
@@ -273,6 +262,51 @@ class EcsLauncher:
         return True
 
 
+@dataclass
+class FleetLauncher:
+    """The Launcher of SALVO_LAUNCH=ecs: one EcsLauncher per region, one quorum over them all."""
+
+    launchers: list[EcsLauncher]
+    settings: ControllerSettings
+
+    @property
+    def started(self) -> list[str]:
+        return [arn for launcher in self.launchers for arn in launcher.started]
+
+    def failure_summary(self) -> str:
+        return ", ".join(summary for launcher in self.launchers if (summary := launcher.failure_summary()))
+
+    def launch(self) -> None:
+        s = self.settings
+        count, quorum = s.launch_count, s.quorum
+        failed = lambda: sum(sum(launcher.failures.values()) for launcher in self.launchers)  # noqa: E731
+        for launcher in self.launchers:
+            launcher.start_tasks(hopeless=lambda: count - failed() < quorum)
+        started = len(self.started)
+        where = s.launch_cluster + (
+            " (" + ", ".join(f"{l.plan.region}: {len(l.started)} of {l.plan.count}" for l in self.launchers) + ")"
+            if len(self.launchers) > 1 else "")
+        if started < quorum:
+            reasons = self.failure_summary() or "no reason given"
+            self.stop_all(f"the fleet could not be launched ({started} of {count} started)")
+            raise LaunchFailed(
+                f"{started} of {count} executor task(s) started on {where}, fewer than the quorum of "
+                f"{quorum}; stopped the {started} started, no load was started; ECS failures: {reasons}"
+            )
+        if failed():
+            log.warning("%d of %d executor task(s) started on %s (quorum %d); ECS failures: %s",
+                        started, count, where, quorum, self.failure_summary())
+        else:
+            log.info("%d executor task(s) started on %s", started, where)
+
+    def addresses(self) -> list[str]:
+        return [address for launcher in self.launchers for address in launcher.addresses()]
+
+    def stop_all(self, reason: str) -> None:
+        for launcher in self.launchers:
+            launcher.stop_all(reason)
+
+
 def task_address(task: dict) -> str | None:
     """A task's private IPv4 address, from the details of its ENI attachment (awsvpc network mode)."""
     for attachment in task.get("attachments", []):
@@ -297,13 +331,15 @@ def _retryable_reason(reason: str) -> bool:
 
 
 def ecs_launcher(settings: ControllerSettings, run_id: str, clock: Clock,
-                 client_factory: Callable[[], Any] | None = None) -> EcsLauncher:
-    """The production launcher: boto3's ECS client as the environment configures it, its own retries off."""
+                 client_factory: Callable[[str | None], Any] | None = None, backoff: float = 1.0) -> FleetLauncher:
+    """The production launcher: boto3's ECS client of each region as the environment configures it, its own
+    retries off (this module retries)."""
     if client_factory is None:
         import boto3
         from botocore.config import Config
 
-        def client_factory():
-            return boto3.client("ecs", config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                                                     connect_timeout=5, read_timeout=30))
-    return EcsLauncher(client_factory(), settings, run_id, clock)
+        def client_factory(region: str | None):
+            return boto3.client("ecs", region_name=region, config=Config(
+                retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30))
+    return FleetLauncher([EcsLauncher(client_factory(plan.region), settings, plan, run_id, clock, backoff)
+                          for plan in settings.launch_plans()], settings)

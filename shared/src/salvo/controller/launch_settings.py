@@ -1,7 +1,8 @@
-"""The types of the SALVO_LAUNCH_* settings: the launch mode, comma lists and the ECS capacity to start on."""
+"""The types of the SALVO_LAUNCH_* settings: the launch mode, comma lists, the ECS capacity, the regions' shares."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any
@@ -82,3 +83,52 @@ def parse_capacity(value: Any) -> Capacity:
     if not any(share.weight for share in shares):
         raise ValueError(f"{text!r}: at least one provider needs a weight above 0")
     return Capacity(tuple(shares))
+
+
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+@dataclass(frozen=True)
+class RegionShare:
+    """SALVO_LAUNCH_REGIONS entry: this many executor tasks in this region."""
+
+    region: str
+    count: int
+
+
+def parse_regions(value: Any) -> tuple[RegionShare, ...]:
+    """'us-east-1:3,eu-west-1:2' -> (RegionShare('us-east-1', 3), RegionShare('eu-west-1', 2))."""
+    if isinstance(value, tuple):
+        return value
+    shares = []
+    for item in (part.strip() for part in str(value).split(",") if part.strip()):
+        region, colon, count = item.partition(":")
+        if not colon or not REGION.match(region.strip()) or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"{item!r}: expected region:count, e.g. 'us-east-1:3,eu-west-1:2'")
+        shares.append(RegionShare(region.strip(), int(count)))
+    if len({share.region for share in shares}) != len(shares):
+        raise ValueError(f"{value!r} names a region twice")
+    return tuple(shares)
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """The executor tasks to start in one region (None: the region the environment configures)."""
+
+    region: str | None
+    count: int
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+
+
+def split_by_region(items: tuple[str, ...]) -> tuple[dict[str, list[str]], list[str]]:
+    """'us-east-1/subnet-a' entries by region, and the entries that name no region."""
+    qualified: dict[str, list[str]] = {}
+    plain = []
+    for item in items:
+        region, slash, name = item.partition("/")
+        if slash:
+            qualified.setdefault(region, []).append(name)
+        else:
+            plain.append(item)
+    return qualified, plain

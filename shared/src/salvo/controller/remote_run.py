@@ -17,8 +17,9 @@ from typing import Any, Callable, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from salvo.common.clock import Clock
-from salvo.common.errors import ExitCode, SalvoError
+from salvo.common.errors import ConfigError, ExitCode, SalvoError
 from salvo.controller.launch import error_line, failure_reason, task_id
+from salvo.controller.launch_settings import LaunchPlan
 from salvo.controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ def controller_overrides(settings: ControllerSettings, run_id: str, extra: dict[
         environment["SALVO_LAUNCH_SECURITY_GROUPS"] = ",".join(s.launch_security_groups)
     if s.min_executors is not None:
         environment["SALVO_MIN_EXECUTORS"] = str(s.min_executors)
+    if s.launch_regions:
+        environment["SALVO_LAUNCH_REGIONS"] = ",".join(f"{share.region}:{share.count}" for share in s.launch_regions)
     return {**environment, **extra}
 
 
@@ -86,10 +89,11 @@ class RemoteRun:
         """RunTask of the controller (plain FARGATE: the run's referee is not put on Spot capacity)."""
         s = self.settings
         environment = controller_overrides(s, self.run_id, self.extra_environment)
-        network = {"subnets": list(s.launch_subnets),
+        plan = self._home_plan()
+        network = {"subnets": list(plan.subnets),
                    "assignPublicIp": "ENABLED" if s.launch_assign_public_ip else "DISABLED"}
-        if s.launch_security_groups:
-            network["securityGroups"] = list(s.launch_security_groups)
+        if plan.security_groups:
+            network["securityGroups"] = list(plan.security_groups)
         try:
             definition = self.ecs.describe_task_definition(taskDefinition=self.task_definition)["taskDefinition"]
             self.stream = self._log_stream(definition)
@@ -113,6 +117,18 @@ class RemoteRun:
         log.info("run %s: controller task %s on %s, launching %d executor(s); log: %s", self.run_id,
                  task_id(self.task_arn), s.launch_cluster, s.launch_count, self.stream or "no awslogs configuration")
         return self.task_arn
+
+    def _home_plan(self) -> LaunchPlan:
+        """The controller runs in the region this verb's ECS client uses, in that region's subnets."""
+        plans = self.settings.launch_plans()
+        if not self.settings.launch_regions:
+            return plans[0]
+        region = self.ecs.meta.region_name
+        for plan in plans:
+            if plan.region == region:
+                return plan
+        raise ConfigError(f"AWS_REGION={region} is not one of SALVO_LAUNCH_REGIONS: the controller runs in one of "
+                          "the fleet's regions, in its subnets")
 
     def _log_stream(self, definition: dict) -> LogStream | None:
         """awslogs names a task's stream PREFIX/CONTAINER/TASK-ID (the task id is appended once known)."""
