@@ -82,15 +82,15 @@ def test_addresses_come_as_tasks_get_them_and_a_stopped_task_is_named(caplog):
     assert "stopped before the run: CannotPullContainerError" in caplog.text
 
 
-def test_capacity_shortfall_and_throttling_are_retried_with_the_subnets_rotated():
+def test_capacity_shortfall_and_throttling_are_retried_one_subnet_after_another():
     plan = [run_task_failures(0, 7, [CAPACITY_UNAVAILABLE] * 3), error("RunTask", "ThrottlingException", "Rate exceeded"),
             run_task_ok(7, 3), listed(range(10)), *[stop_ok(n) for n in range(10)]]
     launch, ecs = launcher(plan, SALVO_LAUNCH_COUNT="10")
     launch.launch()
     runs = params(ecs, "RunTask")
     assert [p["count"] for p in runs] == [10, 3, 3]  # the retry asks only for the missing tasks
-    assert [p["networkConfiguration"]["awsvpcConfiguration"]["subnets"][0] for p in runs] == [
-        "subnet-0a1b", "subnet-0c2d", "subnet-0a1b"]
+    assert [p["networkConfiguration"]["awsvpcConfiguration"]["subnets"] for p in runs] == [
+        ["subnet-0a1b", "subnet-0c2d"], ["subnet-0c2d"], ["subnet-0a1b"]]
     assert len(launch.started) == 10 and not launch.failure_summary()
     launch.stop_all("the run ended (exit 0)")
     ecs.stubber.assert_no_pending_responses()

@@ -1,8 +1,8 @@
 """The controller starts its own fleet (SALVO_LAUNCH=ecs): RunTask, addresses from DescribeTasks, StopTask at the end.
 
 ECS starts at most 10 tasks per RunTask call, so a fleet is started in batches;
-throttling and capacity shortfalls are retried (tenacity) with the subnets
-rotated, so a retry asks the other availability zones first. Each task's private
+throttling and capacity shortfalls are retried (tenacity), each retry in one
+subnet after another, so a zone out of capacity is not asked again and again. Each task's private
 IPv4 address is read from its ENI attachment, so discovery probes exactly the
 tasks started and nothing else. Every task this controller started is stopped
 when it ends, however it ends.
@@ -132,7 +132,7 @@ class EcsLauncher:
                 with attempt:
                     number = attempt.retry_state.attempt_number
                     last_failures = Counter()
-                    response = self.ecs.run_task(**self._run_task_parameters(wanted, batch_number + number - 1))
+                    response = self.ecs.run_task(**self._run_task_parameters(wanted, number, batch_number))
                     arns = [task["taskArn"] for task in response.get("tasks", [])]
                     self.started.extend(arns)
                     wanted -= len(arns)
@@ -159,11 +159,12 @@ class EcsLauncher:
         if missing > given:
             self.failures["fewer tasks than asked, no reason given"] += missing - given
 
-    def _run_task_parameters(self, count: int, rotation: int) -> dict:
+    def _run_task_parameters(self, count: int, attempt: int, batch_number: int) -> dict:
         s = self.settings
         subnets = list(self.plan.subnets)
-        shift = rotation % len(subnets)
-        network = {"subnets": subnets[shift:] + subnets[:shift], "assignPublicIp":
+        if attempt > 1:  # ECS spreads a first attempt over every subnet; a retry goes to one zone after another
+            subnets = [subnets[(batch_number + attempt - 1) % len(subnets)]]
+        network = {"subnets": subnets, "assignPublicIp":
                    "ENABLED" if s.launch_assign_public_ip else "DISABLED"}
         if self.plan.security_groups:
             network["securityGroups"] = list(self.plan.security_groups)
