@@ -131,3 +131,28 @@ def test_sigterm_mid_run_stops_the_fleet_reports_and_stops_every_task(tmp_path, 
     assert calls[-1]["params"]["reason"] == "salvo launched: the run ended (exit 143)"
     assert (tmp_path / "report" / "report.json").exists()  # reported first, then the tasks stopped
     assert text.index("verdict:") < text.index("stopping the 23 executor task(s)")
+
+
+def test_sigterm_during_discovery_stops_every_task_started_and_exits_143(tmp_path, aws_env, s3_bucket):
+    plan = [run_task_ok(0, 10), run_task_ok(10, 10), run_task_ok(20, 3),
+            describe_with_addresses({n: f"127.6.1.{n + 1}" for n in range(COUNT)}),  # nobody answers there
+            listed(range(COUNT)), *[stop_ok(n) for n in range(COUNT)]]
+    controller = subprocess.Popen(
+        stubbed_controller(tmp_path, plan), cwd=REPO, stderr=subprocess.PIPE, text=True,
+        env=controller_env(tmp_path, aws_env, s3_bucket, free_port(), free_port()))
+    log = []
+    for line in controller.stderr:
+        log.append(line)
+        if "looking for executors" in line:
+            break
+    time.sleep(1)
+    controller.send_signal(signal.SIGTERM)
+    log.extend(controller.stderr)
+    text = "".join(log)
+    assert controller.wait(60) == 143, text[-4000:]
+    assert "Traceback" not in text
+    assert "no load was started" in text
+    calls = json.loads((tmp_path / "calls.json").read_text())
+    assert [call["params"]["task"] for call in calls if call["operation"] == "StopTask"] == [
+        task_arn(n) for n in range(COUNT)]
+    assert f"stopped all {COUNT} executor task(s)" in text
