@@ -4,6 +4,7 @@ returned. CloudWatch Logs is moto's; ECS is botocore's Stubber (moto's RunTask c
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -72,12 +73,13 @@ def test_launch_starts_the_controller_streams_its_log_and_exits_with_its_code(lo
     clock.call_at(clock.time() + 1, lambda: (logs.create_log_stream(logGroupName=group, logStreamName=STREAM),
                                              put(logs, group, "launching 23 executor task(s)", "fleet: 23 armed")))
     clock.call_at(clock.time() + 3, lambda: put(logs, group, "live: 23 running, 1200 rps"))
-    clock.call_at(clock.time() + 5, lambda: put(logs, group, "verdict: FAIL (exit 1)"))
+    clock.call_at(clock.time() + 5, lambda: put(logs, group, json.dumps(  # SALVO_LOG_FORMAT=json, as deployed
+        {"time": "2026-12-06T05:00:00.000Z", "level": "INFO", "logger": "salvo", "message": "verdict: FAIL (exit 1)"})))
     code = launch_and_follow(run, lambda handler: None)
     assert code == 1
     assert out.getvalue().splitlines() == [
         task_arn(999), "launching 23 executor task(s)", "fleet: 23 armed", "live: 23 running, 1200 rps",
-        "verdict: FAIL (exit 1)"]
+        "2026-12-06T05:00:00.000Z INFO verdict: FAIL (exit 1)"]
     (run_task,) = [call["params"] for call in ecs.calls if call["operation"] == "RunTask"]
     assert run_task["taskDefinition"].endswith("task-definition/salvo-controller:7")
     assert run_task["launchType"] == "FARGATE"  # the controller is not put on Spot, whatever its executors use

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from salvo.common.clock import Clock
 from salvo.common.errors import ConfigError, ExitCode, SalvoError
+from salvo.common.logs import readable
 from salvo.controller.launch import error_line, failure_reason, task_id
 from salvo.controller.launch_settings import LaunchPlan
 from salvo.controller.settings import ControllerSettings
@@ -196,7 +197,7 @@ class RemoteRun:
                 log.warning("GetLogEvents failed: %s", error_line(exc))
                 return
             for event in page.get("events", []):
-                print(event["message"], file=self.out, flush=True)
+                print(readable(event["message"]), file=self.out, flush=True)  # the task logs JSON lines
             token = page.get("nextForwardToken")
             if not page.get("events") or token == self._token:
                 self._token = token or self._token
