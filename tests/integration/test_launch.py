@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.support.executors import REPO, free_port
 from tests.support.stubbed_ecs import describe_with_addresses, error, listed, run_task_ok, stop_ok, task_arn
@@ -156,3 +157,21 @@ def test_sigterm_during_discovery_stops_every_task_started_and_exits_143(tmp_pat
     assert [call["params"]["task"] for call in calls if call["operation"] == "StopTask"] == [
         task_arn(n) for n in range(COUNT)]
     assert f"stopped all {COUNT} executor task(s)" in text
+
+
+def test_moto_still_cannot_run_an_awsvpc_task(moto_server, aws_env):
+    """Why ECS is stubbed here: moto's RunTask answers 500 for a task with a network configuration (no ENI, no
+    address, never `failures`). When this fails, moto can run them: move these tests onto moto's ECS."""
+    ec2, ecs = moto_server.client("ec2"), moto_server.client("ecs")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"salvo-{vpc}", Description="executors", VpcId=vpc)["GroupId"]
+    ecs.create_cluster(clusterName="canary")
+    definition = ecs.register_task_definition(
+        family="salvo-executor", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="1024",
+        memory="2048", containerDefinitions=[{"name": "executor", "image": "salvo-executor", "memory": 2048}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    with pytest.raises(ClientError) as raised:
+        ecs.run_task(cluster="canary", taskDefinition=definition, count=1, launchType="FARGATE",
+                     networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}})
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
