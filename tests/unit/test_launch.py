@@ -258,7 +258,7 @@ def test_capacity_is_parsed_once(text, strategy):
             {"capacityProvider": p, "weight": w, "base": b} for p, w, b in strategy]}
 
 
-@pytest.mark.parametrize("text", ["FARGATE:x", "A:1,A:2", "FARGATE_SPOT:0", ":1", "A:1:2:3"])
+@pytest.mark.parametrize("text", ["FARGATE:x", "A:1,A:2", "FARGATE_SPOT:0", ":1", "A:1:2:3", "A:1:1,B:1:1"])
 def test_a_malformed_capacity_is_refused(text):
     with pytest.raises(ValueError):
         parse_capacity(text)

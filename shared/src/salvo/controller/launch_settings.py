@@ -80,6 +80,8 @@ def parse_capacity(value: Any) -> Capacity:
         raise ValueError(f"{text!r} names a capacity provider twice")
     if len(shares) > 20:
         raise ValueError(f"{text!r}: ECS takes at most 20 capacity providers")
+    if sum(1 for share in shares if share.base) > 1:
+        raise ValueError(f"{text!r}: ECS allows a base on one capacity provider only")
     if not any(share.weight for share in shares):
         raise ValueError(f"{text!r}: at least one provider needs a weight above 0")
     return Capacity(tuple(shares))
