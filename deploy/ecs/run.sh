@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run a Salvo load test on ECS Fargate: N executor tasks, then the controller.
+# Run a Salvo load test on ECS Fargate: register both task definitions, then `salvo launch` starts the controller
+# task, which launches its N executor tasks itself, runs the test and stops them (docs/launch.md).
 # The JSON files beside this script are templates; `render` fills their ${PLACEHOLDERS}.
 #
 # Key material comes in two halves (`salvo keygen`), one Secrets Manager secret each: the executors'
@@ -25,19 +26,20 @@ TEMPLATES=(
   executor-task-definition.json controller-task-definition.json
   executor-task-role-policy.json controller-task-role-policy.json
   executor-execution-role-policy.json controller-execution-role-policy.json ecs-tasks-trust-policy.json
+  launch-policy.json
 )
 # Filled into the templates (all required unless a default is given below).
 PLACEHOLDERS=(
   AWS_ACCOUNT_ID AWS_REGION IMAGE_TAG CPU_ARCHITECTURE BUCKET SCENARIO_KEY RESULTS_PREFIX
-  EXECUTOR_KEYS_SECRET_ARN CONTROLLER_KEYS_SECRET_ARN EXECUTOR_CIDRS LOG_GROUP CLOUDWATCH_NAMESPACE
+  EXECUTOR_KEYS_SECRET_ARN CONTROLLER_KEYS_SECRET_ARN EXECUTOR_CIDRS LOG_GROUP CLOUDWATCH_NAMESPACE CLUSTER
 )
 : "${CPU_ARCHITECTURE:=X86_64}" "${LOG_GROUP:=/ecs/salvo}" "${CLOUDWATCH_NAMESPACE:=LoadTests}"
-: "${ASSIGN_PUBLIC_IP:=DISABLED}"
-RUN_TASK_MAX_COUNT=10 # ECS starts at most 10 tasks per run-task call
+: "${ASSIGN_PUBLIC_IP:=DISABLED}" "${CAPACITY:=FARGATE}"
 
 usage() {
   cat <<'EOF'
-Usage: deploy/ecs/run.sh run          register both task definitions, start EXECUTORS executors, then the controller
+Usage: deploy/ecs/run.sh run          register both task definitions, then `salvo launch`: the controller task
+                                      starts EXECUTORS executor tasks, runs the test, stops them; exits with its code
        deploy/ecs/run.sh render DIR   only write the filled-in JSON files (task definitions, IAM policies) to DIR
        deploy/ecs/run.sh --help
 
@@ -54,12 +56,13 @@ Template placeholders (environment variables):
   EXECUTOR_CIDRS        the executors' subnet CIDRs, comma separated (the controller scans them)
   LOG_GROUP             CloudWatch Logs group, created beforehand (default /ecs/salvo)
   CLOUDWATCH_NAMESPACE  namespace of the controller's live figures (default LoadTests)
-For `run`, also:
-  CLUSTER               ECS cluster name or ARN
+  CLUSTER               ECS cluster name (the controller's launch permissions are scoped to it)
+For `run`, also (and `salvo` on PATH):
   SUBNETS               subnet ids, comma separated (the ones EXECUTOR_CIDRS covers)
   SECURITY_GROUPS       security group ids, comma separated (controller -> executors on TCP 50000-50001)
-  EXECUTORS             number of executor tasks (the controller waits for exactly that many)
+  EXECUTORS             number of executor tasks (the controller starts and waits for exactly that many)
   ASSIGN_PUBLIC_IP      DISABLED (default) or ENABLED (public subnets without a NAT gateway)
+  CAPACITY              FARGATE (default), FARGATE_SPOT or a strategy such as FARGATE:1,FARGATE_SPOT:3
   RUN_ID                the run's id, the folder of its results (default: the UTC time)
 
 The two secrets, made once from one `salvo keygen` output (keep salvo-keys.env offline afterwards):
@@ -70,7 +73,9 @@ The two secrets, made once from one `salvo keygen` output (keep salvo-keys.env o
     --secret-string "$(salvo keygen --from salvo-keys.env --role controller --format json)"
 IAM roles (trust policy: ecs-tasks-trust-policy.json; permissions: the rendered *-policy.json):
   salvo-executor-execution, salvo-controller-execution   pull the image, write logs, read own secret only
-  salvo-executor-task, salvo-controller-task             what each container does with S3 (and CloudWatch)
+  salvo-executor-task, salvo-controller-task             what each container does with S3 (and CloudWatch);
+                                                         the controller's also starts and stops executor tasks
+  whoever runs `salvo launch` (CI, an operator)          launch-policy.json: start and follow the controller task
 EOF
 }
 
@@ -95,6 +100,7 @@ check_placeholders() {
   done
   [[ "$RESULTS_PREFIX" == */ ]] || fail "RESULTS_PREFIX=$RESULTS_PREFIX must end in '/'"
   [[ "$AWS_ACCOUNT_ID" =~ ^[0-9]{12}$ ]] || fail "AWS_ACCOUNT_ID=$AWS_ACCOUNT_ID is not a 12-digit account id"
+  [[ "$CLUSTER" =~ ^[A-Za-z0-9_-]{1,255}$ ]] || fail "CLUSTER=$CLUSTER: the cluster's name (not its ARN): letters, digits, '_' or '-'"
   [[ "$CPU_ARCHITECTURE" =~ ^(X86_64|ARM64)$ ]] || fail "CPU_ARCHITECTURE=$CPU_ARCHITECTURE is not X86_64 or ARM64"
   # The task definitions append ":JSON-KEY::" to these ARNs: a partial ARN, a name, or an ARN already
   # carrying a JSON key would make ECS look up something else.
@@ -121,43 +127,9 @@ render() { # render DIR: every template, filled in, to DIR
   done
 }
 
-csv_to_json_list() { # a,b -> "a","b"
-  local IFS=,
-  local items=() item
-  for item in $1; do items+=("\"$item\""); done
-  printf '%s' "${items[*]}"
-}
-
 register() { # register FILE: prints the new revision's ARN
   aws ecs register-task-definition --region "$AWS_REGION" --cli-input-json "file://$1" \
     --query taskDefinition.taskDefinitionArn --output text
-}
-
-run_tasks() { # run_tasks TASK_DEFINITION COUNT [OVERRIDES_JSON]: prints the started task ARNs
-  local definition="$1" count="$2" overrides="${3:-}" output failed arns
-  local args=(
-    ecs run-task --region "$AWS_REGION" --cluster "$CLUSTER" --task-definition "$definition"
-    --count "$count" --launch-type FARGATE --platform-version LATEST --started-by "salvo-$RUN_ID"
-    --network-configuration "$NETWORK" --query "[length(failures), join(' ', tasks[].taskArn)]" --output text
-  )
-  [[ -z "$overrides" ]] || args+=(--overrides "$overrides")
-  # Called where `set -e` does not apply (in an `if`): every failure is checked here.
-  output="$(aws "${args[@]}")" || return 1
-  read -r failed arns <<<"$output" || return 1
-  if [[ "$failed" != 0 ]]; then
-    echo "run.sh: ECS could not start $failed of $count tasks of $definition" >&2
-    return 1
-  fi
-  [[ -n "$arns" ]] || return 1
-  printf '%s\n' $arns
-}
-
-stop_tasks() {
-  local arn
-  for arn in "$@"; do
-    aws ecs stop-task --region "$AWS_REGION" --cluster "$CLUSTER" --task "$arn" \
-      --reason "salvo run.sh: the fleet could not be started" --query task.taskArn --output text >/dev/null || true
-  done
 }
 
 run() {
@@ -166,40 +138,23 @@ run() {
   [[ "$ASSIGN_PUBLIC_IP" =~ ^(ENABLED|DISABLED)$ ]] || fail "ASSIGN_PUBLIC_IP=$ASSIGN_PUBLIC_IP is not ENABLED or DISABLED"
   : "${RUN_ID:=$(date -u +%Y%m%dT%H%M%SZ)}"
   [[ "$RUN_ID" =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$ ]] || fail "RUN_ID=$RUN_ID: use letters, digits, '_' or '-'"
-  NETWORK="{\"awsvpcConfiguration\": {\"subnets\": [$(csv_to_json_list "$SUBNETS")],"
-  NETWORK+=" \"securityGroups\": [$(csv_to_json_list "$SECURITY_GROUPS")], \"assignPublicIp\": \"$ASSIGN_PUBLIC_IP\"}}"
 
-  local executor_definition controller_definition started=() batch arns
+  local executor_definition controller_definition status=0
   RENDERED="$(mktemp -d)" # global: the EXIT trap runs after this function's locals are gone
   trap 'rm -rf "$RENDERED"' EXIT
   render "$RENDERED"
   executor_definition="$(register "$RENDERED/executor-task-definition.json")"
   controller_definition="$(register "$RENDERED/controller-task-definition.json")"
 
-  echo "run $RUN_ID: starting $EXECUTORS executors ($executor_definition)" >&2
-  local remaining="$EXECUTORS"
-  while ((remaining > 0)); do
-    batch=$((remaining < RUN_TASK_MAX_COUNT ? remaining : RUN_TASK_MAX_COUNT))
-    if ! arns="$(run_tasks "$executor_definition" "$batch")"; then
-      stop_tasks "${started[@]}"
-      exit 1
-    fi
-    started+=($arns)
-    remaining=$((remaining - batch))
-  done
-
-  local overrides="{\"containerOverrides\": [{\"name\": \"controller\", \"environment\": ["
-  overrides+="{\"name\": \"SALVO_EXPECTED_EXECUTORS\", \"value\": \"$EXECUTORS\"},"
-  overrides+=" {\"name\": \"SALVO_RUN_ID\", \"value\": \"$RUN_ID\"}]}]}"
-  echo "run $RUN_ID: starting the controller ($controller_definition)" >&2
-  if ! arns="$(run_tasks "$controller_definition" 1 "$overrides")"; then
-    stop_tasks "${started[@]}"
-    exit 1
-  fi
-  echo "run $RUN_ID: controller task $arns" >&2
-  echo "  wait:   aws ecs wait tasks-stopped --region $AWS_REGION --cluster $CLUSTER --tasks $arns" >&2
+  # The controller task starts the executor tasks itself (SALVO_LAUNCH=ecs), finds them by DescribeTasks and
+  # stops them when it ends; `salvo launch` starts it, streams its log and exits with its exit code.
+  echo "run $RUN_ID: the controller ($controller_definition) launches $EXECUTORS executors ($executor_definition)" >&2
   echo "  report: s3://$BUCKET/${RESULTS_PREFIX}$RUN_ID/report.html" >&2
-  printf '%s\n' "$arns"
+  SALVO_LAUNCH_CLUSTER="$CLUSTER" SALVO_LAUNCH_TASK_DEFINITION="$executor_definition" \
+    SALVO_LAUNCH_SUBNETS="$SUBNETS" SALVO_LAUNCH_SECURITY_GROUPS="$SECURITY_GROUPS" \
+    SALVO_LAUNCH_CAPACITY="$CAPACITY" SALVO_LAUNCH_ASSIGN_PUBLIC_IP="$([[ "$ASSIGN_PUBLIC_IP" == ENABLED ]] && echo true || echo false)" \
+    salvo launch --count "$EXECUTORS" --run-id "$RUN_ID" --task-definition "$controller_definition" || status=$?
+  exit "$status"
 }
 
 case "${1:-}" in
@@ -211,6 +166,7 @@ case "${1:-}" in
   run)
     [[ $# -eq 1 ]] || fail "run takes no arguments: settings come from environment variables (see --help)"
     command -v aws >/dev/null || fail "the AWS CLI (aws) is not on PATH"
+    command -v salvo >/dev/null || fail "salvo is not on PATH (pip install ./shared, see docs/launch.md)"
     run
     ;;
   *)

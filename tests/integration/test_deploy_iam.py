@@ -86,6 +86,9 @@ def enforcing_moto(tmp_path_factory):
                             AssumeRolePolicyDocument=json.dumps(policies["ecs-tasks-trust-policy.json"]))
             iam.put_role_policy(RoleName=f"salvo-{role}-execution", PolicyName="execution",
                                 PolicyDocument=json.dumps(policies[f"{role}-execution-role-policy.json"]))
+        iam.create_user(UserName="salvo-launch")  # whoever runs `salvo launch`: IAM must accept its document too
+        iam.put_user_policy(UserName="salvo-launch", PolicyName="launch",
+                            PolicyDocument=json.dumps(policies["launch-policy.json"]))
         malformed = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3-GetObject", "Resource": "*"}]}
         try:
             iam.put_user_policy(UserName="salvo-executor", PolicyName="malformed", PolicyDocument=json.dumps(malformed))
@@ -253,3 +256,54 @@ def test_no_executor_role_may_ever_read_the_controllers_secret(enforcing_moto):
             assert _evaluate(policy, action, controller_secret) is PermissionResult.DENIED, (document, action)
         assert _evaluate(policy, "secretsmanager:GetSecretValue", SECRET_ARNS["executor"].replace("salvo-", "app-")) \
             is not PermissionResult.DENIED  # the Deny names the controller's secret only
+
+
+ECS_ARN = f"arn:aws:ecs:{PLACEHOLDERS['AWS_REGION']}:{PLACEHOLDERS['AWS_ACCOUNT_ID']}"
+ROLE_ARN = f"arn:aws:iam::{PLACEHOLDERS['AWS_ACCOUNT_ID']}:role/"
+CLUSTER_ARN = f"{ECS_ARN}:cluster/{PLACEHOLDERS['CLUSTER']}"
+
+
+@pytest.mark.parametrize(("document", "own", "other"), [
+    ("controller-task-role-policy.json", "executor", "controller"),  # SALVO_LAUNCH=ecs: it starts the executors
+    ("launch-policy.json", "controller", "executor"),  # `salvo launch`: it starts the controller
+])
+def test_each_launcher_starts_only_its_task_definition_and_passes_only_its_roles(enforcing_moto, document, own, other):
+    """Moto's evaluator on explicit ARNs (it ignores conditions: those are checked on the document below)."""
+    policy = enforcing_moto.policies[document]
+    task = f"{ECS_ARN}:task/{PLACEHOLDERS['CLUSTER']}/0123456789abcdef"
+    assert _allows(policy, "ecs:RunTask", f"{ECS_ARN}:task-definition/salvo-{own}:7")
+    assert not _allows(policy, "ecs:RunTask", f"{ECS_ARN}:task-definition/salvo-{other}:7")
+    assert not _allows(policy, "ecs:RunTask", f"{ECS_ARN}:task-definition/someone-elses:1")
+    for action in ("ecs:DescribeTasks", "ecs:StopTask", "ecs:TagResource"):
+        assert _allows(policy, action, task)
+        assert not _allows(policy, action, task.replace(f"task/{PLACEHOLDERS['CLUSTER']}/", "task/production/"))
+    assert _allows(policy, "iam:PassRole", ROLE_ARN + f"salvo-{own}-task")
+    assert _allows(policy, "iam:PassRole", ROLE_ARN + f"salvo-{own}-execution")
+    assert not _allows(policy, "iam:PassRole", ROLE_ARN + f"salvo-{other}-task")
+    assert not _allows(policy, "iam:PassRole", ROLE_ARN + "admin")
+    assert not _allows(policy, "ecs:DeleteCluster", CLUSTER_ARN)
+    assert not _allows(policy, "ecs:UpdateService", f"{ECS_ARN}:service/{PLACEHOLDERS['CLUSTER']}/web")
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    runs = [s for s in statements.values() if s["Action"] == "ecs:RunTask"]
+    assert [s["Condition"] for s in runs] == [{"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}]
+    assert statements["WatchTasksInTheCluster"]["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}
+    assert statements["StopOnlySalvoTasksInTheCluster"]["Condition"] == {  # never a task Salvo did not tag
+        "ArnEquals": {"ecs:cluster": CLUSTER_ARN}, "Null": {"aws:ResourceTag/salvo:run-id": "false"}}
+    passes = [s for s in statements.values() if s["Action"] == "iam:PassRole"]
+    assert [s["Condition"] for s in passes] == [{"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}]
+
+
+def test_the_controller_lists_tasks_only_in_its_cluster(enforcing_moto):
+    """ListTasks (by startedBy: tasks whose RunTask answer was lost) has no task resource: the cluster condition."""
+    statements = {s["Sid"]: s for s in enforcing_moto.policies["controller-task-role-policy.json"]["Statement"]}
+    assert statements["FindTasksStartedByTheRun"]["Action"] == "ecs:ListTasks"
+    assert statements["FindTasksStartedByTheRun"]["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}
+
+
+def test_only_the_launch_policy_follows_the_controllers_log(enforcing_moto):
+    policies = enforcing_moto.policies
+    stream = f"arn:aws:logs:{PLACEHOLDERS['AWS_REGION']}:{PLACEHOLDERS['AWS_ACCOUNT_ID']}:log-group:/ecs/salvo:log-stream:"
+    assert _allows(policies["launch-policy.json"], "logs:GetLogEvents", stream + "salvo/controller/abc")
+    assert not _allows(policies["launch-policy.json"], "logs:GetLogEvents", stream + "salvo/executor/abc")
+    assert not _allows(policies["controller-task-role-policy.json"], "logs:GetLogEvents", stream + "salvo/controller/a")
+    assert not _allows(policies["executor-task-role-policy.json"], "ecs:RunTask", f"{ECS_ARN}:task-definition/salvo-executor:7")

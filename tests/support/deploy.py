@@ -51,6 +51,7 @@ PLACEHOLDERS = {
     "EXECUTOR_KEYS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:salvo-executor-keys-AbCdEf",
     "CONTROLLER_KEYS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:salvo-controller-keys-GhIjKl",
     "EXECUTOR_CIDRS": "10.0.16.0/20,10.0.32.0/20",
+    "CLUSTER": "loadtests",
 }
 
 SALVO_VARIABLE = re.compile(r"\bSALVO_[A-Z0-9_]+\b")

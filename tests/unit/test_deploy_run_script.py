@@ -1,8 +1,10 @@
-"""deploy/ecs/run.sh run, with an `aws` command on PATH that records its calls instead of reaching AWS.
+"""deploy/ecs/run.sh run, with `aws` and `salvo` commands on PATH that record their calls instead of reaching AWS.
 
-The recorded calls are turned back into API parameters and checked against botocore's ECS
-model (RegisterTaskDefinition, RunTask); the `--query` expressions are evaluated with
-JMESPath on a response of the API's shape and printed as the CLI's text output would.
+The recorded registrations are checked against botocore's ECS model (RegisterTaskDefinition);
+the `--query` expressions are evaluated with JMESPath on a response of the API's shape and
+printed as the CLI's text output would. `salvo launch` (tested on its own in
+tests/integration/test_launch_verb.py) is recorded with the SALVO_* environment it is given,
+which is then loaded as the controller's settings.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from salvo.common.settings import load
+from salvo.controller.settings import ControllerSettings
 from tests.support.deploy import RUN_SCRIPT, ecs_problems, script_env
 
 FAKE_AWS = r'''#!{python}
@@ -30,16 +34,6 @@ if args[:2] == ["ecs", "register-task-definition"]:
         call["input"] = json.load(source)
     family = call["input"]["family"]
     response = {"taskDefinition": {"taskDefinitionArn": f"arn:aws:ecs:eu-west-1:111122223333:task-definition/{family}:7"}}
-elif args[:2] == ["ecs", "run-task"]:
-    with open(log) as previous:
-        started = sum(1 for line in previous if '"run-task"' in line)
-    count = int(option("--count"))
-    fail = started + 1 == int(os.environ.get("FAKE_AWS_FAIL_CALL", "0"))
-    tasks = [] if fail else [{"taskArn": f"arn:aws:ecs:eu-west-1:111122223333:task/c/{started}-{i}"} for i in range(count)]
-    failures = [{"reason": "RESOURCE:ENI"}] * count if fail else []
-    response = {"tasks": tasks, "failures": failures}
-elif args[:2] == ["ecs", "stop-task"]:
-    response = {"task": {"taskArn": option("--task")}}
 else:
     sys.exit(f"fake aws: unexpected call {args}")
 with open(log, "a") as out:
@@ -50,13 +44,25 @@ print("\t".join(str(item) for item in result) if isinstance(result, list) else r
 '''
 
 
+FAKE_SALVO = r'''#!{python}
+"""Records `salvo launch`'s arguments and SALVO_* environment; exits as the controller would (FAKE_SALVO_EXIT)."""
+import json, os, sys
+
+with open(os.environ["FAKE_AWS_LOG"], "a") as out:
+    out.write(json.dumps({"salvo": sys.argv[1:], "env": {k: v for k, v in os.environ.items()
+                                                         if k.startswith(("SALVO_", "AWS_REGION"))}}) + "\n")
+sys.exit(int(os.environ.get("FAKE_SALVO_EXIT", "0")))
+'''
+
+
 @pytest.fixture
 def fake_aws(tmp_path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    aws = bin_dir / "aws"
-    aws.write_text(FAKE_AWS.replace("{python}", sys.executable))
-    aws.chmod(0o755)
+    for name, text in (("aws", FAKE_AWS), ("salvo", FAKE_SALVO)):
+        command = bin_dir / name
+        command.write_text(text.replace("{python}", sys.executable))
+        command.chmod(0o755)
     return bin_dir
 
 
@@ -72,55 +78,34 @@ def run_script(fake_aws: Path, tmp_path: Path, **extra: str) -> tuple[subprocess
     return result, [json.loads(line) for line in log.read_text().splitlines()]
 
 
-def run_task_params(args: list[str]) -> dict:
-    """The RunTask parameters the AWS CLI would send for these arguments."""
-    option = {flag: args[i + 1] for i, flag in enumerate(args) if flag.startswith("--")}
-    params = {
-        "cluster": option["--cluster"], "taskDefinition": option["--task-definition"], "count": int(option["--count"]),
-        "launchType": option["--launch-type"], "platformVersion": option["--platform-version"],
-        "startedBy": option["--started-by"], "networkConfiguration": json.loads(option["--network-configuration"]),
-    }
-    if "--overrides" in option:
-        params["overrides"] = json.loads(option["--overrides"])
-    return params
-
-
-def test_run_registers_both_then_starts_the_fleet_before_the_controller(fake_aws, tmp_path):
-    result, calls = run_script(fake_aws, tmp_path, EXECUTORS="23")
+def test_run_registers_both_then_salvo_launch_starts_the_controller_which_launches_the_fleet(fake_aws, tmp_path):
+    result, calls = run_script(fake_aws, tmp_path, EXECUTORS="23", CAPACITY="FARGATE_SPOT")
     assert result.returncode == 0, result.stderr
 
-    registered = [call for call in calls if call["args"][1] == "register-task-definition"]
+    registered = [call for call in calls if "args" in call]
     assert [call["input"]["family"] for call in registered] == ["salvo-executor", "salvo-controller"]
     for call in registered:
         assert ecs_problems("RegisterTaskDefinition", call["input"]) == []
 
-    runs = [run_task_params(call["args"]) for call in calls if call["args"][1] == "run-task"]
-    for params in runs:
-        assert ecs_problems("RunTask", params) == []
-        assert params["networkConfiguration"]["awsvpcConfiguration"] == {
-            "subnets": ["subnet-0a1b", "subnet-0c2d"], "securityGroups": ["sg-0e3f"], "assignPublicIp": "DISABLED",
-        }
-    *executors, controller = runs
-    assert [params["count"] for params in executors] == [10, 10, 3]  # ECS starts at most 10 per call
-    assert {params["taskDefinition"] for params in executors} == {
-        "arn:aws:ecs:eu-west-1:111122223333:task-definition/salvo-executor:7"}
-    assert controller["taskDefinition"].endswith("task-definition/salvo-controller:7")
-    assert controller["count"] == 1
-    (override,) = controller["overrides"]["containerOverrides"]
-    assert override["name"] == "controller"
-    assert {item["name"]: item["value"] for item in override["environment"]} == {
-        "SALVO_EXPECTED_EXECUTORS": "23", "SALVO_RUN_ID": "checkout-1"}
-    assert result.stdout.strip() == "arn:aws:ecs:eu-west-1:111122223333:task/c/3-0"
+    (launch,) = [call for call in calls if "salvo" in call]
+    assert launch["salvo"] == ["launch", "--count", "23", "--run-id", "checkout-1", "--task-definition",
+                               "arn:aws:ecs:eu-west-1:111122223333:task-definition/salvo-controller:7"]
+    assert launch["env"] == {
+        "AWS_REGION": "eu-west-1", "SALVO_LAUNCH_CLUSTER": "loadtests",
+        "SALVO_LAUNCH_TASK_DEFINITION": "arn:aws:ecs:eu-west-1:111122223333:task-definition/salvo-executor:7",
+        "SALVO_LAUNCH_SUBNETS": "subnet-0a1b,subnet-0c2d", "SALVO_LAUNCH_SECURITY_GROUPS": "sg-0e3f",
+        "SALVO_LAUNCH_CAPACITY": "FARGATE_SPOT", "SALVO_LAUNCH_ASSIGN_PUBLIC_IP": "false",
+    }
+    # what salvo launch is given is a valid launch for the controller's settings
+    settings = load(ControllerSettings, {**launch["env"], "SALVO_LAUNCH": "ecs", "SALVO_LAUNCH_COUNT": "23",
+                                         "SALVO_RESULTS_URI": "s3://my-loadtests/results/"})
+    assert settings.expected_executors == 23 and settings.launch_subnets == ("subnet-0a1b", "subnet-0c2d")
     assert "s3://my-loadtests/results/checkout-1/report.html" in result.stderr
 
 
-def test_a_batch_that_cannot_start_stops_the_started_executors(fake_aws, tmp_path):
-    result, calls = run_script(fake_aws, tmp_path, EXECUTORS="15", FAKE_AWS_FAIL_CALL="2")
-    assert result.returncode == 1
-    assert "could not start 5 of 5 tasks" in result.stderr
-    stopped = [call["args"][call["args"].index("--task") + 1] for call in calls if call["args"][1] == "stop-task"]
-    assert stopped == [f"arn:aws:ecs:eu-west-1:111122223333:task/c/0-{i}" for i in range(10)]
-    assert not any("salvo-controller" in json.dumps(call["args"]) for call in calls if call["args"][1] == "run-task")
+def test_run_exits_with_the_runs_exit_code(fake_aws, tmp_path):
+    result, _ = run_script(fake_aws, tmp_path, EXECUTORS="3", FAKE_SALVO_EXIT="3")
+    assert result.returncode == 3
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -140,6 +125,6 @@ def test_help_names_every_variable_the_script_reads():
     result = subprocess.run(["bash", str(RUN_SCRIPT), "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     script = RUN_SCRIPT.read_text()
-    for name in ("CLUSTER", "SUBNETS", "SECURITY_GROUPS", "EXECUTORS", "ASSIGN_PUBLIC_IP", "RUN_ID",
+    for name in ("CLUSTER", "SUBNETS", "SECURITY_GROUPS", "EXECUTORS", "ASSIGN_PUBLIC_IP", "CAPACITY", "RUN_ID",
                  *script.split("PLACEHOLDERS=(", 1)[1].split(")", 1)[0].split()):
         assert f"\n  {name} " in result.stdout, name

@@ -19,6 +19,7 @@ from salvo.common import logs
 from salvo.common.errors import ConfigError, ExitCode, SalvoError
 from salvo.common.identifiers import check_identifier
 from salvo.common.settings import CommonSettings, SettingsT, describe_variables, load
+from salvo.controller.launch_settings import LaunchMode
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
 
@@ -75,7 +76,9 @@ def _controller_parts(settings: ControllerSettings) -> dict:
     from salvo.controller.link import ControllerLink
 
     keys = settings.link_keys()  # no key material (and no SALVO_INSECURE=true): exit 2 before anything else
-    resolve_targets(settings)  # a malformed or oversized range is exit 2 before anything else
+    launching = settings.launch is LaunchMode.ECS
+    if not launching:  # a launched fleet's addresses come from DescribeTasks, not from a scan
+        resolve_targets(settings)  # a malformed or oversized range is exit 2 before anything else
     ensure_open_files(2 * settings.max_executors + 256, "SALVO_MAX_EXECUTORS")
     return {
         "link_factory": lambda: ControllerLink(keys, settings.command_port, settings.status_port),
@@ -83,6 +86,15 @@ def _controller_parts(settings: ControllerSettings) -> dict:
         "targets": lambda: resolve_targets(settings),
         "clock": SystemClock(),
     }
+
+
+def _launcher_factory(settings: ControllerSettings, clock):
+    """SALVO_LAUNCH=ecs: the controller starts (and stops) its executor tasks; otherwise None."""
+    if settings.launch is not LaunchMode.ECS:
+        return None
+    from salvo.controller.launch import ecs_launcher
+
+    return lambda run_id: ecs_launcher(settings, run_id, clock)
 
 
 def cmd_controller(_: argparse.Namespace) -> int:
@@ -96,7 +108,8 @@ def cmd_controller(_: argparse.Namespace) -> int:
     logs.configure(settings, role="controller")
     parts = _controller_parts(settings)
     announce_key_mode(settings.key_mode(), "controller")
-    controller = Controller(settings, store=S3Store(retry_seconds=settings.s3_retry_seconds), **parts)
+    controller = Controller(settings, store=S3Store(retry_seconds=settings.s3_retry_seconds),
+                            launcher_factory=_launcher_factory(settings, parts["clock"]), **parts)
     _install_signal_handlers(controller.interrupt)
     return controller.run()
 
@@ -111,14 +124,14 @@ def _side_settings(model: type[SettingsT], *, executor: bool = False) -> Setting
     return load(model)
 
 
-def _bastion_settings() -> ControllerSettings:
+def _bastion_settings(extra: dict[str, str] | None = None) -> ControllerSettings:
     """The bastion verbs need the controller's scan settings but not SALVO_RESULTS_URI."""
     import os
 
     from salvo.common.environment import check_environment, setting_names
 
     check_environment(os.environ, setting_names(SETTINGS_MODELS.values()))
-    environ = dict(os.environ)
+    environ = {**os.environ, **(extra or {})}
     environ.setdefault("SALVO_RESULTS_URI", "s3://unused-by-this-verb/")
     settings = load(ControllerSettings, environ)
     logs.configure(settings, role="salvo")
@@ -164,6 +177,34 @@ def cmd_stop(args: argparse.Namespace) -> int:
     finally:
         link.close()
     return 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    """Start the controller task (it launches its own executors), follow its log, exit with its exit code."""
+    import boto3
+
+    from salvo.common.clock import SystemClock
+    from salvo.common.environment import is_key_material, setting_names
+    from salvo.controller.controller import new_run_id
+    from salvo.controller.remote_run import RemoteRun, launch_and_follow
+
+    extra = {}
+    known = setting_names([ControllerSettings])
+    for item in args.env:
+        name, equals, value = item.partition("=")
+        if not equals or name not in known:
+            raise ConfigError(f"--env {item}: expected NAME=VALUE naming a controller setting (salvo config controller)")
+        if is_key_material(name):
+            raise ConfigError(f"--env {name}: key material never goes into task overrides (DescribeTasks shows them); "
+                              "the task definition takes it from Secrets Manager")
+        extra[name] = value
+    overrides = {"SALVO_LAUNCH": "ecs", **({"SALVO_LAUNCH_COUNT": str(args.count)} if args.count else {}), **extra}
+    settings = _bastion_settings(overrides)  # checked here as the controller will: a mistake is exit 2 before RunTask
+    clock = SystemClock()
+    run_id = args.run_id or settings.run_id or new_run_id(clock)
+    remote = RemoteRun(boto3.client("ecs"), boto3.client("logs"), settings, run_id, args.task_definition,
+                       args.container, clock, extra_environment=extra)
+    return launch_and_follow(remote, _install_signal_handlers, follow=not args.no_wait)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -280,6 +321,21 @@ def build_parser() -> argparse.ArgumentParser:
     stop = verbs.add_parser("stop", help="broadcast a stop to every executor found")
     stop.add_argument("--run-id", default=None, type=_run_id, help="only this run (default: whatever runs)")
     stop.set_defaults(func=cmd_stop)
+    launch = verbs.add_parser(
+        "launch", help="start the controller task on ECS (it launches its executors), follow its log, exit with its code",
+        description="Reads SALVO_LAUNCH_CLUSTER, SALVO_LAUNCH_TASK_DEFINITION (the executors'), SALVO_LAUNCH_SUBNETS, "
+        "SALVO_LAUNCH_SECURITY_GROUPS, SALVO_LAUNCH_CAPACITY, SALVO_LAUNCH_ASSIGN_PUBLIC_IP, SALVO_LAUNCH_REGIONS and passes them to the "
+        "controller task with SALVO_LAUNCH=ecs (docs/launch.md). Exit code: the controller's (0 pass, 1 criteria failed, 2 a setting, 3 fleet not "
+        "started, 4 executors lost, 143 stopped); 3 also when the controller task itself could not start.")
+    launch.add_argument("--count", type=int, default=None, help="executor tasks (default SALVO_LAUNCH_COUNT)")
+    launch.add_argument("--run-id", default=None, type=_run_id, help="the run's id (default: from the time)")
+    launch.add_argument("--task-definition", default="salvo-controller",
+                        help="the controller's task definition (default salvo-controller, its latest revision)")
+    launch.add_argument("--container", default="controller", help="the controller's container name (default controller)")
+    launch.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="another controller setting for this run, e.g. --env 'SALVO_CRITERIA=p95<300ms' (repeatable)")
+    launch.add_argument("--no-wait", action="store_true", help="print the controller task's ARN and return at once")
+    launch.set_defaults(func=cmd_launch)
     report = verbs.add_parser("report", help="re-merge a past run from S3 and print its table")
     report.add_argument("uri", help="s3://bucket/prefix/run_id/")
     report.add_argument("--criteria", default=None, help="evaluate these criteria too")

@@ -49,6 +49,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+def readable(line: str) -> str:
+    """A line JsonFormatter wrote, as the text format shows it ('TIME LEVEL message'); any other line as it is."""
+    if not line.startswith("{"):
+        return line
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(entry, dict) or not {"time", "level", "message"} <= entry.keys():
+        return line
+    return f"{entry['time']} {entry['level']} {entry['message']}" + (
+        f"\n{entry['exception']}" if entry.get("exception") else "")
+
+
 def configure(settings: CommonSettings | None = None, role: str = "salvo") -> None:
     """Configure the root logger once from settings (or defaults when settings failed)."""
     level = settings.log_level.value if settings else "INFO"

@@ -34,6 +34,7 @@ from salvo.controller.criteria import evaluate
 from salvo.controller.clocks import RECHECK_SECONDS, FleetClocks, synchronise
 from salvo.controller.discovery import Fleet, Seen, TooFewExecutors, discover, too_few
 from salvo.controller.preflight import check_results_destination, read_baseline
+from salvo.controller.launch import Launcher
 from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
@@ -55,6 +56,7 @@ QUIET_STATES = {ExecutorState.STOPPING, ExecutorState.UPLOADING}  # may be silen
 
 class Phase(str, Enum):
     CHECKS = "checks"
+    LAUNCH = "launch"
     DISCOVERY = "discovery"
     PRE_START = "pre-start"
     START = "start"
@@ -76,7 +78,9 @@ class Controller:
         targets: Callable[[], list[str]],
         store: S3Store,
         clock: Clock,
+        launcher_factory: Callable[[str], Launcher] | None = None,
     ):
+        """`launcher_factory(run_id)`, when given, starts the fleet before discovery; its addresses are the targets."""
         self.settings = settings
         self.link_factory = link_factory
         self.prober = prober
@@ -84,6 +88,9 @@ class Controller:
         self.store = store
         self.clock = clock
         self.run_id = settings.run_id or new_run_id(clock)
+        self.launcher = launcher_factory(self.run_id) if launcher_factory is not None else None
+        if self.launcher is not None:
+            self.targets = self.launcher.addresses
         self.pending_signal: int | None = None
         self.ledger = Ledger()
         self.link = None
@@ -105,9 +112,23 @@ class Controller:
     def _run(self) -> int:
         check_results_destination(self.store, self.settings, self.run_id)
         self.baseline = read_baseline(self.store, self.settings)
+        if self.launcher is None:
+            return self._run_fleet()
+        ending = "the run failed"
+        try:
+            code = self._run_fleet()
+            ending = f"the run ended (exit {code})"
+            return code
+        finally:  # however the run ends (verdict, error, signal), no task it started is left running
+            self.launcher.stop_all(ending)
+
+    def _run_fleet(self) -> int:
         try:
             self.link = self.link_factory()  # one link for the whole run: every handshake is done once
             try:
+                if self.launcher is not None:
+                    self.phase = Phase.LAUNCH
+                    self.launcher.launch()
                 self.phase = Phase.DISCOVERY
                 fleet = self._discover()
                 self.phase = Phase.PRE_START
@@ -151,7 +172,7 @@ class Controller:
         log.warning("%s received in the %s phase", signal.Signals(signum).name, self.phase.value)
         self.pending_signal = signum
         self.signals += 1
-        if self.phase in (Phase.DISCOVERY, Phase.PRE_START):
+        if self.phase in (Phase.LAUNCH, Phase.DISCOVERY, Phase.PRE_START):
             raise Interrupted(signum)
 
     def _raise_if_signalled(self) -> None:

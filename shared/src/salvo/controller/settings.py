@@ -18,6 +18,9 @@ from salvo.common.settings import CommonSettings, CurvePublicKey, CurveSecretKey
 from salvo.controller.criteria import DEFAULT_CRITERIA, Criterion, parse
 from salvo.controller.baseline import check_baseline_run
 from salvo.controller.regression import Threshold, parse as parse_thresholds
+from salvo.controller.launch_settings import (
+    Capacity, CommaList, LaunchMode, LaunchPlan, RegionShare, parse_capacity, parse_regions, split_by_region,
+)
 
 
 class LostExecutorPolicy(str, Enum):
@@ -166,6 +169,33 @@ class ControllerSettings(CommonSettings):
         None, description="serve Prometheus metrics at http://host:PORT/metrics while the controller runs (unset: off)"
     )
     metrics_bind: str = Field("0.0.0.0", description="address the SALVO_METRICS_PORT endpoint listens on")
+    launch: LaunchMode = Field(
+        LaunchMode.NONE, description="none: the executors are started elsewhere and found by scanning; ecs: the "
+        "controller starts SALVO_LAUNCH_COUNT executor tasks itself (RunTask), finds them by DescribeTasks and stops "
+        "them when it ends"
+    )
+    launch_count: Annotated[int, Field(ge=1, le=MAX_FLEET)] | None = Field(
+        None, description="executor tasks to start (SALVO_LAUNCH=ecs); also the default SALVO_EXPECTED_EXECUTORS"
+    )
+    launch_cluster: str | None = Field(None, description="ECS cluster name or ARN of the executor tasks")
+    launch_task_definition: str | None = Field(
+        None, description="the executors' task definition: family, family:revision or ARN"
+    )
+    launch_subnets: CommaList = Field((), description="comma list of subnet ids the executor tasks run in")
+    launch_security_groups: CommaList = Field(
+        (), description="comma list of security group ids of the executor tasks (controller -> TCP 50000-50001)"
+    )
+    launch_capacity: Annotated[Capacity, NoDecode, BeforeValidator(parse_capacity)] = Field(
+        Capacity(), description="FARGATE, FARGATE_SPOT, or a capacity provider strategy such as "
+        "'FARGATE:1,FARGATE_SPOT:3' (provider:weight[:base])"
+    )
+    launch_regions: Annotated[tuple[RegionShare, ...], NoDecode, BeforeValidator(parse_regions)] = Field(
+        (), description="start the executor tasks across regions, e.g. 'us-east-1:3,eu-west-1:2' (the counts add up "
+        "to SALVO_LAUNCH_COUNT); each subnet and security group then names its region: 'us-east-1/subnet-0a1b'"
+    )
+    launch_assign_public_ip: bool = Field(
+        False, description="give each executor task a public IP (public subnets without a NAT gateway)"
+    )
 
     @property
     def effective_criteria(self) -> tuple[Criterion, ...]:
@@ -189,9 +219,62 @@ class ControllerSettings(CommonSettings):
         own = keypair_from_secret(self.controller_secret_key.get_secret_value())
         return ControllerKeys(own, decode_curve_key(self.executor_public_key))
 
+    def _launch_problems(self) -> list[str]:
+        """SALVO_LAUNCH=ecs needs where and what to start; its count is the expected fleet unless one is given."""
+        if self.launch is LaunchMode.NONE:
+            return []
+        problems = []
+        if self.launch_regions:
+            total = sum(share.count for share in self.launch_regions)
+            if self.launch_count is None:
+                self.launch_count = total
+            elif self.launch_count != total:
+                problems.append(f"SALVO_LAUNCH_COUNT={self.launch_count} but SALVO_LAUNCH_REGIONS adds up to {total}")
+            problems += self._region_problems()
+        problems += [f"SALVO_LAUNCH=ecs needs {name}" for name, value in (
+            ("SALVO_LAUNCH_COUNT", self.launch_count), ("SALVO_LAUNCH_CLUSTER", self.launch_cluster),
+            ("SALVO_LAUNCH_TASK_DEFINITION", self.launch_task_definition), ("SALVO_LAUNCH_SUBNETS", self.launch_subnets),
+        ) if not value]
+        if self.launch_count is None:
+            return problems
+        if self.expected_executors is None:
+            self.expected_executors = self.launch_count
+        elif self.expected_executors > self.launch_count:
+            problems.append(f"SALVO_EXPECTED_EXECUTORS={self.expected_executors} is more than the "
+                            f"SALVO_LAUNCH_COUNT={self.launch_count} tasks started")
+        if self.launch_count > self.max_executors:
+            problems.append(f"SALVO_LAUNCH_COUNT={self.launch_count} is larger than "
+                            f"SALVO_MAX_EXECUTORS={self.max_executors}")
+        return problems
+
+    def _region_problems(self) -> list[str]:
+        regions = {share.region for share in self.launch_regions}
+        problems = []
+        for variable, items in (("SALVO_LAUNCH_SUBNETS", self.launch_subnets),
+                                ("SALVO_LAUNCH_SECURITY_GROUPS", self.launch_security_groups)):
+            qualified, plain = split_by_region(items)
+            if plain:
+                problems.append(f"{variable}: with SALVO_LAUNCH_REGIONS, name each one's region, e.g. "
+                                f"'us-east-1/{plain[0]}'")
+            if unknown := sorted(set(qualified) - regions):
+                problems.append(f"{variable} names {', '.join(unknown)}, not in SALVO_LAUNCH_REGIONS")
+            if variable == "SALVO_LAUNCH_SUBNETS" and items and not plain:
+                if missing := sorted(regions - set(qualified)):
+                    problems.append(f"SALVO_LAUNCH_SUBNETS has no subnet in {', '.join(missing)}")
+        return problems
+
+    def launch_plans(self) -> list[LaunchPlan]:
+        """SALVO_LAUNCH=ecs: what to start where; one plan per SALVO_LAUNCH_REGIONS entry, else one."""
+        if not self.launch_regions:
+            return [LaunchPlan(None, self.launch_count, self.launch_subnets, self.launch_security_groups)]
+        subnets, _ = split_by_region(self.launch_subnets)
+        groups, _ = split_by_region(self.launch_security_groups)
+        return [LaunchPlan(share.region, share.count, tuple(subnets.get(share.region, ())),
+                           tuple(groups.get(share.region, ()))) for share in self.launch_regions]
+
     @model_validator(mode="after")
     def _consistent(self) -> "ControllerSettings":
-        problems = []
+        problems = self._launch_problems()  # first: it sets the expected fleet the checks below read
         if (self.ip_network is None) != (self.ip_hosts is None):
             problems.append("SALVO_IP_NETWORK and SALVO_IP_HOSTS go together: set both or neither")
         if self.expected_executors is not None and self.min_executors is not None \
