@@ -289,3 +289,29 @@ def test_the_check_rejects_a_broken_schedule():
     schedule = create_schedule_input(resolver(ScheduleExpression="rate(1 day)"))
     schedule["Target"]["EcsParameters"]["LaunchType"] = "FARGATE_SPOT"  # a capacity provider, not a launch type
     assert "LaunchType" in service_problems("scheduler", "CreateSchedule", schedule)[0]
+
+
+# --- parameters ----------------------------------------------------------------------------------------------
+
+def test_key_halves_are_noecho_and_go_only_to_their_secret():
+    template = load_template()
+    for parameter, secret in (("ExecutorKeys", "ExecutorKeysSecret"), ("ControllerKeys", "ControllerKeysSecret")):
+        assert template["Parameters"][parameter]["NoEcho"] is True
+        users = [name for name, spec in template["Resources"].items() if {"Ref": parameter} in _nodes(spec)]
+        assert users == [secret], parameter
+        assert {"Ref": parameter} not in _nodes(template["Outputs"]) + _nodes(template.get("Metadata", {}))
+
+
+def _nodes(value) -> list:
+    """Every dict and list inside `value`, itself included."""
+    if isinstance(value, dict):
+        return [value] + [node for item in value.values() for node in _nodes(item)]
+    if isinstance(value, list):
+        return [value] + [node for item in value for node in _nodes(item)]
+    return []
+
+
+def test_the_largest_fleet_the_stack_allows_is_one_the_controller_accepts(stack):
+    env = _container_env(resolver(FleetSize="2000"), "controller")
+    start_settings("controller", {k: v for k, v in env.items() if k not in PENDING_LAUNCH_SETTINGS})
+    assert int(stack.template["Parameters"]["FleetSize"]["MaxValue"]) == int(env["SALVO_MAX_EXECUTORS"])
