@@ -43,6 +43,9 @@ Usage: deploy/ecs/run.sh run          register both task definitions, then `salv
        deploy/ecs/run.sh render DIR   only write the filled-in JSON files (task definitions, IAM policies) to DIR
        deploy/ecs/run.sh --help
 
+One-step alternative: deploy/cloudformation/salvo.yaml creates the secrets, roles, log group, cluster,
+task definitions and security groups in one stack (docs/aws.md).
+
 Template placeholders (environment variables):
   AWS_ACCOUNT_ID        12-digit account id (images come from its ECR: salvo-executor, salvo-controller)
   AWS_REGION            e.g. eu-west-1
