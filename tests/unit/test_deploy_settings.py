@@ -6,12 +6,6 @@ from salvo.common.settings import CommonSettings
 from tests.support.deploy import DEPLOY, ROLE_MODELS, SALVO_VARIABLE, known_variables
 
 REAL_SETTINGS = set().union(*(known_variables(model) for model in (CommonSettings, *ROLE_MODELS.values())))
-# TEMPORARY ALLOWANCE, remove on merging the controller's own fleet launch (SALVO_LAUNCH=ecs), whose
-# settings these are: deploy/cloudformation/salvo.yaml already names them. Exactly these six, no more.
-PENDING_LAUNCH_SETTINGS = {
-    "SALVO_LAUNCH", "SALVO_LAUNCH_COUNT", "SALVO_LAUNCH_TASK_DEFINITION", "SALVO_LAUNCH_SUBNETS",
-    "SALVO_LAUNCH_SECURITY_GROUPS", "SALVO_LAUNCH_CLUSTER",
-}
 
 
 def test_every_salvo_variable_in_deploy_files_is_a_real_setting():
@@ -21,7 +15,7 @@ def test_every_salvo_variable_in_deploy_files_is_a_real_setting():
             named.setdefault(name, []).append(str(path.relative_to(DEPLOY)))
     assert {"SALVO_EXECUTOR_SECRET_KEY", "SALVO_CONTROLLER_PUBLIC_KEY", "SALVO_CONTROLLER_SECRET_KEY",
             "SALVO_EXECUTOR_PUBLIC_KEY", "SALVO_EXECUTOR_DNS", "SALVO_EXPECTED_EXECUTORS"} <= set(named)  # the scan sees them
-    unknown = {name: files for name, files in named.items() if name not in REAL_SETTINGS | PENDING_LAUNCH_SETTINGS}
+    unknown = {name: files for name, files in named.items() if name not in REAL_SETTINGS}
     assert unknown == {}, f"not settings of salvo (typo, or renamed?): {unknown}"
 
 
