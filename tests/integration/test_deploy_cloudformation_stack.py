@@ -24,7 +24,6 @@ from tests.support.cloudformation import Resolver, load_template, service_proble
 from tests.support.deploy import keygen_role_json, resolve_ecs_secrets, start_settings
 from tests.support.keys import controller_keys, executor_keys
 from tests.support.s3 import REGION, MotoServer, start_moto
-from tests.unit.test_deploy_settings import PENDING_LAUNCH_SETTINGS
 
 pytestmark = pytest.mark.integration
 
@@ -219,7 +218,7 @@ def test_each_task_starts_with_its_own_half_from_moto_secrets_manager(deployed, 
     store = {arn: secrets.get_secret_value(SecretId=arn)["SecretString"] for arn in deployed.api_made.values()}
     env = {item["name"]: str(item["value"]) for item in container["environment"]}
     env.update(resolve_ecs_secrets(container, store))
-    settings = start_settings(side, {k: v for k, v in env.items() if k not in PENDING_LAUNCH_SETTINGS})
+    settings = start_settings(side, env)
     assert settings.key_mode() is KeyMode.SPLIT
     assert settings.link_keys() == (executor_keys() if side == "executor" else controller_keys())
     if side == "controller":
