@@ -24,7 +24,7 @@ from salvo.common.settings import ENV_PREFIX, FILE_SUFFIX, env_name, secret_fiel
 # the rehearsal and Salvo's own test suite read: none is a setting, none is a typo.
 SET_FOR_SCENARIOS = frozenset({
     "SALVO_DATA_FILE", "SALVO_EXECUTOR_INDEX", "SALVO_FLEET_SIZE", "SALVO_GATE_SOCKET", "SALVO_SAMPLES_DIR",
-    "SALVO_RAW_SAMPLES",
+    "SALVO_RAW_SAMPLES", "SALVO_FLEET_SLOT",
 })
 BUILD_AND_REHEARSAL = frozenset({
     "SALVO_TAG", "SALVO_TOOL", "SALVO_DEMO", "SALVO_EXECUTOR_IMAGE", "SALVO_REPORTS", "SALVO_REHEARSAL_SUBNET",
