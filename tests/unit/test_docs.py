@@ -22,6 +22,9 @@ CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)  # fenced blocks and inline code
 SALVO_VERB = re.compile(r"(?:^|[\s`(;&|$=])(?<!from )salvo ([a-z][a-z-]*)", re.M)  # not `from salvo import`
 MAKE_TARGET = re.compile(r"(?:^|[\s`(;&|])make ([a-z][a-z0-9-]*)", re.M)
 MAKEFILE_TARGET = re.compile(r"^([a-z][a-z0-9-]*):", re.M)
+LOCAL_LINK = re.compile(r"\]\((?!https?:)([^)#\s]+)(?:#([^)\s]+))?\)")  # [text](path#anchor)
+HEADING = re.compile(r"^#+ (.+)$", re.M)
+FENCED = re.compile(r"```.*?```", re.S)  # its "# comments" are no headings
 
 
 def code_of(path: Path) -> str:
@@ -72,3 +75,22 @@ def test_the_checks_would_catch_a_wrong_name(tmp_path):
     assert SALVO_VERB.findall(code_of(page)) == ["lanch"]
     assert MAKE_TARGET.findall(code_of(page)) == ["rehersal"]
     assert SALVO_VARIABLE.findall(page.read_text()) == ["SALVO_USER"]
+
+
+def slug(title: str) -> str:
+    """A heading's anchor, as GitHub and MkDocs' toc spell it."""
+    return re.sub(r"[^\w\- ]", "", title.replace("`", "").strip().lower()).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    return {slug(title) for title in HEADING.findall(FENCED.sub("", page.read_text()))}
+
+
+def test_the_readme_links_lead_somewhere():
+    """mkdocs --strict checks the site's links; the README is outside the site, so its links are checked here."""
+    links = LOCAL_LINK.findall(README.read_text())
+    assert len(links) > 10
+    for target, anchor in links:
+        path = ROOT / target
+        assert path.exists(), f"README.md links to {target}, which does not exist"
+        assert not anchor or anchor in anchors(path), f"README.md links to {target}#{anchor}: no such heading"
