@@ -1,4 +1,4 @@
-"""Regenerate docs/report.png (the README's picture of report.html) and docs/report-example.html (`make report-screenshot`).
+"""Regenerate docs/report.png (the picture of report.html in docs/reports.md) and docs/report-example.html (`make report-screenshot`).
 
 The run is the synthetic one the report tests use (tests/support/reports.py: five executors, one
 lost, a latency incident, a baseline), built through the real summary, merge and verdict code;

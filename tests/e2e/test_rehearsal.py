@@ -217,7 +217,7 @@ def test_rehearsal_with_three_jmeter_executors(rehearsal, jmeter_image):
           f"{(firsts[-1] - firsts[0]) * 1000:.1f} ms, reported skew {report['start_skew_ms']:.1f} ms")
     assert report["verdict"] == "pass" and len(report["contributors"]) == 3
     assert report["overall"]["requests"] == counts["requests"] > 0  # counted exactly
-    # the first request of each executor, as the target saw it (README, JMeter: the figures over many runs)
+    # the first request of each executor, as the target saw it (docs/scenarios.md, JMeter: the figures over many runs)
     assert len(firsts) == 3 and firsts[-1] - firsts[0] <= 0.020, counts["first_by_executor"]
     assert firsts[0] >= report["start_at"] - 0.002  # nothing before start_at
     assert {"GET /", "POST /upload"} <= set(report["labels"]) and counts["uploads"] > 0

@@ -296,7 +296,7 @@ def test_sigkilled_executors_leave_no_orphaned_load(cluster, target):
         victim.process.send_signal(signal.SIGKILL)
     for victim in victims:
         victim.process.wait(10)
-    # README: "bzt runs with PR_SET_PDEATHSIG: if the executor dies, even by SIGKILL, bzt is told to stop and
+    # docs/architecture.md: "bzt runs with PR_SET_PDEATHSIG: if the executor dies, even by SIGKILL, bzt is told to stop and
     # stops locust. No orphaned load." A graceful stop takes a few seconds, not the 40 s the run had left.
     def orphans() -> dict:
         return {v.executor_id: list(processes_under(v.work_dir)) for v in victims if processes_under(v.work_dir)}

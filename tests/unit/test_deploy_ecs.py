@@ -179,7 +179,7 @@ def test_executor_ports_and_health_check_match_the_image(rendered):
 
 
 def test_controller_nofile_is_sized_for_its_largest_fleet(rendered):
-    """README, fleet size: 2 files per executor + 256, at SALVO_MAX_EXECUTORS."""
+    """docs/performance.md, fleet size: 2 files per executor + 256, at SALVO_MAX_EXECUTORS."""
     definition = rendered["controller-task-definition.json"]
     (container,) = definition["containerDefinitions"]
     settings = load(ControllerSettings, _container_environment(definition))

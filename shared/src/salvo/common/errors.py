@@ -10,7 +10,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Process exit codes, as documented in SPEC.md."""
+    """Process exit codes, as documented in docs/contract.md (Exit codes)."""
 
     OK = 0
     FAILED = 1  # executor: load tool failed; controller: criteria failed
