@@ -85,8 +85,14 @@ def route(method: str, path: str, body: bytes) -> tuple[str, bytes, str]:
 
 
 def final_counts() -> str:
-    return json.dumps({"requests": COUNTERS.requests, "uploads": COUNTERS.uploads, "bytes": COUNTERS.bytes,
-                       "first_by_executor": COUNTERS.first_by_executor})
+    return json.dumps(
+        {
+            "requests": COUNTERS.requests,
+            "uploads": COUNTERS.uploads,
+            "bytes": COUNTERS.bytes,
+            "first_by_executor": COUNTERS.first_by_executor,
+        }
+    )
 
 
 async def main() -> None:

@@ -28,7 +28,11 @@ from pathlib import Path
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import (
-    InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename,
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
 )
 from packaging.version import Version
 
@@ -46,15 +50,19 @@ MACHINE_SPECIFIC = ("--extra-index-url file:", "--find-links ", "--index-url fil
 def manylinux_platforms(arch: str, glibc: tuple[int, int] = NEWEST_GLIBC) -> list[str]:
     platforms = [f"manylinux_2_{minor}_{arch}" for minor in range(glibc[1], 4, -1)]
     legacy = {"manylinux2014": 17, "manylinux2010": 12, "manylinux1": 5}
-    return platforms + [f"{alias}_{arch}" for alias, minor in legacy.items() if minor <= glibc[1]
-                        and (alias == "manylinux2014" or arch == "x86_64")]
+    return platforms + [
+        f"{alias}_{arch}"
+        for alias, minor in legacy.items()
+        if minor <= glibc[1] and (alias == "manylinux2014" or arch == "x86_64")
+    ]
 
 
 def installable_tags(arch: str, python: tuple[int, int], glibc: tuple[int, int] = NEWEST_GLIBC) -> set[Tag]:
     """The wheel tags pip accepts for CPython `python` on manylinux `arch` with that glibc."""
     platforms = manylinux_platforms(arch, glibc)
     return set(cpython_tags(python, platforms=platforms)) | set(
-        compatible_tags(python, interpreter=f"cp{python[0]}{python[1]}", platforms=platforms))
+        compatible_tags(python, interpreter=f"cp{python[0]}{python[1]}", platforms=platforms)
+    )
 
 
 def artifact(filename: str) -> tuple[str, Version, frozenset[Tag] | None] | None:
@@ -75,8 +83,9 @@ def wanted(filename: str, tags: set[Tag]) -> bool:
 
 
 def index_files(name: str) -> list[dict]:
-    request = urllib.request.Request(f"{SIMPLE}{canonicalize_name(name)}/",
-                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    request = urllib.request.Request(
+        f"{SIMPLE}{canonicalize_name(name)}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
     with urllib.request.urlopen(request, timeout=120) as answer:
         return json.load(answer)["files"]
 
@@ -87,8 +96,13 @@ def pinned_files(name: str, version: str, tags: set[Tag]) -> dict[str, str]:
     for entry in index_files(name):
         parsed = artifact(entry["filename"])
         sha256 = entry.get("hashes", {}).get("sha256")
-        if sha256 and parsed and parsed[0] == canonicalize_name(name) and parsed[1] == Version(version) \
-                and wanted(entry["filename"], tags):
+        if (
+            sha256
+            and parsed
+            and parsed[0] == canonicalize_name(name)
+            and parsed[1] == Version(version)
+            and wanted(entry["filename"], tags)
+        ):
             chosen[sha256] = entry["filename"]
     if not chosen:
         raise SystemExit(f"lock: {name}=={version} has no file on {SIMPLE} that an image could install")
@@ -128,8 +142,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("locks", nargs="*", type=Path, help="default: requirements/*.lock")
     locks = parser.parse_args(argv).locks or sorted((REPO / "requirements").glob("*.lock"))
     tags = set().union(*(installable_tags(arch, python) for arch in ARCHITECTURES for python in PYTHONS))
-    pins = sorted({(m["name"], m["version"]) for lock in locks for block in split_blocks(lock.read_text())[1]
-                   if (m := PIN.match(block[0]))})
+    pins = sorted(
+        {
+            (m["name"], m["version"])
+            for lock in locks
+            for block in split_blocks(lock.read_text())[1]
+            if (m := PIN.match(block[0]))
+        }
+    )
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         files = dict(zip(pins, pool.map(lambda pin: pinned_files(*pin, tags), pins)))
     for lock in locks:
@@ -138,10 +158,17 @@ def main(argv: list[str]) -> int:
     known = json.loads(ARTIFACTS.read_text())["files"] if ARTIFACTS.exists() else {}
     known.update({sha256: filename for chosen in files.values() for sha256, filename in chosen.items()})
     in_use = {h for lock in sorted((REPO / "requirements").glob("*.lock")) for h in HASH.findall(lock.read_text())}
-    ARTIFACTS.write_text(json.dumps({
-        "about": "sha256 -> file name of every artifact hashed in requirements/*.lock (written by scripts/lock.py)",
-        "files": {h: known[h] for h in sorted(in_use) if h in known},
-    }, indent=1, sort_keys=True) + "\n")
+    ARTIFACTS.write_text(
+        json.dumps(
+            {
+                "about": "sha256 -> file name of every artifact hashed in requirements/*.lock (written by scripts/lock.py)",
+                "files": {h: known[h] for h in sorted(in_use) if h in known},
+            },
+            indent=1,
+            sort_keys=True,
+        )
+        + "\n"
+    )
     return 0
 
 

@@ -20,8 +20,10 @@ from tests.support.reports import Shape, realistic_report  # noqa: E402
 def main() -> int:
     executable = find_chromium()
     if executable is None:
-        print("report-screenshot: no chromium found (apt-get install chromium, or set SALVO_TEST_CHROMIUM)",
-              file=sys.stderr)
+        print(
+            "report-screenshot: no chromium found (apt-get install chromium, or set SALVO_TEST_CHROMIUM)",
+            file=sys.stderr,
+        )
         return 2
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)

@@ -78,15 +78,17 @@ def assert_still_obeys_a_valid_start(executor, link, run_id="after"):
     assert codes == [0], executor.log()[-3000:]
 
 
-
-
 # --- cannot fetch or arm: exit 3, one line naming the culprit ---------------------------------
 
 
 def test_missing_scenario_object_exits_3_naming_bucket_and_key(tmp_path, aws_env, s3_bucket):
     executor = start_executor(
-        tmp_path, aws_env, executor_id="nokey", host="127.0.1.21",
-        scenario_uri=f"s3://{s3_bucket}/scenarios/absent.yml", results_uri=f"s3://{s3_bucket}/results/",
+        tmp_path,
+        aws_env,
+        executor_id="nokey",
+        host="127.0.1.21",
+        scenario_uri=f"s3://{s3_bucket}/scenarios/absent.yml",
+        results_uri=f"s3://{s3_bucket}/results/",
     )
     assert executor.wait_exit(60) == 3
     assert f"s3://{s3_bucket}/scenarios/absent.yml" in executor.log()
@@ -97,7 +99,11 @@ def test_missing_scenario_object_exits_3_naming_bucket_and_key(tmp_path, aws_env
     ("key", "body", "message"),
     [
         ("scenarios/evil.zip", zip_bytes({"../escape.py": b"x", "locustfile.py": LOCUSTFILE.encode()}), "escape.py"),
-        ("scenarios/bomb.zip", zip_bytes({"locustfile.py": LOCUSTFILE.encode(), "zeros.bin": b"\0" * (40 << 20)}), "SALVO_BUNDLE_MAX_BYTES"),
+        (
+            "scenarios/bomb.zip",
+            zip_bytes({"locustfile.py": LOCUSTFILE.encode(), "zeros.bin": b"\0" * (40 << 20)}),
+            "SALVO_BUNDLE_MAX_BYTES",
+        ),
         ("scenarios/broken.yml", b"execution:\n  - executor: locust\n    scenario: [unclosed\n", "broken.yml"),
         ("scenarios/nousers.py", b"from locust import HttpUser\nprint('no user class here')\n", "no locust User class"),
     ],

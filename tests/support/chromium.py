@@ -52,12 +52,27 @@ class Chromium:
             os.dup2(writing, 4)
 
         self._process = subprocess.Popen(
-            [self.executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--remote-debugging-pipe",
-             f"--user-data-dir={self._profile.name}", f"--window-size={self.width},{self.height}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=as_fds_3_and_4, close_fds=False,
+            [
+                self.executable,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-extensions",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={self._profile.name}",
+                f"--window-size={self.width},{self.height}",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=as_fds_3_and_4,
+            close_fds=False,
         )
         os.close(to_browser)
         os.close(from_browser)
@@ -65,8 +80,13 @@ class Chromium:
         self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable")
-        self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height,
-                  deviceScaleFactor=1, mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=self.width,
+            height=self.height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -169,8 +189,10 @@ class Chromium:
         for event in self.events:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning", "assert"):
-                problems.append(f"console.{params['type']}: " + " ".join(
-                    str(arg.get("value", arg.get("description"))) for arg in params.get("args", [])))
+                problems.append(
+                    f"console.{params['type']}: "
+                    + " ".join(str(arg.get("value", arg.get("description"))) for arg in params.get("args", []))
+                )
             elif method == "Runtime.exceptionThrown":
                 details = params.get("exceptionDetails", {})
                 problems.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
@@ -184,8 +206,9 @@ class Chromium:
     def screenshot(self, destination: Path) -> None:
         """The whole page, not just the window."""
         height = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)"))
-        self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=height, deviceScaleFactor=1,
-                  mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride", width=self.width, height=height, deviceScaleFactor=1, mobile=False
+        )
         self.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
         destination.write_bytes(base64.b64decode(data))

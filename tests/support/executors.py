@@ -164,7 +164,9 @@ def start_executor(
     return ExecutorProcess(executor_id, host, command_port, status_port, work_dir, log_path, process, env)
 
 
-def drive_run(link, executors: list[ExecutorProcess], start: Start, *, heartbeat_every: float | None = 0.5, timeout: float = 120) -> list[int]:
+def drive_run(
+    link, executors: list[ExecutorProcess], start: Start, *, heartbeat_every: float | None = 0.5, timeout: float = 120
+) -> list[int]:
     """Publish `start`, keep the controller's heartbeat going, return the executors' exit codes."""
     link.publish(start)
     deadline = time.monotonic() + timeout
@@ -179,7 +181,9 @@ def drive_run(link, executors: list[ExecutorProcess], start: Start, *, heartbeat
     return [e.process.returncode for e in executors]
 
 
-def run_single(executor: ExecutorProcess, run_id: str, start_in: float = 0.5, keys: ControllerKeys | None = None) -> int:
+def run_single(
+    executor: ExecutorProcess, run_id: str, start_in: float = 0.5, keys: ControllerKeys | None = None
+) -> int:
     """Act as the controller for one armed executor: subscribe, start, heartbeat; its exit code."""
     from salvo.controller.link import ControllerLink
 

@@ -62,8 +62,15 @@ class FakeStore:
     def bounded(self, retry_seconds: float) -> "FakeStore":
         return self
 
-    def download(self, location: S3Location, dest: Path, *, what: str = "scenario", variable: str = "",
-                 limit: SizeLimit | None = None) -> str:
+    def download(
+        self,
+        location: S3Location,
+        dest: Path,
+        *,
+        what: str = "scenario",
+        variable: str = "",
+        limit: SizeLimit | None = None,
+    ) -> str:
         import hashlib
 
         if str(location) not in self.objects:
@@ -95,7 +102,7 @@ class FakeStore:
 
     def list_keys(self, prefix: S3Location, page_size: int = 1000) -> list[str]:
         start = f"s3://{prefix.bucket}/"
-        return sorted(uri[len(start):] for uri in self.objects if uri.startswith(str(prefix)))
+        return sorted(uri[len(start) :] for uri in self.objects if uri.startswith(str(prefix)))
 
 
 # --- executor side ------------------------------------------------------------------------
@@ -156,7 +163,9 @@ class FakeRunner:
     def wait_at_gate(self, timeout: float) -> None:
         if self.dies_at_gate:
             self.code = 1
-            raise LoadToolNotReady("bzt exited with code 1 before the load tool was ready: You must specify the base host")
+            raise LoadToolNotReady(
+                "bzt exited with code 1 before the load tool was ready: You must specify the base host"
+            )
 
     def release(self, go) -> None:
         if not self.plan.gated:

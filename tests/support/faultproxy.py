@@ -41,9 +41,17 @@ BAD_GATEWAY_BODY = (
     b"<Message>the test proxy could not reach its upstream</Message></Error>"
 )
 # Headers about this one connection, not the request; never forwarded as they are.
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-connection", "te", "upgrade", "expect", "transfer-encoding",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "upgrade",
+        "expect",
+        "transfer-encoding",
+    }
+)
 NO_BODY_STATUSES = frozenset({204, 304})
 
 

@@ -9,7 +9,16 @@ import pytest
 
 from salvo.common.errors import ExitCode, ProtocolError
 from salvo.common.protocol import (
-    START_QUIET_SECONDS, Dismiss, Finished, Start, StartAck, Status, Stop, decode_command, decode_status, encode,
+    START_QUIET_SECONDS,
+    Dismiss,
+    Finished,
+    Start,
+    StartAck,
+    Status,
+    Stop,
+    decode_command,
+    decode_status,
+    encode,
 )
 from salvo.common.transport import Inbound, Link
 from salvo.common.settings import load
@@ -24,17 +33,29 @@ RESULTS = "s3://results-bucket/results/"
 
 
 def make_executor(tmp_path, *, env=None, gated=True, store=None, heartbeat_every=0.5, **runner):
-    settings = load(ExecutorSettings, {
-        "SALVO_SCENARIO_URI": "s3://scenarios/locustfile.py", "SALVO_RESULTS_URI": RESULTS,
-        "SALVO_WAIT_TIMEOUT": "30", "SALVO_KILL_SWITCH_TIMEOUT": "5", **(env or {}),
-    })
+    settings = load(
+        ExecutorSettings,
+        {
+            "SALVO_SCENARIO_URI": "s3://scenarios/locustfile.py",
+            "SALVO_RESULTS_URI": RESULTS,
+            "SALVO_WAIT_TIMEOUT": "30",
+            "SALVO_KILL_SWITCH_TIMEOUT": "5",
+            **(env or {}),
+        },
+    )
     clock = FakeClock()
     store = store or FakeStore()
     controller = ScriptedController(clock, heartbeat_every=heartbeat_every)
     runners = FakeRunnerFactory(clock, **runner)
     executor = Executor(
-        settings, executor_id="exec-1", preparer=FakePreparer(settings, store, gated=gated), runner_factory=runners,
-        link_factory=lambda: controller, store=store, clock=clock, workdir=WorkDir(tmp_path / "work"),
+        settings,
+        executor_id="exec-1",
+        preparer=FakePreparer(settings, store, gated=gated),
+        runner_factory=runners,
+        link_factory=lambda: controller,
+        store=store,
+        clock=clock,
+        workdir=WorkDir(tmp_path / "work"),
     )
     return executor, controller, runners, store, clock
 
@@ -95,7 +116,8 @@ def test_executor_refuses_a_duplicate_start_while_running(tmp_path, caplog):
 
 def test_executor_in_service_mode_never_runs_the_same_run_twice(tmp_path):
     executor, controller, runners, store, clock = make_executor(
-        tmp_path, env={"SALVO_MODE": "service", "SALVO_WAIT_TIMEOUT": "10"}, run_seconds=1)
+        tmp_path, env={"SALVO_MODE": "service", "SALVO_WAIT_TIMEOUT": "10"}, run_seconds=1
+    )
     controller.at(clock.time() + 0.1, start(clock, 0.5))
     controller.at(clock.time() + 3.0, Start(run_id="run-1", fleet=["exec-1"], start_at=clock.time() + 3.5))
     assert executor.run() == ExitCode.NO_LOAD  # second arm: the repeated start is refused, then the wait times out
@@ -117,7 +139,9 @@ def test_executor_kill_switch_stops_the_load_and_uploads_partial_results(tmp_pat
     controller.at(accepted_at, start(clock, 0.5))
     assert executor.run() == ExitCode.NO_LOAD
     (runner,) = runners.runners
-    assert runner.stopped_at - accepted_at == pytest.approx(5.0, abs=0.15)  # SALVO_KILL_SWITCH_TIMEOUT after the last contact
+    assert runner.stopped_at - accepted_at == pytest.approx(
+        5.0, abs=0.15
+    )  # SALVO_KILL_SWITCH_TIMEOUT after the last contact
     result = summary(store)
     assert result["exit_code"] == 4 and "kill switch" in result["stop_reason"]
     assert result["totals"]["requests"] == runner.requests_sent > 0
@@ -239,7 +263,8 @@ def test_executor_summary_counts_lines_it_could_not_read(tmp_path):
 
 def test_service_executor_dismissed_after_its_run_exits_0_instead_of_waiting_for_another(tmp_path, caplog):
     executor, controller, runners, store, clock = make_executor(
-        tmp_path, env={"SALVO_MODE": "service", "SALVO_WAIT_TIMEOUT": "60"}, run_seconds=1)
+        tmp_path, env={"SALVO_MODE": "service", "SALVO_WAIT_TIMEOUT": "60"}, run_seconds=1
+    )
     caplog.set_level("INFO")
     controller.at(clock.time() + 0.1, start(clock, 0.5))
     controller.at(clock.time() + 3.0, Dismiss(run_id="run-1"))  # the controller has written its report

@@ -18,7 +18,13 @@ from __future__ import annotations
 import os
 
 from salvo.common.fleetload import (
-    ENV_DATA_FILE, ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_FLEET_SLOT, ENV_RUN_ID, Slot, share_of_count,
+    ENV_DATA_FILE,
+    ENV_EXECUTOR_INDEX,
+    ENV_FLEET_SIZE,
+    ENV_FLEET_SLOT,
+    ENV_RUN_ID,
+    Slot,
+    share_of_count,
 )
 
 __all__ = ["data_file", "index", "run_id", "share", "size"]

@@ -26,8 +26,9 @@ class SizeLimit:
     variable: str
 
 
-def read_bounded(response: dict[str, Any], what: str, uri: str, limit: SizeLimit | None,
-                 sink: Callable[[bytes], None]) -> None:
+def read_bounded(
+    response: dict[str, Any], what: str, uri: str, limit: SizeLimit | None, sink: Callable[[bytes], None]
+) -> None:
     """Pass a get_object answer's body to `sink` chunk by chunk within `limit` (None: no limit); closes the body."""
     body = response["Body"]
     try:

@@ -23,9 +23,20 @@ from enum import Enum
 from typing import Callable, Sequence
 
 __all__ = [
-    "LoadMode", "Slot", "fleet_index", "fleet_slots", "has_row", "share_of_count", "share_of_rate", "split_count",
+    "LoadMode",
+    "Slot",
+    "fleet_index",
+    "fleet_slots",
+    "has_row",
+    "share_of_count",
+    "share_of_rate",
+    "split_count",
     "split_weighted",
-    "ENV_DATA_FILE", "ENV_EXECUTOR_INDEX", "ENV_FLEET_SIZE", "ENV_FLEET_SLOT", "ENV_RUN_ID",
+    "ENV_DATA_FILE",
+    "ENV_EXECUTOR_INDEX",
+    "ENV_FLEET_SIZE",
+    "ENV_FLEET_SLOT",
+    "ENV_RUN_ID",
 ]
 
 # Set for the scenario (the load tool's environment) before its first user starts.
@@ -103,8 +114,10 @@ class Slot:
 
     def __post_init__(self) -> None:
         if not 0 <= self.region < len(self.weights) or not 0 <= self.position < self.members:
-            raise ValueError(f"no such slot: position {self.position} of {self.members} in region {self.region} "
-                             f"of {len(self.weights)}")
+            raise ValueError(
+                f"no such slot: position {self.position} of {self.members} in region {self.region} "
+                f"of {len(self.weights)}"
+            )
 
     def encode(self) -> str:
         """position/members/region/w0,w1,...: one word for a GO line or an environment variable."""
@@ -142,7 +155,7 @@ class Slot:
         if len(self.weights) == 1:
             return lambda number: has_row(number, self.position, self.members)
         parts = split_weighted(rows, self.weights)
-        first = sum(parts[:self.region])
+        first = sum(parts[: self.region])
         end = first + parts[self.region]
         return lambda number: first <= number < end and (number - first) % self.members == self.position
 

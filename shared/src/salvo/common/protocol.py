@@ -208,6 +208,7 @@ def _decodes(digits: int) -> AfterValidator:
         except UndecodableHistogram as exc:
             raise ValueError(f"undecodable histogram: {exc}") from None
         return text
+
     return AfterValidator(check)
 
 
@@ -343,8 +344,21 @@ StatusMessage = Annotated[
     Field(discriminator="type"),
 ]
 Message = Annotated[
-    Union[Start, Stop, Heartbeat, Dismiss, Hello, Status, StartAck, IntervalStats, Finished, TimeProbe, TimeEcho,
-          ClockSet, ClockAck],
+    Union[
+        Start,
+        Stop,
+        Heartbeat,
+        Dismiss,
+        Hello,
+        Status,
+        StartAck,
+        IntervalStats,
+        Finished,
+        TimeProbe,
+        TimeEcho,
+        ClockSet,
+        ClockAck,
+    ],
     Field(discriminator="type"),
 ]
 
@@ -375,7 +389,9 @@ def decode_command(frame: bytes) -> Start | Stop | Heartbeat | Dismiss:
     return _decode(_command_adapter, frame)
 
 
-def decode_status(frame: bytes) -> Hello | Status | StartAck | IntervalStats | Finished | TimeProbe | TimeEcho | ClockSet | ClockAck:
+def decode_status(
+    frame: bytes,
+) -> Hello | Status | StartAck | IntervalStats | Finished | TimeProbe | TimeEcho | ClockSet | ClockAck:
     """A status-link frame, or ProtocolError."""
     return _decode(_status_adapter, frame)
 

@@ -11,15 +11,26 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-__all__ = ["MAX_REGIONS", "MAX_REGION_CHARS", "MAX_REGION_WEIGHT", "REGION_RULE", "Region", "RegionWeights",
-           "check_region", "parse_region_weights", "region_of_zone"]
+__all__ = [
+    "MAX_REGIONS",
+    "MAX_REGION_CHARS",
+    "MAX_REGION_WEIGHT",
+    "REGION_RULE",
+    "Region",
+    "RegionWeights",
+    "check_region",
+    "parse_region_weights",
+    "region_of_zone",
+]
 
 MAX_REGION_CHARS = 32
 MAX_REGIONS = 32  # DLT runs up to 5; a bound on the Start, not a plan
 MAX_REGION_WEIGHT = 1_000_000
 # AWS region names (us-east-1, ap-southeast-2, us-gov-west-1) and like tokens: lower-case words joined by '-'.
 _REGION = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-REGION_RULE = f"expected a region name such as us-east-1 (lower-case letters, digits and '-', at most {MAX_REGION_CHARS})"
+REGION_RULE = (
+    f"expected a region name such as us-east-1 (lower-case letters, digits and '-', at most {MAX_REGION_CHARS})"
+)
 # An availability zone is its region's name and a letter (us-east-1a); a local zone's id carries more (us-west-2-lax-1a).
 _ZONE = re.compile(r"([a-z]{2}(?:-gov)?-[a-z]+-\d+)[a-z0-9-]*")
 

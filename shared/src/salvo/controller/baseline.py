@@ -42,8 +42,10 @@ def check_baseline_run(value: str) -> str:
     if value.startswith("s3://"):
         S3Location.parse(value)
     elif not _RUN_ID.fullmatch(value):
-        raise ValueError("expected a run id under SALVO_RESULTS_URI (letters, digits, '.', '_' or '-') "
-                         "or an s3:// run prefix such as s3://bucket/results/run-1/")
+        raise ValueError(
+            "expected a run id under SALVO_RESULTS_URI (letters, digits, '.', '_' or '-') "
+            "or an s3:// run prefix such as s3://bucket/results/run-1/"
+        )
     return value
 
 

@@ -62,8 +62,11 @@ class CriterionResult:
     @property
     def description(self) -> str:
         shown = "no data" if self.value is None else _format(self.criterion.metric, self.value)
-        default = " [default: no failed request, as locust; SALVO_CRITERIA=none accepts any outcome]" \
-            if self.criterion.default else ""
+        default = (
+            " [default: no failed request, as locust; SALVO_CRITERIA=none accepts any outcome]"
+            if self.criterion.default
+            else ""
+        )
         return f"{self.criterion.text}: {'pass' if self.passed else 'FAIL'} (measured {shown}){default}"
 
 
@@ -91,9 +94,7 @@ def _parse_one(text: str) -> Criterion:
         label = name
     match = _CRITERION.match(body.strip())
     if not match:
-        raise CriteriaSyntaxError(
-            f"{text!r}: expected METRIC OP VALUE such as p95<500ms, error_rate<1% or rps>=100"
-        )
+        raise CriteriaSyntaxError(f"{text!r}: expected METRIC OP VALUE such as p95<500ms, error_rate<1% or rps>=100")
     metric, op, value, unit = match["metric"], match["op"], float(match["value"]), match["unit"]
     if metric not in METRICS:
         raise CriteriaSyntaxError(f"{text!r}: unknown metric {metric!r}; known: {', '.join(sorted(METRICS))}")

@@ -110,8 +110,10 @@ class ControllerLink:
         if peer is None:
             return
         self.hosts_by_routing_id.pop(peer.routing_id, None)
-        for sock, endpoint in ((self.router, self._status_endpoint(host)),
-                               (self.publisher, f"tcp://{host}:{self.command_port}")):
+        for sock, endpoint in (
+            (self.router, self._status_endpoint(host)),
+            (self.publisher, f"tcp://{host}:{self.command_port}"),
+        ):
             try:
                 sock.disconnect(endpoint)
             except zmq.ZMQError:
@@ -192,15 +194,16 @@ class ControllerLink:
 
     # --- clocks (salvo.common.clocksync) ------------------------------------------------
 
-    def measure_clocks(self, hosts: list[str], rounds: int = CLOCK_ROUNDS,
-                       answer_timeout: float = CLOCK_ANSWER_SECONDS) -> dict[str, ClockEstimate | None]:
+    def measure_clocks(
+        self, hosts: list[str], rounds: int = CLOCK_ROUNDS, answer_timeout: float = CLOCK_ANSWER_SECONDS
+    ) -> dict[str, ClockEstimate | None]:
         """Each host's clock against this one: `rounds` exchanges each, at most CLOCK_WINDOW in flight (so an
         answer is read when it arrives, not behind a thousand others), the shortest round trip kept."""
         samples: dict[str, list[ClockSample]] = {host: [] for host in hosts}
         for round_number in range(rounds):
             order = hosts if round_number % 2 == 0 else hosts[::-1]
             for first in range(0, len(order), CLOCK_WINDOW):
-                self._clock_window(order[first:first + CLOCK_WINDOW], samples, answer_timeout)
+                self._clock_window(order[first : first + CLOCK_WINDOW], samples, answer_timeout)
         return {host: estimate(found) for host, found in samples.items()}
 
     def _clock_window(self, hosts: list[str], samples: dict[str, list[ClockSample]], timeout: float) -> None:
@@ -229,8 +232,9 @@ class ControllerLink:
     def set_clocks(self, offsets: dict[str, ClockEstimate], timeout: float = CLOCK_SET_SECONDS) -> set[str]:
         """Tell each host its offset (ClockSet, repeated until its ClockAck); the hosts that took it."""
         acked: set[str] = set()
-        frames = {host: protocol.encode(ClockSet(offset=e.offset, uncertainty=e.uncertainty))
-                  for host, e in offsets.items()}
+        frames = {
+            host: protocol.encode(ClockSet(offset=e.offset, uncertainty=e.uncertainty)) for host, e in offsets.items()
+        }
         deadline, next_send = time.monotonic() + timeout, 0.0
         while len(acked) < len(frames) and time.monotonic() < deadline:
             if time.monotonic() >= next_send:
@@ -239,8 +243,12 @@ class ControllerLink:
                         self._send(host, frame)
                 next_send = time.monotonic() + HELLO_REPEAT_SECONDS
             for host, message in self._receive(0.02):
-                if isinstance(message, ClockAck) and host in frames and message.accepted \
-                        and message.offset == offsets[host].offset:
+                if (
+                    isinstance(message, ClockAck)
+                    and host in frames
+                    and message.accepted
+                    and message.offset == offsets[host].offset
+                ):
                     acked.add(host)
                 elif not isinstance(message, ClockAck):
                     self.pending.append((host, message))

@@ -71,7 +71,9 @@ def scenario_config(scenario: Scenario) -> dict[str, Any]:
     return load_taurus_config(scenario.entry)
 
 
-def check_scenario(scenario: Scenario, *, target_host: str | None = None, require_tools: bool = True) -> CheckedScenario:
+def check_scenario(
+    scenario: Scenario, *, target_host: str | None = None, require_tools: bool = True
+) -> CheckedScenario:
     """Parse, resolve and check the scenario; raise ScenarioError for the first problem.
 
     Problems of hosts are collected in `unaddressed` rather than raised: only
@@ -98,7 +100,9 @@ def check_scenario(scenario: Scenario, *, target_host: str | None = None, requir
             checked.tools_elsewhere.append(str(missing).split(", which this image", 1)[0])
         for script in dict.fromkeys(e.script for e in locust if e.script is not None):
             if not script.is_file():
-                raise ScenarioError(f"locust script {_relative(script, checked.config_dir)} does not exist in the scenario")
+                raise ScenarioError(
+                    f"locust script {_relative(script, checked.config_dir)} does not exist in the scenario"
+                )
             checked.users[script] = probe_locustfile(script, cwd=checked.config_dir)
         jmeter = [e for e in checked.executions if e.executor == JMETER]
         for script in dict.fromkeys(e.script for e in jmeter if e.script is not None):

@@ -65,7 +65,7 @@ def _jmeter_console(lines: list[str]) -> Iterator[str]:
         match = _JMETER_CONSOLE.match(line.strip())
         if not match:
             continue
-        message, following = match.group(1).strip(), [rest.strip() for rest in lines[number + 1:number + 40]]
+        message, following = match.group(1).strip(), [rest.strip() for rest in lines[number + 1 : number + 40]]
         if following[:1] == ["Cause:"] and len(following) > 1:
             message = f"{message} Cause: {following[1]}"
         where = next((m.group(1) for rest in following if (m := _JMETER_LINE.match(rest))), None)

@@ -27,8 +27,15 @@ from typing import Any
 from salvo.common.errors import ScenarioError
 from salvo.executor.executions import Execution
 
-__all__ = ["GATE_SCRIPT", "JMETER", "JMeterInstall", "gate_jmeter_executions", "jmeter_overrides", "locate_jmeter",
-           "share_expression"]
+__all__ = [
+    "GATE_SCRIPT",
+    "JMETER",
+    "JMeterInstall",
+    "gate_jmeter_executions",
+    "jmeter_overrides",
+    "locate_jmeter",
+    "share_expression",
+]
 
 JMETER = "jmeter"
 GATE_SCRIPT = "salvo-gate.groovy"
@@ -101,7 +108,14 @@ def jmeter_overrides(install: JMeterInstall, totals: list[int]) -> dict[str, Any
         "salvo.share.totals": ",".join(map(str, totals)),
         "sampleresult.timestamp.start": True,  # as JMeter ships it, but Salvo's reading depends on it
     }
-    return {"modules": {JMETER: {
-        "path": str(install.command), "detect-plugins": False, "force-ctg": False, "plugins": [],
-        "properties": properties,
-    }}}
+    return {
+        "modules": {
+            JMETER: {
+                "path": str(install.command),
+                "detect-plugins": False,
+                "force-ctg": False,
+                "plugins": [],
+                "properties": properties,
+            }
+        }
+    }

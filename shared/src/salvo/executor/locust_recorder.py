@@ -21,7 +21,12 @@ from typing import Any
 from salvo.executor.statsfile import SecondOfLabel, stats_path
 
 __all__ = [
-    "RAW_SAMPLES_ENV", "REPORTED_MARK", "SAMPLES_DIR_ENV", "StatsRecorder", "install_recorder", "mark_reported",
+    "RAW_SAMPLES_ENV",
+    "REPORTED_MARK",
+    "SAMPLES_DIR_ENV",
+    "StatsRecorder",
+    "install_recorder",
+    "mark_reported",
 ]
 
 SAMPLES_DIR_ENV = "SALVO_SAMPLES_DIR"
@@ -77,9 +82,17 @@ class StatsRecorder:
 
         gevent.spawn(self._flush_every_second)
 
-    def on_request(self, request_type: str = "", name: str = "", response_time: float = 0.0,
-                   response_length: int = 0, response: Any = None, exception: BaseException | None = None,
-                   start_time: float | None = None, **_: Any) -> None:
+    def on_request(
+        self,
+        request_type: str = "",
+        name: str = "",
+        response_time: float = 0.0,
+        response_length: int = 0,
+        response: Any = None,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
         elapsed_ms = float(response_time or 0.0)
         start = (start_time if start_time is not None else time.time() - elapsed_ms / 1000.0) - self.clock_offset
         label = name or ""
@@ -93,8 +106,16 @@ class StatsRecorder:
         nbytes = int(response_length or 0)
         cell.request(start, elapsed_ms, code, exception is None, nbytes, message)
         if self.raw is not None:
-            self.raw.request(start=start, elapsed_ms=elapsed_ms, label=label, method=request_type or "", code=code,
-                             success=exception is None, nbytes=nbytes, message=message)
+            self.raw.request(
+                start=start,
+                elapsed_ms=elapsed_ms,
+                label=label,
+                method=request_type or "",
+                code=code,
+                success=exception is None,
+                nbytes=nbytes,
+                message=message,
+            )
 
     def on_user_error(self, user_instance: Any = None, exception: BaseException | None = None, **_: Any) -> None:
         if getattr(exception, REPORTED_MARK, False):

@@ -283,8 +283,10 @@ class BztRunner:
     def failure_hint(self) -> str:
         """The tool's own first meaningful error line, for a one-line error (see salvo.executor.failurehint)."""
         if self.died:
-            return (f"load tool process {', '.join(map(str, self.died))} ended without finishing its run "
-                    "(killed, crashed or exited on its own): its last requests are not counted")
+            return (
+                f"load tool process {', '.join(map(str, self.died))} ended without finishing its run "
+                "(killed, crashed or exited on its own): its last requests are not counted"
+            )
         return first_error(self.artifacts_dir) or f"see {self.artifacts_dir}/bzt.log"
 
 

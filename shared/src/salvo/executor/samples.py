@@ -57,8 +57,18 @@ class SampleWriter:
             self._csv.writerow(SALVO_COLUMNS)
             self._file.flush()
 
-    def request(self, *, start: float, elapsed_ms: float, label: str, method: str, code: str,
-                success: bool, nbytes: int, message: str) -> None:
+    def request(
+        self,
+        *,
+        start: float,
+        elapsed_ms: float,
+        label: str,
+        method: str,
+        code: str,
+        success: bool,
+        nbytes: int,
+        message: str,
+    ) -> None:
         self._row(SampleKind.REQUEST, start, elapsed_ms, label, method, code, success, nbytes, message)
 
     def user_error(self, *, start: float, label: str, message: str) -> None:
@@ -68,7 +78,17 @@ class SampleWriter:
         if self._file.closed:
             return
         self._csv.writerow(
-            [kind.value, f"{start:.6f}", f"{elapsed_ms:.3f}", label, method, code, "1" if success else "0", nbytes, message]
+            [
+                kind.value,
+                f"{start:.6f}",
+                f"{elapsed_ms:.3f}",
+                label,
+                method,
+                code,
+                "1" if success else "0",
+                nbytes,
+                message,
+            ]
         )
         self._file.flush()
 

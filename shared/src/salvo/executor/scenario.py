@@ -42,8 +42,16 @@ class Scenario:
 # --- unpacking ---------------------------------------------------------------------
 
 
-def unpack(object_path: Path, object_name: str, sha256: str, workdir: Path, *, entry: str | None,
-           limits: BundleLimits, source: str | None = None) -> Scenario:
+def unpack(
+    object_path: Path,
+    object_name: str,
+    sha256: str,
+    workdir: Path,
+    *,
+    entry: str | None,
+    limits: BundleLimits,
+    source: str | None = None,
+) -> Scenario:
     """Place the object under workdir/scenario (extracting bundles) and find its entry.
 
     The kind follows the object name's suffix. Raises ScenarioError for an

@@ -76,8 +76,15 @@ class SecondOfLabel:
             full.record_ms(micros / 1000.0, count)
             series.record_ms(micros / 1000.0, count)
         self.tally.histogram = full
-        record = {"t": second, "label": label, "users": users, "first_start": self.first_start,
-                  "last_end": self.last_end, **self.tally.to_dict(), "series_histogram": series.encode()}
+        record = {
+            "t": second,
+            "label": label,
+            "users": users,
+            "first_start": self.first_start,
+            "last_end": self.last_end,
+            **self.tally.to_dict(),
+            "series_histogram": series.encode(),
+        }
         return json.dumps(record, separators=(",", ":"))
 
 

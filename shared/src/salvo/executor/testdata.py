@@ -66,8 +66,13 @@ def fetch_test_data(store: S3Store, uri: str, run_dir: Path, header: bool, *, ma
     location = S3Location.parse(uri)
     name = location.key.rsplit("/", 1)[-1]
     source = run_dir / "download-data" / name
-    store.download(location, source, what="data file", variable="SALVO_DATA_URI",
-                   limit=SizeLimit(max_bytes, "SALVO_MAX_DATA_BYTES"))
+    store.download(
+        location,
+        source,
+        what="data file",
+        variable="SALVO_DATA_URI",
+        limit=SizeLimit(max_bytes, "SALVO_MAX_DATA_BYTES"),
+    )
     try:
         with _open(source) as text:
             records = _records(text)
