@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from salvo.common.keys import generate_fleet_key
 
 REPO = Path(__file__).resolve().parents[1]

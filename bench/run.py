@@ -20,13 +20,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import boto3  # noqa: E402
-
 import fanout  # noqa: E402
 import livestats  # noqa: E402
 import merge  # noqa: E402
 import overhead  # noqa: E402
 import postrun  # noqa: E402
 import scan  # noqa: E402
+
 from tests.support.executors import free_port  # noqa: E402
 from tests.support.s3 import CREDENTIALS, start_moto  # noqa: E402
 

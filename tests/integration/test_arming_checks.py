@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.support.executors import run_single, start_executor
 from tests.support.bundles import zip_bytes
+from tests.support.executors import run_single, start_executor
 
 pytestmark = pytest.mark.integration
 

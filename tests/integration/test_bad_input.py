@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.bundles import zip_bytes
 from tests.support.cluster import base_environment
 from tests.support.executors import REPO, free_port
-from tests.support.bundles import zip_bytes
 
 pytestmark = pytest.mark.integration
 

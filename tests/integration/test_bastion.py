@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from salvo.controller.live import CloudWatchPublisher
+from salvo.common.keys import keygen_blocks
 from salvo.common.protocol import Start
 from salvo.controller.link import ControllerLink
+from salvo.controller.live import CloudWatchPublisher
 from tests.support.executors import REPO, start_executor, wait_for
-from salvo.common.keys import keygen_blocks
 from tests.support.keys import controller_env, controller_keys, executor_env
 
 pytestmark = pytest.mark.integration

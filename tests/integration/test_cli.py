@@ -69,8 +69,8 @@ def test_keygen_prints_a_fresh_block_per_role():
 
 
 def test_the_light_health_check_agrees_and_imports_no_settings_model(tmp_path):
-    from salvo.executor.statefile import StateFile
     from salvo.common.states import ExecutorState
+    from salvo.executor.statefile import StateFile
 
     probe = [
         sys.executable,

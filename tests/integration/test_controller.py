@@ -62,7 +62,7 @@ class Fleet:
         for executor in self.executors:
             executor.wait_state("armed")
 
-    def controller(self, run_id: str, **env) -> "ControllerProcess":
+    def controller(self, run_id: str, **env) -> ControllerProcess:
         report_dir = self.tmp_path / f"report-{run_id}"
         environment = {k: v for k, v in os.environ.items() if not k.startswith("SALVO_")}
         environment.update(self.aws_env)

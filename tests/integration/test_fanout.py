@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from tests.support.executors import REPO, free_port
 from salvo.common.keys import generate_fleet_key
+from tests.support.executors import REPO, free_port
 
 pytestmark = pytest.mark.integration
 

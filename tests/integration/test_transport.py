@@ -8,11 +8,6 @@ import time
 
 import pytest
 
-from salvo.common.protocol import ExecutorState, Hello, Start, Status
-from salvo.common.transport import Link
-from salvo.controller.link import ControllerLink
-from salvo.executor.link import ExecutorSockets
-from tests.support.executors import free_port
 from salvo.common.keys import (
     ControllerKeys,
     controller_keys_from_fleet_key,
@@ -20,6 +15,11 @@ from salvo.common.keys import (
     generate_fleet_key,
     generate_keypair,
 )
+from salvo.common.protocol import ExecutorState, Hello, Start, Status
+from salvo.common.transport import Link
+from salvo.controller.link import ControllerLink
+from salvo.executor.link import ExecutorSockets
+from tests.support.executors import free_port
 from tests.support.keys import controller_keys, executor_keys
 
 pytestmark = pytest.mark.integration

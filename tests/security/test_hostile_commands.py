@@ -13,8 +13,8 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -22,7 +22,7 @@ from salvo.common.settings import load
 from salvo.controller.link import ControllerLink
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
-from tests.support.executors import REPO, run_single, start_executor, wait_for
+from tests.support.executors import run_single, start_executor, wait_for
 from tests.support.keys import controller_env, controller_keys, executor_env, executor_keys
 
 SCAN = "127.0.2.30/32"  # nothing listens there

@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,9 +16,9 @@ from hypothesis import strategies as st
 from salvo.common import summary_schema
 from salvo.common.errors import ExitCode, ProtocolError
 from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
-from salvo.common.settings import load
 from salvo.common.layout import summary_location
 from salvo.common.protocol import MAX_LIVE_LABELS, IntervalStats, LabelInterval, decode_status, encode
+from salvo.common.settings import load
 from salvo.common.summary_schema import RejectedSummary, Summary, parse_summary
 from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.live import LiveView
@@ -632,9 +633,8 @@ def _sim_fleet(tmp_path: Path, aws_env: dict, bucket: str, first: str, count: in
     import subprocess
     import sys
 
-    from tests.support.executors import REPO, free_port
-
     from salvo.common.keys import generate_fleet_key
+    from tests.support.executors import REPO, free_port
 
     command_port, status_port = free_port(), free_port()
     fleet_key = generate_fleet_key()  # the hostile executors hold the fleet's keys: authenticated, still distrusted

@@ -40,7 +40,7 @@ class Chromium:
         self._next_id = 0
         self._session: str | None = None
 
-    def __enter__(self) -> "Chromium":
+    def __enter__(self) -> Chromium:
         self._profile = tempfile.TemporaryDirectory(prefix="salvo-chromium-")
         to_browser, self._to_browser = os.pipe()
         self._from_browser, from_browser = os.pipe()

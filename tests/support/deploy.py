@@ -28,7 +28,7 @@ from botocore.validate import ParamValidator
 
 from salvo.cli import main as salvo_main
 from salvo.common.environment import check_environment, setting_names
-from salvo.common.settings import CommonSettings, FILE_SUFFIX, env_name, load, secret_fields
+from salvo.common.settings import FILE_SUFFIX, CommonSettings, env_name, load, secret_fields
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
 from tests.support.executors import REPO

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 from salvo import __version__
 from salvo.common.clocksync import ClockEstimate
-from salvo.common.layout import summary_location
 from salvo.common.errors import ProtocolError
+from salvo.common.fleetload import fleet_index
+from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
+from salvo.common.layout import summary_location
 from salvo.common.protocol import (
     Dismiss,
     ExecutorState,
@@ -30,10 +32,8 @@ from salvo.common.protocol import (
     decode_status,
     encode,
 )
-from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
 from salvo.executor.aggregate import SummaryBuilder
 from salvo.executor.samples import Sample
-from salvo.common.fleetload import fleet_index
 from tests.support.fakes import FakeClock, FakeStore
 
 SHA = "a" * 64
@@ -211,7 +211,7 @@ class FakeMember:
 class FakeControllerLink:
     """The controller's link (handshakes, one publish to all, receive) over a dict of FakeMembers."""
 
-    def __init__(self, fleet: "FakeFleet"):
+    def __init__(self, fleet: FakeFleet):
         self.fleet = fleet
         self.connected: set[str] = set()
         self.last_rtt: dict[str, float] = {}

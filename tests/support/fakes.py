@@ -6,18 +6,18 @@ so a 60-second run with its timeouts takes milliseconds and is deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from salvo.common.errors import LoadToolNotReady, ObjectTooLarge, ScenarioFetchError, UploadError
 from salvo.common.bounded import SizeLimit
+from salvo.common.errors import LoadToolNotReady, ObjectTooLarge, ScenarioFetchError, UploadError
 from salvo.common.s3 import S3Location, S3ReadError
 from salvo.common.transport import Inbound, Link
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
 from salvo.executor.bztconfig import RunPlan
-from salvo.executor.statsfile import SecondOfLabel, stats_path
 from salvo.executor.scenario import EntryKind, Scenario
+from salvo.executor.statsfile import SecondOfLabel, stats_path
 
 EPOCH = 1_800_000_000.0
 
@@ -59,7 +59,7 @@ class FakeStore:
         self.writable = writable
         self.retry_seconds = 30.0  # S3Store's budget; the fake never waits
 
-    def bounded(self, retry_seconds: float) -> "FakeStore":
+    def bounded(self, retry_seconds: float) -> FakeStore:
         return self
 
     def download(
@@ -259,7 +259,7 @@ class ScriptedController:
         self._seq = 0
         self._next_heartbeat = clock.time()
 
-    def at(self, when: float, what) -> "ScriptedController":
+    def at(self, when: float, what) -> ScriptedController:
         self._seq += 1
         self._script.append(_Scheduled(when, self._seq, what))
         self._script.sort()

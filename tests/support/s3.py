@@ -28,17 +28,17 @@ from tests.support.executors import free_port, wait_for
 from tests.support.faultproxy import FaultProxy
 
 __all__ = [
-    "moto_server",
-    "aws_env",
-    "s3_client",
-    "s3_bucket",
-    "flaky_s3",
-    "iam_enforcing_s3",
-    "put_object",
-    "get_object",
-    "MotoServer",
-    "start_moto",
     "LockedObject",
+    "MotoServer",
+    "aws_env",
+    "flaky_s3",
+    "get_object",
+    "iam_enforcing_s3",
+    "moto_server",
+    "put_object",
+    "s3_bucket",
+    "s3_client",
+    "start_moto",
 ]
 
 REGION = "us-east-1"

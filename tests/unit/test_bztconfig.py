@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 import yaml
 
 from salvo.common.errors import ExitCode, ScenarioError

@@ -11,8 +11,8 @@ from salvo.common.errors import ConfigError, ExitCode
 from salvo.common.protocol import START_QUIET_SECONDS, Dismiss, Heartbeat, Start, Stop
 from salvo.common.settings import load
 from salvo.controller.controller import DISMISS_WAIT_SECONDS, Controller
-from salvo.controller.preflight import ReportNotWritable, RunIdTaken
 from salvo.controller.discovery import DuplicateExecutorIds, TooFewExecutors
+from salvo.controller.preflight import ReportNotWritable, RunIdTaken
 from salvo.controller.settings import ControllerSettings
 from tests.support.fake_fleet import FakeFleet, FakeMember
 from tests.support.fakes import FakeStore

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from salvo.controller.discovery import Fleet, Found, Seen, _exclude_minority, own_interface
 from salvo.common.protocol import ExecutorState, Status
+from salvo.controller.discovery import Fleet, Found, Seen, _exclude_minority, own_interface
 from salvo.controller.targets import resolve_dns
 
 

@@ -14,8 +14,8 @@ from salvo.common.errors import ExitCode, ScenarioError
 from salvo.common.fleetload import LoadMode
 from salvo.common.protocol import Start
 from salvo.common.settings import load
-from salvo.executor.bztconfig import RunPlan
 from salvo.executor.aggregate import SummaryBuilder
+from salvo.executor.bztconfig import RunPlan
 from salvo.executor.dlt import drop_task_counts, fleet_warning, task_counts
 from salvo.executor.finalstatus import write_final_stats
 from salvo.executor.fleetplace import take_place

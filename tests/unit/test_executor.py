@@ -20,8 +20,8 @@ from salvo.common.protocol import (
     decode_status,
     encode,
 )
-from salvo.common.transport import Inbound, Link
 from salvo.common.settings import load
+from salvo.common.transport import Inbound, Link
 from salvo.executor.executor import Executor
 from salvo.executor.pacing import QUIET_LEAD_SECONDS
 from salvo.executor.settings import ExecutorSettings

@@ -192,7 +192,7 @@ def test_a_stop_that_keeps_failing_names_the_task_to_stop_by_hand(caplog):
     launch, _ = launcher(plan, SALVO_LAUNCH_COUNT="2")
     launch.launch()
     launch.stop_all("the run ended (exit 0)")
-    assert f"1 executor task(s) could not be stopped, stop them by hand" in caplog.text
+    assert "1 executor task(s) could not be stopped, stop them by hand" in caplog.text
     assert task_arn(1).rsplit("/", 1)[1] in caplog.text
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+
 from tests.support.executors import REPO
 
 LIFECYCLE = str(REPO / "images" / "rehearsal" / "lifecycle.py")

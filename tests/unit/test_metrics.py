@@ -26,7 +26,7 @@ from salvo.controller.settings import ControllerSettings
 from salvo.executor.aggregate import IntervalAccumulator
 from salvo.executor.samples import Sample, SampleKind
 from tests.support.executors import free_port
-from tests.unit.test_controller import members, make
+from tests.unit.test_controller import make, members
 
 
 def histogram(*values_ms: float, digits: int = SERIES_DIGITS) -> str:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from salvo.common.summary_schema import Timings
 from salvo.controller import report_html
 from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.merge import merge_summaries
 from salvo.controller.report import Report
-from salvo.common.summary_schema import Timings
 from salvo.controller.report_data import MAX_EXECUTOR_SERIES, released_at
-from salvo.controller.verdict import judge
 from salvo.controller.settings import LostExecutorPolicy
+from salvo.controller.verdict import judge
 from salvo.executor.toolversions import load_tool_versions
 from tests.support.reports import LABELS, START_AT, Shape, realistic_report
 

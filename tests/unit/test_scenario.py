@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salvo.executor import bundle as bundle_module
 from salvo.common.errors import ExitCode, ScenarioError
+from salvo.executor import bundle as bundle_module
 from salvo.executor.checks import check_scenario as check
 from salvo.executor.executions import bzt_executors, resolve_executions
 from salvo.executor.locustprobe import check_locustfile
@@ -603,7 +603,7 @@ def test_check_a_bare_locustfile(tmp_path):
 @given(names=st.lists(st.text(alphabet="ab./\\:C", min_size=1, max_size=10), min_size=1, max_size=4))
 def test_no_member_name_lands_outside(tmp_path_factory, names):
     work = tmp_path_factory.mktemp("names")
-    make_zip(work / "b.zip", {name: "x" for name in names})
+    make_zip(work / "b.zip", dict.fromkeys(names, "x"))
     dest = work / "sub" / "out"
     try:
         files = safe_extract(work / "b.zip", dest, LIMITS)

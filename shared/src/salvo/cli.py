@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from pathlib import Path
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
+from pathlib import Path
 
 from salvo import __version__
 from salvo.common import logs
@@ -101,9 +101,8 @@ def _launcher_factory(settings: ControllerSettings, clock):
 def cmd_controller(_: argparse.Namespace) -> int:
     """Production wiring of the controller."""
     from salvo.common.s3 import S3Store
-    from salvo.controller.controller import Controller
-
     from salvo.common.transport import announce_key_mode
+    from salvo.controller.controller import Controller
 
     settings = _side_settings(ControllerSettings)
     logs.configure(settings, role="controller")

@@ -10,8 +10,9 @@ sets the limit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from salvo.common.errors import ObjectTooLarge
 

@@ -18,11 +18,16 @@ Stdlib only: this module is imported inside the locust process (and by
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Sequence
 
 __all__ = [
+    "ENV_DATA_FILE",
+    "ENV_EXECUTOR_INDEX",
+    "ENV_FLEET_SIZE",
+    "ENV_FLEET_SLOT",
+    "ENV_RUN_ID",
     "LoadMode",
     "Slot",
     "fleet_index",
@@ -32,11 +37,6 @@ __all__ = [
     "share_of_rate",
     "split_count",
     "split_weighted",
-    "ENV_DATA_FILE",
-    "ENV_EXECUTOR_INDEX",
-    "ENV_FLEET_SIZE",
-    "ENV_FLEET_SLOT",
-    "ENV_RUN_ID",
 ]
 
 # Set for the scenario (the load tool's environment) before its first user starts.
@@ -124,7 +124,7 @@ class Slot:
         return f"{self.position}/{self.members}/{self.region}/{','.join(map(str, self.weights))}"
 
     @classmethod
-    def decode(cls, text: str) -> "Slot":
+    def decode(cls, text: str) -> Slot:
         """The slot `encode` wrote; ValueError for anything else."""
         parts = text.split("/")
         if len(parts) != 4:

@@ -55,13 +55,13 @@ class LatencyHistogram:
             self.clamped += count
         self._hdr.record_value(micros, count)
 
-    def merge(self, other: "LatencyHistogram") -> "LatencyHistogram":
+    def merge(self, other: LatencyHistogram) -> LatencyHistogram:
         if other.count:
             self._hdr.add(other._hdr)
         self.clamped += other.clamped
         return self
 
-    def merge_encoded(self, text: str | None) -> "LatencyHistogram":
+    def merge_encoded(self, text: str | None) -> LatencyHistogram:
         """Add an encoded histogram of the same precision straight into this one's counts.
 
         hdrh would build a histogram object per decode (~50 µs, mostly set-up); merging the
@@ -181,7 +181,7 @@ class LatencyHistogram:
 
     def percentiles_ms(self, percentiles: list[float]) -> dict[float, float | None]:
         if self.is_empty:
-            return {p: None for p in percentiles}
+            return dict.fromkeys(percentiles)
         hdr = self._hdr
         indices, cumulative = self._recorded()
         values = {}
@@ -223,7 +223,7 @@ class LatencyHistogram:
         return "" if self.is_empty else self._hdr.encode().decode()
 
     @classmethod
-    def decode(cls, text: str | None, digits: int = SIGNIFICANT_DIGITS) -> "LatencyHistogram":
+    def decode(cls, text: str | None, digits: int = SIGNIFICANT_DIGITS) -> LatencyHistogram:
         if not text:
             return cls(digits=digits)
         return cls(HdrHistogram.decode(text.encode()))

@@ -19,9 +19,10 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
@@ -101,7 +102,7 @@ class S3Location:
     key: str
 
     @classmethod
-    def parse(cls, uri: str) -> "S3Location":
+    def parse(cls, uri: str) -> S3Location:
         """`s3://bucket/key` -> S3Location; ValueError naming what is wrong."""
         if not isinstance(uri, str) or not uri.startswith("s3://"):
             raise ValueError(f"not an S3 URI: {uri!r} (expected s3://bucket/key)")
@@ -110,7 +111,7 @@ class S3Location:
             raise ValueError(f"bad bucket name {bucket!r} in {uri!r}: 3-63 lowercase letters, digits, '.' or '-'")
         return cls(bucket, key)
 
-    def child(self, *parts: str) -> "S3Location":
+    def child(self, *parts: str) -> S3Location:
         """Join key parts with "/": prefix `a/` + `b`, `c/` -> `a/b/c/` (a trailing "/" is kept)."""
         key = self.key
         for part in parts:
@@ -205,7 +206,7 @@ class S3Store:
         # Multipart above 8 MiB; a retry starts the whole transfer again from the file.
         self.transfer_config = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20)
 
-    def bounded(self, retry_seconds: float) -> "S3Store":
+    def bounded(self, retry_seconds: float) -> S3Store:
         """The same store (same client) with a smaller retry budget, e.g. what is left of a phase's."""
         other = copy.copy(self)
         other.retry_seconds = max(0.1, min(self.retry_seconds, retry_seconds))

@@ -82,11 +82,11 @@ class Tally:
         self._count_errors(message, 1)
 
     @classmethod
-    def for_series(cls) -> "Tally":
+    def for_series(cls) -> Tally:
         """A per-second tally: its histogram keeps 2 significant digits (see salvo.common.histogram)."""
         return cls(histogram=LatencyHistogram(digits=SERIES_DIGITS))
 
-    def merge_dict(self, data: dict) -> "Tally":
+    def merge_dict(self, data: dict) -> Tally:
         """Add a tally in its summary.json form without building it first (the executor's stats lines)."""
         return self.add_counts(
             int(data.get("requests", 0)),
@@ -109,7 +109,7 @@ class Tally:
         histogram: str | None = None,
         codes: dict[str, int] | None = None,
         errors: dict[str, int] | None = None,
-    ) -> "Tally":
+    ) -> Tally:
         """Add a tally's parts, its histogram still encoded (the merge's hot path: no histogram object built)."""
         self.requests += requests
         self.failures += failures
@@ -123,7 +123,7 @@ class Tally:
             self._count_errors(message, count)
         return self
 
-    def merge(self, other: "Tally") -> "Tally":
+    def merge(self, other: Tally) -> Tally:
         self.requests += other.requests
         self.failures += other.failures
         self.user_errors += other.user_errors
@@ -177,7 +177,7 @@ class Tally:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Tally":
+    def from_dict(cls, data: dict) -> Tally:
         return cls(
             requests=int(data.get("requests", 0)),
             failures=int(data.get("failures", 0)),

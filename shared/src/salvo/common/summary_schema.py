@@ -26,7 +26,6 @@ from salvo.common.summary import (
     MAX_LABEL_CHARS,
     MAX_LABELS,
     MAX_MESSAGE_CHARS,
-    SCHEMA,
 )
 
 MAX_SUMMARY_BYTES = 256 * 1024 * 1024
@@ -84,7 +83,7 @@ class TallyPart(_Part):
     errors: Annotated[dict[Message, Count], Field(max_length=MAX_ERROR_MESSAGES + 1)] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TallyPart":
+    def _consistent(self) -> TallyPart:
         _check_failures(self.requests, self.failures, self.user_errors)
         if sum(self.codes.values()) > self.requests:
             raise ValueError(f"codes: {sum(self.codes.values())} responses counted for {self.requests} requests")
@@ -106,7 +105,7 @@ class SeriesPoint(_Part):
     histogram: HistogramText = ""
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SeriesPoint":
+    def _consistent(self) -> SeriesPoint:
         _check_failures(self.requests, self.failures, self.user_errors)
         recorded = _histogram_count(self.histogram, SERIES_DIGITS)
         if recorded != self.requests:
@@ -177,7 +176,7 @@ class Summary(_Part):
     series: Annotated[list[SeriesPoint], Field(max_length=MAX_SERIES_POINTS)]
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Summary":
+    def _consistent(self) -> Summary:
         totals = self.totals
         if self.labels:
             for name in ("requests", "failures", "user_errors", "bytes"):

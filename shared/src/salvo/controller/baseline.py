@@ -10,9 +10,9 @@ SALVO_BASELINE_RUN names a run id under the controller's SALVO_RESULTS_URI, or a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from salvo.common.errors import ConfigError
 from salvo.common.layout import REPORT_FILES, run_location

@@ -7,8 +7,8 @@ for the error rate, as `salvo.controller.regression` defines them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from salvo.common.errors import ExitCode
 from salvo.common.s3 import S3Store

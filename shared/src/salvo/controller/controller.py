@@ -13,15 +13,14 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from enum import Enum
-from typing import Callable
 
 from salvo import __version__
-from salvo.common.environment import scenario_environment
 from salvo.common.clock import Clock
-from salvo.common.signals import Interrupted, exit_code_for_signal
-from salvo.common.errors import ExitCode, PreStartFailed
 from salvo.common.clocksync import ClockSample
+from salvo.common.environment import scenario_environment
+from salvo.common.errors import PreStartFailed
 from salvo.common.layout import run_location
 from salvo.common.protocol import (
     START_QUIET_SECONDS,
@@ -36,18 +35,19 @@ from salvo.common.protocol import (
     Stop,
 )
 from salvo.common.s3 import S3Store
+from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.transport import RateLimitedWarning
+from salvo.controller.clocks import RECHECK_SECONDS, FleetClocks, synchronise
 from salvo.controller.collect import count_summaries, read_summaries
 from salvo.controller.compare import compare_to_baseline
 from salvo.controller.criteria import evaluate
-from salvo.controller.clocks import RECHECK_SECONDS, FleetClocks, synchronise
 from salvo.controller.discovery import Fleet, Seen, TooFewExecutors, discover, too_few
-from salvo.controller.preflight import check_results_destination, read_baseline
 from salvo.controller.launch import Launcher
 from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
 from salvo.controller.metrics import LiveMetrics, serving
+from salvo.controller.preflight import check_results_destination, read_baseline
 from salvo.controller.report import Report, publish_report
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
 from salvo.controller.sharing import check_fleet_load, fleet_load, fleet_load_report, fleet_regions

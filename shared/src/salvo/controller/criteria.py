@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)  # every one a criterion may name is computed by the merge
 LATENCY_METRICS = {"avg", "min", "max", *(f"p{p:g}" for p in PERCENTILES)}
@@ -75,7 +75,7 @@ DEFAULT_CRITERIA = (Criterion(text="failures==0", metric="failures", op="==", th
 NONE = "none"  # SALVO_CRITERIA=none: the explicit way to accept any outcome
 
 
-def parse(text: "str | None | tuple[Criterion, ...]") -> tuple[Criterion, ...]:
+def parse(text: str | None | tuple[Criterion, ...]) -> tuple[Criterion, ...]:
     """`p95<500ms; error_rate<1%` -> criteria (`none`: no criterion); CriteriaSyntaxError naming the first bad one."""
     if isinstance(text, tuple):
         return text

@@ -16,8 +16,8 @@ import logging
 import socket
 import struct
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from enum import Enum
 
 from salvo.common.clock import Clock
@@ -142,7 +142,7 @@ async def _probe(addresses: list[str], port: int, concurrency: int, timeout: flo
         async with gate:
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 return None
             writer.close()
             try:

@@ -18,9 +18,9 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from salvo.common import protocol
+from salvo.common.clocksync import ClockEstimate, ClockSample, estimate
 from salvo.common.errors import ProtocolError
 from salvo.common.keys import ControllerKeys
-from salvo.common.clocksync import ClockEstimate, ClockSample, estimate
 from salvo.common.protocol import ClockAck, ClockSet, Hello, Status, TimeEcho, TimeProbe
 from salvo.common.transport import HANDSHAKE_FAILURES, RateLimitedWarning, harden
 
@@ -162,7 +162,7 @@ class ControllerLink:
         Gives up on the rest once no answer arrived for `timeout` seconds (a large fleet's CURVE
         handshakes take seconds, but keep making progress), and after HANDSHAKE_LIMIT at most.
         `last_rtt[host]` is the time from the latest Hello to its answer."""
-        answers: dict[str, Status | None] = {host: None for host in hosts}
+        answers: dict[str, Status | None] = dict.fromkeys(hosts)
         new = [host for host in hosts if host not in self.peers]
         for host in new:
             self.add_executor(host)

@@ -33,7 +33,7 @@ class Unit(str, Enum):
     MS = "ms"  # absolute change of a latency, in milliseconds
 
 
-RISING = {**{metric: (Unit.PERCENT, Unit.MS) for metric in LATENCY_METRICS}, "error_rate": (Unit.POINTS,)}
+RISING = {**dict.fromkeys(LATENCY_METRICS, (Unit.PERCENT, Unit.MS)), "error_rate": (Unit.POINTS,)}
 FALLING = {"rps": (Unit.PERCENT,)}
 METRICS = {**RISING, **FALLING}
 
@@ -97,7 +97,7 @@ class ThresholdResult:
         )
 
 
-def parse(text: "str | None | tuple[Threshold, ...]") -> tuple[Threshold, ...]:
+def parse(text: str | None | tuple[Threshold, ...]) -> tuple[Threshold, ...]:
     """`p95+10%; error_rate+0.5pp` -> thresholds; RegressionSyntaxError naming the first bad one."""
     if isinstance(text, tuple):
         return text

@@ -6,7 +6,7 @@ Every cell is escaped here; a figure the data does not have shows as "-".
 from __future__ import annotations
 
 import html
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from salvo.controller.criteria import LATENCY_METRICS, RATE_METRICS
 

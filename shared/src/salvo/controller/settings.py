@@ -14,16 +14,15 @@ from salvo.common.identifiers import Identifier
 from salvo.common.keys import (
     ControllerKeys,
     KeyMode,
+    controller_keys_from_fleet_key,
     decode_curve_key,
     keypair_from_secret,
-    controller_keys_from_fleet_key,
 )
-from salvo.common.regions import RegionWeights, parse_region_weights
 from salvo.common.protocol import MAX_FLEET, FleetSpawnRate, FleetUsers
+from salvo.common.regions import RegionWeights, parse_region_weights
 from salvo.common.settings import CommonSettings, CurvePublicKey, CurveSecretKey, Duration, Port, S3PrefixUri
-from salvo.controller.criteria import DEFAULT_CRITERIA, Criterion, parse
 from salvo.controller.baseline import check_baseline_run
-from salvo.controller.regression import Threshold, parse as parse_thresholds
+from salvo.controller.criteria import DEFAULT_CRITERIA, Criterion, parse
 from salvo.controller.launch_settings import (
     Capacity,
     CommaList,
@@ -34,6 +33,8 @@ from salvo.controller.launch_settings import (
     parse_regions,
     split_by_region,
 )
+from salvo.controller.regression import Threshold
+from salvo.controller.regression import parse as parse_thresholds
 
 
 class LostExecutorPolicy(str, Enum):
@@ -315,7 +316,7 @@ class ControllerSettings(CommonSettings):
         ]
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ControllerSettings":
+    def _consistent(self) -> ControllerSettings:
         problems = self._launch_problems()  # first: it sets the expected fleet the checks below read
         if (self.ip_network is None) != (self.ip_hosts is None):
             problems.append("SALVO_IP_NETWORK and SALVO_IP_HOSTS go together: set both or neither")

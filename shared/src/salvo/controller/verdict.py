@@ -14,14 +14,14 @@ An interrupted run never passes (130/143).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from salvo.common.errors import ExitCode
+from salvo.common.fleetload import LoadMode
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
 from salvo.controller.regression import ThresholdResult
-from salvo.common.fleetload import LoadMode
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy, ShortFleet
 
 
@@ -35,7 +35,7 @@ class FleetStrength:
     short_may_pass: bool = False  # SALVO_SHORT_FLEET=pass
 
     @classmethod
-    def of(cls, started: int, settings: ControllerSettings) -> "FleetStrength":
+    def of(cls, started: int, settings: ControllerSettings) -> FleetStrength:
         return cls(
             started,
             settings.expected_executors,

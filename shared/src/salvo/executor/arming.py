@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from salvo.common.bounded import SizeLimit
 from salvo.common.errors import ScenarioFetchError, UploadError
 from salvo.common.layout import write_check_location
-from salvo.common.bounded import SizeLimit
 from salvo.common.s3 import S3Location, S3Store
 from salvo.executor.bztconfig import LoadProfile, RunPlan, prepare_run
 from salvo.executor.scenario import BundleLimits, Scenario, unpack

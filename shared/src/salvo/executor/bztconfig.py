@@ -38,13 +38,13 @@ from salvo.executor.checks import CheckedScenario, check_scenario
 from salvo.executor.dlt import drop_task_counts
 from salvo.executor.executions import Execution, execution_items, scenario_mapping
 from salvo.executor.hosts import apply_target_host, default_address
-from salvo.executor.jmxhosts import with_host
 from salvo.executor.jmeterplan import JMETER, gate_jmeter_executions, jmeter_overrides, locate_jmeter
-from salvo.executor.toolcheck import tool_paths
+from salvo.executor.jmxhosts import with_host
 from salvo.executor.locust_plugin import wrapper_source
 from salvo.executor.reportfiles import ReportOutput, redirect_report_outputs
 from salvo.executor.requestscript import locustfile_source
 from salvo.executor.scenario import EntryKind, Scenario
+from salvo.executor.toolcheck import tool_paths
 
 __all__ = ["LoadProfile", "RunPlan", "overrides_config", "prepare_run", "write_fleet_share", "write_plan"]
 

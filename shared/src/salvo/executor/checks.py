@@ -23,8 +23,8 @@ from salvo.common.errors import ScenarioError
 from salvo.executor.dlt import task_counts
 from salvo.executor.executions import Execution, resolve_executions
 from salvo.executor.hosts import default_address, host_problem
-from salvo.executor.jmxhosts import JmxPlan, hostless_message, parse_plan
 from salvo.executor.jmeterplan import JMETER
+from salvo.executor.jmxhosts import JmxPlan, hostless_message, parse_plan
 from salvo.executor.locustprobe import UserClass, probe_locustfile
 from salvo.executor.reportfiles import ReportOutput, parse_report_outputs
 from salvo.executor.requestscript import GeneratedRequest, parse_requests

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from salvo import __version__
 from salvo.common.clock import Clock, ControllerTime
-from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
 from salvo.common.fleetload import ENV_DATA_FILE
 from salvo.common.layout import executor_location, summary_location
@@ -39,6 +38,7 @@ from salvo.common.protocol import (
     TimeProbe,
 )
 from salvo.common.s3 import S3Store
+from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.transport import Inbound, Link
 from salvo.executor import results
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
@@ -47,10 +47,10 @@ from salvo.executor.finalstatus import write_final_stats
 from salvo.executor.fleetplace import FleetPlace, take_place
 from salvo.executor.pacing import POLL_SECONDS, poll_timeout
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
+from salvo.executor.presence import ArmedFacts, Presence
 from salvo.executor.results import ResultsCollector
 from salvo.executor.settings import ExecutorSettings, Mode
 from salvo.executor.startrule import start_refusal
-from salvo.executor.presence import ArmedFacts, Presence
 from salvo.executor.statefile import StateFile
 from salvo.executor.testdata import TestData
 from salvo.executor.workdir import WorkDir

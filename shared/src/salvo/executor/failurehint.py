@@ -17,10 +17,10 @@ source line or a header such as "Locust STDERR:", and bzt's generic wrap-up
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
-__all__ = ["first_error", "MAX_CHARS", "READ_LIMIT_BYTES"]
+__all__ = ["MAX_CHARS", "READ_LIMIT_BYTES", "first_error"]
 
 READ_LIMIT_BYTES = 1 << 20  # the first error is near the start; a looping error can grow a log to GBs
 MAX_CHARS = 300

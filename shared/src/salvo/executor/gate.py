@@ -32,9 +32,9 @@ from salvo.common.fleetload import ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_FLEET
 __all__ = [
     "ABORT_EXIT_CODE",
     "GATE_SOCKET_ENV",
-    "Go",
-    "GateProtocolError",
     "MAX_LINE_BYTES",
+    "GateProtocolError",
+    "Go",
     "check_go",
     "decode_done",
     "decode_go",

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from salvo.common.fleetload import Slot
 from salvo.executor import gate as protocol
@@ -138,7 +139,7 @@ def _hold_users_until_released():
     barrier = Event()
     original_run = User.run
 
-    def run(self):  # noqa: ANN001
+    def run(self):
         if not barrier.is_set():
             barrier.wait()
         return original_run(self)

@@ -36,7 +36,7 @@ REPORTED_MARK = "_salvo_reported_as_failed_request"
 SETTLE_SECONDS = 2  # a second is written once this much later: requests are recorded when they end
 
 
-def install_recorder(events: Any) -> "StatsRecorder | None":
+def install_recorder(events: Any) -> StatsRecorder | None:
     """Record through locust's events when $SALVO_SAMPLES_DIR is set; the recorder, or None."""
     folder = os.environ.get(SAMPLES_DIR_ENV)
     if not folder:

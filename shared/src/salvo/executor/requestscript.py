@@ -25,7 +25,7 @@ from typing import Any
 from salvo.common.errors import ScenarioError
 from salvo.common.settings import parse_duration
 
-__all__ = ["GeneratedRequest", "METHODS", "REQUEST_KEYS", "SCENARIO_KEYS", "parse_requests", "locustfile_source"]
+__all__ = ["METHODS", "REQUEST_KEYS", "SCENARIO_KEYS", "GeneratedRequest", "locustfile_source", "parse_requests"]
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 REQUEST_KEYS = frozenset({"url", "method", "headers", "body", "label", "think-time", "timeout"})

@@ -128,7 +128,7 @@ class BztRunner:
             self._listener.settimeout(min(0.2, remaining))
             try:
                 conn, _ = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             conn.settimeout(10)
             try:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Iterator
 
 SALVO_COLUMNS = ["kind", "start", "elapsed_ms", "label", "method", "code", "success", "bytes", "message"]
 

@@ -18,7 +18,7 @@ from salvo.common.errors import ScenarioError
 from salvo.executor.bundle import BundleLimits, safe_extract
 from salvo.executor.taurus import TAURUS_KEYS, parse_documents
 
-__all__ = ["BundleLimits", "EntryKind", "Scenario", "unpack", "safe_extract"]
+__all__ = ["BundleLimits", "EntryKind", "Scenario", "safe_extract", "unpack"]
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from salvo.common.identifiers import Identifier
+from salvo.common.keys import ExecutorKeys, KeyMode, decode_curve_key, executor_keys_from_fleet_key, keypair_from_secret
 from salvo.common.regions import Region
-from salvo.common.keys import ExecutorKeys, KeyMode, decode_curve_key, keypair_from_secret, executor_keys_from_fleet_key
 from salvo.common.settings import (
     CommonSettings,
     CurvePublicKey,
@@ -119,7 +119,7 @@ class ExecutorSettings(CommonSettings):
         return ExecutorKeys(own, decode_curve_key(self.controller_public_key))
 
     @model_validator(mode="after")
-    def _one_load_profile(self) -> "ExecutorSettings":
+    def _one_load_profile(self) -> ExecutorSettings:
         if self.spawn_rate is not None and self.ramp_up is not None:
             raise ValueError("SALVO_SPAWN_RATE and SALVO_RAMP_UP are alternatives: set one")
         if self.command_port == self.status_port:

@@ -37,7 +37,7 @@ class SecondOfLabel:
     A request costs a few dictionary operations; the histograms are built once per
     second from the distinct values (hundreds, not thousands)."""
 
-    __slots__ = ("tally", "latencies", "first_start", "last_end")
+    __slots__ = ("first_start", "last_end", "latencies", "tally")
 
     def __init__(self) -> None:
         self.tally = Tally()

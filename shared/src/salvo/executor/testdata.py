@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
+from salvo.common.bounded import SizeLimit
 from salvo.common.errors import ScenarioError
 from salvo.common.fleetload import Slot
-from salvo.common.bounded import SizeLimit
 from salvo.common.s3 import S3Location, S3Store
 
 log = logging.getLogger(__name__)
