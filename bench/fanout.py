@@ -96,13 +96,14 @@ def run(count: int, curve: bool, command_port: int, status_port: int, results_ur
         }
     )
     launched = time.time()
-    controller = subprocess.Popen(
-        [sys.executable, "-m", "salvo.cli", "controller"],
-        cwd=REPO,
-        env=controller_env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "controller.log", "wb"),
-    )
+    with open(work / "controller.log", "wb") as output:  # the child keeps its own descriptor
+        controller = subprocess.Popen(
+            [sys.executable, "-m", "salvo.cli", "controller"],
+            cwd=REPO,
+            env=controller_env,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
     peak_rss_kb, cpu_seconds = watch(controller)
     code = controller.wait(600)
     for sim in sims:

@@ -28,7 +28,7 @@ def stats_lines(seconds: int, rnd: random.Random) -> list[str]:
         for label in range(LABELS):
             cell = SecondOfLabel()
             per_label = RATE // LABELS
-            for n in range(40):
+            for _ in range(40):
                 value, count = rnd.lognormvariate(3, 0.6), per_label // 40
                 micros = int(value * 1000)
                 cell.latencies[micros] = cell.latencies.get(micros, 0) + count

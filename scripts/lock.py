@@ -83,10 +83,11 @@ def wanted(filename: str, tags: set[Tag]) -> bool:
 
 
 def index_files(name: str) -> list[dict]:
-    request = urllib.request.Request(
+    # the package index's simple API over https (pypi.org, or the operator's PYPI_SIMPLE_URL)
+    request = urllib.request.Request(  # noqa: S310
         f"{SIMPLE}{canonicalize_name(name)}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
     )
-    with urllib.request.urlopen(request, timeout=120) as answer:
+    with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310
         return json.load(answer)["files"]
 
 
@@ -151,7 +152,7 @@ def main(argv: list[str]) -> int:
         }
     )
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        files = dict(zip(pins, pool.map(lambda pin: pinned_files(*pin, tags), pins)))
+        files = dict(zip(pins, pool.map(lambda pin: pinned_files(*pin, tags), pins), strict=True))
     for lock in locks:
         lock.write_text(relock(lock, files))
         print(f"lock: {lock.relative_to(REPO)}: {len(split_blocks(lock.read_text())[1])} pins re-hashed")
@@ -161,7 +162,8 @@ def main(argv: list[str]) -> int:
     ARTIFACTS.write_text(
         json.dumps(
             {
-                "about": "sha256 -> file name of every artifact hashed in requirements/*.lock (written by scripts/lock.py)",
+                "about": "sha256 -> file name of every artifact hashed in requirements/*.lock "
+                "(written by scripts/lock.py)",
                 "files": {h: known[h] for h in sorted(in_use) if h in known},
             },
             indent=1,

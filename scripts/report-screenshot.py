@@ -1,4 +1,6 @@
-"""Regenerate docs/report.png (the README's picture of report.html) and docs/report-example.html (`make report-screenshot`).
+"""Regenerate docs/report.png (the README's picture of report.html) and docs/report-example.html.
+
+Run by `make report-screenshot`.
 
 The run is the synthetic one the report tests use (tests/support/reports.py: five executors, one
 lost, a latency incident, a baseline), built through the real summary, merge and verdict code;

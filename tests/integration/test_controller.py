@@ -84,13 +84,14 @@ class Fleet:
         )
         environment.update({k: str(v) for k, v in env.items()})
         log = self.tmp_path / f"controller-{run_id}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "salvo.cli", "controller"],
-            env=environment,
-            cwd=REPO,
-            stdout=open(log, "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(log, "wb") as output:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-m", "salvo.cli", "controller"],
+                env=environment,
+                cwd=REPO,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         return ControllerProcess(process, log, report_dir)
 
     def kill(self):

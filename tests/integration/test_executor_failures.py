@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -127,10 +128,8 @@ def test_garbage_on_both_ports_is_ignored(launch, target):
             with socket.create_connection((executor.host, port), timeout=5) as raw:
                 raw.sendall(junk)
                 raw.settimeout(2)
-                try:
+                with contextlib.suppress(TimeoutError, ConnectionResetError):
                     raw.recv(100)  # the peer answers with a ZMTP greeting or closes
-                except (TimeoutError, ConnectionResetError):
-                    pass
     # a valid ZMTP peer sending an undecodable frame on the command link
     link = controller_for(executor)
     link.wait_subscribed(1, timeout=10)

@@ -138,7 +138,7 @@ def test_default_ids_on_one_host_are_distinct_and_counted_once(cluster, tmp_path
         executor.wait_state("armed")
     ids = [state_record(e)["executor_id"] for e in executors]
     assert ids[0] != ids[1], ids
-    for executor_id, executor in zip(ids, executors):
+    for executor_id, executor in zip(ids, executors, strict=True):
         assert executor.host in executor_id  # hostname + bind address (+ ports): unique per host
     controller = cluster.controller("default-ids", expected=2)
     assert controller.wait() == 0, controller.log()[-4000:]
@@ -296,7 +296,7 @@ def test_sigkilled_executors_leave_no_orphaned_load(cluster, target):
     controller = cluster.controller("orphans", expected=len(victims))
     for victim in victims:
         wait_for(
-            lambda: target.stats()["executors"].get(victim.executor_id, {}).get("count", 0) >= 3,
+            lambda victim=victim: target.stats()["executors"].get(victim.executor_id, {}).get("count", 0) >= 3,
             60,
             f"{victim.executor_id}'s load",
         )
@@ -462,7 +462,7 @@ def test_report_counts_a_copied_summary_once(finished_run):
 
 
 def test_report_without_report_json_still_sees_an_executor_whose_summary_is_missing(finished_run):
-    cluster, s3, seen = finished_run
+    cluster, s3, _seen = finished_run
     artifacts = [
         o["Key"]
         for o in s3.list_objects_v2(Bucket=cluster.bucket, Prefix=f"results/{RUN}/executors/node-12/")["Contents"]

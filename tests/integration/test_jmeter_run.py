@@ -187,7 +187,7 @@ def test_two_jmeter_executors_with_shifted_clocks_start_together(cluster, s3_cli
             prefix=["faketime", "-f", f"{shift:+g}s"],
             **jmeter_env(),
         )
-        for n, (executor_id, shift) in zip((19, 20), shifts.items())
+        for n, (executor_id, shift) in zip((19, 20), shifts.items(), strict=True)
     ]
     for executor in executors:
         executor.wait_state("armed", timeout=120)

@@ -106,7 +106,7 @@ def test_metrics_are_scraped_during_a_real_run(cluster):
     report = controller.report()
     assert value(labelled, "salvo_requests_total") <= report["overall"]["requests"]
     assert "Prometheus metrics at http://127.0.0.1:" in controller.log()
-    with pytest.raises(OSError):  # the endpoint ends with the controller
+    with pytest.raises(ConnectionRefusedError):  # the endpoint ends with the controller
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 

@@ -172,7 +172,7 @@ def test_a_hostile_zip_index_is_refused_before_zipfile_reads_it(tmp_path, aws_en
     uri = f"s3://{s3_bucket}/scenarios/{name}.zip"
     result = run_executor(tmp_path, aws_env, uri, **settings)
     assert_refused(result, 3, line.format(uri=uri))
-    assert not [p for p in (tmp_path / "work").rglob("scenario/*")], "nothing may be extracted"
+    assert not list((tmp_path / "work").rglob("scenario/*")), "nothing may be extracted"
 
 
 # --- the store itself: one bounded path for downloads and reads --------------------------------------------

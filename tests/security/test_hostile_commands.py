@@ -210,7 +210,12 @@ UNDECODABLE = [
         start(load={"mode": "fleet", "users": 10, "rows": 5}),
         "start.load.rows: Extra inputs are not permitted",
     ),
-    case("unknown-start-field", "command", start(shell="rm -rf /"), "start.shell: Extra inputs are not permitted"),
+    case(
+        "unknown-start-field",
+        "command",
+        start(shell="rm -rf /"),  # noqa: S604 -- a field Start must refuse, never run
+        "start.shell: Extra inputs are not permitted",
+    ),
     case(
         "too-many-params",
         "command",

@@ -1,4 +1,4 @@
-"""Executor data is untrusted at the controller: hostile summaries are rejected by name, hostile live messages dropped."""
+"""Executor data is untrusted at the controller: hostile summaries rejected by name, hostile live messages dropped."""
 
 from __future__ import annotations
 

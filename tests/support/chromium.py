@@ -7,6 +7,7 @@ requests, evaluate JavaScript, take a full-page screenshot. Stdlib only.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -90,10 +91,8 @@ class Chromium:
         return self
 
     def __exit__(self, *exc) -> None:
-        try:
+        with contextlib.suppress(BrowserError, OSError):
             self.send("Browser.close", session=False, timeout=5)
-        except (BrowserError, OSError):
-            pass
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:

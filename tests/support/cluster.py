@@ -11,6 +11,7 @@ The 127.0.2.0/27 range is used by no other test file: a controller scanning it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -142,13 +143,14 @@ class Cluster:
             else:
                 env[name] = str(value)
         log_path = self.tmp_path / "logs" / f"executor-{label}-{len(self.executors)}.log"
-        process = subprocess.Popen(
-            [*(prefix or []), sys.executable, "-m", "salvo.cli", "executor"],
-            env=env,
-            cwd=REPO,
-            stdout=open(log_path, "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(log_path, "wb") as output:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [*(prefix or []), sys.executable, "-m", "salvo.cli", "executor"],
+                env=env,
+                cwd=REPO,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         executor = ExecutorProcess(label, host, self.command_port, self.status_port, work_dir, log_path, process, env)
         self.executors.append(executor)
         return executor
@@ -181,13 +183,14 @@ class Cluster:
             env.update(controller_env())
         env.update({k: str(v) for k, v in extra_env.items()})
         log_path = self.tmp_path / "logs" / f"controller-{run_id}-{number}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "salvo.cli", "controller"],
-            env=env,
-            cwd=REPO,
-            stdout=open(log_path, "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(log_path, "wb") as output:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-m", "salvo.cli", "controller"],
+                env=env,
+                cwd=REPO,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         run = ControllerRun(process, log_path, report_dir)
         self.controllers.append(run)
         return run
@@ -233,10 +236,8 @@ def reap(folder: Path, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while (left := processes_under(folder)) and time.monotonic() < deadline:
         for pid in left:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.05)
 
 

@@ -154,13 +154,14 @@ def start_executor(
         env.update(INSECURE)
     env.update(extra_env or {})
     log_path = work_dir / "executor.log"
-    process = subprocess.Popen(
-        [*(prefix or []), sys.executable, "-m", "salvo.cli", "executor"],
-        env=env,
-        cwd=REPO,
-        stdout=open(log_path, "wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with open(log_path, "wb") as output:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [*(prefix or []), sys.executable, "-m", "salvo.cli", "executor"],
+            env=env,
+            cwd=REPO,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     return ExecutorProcess(executor_id, host, command_port, status_port, work_dir, log_path, process, env)
 
 

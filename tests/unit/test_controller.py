@@ -69,7 +69,7 @@ def test_controller_passes_when_every_member_finished_and_counts_each_once(tmp_p
 def test_controller_fails_when_a_members_load_tool_failed(tmp_path):
     fleet_members = members(2)
     fleet_members[1].exit_code = 1
-    controller, fleet = make(fleet_members, tmp_path, criteria="error_rate<1%")
+    controller, _fleet = make(fleet_members, tmp_path, criteria="error_rate<1%")
     assert controller.run() == ExitCode.FAILED
     data = report(tmp_path)
     assert data["verdict"] == "fail" and data["exit_code"] == 1 and data["failed"] == ["node-1"]
@@ -120,7 +120,7 @@ def test_controller_lost_member_under_each_policy(tmp_path, policy, short_fleet,
 def test_controller_fails_when_a_summary_is_missing_or_not_its_own(tmp_path, upload, outcome, why):
     fleet_members = members(2)
     fleet_members[1].upload = upload
-    controller, fleet = make(fleet_members, tmp_path)
+    controller, _fleet = make(fleet_members, tmp_path)
     assert controller.run() == ExitCode.FAILED
     data = report(tmp_path)
     entry = data["executors"]["node-1"]
@@ -213,7 +213,7 @@ def test_failed_requests_fail_by_default_and_all_failed_never_passes(tmp_path, c
 
 
 def test_controller_too_few_executors_exit_3(tmp_path):
-    controller, fleet = make(members(1), tmp_path, expected_executors=3, min_executors=2)
+    controller, _fleet = make(members(1), tmp_path, expected_executors=3, min_executors=2)
     with pytest.raises(TooFewExecutors) as raised:
         controller.run()
     assert raised.value.exit_code == ExitCode.SCENARIO and "10.9.0.10: node-0 armed" in str(raised.value)
@@ -262,7 +262,7 @@ def test_controller_second_signal_while_reading_summaries_ends_the_phase(tmp_pat
                 raise AssertionError("unreachable")  # the read fails; the signal ends the phase
             return super().read_bytes(location, **options)
 
-    controller, fleet = make(members(2), tmp_path, store=SlowStore())
+    controller, _fleet = make(members(2), tmp_path, store=SlowStore())
     assert controller.run() == ExitCode.SIGINT
     assert report(tmp_path)["exit_code"] == 130
 

@@ -109,7 +109,7 @@ JOBS = sorted(SIDES)
 
 @pytest.mark.parametrize("job_name", JOBS)
 def test_pods_have_resources_and_their_own_half_of_the_keys(job_name):
-    role, secret_name, keygen_half = SIDES[job_name]
+    _role, secret_name, keygen_half = SIDES[job_name]
     job = _job(job_name)
     container = _container(job)
     resources = container["resources"]

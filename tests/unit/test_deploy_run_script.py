@@ -33,7 +33,8 @@ if args[:2] == ["ecs", "register-task-definition"]:
     with open(option("--cli-input-json").removeprefix("file://")) as source:
         call["input"] = json.load(source)
     family = call["input"]["family"]
-    response = {"taskDefinition": {"taskDefinitionArn": f"arn:aws:ecs:eu-west-1:111122223333:task-definition/{family}:7"}}
+    arn = f"arn:aws:ecs:eu-west-1:111122223333:task-definition/{family}:7"
+    response = {"taskDefinition": {"taskDefinitionArn": arn}}
 else:
     sys.exit(f"fake aws: unexpected call {args}")
 with open(log, "a") as out:

@@ -199,7 +199,7 @@ def dlt_locust_requests(tmp_path: Path, requests: list, profile=PROFILE) -> tupl
 
 
 def test_locust_requests_become_a_gated_locustfile_with_every_value_a_literal(tmp_path):
-    plan, config, _ = dlt_locust_requests(
+    plan, _config, _ = dlt_locust_requests(
         tmp_path,
         [
             dlt_request(URL, "POST", {"Content-Type": "application/json", "X-Tenant": "a'b"}, JSON_BODY),
@@ -319,7 +319,8 @@ def test_final_stats_files_are_written_from_the_runs_count_in_bzts_format(tmp_pa
     assert (first.findtext("name"), first.findtext("value")) == ("throughput", "11")
     assert total.find("rc[@param='500']").findtext("name") == "rc/500"
 
-    rows = list(csv.DictReader(open(tmp_path / "out.csv")))
+    with open(tmp_path / "out.csv") as out:
+        rows = list(csv.DictReader(out))
     assert [row["label"] for row in rows] == ["/orders", "/pay", ""]
     assert list(rows[0])[:10] == [
         "label",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from salvo.common.errors import ExitCode
+from salvo.common.errors import ExitCode, SalvoError
 from salvo.common.fleetload import LoadMode, Slot, fleet_index, has_row, share_of_count, split_count
 from salvo.common.protocol import FleetLoad, Start
 from salvo.executor.testdata import DataFileError, fetch_test_data
@@ -95,7 +96,7 @@ def test_data_rows_are_split_without_overlap_and_the_header_kept(tmp_path):
 
 
 def test_a_missing_data_file_fails_while_arming_with_exit_3(tmp_path, caplog):
-    executor, controller, runners, store, clock = make_executor(
+    executor, _controller, runners, _store, _clock = make_executor(
         tmp_path, env={"SALVO_DATA_URI": "s3://data/absent.csv"}
     )
     assert executor.run() == ExitCode.SCENARIO
@@ -122,7 +123,7 @@ def test_executor_writes_its_rows_before_release_and_names_them_for_the_scenario
     assert executor.run() == ExitCode.OK
     (runner,) = runners.runners
     data_file = runner.env["SALVO_DATA_FILE"]
-    assert open(data_file).read() == "id\n2\n"  # index 1 of 3: row 1
+    assert Path(data_file).read_text() == "id\n2\n"  # index 1 of 3: row 1
     assert executor.presence.status().data_rows == 2
     assert summary(store)["share"]["rows"] == 1
 
@@ -164,7 +165,7 @@ def test_controller_refuses_a_split_it_cannot_run_before_any_load(tmp_path, capl
     from tests.unit.test_controller import make, members
 
     controller, fleet = make(members(3, **behaviour), tmp_path, **env)
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(SalvoError) as refused:
         controller.run()
     assert refused.value.exit_code == ExitCode.CONFIG and culprit in str(refused.value)
     assert not fleet.links[-1].of_type(Start)

@@ -179,7 +179,7 @@ def test_reasons_that_persist_are_retried_then_reported_and_no_further_batch_is_
 def test_a_lower_quorum_starts_short_with_a_warning(caplog):
     plan = [run_task_ok(0, 10), run_task_failures(10, 3, ["RESOURCE:ENI", "MISSING"])]
     plan += [run_task_failures(13, 0, ["RESOURCE:ENI", "MISSING"])] * 4  # ECS gives one failure per task
-    launch, ecs = launcher(plan, SALVO_LAUNCH_COUNT="15", SALVO_MIN_EXECUTORS="12")
+    launch, _ecs = launcher(plan, SALVO_LAUNCH_COUNT="15", SALVO_MIN_EXECUTORS="12")
     launch.launch()
     assert len(launch.started) == 13
     assert "13 of 15 executor task(s) started on loadtests (quorum 12)" in caplog.text

@@ -178,7 +178,7 @@ def test_the_endpoint_serves_while_open_and_is_gone_after():
         'salvo_requests_total{run_id="run-1"} 3.0' in text
         and 'salvo_run_state{run_id="run-1",state="watch"} 1.0' in text
     )
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
@@ -192,9 +192,11 @@ def test_a_taken_port_is_a_one_line_exit_2():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(MetricsPortUnavailable) as caught:
-            with serving(settings(metrics_port=port, metrics_bind="127.0.0.1"), "run-1", [], lambda: ""):
-                pass
+        with (
+            pytest.raises(MetricsPortUnavailable) as caught,
+            serving(settings(metrics_port=port, metrics_bind="127.0.0.1"), "run-1", [], lambda: ""),
+        ):
+            pass
     assert caught.value.exit_code == ExitCode.CONFIG == 2
     assert f"SALVO_METRICS_PORT={port}" in str(caught.value) and "\n" not in str(caught.value)
 
@@ -214,7 +216,7 @@ def test_the_controller_asks_for_labels_and_feeds_the_metrics_through_its_run(tm
     )
     assert [found[("salvo_executors", (("state", s),))] for s in ("active", "lost", "finished")] == [0, 0, 3]
     assert found[("salvo_run_state", (("state", "conclusion"),))] == 1
-    with pytest.raises(OSError):  # the endpoint ends with the controller
+    with pytest.raises(ConnectionRefusedError):  # the endpoint ends with the controller
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 

@@ -80,7 +80,7 @@ def test_the_controller_setting_is_parsed_once_and_needs_fleet_users():
 def test_the_region_split_is_exact_and_within_one_of_the_proportion(total, weights):
     parts = split_weighted(total, weights)
     assert sum(parts) == total
-    for part, weight in zip(parts, weights):
+    for part, weight in zip(parts, weights, strict=True):
         assert abs(part - total * weight / sum(weights)) < 1
 
 
@@ -97,7 +97,7 @@ def test_every_executors_share_sums_to_its_regions_and_all_to_the_total(total, r
     shares = [slot.count(total) for slot in slots]
     assert sum(shares) == total
     for region, part in enumerate(split_weighted(total, weights)):
-        mine = [s for s, r in zip(shares, member_regions) if r == region]
+        mine = [s for s, r in zip(shares, member_regions, strict=True) if r == region]
         assert sum(mine) == part and max(mine) - min(mine) <= 1
     rates = [slot.rate(10.0) for slot in slots]
     assert sum(rates) == pytest.approx(10.0)

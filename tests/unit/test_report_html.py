@@ -1,4 +1,7 @@
-"""report.json's added figures and report.html's content, without a browser (tests/integration/test_report_browser.py draws it)."""
+"""report.json's added figures and report.html's content, without a browser.
+
+tests/integration/test_report_browser.py draws it.
+"""
 
 from __future__ import annotations
 
@@ -83,7 +86,7 @@ def test_executor_series_sum_to_the_merged_series(report):
     per_second = {point["t"]: point["requests"] for point in data["series"]}
     summed: dict[int, int] = {}
     for own in data["executor_series"].values():
-        for second, requests in zip(own["t"], own["requests"]):
+        for second, requests in zip(own["t"], own["requests"], strict=True):
             summed[second] = summed.get(second, 0) + requests
     assert summed == per_second
     assert sum(per_second.values()) == data["overall"]["requests"]

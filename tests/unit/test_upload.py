@@ -39,7 +39,7 @@ def test_a_broken_scenario_is_not_uploaded(tmp_path):
     source = tmp_path / "t.yml"
     source.write_text("execution:\n- executor: locust\n  scenario: missing.py\n")
     store = RecordingStore()
-    with pytest.raises(ScenarioError, match="t.yml: execution item 1 refers to scenario 'missing.py'"):
+    with pytest.raises(ScenarioError, match=r"t\.yml: execution item 1 refers to scenario 'missing.py'"):
         validate_and_upload(str(source), "s3://bucket/scenarios/t.yml", store=store)
     assert store.uploads == []
 

@@ -44,7 +44,8 @@ def test_end_record_agrees_with_zipfile(tmp_path, comment):
         bundle.comment = comment
     data = buffer.getvalue()
     if b"PK\x05\x06" in comment:  # zipfile takes the last signature too: both read the same (bogus) record
-        with pytest.raises(Exception):
+        # zipfile's refusal varies with the bytes (BadZipFile, ValueError, struct.error): any will do
+        with pytest.raises(Exception):  # noqa: B017, PT011
             zipfile_start_dir(data)
         return
     with open(write(tmp_path, data), "rb") as handle:
@@ -111,7 +112,7 @@ def test_the_walk_stops_one_past_the_limit(tmp_path):
     ids=["empty", "two-bytes", "garbage", "record-cut-short", "truncated-record", "truncated-tail"],
 )
 def test_no_end_record_is_not_a_zip(tmp_path, data):
-    with pytest.raises(NotAZip, match="^bundle s3://bucket/scenarios/b.zip: not a readable zip file"):
+    with pytest.raises(NotAZip, match=r"^bundle s3://bucket/scenarios/b\.zip: not a readable zip file"):
         check_entry_count(write(tmp_path, data), 10, name="b.zip", source=URI)
 
 

@@ -345,9 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
         "launch",
         help="start the controller task on ECS (it launches its executors), follow its log, exit with its code",
         description="Reads SALVO_LAUNCH_CLUSTER, SALVO_LAUNCH_TASK_DEFINITION (the executors'), SALVO_LAUNCH_SUBNETS, "
-        "SALVO_LAUNCH_SECURITY_GROUPS, SALVO_LAUNCH_CAPACITY, SALVO_LAUNCH_ASSIGN_PUBLIC_IP, SALVO_LAUNCH_REGIONS and passes them to the "
-        "controller task with SALVO_LAUNCH=ecs (docs/launch.md). Exit code: the controller's (0 pass, 1 criteria failed, 2 a setting, 3 fleet not "
-        "started, 4 executors lost, 143 stopped); 3 also when the controller task itself could not start.",
+        "SALVO_LAUNCH_SECURITY_GROUPS, SALVO_LAUNCH_CAPACITY, SALVO_LAUNCH_ASSIGN_PUBLIC_IP, SALVO_LAUNCH_REGIONS "
+        "and passes them to the controller task with SALVO_LAUNCH=ecs (docs/launch.md). Exit code: the "
+        "controller's (0 pass, 1 criteria failed, 2 a setting, 3 fleet not started, 4 executors lost, 143 stopped); "
+        "3 also when the controller task itself could not start.",
     )
     launch.add_argument("--count", type=int, default=None, help="executor tasks (default SALVO_LAUNCH_COUNT)")
     launch.add_argument("--run-id", default=None, type=_run_id, help="the run's id (default: from the time)")

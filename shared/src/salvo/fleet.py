@@ -31,7 +31,7 @@ __all__ = ["data_file", "index", "run_id", "share", "size"]
 
 
 def index() -> int:
-    """This executor's index in the fleet, 0 … size()−1, ordered by executor id."""
+    """This executor's index in the fleet, 0 … size()-1, ordered by executor id."""
     return int(os.environ.get(ENV_EXECUTOR_INDEX, "0"))
 
 

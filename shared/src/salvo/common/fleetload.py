@@ -1,6 +1,6 @@
 """How fleet-wide load is split: the one definition of every executor's share, used by both ends.
 
-An executor's index is its position in the fleet sorted by executor id (0 … N−1).
+An executor's index is its position in the fleet sorted by executor id (0 … N-1).
 A count (users, CSV rows, Taurus concurrency) is split by largest remainder with
 equal weights: every executor gets ⌊total/N⌋ and the first total mod N indexes
 one more, so the shares always sum to the total. A rate (spawn rate, Taurus

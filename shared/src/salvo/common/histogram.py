@@ -49,7 +49,7 @@ class LatencyHistogram:
         return self._hdr.significant_figures
 
     def record_ms(self, value_ms: float, count: int = 1) -> None:
-        micros = max(LOWEST_US, int(round(value_ms * 1000)))
+        micros = max(LOWEST_US, round(value_ms * 1000))
         if micros > HIGHEST_US:
             micros = HIGHEST_US
             self.clamped += count

@@ -162,7 +162,7 @@ class Start(_Checked):
         index = fleet_index(self.fleet, executor_id)
         if self.fleet_regions is None:
             return Slot(position=index, members=len(self.fleet))
-        region_of = dict(zip(self.fleet, self.fleet_regions))
+        region_of = dict(zip(self.fleet, self.fleet_regions, strict=True))
         by_index = [region_of[member] for member in sorted(self.fleet)]
         return fleet_slots(len(self.fleet), self.load.region_weights, by_index)[index]
 

@@ -149,8 +149,12 @@ class CommonSettings(BaseSettings):
     )
     command_port: Port = Field(50000, description="executor's ZeroMQ command (SUB) port")
     status_port: Port = Field(50001, description="executor's ZeroMQ status/handshake port")
-    bind_host: str = Field("0.0.0.0", description="address the executor listens on")
-    work_dir: Path = Field(Path("/tmp/salvo"), description="local folder for scenarios, tool artifacts and state")
+    # all interfaces: in a container the controller reaches the executor on the task's address; CURVE guards it
+    bind_host: str = Field("0.0.0.0", description="address the executor listens on")  # noqa: S104
+    work_dir: Path = Field(
+        Path("/tmp/salvo"),  # noqa: S108 -- the container's scratch, one executor per container
+        description="local folder for scenarios, tool artifacts and state",
+    )
     s3_retry_seconds: Annotated[Duration, Field(gt=0)] = Field(
         120.0, description="how long transient S3 failures are retried (backoff with jitter)"
     )

@@ -87,7 +87,8 @@ class Comparison:
         line = "+" + "-" * (width + 2) + ("+" + "-" * (group + 2)) * len(TABLE_METRICS) + "+"
         heads = "".join(f"| {HEADINGS[m]:^{group}} " for m in TABLE_METRICS)
         subheads = "".join(
-            "| " + " ".join(f"{h:>{w}}" for h, w in zip(("base", "new", "change"), _CELL)) + " " for _ in TABLE_METRICS
+            "| " + " ".join(f"{h:>{w}}" for h, w in zip(("base", "new", "change"), _CELL, strict=True)) + " "
+            for _ in TABLE_METRICS
         )
         out = [
             f"comparison: base {_describe(self.base)} -> new {_describe(self.new)}",
@@ -98,7 +99,7 @@ class Comparison:
         ]
         for name, label in [(OVERALL, None)] + [(label, label) for label in self.labels()]:
             cells = "".join(
-                "| " + " ".join(f"{c:>{w}}" for c, w in zip(_cells(metric, d), _CELL)) + " "
+                "| " + " ".join(f"{c:>{w}}" for c, w in zip(_cells(metric, d), _CELL, strict=True)) + " "
                 for metric, d in self.diff(label).items()
             )
             out.append(f"| {name[:width]:<{width}} {cells}|")

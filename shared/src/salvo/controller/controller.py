@@ -222,7 +222,9 @@ class Controller:
             return
         log.info("pre-start command: %s", command)
         try:
-            result = subprocess.run(  # without Salvo's keys: the command is the operator's, its tools are not
+            # a shell: SALVO_PRE_START_COMMAND is the operator's own command line (S602);
+            # without Salvo's keys: the command is the operator's, its tools are not
+            result = subprocess.run(  # noqa: S602
                 command,
                 shell=True,
                 capture_output=True,

@@ -10,6 +10,7 @@ SALVO_MIN_EXECUTORS decides.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import ipaddress
 import logging
@@ -145,10 +146,8 @@ async def _probe(addresses: list[str], port: int, concurrency: int, timeout: flo
             except (TimeoutError, OSError):
                 return None
             writer.close()
-            try:
+            with contextlib.suppress(OSError):
                 await writer.wait_closed()
-            except OSError:
-                pass
             return address
 
     results = await asyncio.gather(*(one(a) for a in addresses))
@@ -190,7 +189,10 @@ def handshake_all(link, hosts: list[str], timeout: float = 2.0) -> dict[str, Fou
 
 
 class TooManyExecutors(ConfigError):
-    """More executors answered than SALVO_MAX_EXECUTORS allows. Narrow the scan, or raise the limit and ulimit nofile."""
+    """More executors answered than SALVO_MAX_EXECUTORS allows.
+
+    Narrow the scan, or raise the limit and ulimit nofile.
+    """
 
 
 def refuse_oversized(fleet: Fleet, limit: int) -> None:

@@ -323,7 +323,9 @@ class FleetLauncher:
             launcher.start_tasks(hopeless=lambda: count - failed() < quorum)
         started = len(self.started)
         where = s.launch_cluster + (
-            " (" + ", ".join(f"{l.plan.region}: {len(l.started)} of {l.plan.count}" for l in self.launchers) + ")"
+            " ("
+            + ", ".join(f"{one.plan.region}: {len(one.started)} of {one.plan.count}" for one in self.launchers)
+            + ")"
             if len(self.launchers) > 1
             else ""
         )

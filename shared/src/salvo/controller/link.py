@@ -9,6 +9,7 @@ grow by two per executor; see the README for the `nofile` limit this needs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -114,10 +115,8 @@ class ControllerLink:
             (self.router, self._status_endpoint(host)),
             (self.publisher, f"tcp://{host}:{self.command_port}"),
         ):
-            try:
+            with contextlib.suppress(zmq.ZMQError):
                 sock.disconnect(endpoint)
-            except zmq.ZMQError:
-                pass
 
     def auth_failed(self, host: str) -> bool:
         """True when the executor at `host` answered but the CURVE handshake failed (key mismatch)."""

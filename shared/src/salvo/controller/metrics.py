@@ -235,7 +235,7 @@ class LiveMetrics:
 
     def executors(self, active: int, lost: int) -> None:
         finished = max(0, self.fleet_size - active - lost)
-        for state, count in zip(EXECUTOR_STATES, (active, lost, finished)):
+        for state, count in zip(EXECUTOR_STATES, (active, lost, finished), strict=True):
             self._executors.labels(self.run_id, state).set(count)
 
     def interval(self, rps: float, failure_ratio: float, latency_ms: dict[float, float | None]) -> None:

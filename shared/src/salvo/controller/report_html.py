@@ -226,7 +226,7 @@ def utc_ms(moment) -> str:
     if not isinstance(moment, (int, float)):
         return "-"
     whole = utc(math.floor(moment))
-    return whole.replace(" UTC", f".{int(round((moment % 1) * 1000)) % 1000:03d} UTC")
+    return whole.replace(" UTC", f".{round((moment % 1) * 1000) % 1000:03d} UTC")
 
 
 def _finite(value):

@@ -34,7 +34,7 @@ def rereport(
     *,
     max_summary_bytes: int = DEFAULT_MAX_SUMMARY_BYTES,
 ) -> int:
-    """Print the run's table again from its summaries (none larger than `max_summary_bytes`); the verdict's exit code."""
+    """Print the run's table again from its summaries (each at most `max_summary_bytes`); the verdict's exit code."""
     try:
         location = S3Location.parse(uri if uri.endswith("/") else uri + "/")
         parsed = DEFAULT_CRITERIA if criteria is None else parse(criteria)

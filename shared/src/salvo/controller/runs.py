@@ -77,7 +77,8 @@ def list_runs(uri: str, store: S3Store, limit: int = DEFAULT_LIMIT) -> int:
     for row in rows:
         print(
             "  ".join(
-                f"{cell:<{w}}" if n in (0, 1, 6) else f"{cell:>{w}}" for n, (cell, w) in enumerate(zip(row, widths))
+                f"{cell:<{w}}" if n in (0, 1, 6) else f"{cell:>{w}}"
+                for n, (cell, w) in enumerate(zip(row, widths, strict=True))
             ).rstrip()
         )
     if len(runs) > limit:

@@ -44,7 +44,7 @@ class LostExecutorPolicy(str, Enum):
 
 class ShortFleet(str, Enum):
     FAIL = "fail"
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 -- a verdict, not a password
 
 
 class RunIdReuse(str, Enum):
@@ -192,7 +192,8 @@ class ControllerSettings(CommonSettings):
     metrics_port: Port | None = Field(
         None, description="serve Prometheus metrics at http://host:PORT/metrics while the controller runs (unset: off)"
     )
-    metrics_bind: str = Field("0.0.0.0", description="address the SALVO_METRICS_PORT endpoint listens on")
+    # all interfaces: Prometheus scrapes the container from outside; off unless SALVO_METRICS_PORT is set
+    metrics_bind: str = Field("0.0.0.0", description="address the SALVO_METRICS_PORT endpoint listens on")  # noqa: S104
     launch: LaunchMode = Field(
         LaunchMode.NONE,
         description="none: the executors are started elsewhere and found by scanning; ecs: the "
@@ -297,9 +298,13 @@ class ControllerSettings(CommonSettings):
                 )
             if unknown := sorted(set(qualified) - regions):
                 problems.append(f"{variable} names {', '.join(unknown)}, not in SALVO_LAUNCH_REGIONS")
-            if variable == "SALVO_LAUNCH_SUBNETS" and items and not plain:
-                if missing := sorted(regions - set(qualified)):
-                    problems.append(f"SALVO_LAUNCH_SUBNETS has no subnet in {', '.join(missing)}")
+            if (
+                variable == "SALVO_LAUNCH_SUBNETS"
+                and items
+                and not plain
+                and (missing := sorted(regions - set(qualified)))
+            ):
+                problems.append(f"SALVO_LAUNCH_SUBNETS has no subnet in {', '.join(missing)}")
         return problems
 
     def launch_plans(self) -> list[LaunchPlan]:

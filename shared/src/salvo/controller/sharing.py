@@ -103,7 +103,7 @@ def check_fleet_load(load: FleetLoad, armed: dict[str, Status]) -> None:
                 f"SALVO_FLEET_USERS={load.users} is fewer than the {len(ids)} executors started: "
                 f"{_listed(idle)} would run no users; raise it to at least {len(ids)} or start fewer executors"
             )
-        idle = [i for i, slot in zip(ids, places) if slot.count(load.users) == 0]
+        idle = [i for i, slot in zip(ids, places, strict=True) if slot.count(load.users) == 0]
         if idle:
             raise FleetLoadRefused(
                 f"SALVO_FLEET_USERS={load.users} split by SALVO_REGION_WEIGHTS leaves {_listed(idle)} with no users: "
@@ -117,7 +117,7 @@ def check_fleet_load(load: FleetLoad, armed: dict[str, Status]) -> None:
         )
     elif rows:
         total = rows.pop()
-        without = [executor_id for executor_id, slot in zip(ids, places) if slot.count(total) == 0]
+        without = [executor_id for executor_id, slot in zip(ids, places, strict=True) if slot.count(total) == 0]
         if without:
             log.warning(
                 "the data file has %d row(s) for %d executors: %s get(s) none", total, len(ids), _listed(without)

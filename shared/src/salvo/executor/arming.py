@@ -45,7 +45,7 @@ class ScenarioPreparer:
         self.store = store
 
     def fetch(self, run_dir: Path) -> tuple[Path, str]:
-        """Download the scenario object into the run folder; (its path, its sha256). At most SALVO_MAX_SCENARIO_BYTES."""
+        """Download the scenario object into the run folder: (path, sha256). At most SALVO_MAX_SCENARIO_BYTES."""
         source = S3Location.parse(self.settings.scenario_uri)
         downloaded = run_dir / "download" / source.key.rsplit("/", 1)[-1]
         limit = SizeLimit(self.settings.max_scenario_bytes, "SALVO_MAX_SCENARIO_BYTES")

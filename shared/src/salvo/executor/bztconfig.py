@@ -92,7 +92,7 @@ class RunPlan:
 
     @property
     def jtl_timestamps_are_starts(self) -> bool:
-        """JMeter's kpi.jtl stamps a request when it began (sampleresult.timestamp.start); bzt's writers when it ended."""
+        """JMeter's kpi.jtl stamps a request when it began (sampleresult.timestamp.start), bzt's when it ended."""
         return JMETER in self.executors
 
     @property

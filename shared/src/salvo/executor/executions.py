@@ -92,7 +92,7 @@ def resolve_executions(config: dict[str, Any], config_dir: Path) -> list[Executi
     """
     scenarios = section(config, "scenarios")
     executions = []
-    for number, (item, executor) in enumerate(zip(execution_items(config), bzt_executors(config)), 1):
+    for number, (item, executor) in enumerate(zip(execution_items(config), bzt_executors(config), strict=True), 1):
         form, name, scenario = _scenario_of(item, scenarios, config_dir, number)
         script, url = _script_of(scenario, config_dir)
         executions.append(Execution(number, executor, form, name, scenario, script, url, item))

@@ -88,7 +88,7 @@ def share_expression(total: int) -> str:
 def gate_jmeter_executions(items: list[dict[str, Any]], executions: list[Execution]) -> list[int]:
     """Point every jmeter execution's concurrency at its share property; the totals the gate must split."""
     totals: list[int] = []
-    for item, execution in zip(items, executions):
+    for item, execution in zip(items, executions, strict=True):
         if execution.executor != JMETER:
             continue
         total = item.get("concurrency")

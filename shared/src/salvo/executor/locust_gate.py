@@ -10,6 +10,7 @@ Stdlib + locust only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -43,10 +44,8 @@ def install_gate(events: Any, on_go: Callable[[protocol.Go], None] | None = None
 def _say_done(**_: Any) -> None:
     gate = getattr(_hold_at_gate, "socket", None)
     if gate is not None:
-        try:
+        with contextlib.suppress(OSError):
             gate.sendall(protocol.encode_done(time.time()))
-        except OSError:
-            pass
 
 
 def _hold_at_gate(environment: Any = None, **_: Any) -> None:
@@ -154,10 +153,8 @@ def _open_at(start_at: float, barrier, gate: socket.socket) -> None:
     gevent.sleep(max(0.0, start_at - time.time() - 0.002))
     _sleep_until(start_at)
     barrier.set()
-    try:
+    with contextlib.suppress(OSError):
         gate.sendall(protocol.encode_released(time.time()))
-    except OSError:
-        pass
 
 
 def _warm_up_resolver(host_url: str | None) -> None:
@@ -167,10 +164,8 @@ def _warm_up_resolver(host_url: str | None) -> None:
 
     hostname = urlsplit(host_url).hostname if host_url else None
     for name in {hostname or "127.0.0.1", "127.0.0.1"}:
-        try:
+        with contextlib.suppress(OSError):
             socket.getaddrinfo(name, 80, 0, socket.SOCK_STREAM)
-        except OSError:
-            pass
 
 
 def _sleep_until(deadline: float) -> None:

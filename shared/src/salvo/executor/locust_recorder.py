@@ -13,6 +13,7 @@ and hands bzt only the first request (bzt fails a run whose kpi.jtl is empty).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -53,16 +54,14 @@ def install_recorder(events: Any) -> StatsRecorder | None:
 
 
 def mark_reported(exception: BaseException | None) -> None:
-    try:
+    with contextlib.suppress(AttributeError, TypeError):
         setattr(exception, REPORTED_MARK, True)
-    except (AttributeError, TypeError):
-        pass
 
 
 class StatsRecorder:
     def __init__(self, folder: Path, raw: bool = False):
         self.path = stats_path(folder, os.getpid())
-        self.file = open(self.path, "a", encoding="utf-8")
+        self.file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 -- open while locust runs; close() closes it
         self.cells: dict[tuple[int, str], SecondOfLabel] = {}
         self.environment: Any = None
         self.clock_offset = 0.0  # this host's clock minus the controller's (GO's clock=): timestamps are taken less it
@@ -165,9 +164,11 @@ def _replace_bzt_request_writer(events: Any) -> None:
         check_limits = getattr(starter, "_LocustStarter__check_limits", None)
         written = []
 
-        def limits(*args: Any, _write=handler, _check=check_limits, _starter=starter, **kwargs: Any) -> None:
-            if not written:
-                written.append(True)
+        def limits(
+            *args: Any, _write=handler, _check=check_limits, _starter=starter, _written=written, **kwargs: Any
+        ) -> None:
+            if not _written:
+                _written.append(True)
                 _write(*args, **kwargs)  # one real row: bzt calls a run with an empty kpi.jtl failed
                 return
             _starter.num_requests -= 1

@@ -51,7 +51,7 @@ class SampleWriter:
     """Appends samples to a Salvo sample file, flushed per row so a crash loses nothing written."""
 
     def __init__(self, path: Path):
-        self._file = open(path, "a", newline="", encoding="utf-8")
+        self._file = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 -- the writer's life; close() closes it
         self._csv = csv.writer(self._file)
         if self._file.tell() == 0:
             self._csv.writerow(SALVO_COLUMNS)
@@ -173,7 +173,8 @@ class SampleTail:
                 self._parse = _parser_for(row, self.timestamp_is_start, self.clock_offset)
                 continue
             try:
-                samples.append(self._parse(dict(zip(self._header, row))))
+                # a row shorter than the header lacks a column (KeyError below: malformed); longer: extras unread
+                samples.append(self._parse(dict(zip(self._header, row, strict=False))))
             except (KeyError, ValueError, TypeError):
                 self.malformed += 1
         return samples

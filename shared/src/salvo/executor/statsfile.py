@@ -12,8 +12,8 @@ summary's own form (salvo.common.summary) plus where it belongs:
 the earliest start and latest end among them (start skew is read from these).
 A line is written once its second is over (SETTLE_SECONDS later, and at exit);
 a request ending later than that still counts for its start second, in a further
-line for the same second and label, so readers add lines up rather than replace. The writer side (inside locust) imports only this module, the
-summary format and hdrh.
+line for the same second and label, so readers add lines up rather than replace.
+The writer side (inside locust) imports only this module, the summary format and hdrh.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def read_end(handle: BinaryIO, label: str) -> ZipEnd:
                 f"{label}: not a readable zip file (no end-of-central-directory record in its last "
                 f"{TAIL} bytes: truncated, or not a zip)"
             )
-    _, _, _, here, total, cd_size, cd_offset, _ = EOCD.unpack_from(tail, at)
+    _, _, _, here, total, cd_size, _cd_offset, _ = EOCD.unpack_from(tail, at)
     position = tail_start + at
     zip64 = _zip64_end(handle, position)
     if zip64 is not None:
