@@ -51,7 +51,8 @@ class SampleWriter:
     """Appends samples to a Salvo sample file, flushed per row so a crash loses nothing written."""
 
     def __init__(self, path: Path):
-        self._file = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 -- the writer's life; close() closes it
+        # open for the writer's life; close() closes it
+        self._file = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self._csv = csv.writer(self._file)
         if self._file.tell() == 0:
             self._csv.writerow(SALVO_COLUMNS)
