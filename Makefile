@@ -59,8 +59,11 @@ rehearsal: images
 	$(COMPOSE) up --scale executor=5 --exit-code-from controller; status=$$?; \
 	  $(COMPOSE) down -v --remove-orphans >/dev/null 2>&1; exit $$status
 
+## lint: ruff's checks and formatting over every Python file (configuration: ruff.toml); CI runs it
+LINT_PATHS := shared tests bench scripts demo images/rehearsal/lifecycle.py
 lint: venv
-	$(PY) -m ruff check shared tests demo
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
 
 ## bench: fan-out to 2,000 executors, executor overhead vs bare locust, post-run, merge, scan (-> bench/results.json)
 bench: venv

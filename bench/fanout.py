@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from salvo.common.keys import generate_fleet_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,25 +47,63 @@ def run(count: int, curve: bool, command_port: int, status_port: int, results_ur
     for part in range((count + PER_PROCESS - 1) // PER_PROCESS):
         n = min(PER_PROCESS, count - part * PER_PROCESS)
         address = ".".join(str((first + part * PER_PROCESS >> s) & 255) for s in (24, 16, 8, 0))
-        sims.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.support.simexecutor", "--first", address, "--count", str(n),
-             "--command-port", str(command_port), "--status-port", str(status_port), "--run-seconds", "15",
-             "--results-uri", results_uri, "--record", str(work / f"sims-{part}.json"), "--lifetime", "300",
-             *(["--fleet-key", KEY] if curve else [])],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, text=True))
+        sims.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.support.simexecutor",
+                    "--first",
+                    address,
+                    "--count",
+                    str(n),
+                    "--command-port",
+                    str(command_port),
+                    "--status-port",
+                    str(status_port),
+                    "--run-seconds",
+                    "15",
+                    "--results-uri",
+                    results_uri,
+                    "--record",
+                    str(work / f"sims-{part}.json"),
+                    "--lifetime",
+                    "300",
+                    *(["--fleet-key", KEY] if curve else []),
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
     for sim in sims:
         assert sim.stdout.readline().startswith("ready"), "simulated executors failed to start"
     controller_env = {k: v for k, v in env.items() if not k.startswith("SALVO_")}
-    controller_env.update({
-        "SALVO_EXECUTOR_CIDRS": f"127.4.0.1-127.4.{(count - 1) // 256}.{(count - 1) % 256 + 1}",
-        "SALVO_COMMAND_PORT": str(command_port), "SALVO_STATUS_PORT": str(status_port),
-        "SALVO_RESULTS_URI": results_uri, "SALVO_RUN_ID": f"fanout-{count}-{'curve' if curve else 'plain'}-{os.getpid()}",
-        "SALVO_EXPECTED_EXECUTORS": str(count), "SALVO_DISCOVERY_TIMEOUT": "120", "SALVO_PROBE_TIMEOUT": "0.5",
-        "SALVO_START_LEAD": "1000", "SALVO_LIVE_INTERVAL": "1", **({"SALVO_FLEET_KEY": KEY} if curve else {"SALVO_INSECURE": "true"}),
-    })
+    controller_env.update(
+        {
+            "SALVO_EXECUTOR_CIDRS": f"127.4.0.1-127.4.{(count - 1) // 256}.{(count - 1) % 256 + 1}",
+            "SALVO_COMMAND_PORT": str(command_port),
+            "SALVO_STATUS_PORT": str(status_port),
+            "SALVO_RESULTS_URI": results_uri,
+            "SALVO_RUN_ID": f"fanout-{count}-{'curve' if curve else 'plain'}-{os.getpid()}",
+            "SALVO_EXPECTED_EXECUTORS": str(count),
+            "SALVO_DISCOVERY_TIMEOUT": "120",
+            "SALVO_PROBE_TIMEOUT": "0.5",
+            "SALVO_START_LEAD": "1000",
+            "SALVO_LIVE_INTERVAL": "1",
+            **({"SALVO_FLEET_KEY": KEY} if curve else {"SALVO_INSECURE": "true"}),
+        }
+    )
     launched = time.time()
-    controller = subprocess.Popen([sys.executable, "-m", "salvo.cli", "controller"], cwd=REPO, env=controller_env,
-                                  stdout=subprocess.DEVNULL, stderr=open(work / "controller.log", "wb"))
+    with open(work / "controller.log", "wb") as output:  # the child keeps its own descriptor
+        controller = subprocess.Popen(
+            [sys.executable, "-m", "salvo.cli", "controller"],
+            cwd=REPO,
+            env=controller_env,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
     peak_rss_kb, cpu_seconds = watch(controller)
     code = controller.wait(600)
     for sim in sims:
@@ -76,8 +115,11 @@ def run(count: int, curve: bool, command_port: int, status_port: int, results_ur
     sent_at = max((s["sent_at"] for s in seen if s["sent_at"]), default=None)
     starts = [max(s["start_at"], s["received_at"]) for s in seen if s["received_at"] is not None]
     return {
-        "executors": count, "curve": curve, "controller_exit": code,
-        "started": len(received), "late": sum(1 for s in seen if s["received_at"] is None or s["received_at"] >= s["start_at"]),
+        "executors": count,
+        "curve": curve,
+        "controller_exit": code,
+        "started": len(received),
+        "late": sum(1 for s in seen if s["received_at"] is None or s["received_at"] >= s["start_at"]),
         "launch_to_start_published_s": round(sent_at - launched, 3) if sent_at else None,
         "receipt_spread_ms": round((max(received) - min(received)) * 1000, 2) if received else None,
         "salvo_start_spread_ms": round((max(starts) - min(starts)) * 1000, 2) if starts else None,
@@ -97,5 +139,9 @@ if __name__ == "__main__":
     parser.add_argument("--status-port", type=int, default=52001)
     parser.add_argument("--results-uri", required=True)
     args = parser.parse_args()
-    print(json.dumps(run(args.count, args.curve, args.command_port, args.status_port, args.results_uri,
-                         dict(os.environ)), indent=1))
+    print(
+        json.dumps(
+            run(args.count, args.curve, args.command_port, args.status_port, args.results_uri, dict(os.environ)),
+            indent=1,
+        )
+    )

@@ -26,12 +26,23 @@ def _histogram(rnd: random.Random, digits: int, count: int) -> str:
 def one_second(labels: int, metrics_on: bool) -> float:
     rnd = random.Random(7)
     distinct = [
-        encode(IntervalStats(
-            executor_id=f"e{n}", run_id="bench", interval_start=0, interval_end=1, users=10,
-            requests=PER_LABEL * max(labels, 1), histogram=_histogram(rnd, 3, PER_LABEL * max(labels, 1)),
-            labels={f"/api/{i}": LabelInterval(requests=PER_LABEL, histogram=_histogram(rnd, SERIES_DIGITS, PER_LABEL))
-                    for i in range(labels)} if metrics_on else {},
-        ))
+        encode(
+            IntervalStats(
+                executor_id=f"e{n}",
+                run_id="bench",
+                interval_start=0,
+                interval_end=1,
+                users=10,
+                requests=PER_LABEL * max(labels, 1),
+                histogram=_histogram(rnd, 3, PER_LABEL * max(labels, 1)),
+                labels={
+                    f"/api/{i}": LabelInterval(requests=PER_LABEL, histogram=_histogram(rnd, SERIES_DIGITS, PER_LABEL))
+                    for i in range(labels)
+                }
+                if metrics_on
+                else {},
+            )
+        )
         for n in range(DISTINCT)
     ]
     frames = distinct * (EXECUTORS // DISTINCT)
@@ -48,8 +59,10 @@ def one_second(labels: int, metrics_on: bool) -> float:
 
 
 def run() -> dict:
-    return {"metrics_off_s": one_second(0, False),
-            **{f"metrics_on_{labels}_labels_s": one_second(labels, True) for labels in (1, 10, 20)}}
+    return {
+        "metrics_off_s": one_second(0, False),
+        **{f"metrics_on_{labels}_labels_s": one_second(labels, True) for labels in (1, 10, 20)},
+    }
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Merge benchmark: 100 executor summaries of 1M requests each (300 s at 3,333 rps, 5 labels), parsed whole, then merged."""
+"""Merge benchmark: 100 summaries of 1M requests each (300 s at 3,333 rps, 5 labels), parsed whole, then merged."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def summary(executor: int, rnd: random.Random) -> dict:
     totals, labels, series = Tally(), {f"/api/{n}": Tally() for n in range(LABELS)}, []
     for second in range(SECONDS):
         point = Tally.for_series()
-        for label, tally in labels.items():
+        for tally in labels.values():
             one = Tally()
             for _ in range(40):  # distinct latencies a label sees in a second
                 value = rnd.lognormvariate(3, 0.6)
@@ -31,12 +31,29 @@ def summary(executor: int, rnd: random.Random) -> dict:
             tally.merge(one)
             totals.merge(one)
             point.requests += one.requests
-        series.append({"t": 1_800_000_000 + second, "requests": point.requests, "failures": 0, "user_errors": 0,
-                       "histogram": point.histogram.encode()})
-    return {"schema": "salvo.summary/1", "run_id": "bench", "executor_id": f"e{executor}",
-            "totals": totals.to_dict(), "labels": {k: v.to_dict() for k, v in labels.items()}, "series": series,
-            "timings": {"start_at": 1_800_000_000.0, "ended_at": 1_800_000_000.0 + SECONDS,
-                        "first_request": 1_800_000_000.0, "last_request": 1_800_000_000.0 + SECONDS}}
+        series.append(
+            {
+                "t": 1_800_000_000 + second,
+                "requests": point.requests,
+                "failures": 0,
+                "user_errors": 0,
+                "histogram": point.histogram.encode(),
+            }
+        )
+    return {
+        "schema": "salvo.summary/1",
+        "run_id": "bench",
+        "executor_id": f"e{executor}",
+        "totals": totals.to_dict(),
+        "labels": {k: v.to_dict() for k, v in labels.items()},
+        "series": series,
+        "timings": {
+            "start_at": 1_800_000_000.0,
+            "ended_at": 1_800_000_000.0 + SECONDS,
+            "first_request": 1_800_000_000.0,
+            "last_request": 1_800_000_000.0 + SECONDS,
+        },
+    }
 
 
 def run() -> dict:
@@ -53,8 +70,13 @@ def run() -> dict:
     merge_summaries(summaries).overall()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"summaries": EXECUTORS, "requests": merged.totals.requests, "seconds": round(seconds, 2),
-            "parse_seconds": round(parsed, 2), "peak_mb": round(peak / 1e6, 1)}
+    return {
+        "summaries": EXECUTORS,
+        "requests": merged.totals.requests,
+        "seconds": round(seconds, 2),
+        "parse_seconds": round(parsed, 2),
+        "peak_mb": round(peak / 1e6, 1),
+    }
 
 
 if __name__ == "__main__":

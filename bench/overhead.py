@@ -59,8 +59,18 @@ class Nginx:
         self.work, self.port = work, free_port()
         (work / "tmp").mkdir(parents=True, exist_ok=True)
         (work / "nginx.conf").write_text(NGINX_CONF.format(work=work, port=self.port))
-        self.process = subprocess.Popen(["taskset", "-c", "0", shutil.which("nginx") or "/usr/sbin/nginx",
-                                         "-c", str(work / "nginx.conf"), "-p", str(work)])
+        self.process = subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                "0",
+                shutil.which("nginx") or "/usr/sbin/nginx",
+                "-c",
+                str(work / "nginx.conf"),
+                "-p",
+                str(work),
+            ]
+        )
         deadline = time.monotonic() + 10
         while not (work / "nginx.pid").exists():
             assert time.monotonic() < deadline, "nginx did not start"
@@ -86,10 +96,33 @@ class Nginx:
 def bare_locust(work: Path, nginx: Nginx, users: int, seconds: int) -> int:
     nginx.reset()
     subprocess.run(
-        ["taskset", "-c", "1", sys.executable, "-m", "locust", "-f", str(work / "locustfile.py"), "--headless",
-         "--users", str(users), "--spawn-rate", str(users * 100), "--run-time", f"{seconds}s", "--host", nginx.url,
-         "--only-summary", "--loglevel", "WARNING"],
-        cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=seconds + 60,
+        [
+            "taskset",
+            "-c",
+            "1",
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(work / "locustfile.py"),
+            "--headless",
+            "--users",
+            str(users),
+            "--spawn-rate",
+            str(users * 100),
+            "--run-time",
+            f"{seconds}s",
+            "--host",
+            nginx.url,
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+        timeout=seconds + 60,
     )
     return nginx.count()
 
@@ -97,10 +130,19 @@ def bare_locust(work: Path, nginx: Nginx, users: int, seconds: int) -> int:
 def salvo_executor(work: Path, nginx: Nginx, users: int, seconds: int, aws_env: dict, bucket: str, n: int) -> int:
     nginx.reset()
     executor = start_executor(
-        work, aws_env, executor_id=f"bench-{n}", host="127.0.0.1",
-        scenario_uri=f"s3://{bucket}/overhead/locustfile.py", results_uri=f"s3://{bucket}/results/",
-        extra_env={"SALVO_USERS": str(users), "SALVO_SPAWN_RATE": str(users * 100), "SALVO_DURATION": f"{seconds}s",
-                   "SALVO_TARGET_HOST": nginx.url, "SALVO_LOG_LEVEL": "INFO"},
+        work,
+        aws_env,
+        executor_id=f"bench-{n}",
+        host="127.0.0.1",
+        scenario_uri=f"s3://{bucket}/overhead/locustfile.py",
+        results_uri=f"s3://{bucket}/results/",
+        extra_env={
+            "SALVO_USERS": str(users),
+            "SALVO_SPAWN_RATE": str(users * 100),
+            "SALVO_DURATION": f"{seconds}s",
+            "SALVO_TARGET_HOST": nginx.url,
+            "SALVO_LOG_LEVEL": "INFO",
+        },
         prefix=["taskset", "-c", "1"],
     )
     executor.wait_state("armed", timeout=120)

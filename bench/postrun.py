@@ -28,7 +28,7 @@ def stats_lines(seconds: int, rnd: random.Random) -> list[str]:
         for label in range(LABELS):
             cell = SecondOfLabel()
             per_label = RATE // LABELS
-            for n in range(40):
+            for _ in range(40):
                 value, count = rnd.lognormvariate(3, 0.6), per_label // 40
                 micros = int(value * 1000)
                 cell.latencies[micros] = cell.latencies.get(micros, 0) + count
@@ -45,10 +45,10 @@ def salvo(requests: int, store: S3Store, destination: S3Location) -> float:
     lines = stats_lines(requests // RATE, random.Random(3))
     collector = results.ResultsCollector(artifacts, SystemClock(), gated=True)
     with open(stats_path(artifacts, 1), "w") as out:
-        out.write("\n".join(lines[:-2 * LABELS]) + "\n")
+        out.write("\n".join(lines[: -2 * LABELS]) + "\n")
     collector.drain_interval()  # what the executor read while the load ran
     with open(stats_path(artifacts, 1), "a") as out:
-        out.write("\n".join(lines[-2 * LABELS:]) + "\n")
+        out.write("\n".join(lines[-2 * LABELS :]) + "\n")
     began = time.perf_counter()  # the load has ended
     summary = collector.summary(meta={"run_id": "bench", "executor_id": "e"}, timings={})
     results.publish(store, destination, artifacts, summary)
@@ -61,8 +61,16 @@ def per_request_baseline(requests: int) -> float:
     writer = SampleWriter(artifacts / "salvo-samples-1.csv")
     rnd = random.Random(4)
     for n in range(requests):
-        writer.request(start=1_800_000_000 + n / RATE, elapsed_ms=rnd.lognormvariate(3, 0.6), label="/api/0",
-                       method="GET", code="200", success=True, nbytes=10, message="")
+        writer.request(
+            start=1_800_000_000 + n / RATE,
+            elapsed_ms=rnd.lognormvariate(3, 0.6),
+            label="/api/0",
+            method="GET",
+            code="200",
+            success=True,
+            nbytes=10,
+            message="",
+        )
     writer.close()
     began = time.perf_counter()
     builder = SummaryBuilder()
@@ -76,7 +84,9 @@ def run(bucket: str) -> dict:
     store = S3Store(retry_seconds=30)
     out = {}
     for requests in (1_000_000, 10_000_000):
-        out[f"salvo_{requests // 1_000_000}M_s"] = round(salvo(requests, store, S3Location(bucket, f"postrun/{requests}/")), 2)
+        out[f"salvo_{requests // 1_000_000}M_s"] = round(
+            salvo(requests, store, S3Location(bucket, f"postrun/{requests}/")), 2
+        )
     out["per_request_csv_1M_s"] = round(per_request_baseline(1_000_000), 2)
     return out
 

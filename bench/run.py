@@ -20,13 +20,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import boto3  # noqa: E402
-
 import fanout  # noqa: E402
 import livestats  # noqa: E402
 import merge  # noqa: E402
 import overhead  # noqa: E402
 import postrun  # noqa: E402
 import scan  # noqa: E402
+
 from tests.support.executors import free_port  # noqa: E402
 from tests.support.s3 import CREDENTIALS, start_moto  # noqa: E402
 
@@ -36,8 +36,13 @@ def main() -> int:
     env = {**CREDENTIALS, "AWS_ENDPOINT_URL": moto.endpoint}
     os.environ.update(env)
     boto3.client("s3").create_bucket(Bucket="bench")
-    rows, raw = [], {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
-                                                               f"Python {platform.python_version()}"}
+    rows, raw = (
+        [],
+        {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        },
+    )
     try:
         raw["fanout"] = []
         for count in (300, 1000, 2000):
@@ -47,24 +52,44 @@ def main() -> int:
                 name = f"fan-out {count}{' CURVE' if curve else ''}"
                 rows.append((f"{name}: launch -> start published (s)", result["launch_to_start_published_s"], None))
                 rows.append((f"{name}: started / late", f"{result['started']} / {result['late']}", None))
-                rows.append((f"{name}: start spread vs start-on-receipt (ms)", result["salvo_start_spread_ms"],
-                             result["receipt_spread_ms"]))
+                rows.append(
+                    (
+                        f"{name}: start spread vs start-on-receipt (ms)",
+                        result["salvo_start_spread_ms"],
+                        result["receipt_spread_ms"],
+                    )
+                )
         raw["overhead"] = overhead.run(env, "bench")
         pairs = sorted(raw["overhead"]["pairs"], key=lambda pair: pair["ratio"])
         median = pairs[len(pairs) // 2]
-        rows.append(("executor overhead: requests in 15 s, 20 users, 1 core (median of 3 pairs)",
-                     median["salvo"], median["bare"]))
+        rows.append(
+            (
+                "executor overhead: requests in 15 s, 20 users, 1 core (median of 3 pairs)",
+                median["salvo"],
+                median["bare"],
+            )
+        )
         raw["postrun"] = postrun.run("bench")
-        rows.append(("post-run: load end -> summary uploaded, 1M requests (s)", raw["postrun"]["salvo_1M_s"],
-                     raw["postrun"]["per_request_csv_1M_s"]))
+        rows.append(
+            (
+                "post-run: load end -> summary uploaded, 1M requests (s)",
+                raw["postrun"]["salvo_1M_s"],
+                raw["postrun"]["per_request_csv_1M_s"],
+            )
+        )
         rows.append(("post-run: load end -> summary uploaded, 10M requests (s)", raw["postrun"]["salvo_10M_s"], None))
         raw["merge"] = merge.run()
         rows.append(("merge: 100 summaries x 1M requests (s)", raw["merge"]["seconds"], None))
         rows.append(("merge: peak memory (MB)", raw["merge"]["peak_mb"], None))
         raw["livestats"] = livestats.run()
         for labels in (1, 10, 20):
-            rows.append((f"live stats: CPU for 1 s of 2,000 executors, metrics on, {labels} labels (s)",
-                         raw["livestats"][f"metrics_on_{labels}_labels_s"], raw["livestats"]["metrics_off_s"]))
+            rows.append(
+                (
+                    f"live stats: CPU for 1 s of 2,000 executors, metrics on, {labels} labels (s)",
+                    raw["livestats"][f"metrics_on_{labels}_labels_s"],
+                    raw["livestats"]["metrics_off_s"],
+                )
+            )
         try:
             raw["scan"] = scan.run()
             for cidr in ("10.200.0.0/20", "10.200.0.0/16"):
@@ -78,7 +103,9 @@ def main() -> int:
     print(f"| {'measure':<72} | {'Salvo':>12} | {'baseline':>12} | {'ratio':>6} |")
     print(f"|{'-' * 74}|{'-' * 14}|{'-' * 14}|{'-' * 8}|")
     for name, ours, base in rows:
-        ratio = f"{ours / base:.2f}" if isinstance(ours, (int, float)) and isinstance(base, (int, float)) and base else ""
+        ratio = (
+            f"{ours / base:.2f}" if isinstance(ours, (int, float)) and isinstance(base, (int, float)) and base else ""
+        )
         print(f"| {name:<72} | {ours!s:>12} | {'' if base is None else base!s:>12} | {ratio:>6} |")
     return 0
 

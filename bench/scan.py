@@ -40,8 +40,13 @@ def run(cidrs=("10.200.0.0/20", "10.200.0.0/16")) -> dict:
         netns("ip", "addr", "add", "10.200.0.1/16", "dev", "lo")
         netns("iptables", "-A", "OUTPUT", "-p", "tcp", "-d", "10.200.0.0/16", "--dport", "50001", "-j", "DROP")
         began = time.monotonic()
-        result = subprocess.run(["ip", "netns", "exec", NAMESPACE, sys.executable, "-c", PROBE, *cidrs],
-                                capture_output=True, text=True, check=True, timeout=600)
+        result = subprocess.run(
+            ["ip", "netns", "exec", NAMESPACE, sys.executable, "-c", PROBE, *cidrs],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
         out = json.loads(result.stdout)
         out["total_seconds"] = round(time.monotonic() - began, 1)
         return out

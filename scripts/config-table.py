@@ -14,7 +14,10 @@ def tables() -> str:
     lines = []
     for title, model in (("Executor", ExecutorSettings), ("Controller", ControllerSettings)):
         lines += [f"## {title}", "", "| variable | default | meaning |", "| --- | --- | --- |"]
-        lines += [f"| `{name}` | `{default}` | {meaning.replace('|', '/')} |" for name, default, meaning in describe_variables(model)]
+        lines += [
+            f"| `{name}` | `{default}` | {meaning.replace('|', '/')} |"
+            for name, default, meaning in describe_variables(model)
+        ]
         lines.append("")
     return "\n".join(lines)
 

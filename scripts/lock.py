@@ -28,7 +28,11 @@ from pathlib import Path
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import (
-    InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename,
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
 )
 from packaging.version import Version
 
@@ -46,15 +50,19 @@ MACHINE_SPECIFIC = ("--extra-index-url file:", "--find-links ", "--index-url fil
 def manylinux_platforms(arch: str, glibc: tuple[int, int] = NEWEST_GLIBC) -> list[str]:
     platforms = [f"manylinux_2_{minor}_{arch}" for minor in range(glibc[1], 4, -1)]
     legacy = {"manylinux2014": 17, "manylinux2010": 12, "manylinux1": 5}
-    return platforms + [f"{alias}_{arch}" for alias, minor in legacy.items() if minor <= glibc[1]
-                        and (alias == "manylinux2014" or arch == "x86_64")]
+    return platforms + [
+        f"{alias}_{arch}"
+        for alias, minor in legacy.items()
+        if minor <= glibc[1] and (alias == "manylinux2014" or arch == "x86_64")
+    ]
 
 
 def installable_tags(arch: str, python: tuple[int, int], glibc: tuple[int, int] = NEWEST_GLIBC) -> set[Tag]:
     """The wheel tags pip accepts for CPython `python` on manylinux `arch` with that glibc."""
     platforms = manylinux_platforms(arch, glibc)
     return set(cpython_tags(python, platforms=platforms)) | set(
-        compatible_tags(python, interpreter=f"cp{python[0]}{python[1]}", platforms=platforms))
+        compatible_tags(python, interpreter=f"cp{python[0]}{python[1]}", platforms=platforms)
+    )
 
 
 def artifact(filename: str) -> tuple[str, Version, frozenset[Tag] | None] | None:
@@ -75,9 +83,11 @@ def wanted(filename: str, tags: set[Tag]) -> bool:
 
 
 def index_files(name: str) -> list[dict]:
-    request = urllib.request.Request(f"{SIMPLE}{canonicalize_name(name)}/",
-                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    with urllib.request.urlopen(request, timeout=120) as answer:
+    # the package index's simple API over https (pypi.org, or the operator's PYPI_SIMPLE_URL)
+    request = urllib.request.Request(  # noqa: S310
+        f"{SIMPLE}{canonicalize_name(name)}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310
         return json.load(answer)["files"]
 
 
@@ -87,8 +97,13 @@ def pinned_files(name: str, version: str, tags: set[Tag]) -> dict[str, str]:
     for entry in index_files(name):
         parsed = artifact(entry["filename"])
         sha256 = entry.get("hashes", {}).get("sha256")
-        if sha256 and parsed and parsed[0] == canonicalize_name(name) and parsed[1] == Version(version) \
-                and wanted(entry["filename"], tags):
+        if (
+            sha256
+            and parsed
+            and parsed[0] == canonicalize_name(name)
+            and parsed[1] == Version(version)
+            and wanted(entry["filename"], tags)
+        ):
             chosen[sha256] = entry["filename"]
     if not chosen:
         raise SystemExit(f"lock: {name}=={version} has no file on {SIMPLE} that an image could install")
@@ -128,20 +143,34 @@ def main(argv: list[str]) -> int:
     parser.add_argument("locks", nargs="*", type=Path, help="default: requirements/*.lock")
     locks = parser.parse_args(argv).locks or sorted((REPO / "requirements").glob("*.lock"))
     tags = set().union(*(installable_tags(arch, python) for arch in ARCHITECTURES for python in PYTHONS))
-    pins = sorted({(m["name"], m["version"]) for lock in locks for block in split_blocks(lock.read_text())[1]
-                   if (m := PIN.match(block[0]))})
+    pins = sorted(
+        {
+            (m["name"], m["version"])
+            for lock in locks
+            for block in split_blocks(lock.read_text())[1]
+            if (m := PIN.match(block[0]))
+        }
+    )
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        files = dict(zip(pins, pool.map(lambda pin: pinned_files(*pin, tags), pins)))
+        files = dict(zip(pins, pool.map(lambda pin: pinned_files(*pin, tags), pins), strict=True))
     for lock in locks:
         lock.write_text(relock(lock, files))
         print(f"lock: {lock.relative_to(REPO)}: {len(split_blocks(lock.read_text())[1])} pins re-hashed")
     known = json.loads(ARTIFACTS.read_text())["files"] if ARTIFACTS.exists() else {}
     known.update({sha256: filename for chosen in files.values() for sha256, filename in chosen.items()})
     in_use = {h for lock in sorted((REPO / "requirements").glob("*.lock")) for h in HASH.findall(lock.read_text())}
-    ARTIFACTS.write_text(json.dumps({
-        "about": "sha256 -> file name of every artifact hashed in requirements/*.lock (written by scripts/lock.py)",
-        "files": {h: known[h] for h in sorted(in_use) if h in known},
-    }, indent=1, sort_keys=True) + "\n")
+    ARTIFACTS.write_text(
+        json.dumps(
+            {
+                "about": "sha256 -> file name of every artifact hashed in requirements/*.lock "
+                "(written by scripts/lock.py)",
+                "files": {h: known[h] for h in sorted(in_use) if h in known},
+            },
+            indent=1,
+            sort_keys=True,
+        )
+        + "\n"
+    )
     return 0
 
 

@@ -1,4 +1,6 @@
-"""Regenerate docs/report.png (the picture of report.html in docs/reports.md) and docs/report-example.html (`make report-screenshot`).
+"""Regenerate docs/report.png (the picture of report.html in docs/reports.md) and docs/report-example.html.
+
+Run by `make report-screenshot`.
 
 The run is the synthetic one the report tests use (tests/support/reports.py: five executors, one
 lost, a latency incident, a baseline), built through the real summary, merge and verdict code;
@@ -20,8 +22,10 @@ from tests.support.reports import Shape, realistic_report  # noqa: E402
 def main() -> int:
     executable = find_chromium()
     if executable is None:
-        print("report-screenshot: no chromium found (apt-get install chromium, or set SALVO_TEST_CHROMIUM)",
-              file=sys.stderr)
+        print(
+            "report-screenshot: no chromium found (apt-get install chromium, or set SALVO_TEST_CHROMIUM)",
+            file=sys.stderr,
+        )
         return 2
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)

@@ -35,8 +35,9 @@ def compose_env(reports: Path, **extra: str) -> dict:
 
 
 def compose(*args: str, env: dict, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["docker", "compose", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        ["docker", "compose", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"docker compose {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result
@@ -84,13 +85,16 @@ def controller_container(env: dict) -> str:
 def test_rehearsal_with_five_executors(rehearsal):
     make, reports = rehearsal
     env = make()
-    run = compose("up", "--scale", "executor=5", "--exit-code-from", "controller",
-                  env=env, timeout=COMPOSE_TIMEOUT, check=False)
+    run = compose(
+        "up", "--scale", "executor=5", "--exit-code-from", "controller", env=env, timeout=COMPOSE_TIMEOUT, check=False
+    )
     output = run.stdout
     assert run.returncode == 0, output[-5000:]
     report = json.loads((reports / "report.json").read_text())
-    print(f"rehearsal: {report['overall']['requests']} requests from {len(report['contributors'])} executors, "
-          f"start skew {report['start_skew_ms']:.1f} ms, p95 {report['overall']['p95']} ms")
+    print(
+        f"rehearsal: {report['overall']['requests']} requests from {len(report['contributors'])} executors, "
+        f"start skew {report['start_skew_ms']:.1f} ms, p95 {report['overall']['p95']} ms"
+    )
     assert len(report["contributors"]) == 5 and report["lost"] == [] and report["missing"] == []
     assert report["verdict"] == "pass" and report["status"] == "complete"
     assert report["start_skew_ms"] is not None
@@ -113,8 +117,9 @@ def test_executor_killed_mid_run_is_reported_lost(rehearsal):
     victims = compose("ps", "-q", "executor", env=env).stdout.split()
     victim = victims[0]
     subprocess.run(["docker", "kill", "--signal", "KILL", victim], check=True, capture_output=True, timeout=60)
-    code = subprocess.run(["docker", "wait", controller_container(env)], capture_output=True, text=True,
-                          timeout=COMPOSE_TIMEOUT).stdout.strip()
+    code = subprocess.run(
+        ["docker", "wait", controller_container(env)], capture_output=True, text=True, timeout=COMPOSE_TIMEOUT
+    ).stdout.strip()
     report = json.loads((reports / "report.json").read_text())
     assert report["lost"] == [victim[:12]], report["lost"]  # executor id = container hostname
     assert len(report["contributors"]) == 4 and report["status"] == "partial"
@@ -128,8 +133,9 @@ def test_controller_sigterm_writes_partial_report_and_stops_the_load(rehearsal):
     _wait_for_load(env)
     started = time.monotonic()
     compose("kill", "-s", "SIGTERM", "controller", env=env)
-    code = subprocess.run(["docker", "wait", controller_container(env)], capture_output=True, text=True,
-                          timeout=300).stdout.strip()
+    code = subprocess.run(
+        ["docker", "wait", controller_container(env)], capture_output=True, text=True, timeout=300
+    ).stdout.strip()
     assert code == "143"
     assert time.monotonic() - started < 120  # far before the 120 s of load would have ended
     report = json.loads((reports / "report.json").read_text())
@@ -172,22 +178,28 @@ def test_make_rehearsal_in_a_fresh_clone_exits_0_with_the_report(images, tmp_pat
     env.pop("SALVO_REPORTS")  # as typed: the report goes to ./reports
     if os.environ.get("SALVO_E2E_BASE_FALLBACK", "1") == "1":
         env.pop("BASE_IMAGE")  # let scripts/base-image.sh choose, as on a fresh machine
-    run = subprocess.run(["make", "rehearsal"], cwd=clone, env=env, capture_output=True, text=True,
-                         timeout=COMPOSE_TIMEOUT + 1800)
+    run = subprocess.run(
+        ["make", "rehearsal"], cwd=clone, env=env, capture_output=True, text=True, timeout=COMPOSE_TIMEOUT + 1800
+    )
     assert run.returncode == 0, (run.stdout[-4000:], run.stderr[-2000:])
     assert "images: BASE_IMAGE=" in run.stdout
     assert _readable_by_the_checkout_owner(clone / "reports" / "report.html")
     assert json.loads((clone / "reports" / "report.json").read_text())["verdict"] == "pass"
-    leftovers = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={env['COMPOSE_PROJECT_NAME']}"],
-                               capture_output=True, text=True, timeout=60).stdout.split()
+    leftovers = subprocess.run(
+        ["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={env['COMPOSE_PROJECT_NAME']}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.split()
     assert leftovers == []  # `make rehearsal` tears its project down
 
 
 @pytest.mark.parametrize("argv", [["salvo", "config", "executor"], ["config", "executor"]], ids=["salvo-verb", "verb"])
 def test_the_image_takes_the_verb_with_or_without_salvo(images, argv):
     tag = compose_env(Path("/tmp")).get("SALVO_TAG", "dev")
-    run = subprocess.run(["docker", "run", "--rm", f"salvo-executor:{tag}", *argv], capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        ["docker", "run", "--rm", f"salvo-executor:{tag}", *argv], capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     assert "SALVO_SCENARIO_URI" in run.stdout and "SALVO_FLEET_KEY_FILE" in run.stdout
 
@@ -197,9 +209,24 @@ def jmeter_image(images):
     """salvo-executor-jmeter, FROM the executor image just built (as `make image-jmeter` does)."""
     tag = compose_env(Path("/tmp")).get("SALVO_TAG", "dev")
     run = subprocess.run(
-        ["docker", "build", "-f", "images/executor-jmeter/Dockerfile", "--build-arg", f"BASE_IMAGE={images}",
-         "--build-arg", f"EXECUTOR_IMAGE=salvo-executor:{tag}", "-t", f"salvo-executor-jmeter:{tag}", "."],
-        cwd=REPO, capture_output=True, text=True, timeout=1800)
+        [
+            "docker",
+            "build",
+            "-f",
+            "images/executor-jmeter/Dockerfile",
+            "--build-arg",
+            f"BASE_IMAGE={images}",
+            "--build-arg",
+            f"EXECUTOR_IMAGE=salvo-executor:{tag}",
+            "-t",
+            f"salvo-executor-jmeter:{tag}",
+            ".",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
 
@@ -207,14 +234,17 @@ def test_rehearsal_with_three_jmeter_executors(rehearsal, jmeter_image):
     make, reports = rehearsal
     # fleet mode: the plan's 5 threads in all, 2/2/1 (5 each would be 15 threads starting on 2 cores at once)
     env = make(SALVO_EXECUTOR_IMAGE="salvo-executor-jmeter", SALVO_DEMO="demo.zip", SALVO_LOAD_MODE="fleet")
-    run = compose("up", "--scale", "executor=3", "--exit-code-from", "controller",
-                  env=env, timeout=COMPOSE_TIMEOUT, check=False)
+    run = compose(
+        "up", "--scale", "executor=3", "--exit-code-from", "controller", env=env, timeout=COMPOSE_TIMEOUT, check=False
+    )
     assert run.returncode == 0, run.stdout[-5000:]
     report = json.loads((reports / "report.json").read_text())
     counts = target_final_counts(env)
     firsts = sorted(counts["first_by_executor"].values())
-    print(f"jmeter rehearsal: {report['overall']['requests']} requests, start spread at the target "
-          f"{(firsts[-1] - firsts[0]) * 1000:.1f} ms, reported skew {report['start_skew_ms']:.1f} ms")
+    print(
+        f"jmeter rehearsal: {report['overall']['requests']} requests, start spread at the target "
+        f"{(firsts[-1] - firsts[0]) * 1000:.1f} ms, reported skew {report['start_skew_ms']:.1f} ms"
+    )
     assert report["verdict"] == "pass" and len(report["contributors"]) == 3
     assert report["overall"]["requests"] == counts["requests"] > 0  # counted exactly
     # the first request of each executor, as the target saw it (docs/scenarios.md, JMeter: the figures over many runs)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.support.executors import run_single, start_executor
 from tests.support.bundles import zip_bytes
+from tests.support.executors import run_single, start_executor
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +26,6 @@ class Visitor(HttpUser):
 _hosts = iter(range(60, 90))
 
 
-
-
 @pytest.fixture
 def launch(tmp_path, aws_env, s3_bucket, s3_client):
     """An executor on its own loopback address for a scenario body (no SALVO_TARGET_HOST unless given)."""
@@ -36,8 +34,12 @@ def launch(tmp_path, aws_env, s3_bucket, s3_client):
     def _launch(key: str, body: bytes, **extra_env):
         s3_client.put_object(Bucket=s3_bucket, Key=key, Body=body)
         executor = start_executor(
-            tmp_path, aws_env, executor_id=f"arm-{len(started)}", host=f"127.0.1.{next(_hosts)}",
-            scenario_uri=f"s3://{s3_bucket}/{key}", results_uri=f"s3://{s3_bucket}/results/",
+            tmp_path,
+            aws_env,
+            executor_id=f"arm-{len(started)}",
+            host=f"127.0.1.{next(_hosts)}",
+            scenario_uri=f"s3://{s3_bucket}/{key}",
+            results_uri=f"s3://{s3_bucket}/results/",
             extra_env={"SALVO_USERS": "2", "SALVO_DURATION": "2s", **extra_env},
         )
         started.append(executor)
@@ -49,8 +51,10 @@ def launch(tmp_path, aws_env, s3_bucket, s3_client):
 
 
 def test_taurus_locust_scenario_without_any_host_is_refused_while_arming(launch, target):
-    config = b"execution:\n- executor: locust\n  concurrency: 2\n  hold-for: 2s\n  scenario: shop\n" \
-             b"scenarios:\n  shop:\n    script: locustfile.py\n"
+    config = (
+        b"execution:\n- executor: locust\n  concurrency: 2\n  hold-for: 2s\n  scenario: shop\n"
+        b"scenarios:\n  shop:\n    script: locustfile.py\n"
+    )
     executor = launch("scenarios/nohost.zip", zip_bytes({"test.yml": config, "locustfile.py": HOSTLESS_LOCUSTFILE}))
     assert executor.wait_exit(90) == 3, executor.log()[-3000:]
     log = executor.log()
@@ -58,22 +62,26 @@ def test_taurus_locust_scenario_without_any_host_is_refused_while_arming(launch,
     assert len(reasons) == 1, log[-3000:]
     assert reasons[0].endswith(
         "test.yml: locustfile.py: User class Visitor has no host and nothing else names one: set `host` on the "
-        "class, `default-address` in the Taurus scenario, or SALVO_TARGET_HOST")
+        "class, `default-address` in the Taurus scenario, or SALVO_TARGET_HOST"
+    )
     assert "Traceback" not in log
     assert "state arming -> failed" in log and "-> armed" not in log  # refused while arming, never launched
     assert not (executor.work_dir / "run-1" / "artifacts").exists()
     assert target.stats()["total"] == 0
 
 
-def test_dlt_test_json_with_a_script_path_scenario_runs_gated_at_the_target_host(
-    launch, target, s3_client, s3_bucket
-):
+def test_dlt_test_json_with_a_script_path_scenario_runs_gated_at_the_target_host(launch, target, s3_client, s3_bucket):
     """AWS DLT's test.json names its script as the scenario and no host: SALVO_TARGET_HOST supplies it."""
-    test_json = json.dumps({
-        "execution": [{"executor": "locust", "concurrency": 2, "hold-for": "2s", "scenario": "locustfile.py"}],
-    }).encode()
-    executor = launch("scenarios/dlt.zip", zip_bytes({"test.json": test_json, "locustfile.py": HOSTLESS_LOCUSTFILE}),
-                      SALVO_TARGET_HOST=target.url)
+    test_json = json.dumps(
+        {
+            "execution": [{"executor": "locust", "concurrency": 2, "hold-for": "2s", "scenario": "locustfile.py"}],
+        }
+    ).encode()
+    executor = launch(
+        "scenarios/dlt.zip",
+        zip_bytes({"test.json": test_json, "locustfile.py": HOSTLESS_LOCUSTFILE}),
+        SALVO_TARGET_HOST=target.url,
+    )
     executor.wait_state("armed")
     assert "load tool held at the start gate (1 locust process(es))" in executor.log()
     assert "cannot be held at a start gate" not in executor.log()

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from salvo.controller.live import CloudWatchPublisher
+from salvo.common.keys import keygen_blocks
 from salvo.common.protocol import Start
 from salvo.controller.link import ControllerLink
+from salvo.controller.live import CloudWatchPublisher
 from tests.support.executors import REPO, start_executor, wait_for
-from salvo.common.keys import keygen_blocks
 from tests.support.keys import controller_env, controller_keys, executor_env
 
 pytestmark = pytest.mark.integration
@@ -33,16 +33,26 @@ class Visitor(FastHttpUser):
 
 def salvo(*args: str, env: dict) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SALVO_")}
-    return subprocess.run([sys.executable, "-m", "salvo.cli", *args], env={**base, **env}, cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "salvo.cli", *args],
+        env={**base, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def armed(tmp_path, aws_env, s3_bucket, s3_client, target):
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/b.py", Body=LOCUSTFILE.encode())
     executor = start_executor(
-        tmp_path, aws_env, executor_id="bastion-target", host="127.0.1.25",
-        scenario_uri=f"s3://{s3_bucket}/scenarios/b.py", results_uri=f"s3://{s3_bucket}/results/",
+        tmp_path,
+        aws_env,
+        executor_id="bastion-target",
+        host="127.0.1.25",
+        scenario_uri=f"s3://{s3_bucket}/scenarios/b.py",
+        results_uri=f"s3://{s3_bucket}/results/",
         extra_env={**executor_env(), "SALVO_DURATION": "60s", "SALVO_TARGET_HOST": target.url},
     )
     executor.wait_state("armed")
@@ -51,8 +61,12 @@ def armed(tmp_path, aws_env, s3_bucket, s3_client, target):
 
 
 def scan_env(executor, keys: dict[str, str]) -> dict:
-    return {"SALVO_EXECUTOR_CIDRS": "127.0.1.24-127.0.1.27", **keys,
-            "SALVO_COMMAND_PORT": str(executor.command_port), "SALVO_STATUS_PORT": str(executor.status_port)}
+    return {
+        "SALVO_EXECUTOR_CIDRS": "127.0.1.24-127.0.1.27",
+        **keys,
+        "SALVO_COMMAND_PORT": str(executor.command_port),
+        "SALVO_STATUS_PORT": str(executor.status_port),
+    }
 
 
 def test_discover_lists_executors_and_reports_authentication_failures(armed):

@@ -16,13 +16,19 @@ pytestmark = pytest.mark.integration
 def salvo(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SALVO_")}
     return subprocess.run(
-        [sys.executable, "-m", "salvo.cli", *args], env={**base, **(env or {})}, cwd=REPO,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "salvo.cli", *args],
+        env={**base, **(env or {})},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def test_executor_with_bad_environment_exits_2_listing_every_problem():
-    result = salvo("executor", env={"SALVO_USERS": "lots", "SALVO_FLEET_KEY": "topsecret-value-0123456789", "SALVO_MODE": "x"})
+    result = salvo(
+        "executor", env={"SALVO_USERS": "lots", "SALVO_FLEET_KEY": "topsecret-value-0123456789", "SALVO_MODE": "x"}
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert "Traceback" not in result.stderr
@@ -52,8 +58,10 @@ def test_keygen_prints_a_fresh_block_per_role():
     blocks = first.stdout.strip().split("\n\n")
     assert [block.splitlines()[0] for block in blocks] == ["# controller", "# executors"]
     names = [[line.split("=", 1)[0] for line in block.splitlines()[1:]] for block in blocks]
-    assert names == [["SALVO_CONTROLLER_SECRET_KEY", "SALVO_EXECUTOR_PUBLIC_KEY"],
-                     ["SALVO_EXECUTOR_SECRET_KEY", "SALVO_CONTROLLER_PUBLIC_KEY"]]
+    assert names == [
+        ["SALVO_CONTROLLER_SECRET_KEY", "SALVO_EXECUTOR_PUBLIC_KEY"],
+        ["SALVO_EXECUTOR_SECRET_KEY", "SALVO_CONTROLLER_PUBLIC_KEY"],
+    ]
     only = salvo("keygen", "--role", "executors").stdout.splitlines()
     assert only[0] == "# executors" and len(only) == 3 and "CONTROLLER_SECRET" not in "".join(only)
     fleet_key = salvo("keygen", "--fleet-key").stdout.strip()
@@ -61,15 +69,21 @@ def test_keygen_prints_a_fresh_block_per_role():
 
 
 def test_the_light_health_check_agrees_and_imports_no_settings_model(tmp_path):
-    from salvo.executor.statefile import StateFile
     from salvo.common.states import ExecutorState
+    from salvo.executor.statefile import StateFile
 
-    probe = [sys.executable, "-c", "import sys, salvo.executor.health as h; code = h.main(); "
-             "print(sorted(m for m in ('pydantic', 'zmq', 'boto3') if m in sys.modules)); sys.exit(code)"]
+    probe = [
+        sys.executable,
+        "-c",
+        "import sys, salvo.executor.health as h; code = h.main(); "
+        "print(sorted(m for m in ('pydantic', 'zmq', 'boto3') if m in sys.modules)); sys.exit(code)",
+    ]
     env = {**os.environ, "SALVO_WORK_DIR": str(tmp_path)}
     missing = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=30)
     assert missing.returncode == 1 and missing.stdout.splitlines() == [
-        f"no executor state at {tmp_path / 'state.json'}", "[]"]  # one line, nothing heavy imported
+        f"no executor state at {tmp_path / 'state.json'}",
+        "[]",
+    ]  # one line, nothing heavy imported
     StateFile(tmp_path / "state.json").write(ExecutorState.ARMED, executor_id="exec-7")  # this process: alive
     armed = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=30)
     assert armed.returncode == 0 and armed.stdout.splitlines()[0] == "executor exec-7 is armed"

@@ -14,8 +14,10 @@ from tests.support.cluster import Cluster
 pytestmark = [
     pytest.mark.integration,
     # .ci/run installs it and requires these tests (SALVO_TEST_REQUIRE_FAKETIME): there a missing faketime fails
-    pytest.mark.skipif(shutil.which("faketime") is None and not os.environ.get("SALVO_TEST_REQUIRE_FAKETIME"),
-                       reason="needs faketime (Debian package faketime)"),
+    pytest.mark.skipif(
+        shutil.which("faketime") is None and not os.environ.get("SALVO_TEST_REQUIRE_FAKETIME"),
+        reason="needs faketime (Debian package faketime)",
+    ),
 ]
 
 TIMED = b"""
@@ -51,8 +53,15 @@ def first_arrivals(target) -> dict[str, float]:
 def test_three_shifted_clocks_start_together_at_the_target(cluster, target):
     shifts = {"node-1": 0.4, "node-2": -0.3, "node-3": 0.0}
     for number, (executor_id, shift) in enumerate(shifts.items(), start=1):
-        cluster.executor(number, scenario_key="scenarios/timed.py", executor_id=executor_id, prefix=shifted(shift),
-                         SALVO_USERS=2, SALVO_SPAWN_RATE=100, SALVO_DURATION="3s")
+        cluster.executor(
+            number,
+            scenario_key="scenarios/timed.py",
+            executor_id=executor_id,
+            prefix=shifted(shift),
+            SALVO_USERS=2,
+            SALVO_SPAWN_RATE=100,
+            SALVO_DURATION="3s",
+        )
     for executor in cluster.executors:
         executor.wait_state("armed")
     controller = cluster.controller("clocks", expected=3)
@@ -72,10 +81,23 @@ def test_three_shifted_clocks_start_together_at_the_target(cluster, target):
 
 
 def test_a_clock_five_seconds_off_is_left_out_unless_the_limit_allows_it(cluster, target):
-    cluster.executor(1, scenario_key="scenarios/timed.py", executor_id="node-1", SALVO_MODE="service",
-                     SALVO_USERS=1, SALVO_DURATION="2s")
-    cluster.executor(2, scenario_key="scenarios/timed.py", executor_id="node-2", prefix=shifted(5.0),
-                     SALVO_MODE="service", SALVO_USERS=1, SALVO_DURATION="2s")
+    cluster.executor(
+        1,
+        scenario_key="scenarios/timed.py",
+        executor_id="node-1",
+        SALVO_MODE="service",
+        SALVO_USERS=1,
+        SALVO_DURATION="2s",
+    )
+    cluster.executor(
+        2,
+        scenario_key="scenarios/timed.py",
+        executor_id="node-2",
+        prefix=shifted(5.0),
+        SALVO_MODE="service",
+        SALVO_USERS=1,
+        SALVO_DURATION="2s",
+    )
     for executor in cluster.executors:
         executor.wait_state("armed")
     refused = cluster.controller("far-off", expected=2, SALVO_DISCOVERY_TIMEOUT="10s")

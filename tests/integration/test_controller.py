@@ -39,11 +39,21 @@ class Fleet:
         self.command_port, self.status_port = free_port(), free_port()
         self.executors = [
             start_executor(
-                tmp_path, aws_env, executor_id=f"node-{n}", host=f"127.0.1.{10 + n}",
-                command_port=self.command_port, status_port=self.status_port,
-                scenario_uri=f"s3://{bucket}/scenarios/fleet.py", results_uri=f"s3://{bucket}/results/",
-                extra_env={"SALVO_USERS": "2", "SALVO_DURATION": duration, "SALVO_TARGET_HOST": target.url,
-                           "SALVO_KILL_SWITCH_TIMEOUT": "4s", **(extra_env or {})},
+                tmp_path,
+                aws_env,
+                executor_id=f"node-{n}",
+                host=f"127.0.1.{10 + n}",
+                command_port=self.command_port,
+                status_port=self.status_port,
+                scenario_uri=f"s3://{bucket}/scenarios/fleet.py",
+                results_uri=f"s3://{bucket}/results/",
+                extra_env={
+                    "SALVO_USERS": "2",
+                    "SALVO_DURATION": duration,
+                    "SALVO_TARGET_HOST": target.url,
+                    "SALVO_KILL_SWITCH_TIMEOUT": "4s",
+                    **(extra_env or {}),
+                },
             )
             for n in range(count)
         ]
@@ -52,28 +62,36 @@ class Fleet:
         for executor in self.executors:
             executor.wait_state("armed")
 
-    def controller(self, run_id: str, **env) -> "ControllerProcess":
+    def controller(self, run_id: str, **env) -> ControllerProcess:
         report_dir = self.tmp_path / f"report-{run_id}"
         environment = {k: v for k, v in os.environ.items() if not k.startswith("SALVO_")}
         environment.update(self.aws_env)
-        environment.update({
-            "SALVO_EXECUTOR_CIDRS": "127.0.1.0/27",
-            "SALVO_COMMAND_PORT": str(self.command_port),
-            "SALVO_STATUS_PORT": str(self.status_port),
-            "SALVO_RESULTS_URI": f"s3://{self.bucket}/results/",
-            "SALVO_RUN_ID": run_id,
-            "SALVO_EXPECTED_EXECUTORS": str(len(self.executors)),
-            "SALVO_DISCOVERY_TIMEOUT": "60s",
-            "SALVO_REPORT_DIR": str(report_dir),
-            "SALVO_LIVE_INTERVAL": "1s",
-            "SALVO_LOG_LEVEL": "DEBUG",
-            "PYTHONUNBUFFERED": "1",
-            "SALVO_INSECURE": "true",  # like its executors (start_executor): keys are tests/security's subject
-        })
+        environment.update(
+            {
+                "SALVO_EXECUTOR_CIDRS": "127.0.1.0/27",
+                "SALVO_COMMAND_PORT": str(self.command_port),
+                "SALVO_STATUS_PORT": str(self.status_port),
+                "SALVO_RESULTS_URI": f"s3://{self.bucket}/results/",
+                "SALVO_RUN_ID": run_id,
+                "SALVO_EXPECTED_EXECUTORS": str(len(self.executors)),
+                "SALVO_DISCOVERY_TIMEOUT": "60s",
+                "SALVO_REPORT_DIR": str(report_dir),
+                "SALVO_LIVE_INTERVAL": "1s",
+                "SALVO_LOG_LEVEL": "DEBUG",
+                "PYTHONUNBUFFERED": "1",
+                "SALVO_INSECURE": "true",  # like its executors (start_executor): keys are tests/security's subject
+            }
+        )
         environment.update({k: str(v) for k, v in env.items()})
         log = self.tmp_path / f"controller-{run_id}.log"
-        process = subprocess.Popen([sys.executable, "-m", "salvo.cli", "controller"], env=environment, cwd=REPO,
-                                   stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+        with open(log, "wb") as output:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-m", "salvo.cli", "controller"],
+                env=environment,
+                cwd=REPO,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         return ControllerProcess(process, log, report_dir)
 
     def kill(self):
@@ -123,8 +141,10 @@ def test_five_executors_scanned_started_merged_and_judged(fleet_factory, target,
         assert executor.wait_exit(60) == 0
     report = controller.report()
     seen = target.stats()
-    print(f"merged {report['overall']['requests']} requests, target saw {seen['total']}; "
-          f"start skew {report['start_skew_ms']:.2f} ms; p95 {report['overall']['p95']} ms")
+    print(
+        f"merged {report['overall']['requests']} requests, target saw {seen['total']}; "
+        f"start skew {report['start_skew_ms']:.2f} ms; p95 {report['overall']['p95']} ms"
+    )
     assert report["overall"]["requests"] == seen["total"] > 0
     assert sorted(report["contributors"]) == [f"node-{n}" for n in range(5)]
     assert report["status"] == "complete" and report["verdict"] == "pass" and report["lost"] == []
@@ -140,8 +160,14 @@ def test_five_executors_scanned_started_merged_and_judged(fleet_factory, target,
     assert 'id="salvo-chart-data"' in page and "uPlot" in page and page.count('<tr class="overall">') == 1
 
     # `salvo report` re-merges the finished run from S3 and reproduces the numbers
-    again = subprocess.run([sys.executable, "-m", "salvo.cli", "report", f"s3://{s3_bucket}/results/passing/"],
-                           env={**os.environ, **aws_env}, cwd=REPO, capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "salvo.cli", "report", f"s3://{s3_bucket}/results/passing/"],
+        env={**os.environ, **aws_env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode == 0, again.stderr
     overall_line = next(line for line in again.stdout.splitlines() if line.startswith("| OVERALL"))
     assert overall_line in output
@@ -158,16 +184,23 @@ def test_failing_criteria_exit_1(fleet_factory):
     assert junit.count("<failure") >= 2
 
 
-@pytest.mark.parametrize(("policy", "short_fleet", "expected_exit"), [
-    ("continue", "pass", 0),  # the operator said a short fleet's results may pass
-    ("continue", "fail", 1),  # the default: PARTIAL is not PASS
-    ("fail", "fail", 4),
-])
+@pytest.mark.parametrize(
+    ("policy", "short_fleet", "expected_exit"),
+    [
+        ("continue", "pass", 0),  # the operator said a short fleet's results may pass
+        ("continue", "fail", 1),  # the default: PARTIAL is not PASS
+        ("fail", "fail", 4),
+    ],
+)
 def test_executor_killed_mid_run_is_marked_lost(fleet_factory, target, policy, short_fleet, expected_exit):
     fleet = fleet_factory(3, duration="8s")
     fleet.wait_armed()
-    controller = fleet.controller(f"lost-{policy}-{short_fleet}", SALVO_LOST_EXECUTOR_POLICY=policy,
-                                  SALVO_SHORT_FLEET=short_fleet, SALVO_CRITERIA="error_rate<5%")
+    controller = fleet.controller(
+        f"lost-{policy}-{short_fleet}",
+        SALVO_LOST_EXECUTOR_POLICY=policy,
+        SALVO_SHORT_FLEET=short_fleet,
+        SALVO_CRITERIA="error_rate<5%",
+    )
     victim = fleet.executors[0]
     wait_for(lambda: victim.state() == "running", 60, "the run to start")
     wait_for(lambda: target.stats()["executors"].get("node-0", {}).get("count", 0) >= 3, 30, "the victim's load")
@@ -239,7 +272,9 @@ def test_controller_sigterm_broadcasts_stop_and_writes_partial_report(fleet_fact
 def test_too_few_executors_exit_3_listing_what_was_found(fleet_factory):
     fleet = fleet_factory(1)
     fleet.wait_armed()
-    controller = fleet.controller("small", SALVO_EXPECTED_EXECUTORS=3, SALVO_MIN_EXECUTORS=2, SALVO_DISCOVERY_TIMEOUT="3s")
+    controller = fleet.controller(
+        "small", SALVO_EXPECTED_EXECUTORS=3, SALVO_MIN_EXECUTORS=2, SALVO_DISCOVERY_TIMEOUT="3s"
+    )
     assert controller.wait(60) == 3
     assert "fewer than SALVO_MIN_EXECUTORS=2" in controller.log() and "127.0.1.10: node-0 armed" in controller.log()
     assert "Traceback" not in controller.log()
@@ -267,7 +302,13 @@ def test_controller_configuration_errors_exit_2(tmp_path, aws_env, env, message)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SALVO_")}
     environment.update(aws_env)
     environment.update({"SALVO_RESULTS_URI": "s3://some-bucket/results/", "SALVO_INSECURE": "true", **env})
-    result = subprocess.run([sys.executable, "-m", "salvo.cli", "controller"], env=environment, cwd=REPO,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "salvo.cli", "controller"],
+        env=environment,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr

@@ -54,14 +54,22 @@ class Deployed:
         self.server = server
         ec2 = server.client("ec2")
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        self.subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]["SubnetId"]
-                        for cidr in ("10.0.16.0/20", "10.0.32.0/20")]
+        self.subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]["SubnetId"]
+            for cidr in ("10.0.16.0/20", "10.0.32.0/20")
+        ]
         self.parameters = {
-            "VpcId": vpc, "SubnetIds": ",".join(self.subnets), "ExecutorCidrs": "10.0.16.0/20,10.0.32.0/20",
+            "VpcId": vpc,
+            "SubnetIds": ",".join(self.subnets),
+            "ExecutorCidrs": "10.0.16.0/20,10.0.32.0/20",
             "ExecutorImage": "111122223333.dkr.ecr.us-east-1.amazonaws.com/salvo-executor:0.1.0",
             "ControllerImage": "111122223333.dkr.ecr.us-east-1.amazonaws.com/salvo-controller:0.1.0",
-            "FleetSize": "4", "BucketName": "", "ScenarioKey": "scenarios/checkout.zip", "ResultsPrefix": "results/",
-            "ExecutorKeys": keygen_role_json("executor"), "ControllerKeys": keygen_role_json("controller"),
+            "FleetSize": "4",
+            "BucketName": "",
+            "ScenarioKey": "scenarios/checkout.zip",
+            "ResultsPrefix": "results/",
+            "ExecutorKeys": keygen_role_json("executor"),
+            "ControllerKeys": keygen_role_json("controller"),
             "ScheduleExpression": SCHEDULE,
         }
         self.template = load_template()
@@ -81,33 +89,51 @@ class Deployed:
         for name in self.unsupported:
             del for_moto["Resources"][name]
         for_moto = _replace_references(for_moto, self.api_made)
-        for_moto["Outputs"] = {name: output for name, output in for_moto["Outputs"].items()
-                               if not set(self.unsupported) & set(re.findall(r"[A-Za-z]+", json.dumps(output)))}
+        for_moto["Outputs"] = {
+            name: output
+            for name, output in for_moto["Outputs"].items()
+            if not set(self.unsupported) & set(re.findall(r"[A-Za-z]+", json.dumps(output)))
+        }
         cloudformation = server.client("cloudformation")
         cloudformation.create_stack(
-            StackName=STACK, TemplateBody=json.dumps(for_moto), Capabilities=["CAPABILITY_IAM"],
+            StackName=STACK,
+            TemplateBody=json.dumps(for_moto),
+            Capabilities=["CAPABILITY_IAM"],
             Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in self.parameters.items()],
         )
         (stack,) = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
         self.status = stack["StackStatus"]
         self.outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
-        self.physical = {resource["LogicalResourceId"]: resource.get("PhysicalResourceId", "")  # none: a rule
-                         for resource in cloudformation.describe_stack_resources(StackName=STACK)["StackResources"]}
+        self.physical = {
+            resource["LogicalResourceId"]: resource.get("PhysicalResourceId", "")  # none: a rule
+            for resource in cloudformation.describe_stack_resources(StackName=STACK)["StackResources"]
+        }
         self.resolver = self._resolver()
 
     def _resolver(self) -> Resolver:
         """The template resolved with the physical ids moto gave (for the resources made by API)."""
         iam, ecs = self.server.client("iam"), self.server.client("ecs")
         resources = self.template["Resources"]
-        attributes = {(name, "Arn"): iam.get_role(RoleName=self.physical[name])["Role"]["Arn"]
-                      for name, spec in resources.items() if spec["Type"] == "AWS::IAM::Role"}
+        attributes = {
+            (name, "Arn"): iam.get_role(RoleName=self.physical[name])["Role"]["Arn"]
+            for name, spec in resources.items()
+            if spec["Type"] == "AWS::IAM::Role"
+        }
         attributes[("Cluster", "Arn")] = ecs.describe_clusters(clusters=[self.physical["Cluster"]])["clusters"][0][
-            "clusterArn"]
+            "clusterArn"
+        ]
         attributes[("ResultsBucket", "Arn")] = f"arn:aws:s3:::{self.physical['ResultsBucket']}"
         for group in ("ExecutorSecurityGroup", "ControllerSecurityGroup"):
             attributes[(group, "GroupId")] = self.physical[group]
-        return Resolver(self.template, self.parameters, refs={**self.physical, **self.api_made},
-                        attributes=attributes, stack_name=STACK, region=REGION, account=self.account)
+        return Resolver(
+            self.template,
+            self.parameters,
+            refs={**self.physical, **self.api_made},
+            attributes=attributes,
+            stack_name=STACK,
+            region=REGION,
+            account=self.account,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +151,15 @@ def test_the_stack_is_created_with_every_supported_resource(deployed):
     assert made_by_moto <= set(deployed.physical), made_by_moto - set(deployed.physical)
     # What moto's CloudFormation cannot make today; anything more is a regression of the template's types.
     assert deployed.unsupported <= {"ExecutorKeysSecret", "ControllerKeysSecret", "ResultsBucketPolicy", "Schedule"}
-    assert set(deployed.outputs) >= {"ClusterName", "ExecutorTaskDefinitionArn", "ControllerTaskDefinitionArn",
-                                     "Subnets", "ExecutorSecurityGroup", "ControllerSecurityGroup", "Bucket"}
+    assert set(deployed.outputs) >= {
+        "ClusterName",
+        "ExecutorTaskDefinitionArn",
+        "ControllerTaskDefinitionArn",
+        "Subnets",
+        "ExecutorSecurityGroup",
+        "ControllerSecurityGroup",
+        "Bucket",
+    }
     assert deployed.outputs["Subnets"] == ",".join(deployed.subnets)
 
 
@@ -146,7 +179,8 @@ def test_the_results_bucket_is_encrypted_private_and_tls_only(deployed):
     assert statement["Resource"] == [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
     block = deployed.resolver.properties("ResultsBucket")["PublicAccessBlockConfiguration"]
     assert block == dict.fromkeys(
-        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True)
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
 
 
 def test_the_log_group_keeps_logs_for_the_retention_given(deployed):
@@ -159,7 +193,9 @@ def test_the_log_group_keeps_logs_for_the_retention_given(deployed):
 def test_two_secrets_one_half_each(deployed):
     secrets = deployed.server.client("secretsmanager")
     executor = json.loads(secrets.get_secret_value(SecretId=deployed.api_made["ExecutorKeysSecret"])["SecretString"])
-    controller = json.loads(secrets.get_secret_value(SecretId=deployed.api_made["ControllerKeysSecret"])["SecretString"])
+    controller = json.loads(
+        secrets.get_secret_value(SecretId=deployed.api_made["ControllerKeysSecret"])["SecretString"]
+    )
     assert set(executor) == {"SALVO_EXECUTOR_SECRET_KEY", "SALVO_CONTROLLER_PUBLIC_KEY"}
     assert set(controller) == {"SALVO_CONTROLLER_SECRET_KEY", "SALVO_EXECUTOR_PUBLIC_KEY"}
 
@@ -192,8 +228,11 @@ def test_no_executor_role_may_read_the_controllers_secret(deployed):
     for role in ("ExecutorExecutionRole", "ExecutorTaskRole"):
         statements = _role_policy(deployed, role)["Statement"]
         assert [s["Effect"] for s in statements if controller_secret in json.dumps(s)] == ["Deny"], role
-    reads = {statement["Resource"] for statement in _role_policy(deployed, "ControllerExecutionRole")["Statement"]
-             if statement["Action"] == "secretsmanager:GetSecretValue"}
+    reads = {
+        statement["Resource"]
+        for statement in _role_policy(deployed, "ControllerExecutionRole")["Statement"]
+        if statement["Action"] == "secretsmanager:GetSecretValue"
+    }
     assert reads == {controller_secret}
 
 
@@ -231,8 +270,10 @@ def test_each_task_starts_with_its_own_half_from_moto_secrets_manager(deployed, 
 
 def test_only_the_controllers_group_reaches_the_executors_ports(deployed):
     ec2 = deployed.server.client("ec2")
-    executor_group, controller_group = deployed.outputs["ExecutorSecurityGroup"], deployed.outputs[
-        "ControllerSecurityGroup"]
+    executor_group, controller_group = (
+        deployed.outputs["ExecutorSecurityGroup"],
+        deployed.outputs["ControllerSecurityGroup"],
+    )
     (group,) = ec2.describe_security_groups(GroupIds=[executor_group])["SecurityGroups"]
     (rule,) = group["IpPermissions"]
     assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 50000, 50001)
@@ -259,5 +300,7 @@ def test_the_schedule_starts_the_controller_task(deployed):
     assert target["EcsParameters"]["TaskDefinitionArn"] == deployed.outputs["ControllerTaskDefinitionArn"]
     run, passing = _role_policy(deployed, "SchedulerRole")["Statement"]
     assert run["Resource"] == deployed.outputs["ControllerTaskDefinitionArn"]
-    assert set(passing["Resource"]) == {deployed.resolver.attributes[("ControllerTaskRole", "Arn")],
-                                        deployed.resolver.attributes[("ControllerExecutionRole", "Arn")]}
+    assert set(passing["Resource"]) == {
+        deployed.resolver.attributes[("ControllerTaskRole", "Arn")],
+        deployed.resolver.attributes[("ControllerExecutionRole", "Arn")],
+    }

@@ -20,7 +20,11 @@ from botocore.exceptions import ClientError
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
 from salvo.common.layout import (
-    REPORT_FILES, executor_location, run_location, summary_location, write_check_location,
+    REPORT_FILES,
+    executor_location,
+    run_location,
+    summary_location,
+    write_check_location,
 )
 from salvo.common.s3 import S3Location, S3Store
 from salvo.common.settings import load
@@ -70,33 +74,52 @@ def enforcing_moto(tmp_path_factory):
     try:
         s3, iam = server.client("s3"), server.client("iam")
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        for location, body in [(S3Location.parse(SCENARIO), SCENARIO_BYTES), (OTHER_SCENARIO, b"x"),
-                               (OUTSIDE, b"x"), (PAST_SUMMARY, b'{"requests": 1}')]:
+        for location, body in [
+            (S3Location.parse(SCENARIO), SCENARIO_BYTES),
+            (OTHER_SCENARIO, b"x"),
+            (OUTSIDE, b"x"),
+            (PAST_SUMMARY, b'{"requests": 1}'),
+        ]:
             s3.put_object(Bucket=location.bucket, Key=location.key, Body=body)
         principals = {}
         for role in ("executor", "controller"):
             iam.create_user(UserName=f"salvo-{role}")
-            iam.put_user_policy(UserName=f"salvo-{role}", PolicyName="task-role",
-                                PolicyDocument=json.dumps(policies[f"{role}-task-role-policy.json"]))
+            iam.put_user_policy(
+                UserName=f"salvo-{role}",
+                PolicyName="task-role",
+                PolicyDocument=json.dumps(policies[f"{role}-task-role-policy.json"]),
+            )
             keys = iam.create_access_key(UserName=f"salvo-{role}")["AccessKey"]
             principals[role] = Principal(server, keys["AccessKeyId"], keys["SecretAccessKey"])
         # The other documents must be accepted by IAM's validation as well: one execution role per side.
         for role in ("executor", "controller"):
-            iam.create_role(RoleName=f"salvo-{role}-execution",
-                            AssumeRolePolicyDocument=json.dumps(policies["ecs-tasks-trust-policy.json"]))
-            iam.put_role_policy(RoleName=f"salvo-{role}-execution", PolicyName="execution",
-                                PolicyDocument=json.dumps(policies[f"{role}-execution-role-policy.json"]))
+            iam.create_role(
+                RoleName=f"salvo-{role}-execution",
+                AssumeRolePolicyDocument=json.dumps(policies["ecs-tasks-trust-policy.json"]),
+            )
+            iam.put_role_policy(
+                RoleName=f"salvo-{role}-execution",
+                PolicyName="execution",
+                PolicyDocument=json.dumps(policies[f"{role}-execution-role-policy.json"]),
+            )
         iam.create_user(UserName="salvo-launch")  # whoever runs `salvo launch`: IAM must accept its document too
-        iam.put_user_policy(UserName="salvo-launch", PolicyName="launch",
-                            PolicyDocument=json.dumps(policies["launch-policy.json"]))
-        malformed = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3-GetObject", "Resource": "*"}]}
+        iam.put_user_policy(
+            UserName="salvo-launch", PolicyName="launch", PolicyDocument=json.dumps(policies["launch-policy.json"])
+        )
+        malformed = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3-GetObject", "Resource": "*"}],
+        }
         try:
             iam.put_user_policy(UserName="salvo-executor", PolicyName="malformed", PolicyDocument=json.dumps(malformed))
             malformed_policy_error = "accepted"
         except ClientError as exc:
             malformed_policy_error = exc.response["Error"]["Code"]
         request = urllib.request.Request(  # text/plain: moto reads the raw body
-            server.endpoint + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"},
+            server.endpoint + "/moto-api/reset-auth",
+            data=b"0",
+            method="POST",
+            headers={"Content-Type": "text/plain"},
         )
         urllib.request.urlopen(request, timeout=10).close()
         yield EnforcingMoto(policies, principals["executor"], principals["controller"], malformed_policy_error)
@@ -151,8 +174,8 @@ def test_executor_is_denied_everything_else(enforcing_moto):
     client = executor.client()
     assert denied(get, executor, OTHER_SCENARIO)
     assert denied(get, executor, OUTSIDE)
-    assert denied(get, executor, PAST_SUMMARY)                                     # other executors' results
-    assert denied(put, executor, S3Location.parse(SCENARIO))                        # overwrite the scenario
+    assert denied(get, executor, PAST_SUMMARY)  # other executors' results
+    assert denied(put, executor, S3Location.parse(SCENARIO))  # overwrite the scenario
     assert denied(put, executor, OUTSIDE)
     assert denied(put, executor, S3Location(BUCKET, "results-not/run-1/executors/executor-b/x"))
     assert denied(put, executor, run_location(RESULTS_URI, "run-1").child(REPORT_FILES[0]))  # forge a report
@@ -176,15 +199,19 @@ def test_controller_is_denied_everything_else(enforcing_moto):
     assert denied(get, controller, S3Location.parse(SCENARIO))
     assert denied(get, controller, OUTSIDE)
     assert denied(put, controller, OUTSIDE)
-    assert denied(put, controller, PAST_SUMMARY)                                    # rewrite an executor's summary
+    assert denied(put, controller, PAST_SUMMARY)  # rewrite an executor's summary
     assert denied(put, controller, run_location(RESULTS_URI, "run-2").child("notes.txt"))
     assert denied(controller.client().delete_object, Bucket=BUCKET, Key=PAST_SUMMARY.key)
 
 
 def test_conditions_moto_does_not_evaluate_are_in_the_documents(enforcing_moto):
     statements = {s["Sid"]: s for s in enforcing_moto.policies["controller-task-role-policy.json"]["Statement"]}
-    assert statements["ListResults"]["Condition"] == {"StringLike": {"s3:prefix": [PLACEHOLDERS["RESULTS_PREFIX"] + "*"]}}
-    assert statements["LiveFiguresInOneNamespace"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "LoadTests"}}
+    assert statements["ListResults"]["Condition"] == {
+        "StringLike": {"s3:prefix": [PLACEHOLDERS["RESULTS_PREFIX"] + "*"]}
+    }
+    assert statements["LiveFiguresInOneNamespace"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "LoadTests"}
+    }
 
 
 def test_only_the_controller_publishes_live_figures(enforcing_moto):
@@ -252,10 +279,16 @@ def test_no_executor_role_may_ever_read_the_controllers_secret(enforcing_moto):
     controller_secret = SECRET_ARNS["controller"]
     for document in ("executor-execution-role-policy.json", "executor-task-role-policy.json"):
         policy = enforcing_moto.policies[document]
-        for action in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:PutSecretValue"):
+        for action in (
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:PutSecretValue",
+        ):
             assert _evaluate(policy, action, controller_secret) is PermissionResult.DENIED, (document, action)
-        assert _evaluate(policy, "secretsmanager:GetSecretValue", SECRET_ARNS["executor"].replace("salvo-", "app-")) \
-            is not PermissionResult.DENIED  # the Deny names the controller's secret only
+        assert (
+            _evaluate(policy, "secretsmanager:GetSecretValue", SECRET_ARNS["executor"].replace("salvo-", "app-"))
+            is not PermissionResult.DENIED
+        )  # the Deny names the controller's secret only
 
 
 ECS_ARN = f"arn:aws:ecs:{PLACEHOLDERS['AWS_REGION']}:{PLACEHOLDERS['AWS_ACCOUNT_ID']}"
@@ -263,10 +296,13 @@ ROLE_ARN = f"arn:aws:iam::{PLACEHOLDERS['AWS_ACCOUNT_ID']}:role/"
 CLUSTER_ARN = f"{ECS_ARN}:cluster/{PLACEHOLDERS['CLUSTER']}"
 
 
-@pytest.mark.parametrize(("document", "own", "other"), [
-    ("controller-task-role-policy.json", "executor", "controller"),  # SALVO_LAUNCH=ecs: it starts the executors
-    ("launch-policy.json", "controller", "executor"),  # `salvo launch`: it starts the controller
-])
+@pytest.mark.parametrize(
+    ("document", "own", "other"),
+    [
+        ("controller-task-role-policy.json", "executor", "controller"),  # SALVO_LAUNCH=ecs: it starts the executors
+        ("launch-policy.json", "controller", "executor"),  # `salvo launch`: it starts the controller
+    ],
+)
 def test_each_launcher_starts_only_its_task_definition_and_passes_only_its_roles(enforcing_moto, document, own, other):
     """Moto's evaluator on explicit ARNs (it ignores conditions: those are checked on the document below)."""
     policy = enforcing_moto.policies[document]
@@ -288,7 +324,9 @@ def test_each_launcher_starts_only_its_task_definition_and_passes_only_its_roles
     assert [s["Condition"] for s in runs] == [{"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}]
     assert statements["WatchTasksInTheCluster"]["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}
     assert statements["StopOnlySalvoTasksInTheCluster"]["Condition"] == {  # never a task Salvo did not tag
-        "ArnEquals": {"ecs:cluster": CLUSTER_ARN}, "Null": {"aws:ResourceTag/salvo:run-id": "false"}}
+        "ArnEquals": {"ecs:cluster": CLUSTER_ARN},
+        "Null": {"aws:ResourceTag/salvo:run-id": "false"},
+    }
     passes = [s for s in statements.values() if s["Action"] == "iam:PassRole"]
     assert [s["Condition"] for s in passes] == [{"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}]
 
@@ -302,8 +340,12 @@ def test_the_controller_lists_tasks_only_in_its_cluster(enforcing_moto):
 
 def test_only_the_launch_policy_follows_the_controllers_log(enforcing_moto):
     policies = enforcing_moto.policies
-    stream = f"arn:aws:logs:{PLACEHOLDERS['AWS_REGION']}:{PLACEHOLDERS['AWS_ACCOUNT_ID']}:log-group:/ecs/salvo:log-stream:"
+    stream = (
+        f"arn:aws:logs:{PLACEHOLDERS['AWS_REGION']}:{PLACEHOLDERS['AWS_ACCOUNT_ID']}:log-group:/ecs/salvo:log-stream:"
+    )
     assert _allows(policies["launch-policy.json"], "logs:GetLogEvents", stream + "salvo/controller/abc")
     assert not _allows(policies["launch-policy.json"], "logs:GetLogEvents", stream + "salvo/executor/abc")
     assert not _allows(policies["controller-task-role-policy.json"], "logs:GetLogEvents", stream + "salvo/controller/a")
-    assert not _allows(policies["executor-task-role-policy.json"], "ecs:RunTask", f"{ECS_ARN}:task-definition/salvo-executor:7")
+    assert not _allows(
+        policies["executor-task-role-policy.json"], "ecs:RunTask", f"{ECS_ARN}:task-definition/salvo-executor:7"
+    )

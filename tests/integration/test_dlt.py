@@ -21,7 +21,7 @@ from tests.support.dlt import dlt_request, dlt_test_json
 pytestmark = pytest.mark.integration
 
 # A locust script as DLT users upload them: no host of its own (SALVO_TARGET_HOST gives it, as DLT's URL would).
-DLT_LOCUSTFILE = b'''from locust import HttpUser, constant, task
+DLT_LOCUSTFILE = b"""from locust import HttpUser, constant, task
 
 
 class Shopper(HttpUser):
@@ -30,7 +30,7 @@ class Shopper(HttpUser):
     @task
     def browse(self):
         self.client.get("/dlt/browse")
-'''
+"""
 JSON_BODY = '{"sku": "a\\"b", "qty": 2}'
 
 
@@ -53,8 +53,9 @@ def jmeter_cluster(tmp_path, aws_env, s3_bucket, target):
     made.close()
 
 
-def run_two(cluster: Cluster, key: str, run_id: str, hosts: tuple[int, int], controller_env: dict | None = None,
-            **env) -> dict:
+def run_two(
+    cluster: Cluster, key: str, run_id: str, hosts: tuple[int, int], controller_env: dict | None = None, **env
+) -> dict:
     executors = [cluster.executor(n, key, executor_id=f"dlt-{n}", **env) for n in hosts]
     for executor in executors:
         executor.wait_state("armed", timeout=120)
@@ -83,8 +84,11 @@ def results_xml_count(s3_client, bucket: str, run_id: str, hosts: tuple[int, int
 
 def test_dlt_locust_script_test_runs_unchanged_on_two_executors(cluster, s3_client, s3_bucket, target):
     test_json = dlt_test_json("shop smoke", executor="locust", script="ABCDE12345.py", concurrency=2, task_count=2)
-    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/dlt-locust.zip",
-                         Body=zip_bytes({"test.json": test_json, "ABCDE12345.py": DLT_LOCUSTFILE}))
+    s3_client.put_object(
+        Bucket=s3_bucket,
+        Key="scenarios/dlt-locust.zip",
+        Body=zip_bytes({"test.json": test_json, "ABCDE12345.py": DLT_LOCUSTFILE}),
+    )
     report = run_two(cluster, "scenarios/dlt-locust.zip", "dlt-locust", (24, 25), SALVO_USERS=None, SALVO_DURATION=None)
     seen = target.stats()
     assert report["verdict"] == "pass" and report["overall"]["requests"] == seen["total"] > 0
@@ -93,12 +97,15 @@ def test_dlt_locust_script_test_runs_unchanged_on_two_executors(cluster, s3_clie
 
 
 def test_dlt_http_endpoint_requests_run_gated_on_locust(cluster, s3_client, s3_bucket, target):
-    requests = [dlt_request(f"{target.url}/dlt/orders", "POST", {"Content-Type": "application/json"}, JSON_BODY),
-                dlt_request(f"{target.url}/dlt/orders?page=1")]
+    requests = [
+        dlt_request(f"{target.url}/dlt/orders", "POST", {"Content-Type": "application/json"}, JSON_BODY),
+        dlt_request(f"{target.url}/dlt/orders?page=1"),
+    ]
     test_json = dlt_test_json("api smoke", executor="locust", requests=requests, concurrency=2, task_count=2)
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/dlt-requests.json", Body=test_json)
-    report = run_two(cluster, "scenarios/dlt-requests.json", "dlt-requests", (26, 27),
-                     SALVO_USERS=None, SALVO_DURATION=None)
+    report = run_two(
+        cluster, "scenarios/dlt-requests.json", "dlt-requests", (26, 27), SALVO_USERS=None, SALVO_DURATION=None
+    )
     seen = target.stats()
     assert report["verdict"] == "pass" and report["overall"]["requests"] == seen["total"] > 0
     assert set(seen["paths"]) == {"/dlt/orders"}
@@ -112,8 +119,14 @@ def test_dlt_simple_http_endpoint_test_runs_on_two_jmeter_executors(jmeter_clust
     # With no think time a request in flight as the thread group's duration ends is cut ("Socket closed" /
     # "Connection is closed", about one in 700 per executor here; the target still counts it), which the default
     # criterion (no failed request) would fail: a DLT simple test gets the criterion docs/dlt.md suggests.
-    report = run_two(jmeter_cluster, "scenarios/dlt-simple.json", "dlt-simple", (28, 29),
-                     controller_env={"SALVO_CRITERIA": "error_rate<1%"}, **jmeter_env())
+    report = run_two(
+        jmeter_cluster,
+        "scenarios/dlt-simple.json",
+        "dlt-simple",
+        (28, 29),
+        controller_env={"SALVO_CRITERIA": "error_rate<1%"},
+        **jmeter_env(),
+    )
     seen = target.stats()
     assert report["verdict"] == "pass" and report["overall"]["requests"] == seen["total"] > 0
     assert seen["paths"] == {"/dlt/simple": seen["total"]}
@@ -122,8 +135,13 @@ def test_dlt_simple_http_endpoint_test_runs_on_two_jmeter_executors(jmeter_clust
 
 def test_dlt_jmeter_script_test_runs_unchanged_on_two_jmeter_executors(jmeter_cluster, s3_client, s3_bucket, target):
     test_json = dlt_test_json("plan smoke", executor="jmeter", script="ABCDE12345.jmx", concurrency=2, task_count=2)
-    bundle = zip_bytes({"test.json": test_json, "ABCDE12345.jmx": hostless_plan(),  # the target host: SALVO_TARGET_HOST
-                        "report.bin": (DEMO / "report.bin").read_bytes()})
+    bundle = zip_bytes(
+        {
+            "test.json": test_json,
+            "ABCDE12345.jmx": hostless_plan(),  # the target host: SALVO_TARGET_HOST
+            "report.bin": (DEMO / "report.bin").read_bytes(),
+        }
+    )
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/dlt-jmeter.zip", Body=bundle)
     report = run_two(jmeter_cluster, "scenarios/dlt-jmeter.zip", "dlt-jmeter", (20, 21), **jmeter_env())
     seen = target.stats()

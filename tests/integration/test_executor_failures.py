@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -9,11 +10,11 @@ import time
 
 import pytest
 
+from salvo.common.keys import ControllerKeys, generate_keypair
 from salvo.common.protocol import Heartbeat, Start
 from salvo.controller.link import ControllerLink
-from tests.support.executors import drive_run, start_executor, wait_for
 from tests.support.bundles import zip_bytes
-from salvo.common.keys import ControllerKeys, generate_keypair
+from tests.support.executors import drive_run, start_executor, wait_for
 from tests.support.keys import controller_keys, executor_env, executor_keys
 
 pytestmark = pytest.mark.integration
@@ -78,15 +79,17 @@ def assert_still_obeys_a_valid_start(executor, link, run_id="after"):
     assert codes == [0], executor.log()[-3000:]
 
 
-
-
 # --- cannot fetch or arm: exit 3, one line naming the culprit ---------------------------------
 
 
 def test_missing_scenario_object_exits_3_naming_bucket_and_key(tmp_path, aws_env, s3_bucket):
     executor = start_executor(
-        tmp_path, aws_env, executor_id="nokey", host="127.0.1.21",
-        scenario_uri=f"s3://{s3_bucket}/scenarios/absent.yml", results_uri=f"s3://{s3_bucket}/results/",
+        tmp_path,
+        aws_env,
+        executor_id="nokey",
+        host="127.0.1.21",
+        scenario_uri=f"s3://{s3_bucket}/scenarios/absent.yml",
+        results_uri=f"s3://{s3_bucket}/results/",
     )
     assert executor.wait_exit(60) == 3
     assert f"s3://{s3_bucket}/scenarios/absent.yml" in executor.log()
@@ -97,7 +100,11 @@ def test_missing_scenario_object_exits_3_naming_bucket_and_key(tmp_path, aws_env
     ("key", "body", "message"),
     [
         ("scenarios/evil.zip", zip_bytes({"../escape.py": b"x", "locustfile.py": LOCUSTFILE.encode()}), "escape.py"),
-        ("scenarios/bomb.zip", zip_bytes({"locustfile.py": LOCUSTFILE.encode(), "zeros.bin": b"\0" * (40 << 20)}), "SALVO_BUNDLE_MAX_BYTES"),
+        (
+            "scenarios/bomb.zip",
+            zip_bytes({"locustfile.py": LOCUSTFILE.encode(), "zeros.bin": b"\0" * (40 << 20)}),
+            "SALVO_BUNDLE_MAX_BYTES",
+        ),
         ("scenarios/broken.yml", b"execution:\n  - executor: locust\n    scenario: [unclosed\n", "broken.yml"),
         ("scenarios/nousers.py", b"from locust import HttpUser\nprint('no user class here')\n", "no locust User class"),
     ],
@@ -121,10 +128,8 @@ def test_garbage_on_both_ports_is_ignored(launch, target):
             with socket.create_connection((executor.host, port), timeout=5) as raw:
                 raw.sendall(junk)
                 raw.settimeout(2)
-                try:
+                with contextlib.suppress(TimeoutError, ConnectionResetError):
                     raw.recv(100)  # the peer answers with a ZMTP greeting or closes
-                except (socket.timeout, ConnectionResetError):
-                    pass
     # a valid ZMTP peer sending an undecodable frame on the command link
     link = controller_for(executor)
     link.wait_subscribed(1, timeout=10)

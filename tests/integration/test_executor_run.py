@@ -118,7 +118,12 @@ def test_summary_counts_exactly_what_the_target_saw(tmp_path, aws_env, s3_bucket
         host="127.0.1.20",
         scenario_uri=f"s3://{s3_bucket}/scenarios/mixed.py",
         results_uri=f"s3://{s3_bucket}/results/",
-        extra_env={"SALVO_USERS": "4", "SALVO_SPAWN_RATE": "100", "SALVO_DURATION": "3s", "SALVO_TARGET_HOST": target.url},
+        extra_env={
+            "SALVO_USERS": "4",
+            "SALVO_SPAWN_RATE": "100",
+            "SALVO_DURATION": "3s",
+            "SALVO_TARGET_HOST": target.url,
+        },
     )
     try:
         executor.wait_state("armed")
@@ -130,8 +135,10 @@ def test_summary_counts_exactly_what_the_target_saw(tmp_path, aws_env, s3_bucket
     at_target = target.stats()["executors"]["counter"]["count"]
     summary = read_summary(s3_client, s3_bucket, "count-run", "counter")
     totals, labels = summary["totals"], summary["labels"]
-    print(f"target saw {at_target}; summary: {totals['requests']} requests, {totals['failures']} failures, "
-          f"{totals['user_errors']} user errors")
+    print(
+        f"target saw {at_target}; summary: {totals['requests']} requests, {totals['failures']} failures, "
+        f"{totals['user_errors']} user errors"
+    )
     assert at_target > 50
     assert totals["requests"] == at_target
     assert labels["/ok"]["failures"] == 0
@@ -159,11 +166,17 @@ def test_run_through_s3_failing_30_percent_of_requests(tmp_path, aws_env, s3_buc
     )
     try:
         executor.wait_state("armed")
-        health = subprocess.run([sys.executable, "-m", "salvo.cli", "health"], env=executor.env,
-                                capture_output=True, text=True, timeout=30)
+        health = subprocess.run(
+            [sys.executable, "-m", "salvo.cli", "health"], env=executor.env, capture_output=True, text=True, timeout=30
+        )
         assert health.returncode == 0 and "armed" in health.stdout
-        probe = subprocess.run([sys.executable, "-m", "salvo.executor.health"], env=executor.env,
-                               capture_output=True, text=True, timeout=30)  # what the images' HEALTHCHECK runs
+        probe = subprocess.run(
+            [sys.executable, "-m", "salvo.executor.health"],
+            env=executor.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )  # what the images' HEALTHCHECK runs
         assert (probe.returncode, probe.stdout) == (0, health.stdout)
         code = run_single(executor, "flaky-run")
     finally:

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from tests.support.executors import REPO, free_port
 from salvo.common.keys import generate_fleet_key
+from tests.support.executors import REPO, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -28,24 +28,58 @@ def test_two_hundred_executors_all_started_before_start_at_and_all_counted(tmp_p
     record = tmp_path / "sims.json"
     env = {**os.environ, **aws_env, "PYTHONUNBUFFERED": "1"}
     sims = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.simexecutor", "--first", "127.3.0.1", "--count", str(COUNT),
-         "--command-port", str(command_port), "--status-port", str(status_port), "--run-seconds", "3",
-         "--results-uri", f"s3://{s3_bucket}/results/", "--record", str(record), "--lifetime", "240",
-         *(["--fleet-key", fleet_key] if fleet_key else [])],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.support.simexecutor",
+            "--first",
+            "127.3.0.1",
+            "--count",
+            str(COUNT),
+            "--command-port",
+            str(command_port),
+            "--status-port",
+            str(status_port),
+            "--run-seconds",
+            "3",
+            "--results-uri",
+            f"s3://{s3_bucket}/results/",
+            "--record",
+            str(record),
+            "--lifetime",
+            "240",
+            *(["--fleet-key", fleet_key] if fleet_key else []),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert sims.stdout.readline().strip() == f"ready {COUNT}"
         controller_env = {k: v for k, v in env.items() if not k.startswith("SALVO_")}
-        controller_env.update({
-            "SALVO_EXECUTOR_CIDRS": "127.3.0.0/24", "SALVO_COMMAND_PORT": str(command_port),
-            "SALVO_STATUS_PORT": str(status_port), "SALVO_RESULTS_URI": f"s3://{s3_bucket}/results/",
-            "SALVO_RUN_ID": "fan-out", "SALVO_EXPECTED_EXECUTORS": str(COUNT), "SALVO_DISCOVERY_TIMEOUT": "60",
-            "SALVO_REPORT_DIR": str(tmp_path / "report"), "SALVO_PROBE_TIMEOUT": "0.2",
-            **({"SALVO_FLEET_KEY": fleet_key} if fleet_key else {"SALVO_INSECURE": "true"}),
-        })
-        controller = subprocess.run([sys.executable, "-m", "salvo.cli", "controller"], cwd=REPO, env=controller_env,
-                                    capture_output=True, text=True, timeout=180)
+        controller_env.update(
+            {
+                "SALVO_EXECUTOR_CIDRS": "127.3.0.0/24",
+                "SALVO_COMMAND_PORT": str(command_port),
+                "SALVO_STATUS_PORT": str(status_port),
+                "SALVO_RESULTS_URI": f"s3://{s3_bucket}/results/",
+                "SALVO_RUN_ID": "fan-out",
+                "SALVO_EXPECTED_EXECUTORS": str(COUNT),
+                "SALVO_DISCOVERY_TIMEOUT": "60",
+                "SALVO_REPORT_DIR": str(tmp_path / "report"),
+                "SALVO_PROBE_TIMEOUT": "0.2",
+                **({"SALVO_FLEET_KEY": fleet_key} if fleet_key else {"SALVO_INSECURE": "true"}),
+            }
+        )
+        controller = subprocess.run(
+            [sys.executable, "-m", "salvo.cli", "controller"],
+            cwd=REPO,
+            env=controller_env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert controller.returncode == 0, controller.stderr[-4000:]
         assert "Traceback" not in controller.stderr
     finally:

@@ -82,7 +82,7 @@ def assert_passing_run_counted_exactly(controller: ControllerRun, target, member
     seen = target.stats()
     assert report["verdict"] == "pass" and report["exit_code"] == 0, report["verdict_reasons"]
     assert sorted(report["contributors"]) == sorted(members)
-    assert {m: e["outcome"] for m, e in report["executors"].items()} == {m: "finished" for m in members}
+    assert {m: e["outcome"] for m, e in report["executors"].items()} == dict.fromkeys(members, "finished")
     assert report["overall"]["requests"] == seen["total"] > 0
     assert sorted(seen["executors"]) == sorted(members), seen  # the load came from these executors only
     assert overall_requests(controller.log()) == seen["total"]
@@ -106,7 +106,8 @@ def test_locust_dying_mid_run_fails_the_verdict(cluster, s3_client, s3_bucket, t
     assert code == 1, output[-4000:]
     assert report["verdict"] == "fail" and report["exit_code"] == 1, report["verdict_reasons"]
     assert {m: e["outcome"] for m, e in report["executors"].items()} == {
-        m: "failed" if m in dying else "finished" for m in ("node-1", "node-2")}
+        m: "failed" if m in dying else "finished" for m in ("node-1", "node-2")
+    }
     for executor in executors:
         named = lines_with(output, f"executor {executor.executor_id} ({executor.host}) failed")
         assert bool(named) is (executor.executor_id in dying), output[-4000:]
@@ -137,7 +138,7 @@ def test_default_ids_on_one_host_are_distinct_and_counted_once(cluster, tmp_path
         executor.wait_state("armed")
     ids = [state_record(e)["executor_id"] for e in executors]
     assert ids[0] != ids[1], ids
-    for executor_id, executor in zip(ids, executors):
+    for executor_id, executor in zip(ids, executors, strict=True):
         assert executor.host in executor_id  # hostname + bind address (+ ports): unique per host
     controller = cluster.controller("default-ids", expected=2)
     assert controller.wait() == 0, controller.log()[-4000:]
@@ -185,7 +186,9 @@ def test_executor_with_results_in_a_missing_bucket_exits_3_before_armed(cluster,
     executor = cluster.executor(1, "scenarios/visit.py", results_uri=f"s3://{missing}/results/")
     assert executor.wait_exit(90) == 3, executor.log()[-3000:]
     log = executor.log()
-    assert lines_with(log, f"SALVO_RESULTS_URI=s3://{missing}/results/", f"bucket {missing!r}", "prefix 'results/'"), log
+    assert lines_with(log, f"SALVO_RESULTS_URI=s3://{missing}/results/", f"bucket {missing!r}", "prefix 'results/'"), (
+        log
+    )
     assert "armed: listening" not in log and "held at the start gate" not in log  # never armed, no bzt
     assert state_record(executor).get("state") != "armed"
     assert target.stats()["total"] == 0
@@ -199,7 +202,9 @@ def test_controller_with_results_in_a_missing_bucket_exits_2_before_discovery(cl
     controller = cluster.controller("no-bucket", expected=1, SALVO_RESULTS_URI=f"s3://{missing}/results/")
     assert controller.wait(90) == 2, controller.log()[-4000:]
     output = controller.log()
-    assert lines_with(output, f"SALVO_RESULTS_URI=s3://{missing}/results/", "not writable", f"bucket {missing!r}"), output
+    assert lines_with(output, f"SALVO_RESULTS_URI=s3://{missing}/results/", "not writable", f"bucket {missing!r}"), (
+        output
+    )
     assert "looking for executors" not in output  # refused before discovery
     assert executor.state() == "armed" and target.stats()["total"] == 0
     assert_no_traceback(output)
@@ -223,8 +228,9 @@ def test_reused_run_id_is_refused_before_load_unless_overwrite(cluster, s3_clien
     refused = cluster.controller(run_id, expected=1)
     assert refused.wait(90) == 2, refused.log()[-4000:]
     output = refused.log()
-    assert lines_with(output, "configuration error", f"SALVO_RUN_ID={run_id} already has a report",
-                      "SALVO_RUN_ID_REUSE=overwrite"), output
+    assert lines_with(
+        output, "configuration error", f"SALVO_RUN_ID={run_id} already has a report", "SALVO_RUN_ID_REUSE=overwrite"
+    ), output
     assert "looking for executors" not in output
     assert target.stats()["total"] == 0 and second.state() == "armed"
     stored = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"results/{run_id}/report.json")["Body"].read())
@@ -289,22 +295,28 @@ def test_sigkilled_executors_leave_no_orphaned_load(cluster, target):
         victim.wait_state("armed", timeout=120)
     controller = cluster.controller("orphans", expected=len(victims))
     for victim in victims:
-        wait_for(lambda: target.stats()["executors"].get(victim.executor_id, {}).get("count", 0) >= 3, 60,
-                 f"{victim.executor_id}'s load")
+        wait_for(
+            lambda victim=victim: target.stats()["executors"].get(victim.executor_id, {}).get("count", 0) >= 3,
+            60,
+            f"{victim.executor_id}'s load",
+        )
         assert processes_under(victim.work_dir)  # its bzt and locust are running
     for victim in victims:
         victim.process.send_signal(signal.SIGKILL)
     for victim in victims:
         victim.process.wait(10)
-    # docs/architecture.md: "bzt runs with PR_SET_PDEATHSIG: if the executor dies, even by SIGKILL, bzt is told to stop and
-    # stops locust. No orphaned load." A graceful stop takes a few seconds, not the 40 s the run had left.
+
+    # docs/architecture.md: "bzt runs with PR_SET_PDEATHSIG: if the executor dies, even by SIGKILL, bzt is told
+    # to stop and stops locust. No orphaned load." A graceful stop takes a few seconds, not the 40 s the run had left.
     def orphans() -> dict:
         return {v.executor_id: list(processes_under(v.work_dir)) for v in victims if processes_under(v.work_dir)}
 
     try:
         wait_for(lambda: not orphans(), 20, "the killed executors' bzt and locust to stop")
     except AssertionError:
-        raise AssertionError(f"load processes still running 20 s after their executor was killed: {orphans()}") from None
+        raise AssertionError(
+            f"load processes still running 20 s after their executor was killed: {orphans()}"
+        ) from None
     stopped_at = target.stats()["total"]
     assert controller.wait() == 1, controller.log()[-4000:]  # every member lost: no data, no PASS
     assert sorted(controller.report()["lost"]) == sorted(v.executor_id for v in victims)
@@ -362,7 +374,7 @@ def finished_run(tmp_path_factory, moto_server, http_target):
         assert controller.report()["overall"]["requests"] == seen["total"] > 0
     finally:
         made.close()
-    yield made, s3, seen
+    return made, s3, seen
 
 
 def summary_key(executor_id: str) -> str:
@@ -393,12 +405,18 @@ def _edited(original: bytes, **changes) -> bytes:
 # case: (edit, how the report names it, why): a deleted summary is missing; a read one that cannot be counted, rejected
 TAMPERING = {
     "deleted": (lambda b: None, "are missing", "summary.json not found"),
-    "claims-another-executor": (lambda b: _edited(b, executor_id="node-11"), "rejected",
-                                "executor_id: it claims executor 'node-11', but is stored as 'node-12'"),
+    "claims-another-executor": (
+        lambda b: _edited(b, executor_id="node-11"),
+        "rejected",
+        "executor_id: it claims executor 'node-11', but is stored as 'node-12'",
+    ),
     "not-json": (lambda b: b'{"schema": "salvo.summary/1", "totals": ', "rejected", "not valid JSON"),
     "old-schema": (lambda b: _edited(b, schema="salvo.summary/0"), "rejected", "schema: expected 'salvo.summary/1'"),
-    "another-run": (lambda b: _edited(b, run_id="some-other-run"), "rejected",
-                    "run_id: it names run 'some-other-run', not 'tamper-run'"),
+    "another-run": (
+        lambda b: _edited(b, run_id="some-other-run"),
+        "rejected",
+        "run_id: it names run 'some-other-run', not 'tamper-run'",
+    ),
 }
 
 
@@ -421,8 +439,9 @@ def test_report_of_a_tampered_summary_fails_naming_it(finished_run, case):
     assert result.returncode == 1, output
     assert "verdict: FAIL" in output
     assert lines_with(output, "results of executor node-12", outcome, reason), output
-    assert lines_with(output, "missing results: node-12" if outcome == "are missing" else "rejected results: node-12"), \
-        output
+    assert lines_with(
+        output, "missing results: node-12" if outcome == "are missing" else "rejected results: node-12"
+    ), output
     # node-12's data is not counted, under its name or another: what remains is node-11's own count
     assert overall_requests(result.stdout) == seen["executors"]["node-11"]["count"] < seen["total"]
     assert_no_traceback(output)
@@ -443,12 +462,15 @@ def test_report_counts_a_copied_summary_once(finished_run):
 
 
 def test_report_without_report_json_still_sees_an_executor_whose_summary_is_missing(finished_run):
-    cluster, s3, seen = finished_run
-    artifacts = [o["Key"] for o in s3.list_objects_v2(
-        Bucket=cluster.bucket, Prefix=f"results/{RUN}/executors/node-12/")["Contents"]]
+    cluster, s3, _seen = finished_run
+    artifacts = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=cluster.bucket, Prefix=f"results/{RUN}/executors/node-12/")["Contents"]
+    ]
     assert any(not key.endswith("summary.json") for key in artifacts)  # its upload started: bzt.log, kpi.jtl ...
-    with tampered(s3, cluster.bucket, {f"results/{RUN}/report.json": lambda b: None,
-                                        summary_key("node-12"): lambda b: None}):
+    with tampered(
+        s3, cluster.bucket, {f"results/{RUN}/report.json": lambda b: None, summary_key("node-12"): lambda b: None}
+    ):
         result = cluster.salvo("report", f"s3://{cluster.bucket}/results/{RUN}/")
     output = result.stdout + result.stderr
     assert_no_traceback(output)

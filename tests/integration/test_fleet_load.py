@@ -13,7 +13,7 @@ from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.integration
 
-SLICES = b'''
+SLICES = b"""
 import csv, os
 from locust import HttpUser, constant, task
 from salvo import fleet
@@ -36,7 +36,7 @@ class Member(HttpUser):
     @task
     def browse(self):
         self.client.get("/browse")
-'''
+"""
 
 STEP_SHAPE = b'''
 import os
@@ -72,11 +72,19 @@ def cluster(tmp_path, aws_env, s3_bucket, s3_client, target):
 
 def test_fleet_users_and_data_rows_are_split_across_the_fleet(cluster, s3_client, s3_bucket, target):
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/slices.py", Body=SLICES)
-    s3_client.put_object(Bucket=s3_bucket, Key="data/customers.csv",
-                         Body=b"id,name\n" + b"".join(b"%d,customer %d\n" % (i, i) for i in range(9)))
+    s3_client.put_object(
+        Bucket=s3_bucket,
+        Key="data/customers.csv",
+        Body=b"id,name\n" + b"".join(b"%d,customer %d\n" % (i, i) for i in range(9)),
+    )
     executors = [
-        cluster.executor(n, "scenarios/slices.py", executor_id=f"fleet-{n}", SALVO_DURATION="3s",
-                         SALVO_DATA_URI=f"s3://{s3_bucket}/data/customers.csv")
+        cluster.executor(
+            n,
+            "scenarios/slices.py",
+            executor_id=f"fleet-{n}",
+            SALVO_DURATION="3s",
+            SALVO_DATA_URI=f"s3://{s3_bucket}/data/customers.csv",
+        )
         for n in (21, 22, 23)
     ]
     for executor in executors:
@@ -89,8 +97,14 @@ def test_fleet_users_and_data_rows_are_split_across_the_fleet(cluster, s3_client
     for executor in executors:
         executor.kill()
     executors = [
-        cluster.executor(n, "scenarios/slices.py", executor_id=f"fleet-{n}", SALVO_DURATION="3s",
-                         SALVO_DATA_URI=f"s3://{s3_bucket}/data/customers.csv", SALVO_USERS=None)
+        cluster.executor(
+            n,
+            "scenarios/slices.py",
+            executor_id=f"fleet-{n}",
+            SALVO_DURATION="3s",
+            SALVO_DATA_URI=f"s3://{s3_bucket}/data/customers.csv",
+            SALVO_USERS=None,
+        )
         for n in (21, 22, 23)
     ]
     for executor in executors:
@@ -100,21 +114,35 @@ def test_fleet_users_and_data_rows_are_split_across_the_fleet(cluster, s3_client
 
     paths = target.stats()["paths"]
     assert {p: n for p, n in paths.items() if p.startswith("/slice/")} == {
-        "/slice/0-of-3": 3, "/slice/1-of-3": 2, "/slice/2-of-3": 2}
+        "/slice/0-of-3": 3,
+        "/slice/1-of-3": 2,
+        "/slice/2-of-3": 2,
+    }
     assert {p: n for p, n in paths.items() if p.startswith("/row/")} == {f"/row/{i}": 1 for i in range(9)}
     report = controller.report()
     shares = {executor_id: entry["share"] for executor_id, entry in report["executors"].items()}
     assert [(shares[f"fleet-{n}"]["users"], shares[f"fleet-{n}"]["rows"]) for n in (21, 22, 23)] == [
-        (3, 3), (2, 3), (2, 3)]
-    assert report["fleet_load"] == {"mode": "fleet", "users": 7, "spawn_rate": 70.0, "executors": 3, "data_rows": 9,
-                                    "region_weights": None}
+        (3, 3),
+        (2, 3),
+        (2, 3),
+    ]
+    assert report["fleet_load"] == {
+        "mode": "fleet",
+        "users": 7,
+        "spawn_rate": 70.0,
+        "executors": 3,
+        "data_rows": 9,
+        "region_weights": None,
+    }
     assert report["overall"]["requests"] == target.stats()["total"]
 
 
 def test_one_load_shape_steps_the_whole_fleet_at_the_same_second(cluster, s3_client, s3_bucket, target):
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/step.py", Body=STEP_SHAPE)
-    executors = [cluster.executor(n, "scenarios/step.py", executor_id=f"shape-{n}", SALVO_DURATION="60s",
-                                  SALVO_USERS=None) for n in (24, 25, 26, 27)]
+    executors = [
+        cluster.executor(n, "scenarios/step.py", executor_id=f"shape-{n}", SALVO_DURATION="60s", SALVO_USERS=None)
+        for n in (24, 25, 26, 27)
+    ]
     for executor in executors:
         executor.wait_state("armed")
     controller = cluster.controller("fleet-shape", expected=4, SALVO_LOAD_MODE="fleet")
@@ -141,7 +169,7 @@ def _step_time(offsets: list[float], threshold: float, window: float = 0.5) -> f
     for i, t in enumerate(offsets):
         if t < 15:
             continue
-        in_next_second = sum(1 for u in offsets[i:i + 200] if u < t + 1.0)
+        in_next_second = sum(1 for u in offsets[i : i + 200] if u < t + 1.0)
         if in_next_second >= threshold:
             return t
     raise AssertionError(f"no step to {threshold} requests a second")

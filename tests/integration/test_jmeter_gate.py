@@ -30,8 +30,10 @@ def jmeter(tmp_path, target):
     if not (JMETER_HOME / "bin" / "jmeter").is_file():
         if os.environ.get("SALVO_TEST_REQUIRE_JMETER"):  # .ci/run installs it: there it runs, never skips
             pytest.fail(f"SALVO_TEST_REQUIRE_JMETER is set but {JMETER_HOME} has no JMeter with Salvo's gate")
-        pytest.skip(f"no JMeter in {JMETER_HOME}: run scripts/install-jmeter.sh {JMETER_HOME} "
-                    "(.ci/run does) or set SALVO_TEST_JMETER_HOME")
+        pytest.skip(
+            f"no JMeter in {JMETER_HOME}: run scripts/install-jmeter.sh {JMETER_HOME} "
+            "(.ci/run does) or set SALVO_TEST_JMETER_HOME"
+        )
     processes = []
 
     def launch(gate_socket: str | None) -> subprocess.Popen:
@@ -40,10 +42,25 @@ def jmeter(tmp_path, target):
             env[gate.GATE_SOCKET_ENV] = gate_socket
         port = target.url.rsplit(":", 1)[1]
         process = subprocess.Popen(
-            [str(JMETER_HOME / "bin" / "jmeter"), "-n", "-t", str(PLAN), "-l", str(tmp_path / "kpi.jtl"),
-             "-j", str(tmp_path / "jmeter.log"), f"-Jjsr223.init.file={JMETER_HOME / 'bin' / 'salvo-gate.groovy'}",
-             f"-Jtarget.port={port}", f"-Jtarget.path={PATH}", "-Jsalvo.share.totals=5"],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                str(JMETER_HOME / "bin" / "jmeter"),
+                "-n",
+                "-t",
+                str(PLAN),
+                "-l",
+                str(tmp_path / "kpi.jtl"),
+                "-j",
+                str(tmp_path / "jmeter.log"),
+                f"-Jjsr223.init.file={JMETER_HOME / 'bin' / 'salvo-gate.groovy'}",
+                f"-Jtarget.port={port}",
+                f"-Jtarget.path={PATH}",
+                "-Jsalvo.share.totals=5",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         processes.append(process)
         return process

@@ -42,13 +42,25 @@ def dlt_bundle(target_url: str, concurrency: int, hold_for: str = "4s", jmx: str
     host, port = target_url.rsplit("/", 1)[-1].split(":")
     plan = (DEMO / "test.jmx").read_text()  # names its executor in X-Salvo-Executor: salvo.executor_index
     test = {
-        "execution": [{"executor": "jmeter", "concurrency": concurrency, "ramp-up": "0s", "hold-for": hold_for,
-                       "scenario": "demo"}],
+        "execution": [
+            {
+                "executor": "jmeter",
+                "concurrency": concurrency,
+                "ramp-up": "0s",
+                "hold-for": hold_for,
+                "scenario": "demo",
+            }
+        ],
         "scenarios": {"demo": {"script": "test.jmx"}},
         "modules": {"jmeter": {"properties": {"target.host": host, "target.port": int(port)}}},
     }
-    return zip_bytes({"test.json": json.dumps(test), "test.jmx": jmx if jmx is not None else plan,
-                      "report.bin": (DEMO / "report.bin").read_bytes()})
+    return zip_bytes(
+        {
+            "test.json": json.dumps(test),
+            "test.jmx": jmx if jmx is not None else plan,
+            "report.bin": (DEMO / "report.bin").read_bytes(),
+        }
+    )
 
 
 def test_jmeter_fleet_starts_together_and_is_counted_exactly(cluster, s3_client, s3_bucket, target):
@@ -76,16 +88,22 @@ def test_jmeter_runs_the_users_its_region_gives_it(cluster, s3_client, s3_bucket
     each JMeter runs the users it is given: 10 users at 60/40 over two us-east-1 executors and one eu-west-1."""
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/dlt.zip", Body=dlt_bundle(target.url, concurrency=1))
     regions = {20: "us-east-1", 21: "eu-west-1", 22: "us-east-1"}
-    executors = [cluster.executor(n, "scenarios/dlt.zip", executor_id=f"jr-{n}", SALVO_REGION=region, **jmeter_env())
-                 for n, region in regions.items()]
+    executors = [
+        cluster.executor(n, "scenarios/dlt.zip", executor_id=f"jr-{n}", SALVO_REGION=region, **jmeter_env())
+        for n, region in regions.items()
+    ]
     for executor in executors:
         executor.wait_state("armed", timeout=120)
-    controller = cluster.controller("jmeter-regions", expected=3, SALVO_FLEET_USERS=10,
-                                    SALVO_REGION_WEIGHTS="us-east-1:60,eu-west-1:40")
+    controller = cluster.controller(
+        "jmeter-regions", expected=3, SALVO_FLEET_USERS=10, SALVO_REGION_WEIGHTS="us-east-1:60,eu-west-1:40"
+    )
     assert controller.wait() == 0, controller.log()[-4000:]
     report = controller.report()
     assert {e: entry["share"]["users"] for e, entry in report["executors"].items()} == {
-        "jr-20": 3, "jr-21": 4, "jr-22": 3}
+        "jr-20": 3,
+        "jr-21": 4,
+        "jr-22": 3,
+    }
     assert sorted(target.stats()["executors"]) == ["0", "1", "2"]  # every JMeter released and sending
     assert {region: row["executors"] for region, row in report["regions"].items()} == {"eu-west-1": 1, "us-east-1": 2}
     assert sum(row["requests"] for row in report["regions"].values()) == report["overall"]["requests"] > 0
@@ -93,8 +111,9 @@ def test_jmeter_runs_the_users_its_region_gives_it(cluster, s3_client, s3_bucket
 
 def test_a_bad_jmx_is_refused_while_arming_with_jmeters_own_words(cluster, s3_client, s3_bucket, target):
     broken = (DEMO / "test.jmx").read_text().replace("TestAction", "NoSuchElementAnywhere")
-    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/bad.zip",
-                         Body=dlt_bundle(target.url, concurrency=1, jmx=broken))
+    s3_client.put_object(
+        Bucket=s3_bucket, Key="scenarios/bad.zip", Body=dlt_bundle(target.url, concurrency=1, jmx=broken)
+    )
     executor = cluster.executor(16, "scenarios/bad.zip", executor_id="jm-bad", **jmeter_env())
     assert executor.process.wait(120) == 3
     log = executor.log_path.read_text()
@@ -105,16 +124,21 @@ def test_a_bad_jmx_is_refused_while_arming_with_jmeters_own_words(cluster, s3_cl
 def hostless_plan() -> str:
     """The demo plan with no host anywhere: its HTTP Request Defaults keep only the protocol."""
     plan = (DEMO / "test.jmx").read_text()
-    for prop in ('<stringProp name="HTTPSampler.domain">${__P(target.host,target)}</stringProp>',
-                 '<stringProp name="HTTPSampler.port">${__P(target.port,8080)}</stringProp>'):
+    for prop in (
+        '<stringProp name="HTTPSampler.domain">${__P(target.host,target)}</stringProp>',
+        '<stringProp name="HTTPSampler.port">${__P(target.port,8080)}</stringProp>',
+    ):
         assert prop in plan
         plan = plan.replace(prop, "")
     return plan
 
 
 def test_a_hostless_plan_sends_every_request_to_the_target_host(cluster, s3_client, s3_bucket, target):
-    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/hostless.zip",
-                         Body=dlt_bundle(target.url, concurrency=2, hold_for="3s", jmx=hostless_plan()))
+    s3_client.put_object(
+        Bucket=s3_bucket,
+        Key="scenarios/hostless.zip",
+        Body=dlt_bundle(target.url, concurrency=2, hold_for="3s", jmx=hostless_plan()),
+    )
     executors = [cluster.executor(n, "scenarios/hostless.zip", executor_id=f"jh-{n}", **jmeter_env()) for n in (17, 18)]
     for executor in executors:  # the cluster gives them SALVO_TARGET_HOST=target.url
         executor.wait_state("armed", timeout=120)
@@ -131,27 +155,40 @@ def test_a_hostless_plan_sends_every_request_to_the_target_host(cluster, s3_clie
 
 
 def test_a_hostless_plan_without_a_target_host_is_refused_before_armed(cluster, s3_client, s3_bucket, target):
-    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/nowhere.zip",
-                         Body=dlt_bundle(target.url, concurrency=1, jmx=hostless_plan()))
-    executor = cluster.executor(19, "scenarios/nowhere.zip", executor_id="jh-none", SALVO_TARGET_HOST=None,
-                                **jmeter_env())
+    s3_client.put_object(
+        Bucket=s3_bucket, Key="scenarios/nowhere.zip", Body=dlt_bundle(target.url, concurrency=1, jmx=hostless_plan())
+    )
+    executor = cluster.executor(
+        19, "scenarios/nowhere.zip", executor_id="jh-none", SALVO_TARGET_HOST=None, **jmeter_env()
+    )
     assert executor.process.wait(120) == 3
     log = executor.log_path.read_text()
-    line = ("test.json: test.jmx: HTTP samplers name no host (GET /, POST /upload): set SALVO_TARGET_HOST, a host in "
-            "the plan (sampler or HTTP Request Defaults), or default-address in the Taurus scenario")
+    line = (
+        "test.json: test.jmx: HTTP samplers name no host (GET /, POST /upload): set SALVO_TARGET_HOST, a host in "
+        "the plan (sampler or HTTP Request Defaults), or default-address in the Taurus scenario"
+    )
     assert line in log and "Traceback" not in log and "armed: listening" not in log, log[-3000:]
     assert target.stats()["total"] == 0
 
 
-@pytest.mark.skipif(shutil.which("faketime") is None and not os.environ.get("SALVO_TEST_REQUIRE_FAKETIME"),
-                    reason="needs faketime (Debian package faketime)")
+@pytest.mark.skipif(
+    shutil.which("faketime") is None and not os.environ.get("SALVO_TEST_REQUIRE_FAKETIME"),
+    reason="needs faketime (Debian package faketime)",
+)
 def test_two_jmeter_executors_with_shifted_clocks_start_together(cluster, s3_client, s3_bucket, target):
     """+250 ms and -250 ms (faketime, inherited by bzt and the JVM): corrected, first requests within 20 ms."""
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/clocks.zip", Body=dlt_bundle(target.url, concurrency=2))
     shifts = {"jc-1": 0.25, "jc-2": -0.25}
-    executors = [cluster.executor(n, "scenarios/clocks.zip", executor_id=executor_id,
-                                  prefix=["faketime", "-f", f"{shift:+g}s"], **jmeter_env())
-                 for n, (executor_id, shift) in zip((19, 20), shifts.items())]
+    executors = [
+        cluster.executor(
+            n,
+            "scenarios/clocks.zip",
+            executor_id=executor_id,
+            prefix=["faketime", "-f", f"{shift:+g}s"],
+            **jmeter_env(),
+        )
+        for n, (executor_id, shift) in zip((19, 20), shifts.items(), strict=True)
+    ]
     for executor in executors:
         executor.wait_state("armed", timeout=120)
     controller = cluster.controller("jmeter-clocks", expected=2)

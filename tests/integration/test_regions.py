@@ -9,7 +9,7 @@ from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.integration
 
-PER_USER = b'''
+PER_USER = b"""
 import csv, os
 from locust import HttpUser, constant, task
 from salvo import fleet
@@ -33,7 +33,7 @@ class Member(HttpUser):
     @task
     def browse(self):
         self.client.get("/browse")
-'''
+"""
 
 REGIONS = {28: "us-east-1", 29: "eu-west-1", 30: "us-east-1"}  # inside the scanned 127.0.2.0/27
 
@@ -47,32 +47,52 @@ def cluster(tmp_path, aws_env, s3_bucket, s3_client, target):
 
 def test_weights_split_users_and_rows_by_region_then_by_executor(cluster, s3_client, s3_bucket, target):
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/per-user.py", Body=PER_USER)
-    s3_client.put_object(Bucket=s3_bucket, Key="data/customers.csv",
-                         Body=b"id\n" + b"".join(b"%d\n" % i for i in range(10)))
+    s3_client.put_object(
+        Bucket=s3_bucket, Key="data/customers.csv", Body=b"id\n" + b"".join(b"%d\n" % i for i in range(10))
+    )
     executors = [
-        cluster.executor(n, "scenarios/per-user.py", executor_id=f"region-{n}", SALVO_DURATION="3s",
-                         SALVO_USERS=None, SALVO_REGION=region, SALVO_DATA_URI=f"s3://{s3_bucket}/data/customers.csv")
+        cluster.executor(
+            n,
+            "scenarios/per-user.py",
+            executor_id=f"region-{n}",
+            SALVO_DURATION="3s",
+            SALVO_USERS=None,
+            SALVO_REGION=region,
+            SALVO_DATA_URI=f"s3://{s3_bucket}/data/customers.csv",
+        )
         for n, region in REGIONS.items()
     ]
     for executor in executors:
         executor.wait_state("armed")
 
     # A weighted region without an executor: refused before any load, in one line.
-    refused = cluster.controller("regions-refused", expected=3, SALVO_FLEET_USERS=10,
-                                 SALVO_REGION_WEIGHTS="us-east-1:60,eu-west-1:30,ap-south-1:10")
+    refused = cluster.controller(
+        "regions-refused",
+        expected=3,
+        SALVO_FLEET_USERS=10,
+        SALVO_REGION_WEIGHTS="us-east-1:60,eu-west-1:30,ap-south-1:10",
+    )
     assert refused.wait() == 3, refused.log()[-3000:]
     assert "gives load to ap-south-1, where no executor was found" in refused.log()
     assert "Traceback" not in refused.log()
     assert target.stats()["total"] == 0
 
-    controller = cluster.controller("regions-split", expected=3, SALVO_FLEET_USERS=10, SALVO_FLEET_SPAWN_RATE=100,
-                                    SALVO_REGION_WEIGHTS="us-east-1:60,eu-west-1:40")
+    controller = cluster.controller(
+        "regions-split",
+        expected=3,
+        SALVO_FLEET_USERS=10,
+        SALVO_FLEET_SPAWN_RATE=100,
+        SALVO_REGION_WEIGHTS="us-east-1:60,eu-west-1:40",
+    )
     assert controller.wait() == 0, controller.log()[-4000:]
 
     paths = target.stats()["paths"]
     # 10 users: us-east-1 6 (3 + 3), eu-west-1 4; 10 rows the same way, each used once
     assert {p: n for p, n in paths.items() if p.startswith("/user/")} == {
-        "/user/region-28": 3, "/user/region-29": 4, "/user/region-30": 3}
+        "/user/region-28": 3,
+        "/user/region-29": 4,
+        "/user/region-30": 3,
+    }
     rows = sorted(p for p in paths if p.startswith("/row/"))
     assert sorted(p.rsplit("/", 1)[1] for p in rows) == [str(i) for i in range(10)]
     assert sum(1 for p in rows if p.startswith("/row/region-29/")) == 4
@@ -81,17 +101,23 @@ def test_weights_split_users_and_rows_by_region_then_by_executor(cluster, s3_cli
     report = controller.report()
     shares = {executor_id: entry["share"] for executor_id, entry in report["executors"].items()}
     assert {e: (s["users"], s["rows"]) for e, s in shares.items()} == {
-        "region-28": (3, 3), "region-29": (4, 4), "region-30": (3, 3)}
+        "region-28": (3, 3),
+        "region-29": (4, 4),
+        "region-30": (3, 3),
+    }
     assert {e: entry["region"] for e, entry in report["executors"].items()} == {
-        f"region-{n}": region for n, region in REGIONS.items()}
+        f"region-{n}": region for n, region in REGIONS.items()
+    }
     assert report["fleet_load"]["region_weights"] == {"us-east-1": 60, "eu-west-1": 40}
 
     regions = report["regions"]
     assert sorted(regions) == ["eu-west-1", "us-east-1"]
     assert regions["us-east-1"]["executors"] == 2 and regions["eu-west-1"]["executors"] == 1
     per_executor = report["per_executor"]
-    assert regions["us-east-1"]["requests"] == per_executor["region-28"]["requests"] + \
-        per_executor["region-30"]["requests"]
+    assert (
+        regions["us-east-1"]["requests"]
+        == per_executor["region-28"]["requests"] + per_executor["region-30"]["requests"]
+    )
     assert regions["eu-west-1"]["requests"] == per_executor["region-29"]["requests"]
     assert sum(r["requests"] for r in regions.values()) == report["overall"]["requests"] == target.stats()["total"]
     for row in regions.values():

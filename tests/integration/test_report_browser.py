@@ -22,8 +22,9 @@ NO_CHROMIUM = "no chromium installed (apt-get install chromium, as .ci/run does;
 pytestmark = [
     pytest.mark.integration,
     # .ci/run sets SALVO_TEST_REQUIRE_CHROMIUM: there a missing browser fails the test instead of skipping it
-    pytest.mark.skipif(find_chromium() is None and not os.environ.get("SALVO_TEST_REQUIRE_CHROMIUM"),
-                       reason=NO_CHROMIUM),
+    pytest.mark.skipif(
+        find_chromium() is None and not os.environ.get("SALVO_TEST_REQUIRE_CHROMIUM"), reason=NO_CHROMIUM
+    ),
 ]
 
 PAINTED_PIXELS = """Array.from(document.querySelectorAll('.uplot')).map(chart => {
@@ -69,8 +70,10 @@ def test_charts_and_tables_are_drawn_without_errors_or_network(browser, tmp_path
     for chart in charts:
         assert chart["width"] >= 320 and chart["height"] > 100, chart
         assert chart["painted"] > 2000, f"{chart['chart']} is (nearly) blank: {chart}"
-    legends = browser.evaluate("Array.from(document.querySelectorAll('.uplot')).map("
-                               "c => Array.from(c.querySelectorAll('.u-legend .u-label')).map(l => l.textContent))")
+    legends = browser.evaluate(
+        "Array.from(document.querySelectorAll('.uplot')).map("
+        "c => Array.from(c.querySelectorAll('.u-legend .u-label')).map(l => l.textContent))"
+    )
     assert legends[0] == ["time (UTC)", "p50", "p95", "p99", "max"]
     assert legends[2][1:] == ["executor-00", "executor-01", "executor-02", "executor-03"]
     assert browser.evaluate("salvoCharts[0].scales.y.distr") == 3  # latency on a log scale
@@ -81,7 +84,9 @@ def test_charts_and_tables_are_drawn_without_errors_or_network(browser, tmp_path
     assert rows(browser, "criteria") == len(data["criteria"])
     assert rows(browser, "baseline-diff") == 1 + len(data["labels"])
     assert browser.evaluate("document.getElementById('verdict').textContent") == "FAIL"
-    badge = browser.evaluate("(s => [s.color, s.backgroundColor])(getComputedStyle(document.getElementById('verdict')))")
+    badge = browser.evaluate(
+        "(s => [s.color, s.backgroundColor])(getComputedStyle(document.getElementById('verdict')))"
+    )
     assert badge[0] != badge[1], f"the verdict is unreadable: {badge}"
 
     assert browser.console_problems() == []
@@ -102,8 +107,11 @@ def test_a_run_without_requests_says_so_instead_of_drawing(browser, tmp_path):
     ledger.add(Member(host="h", executor_id="only", last_seen=0.0, liveness=Liveness.ENDED))
     ledger.settle({})
     verdict = judge(ledger, 0, [], LostExecutorPolicy.CONTINUE)
-    open_report(browser, Report(run_id="empty", merged=merge_summaries([]), ledger=ledger, verdict=verdict,
-                                start_at=START_AT), tmp_path)
+    open_report(
+        browser,
+        Report(run_id="empty", merged=merge_summaries([]), ledger=ledger, verdict=verdict, start_at=START_AT),
+        tmp_path,
+    )
     assert browser.evaluate("document.body.dataset.chartsDrawn") == "0"
     assert browser.evaluate("document.querySelectorAll('.no-data').length") == 3
     assert rows(browser, "executors") == 1
@@ -117,20 +125,24 @@ def test_regions_get_a_table_and_a_chart_of_their_own(browser, tmp_path):
     charts = browser.evaluate(PAINTED_PIXELS)
     assert [c["chart"] for c in charts] == ["chart-latency", "chart-throughput", "chart-executors", "chart-regions"]
     assert charts[3]["painted"] > 2000, f"the region chart is (nearly) blank: {charts[3]}"
-    legend = browser.evaluate("Array.from(document.querySelectorAll('[data-chart=chart-regions] .u-legend .u-label'))"
-                              ".map(l => l.textContent)")
+    legend = browser.evaluate(
+        "Array.from(document.querySelectorAll('[data-chart=chart-regions] .u-legend .u-label')).map(l => l.textContent)"
+    )
     assert legend == ["time (UTC)", "eu-west-1", "us-east-1"]
     assert rows(browser, "regions") == 2 and data["regions"]["us-east-1"]["executors"] == 2  # executor-04 was lost
-    cells = browser.evaluate("Array.from(document.querySelectorAll('#regions tbody tr:first-child td'))"
-                             ".map(c => c.textContent)")
+    cells = browser.evaluate(
+        "Array.from(document.querySelectorAll('#regions tbody tr:first-child td')).map(c => c.textContent)"
+    )
     assert cells[:3] == ["eu-west-1", "-", "2"] and cells[4] == f"{data['regions']['eu-west-1']['requests']:,}"
     assert browser.console_problems() == []
 
 
 def test_a_large_fleet_draws_24_executor_lines_and_says_so(browser, tmp_path):
     open_report(browser, realistic_report(Shape(executors=30, seconds=3, lost=0, rps_per_executor=5)), tmp_path)
-    legend = browser.evaluate("Array.from(document.querySelectorAll('[data-chart=chart-executors] .u-legend .u-label'))"
-                              ".map(l => l.textContent)")
+    legend = browser.evaluate(
+        "Array.from(document.querySelectorAll('[data-chart=chart-executors] .u-legend .u-label'))"
+        ".map(l => l.textContent)"
+    )
     assert len(legend) == 1 + 24
     assert "6 more executor(s) not drawn" in browser.evaluate("document.getElementById('chart-executors').textContent")
     assert rows(browser, "executors") == 30

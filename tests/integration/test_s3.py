@@ -154,7 +154,9 @@ def test_access_denied_and_unknown_keys_fail_at_once(tmp_path, iam_enforcing_s3,
 # --- transient failures ---------------------------------------------------------------------
 
 
-def test_thirty_percent_503s_do_not_stop_uploads_or_downloads(tmp_path, s3_client, s3_bucket, flaky_s3, store_via, caplog):
+def test_thirty_percent_503s_do_not_stop_uploads_or_downloads(
+    tmp_path, s3_client, s3_bucket, flaky_s3, store_via, caplog
+):
     store = store_via(flaky_s3.endpoint)
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(9 << 20))  # above the 8 MiB multipart threshold

@@ -8,21 +8,28 @@ import time
 
 import pytest
 
+from salvo.common.keys import (
+    ControllerKeys,
+    controller_keys_from_fleet_key,
+    executor_keys_from_fleet_key,
+    generate_fleet_key,
+    generate_keypair,
+)
 from salvo.common.protocol import ExecutorState, Hello, Start, Status
 from salvo.common.transport import Link
 from salvo.controller.link import ControllerLink
 from salvo.executor.link import ExecutorSockets
 from tests.support.executors import free_port
-from salvo.common.keys import (
-    ControllerKeys, controller_keys_from_fleet_key, executor_keys_from_fleet_key, generate_fleet_key, generate_keypair,
-)
 from tests.support.keys import controller_keys, executor_keys
 
 pytestmark = pytest.mark.integration
 
 KEY = generate_fleet_key()
-KEYS = {"plain": (None, None), "split": (executor_keys(), controller_keys()),
-        "fleet-key": (executor_keys_from_fleet_key(KEY), controller_keys_from_fleet_key(KEY))}
+KEYS = {
+    "plain": (None, None),
+    "split": (executor_keys(), controller_keys()),
+    "fleet-key": (executor_keys_from_fleet_key(KEY), controller_keys_from_fleet_key(KEY)),
+}
 
 
 def status(executor_id: str) -> Status:
@@ -128,8 +135,10 @@ def test_garbage_bytes_and_undecodable_frames_are_ignored(ports, caplog):
         serve_until([executor], lambda _: link.wait_subscribed(1, timeout=0.05) == 1)
         link.publisher.send(b"{not json")  # valid ZMTP, undecodable payload, on both links
         link.router.send_multipart([link.peers["127.0.1.105"].routing_id, b"\x00\x01garbage"])
-        serve_until([executor], lambda _: "ignored on the command link" in caplog.text
-                    and "ignored on the status link" in caplog.text)
+        serve_until(
+            [executor],
+            lambda _: "ignored on the command link" in caplog.text and "ignored on the status link" in caplog.text,
+        )
         serve_until([executor], lambda _: link.handshake("127.0.1.105", timeout=0.2) is not None)  # still serving
     finally:
         link.close()

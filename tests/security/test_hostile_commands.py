@@ -13,8 +13,8 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +23,14 @@ from hypothesis import strategies as st
 from salvo.common.errors import ProtocolError
 from salvo.common.identifiers import IDENTIFIER_RULE
 from salvo.common.protocol import (
-    MAX_FLEET, ExecutorState, FleetLoad, LoadMode, Start, StartAck, decode_command, decode_status,
+    MAX_FLEET,
+    ExecutorState,
+    FleetLoad,
+    LoadMode,
+    Start,
+    StartAck,
+    decode_command,
+    decode_status,
 )
 from salvo.controller.link import ControllerLink
 from tests.support.executors import ExecutorProcess, drive_run, start_executor, wait_for
@@ -100,10 +107,18 @@ def armed(tmp_path_factory, moto_server, http_target):
         s3.put_object(Bucket=bucket, Key="data/users.csv", Body=DATA.encode())
         http_target.reset()
         executor = start_executor(
-            tmp_path_factory.mktemp("hostile"), env, executor_id=EXECUTOR_ID, host=HOST,
-            scenario_uri=f"s3://{bucket}/scenarios/visit.py", results_uri=f"s3://{bucket}/results/",
-            extra_env={"SALVO_USERS": "2", "SALVO_DURATION": "1s", "SALVO_TARGET_HOST": http_target.url,
-                       "SALVO_DATA_URI": f"s3://{bucket}/data/users.csv"},
+            tmp_path_factory.mktemp("hostile"),
+            env,
+            executor_id=EXECUTOR_ID,
+            host=HOST,
+            scenario_uri=f"s3://{bucket}/scenarios/visit.py",
+            results_uri=f"s3://{bucket}/results/",
+            extra_env={
+                "SALVO_USERS": "2",
+                "SALVO_DURATION": "1s",
+                "SALVO_TARGET_HOST": http_target.url,
+                "SALVO_DATA_URI": f"s3://{bucket}/data/users.csv",
+            },
         )
         link = ControllerLink(None, command_port=executor.command_port, status_port=executor.status_port)
         try:
@@ -119,8 +134,14 @@ def armed(tmp_path_factory, moto_server, http_target):
 
 def start(**fields) -> Callable[[float], dict]:
     """A Start for the armed executor, valid but for `fields` (a callable value gets the time of sending)."""
-    return lambda now: {"v": 1, "type": "start", "run_id": "hostile", "fleet": [EXECUTOR_ID], "start_at": now + 1.0,
-                        **{k: v(now) if callable(v) else v for k, v in fields.items()}}
+    return lambda now: {
+        "v": 1,
+        "type": "start",
+        "run_id": "hostile",
+        "fleet": [EXECUTOR_ID],
+        "start_at": now + 1.0,
+        **{k: v(now) if callable(v) else v for k, v in fields.items()},
+    }
 
 
 def message(kind: str, **fields) -> Callable[[float], dict]:
@@ -137,45 +158,108 @@ UNDECODABLE = [
     case("nan-start-at", "command", start(start_at=math.nan), "start.start_at: Input should be a finite number"),
     case("infinite-start-at", "command", start(start_at=math.inf), "start.start_at: Input should be a finite number"),
     case("negative-start-at", "command", start(start_at=-1.0), "start.start_at: Input should be greater than 0"),
-    case("start-at-after-2286", "command", start(start_at=1e11), "start.start_at: Input should be less than 10000000000"),
+    case(
+        "start-at-after-2286", "command", start(start_at=1e11), "start.start_at: Input should be less than 10000000000"
+    ),
     case("string-start-at", "command", start(start_at="soon"), "start.start_at: Input should be a valid number"),
     case("traversal-run-id", "command", start(run_id="../../x y"), RUN_ID_RULE),
     case("space-in-run-id", "command", start(run_id="run 1"), RUN_ID_RULE),
     case("newline-in-run-id", "command", start(run_id="r\nWARNING forged line"), RUN_ID_RULE),
     case("leading-dash-run-id", "command", start(run_id="-rf"), RUN_ID_RULE),
     case("run-id-of-129", "command", start(run_id="a" * 129), RUN_ID_RULE),
-    case("duplicate-fleet-ids", "command", start(fleet=[EXECUTOR_ID, EXECUTOR_ID]),
-         "start.fleet: expected every executor id once"),
-    case("empty-fleet", "command", start(fleet=[]),
-         "start.fleet: List should have at least 1 item after validation, not 0"),
-    case("fleet-over-max", "command", start(fleet=[EXECUTOR_ID, *(f"e{n}" for n in range(MAX_FLEET))]),
-         f"start.fleet: List should have at most {MAX_FLEET} items after validation, not {MAX_FLEET + 1}"),
+    case(
+        "duplicate-fleet-ids",
+        "command",
+        start(fleet=[EXECUTOR_ID, EXECUTOR_ID]),
+        "start.fleet: expected every executor id once",
+    ),
+    case(
+        "empty-fleet",
+        "command",
+        start(fleet=[]),
+        "start.fleet: List should have at least 1 item after validation, not 0",
+    ),
+    case(
+        "fleet-over-max",
+        "command",
+        start(fleet=[EXECUTOR_ID, *(f"e{n}" for n in range(MAX_FLEET))]),
+        f"start.fleet: List should have at most {MAX_FLEET} items after validation, not {MAX_FLEET + 1}",
+    ),
     case("traversal-fleet-id", "command", start(fleet=[EXECUTOR_ID, "../etc"]), f"start.fleet.1: {IDENTIFIER_RULE}"),
-    case("billion-users", "command", start(load={"mode": "fleet", "users": 10**9}),
-         "start.load.users: Input should be less than or equal to 1000000"),
-    case("users-per-executor", "command", start(load={"mode": "per-executor", "users": 10}),
-         "start.load: users is a fleet total: only in fleet mode"),
-    case("zero-spawn-rate", "command", start(load={"mode": "fleet", "users": 10, "spawn_rate": 0}),
-         "start.load.spawn_rate: Input should be greater than or equal to 0.001"),
-    case("unknown-load-field", "command", start(load={"mode": "fleet", "users": 10, "rows": 5}),
-         "start.load.rows: Extra inputs are not permitted"),
-    case("unknown-start-field", "command", start(shell="rm -rf /"), "start.shell: Extra inputs are not permitted"),
-    case("too-many-params", "command", start(params={f"p{n}": "x" for n in range(33)}),
-         "start.params: Dictionary should have at most 32 items after validation, not more"),
+    case(
+        "billion-users",
+        "command",
+        start(load={"mode": "fleet", "users": 10**9}),
+        "start.load.users: Input should be less than or equal to 1000000",
+    ),
+    case(
+        "users-per-executor",
+        "command",
+        start(load={"mode": "per-executor", "users": 10}),
+        "start.load: users is a fleet total: only in fleet mode",
+    ),
+    case(
+        "zero-spawn-rate",
+        "command",
+        start(load={"mode": "fleet", "users": 10, "spawn_rate": 0}),
+        "start.load.spawn_rate: Input should be greater than or equal to 0.001",
+    ),
+    case(
+        "unknown-load-field",
+        "command",
+        start(load={"mode": "fleet", "users": 10, "rows": 5}),
+        "start.load.rows: Extra inputs are not permitted",
+    ),
+    case(
+        "unknown-start-field",
+        "command",
+        start(shell="rm -rf /"),  # noqa: S604 -- a field Start must refuse, never run
+        "start.shell: Extra inputs are not permitted",
+    ),
+    case(
+        "too-many-params",
+        "command",
+        start(params={f"p{n}": "x" for n in range(33)}),
+        "start.params: Dictionary should have at most 32 items after validation, not more",
+    ),
     case("protocol-v2", "command", start(v=2), "start.v: Input should be 1"),
-    case("string-live-labels", "command", start(live_labels="yes"), "start.live_labels: Input should be a valid boolean"),
-    case("the-incident", "command",  # all at once: named by its first problem
-         start(run_id="../../x y", start_at=lambda now: now + 365 * 86400, load={"mode": "fleet", "users": 10**9}),
-         f"{RUN_ID_RULE}; 1 more problem(s)"),
-    case("truncated-json", "command", b'{"v":1,"type":"start","run_id":"tru',
-         "frame: Invalid JSON: EOF while parsing a string at line 1 column 35"),
+    case(
+        "string-live-labels", "command", start(live_labels="yes"), "start.live_labels: Input should be a valid boolean"
+    ),
+    case(
+        "the-incident",
+        "command",  # all at once: named by its first problem
+        start(run_id="../../x y", start_at=lambda now: now + 365 * 86400, load={"mode": "fleet", "users": 10**9}),
+        f"{RUN_ID_RULE}; 1 more problem(s)",
+    ),
+    case(
+        "truncated-json",
+        "command",
+        b'{"v":1,"type":"start","run_id":"tru',
+        "frame: Invalid JSON: EOF while parsing a string at line 1 column 35",
+    ),
     case("garbage-bytes", "command", b"\xff\xfe\x00garbage", "frame: Invalid JSON: expected value at line 1 column 1"),
-    case("dismiss-traversal-run-id", "command", message("dismiss", run_id="../x"), f"dismiss.run_id: {IDENTIFIER_RULE}"),
-    case("dismiss-forged-line", "command", message("dismiss", reason="bye\nINFO forged line"),
-         "dismiss.reason: expected printable text on one line (no control characters)"),
-    case("stop-reason-too-long", "command", message("stop", reason="x" * 513),
-         "stop.reason: String should have at most 512 characters"),
-    case("nan-heartbeat", "command", message("heartbeat", sent_at=math.nan), "heartbeat.sent_at: Input should be a finite number"),
+    case(
+        "dismiss-traversal-run-id", "command", message("dismiss", run_id="../x"), f"dismiss.run_id: {IDENTIFIER_RULE}"
+    ),
+    case(
+        "dismiss-forged-line",
+        "command",
+        message("dismiss", reason="bye\nINFO forged line"),
+        "dismiss.reason: expected printable text on one line (no control characters)",
+    ),
+    case(
+        "stop-reason-too-long",
+        "command",
+        message("stop", reason="x" * 513),
+        "stop.reason: String should have at most 512 characters",
+    ),
+    case(
+        "nan-heartbeat",
+        "command",
+        message("heartbeat", sent_at=math.nan),
+        "heartbeat.sent_at: Input should be a finite number",
+    ),
     case("hello-unknown-field", "status", message("hello", evil=1), "hello.evil: Extra inputs are not permitted"),
     case("hello-string-watch", "status", message("hello", watch="yes"), "hello.watch: Input should be a valid boolean"),
 ]
@@ -199,11 +283,18 @@ def test_an_undecodable_command_is_dropped_naming_its_problem(armed, link, value
 
 
 REFUSED = [  # (Start fields, the exact refusal: a pattern only where it quotes a measured delay)
-    ({"start_at": lambda now: now + 365 * 86400 + 0.3},
-     re.escape("start_at is 31536000 s ahead, more than SALVO_MAX_START_DELAY=3600s allows")),
-    ({"start_at": lambda now: now + 3700.3}, re.escape("start_at is 3700 s ahead, more than SALVO_MAX_START_DELAY=3600s allows")),
-    ({"start_at": lambda now: now - 5.0},
-     r"start_at passed 5\d{3} ms ago \(tolerance 50 ms\): starting now would be out of sync"),
+    (
+        {"start_at": lambda now: now + 365 * 86400 + 0.3},
+        re.escape("start_at is 31536000 s ahead, more than SALVO_MAX_START_DELAY=3600s allows"),
+    ),
+    (
+        {"start_at": lambda now: now + 3700.3},
+        re.escape("start_at is 3700 s ahead, more than SALVO_MAX_START_DELAY=3600s allows"),
+    ),
+    (
+        {"start_at": lambda now: now - 5.0},
+        r"start_at passed 5\d{3} ms ago \(tolerance 50 ms\): starting now would be out of sync",
+    ),
 ]
 
 
@@ -221,7 +312,10 @@ def test_a_start_for_another_fleet_is_refused_without_an_answer(armed):
     armed.send("command", frame_of(start(run_id="elsewhere", fleet=["other-1", "other-2"])))
     assert armed.settle() == []
     armed.assert_armed()
-    assert f"start for run elsewhere ignored: this executor ({EXECUTOR_ID}) is not in the run's fleet" in armed.executor.log()
+    assert (
+        f"start for run elsewhere ignored: this executor ({EXECUTOR_ID}) is not in the run's fleet"
+        in armed.executor.log()
+    )
 
 
 HOSTILE = st.one_of(
@@ -243,8 +337,12 @@ def test_no_hostile_frame_kills_or_disarms_the_executor(armed, link_and_frame):
 def test_after_everything_a_valid_start_is_obeyed_and_runs(armed, http_target):
     log = armed.executor.log()
     assert "Traceback" not in log and http_target.stats()["total"] == 0, log[-3000:]
-    valid = Start(run_id="after-hostility", fleet=[EXECUTOR_ID, "absent-peer"], start_at=time.time() + 1.0,
-                  load=FleetLoad(mode=LoadMode.FLEET, users=2, spawn_rate=10.0))
+    valid = Start(
+        run_id="after-hostility",
+        fleet=[EXECUTOR_ID, "absent-peer"],
+        start_at=time.time() + 1.0,
+        load=FleetLoad(mode=LoadMode.FLEET, users=2, spawn_rate=10.0),
+    )
     assert drive_run(armed.link, [armed.executor], valid) == [0], armed.executor.log()[-3000:]
     assert "start accepted: run after-hostility" in armed.executor.log()
     assert http_target.stats()["executors"][EXECUTOR_ID]["count"] > 0

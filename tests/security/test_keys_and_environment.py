@@ -22,26 +22,46 @@ from salvo.common.settings import load
 from salvo.controller.link import ControllerLink
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
-from tests.support.executors import REPO, run_single, start_executor, wait_for
+from tests.support.executors import run_single, start_executor, wait_for
 from tests.support.keys import controller_env, controller_keys, executor_env, executor_keys
 
 SCAN = "127.0.2.30/32"  # nothing listens there
 WEAK_BASE64 = base64.urlsafe_b64encode(bytes(32)).decode().rstrip("=")  # 32 zero bytes: right length, no entropy
-EXECUTOR = {"SALVO_SCENARIO_URI": "s3://salvo-security/scenarios/test.py",
-            "SALVO_RESULTS_URI": "s3://salvo-security/results/", "SALVO_BIND_HOST": "127.0.2.31"}
-CONTROLLER = {"SALVO_RESULTS_URI": "s3://salvo-security/results/", "SALVO_EXECUTOR_CIDRS": SCAN,
-              "SALVO_DISCOVERY_TIMEOUT": "2s"}
+EXECUTOR = {
+    "SALVO_SCENARIO_URI": "s3://salvo-security/scenarios/test.py",
+    "SALVO_RESULTS_URI": "s3://salvo-security/results/",
+    "SALVO_BIND_HOST": "127.0.2.31",
+}
+CONTROLLER = {
+    "SALVO_RESULTS_URI": "s3://salvo-security/results/",
+    "SALVO_EXECUTOR_CIDRS": SCAN,
+    "SALVO_DISCOVERY_TIMEOUT": "2s",
+}
 OTHER_PAIR = {role: dict(lines) for role, lines in keygen_blocks().items()}
 
 
 def salvo(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-            "HOME": str(tmp_path), "LANG": "C.UTF-8", "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-            "AWS_EC2_METADATA_DISABLED": "true", "SALVO_S3_RETRY_SECONDS": "1",
-            "SALVO_WORK_DIR": str(tmp_path / "work")}
-    return subprocess.run([sys.executable, "-m", "salvo.cli", *args], env={**base, **env}, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "SALVO_S3_RETRY_SECONDS": "1",
+        "SALVO_WORK_DIR": str(tmp_path / "work"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "salvo.cli", *args],
+        env={**base, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def assert_exit_2_one_line(result: subprocess.CompletedProcess, *words: str, secret: str | None = None) -> None:
@@ -73,18 +93,26 @@ def test_no_key_material_is_exit_2_saying_how_to_make_it(tmp_path, verb):
 
 
 CONTRADICTIONS = {
-    "insecure-and-split-keys": ({**EXECUTOR, "SALVO_INSECURE": "true", **executor_env()},
-                                ["SALVO_INSECURE=true and key material are both set"]),
-    "insecure-and-fleet-key": ({**EXECUTOR, "SALVO_INSECURE": "true", "SALVO_FLEET_KEY": generate_fleet_key()},
-                               ["SALVO_INSECURE=true and key material are both set"]),
-    "fleet-key-and-split-keys": ({**EXECUTOR, "SALVO_FLEET_KEY": generate_fleet_key(), **executor_env()},
-                                 ["SALVO_FLEET_KEY and SALVO_EXECUTOR_SECRET_KEY"]),
+    "insecure-and-split-keys": (
+        {**EXECUTOR, "SALVO_INSECURE": "true", **executor_env()},
+        ["SALVO_INSECURE=true and key material are both set"],
+    ),
+    "insecure-and-fleet-key": (
+        {**EXECUTOR, "SALVO_INSECURE": "true", "SALVO_FLEET_KEY": generate_fleet_key()},
+        ["SALVO_INSECURE=true and key material are both set"],
+    ),
+    "fleet-key-and-split-keys": (
+        {**EXECUTOR, "SALVO_FLEET_KEY": generate_fleet_key(), **executor_env()},
+        ["SALVO_FLEET_KEY and SALVO_EXECUTOR_SECRET_KEY"],
+    ),
     "secret-without-controller-public-key": (
         {**EXECUTOR, "SALVO_EXECUTOR_SECRET_KEY": executor_env()["SALVO_EXECUTOR_SECRET_KEY"]},
-        ["SALVO_CONTROLLER_PUBLIC_KEY is not set"]),
+        ["SALVO_CONTROLLER_PUBLIC_KEY is not set"],
+    ),
     "controller-secret-given-to-an-executor": (
         {**EXECUTOR, **executor_env(), "SALVO_CONTROLLER_SECRET_KEY": controller_env()["SALVO_CONTROLLER_SECRET_KEY"]},
-        ["SALVO_CONTROLLER_SECRET_KEY is the controller's secret and must never reach an executor"]),
+        ["SALVO_CONTROLLER_SECRET_KEY is the controller's secret and must never reach an executor"],
+    ),
 }
 
 
@@ -103,10 +131,19 @@ WEAK = {
     "fleet-key-hex-pattern": ("controller", "SALVO_FLEET_KEY", "0123456789abcdef" * 4, "too little entropy"),
     "fleet-key-a-passphrase": ("controller", "SALVO_FLEET_KEY", "correct horse battery staple!", "at least 32 random"),
     "executor-secret-all-zero": ("executor", "SALVO_EXECUTOR_SECRET_KEY", WEAK_BASE64, "too little entropy"),
-    "executor-secret-truncated": ("executor", "SALVO_EXECUTOR_SECRET_KEY", executor_env()["SALVO_EXECUTOR_SECRET_KEY"][:30],
-                                  "expected a CURVE key"),
+    "executor-secret-truncated": (
+        "executor",
+        "SALVO_EXECUTOR_SECRET_KEY",
+        executor_env()["SALVO_EXECUTOR_SECRET_KEY"][:30],
+        "expected a CURVE key",
+    ),
     "controller-secret-all-zero": ("controller", "SALVO_CONTROLLER_SECRET_KEY", WEAK_BASE64, "too little entropy"),
-    "controller-public-garbage": ("executor", "SALVO_CONTROLLER_PUBLIC_KEY", "not-a-key-at-all", "expected a CURVE key"),
+    "controller-public-garbage": (
+        "executor",
+        "SALVO_CONTROLLER_PUBLIC_KEY",
+        "not-a-key-at-all",
+        "expected a CURVE key",
+    ),
 }
 
 
@@ -127,19 +164,33 @@ def test_a_secret_file_others_can_write_is_refused(tmp_path, mode):
     secret = tmp_path / "executor.key"
     secret.write_text(executor_env()["SALVO_EXECUTOR_SECRET_KEY"] + "\n")
     secret.chmod(mode)
-    env = {**EXECUTOR, "SALVO_EXECUTOR_SECRET_KEY_FILE": str(secret),
-           "SALVO_CONTROLLER_PUBLIC_KEY": executor_env()["SALVO_CONTROLLER_PUBLIC_KEY"]}
+    env = {
+        **EXECUTOR,
+        "SALVO_EXECUTOR_SECRET_KEY_FILE": str(secret),
+        "SALVO_CONTROLLER_PUBLIC_KEY": executor_env()["SALVO_CONTROLLER_PUBLIC_KEY"],
+    }
     result = salvo(["executor"], env, tmp_path)
-    assert_exit_2_one_line(result, f"SALVO_EXECUTOR_SECRET_KEY_FILE={secret}", "writable by group or others",
-                           f"{mode:04o}", secret=executor_env()["SALVO_EXECUTOR_SECRET_KEY"])
+    assert_exit_2_one_line(
+        result,
+        f"SALVO_EXECUTOR_SECRET_KEY_FILE={secret}",
+        "writable by group or others",
+        f"{mode:04o}",
+        secret=executor_env()["SALVO_EXECUTOR_SECRET_KEY"],
+    )
 
 
 def test_a_private_secret_file_is_read(tmp_path, monkeypatch):
     secret = tmp_path / "controller.key"
     secret.write_text(controller_env()["SALVO_CONTROLLER_SECRET_KEY"] + "\n")
     secret.chmod(0o400)
-    settings = load(ControllerSettings, {**CONTROLLER, "SALVO_CONTROLLER_SECRET_KEY_FILE": str(secret),
-                                         "SALVO_EXECUTOR_PUBLIC_KEY": controller_env()["SALVO_EXECUTOR_PUBLIC_KEY"]})
+    settings = load(
+        ControllerSettings,
+        {
+            **CONTROLLER,
+            "SALVO_CONTROLLER_SECRET_KEY_FILE": str(secret),
+            "SALVO_EXECUTOR_PUBLIC_KEY": controller_env()["SALVO_EXECUTOR_PUBLIC_KEY"],
+        },
+    )
     assert settings.link_keys() == controller_keys()
 
 
@@ -167,22 +218,44 @@ def test_an_unknown_variable_with_nothing_close_is_named(tmp_path):
 
 def test_the_other_sides_settings_and_salvos_own_names_are_accepted():
     known = setting_names([ExecutorSettings, ControllerSettings])
-    check_environment({"SALVO_CRITERIA": "p95<1s", "SALVO_USERS": "5", "SALVO_DATA_FILE": "/x",
-                       "SALVO_TAG": "dev", "SALVO_TEST_REQUIRE_JMETER": "1", "SALVO_FLEET_KEY_FILE": "/k"},
-                      known, executor=True)
+    check_environment(
+        {
+            "SALVO_CRITERIA": "p95<1s",
+            "SALVO_USERS": "5",
+            "SALVO_DATA_FILE": "/x",
+            "SALVO_TAG": "dev",
+            "SALVO_TEST_REQUIRE_JMETER": "1",
+            "SALVO_FLEET_KEY_FILE": "/k",
+        },
+        known,
+        executor=True,
+    )
     with pytest.raises(ConfigError):
         check_environment({"SALVO_CONTROLLER_SECRET_KEY_FILE": "/run/secrets/c"}, known, executor=True)
 
 
 # --- 3. scenario code cannot read Salvo's secrets --------------------------------------------------------
 
+
 def test_scenario_environment_drops_key_material_and_keeps_the_rest():
-    environ = {"SALVO_FLEET_KEY": "x", "SALVO_FLEET_KEY_FILE": "/k", "SALVO_EXECUTOR_SECRET_KEY": "x",
-               "SALVO_CONTROLLER_PUBLIC_KEY": "x", "SALVO_CONTROLLER_SECRET_KEY_FILE": "/c",
-               "SALVO_EXECUTOR_ID": "e1", "SALVO_DATA_FILE": "/d.csv", "AWS_REGION": "eu-west-1", "HOME": "/h"}
+    environ = {
+        "SALVO_FLEET_KEY": "x",
+        "SALVO_FLEET_KEY_FILE": "/k",
+        "SALVO_EXECUTOR_SECRET_KEY": "x",
+        "SALVO_CONTROLLER_PUBLIC_KEY": "x",
+        "SALVO_CONTROLLER_SECRET_KEY_FILE": "/c",
+        "SALVO_EXECUTOR_ID": "e1",
+        "SALVO_DATA_FILE": "/d.csv",
+        "AWS_REGION": "eu-west-1",
+        "HOME": "/h",
+    }
     assert scenario_environment(environ, {"SALVO_GATE_SOCKET": "@g"}) == {
-        "SALVO_EXECUTOR_ID": "e1", "SALVO_DATA_FILE": "/d.csv", "AWS_REGION": "eu-west-1", "HOME": "/h",
-        "SALVO_GATE_SOCKET": "@g"}
+        "SALVO_EXECUTOR_ID": "e1",
+        "SALVO_DATA_FILE": "/d.csv",
+        "AWS_REGION": "eu-west-1",
+        "HOME": "/h",
+        "SALVO_GATE_SOCKET": "@g",
+    }
 
 
 PEEKING_LOCUSTFILE = b"""
@@ -211,11 +284,19 @@ def test_scenario_code_sees_no_key_material_while_arming_or_running(tmp_path, aw
     key_file.write_text(executor_env()["SALVO_EXECUTOR_SECRET_KEY"])
     key_file.chmod(0o600)
     executor = start_executor(
-        tmp_path, aws_env, executor_id="peeker", host="127.0.2.33",
-        scenario_uri=f"s3://{s3_bucket}/scenarios/peek.py", results_uri=f"s3://{s3_bucket}/results/",
-        extra_env={"SALVO_EXECUTOR_SECRET_KEY_FILE": str(key_file),
-                   "SALVO_CONTROLLER_PUBLIC_KEY": executor_env()["SALVO_CONTROLLER_PUBLIC_KEY"],
-                   "SALVO_DURATION": "2s", "SALVO_TARGET_HOST": target.url})
+        tmp_path,
+        aws_env,
+        executor_id="peeker",
+        host="127.0.2.33",
+        scenario_uri=f"s3://{s3_bucket}/scenarios/peek.py",
+        results_uri=f"s3://{s3_bucket}/results/",
+        extra_env={
+            "SALVO_EXECUTOR_SECRET_KEY_FILE": str(key_file),
+            "SALVO_CONTROLLER_PUBLIC_KEY": executor_env()["SALVO_CONTROLLER_PUBLIC_KEY"],
+            "SALVO_DURATION": "2s",
+            "SALVO_TARGET_HOST": target.url,
+        },
+    )
     try:
         executor.wait_state("armed")
         assert run_single(executor, "peek", keys=controller_keys()) == 0, executor.log()[-3000:]
@@ -227,13 +308,15 @@ def test_scenario_code_sees_no_key_material_while_arming_or_running(tmp_path, aw
 
 # --- 2. two roles, two secrets: all an executor holds commands no other executor ------------------------
 
+
 def _attackers() -> dict[str, ControllerKeys]:
     stolen = executor_keys()  # everything a compromised executor (or its scenario) could read
     return {
         "executor-pair-as-client": ControllerKeys(stolen.own, stolen.own.public),
         "fresh-pair": ControllerKeys(generate_keypair(), stolen.own.public),
-        "claims-controller-public": ControllerKeys(KeyPair(public=stolen.controller_public, secret=stolen.own.secret),
-                                                   stolen.own.public),
+        "claims-controller-public": ControllerKeys(
+            KeyPair(public=stolen.controller_public, secret=stolen.own.secret), stolen.own.public
+        ),
     }
 
 
@@ -242,9 +325,14 @@ def armed_with_split_keys(tmp_path, aws_env, s3_bucket, s3_client, target):
     body = PEEKING_LOCUSTFILE
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/victim.py", Body=body)
     executor = start_executor(
-        tmp_path, aws_env, executor_id="victim", host="127.0.2.34",
-        scenario_uri=f"s3://{s3_bucket}/scenarios/victim.py", results_uri=f"s3://{s3_bucket}/results/",
-        extra_env={**executor_env(), "SALVO_DURATION": "2s", "SALVO_TARGET_HOST": target.url})
+        tmp_path,
+        aws_env,
+        executor_id="victim",
+        host="127.0.2.34",
+        scenario_uri=f"s3://{s3_bucket}/scenarios/victim.py",
+        results_uri=f"s3://{s3_bucket}/results/",
+        extra_env={**executor_env(), "SALVO_DURATION": "2s", "SALVO_TARGET_HOST": target.url},
+    )
     executor.wait_state("armed")
     yield executor
     executor.kill()
@@ -257,8 +345,11 @@ def test_a_peer_holding_all_an_executor_holds_cannot_command_another(armed_with_
         attacker = ControllerLink(keys, command_port=executor.command_port, status_port=executor.status_port)
         try:
             assert attacker.handshake(executor.host, timeout=1.5) is None, name  # not even a Status
-            message = {"start": Start(run_id=f"hijack-{name}", fleet=[executor.executor_id], start_at=time.time() + 0.3),
-                       "stop": Stop(reason="hijack"), "dismiss": Dismiss(reason="hijack")}[command]
+            message = {
+                "start": Start(run_id=f"hijack-{name}", fleet=[executor.executor_id], start_at=time.time() + 0.3),
+                "stop": Stop(reason="hijack"),
+                "dismiss": Dismiss(reason="hijack"),
+            }[command]
             for _ in range(3):
                 attacker.publish(message)
                 time.sleep(0.05)
@@ -279,9 +370,14 @@ def test_other_fleets_controller_cannot_command_this_one(armed_with_split_keys, 
     other = OTHER_PAIR["controller"]
     from salvo.common.keys import decode_curve_key, keypair_from_secret
 
-    outsider = ControllerLink(ControllerKeys(keypair_from_secret(other["SALVO_CONTROLLER_SECRET_KEY"]),
-                                             decode_curve_key(other["SALVO_EXECUTOR_PUBLIC_KEY"])),
-                              command_port=executor.command_port, status_port=executor.status_port)
+    outsider = ControllerLink(
+        ControllerKeys(
+            keypair_from_secret(other["SALVO_CONTROLLER_SECRET_KEY"]),
+            decode_curve_key(other["SALVO_EXECUTOR_PUBLIC_KEY"]),
+        ),
+        command_port=executor.command_port,
+        status_port=executor.status_port,
+    )
     try:
         assert outsider.handshake(executor.host, timeout=1.5) is None
         outsider.publish(Start(run_id="outsider", fleet=[executor.executor_id], start_at=time.time() + 0.3))

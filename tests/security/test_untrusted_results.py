@@ -1,12 +1,13 @@
-"""Executor data is untrusted at the controller: hostile summaries are rejected by name, hostile live messages dropped."""
+"""Executor data is untrusted at the controller: hostile summaries rejected by name, hostile live messages dropped."""
 
 from __future__ import annotations
 
 import copy
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,9 +16,9 @@ from hypothesis import strategies as st
 from salvo.common import summary_schema
 from salvo.common.errors import ExitCode, ProtocolError
 from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
-from salvo.common.settings import load
 from salvo.common.layout import summary_location
 from salvo.common.protocol import MAX_LIVE_LABELS, IntervalStats, LabelInterval, decode_status, encode
+from salvo.common.settings import load
 from salvo.common.summary_schema import RejectedSummary, Summary, parse_summary
 from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.live import LiveView
@@ -43,15 +44,36 @@ def valid_summary() -> dict:
     builder = SummaryBuilder()
     for n in range(30):
         failed = n % 7 == 0
-        builder.add(Sample(start=START + n / 10, elapsed_ms=5 + n, label="/a" if n % 3 else "/b",
-                           code="500" if failed else "200", success=not failed, message="HTTP 500" if failed else ""))
-    builder.add(Sample(start=START + 1.5, elapsed_ms=0, label="flow", kind=SampleKind.USER_ERROR,
-                       message="KeyError: 'x'"))
+        builder.add(
+            Sample(
+                start=START + n / 10,
+                elapsed_ms=5 + n,
+                label="/a" if n % 3 else "/b",
+                code="500" if failed else "200",
+                success=not failed,
+                message="HTTP 500" if failed else "",
+            )
+        )
+    builder.add(
+        Sample(start=START + 1.5, elapsed_ms=0, label="flow", kind=SampleKind.USER_ERROR, message="KeyError: 'x'")
+    )
     return builder.to_dict(
-        run_id=RUN, executor_id=EXECUTOR, version="1.0", exit_code=0, stop_reason="completed", gated=True,
-        timings={"armed_at": START - 20, "start_at": START, "ended_at": START + 3.5, "launched_at": START - 10,
-                 "gate_released": [START + 0.001]},
-        scenario={"uri": "s3://b/s.py", "sha256": "a" * 64}, tools={"locust": "2.47.0"}, unreadable_lines=0,
+        run_id=RUN,
+        executor_id=EXECUTOR,
+        version="1.0",
+        exit_code=0,
+        stop_reason="completed",
+        gated=True,
+        timings={
+            "armed_at": START - 20,
+            "start_at": START,
+            "ended_at": START + 3.5,
+            "launched_at": START - 10,
+            "gate_released": [START + 0.001],
+        },
+        scenario={"uri": "s3://b/s.py", "sha256": "a" * 64},
+        tools={"locust": "2.47.0"},
+        unreadable_lines=0,
         share={"index": 0, "size": 2, "mode": "per-executor", "users": None, "spawn_rate": None, "rows": None},
     )
 
@@ -75,6 +97,7 @@ def setting(path: str, value: Any) -> Callable[[dict], None]:
         for part in parents:
             node = node[int(part)] if isinstance(node, list) else node[part]
         node[int(last) if isinstance(node, list) else last] = value
+
     return mutate
 
 
@@ -85,6 +108,7 @@ def dropping(path: str) -> Callable[[dict], None]:
         for part in parents:
             node = node[int(part)] if isinstance(node, list) else node[part]
         del node[int(last) if isinstance(node, list) else last]
+
     return mutate
 
 
@@ -143,42 +167,85 @@ HOSTILE_SUMMARIES: list[tuple[str, Callable[[dict], None], str]] = [
     ("timings-without-ended_at", dropping("timings|ended_at"), "timings.ended_at: missing"),
     ("histogram-AAAA", setting("totals|histogram", "AAAA"), "totals: histogram: too short for a histogram"),
     ("histogram-not-base64", setting("labels|/a|histogram", "%%%"), "labels./a: histogram: not base64 text"),
-    ("histogram-of-another-shape", setting("totals|histogram", series_histogram(30)),
-     "totals: histogram: its shape is 2 digits, 1-3600000000 us; expected 3 digits, 1-3600000000 us"),
-    ("histogram-count-not-requests", setting("series|0|histogram", series_histogram(11)),
-     "series.0: histogram: 11 latencies recorded for 10 requests"),
+    (
+        "histogram-of-another-shape",
+        setting("totals|histogram", series_histogram(30)),
+        "totals: histogram: its shape is 2 digits, 1-3600000000 us; expected 3 digits, 1-3600000000 us",
+    ),
+    (
+        "histogram-count-not-requests",
+        setting("series|0|histogram", series_histogram(11)),
+        "series.0: histogram: 11 latencies recorded for 10 requests",
+    ),
     ("negative-failures", negative_everywhere, "totals.failures: expected a number >= 0"),
-    ("failures-beyond-requests", setting("totals|failures", 10**6),
-     "totals: failures 1000000 exceed requests 30 + user_errors 1"),
-    ("user-errors-beyond-failures", setting("labels|flow|user_errors", 5),
-     "labels.flow: user_errors 5 exceed failures 1 (user errors are failures)"),
-    ("errors-not-failures", setting("totals|errors", {"HTTP 500": 1}), "totals: errors: 1 error messages counted for 6 failures"),
-    ("codes-beyond-requests", setting("totals|codes", {"200": 31}), "totals: codes: 31 responses counted for 30 requests"),
+    (
+        "failures-beyond-requests",
+        setting("totals|failures", 10**6),
+        "totals: failures 1000000 exceed requests 30 + user_errors 1",
+    ),
+    (
+        "user-errors-beyond-failures",
+        setting("labels|flow|user_errors", 5),
+        "labels.flow: user_errors 5 exceed failures 1 (user errors are failures)",
+    ),
+    (
+        "errors-not-failures",
+        setting("totals|errors", {"HTTP 500": 1}),
+        "totals: errors: 1 error messages counted for 6 failures",
+    ),
+    (
+        "codes-beyond-requests",
+        setting("totals|codes", {"200": 31}),
+        "totals: codes: 31 responses counted for 30 requests",
+    ),
     ("labels-not-totals", one_label_less, "labels: their requests add up to 20, totals.requests is 30"),
     ("series-not-totals", one_point_less, "series: its requests add up to 20, totals.requests is 30"),
     ("label-inflated", inflated_label, "labels./a: histogram: 20 latencies recorded for 25 requests"),
     ("point-after-the-run", late_point, f"series.2.t: {int(START) + 3600} is outside the run's window {WINDOW}"),
     ("point-before-the-run", early_point, f"series.0.t: {int(START) - 600} is outside the run's window {WINDOW}"),
-    ("point-repeated", repeated_point,
-     f"series.1.t: {int(START)} does not follow {int(START)} (one point a second, in order)"),
-    ("first-request-long-before", setting("timings|first_request", START - 86400),
-     f"timings.first_request: {START - 86400:.3f} is outside the run's window "
-     f"({START - 120:.0f}-{START + 3.5 + 120:.0f})"),
-    ("latency-sum-infinite", setting("totals|latency_sum_ms", math.inf), "totals.latency_sum_ms: expected a finite number"),
+    (
+        "point-repeated",
+        repeated_point,
+        f"series.1.t: {int(START)} does not follow {int(START)} (one point a second, in order)",
+    ),
+    (
+        "first-request-long-before",
+        setting("timings|first_request", START - 86400),
+        f"timings.first_request: {START - 86400:.3f} is outside the run's window "
+        f"({START - 120:.0f}-{START + 3.5 + 120:.0f})",
+    ),
+    (
+        "latency-sum-infinite",
+        setting("totals|latency_sum_ms", math.inf),
+        "totals.latency_sum_ms: expected a finite number",
+    ),
     ("unknown-schema", setting("schema", "salvo.summary/2"), "schema: expected 'salvo.summary/1'"),
-    ("executor-id-path", setting("executor_id", "../node-2"),
-     "executor_id: expected a letter or digit, then letters, digits, '.', '_' or '-' (at most 128)"),
-    ("run-id-too-long", setting("run_id", "r" * 129), "run_id: expected a letter or digit, then letters, digits, '.', '_' or '-' (at most 128)"),
-    ("another-executor", setting("executor_id", "node-2"),
-     "executor_id: it claims executor 'node-2', but is stored as 'node-1'"),
+    (
+        "executor-id-path",
+        setting("executor_id", "../node-2"),
+        "executor_id: expected a letter or digit, then letters, digits, '.', '_' or '-' (at most 128)",
+    ),
+    (
+        "run-id-too-long",
+        setting("run_id", "r" * 129),
+        "run_id: expected a letter or digit, then letters, digits, '.', '_' or '-' (at most 128)",
+    ),
+    (
+        "another-executor",
+        setting("executor_id", "node-2"),
+        "executor_id: it claims executor 'node-2', but is stored as 'node-1'",
+    ),
     ("another-run", setting("run_id", "run-0"), "run_id: it names run 'run-0', not 'run-1'"),
     ("too-many-labels", many_labels, "labels: more than 10001 entries"),
     ("too-many-errors", many_errors, "totals.errors: more than 101 entries"),
-    ("label-name-too-long", long_label,
-     f"labels.'/{'y' * 39}...'.[key]: longer than 2048 characters"),
+    ("label-name-too-long", long_label, f"labels.'/{'y' * 39}...'.[key]: longer than 2048 characters"),
     ("nested-garbage", setting("totals|codes", {"200": {"a": [[[{}]]]}}), "totals.codes.200: expected an integer"),
     ("exit-code-a-word", setting("exit_code", "0"), "exit_code: expected an integer"),
-    ("newline-in-a-key", setting("labels|/a\nFAKE", {"requests": "x"}), "labels.'/a\\nFAKE'.requests: expected an integer"),
+    (
+        "newline-in-a-key",
+        setting("labels|/a\nFAKE", {"requests": "x"}),
+        "labels.'/a\\nFAKE'.requests: expected an integer",
+    ),
 ]
 
 
@@ -195,8 +262,9 @@ def test_the_valid_summary_parses_and_keeps_its_figures():
     assert sorted(summary.labels) == ["/a", "/b", "flow"] and len(summary.series) == 3
 
 
-@pytest.mark.parametrize(("mutate", "reason"), [(m, r) for _, m, r in HOSTILE_SUMMARIES],
-                         ids=[case for case, _, _ in HOSTILE_SUMMARIES])
+@pytest.mark.parametrize(
+    ("mutate", "reason"), [(m, r) for _, m, r in HOSTILE_SUMMARIES], ids=[case for case, _, _ in HOSTILE_SUMMARIES]
+)
 def test_a_hostile_summary_is_rejected_naming_the_field(mutate, reason):
     summary = valid_summary()
     mutate(summary)
@@ -205,13 +273,19 @@ def test_a_hostile_summary_is_rejected_naming_the_field(mutate, reason):
     assert "\n" not in found
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"{not json", "not valid JSON (key must be a string at line 1 column 2)"),
-    (b"[1, 2]", "expected an object"),
-    (b"", "not valid JSON (EOF while parsing a value at line 1 column 0)"),
-    (b'{"schema": "salvo.summary/1", "totals": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-     "not valid JSON (recursion limit exceeded at line 1 column 241)"),
-], ids=["not-json", "a-list", "empty", "deep-nesting"])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"{not json", "not valid JSON (key must be a string at line 1 column 2)"),
+        (b"[1, 2]", "expected an object"),
+        (b"", "not valid JSON (EOF while parsing a value at line 1 column 0)"),
+        (
+            b'{"schema": "salvo.summary/1", "totals": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "not valid JSON (recursion limit exceeded at line 1 column 241)",
+        ),
+    ],
+    ids=["not-json", "a-list", "empty", "deep-nesting"],
+)
 def test_bytes_that_are_no_summary_are_rejected(data, reason):
     assert rejection(data) == reason
 
@@ -223,6 +297,7 @@ def test_a_summary_larger_than_the_cap_is_rejected_unread(monkeypatch):
 
 
 # --- fuzz: any mutation parses whole or is rejected, and what parses merges and reports -------------------------
+
 
 def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
     found = [prefix] if prefix else []
@@ -237,8 +312,12 @@ def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
 
 PATHS = _paths(valid_summary())
 garbage = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=True)
-    | st.text(max_size=30) | st.sampled_from(["", "AAAA", "HISTFAAAA", series_histogram(10), "salvo.summary/1"]),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=30)
+    | st.sampled_from(["", "AAAA", "HISTFAAAA", series_histogram(10), "salvo.summary/1"]),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
@@ -266,8 +345,16 @@ def mutated_summaries(draw) -> bytes:
         elif action == "double" and isinstance(current, (int, float)) and not isinstance(current, bool):
             parent[path[-1]] = current * 2 + 1
         elif action == "histogram":
-            parent[path[-1]] = draw(st.sampled_from(["AAAA", series_histogram(3), valid_summary()["totals"]["histogram"],
-                                                     "HISTFAAAACJ4nJNpmSzMwMDAzAABMJoRRFybvITB/gNEYLs6EwBhUAVq"]))
+            parent[path[-1]] = draw(
+                st.sampled_from(
+                    [
+                        "AAAA",
+                        series_histogram(3),
+                        valid_summary()["totals"]["histogram"],
+                        "HISTFAAAACJ4nJNpmSzMwMDAzAABMJoRRFybvITB/gNEYLs6EwBhUAVq",
+                    ]
+                )
+            )
         elif action == "nest":
             parent[path[-1]] = {"nested": copy.deepcopy(current), "more": [current]}
     return json.dumps(summary).encode()
@@ -290,6 +377,7 @@ def test_a_mutated_summary_parses_whole_or_is_rejected_and_never_breaks_the_merg
 
 
 # --- the controller and `salvo report` with a hostile summary among good ones ------------------------------------
+
 
 def _members(count: int) -> list[FakeMember]:
     return [FakeMember(host=f"10.9.0.{10 + n}", executor_id=f"node-{n}", run_seconds=3.0) for n in range(count)]
@@ -318,12 +406,16 @@ def _report(tmp_path: Path) -> dict:
     return json.loads((tmp_path / "report" / "report.json").read_text())
 
 
-@pytest.mark.parametrize(("mutate", "reason"), [
-    (setting("labels", []), "labels: expected an object"),
-    (setting("totals|histogram", "AAAA"), "totals: histogram: too short for a histogram"),
-    (dropping("series|0|t"), "series.0.t: missing"),
-    (setting("totals|requests", "lots"), "totals.requests: expected an integer"),
-], ids=["labels-list", "histogram-AAAA", "point-without-t", "requests-lots"])
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (setting("labels", []), "labels: expected an object"),
+        (setting("totals|histogram", "AAAA"), "totals: histogram: too short for a histogram"),
+        (dropping("series|0|t"), "series.0.t: missing"),
+        (setting("totals|requests", "lots"), "totals.requests: expected an integer"),
+    ],
+    ids=["labels-list", "histogram-AAAA", "point-without-t", "requests-lots"],
+)
 def test_the_controller_rejects_that_executor_and_reports_the_rest(tmp_path, capsys, mutate, reason):
     members = _members(3)
     _patched(members[1], mutate)
@@ -358,13 +450,21 @@ def _stored_run(mutate: Callable[[dict], None] | None) -> FakeStore:
         summary["executor_id"] = f"node-{n}"
         if n == 1 and mutate is not None:
             mutate(summary)
-        store.upload_bytes(json.dumps(summary).encode(), summary_location("s3://results-bucket/results/", RUN, f"node-{n}"))
+        store.upload_bytes(
+            json.dumps(summary).encode(), summary_location("s3://results-bucket/results/", RUN, f"node-{n}")
+        )
     return store
 
 
-@pytest.mark.parametrize(("mutate", "reason"), [(m, r) for case, m, r in HOSTILE_SUMMARIES if case in (
-    "labels-is-a-list", "histogram-AAAA", "point-without-t", "requests-is-a-word", "negative-failures")],
-    ids=["labels-list", "histogram-AAAA", "point-without-t", "requests-lots", "negative"])
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (m, r)
+        for case, m, r in HOSTILE_SUMMARIES
+        if case in ("labels-is-a-list", "histogram-AAAA", "point-without-t", "requests-is-a-word", "negative-failures")
+    ],
+    ids=["labels-list", "histogram-AAAA", "point-without-t", "requests-lots", "negative"],
+)
 def test_salvo_report_rejects_that_executor_and_prints_the_rest(capsys, mutate, reason):
     assert rereport(f"s3://results-bucket/results/{RUN}/", store=_stored_run(mutate)) == ExitCode.FAILED
     out = capsys.readouterr().out
@@ -380,12 +480,22 @@ def test_salvo_report_passes_the_same_run_untouched(capsys):
 
 # --- live messages -----------------------------------------------------------------------------------------------
 
+
 def _stats_frame(**changes: Any) -> bytes:
-    message = json.loads(encode(IntervalStats(
-        executor_id="node-1", run_id=RUN, interval_start=START, interval_end=START + 1, requests=10, failures=1,
-        histogram=full_histogram(10),
-        labels={"/a": LabelInterval(requests=10, failures=1, histogram=series_histogram(10))},
-    )))
+    message = json.loads(
+        encode(
+            IntervalStats(
+                executor_id="node-1",
+                run_id=RUN,
+                interval_start=START,
+                interval_end=START + 1,
+                requests=10,
+                failures=1,
+                histogram=full_histogram(10),
+                labels={"/a": LabelInterval(requests=10, failures=1, histogram=series_histogram(10))},
+            )
+        )
+    )
     message.update(changes)
     return json.dumps(message).encode()
 
@@ -395,31 +505,63 @@ def _labels(count: int) -> dict:
 
 
 HOSTILE_FRAMES = [
-    ("histogram-AAAA", _stats_frame(histogram="AAAA"),
-     "interval_stats.histogram: undecodable histogram: too short for a histogram"),
-    ("label-histogram-of-another-shape", _stats_frame(labels={"/a": {"requests": 1, "histogram": "AAAA"}}),
-     "interval_stats.labels./a.histogram: undecodable histogram: too short for a histogram"),
-    ("negative-requests", _stats_frame(requests=-10), "interval_stats.requests: Input should be greater than or equal to 0"),
-    ("failures-beyond-requests", _stats_frame(failures=11),
-     "interval_stats: failures 11 exceed requests 10 + user_errors 0"),
+    (
+        "histogram-AAAA",
+        _stats_frame(histogram="AAAA"),
+        "interval_stats.histogram: undecodable histogram: too short for a histogram",
+    ),
+    (
+        "label-histogram-of-another-shape",
+        _stats_frame(labels={"/a": {"requests": 1, "histogram": "AAAA"}}),
+        "interval_stats.labels./a.histogram: undecodable histogram: too short for a histogram",
+    ),
+    (
+        "negative-requests",
+        _stats_frame(requests=-10),
+        "interval_stats.requests: Input should be greater than or equal to 0",
+    ),
+    (
+        "failures-beyond-requests",
+        _stats_frame(failures=11),
+        "interval_stats: failures 11 exceed requests 10 + user_errors 0",
+    ),
     ("requests-lots", _stats_frame(requests="lots"), "interval_stats.requests: Input should be a valid integer"),
-    ("too-many-labels", _stats_frame(labels=_labels(MAX_LIVE_LABELS + 1)),
-     f"interval_stats.labels: Dictionary should have at most {MAX_LIVE_LABELS} items after validation, not more"),
-    ("executor-id-path", _stats_frame(executor_id="../x"),
-     "interval_stats.executor_id: expected a letter or digit, then letters, digits, '.', '_' or '-' (at most 128)"),
-    ("interval-nan", _stats_frame(interval_start=math.nan), "interval_stats.interval_start: Input should be a finite number"),
-    ("status-bad-id", json.dumps({"v": 1, "type": "status", "executor_id": "", "version": "1", "state": "armed"}).encode(),
-     "status.executor_id: expected a letter or digit, then letters, digits, '.', '_' or '-' (at most 128)"),
-    ("finished-exit-code-word", json.dumps({"v": 1, "type": "finished", "executor_id": "node-1", "run_id": RUN,
-                                            "exit_code": "zero"}).encode(),
-     "finished.exit_code: Input should be a valid integer"),
-    ("start-ack-run-id-space", json.dumps({"v": 1, "type": "start_ack", "executor_id": "node-1", "run_id": "a b",
-                                           "accepted": True}).encode(),
-     "start_ack.run_id: expected a letter or digit, then letters, digits, '.', '_' or '-' (at most 128)"),
+    (
+        "too-many-labels",
+        _stats_frame(labels=_labels(MAX_LIVE_LABELS + 1)),
+        f"interval_stats.labels: Dictionary should have at most {MAX_LIVE_LABELS} items after validation, not more",
+    ),
+    (
+        "executor-id-path",
+        _stats_frame(executor_id="../x"),
+        "interval_stats.executor_id: expected a letter or digit, then letters, digits, '.', '_' or '-' (at most 128)",
+    ),
+    (
+        "interval-nan",
+        _stats_frame(interval_start=math.nan),
+        "interval_stats.interval_start: Input should be a finite number",
+    ),
+    (
+        "status-bad-id",
+        json.dumps({"v": 1, "type": "status", "executor_id": "", "version": "1", "state": "armed"}).encode(),
+        "status.executor_id: expected a letter or digit, then letters, digits, '.', '_' or '-' (at most 128)",
+    ),
+    (
+        "finished-exit-code-word",
+        json.dumps({"v": 1, "type": "finished", "executor_id": "node-1", "run_id": RUN, "exit_code": "zero"}).encode(),
+        "finished.exit_code: Input should be a valid integer",
+    ),
+    (
+        "start-ack-run-id-space",
+        json.dumps({"v": 1, "type": "start_ack", "executor_id": "node-1", "run_id": "a b", "accepted": True}).encode(),
+        "start_ack.run_id: expected a letter or digit, then letters, digits, '.', '_' or '-' (at most 128)",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("frame", "where"), [(f, w) for _, f, w in HOSTILE_FRAMES], ids=[c for c, _, _ in HOSTILE_FRAMES])
+@pytest.mark.parametrize(
+    ("frame", "where"), [(f, w) for _, f, w in HOSTILE_FRAMES], ids=[c for c, _, _ in HOSTILE_FRAMES]
+)
 def test_a_hostile_status_frame_does_not_decode(frame, where):
     with pytest.raises(ProtocolError) as caught:
         decode_status(frame)
@@ -447,7 +589,9 @@ def test_a_mutated_interval_decodes_to_something_safe_or_not_at_all(data):
         return
     if isinstance(stats, IntervalStats):  # what the controller does with one it accepted
         metrics = LiveMetrics(RUN)
-        live_settings = load(ControllerSettings, {"SALVO_RESULTS_URI": "s3://results-bucket/results/", "SALVO_LIVE_INTERVAL": "1"})
+        live_settings = load(
+            ControllerSettings, {"SALVO_RESULTS_URI": "s3://results-bucket/results/", "SALVO_LIVE_INTERVAL": "1"}
+        )
         view = LiveView(live_settings, RUN, START, FakeClock(), metrics, 1)
         view.add(stats)
         view.tick(active=1, lost=0, force=True)
@@ -456,7 +600,8 @@ def test_a_mutated_interval_decodes_to_something_safe_or_not_at_all(data):
 def test_the_controller_drops_hostile_live_messages_counts_them_and_completes(tmp_path, capsys):
     members = _members(3)
     members[1].inject = [frame for _, frame, _ in HOSTILE_FRAMES] + [
-        IntervalStats(executor_id="node-2", run_id=RUN, interval_start=0, interval_end=1, requests=10**6)]
+        IntervalStats(executor_id="node-2", run_id=RUN, interval_start=0, interval_end=1, requests=10**6)
+    ]
     controller, _ = _controller(members, tmp_path)
     assert controller.run() == ExitCode.OK
     data = _report(tmp_path)
@@ -482,34 +627,62 @@ def test_a_report_without_rejections_or_drops_says_none():
 
 # --- real processes: `salvo controller` against simulated executors on the real protocol, `salvo report` ---------
 
+
 def _sim_fleet(tmp_path: Path, aws_env: dict, bucket: str, first: str, count: int, *hostile: str):
     import os
     import subprocess
     import sys
 
-    from tests.support.executors import REPO, free_port
-
     from salvo.common.keys import generate_fleet_key
+    from tests.support.executors import REPO, free_port
 
     command_port, status_port = free_port(), free_port()
     fleet_key = generate_fleet_key()  # the hostile executors hold the fleet's keys: authenticated, still distrusted
     env = {**os.environ, **aws_env, "PYTHONUNBUFFERED": "1"}
     sims = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.simexecutor", "--first", first, "--count", str(count),
-         "--fleet-key", fleet_key,
-         "--command-port", str(command_port), "--status-port", str(status_port), "--run-seconds", "3",
-         "--results-uri", f"s3://{bucket}/results/", "--lifetime", "120", *hostile],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.support.simexecutor",
+            "--first",
+            first,
+            "--count",
+            str(count),
+            "--fleet-key",
+            fleet_key,
+            "--command-port",
+            str(command_port),
+            "--status-port",
+            str(status_port),
+            "--run-seconds",
+            "3",
+            "--results-uri",
+            f"s3://{bucket}/results/",
+            "--lifetime",
+            "120",
+            *hostile,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert sims.stdout.readline().strip() == f"ready {count}"
     controller_env = {k: v for k, v in env.items() if not k.startswith("SALVO_")}
-    controller_env.update({
-        "SALVO_EXECUTOR_CIDRS": f"{first}/29", "SALVO_COMMAND_PORT": str(command_port),
-        "SALVO_STATUS_PORT": str(status_port), "SALVO_RESULTS_URI": f"s3://{bucket}/results/",
-        "SALVO_EXPECTED_EXECUTORS": str(count), "SALVO_DISCOVERY_TIMEOUT": "30",
-        "SALVO_REPORT_DIR": str(tmp_path / "report"), "SALVO_PROBE_TIMEOUT": "0.2", "SALVO_LIVE_INTERVAL": "1s",
-        "SALVO_FLEET_KEY": fleet_key,
-    })
+    controller_env.update(
+        {
+            "SALVO_EXECUTOR_CIDRS": f"{first}/29",
+            "SALVO_COMMAND_PORT": str(command_port),
+            "SALVO_STATUS_PORT": str(status_port),
+            "SALVO_RESULTS_URI": f"s3://{bucket}/results/",
+            "SALVO_EXPECTED_EXECUTORS": str(count),
+            "SALVO_DISCOVERY_TIMEOUT": "30",
+            "SALVO_REPORT_DIR": str(tmp_path / "report"),
+            "SALVO_PROBE_TIMEOUT": "0.2",
+            "SALVO_LIVE_INTERVAL": "1s",
+            "SALVO_FLEET_KEY": fleet_key,
+        }
+    )
     return sims, controller_env
 
 
@@ -519,14 +692,16 @@ def _run(args: list[str], env: dict, timeout: float = 120):
 
     from tests.support.executors import REPO
 
-    return subprocess.run([sys.executable, "-m", "salvo.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "salvo.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.integration
 def test_a_real_controller_rejects_a_malformed_summary_and_salvo_report_agrees(tmp_path, aws_env, s3_bucket):
-    sims, env = _sim_fleet(tmp_path, aws_env, s3_bucket, "127.3.2.1", 3, "--hostile", "1",
-                           "--summary-patch", json.dumps({"labels": []}))
+    sims, env = _sim_fleet(
+        tmp_path, aws_env, s3_bucket, "127.3.2.1", 3, "--hostile", "1", "--summary-patch", json.dumps({"labels": []})
+    )
     try:
         controller = _run(["controller"], {**env, "SALVO_RUN_ID": "hostile-summary"})
     finally:
@@ -554,10 +729,19 @@ def test_a_real_controller_rejects_a_malformed_summary_and_salvo_report_agrees(t
 
 @pytest.mark.integration
 def test_a_real_controller_survives_a_malformed_interval_and_counts_it(tmp_path, aws_env, s3_bucket):
-    garbage = json.dumps({"v": 1, "type": "interval_stats", "executor_id": "sim-127.3.3.1", "run_id": "hostile-live",
-                          "interval_start": START, "interval_end": START + 1, "requests": 5, "histogram": "AAAA"})
-    sims, env = _sim_fleet(tmp_path, aws_env, s3_bucket, "127.3.3.1", 3, "--hostile", "1",
-                           "--garbage-stats", garbage)
+    garbage = json.dumps(
+        {
+            "v": 1,
+            "type": "interval_stats",
+            "executor_id": "sim-127.3.3.1",
+            "run_id": "hostile-live",
+            "interval_start": START,
+            "interval_end": START + 1,
+            "requests": 5,
+            "histogram": "AAAA",
+        }
+    )
+    sims, env = _sim_fleet(tmp_path, aws_env, s3_bucket, "127.3.3.1", 3, "--hostile", "1", "--garbage-stats", garbage)
     try:
         controller = _run(["controller"], {**env, "SALVO_RUN_ID": "hostile-live"})
     finally:

@@ -7,6 +7,7 @@ requests, evaluate JavaScript, take a full-page screenshot. Stdlib only.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -40,7 +41,7 @@ class Chromium:
         self._next_id = 0
         self._session: str | None = None
 
-    def __enter__(self) -> "Chromium":
+    def __enter__(self) -> Chromium:
         self._profile = tempfile.TemporaryDirectory(prefix="salvo-chromium-")
         to_browser, self._to_browser = os.pipe()
         self._from_browser, from_browser = os.pipe()
@@ -52,12 +53,27 @@ class Chromium:
             os.dup2(writing, 4)
 
         self._process = subprocess.Popen(
-            [self.executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--remote-debugging-pipe",
-             f"--user-data-dir={self._profile.name}", f"--window-size={self.width},{self.height}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=as_fds_3_and_4, close_fds=False,
+            [
+                self.executable,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-extensions",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={self._profile.name}",
+                f"--window-size={self.width},{self.height}",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=as_fds_3_and_4,
+            close_fds=False,
         )
         os.close(to_browser)
         os.close(from_browser)
@@ -65,15 +81,18 @@ class Chromium:
         self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable")
-        self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height,
-                  deviceScaleFactor=1, mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=self.width,
+            height=self.height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         return self
 
     def __exit__(self, *exc) -> None:
-        try:
+        with contextlib.suppress(BrowserError, OSError):
             self.send("Browser.close", session=False, timeout=5)
-        except (BrowserError, OSError):
-            pass
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -169,8 +188,10 @@ class Chromium:
         for event in self.events:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning", "assert"):
-                problems.append(f"console.{params['type']}: " + " ".join(
-                    str(arg.get("value", arg.get("description"))) for arg in params.get("args", [])))
+                problems.append(
+                    f"console.{params['type']}: "
+                    + " ".join(str(arg.get("value", arg.get("description"))) for arg in params.get("args", []))
+                )
             elif method == "Runtime.exceptionThrown":
                 details = params.get("exceptionDetails", {})
                 problems.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
@@ -184,8 +205,9 @@ class Chromium:
     def screenshot(self, destination: Path) -> None:
         """The whole page, not just the window."""
         height = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)"))
-        self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=height, deviceScaleFactor=1,
-                  mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride", width=self.width, height=height, deviceScaleFactor=1, mobile=False
+        )
         self.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
         destination.write_bytes(base64.b64decode(data))

@@ -40,6 +40,7 @@ def _short_form(name: str):
         else:
             value = loader.construct_mapping(node, deep=True)
         return {"Ref": value} if name == "Ref" else {f"Fn::{name}": value}
+
     return construct
 
 
@@ -76,8 +77,14 @@ class Resolver:
         self.conditions = {name: self.resolve(expression) for name, expression in self.template["Conditions"].items()}
 
     def ref(self, name: str) -> Any:
-        pseudo = {"AWS::StackName": self.stack_name, "AWS::Region": self.region, "AWS::AccountId": self.account,
-                  "AWS::Partition": "aws", "AWS::NoValue": NO_VALUE, "AWS::URLSuffix": "amazonaws.com"}
+        pseudo = {
+            "AWS::StackName": self.stack_name,
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+            "AWS::NoValue": NO_VALUE,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
@@ -95,6 +102,7 @@ class Resolver:
                 logical_id, attribute = name.split(".", 1)
                 return self.attributes[(logical_id, attribute)]
             return str(self.ref(name))
+
         return re.sub(r"\$\{([^}!]+)\}", value, text)
 
     def resolve(self, node: Any) -> Any:
@@ -104,7 +112,7 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, argument), = node.items()
+            ((key, argument),) = node.items()
             if key == "Ref":
                 return self.ref(argument)
             if key == "Condition" and isinstance(argument, str):

@@ -11,6 +11,7 @@ The 127.0.2.0/27 range is used by no other test file: a controller scanning it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -36,9 +37,7 @@ def base_environment(aws_env: dict | None = None, *, insecure: bool = True) -> d
 
     `insecure`: SALVO_INSECURE=true, for the tests about something else than keys (Cluster's own
     executors and controllers hold split keys instead)."""
-    environment = {
-        k: v for k, v in os.environ.items() if not k.startswith("SALVO_") and k not in FOREIGN_AWS_VARIABLES
-    }
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SALVO_") and k not in FOREIGN_AWS_VARIABLES}
     environment.update(aws_env or {})
     if insecure:
         environment.update(INSECURE)
@@ -117,19 +116,21 @@ class Cluster:
         work_dir.mkdir(parents=True, exist_ok=True)
         host = f"{HOST_BASE}{host_number}"
         env = base_environment(aws_env or self.aws_env, insecure=False)
-        env.update({
-            "SALVO_SCENARIO_URI": f"s3://{self.bucket}/{scenario_key}",
-            "SALVO_RESULTS_URI": results_uri or self.results_uri,
-            "SALVO_BIND_HOST": host,
-            "SALVO_COMMAND_PORT": str(self.command_port),
-            "SALVO_STATUS_PORT": str(self.status_port),
-            "SALVO_WORK_DIR": str(work_dir),
-            "SALVO_LOG_LEVEL": "DEBUG",
-            "SALVO_S3_RETRY_SECONDS": "30",
-            "SALVO_USERS": "2",
-            "SALVO_DURATION": "2s",
-            "SALVO_KILL_SWITCH_TIMEOUT": "5s",
-        })
+        env.update(
+            {
+                "SALVO_SCENARIO_URI": f"s3://{self.bucket}/{scenario_key}",
+                "SALVO_RESULTS_URI": results_uri or self.results_uri,
+                "SALVO_BIND_HOST": host,
+                "SALVO_COMMAND_PORT": str(self.command_port),
+                "SALVO_STATUS_PORT": str(self.status_port),
+                "SALVO_WORK_DIR": str(work_dir),
+                "SALVO_LOG_LEVEL": "DEBUG",
+                "SALVO_S3_RETRY_SECONDS": "30",
+                "SALVO_USERS": "2",
+                "SALVO_DURATION": "2s",
+                "SALVO_KILL_SWITCH_TIMEOUT": "5s",
+            }
+        )
         if self.target is not None:
             env["SALVO_TARGET_HOST"] = self.target.url
         if executor_id:
@@ -142,10 +143,14 @@ class Cluster:
             else:
                 env[name] = str(value)
         log_path = self.tmp_path / "logs" / f"executor-{label}-{len(self.executors)}.log"
-        process = subprocess.Popen(
-            [*(prefix or []), sys.executable, "-m", "salvo.cli", "executor"], env=env, cwd=REPO,
-            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
-        )
+        with open(log_path, "wb") as output:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [*(prefix or []), sys.executable, "-m", "salvo.cli", "executor"],
+                env=env,
+                cwd=REPO,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         executor = ExecutorProcess(label, host, self.command_port, self.status_port, work_dir, log_path, process, env)
         self.executors.append(executor)
         return executor
@@ -157,29 +162,35 @@ class Cluster:
         number = len(self.controllers)
         report_dir = self.tmp_path / f"report-{run_id}-{number}"
         env = base_environment(self.aws_env, insecure=False)
-        env.update({
-            "SALVO_EXECUTOR_CIDRS": SCAN_RANGE,
-            "SALVO_COMMAND_PORT": str(self.command_port),
-            "SALVO_STATUS_PORT": str(self.status_port),
-            "SALVO_RESULTS_URI": self.results_uri,
-            "SALVO_RUN_ID": run_id,
-            "SALVO_DISCOVERY_TIMEOUT": "60s",
-            "SALVO_SETTLE_SECONDS": "1s",
-            "SALVO_REPORT_DIR": str(report_dir),
-            "SALVO_LIVE_INTERVAL": "1s",
-            "SALVO_LOG_LEVEL": "DEBUG",
-            "SALVO_S3_RETRY_SECONDS": "30",
-        })
+        env.update(
+            {
+                "SALVO_EXECUTOR_CIDRS": SCAN_RANGE,
+                "SALVO_COMMAND_PORT": str(self.command_port),
+                "SALVO_STATUS_PORT": str(self.status_port),
+                "SALVO_RESULTS_URI": self.results_uri,
+                "SALVO_RUN_ID": run_id,
+                "SALVO_DISCOVERY_TIMEOUT": "60s",
+                "SALVO_SETTLE_SECONDS": "1s",
+                "SALVO_REPORT_DIR": str(report_dir),
+                "SALVO_LIVE_INTERVAL": "1s",
+                "SALVO_LOG_LEVEL": "DEBUG",
+                "SALVO_S3_RETRY_SECONDS": "30",
+            }
+        )
         if expected is not None:
             env["SALVO_EXPECTED_EXECUTORS"] = str(expected)
         if not has_key_material({k: str(v) for k, v in extra_env.items()}):
             env.update(controller_env())
         env.update({k: str(v) for k, v in extra_env.items()})
         log_path = self.tmp_path / "logs" / f"controller-{run_id}-{number}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "salvo.cli", "controller"], env=env, cwd=REPO,
-            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
-        )
+        with open(log_path, "wb") as output:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-m", "salvo.cli", "controller"],
+                env=env,
+                cwd=REPO,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         run = ControllerRun(process, log_path, report_dir)
         self.controllers.append(run)
         return run
@@ -187,8 +198,12 @@ class Cluster:
     def salvo(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """A bastion verb (`salvo report …`) with this cluster's AWS environment."""
         return subprocess.run(
-            [sys.executable, "-m", "salvo.cli", *args], env=base_environment(self.aws_env), cwd=REPO,
-            capture_output=True, text=True, timeout=timeout,
+            [sys.executable, "-m", "salvo.cli", *args],
+            env=base_environment(self.aws_env),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def close(self) -> None:
@@ -221,10 +236,8 @@ def reap(folder: Path, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while (left := processes_under(folder)) and time.monotonic() < deadline:
         for pid in left:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.05)
 
 
@@ -234,4 +247,3 @@ def state_record(executor: ExecutorProcess) -> dict:
         return json.loads((executor.work_dir / "state.json").read_text())
     except (OSError, ValueError):
         return {}
-

@@ -28,7 +28,7 @@ from botocore.validate import ParamValidator
 
 from salvo.cli import main as salvo_main
 from salvo.common.environment import check_environment, setting_names
-from salvo.common.settings import CommonSettings, FILE_SUFFIX, env_name, load, secret_fields
+from salvo.common.settings import FILE_SUFFIX, CommonSettings, env_name, load, secret_fields
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
 from tests.support.executors import REPO
@@ -65,21 +65,30 @@ def script_env(**extra: str) -> dict[str, str]:
 def render_ecs(out: Path, **overrides: str) -> dict[str, Any]:
     """Fill in every ECS template with run.sh render; {file name: parsed JSON}."""
     subprocess.run(
-        ["bash", str(RUN_SCRIPT), "render", str(out)], env=script_env(**overrides),
-        check=True, capture_output=True, text=True, timeout=30,
+        ["bash", str(RUN_SCRIPT), "render", str(out)],
+        env=script_env(**overrides),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     return {path.name: json.loads(path.read_text()) for path in sorted(out.glob("*.json"))}
 
 
 def k8s_documents() -> dict[str, list[dict]]:
     """{file name: its YAML documents} for every manifest under deploy/k8s."""
-    return {path.name: [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-            for path in sorted(K8S.glob("*.yaml"))}
+    return {
+        path.name: [doc for doc in yaml.safe_load_all(path.read_text()) if doc] for path in sorted(K8S.glob("*.yaml"))
+    }
 
 
 def k8s_resource(kind: str, name: str) -> dict:
-    found = [doc for docs in k8s_documents().values() for doc in docs
-             if doc["kind"] == kind and doc["metadata"]["name"] == name]
+    found = [
+        doc
+        for docs in k8s_documents().values()
+        for doc in docs
+        if doc["kind"] == kind and doc["metadata"]["name"] == name
+    ]
     assert len(found) == 1, f"expected one {kind}/{name} in deploy/k8s, found {len(found)}"
     return found[0]
 
@@ -104,15 +113,18 @@ def start_settings(role: str, env: dict[str, str]) -> CommonSettings:
 
 # Each side's secret (`salvo keygen --role` names the executors' block "executors").
 KEYGEN_ROLES = {"executor": "executors", "controller": "controller"}
-SECRET_ARNS = {"executor": PLACEHOLDERS["EXECUTOR_KEYS_SECRET_ARN"],
-               "controller": PLACEHOLDERS["CONTROLLER_KEYS_SECRET_ARN"]}
+SECRET_ARNS = {
+    "executor": PLACEHOLDERS["EXECUTOR_KEYS_SECRET_ARN"],
+    "controller": PLACEHOLDERS["CONTROLLER_KEYS_SECRET_ARN"],
+}
 
 
 def keys_env_text() -> str:
     """A `salvo keygen` output (the test session's pair): what a user keeps as salvo-keys.env."""
     blocks = {"controller": controller_env(), "executors": executor_env()}
-    return "\n".join(f"# {role}\n" + "".join(f"{name}={value}\n" for name, value in lines.items())
-                     for role, lines in blocks.items())
+    return "\n".join(
+        f"# {role}\n" + "".join(f"{name}={value}\n" for name, value in lines.items()) for role, lines in blocks.items()
+    )
 
 
 def keygen_role_json(role: str) -> str:
@@ -155,8 +167,7 @@ IMAGES = REPO / "images"
 def dockerfile_instructions(image: str, instruction: str) -> list[str]:
     """The arguments of each `INSTRUCTION` line of images/IMAGE/Dockerfile (continuations joined)."""
     text = re.sub(r"\\\n\s*", " ", (IMAGES / image / "Dockerfile").read_text())
-    return [line.split(None, 1)[1].strip() for line in text.splitlines()
-            if line.split(None, 1)[:1] == [instruction]]
+    return [line.split(None, 1)[1].strip() for line in text.splitlines() if line.split(None, 1)[:1] == [instruction]]
 
 
 def dockerfile_user(image: str) -> str:
@@ -170,8 +181,9 @@ def dockerfile_volumes(image: str) -> set[str]:
 
 def dockerfile_env(image: str) -> dict[str, str]:
     """ENV NAME=value ... pairs (the form the images use)."""
-    return dict(word.split("=", 1) for arguments in dockerfile_instructions(image, "ENV")
-                for word in shlex.split(arguments))
+    return dict(
+        word.split("=", 1) for arguments in dockerfile_instructions(image, "ENV") for word in shlex.split(arguments)
+    )
 
 
 # --- botocore's ECS model -----------------------------------------------------------------------
@@ -197,13 +209,22 @@ def ecs_problems(operation: str, params: dict) -> list[str]:
 
 def _enum_problems(value: Any, shape: Shape, path: str) -> list[str]:
     if shape.type_name == "structure" and isinstance(value, dict):
-        return [problem for key, item in value.items() if key in shape.members
-                for problem in _enum_problems(item, shape.members[key], f"{path}.{key}")]
+        return [
+            problem
+            for key, item in value.items()
+            if key in shape.members
+            for problem in _enum_problems(item, shape.members[key], f"{path}.{key}")
+        ]
     if shape.type_name == "list" and isinstance(value, list):
-        return [problem for index, item in enumerate(value)
-                for problem in _enum_problems(item, shape.member, f"{path}[{index}]")]
+        return [
+            problem
+            for index, item in enumerate(value)
+            for problem in _enum_problems(item, shape.member, f"{path}[{index}]")
+        ]
     if shape.type_name == "map" and isinstance(value, dict):
-        return [problem for key, item in value.items() for problem in _enum_problems(item, shape.value, f"{path}.{key}")]
+        return [
+            problem for key, item in value.items() for problem in _enum_problems(item, shape.value, f"{path}.{key}")
+        ]
     if shape.type_name == "string" and shape.enum and value not in shape.enum:
         return [f"{path}: {value!r} is not one of {shape.enum}"]
     return []

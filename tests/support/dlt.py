@@ -13,15 +13,29 @@ from __future__ import annotations
 import json
 from typing import Any
 
-DLT_REPORTING = [{
-    "module": "final-stats", "summary": True, "percentiles": True, "summary-labels": True, "test-duration": True,
-    "dump-xml": "/tmp/artifacts/results.xml",
-}]
+DLT_REPORTING = [
+    {
+        "module": "final-stats",
+        "summary": True,
+        "percentiles": True,
+        "summary-labels": True,
+        "test-duration": True,
+        "dump-xml": "/tmp/artifacts/results.xml",
+    }
+]
 
 
-def dlt_test_json(name: str, *, concurrency: int, task_count: int, hold_for: str = "3s", ramp_up: str = "0s",
-                  executor: str | None = None, script: str | None = None,
-                  requests: list[dict[str, Any]] | None = None) -> bytes:
+def dlt_test_json(
+    name: str,
+    *,
+    concurrency: int,
+    task_count: int,
+    hold_for: str = "3s",
+    ramp_up: str = "0s",
+    executor: str | None = None,
+    script: str | None = None,
+    requests: list[dict[str, Any]] | None = None,
+) -> bytes:
     """A simple HTTP endpoint test (`requests`, no executor) or a script test (`executor` and `script`)."""
     execution: dict[str, Any] = {"ramp-up": ramp_up, "hold-for": hold_for, "scenario": name}
     if executor is not None:
@@ -34,8 +48,9 @@ def dlt_test_json(name: str, *, concurrency: int, task_count: int, hold_for: str
     return json.dumps(test_scenario, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def dlt_request(url: str, method: str = "GET", headers: dict[str, str] | None = None,
-                body: str | None = None) -> dict[str, Any]:
+def dlt_request(
+    url: str, method: str = "GET", headers: dict[str, str] | None = None, body: str | None = None
+) -> dict[str, Any]:
     """One request as the console writes it: headers always ({} when none), body only when given."""
     request: dict[str, Any] = {"url": url, "method": method, "headers": headers or {}}
     if body:

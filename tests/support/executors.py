@@ -154,17 +154,20 @@ def start_executor(
         env.update(INSECURE)
     env.update(extra_env or {})
     log_path = work_dir / "executor.log"
-    process = subprocess.Popen(
-        [*(prefix or []), sys.executable, "-m", "salvo.cli", "executor"],
-        env=env,
-        cwd=REPO,
-        stdout=open(log_path, "wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with open(log_path, "wb") as output:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [*(prefix or []), sys.executable, "-m", "salvo.cli", "executor"],
+            env=env,
+            cwd=REPO,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     return ExecutorProcess(executor_id, host, command_port, status_port, work_dir, log_path, process, env)
 
 
-def drive_run(link, executors: list[ExecutorProcess], start: Start, *, heartbeat_every: float | None = 0.5, timeout: float = 120) -> list[int]:
+def drive_run(
+    link, executors: list[ExecutorProcess], start: Start, *, heartbeat_every: float | None = 0.5, timeout: float = 120
+) -> list[int]:
     """Publish `start`, keep the controller's heartbeat going, return the executors' exit codes."""
     link.publish(start)
     deadline = time.monotonic() + timeout
@@ -179,7 +182,9 @@ def drive_run(link, executors: list[ExecutorProcess], start: Start, *, heartbeat
     return [e.process.returncode for e in executors]
 
 
-def run_single(executor: ExecutorProcess, run_id: str, start_in: float = 0.5, keys: ControllerKeys | None = None) -> int:
+def run_single(
+    executor: ExecutorProcess, run_id: str, start_in: float = 0.5, keys: ControllerKeys | None = None
+) -> int:
     """Act as the controller for one armed executor: subscribe, start, heartbeat; its exit code."""
     from salvo.controller.link import ControllerLink
 

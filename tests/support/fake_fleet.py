@@ -14,16 +14,26 @@ from dataclasses import dataclass, field
 
 from salvo import __version__
 from salvo.common.clocksync import ClockEstimate
-from salvo.common.layout import summary_location
 from salvo.common.errors import ProtocolError
-from salvo.common.protocol import (
-    Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, LabelInterval, Start, StartAck, Status, Stop,
-    decode_status, encode,
-)
+from salvo.common.fleetload import fleet_index
 from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
+from salvo.common.layout import summary_location
+from salvo.common.protocol import (
+    Dismiss,
+    ExecutorState,
+    Finished,
+    Heartbeat,
+    IntervalStats,
+    LabelInterval,
+    Start,
+    StartAck,
+    Status,
+    Stop,
+    decode_status,
+    encode,
+)
 from salvo.executor.aggregate import SummaryBuilder
 from salvo.executor.samples import Sample
-from salvo.common.fleetload import fleet_index
 from tests.support.fakes import FakeClock, FakeStore
 
 SHA = "a" * 64
@@ -62,21 +72,34 @@ class FakeMember:
     inject: list = field(default_factory=list)  # sent with its first interval stats: messages, or raw frames
 
     def status(self, now: float) -> Status:
-        return Status(executor_id=self.executor_id, version=self.version, state=self.state,
-                      scenario_sha256=self.sha256, run_id=self.start.run_id if self.start else None, sent_at=now,
-                      users_set=self.users_set, executions=self.executions, data_rows=self.data_rows,
-                      region=self.region)
+        return Status(
+            executor_id=self.executor_id,
+            version=self.version,
+            state=self.state,
+            scenario_sha256=self.sha256,
+            run_id=self.start.run_id if self.start else None,
+            sent_at=now,
+            users_set=self.users_set,
+            executions=self.executions,
+            data_rows=self.data_rows,
+            region=self.region,
+        )
 
     def silent(self, now: float) -> bool:
-        return self.start is not None and self.silent_after is not None and now >= self.start.start_at + self.silent_after
+        return (
+            self.start is not None and self.silent_after is not None and now >= self.start.start_at + self.silent_after
+        )
 
     def on_command(self, message, now: float) -> None:
         if isinstance(message, Start) and self.start is None and not self.never_gets_start:
             if self.executor_id not in message.fleet:
                 return
             if self.refuses_start:
-                self.outbox.append(StartAck(executor_id=self.executor_id, run_id=message.run_id, accepted=False,
-                                            reason=self.refuses_start))
+                self.outbox.append(
+                    StartAck(
+                        executor_id=self.executor_id, run_id=message.run_id, accepted=False, reason=self.refuses_start
+                    )
+                )
                 return
             self.start = message
             self.state = ExecutorState.SCHEDULED
@@ -99,9 +122,17 @@ class FakeMember:
             if self.stopped_at is not None:
                 end = min(end, self.stopped_at)
             if now >= self.next_stats and now < end:
-                out.append(IntervalStats(executor_id=self.executor_id, run_id=self.start.run_id,
-                                         interval_start=self.next_stats - 1, interval_end=self.next_stats,
-                                         requests=self.rate, failures=0, labels=self._live_labels()))
+                out.append(
+                    IntervalStats(
+                        executor_id=self.executor_id,
+                        run_id=self.start.run_id,
+                        interval_start=self.next_stats - 1,
+                        interval_end=self.next_stats,
+                        requests=self.rate,
+                        failures=0,
+                        labels=self._live_labels(),
+                    )
+                )
                 out += self.inject
                 self.inject = []
                 self.next_stats += 1
@@ -110,8 +141,14 @@ class FakeMember:
                 self._upload(store, results_uri)
                 self.state = ExecutorState.DONE
                 out.append(self.status(now))
-                out.append(Finished(executor_id=self.executor_id, run_id=self.start.run_id,
-                                    exit_code=self.exit_code, reason="completed" if self.exit_code == 0 else "crashed"))
+                out.append(
+                    Finished(
+                        executor_id=self.executor_id,
+                        run_id=self.start.run_id,
+                        exit_code=self.exit_code,
+                        reason="completed" if self.exit_code == 0 else "crashed",
+                    )
+                )
         if self.dismissed_at is not None and self.leaves and (self.start is None or self.ended_at is not None):
             out.append(self.status(now).model_copy(update={"leaving": True}))
             self.leaves = False  # its last word
@@ -136,21 +173,31 @@ class FakeMember:
         builder = SummaryBuilder()
         for n in range(count):
             failed = bool(self.failing_every) and n % self.failing_every == 0
-            builder.add(Sample(start=started + n / self.rate, elapsed_ms=10.0 + n % 5, label="/",
-                               code="500" if failed else "200", success=not failed,
-                               message="HTTP 500" if failed else ""))
+            builder.add(
+                Sample(
+                    start=started + n / self.rate,
+                    elapsed_ms=10.0 + n % 5,
+                    label="/",
+                    code="500" if failed else "200",
+                    success=not failed,
+                    message="HTTP 500" if failed else "",
+                )
+            )
         self.requests_sent = count
         claimed = self.upload.split(":", 1)[1] if self.upload.startswith("forged:") else self.executor_id
         summary = builder.to_dict(
-            run_id=self.start.run_id, executor_id=claimed, exit_code=self.exit_code,
+            run_id=self.start.run_id,
+            executor_id=claimed,
+            exit_code=self.exit_code,
             stop_reason="completed" if self.exit_code == 0 else "load tool failed (bzt exit code 1): crashed",
-            timings={"start_at": started, "ended_at": self.ended_at}, share=self._share(), region=self.region,
+            timings={"start_at": started, "ended_at": self.ended_at},
+            share=self._share(),
+            region=self.region,
         )
         if self.upload == "wrong-schema":
             summary["schema"] = "salvo.summary/0"
         data = b"{not json" if self.upload == "corrupt" else json.dumps(summary).encode()
         store.upload_bytes(data, summary_location(results_uri, self.start.run_id, self.executor_id))
-
 
     def _share(self) -> dict:
         """What a real executor reports of its share (salvo.executor.fleetplace), from the same functions."""
@@ -158,14 +205,13 @@ class FakeMember:
         slot = self.start.slot(self.executor_id)
         users = slot.count(load.users) if load.users is not None else None
         rows = slot.count(self.data_rows) if self.data_rows is not None else None
-        return {"index": index, "size": size, "mode": load.mode.value, "users": users, "spawn_rate": None,
-                "rows": rows}
+        return {"index": index, "size": size, "mode": load.mode.value, "users": users, "spawn_rate": None, "rows": rows}
 
 
 class FakeControllerLink:
     """The controller's link (handshakes, one publish to all, receive) over a dict of FakeMembers."""
 
-    def __init__(self, fleet: "FakeFleet"):
+    def __init__(self, fleet: FakeFleet):
         self.fleet = fleet
         self.connected: set[str] = set()
         self.last_rtt: dict[str, float] = {}
@@ -191,8 +237,10 @@ class FakeControllerLink:
     def measure_clocks(self, hosts: list[str]) -> dict[str, ClockEstimate | None]:
         self.fleet.clock.advance(0.01)
         members = {host: self.fleet.members.get(host) for host in hosts}
-        return {host: ClockEstimate(member.clock_offset, 0.0005, samples=5) if member and member.clock_answers
-                else None for host, member in members.items()}
+        return {
+            host: ClockEstimate(member.clock_offset, 0.0005, samples=5) if member and member.clock_answers else None
+            for host, member in members.items()
+        }
 
     def set_clocks(self, offsets: dict[str, ClockEstimate]) -> set[str]:
         self.clock_offsets = {host: estimate.offset for host, estimate in offsets.items()}
@@ -233,8 +281,13 @@ class FakeControllerLink:
 
 
 class FakeFleet:
-    def __init__(self, members: list[FakeMember], results_uri: str, clock: FakeClock | None = None,
-                 store: FakeStore | None = None):
+    def __init__(
+        self,
+        members: list[FakeMember],
+        results_uri: str,
+        clock: FakeClock | None = None,
+        store: FakeStore | None = None,
+    ):
         self.members = {m.host: m for m in members}
         self.results_uri = results_uri
         self.clock = clock or FakeClock()

@@ -6,18 +6,18 @@ so a 60-second run with its timeouts takes milliseconds and is deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from salvo.common.errors import LoadToolNotReady, ObjectTooLarge, ScenarioFetchError, UploadError
 from salvo.common.bounded import SizeLimit
+from salvo.common.errors import LoadToolNotReady, ObjectTooLarge, ScenarioFetchError, UploadError
 from salvo.common.s3 import S3Location, S3ReadError
 from salvo.common.transport import Inbound, Link
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
 from salvo.executor.bztconfig import RunPlan
-from salvo.executor.statsfile import SecondOfLabel, stats_path
 from salvo.executor.scenario import EntryKind, Scenario
+from salvo.executor.statsfile import SecondOfLabel, stats_path
 
 EPOCH = 1_800_000_000.0
 
@@ -59,11 +59,18 @@ class FakeStore:
         self.writable = writable
         self.retry_seconds = 30.0  # S3Store's budget; the fake never waits
 
-    def bounded(self, retry_seconds: float) -> "FakeStore":
+    def bounded(self, retry_seconds: float) -> FakeStore:
         return self
 
-    def download(self, location: S3Location, dest: Path, *, what: str = "scenario", variable: str = "",
-                 limit: SizeLimit | None = None) -> str:
+    def download(
+        self,
+        location: S3Location,
+        dest: Path,
+        *,
+        what: str = "scenario",
+        variable: str = "",
+        limit: SizeLimit | None = None,
+    ) -> str:
         import hashlib
 
         if str(location) not in self.objects:
@@ -95,7 +102,7 @@ class FakeStore:
 
     def list_keys(self, prefix: S3Location, page_size: int = 1000) -> list[str]:
         start = f"s3://{prefix.bucket}/"
-        return sorted(uri[len(start):] for uri in self.objects if uri.startswith(str(prefix)))
+        return sorted(uri[len(start) :] for uri in self.objects if uri.startswith(str(prefix)))
 
 
 # --- executor side ------------------------------------------------------------------------
@@ -156,7 +163,9 @@ class FakeRunner:
     def wait_at_gate(self, timeout: float) -> None:
         if self.dies_at_gate:
             self.code = 1
-            raise LoadToolNotReady("bzt exited with code 1 before the load tool was ready: You must specify the base host")
+            raise LoadToolNotReady(
+                "bzt exited with code 1 before the load tool was ready: You must specify the base host"
+            )
 
     def release(self, go) -> None:
         if not self.plan.gated:
@@ -250,7 +259,7 @@ class ScriptedController:
         self._seq = 0
         self._next_heartbeat = clock.time()
 
-    def at(self, when: float, what) -> "ScriptedController":
+    def at(self, when: float, what) -> ScriptedController:
         self._seq += 1
         self._script.append(_Scheduled(when, self._seq, what))
         self._script.sort()

@@ -41,9 +41,17 @@ BAD_GATEWAY_BODY = (
     b"<Message>the test proxy could not reach its upstream</Message></Error>"
 )
 # Headers about this one connection, not the request; never forwarded as they are.
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-connection", "te", "upgrade", "expect", "transfer-encoding",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "upgrade",
+        "expect",
+        "transfer-encoding",
+    }
+)
 NO_BODY_STATUSES = frozenset({204, 304})
 
 
@@ -76,7 +84,7 @@ class FaultProxy:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         self._thread.start()
         return self
 
@@ -84,7 +92,7 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *exc) -> None:

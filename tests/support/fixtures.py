@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.executors import REPO
-from tests.support.s3 import *  # noqa: F401,F403  (moto server, fault proxy, bucket fixtures)
+from tests.support.s3 import *  # noqa: F403  (moto server, fault proxy, bucket fixtures)
 
 
 @dataclass

@@ -26,14 +26,16 @@ def executor_env() -> dict[str, str]:
 
 def controller_keys() -> ControllerKeys:
     env = controller_env()
-    return ControllerKeys(keypair_from_secret(env["SALVO_CONTROLLER_SECRET_KEY"]),
-                          decode_curve_key(env["SALVO_EXECUTOR_PUBLIC_KEY"]))
+    return ControllerKeys(
+        keypair_from_secret(env["SALVO_CONTROLLER_SECRET_KEY"]), decode_curve_key(env["SALVO_EXECUTOR_PUBLIC_KEY"])
+    )
 
 
 def executor_keys() -> ExecutorKeys:
     env = executor_env()
-    return ExecutorKeys(keypair_from_secret(env["SALVO_EXECUTOR_SECRET_KEY"]),
-                        decode_curve_key(env["SALVO_CONTROLLER_PUBLIC_KEY"]))
+    return ExecutorKeys(
+        keypair_from_secret(env["SALVO_EXECUTOR_SECRET_KEY"]), decode_curve_key(env["SALVO_CONTROLLER_PUBLIC_KEY"])
+    )
 
 
 def has_key_material(env: dict[str, str]) -> bool:

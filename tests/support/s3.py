@@ -28,8 +28,17 @@ from tests.support.executors import free_port, wait_for
 from tests.support.faultproxy import FaultProxy
 
 __all__ = [
-    "moto_server", "aws_env", "s3_client", "s3_bucket", "flaky_s3", "iam_enforcing_s3",
-    "put_object", "get_object", "MotoServer", "start_moto", "LockedObject",
+    "LockedObject",
+    "MotoServer",
+    "aws_env",
+    "flaky_s3",
+    "get_object",
+    "iam_enforcing_s3",
+    "moto_server",
+    "put_object",
+    "s3_bucket",
+    "s3_client",
+    "start_moto",
 ]
 
 REGION = "us-east-1"
@@ -41,9 +50,18 @@ CREDENTIALS = {
 }
 # Anything that could point boto3 elsewhere than moto, or at real credentials.
 FOREIGN_AWS_VARIABLES = (
-    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL_S3",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CA_BUNDLE",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CA_BUNDLE",
 )
 
 
@@ -55,8 +73,11 @@ class MotoServer:
 
     def client(self, service: str = "s3", key: str = "testing", secret: str = "testing"):
         return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id=key, aws_secret_access_key=secret,
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
         )
 
     def stop(self) -> None:
@@ -74,7 +95,9 @@ def start_moto(extra_env: dict[str, str] | None = None, timeout: float = 60) -> 
     with os.fdopen(handle, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     log_path = Path(log_name)
 
@@ -160,7 +183,9 @@ def iam_enforcing_s3():
         iam.create_user(UserName="nobody")
         keys = iam.create_access_key(UserName="nobody")["AccessKey"]
         request = urllib.request.Request(  # text/plain: moto reads the raw body (a form body reads as empty)
-            server.endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
+            server.endpoint + "/moto-api/reset-auth",
+            data=b"0",
+            method="POST",
             headers={"Content-Type": "text/plain"},
         )
         urllib.request.urlopen(request, timeout=10).close()

@@ -37,8 +37,19 @@ from salvo.common import protocol
 from salvo.common.errors import ProtocolError
 from salvo.common.keys import ExecutorKeys, executor_keys_from_fleet_key, generate_keypair
 from salvo.common.protocol import (
-    ClockAck, ClockSet, ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start, StartAck, Status, Stop,
-    TimeEcho, TimeProbe,
+    ClockAck,
+    ClockSet,
+    ExecutorState,
+    Finished,
+    Heartbeat,
+    Hello,
+    IntervalStats,
+    Start,
+    StartAck,
+    Status,
+    Stop,
+    TimeEcho,
+    TimeProbe,
 )
 
 SHA = "5" * 64
@@ -77,9 +88,18 @@ class Sim:
 
 
 class SimFleet:
-    def __init__(self, hosts: list[str], command_port: int, status_port: int, keys: ExecutorKeys | None,
-                 behaviour: Behaviour, wrong_key_every: int = 0, results_uri: str | None = None,
-                 hostile: Behaviour | None = None, hostile_count: int = 0):
+    def __init__(
+        self,
+        hosts: list[str],
+        command_port: int,
+        status_port: int,
+        keys: ExecutorKeys | None,
+        behaviour: Behaviour,
+        wrong_key_every: int = 0,
+        results_uri: str | None = None,
+        hostile: Behaviour | None = None,
+        hostile_count: int = 0,
+    ):
         self.context = zmq.Context(io_threads=2)
         self.context.set(zmq.MAX_SOCKETS, 4 * len(hosts) + 64)
         self.results_uri = results_uri
@@ -108,8 +128,15 @@ class SimFleet:
             command.setsockopt(zmq.SUBSCRIBE, b"")
             command.bind(f"tcp://{host}:{command_port}")
             status.bind(f"tcp://{host}:{status_port}")
-            self.sims.append(Sim(f"sim-{host}", host, command, status,
-                                 hostile if hostile is not None and n < hostile_count else behaviour))
+            self.sims.append(
+                Sim(
+                    f"sim-{host}",
+                    host,
+                    command,
+                    status,
+                    hostile if hostile is not None and n < hostile_count else behaviour,
+                )
+            )
         self.by_socket = {s.command: s for s in self.sims} | {s.status: s for s in self.sims}
         self.stopping = threading.Event()
 
@@ -156,8 +183,16 @@ class SimFleet:
         except ProtocolError:
             return
         if isinstance(message, TimeProbe):  # the clock exchange, answered at once as an executor does
-            self._send(sim, peer, TimeEcho(executor_id=sim.executor_id, probe_sent_at=message.sent_at,
-                                           received_at=received_at, sent_at=time.time()))
+            self._send(
+                sim,
+                peer,
+                TimeEcho(
+                    executor_id=sim.executor_id,
+                    probe_sent_at=message.sent_at,
+                    received_at=received_at,
+                    sent_at=time.time(),
+                ),
+            )
         elif isinstance(message, ClockSet):
             self._send(sim, peer, ClockAck(executor_id=sim.executor_id, offset=message.offset))
         elif isinstance(message, Hello):
@@ -186,9 +221,16 @@ class SimFleet:
                 if now >= start.start_at:
                     sim.state = ExecutorState.RUNNING
                 if now >= sim.next_stats and now < end:
-                    self._push(sim, IntervalStats(executor_id=sim.executor_id, run_id=start.run_id,
-                                                  interval_start=sim.next_stats - 1, interval_end=sim.next_stats,
-                                                  requests=10))
+                    self._push(
+                        sim,
+                        IntervalStats(
+                            executor_id=sim.executor_id,
+                            run_id=start.run_id,
+                            interval_start=sim.next_stats - 1,
+                            interval_end=sim.next_stats,
+                            requests=10,
+                        ),
+                    )
                     if b.garbage_stats is not None and not sim.garbage_sent:
                         sim.garbage_sent = True
                         for peer in list(sim.watchers):
@@ -202,15 +244,23 @@ class SimFleet:
                     sim.done = True
                     sim.state = ExecutorState.DONE
                     self._push(sim, self._status_of(sim))
-                    self._push(sim, Finished(executor_id=sim.executor_id, run_id=start.run_id, exit_code=0,
-                                             reason="completed"))
+                    self._push(
+                        sim, Finished(executor_id=sim.executor_id, run_id=start.run_id, exit_code=0, reason="completed")
+                    )
         if now >= sim.next_beat and sim.watchers:
             sim.next_beat = now + 1.0
             self._push(sim, self._status_of(sim))
 
     def _status_of(self, sim: Sim) -> Status:
-        return Status(executor_id=sim.executor_id, version=__version__, state=sim.state, scenario_sha256=SHA,
-                      run_id=sim.start.run_id if sim.start else None, armed_at=0.0, gated=True)
+        return Status(
+            executor_id=sim.executor_id,
+            version=__version__,
+            state=sim.state,
+            scenario_sha256=SHA,
+            run_id=sim.start.run_id if sim.start else None,
+            armed_at=0.0,
+            gated=True,
+        )
 
     def _push(self, sim: Sim, message) -> None:
         for peer in list(sim.watchers):
@@ -239,16 +289,28 @@ class SimFleet:
         builder = SummaryBuilder()
         for n in range(max(0, int((ended - started) * 10))):
             builder.add(Sample(start=started + n / 10, elapsed_ms=2.0, label="/", code="200"))
-        summary = builder.to_dict(run_id=sim.start.run_id, executor_id=sim.executor_id, exit_code=0,
-                                  stop_reason="completed", timings={"start_at": started, "ended_at": ended})
+        summary = builder.to_dict(
+            run_id=sim.start.run_id,
+            executor_id=sim.executor_id,
+            exit_code=0,
+            stop_reason="completed",
+            timings={"start_at": started, "ended_at": ended},
+        )
         summary.update(sim.behaviour.summary_patch or {})
-        self.store.upload_bytes(json.dumps(summary).encode(),
-                                summary_location(self.results_uri, sim.start.run_id, sim.executor_id))
+        self.store.upload_bytes(
+            json.dumps(summary).encode(), summary_location(self.results_uri, sim.start.run_id, sim.executor_id)
+        )
 
     def record(self) -> list[dict]:
-        return [{"executor_id": s.executor_id, "received_at": s.received_at,
-                 "start_at": s.start.start_at if s.start else None,
-                 "sent_at": s.start.sent_at if s.start else None} for s in self.sims]
+        return [
+            {
+                "executor_id": s.executor_id,
+                "received_at": s.received_at,
+                "start_at": s.start.start_at if s.start else None,
+                "sent_at": s.start.sent_at if s.start else None,
+            }
+            for s in self.sims
+        ]
 
     def close(self) -> None:
         self.uploads.shutdown(wait=True)
@@ -294,15 +356,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary-patch", default=None, help="a JSON object: keys replaced in their summary")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    behaviour = Behaviour(run_seconds=args.run_seconds, handshake_delay=args.handshake_delay,
-                          silent_after=args.silent_after, dies_after=args.dies_after)
-    hostile = Behaviour(run_seconds=args.run_seconds, handshake_delay=args.handshake_delay,
-                        silent_after=args.silent_after, dies_after=args.dies_after,
-                        garbage_stats=args.garbage_stats.encode() if args.garbage_stats is not None else None,
-                        summary_patch=json.loads(args.summary_patch) if args.summary_patch else None)
+    behaviour = Behaviour(
+        run_seconds=args.run_seconds,
+        handshake_delay=args.handshake_delay,
+        silent_after=args.silent_after,
+        dies_after=args.dies_after,
+    )
+    hostile = Behaviour(
+        run_seconds=args.run_seconds,
+        handshake_delay=args.handshake_delay,
+        silent_after=args.silent_after,
+        dies_after=args.dies_after,
+        garbage_stats=args.garbage_stats.encode() if args.garbage_stats is not None else None,
+        summary_patch=json.loads(args.summary_patch) if args.summary_patch else None,
+    )
     keys = executor_keys_from_fleet_key(args.fleet_key) if args.fleet_key else None
-    fleet = SimFleet(hosts_from(args.first, args.count), args.command_port, args.status_port, keys,
-                     behaviour, args.wrong_key_every, args.results_uri, hostile, args.hostile)
+    fleet = SimFleet(
+        hosts_from(args.first, args.count),
+        args.command_port,
+        args.status_port,
+        keys,
+        behaviour,
+        args.wrong_key_every,
+        args.results_uri,
+        hostile,
+        args.hostile,
+    )
     signal.signal(signal.SIGTERM, lambda *_: fleet.stopping.set())
     print(f"ready {len(fleet.sims)}", flush=True)
     try:

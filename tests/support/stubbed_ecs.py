@@ -32,9 +32,16 @@ def task_arn(number: int) -> str:
 
 
 def run_task_ok(first: int, count: int) -> dict:
-    return {"operation": "RunTask", "response": {"tasks": [
-        {"taskArn": task_arn(first + n), "clusterArn": CLUSTER_ARN, "lastStatus": "PROVISIONING"} for n in range(count)
-    ], "failures": []}}
+    return {
+        "operation": "RunTask",
+        "response": {
+            "tasks": [
+                {"taskArn": task_arn(first + n), "clusterArn": CLUSTER_ARN, "lastStatus": "PROVISIONING"}
+                for n in range(count)
+            ],
+            "failures": [],
+        },
+    }
 
 
 def run_task_failures(first: int, started: int, reasons: list[str]) -> dict:
@@ -46,16 +53,36 @@ def run_task_failures(first: int, started: int, reasons: list[str]) -> dict:
 
 def describe_with_addresses(tasks: dict[int, str], stopped: dict[int, str] | None = None) -> dict:
     """DescribeTasks: each task number with its private IPv4 address in its ENI attachment's details."""
-    described = [{
-        "taskArn": task_arn(number), "clusterArn": CLUSTER_ARN, "lastStatus": "RUNNING",
-        "attachments": [{"id": f"eni-attach-{number}", "type": "ElasticNetworkInterface", "status": "ATTACHED",
-                         "details": [{"name": "subnetId", "value": "subnet-0a1b"},
-                                     {"name": "networkInterfaceId", "value": f"eni-{number:08x}"},
-                                     {"name": "privateIPv4Address", "value": address}]}],
-    } for number, address in tasks.items()]
+    described = [
+        {
+            "taskArn": task_arn(number),
+            "clusterArn": CLUSTER_ARN,
+            "lastStatus": "RUNNING",
+            "attachments": [
+                {
+                    "id": f"eni-attach-{number}",
+                    "type": "ElasticNetworkInterface",
+                    "status": "ATTACHED",
+                    "details": [
+                        {"name": "subnetId", "value": "subnet-0a1b"},
+                        {"name": "networkInterfaceId", "value": f"eni-{number:08x}"},
+                        {"name": "privateIPv4Address", "value": address},
+                    ],
+                }
+            ],
+        }
+        for number, address in tasks.items()
+    ]
     for number, reason in (stopped or {}).items():
-        described.append({"taskArn": task_arn(number), "clusterArn": CLUSTER_ARN, "lastStatus": "STOPPED",
-                          "stoppedReason": reason, "attachments": []})
+        described.append(
+            {
+                "taskArn": task_arn(number),
+                "clusterArn": CLUSTER_ARN,
+                "lastStatus": "STOPPED",
+                "stoppedReason": reason,
+                "attachments": [],
+            }
+        )
     return {"operation": "DescribeTasks", "response": {"tasks": described, "failures": []}}
 
 
@@ -65,8 +92,10 @@ def listed(numbers: range | list[int]) -> dict:
 
 
 def stop_ok(number: int) -> dict:
-    return {"operation": "StopTask", "response": {"task": {"taskArn": task_arn(number), "lastStatus": "RUNNING",
-                                                           "desiredStatus": "STOPPED"}}}
+    return {
+        "operation": "StopTask",
+        "response": {"task": {"taskArn": task_arn(number), "lastStatus": "RUNNING", "desiredStatus": "STOPPED"}},
+    }
 
 
 def error(operation: str, code: str, message: str) -> dict:
@@ -82,8 +111,9 @@ class StubbedEcs:
 
     def __init__(self, plan: list[dict]):
         session = botocore.session.get_session()
-        self.client = session.create_client("ecs", region_name="us-east-1", aws_access_key_id="testing",
-                                            aws_secret_access_key="testing")
+        self.client = session.create_client(
+            "ecs", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
         self.calls: list[dict] = []
         self.client.meta.events.register("before-parameter-build.ecs", self._record)
         self.stubber = Stubber(self.client)
@@ -112,7 +142,8 @@ def main(argv: list[str]) -> int:
 
     production = launch.ecs_launcher
     launch.ecs_launcher = lambda settings, run_id, clock: production(  # the one part replaced: the ECS client
-        settings, run_id, clock, client_factory=lambda region: ecs.client)
+        settings, run_id, clock, client_factory=lambda region: ecs.client
+    )
     try:
         return salvo_main(["controller"])
     finally:
@@ -139,11 +170,26 @@ def controller_task(status: str, exit_code: int | None = None, reason: str | Non
 
 def controller_definition(log_group: str = "/ecs/salvo") -> dict:
     """DescribeTaskDefinition of salvo-controller, logging to `log_group` with the template's stream prefix."""
-    return {"operation": "DescribeTaskDefinition", "response": {"taskDefinition": {
-        "taskDefinitionArn": "arn:aws:ecs:us-east-1:111122223333:task-definition/salvo-controller:7",
-        "family": "salvo-controller", "containerDefinitions": [{
-            "name": "controller", "image": "salvo-controller:0.1.0",
-            "logConfiguration": {"logDriver": "awslogs", "options": {
-                "awslogs-group": log_group, "awslogs-region": "us-east-1", "awslogs-stream-prefix": "salvo"}},
-        }],
-    }}}
+    return {
+        "operation": "DescribeTaskDefinition",
+        "response": {
+            "taskDefinition": {
+                "taskDefinitionArn": "arn:aws:ecs:us-east-1:111122223333:task-definition/salvo-controller:7",
+                "family": "salvo-controller",
+                "containerDefinitions": [
+                    {
+                        "name": "controller",
+                        "image": "salvo-controller:0.1.0",
+                        "logConfiguration": {
+                            "logDriver": "awslogs",
+                            "options": {
+                                "awslogs-group": log_group,
+                                "awslogs-region": "us-east-1",
+                                "awslogs-stream-prefix": "salvo",
+                            },
+                        },
+                    }
+                ],
+            }
+        },
+    }

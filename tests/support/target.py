@@ -73,7 +73,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             status, body, content_type = respond(method, target, headers, arrived)
             writer.write(
                 f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
             )
             await writer.drain()
             if headers.get("connection", "").lower() == "close":

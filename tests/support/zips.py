@@ -27,8 +27,28 @@ def many_entries(count: int, first: dict[str, bytes] | None = None, *, zip64: bo
     for name, data in members:
         crc = zlib.crc32(data) if data else EMPTY_CRC
         header = LOCAL.pack(b"PK\x03\x04", 20, 0, 0, 0, 0x21, crc, len(data), len(data), len(name), 0) + name + data
-        central.append(CENTRAL.pack(b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, crc, len(data), len(data), len(name),
-                                    0, 0, 0, 0, 0o644 << 16, offset) + name)
+        central.append(
+            CENTRAL.pack(
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                0,
+                0,
+                0x21,
+                crc,
+                len(data),
+                len(data),
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0o644 << 16,
+                offset,
+            )
+            + name
+        )
         local.append(header)
         offset += len(header)
     directory = b"".join(central)

@@ -56,6 +56,7 @@ def test_the_scenario_helper_stands_on_the_common_floor_alone():
 
 
 def test_no_module_is_a_grab_bag():
-    long = [f"{p.relative_to(PACKAGE)}: {n}" for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > 500]
+    long = [
+        f"{p.relative_to(PACKAGE)}: {n}" for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 500
+    ]
     assert not long, long

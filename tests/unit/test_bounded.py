@@ -74,6 +74,11 @@ def test_without_a_limit_the_whole_body_is_read():
 def test_nothing_past_the_limit_reaches_the_sink():
     received: list[int] = []
     with pytest.raises(ObjectTooLarge):
-        read_bounded({"Body": Body(b"z" * 3000)}, "data file", URI, SizeLimit(1500, "SALVO_MAX_DATA_BYTES"),
-                     lambda chunk: received.append(len(chunk)))
+        read_bounded(
+            {"Body": Body(b"z" * 3000)},
+            "data file",
+            URI,
+            SizeLimit(1500, "SALVO_MAX_DATA_BYTES"),
+            lambda chunk: received.append(len(chunk)),
+        )
     assert sum(received) <= 1500

@@ -50,7 +50,7 @@ def test_the_executor_thinks_in_controller_time_and_tells_its_tool_local_time():
 
 def test_clocks_within_the_limit_are_corrected_and_reported(tmp_path):
     fleet_members = members(3)
-    for member, offset in zip(fleet_members, (0.4, -0.3, 0.0)):
+    for member, offset in zip(fleet_members, (0.4, -0.3, 0.0), strict=True):
         member.clock_offset = offset
     controller, fleet = make(fleet_members, tmp_path)
     assert controller.run() == ExitCode.OK

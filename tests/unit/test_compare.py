@@ -13,14 +13,24 @@ from salvo.controller.compare import compare
 from salvo.controller.figures import NotAReport, RunFigures
 from salvo.controller.regression import parse
 
-BASE = RunFigures("run-a", {"p50": 10.0, "p95": 100.0, "p99": 200.0, "rps": 50.0, "error_rate": 0.001},
-                  {"/login": {"p50": 5.0, "p95": 50.0, "p99": 90.0, "rps": 10.0, "error_rate": 0.0},
-                   "/gone": {"p50": 1.0, "p95": 2.0, "p99": 3.0, "rps": 1.0, "error_rate": 0.0}},
-                  start_at=1_800_000_000.0)
-NEW = RunFigures("run-b", {"p50": 11.0, "p95": 120.0, "p99": 190.0, "rps": 35.0, "error_rate": 0.008},
-                 {"/login": {"p50": 6.0, "p95": 70.0, "p99": 130.0, "rps": 9.0, "error_rate": 0.01},
-                  "/added": {"p50": 3.0, "p95": 4.0, "p99": 5.0, "rps": 2.0, "error_rate": 0.0}},
-                 start_at=1_800_086_400.0)
+BASE = RunFigures(
+    "run-a",
+    {"p50": 10.0, "p95": 100.0, "p99": 200.0, "rps": 50.0, "error_rate": 0.001},
+    {
+        "/login": {"p50": 5.0, "p95": 50.0, "p99": 90.0, "rps": 10.0, "error_rate": 0.0},
+        "/gone": {"p50": 1.0, "p95": 2.0, "p99": 3.0, "rps": 1.0, "error_rate": 0.0},
+    },
+    start_at=1_800_000_000.0,
+)
+NEW = RunFigures(
+    "run-b",
+    {"p50": 11.0, "p95": 120.0, "p99": 190.0, "rps": 35.0, "error_rate": 0.008},
+    {
+        "/login": {"p50": 6.0, "p95": 70.0, "p99": 130.0, "rps": 9.0, "error_rate": 0.01},
+        "/added": {"p50": 3.0, "p95": 4.0, "p99": 5.0, "rps": 2.0, "error_rate": 0.0},
+    },
+    start_at=1_800_086_400.0,
+)
 
 
 def row_of(table: str, label: str) -> list[str]:
@@ -36,10 +46,26 @@ def test_diff_per_label_with_relative_changes_and_percentage_points():
     assert overall["rps"]["change"] == pytest.approx(-30.0)
     assert overall["error_rate"]["change"] == pytest.approx(0.7) and overall["error_rate"]["unit"] == "pp"
     table = comparison.table()
-    assert table.splitlines()[0] == ("comparison: base run-a (2027-01-15 08:00:00 UTC) -> "
-                                     "new run-b (2027-01-16 08:00:00 UTC)")
-    assert row_of(table, "OVERALL") == ["10.0", "11.0", "+10.0%", "100.0", "120.0", "+20.0%", "200.0", "190.0",
-                                        "-5.0%", "50.0", "35.0", "-30.0%", "0.10%", "0.80%", "+0.70pp"]
+    assert table.splitlines()[0] == (
+        "comparison: base run-a (2027-01-15 08:00:00 UTC) -> new run-b (2027-01-16 08:00:00 UTC)"
+    )
+    assert row_of(table, "OVERALL") == [
+        "10.0",
+        "11.0",
+        "+10.0%",
+        "100.0",
+        "120.0",
+        "+20.0%",
+        "200.0",
+        "190.0",
+        "-5.0%",
+        "50.0",
+        "35.0",
+        "-30.0%",
+        "0.10%",
+        "0.80%",
+        "+0.70pp",
+    ]
     assert row_of(table, "/gone")[:3] == ["1.0", "-", "-"]  # only in the baseline
     assert row_of(table, "/added")[:3] == ["-", "3.0", "-"]  # only in the new run
 
@@ -65,22 +91,40 @@ def test_dict_is_strict_json_even_for_a_change_from_zero():
 
 
 def report_bytes(**extra) -> bytes:
-    return json.dumps({"schema": "salvo.report/1", "run_id": "run-x", "overall": {"requests": 5, "p95": 9.0},
-                       "labels": {}, "fleet": ["a", "b"], "verdict": "pass", "exit_code": 0, **extra}).encode()
+    return json.dumps(
+        {
+            "schema": "salvo.report/1",
+            "run_id": "run-x",
+            "overall": {"requests": 5, "p95": 9.0},
+            "labels": {},
+            "fleet": ["a", "b"],
+            "verdict": "pass",
+            "exit_code": 0,
+            **extra,
+        }
+    ).encode()
 
 
 def test_figures_from_a_report():
     figures = RunFigures.from_json(report_bytes(start_at=1.5))
     assert (figures.run_id, figures.requests, figures.fleet_size, figures.verdict, figures.start_at) == (
-        "run-x", 5, 2, "pass", 1.5)
+        "run-x",
+        5,
+        2,
+        "pass",
+        1.5,
+    )
     assert figures.value(None, "p95") == 9.0 and figures.value("/absent", "p95") is None
 
 
 @pytest.mark.parametrize(
     ("raw", "why"),
-    [(b"{not json", "not valid JSON"), (b"[]", "not a JSON object"),
-     (json.dumps({"schema": "salvo.summary/1", "overall": {}, "labels": {}}).encode(), "'salvo.summary/1'"),
-     (json.dumps({"schema": "salvo.report/1", "labels": {}}).encode(), "no overall and labels")],
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[]", "not a JSON object"),
+        (json.dumps({"schema": "salvo.summary/1", "overall": {}, "labels": {}}).encode(), "'salvo.summary/1'"),
+        (json.dumps({"schema": "salvo.report/1", "labels": {}}).encode(), "no overall and labels"),
+    ],
 )
 def test_what_is_not_a_report(raw, why):
     with pytest.raises(NotAReport, match=why):

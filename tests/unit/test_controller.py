@@ -11,8 +11,8 @@ from salvo.common.errors import ConfigError, ExitCode
 from salvo.common.protocol import START_QUIET_SECONDS, Dismiss, Heartbeat, Start, Stop
 from salvo.common.settings import load
 from salvo.controller.controller import DISMISS_WAIT_SECONDS, Controller
-from salvo.controller.preflight import ReportNotWritable, RunIdTaken
 from salvo.controller.discovery import DuplicateExecutorIds, TooFewExecutors
+from salvo.controller.preflight import ReportNotWritable, RunIdTaken
 from salvo.controller.settings import ControllerSettings
 from tests.support.fake_fleet import FakeFleet, FakeMember
 from tests.support.fakes import FakeStore
@@ -25,16 +25,27 @@ def members(count: int, **behaviour) -> list[FakeMember]:
 
 
 def make(fleet_members, tmp_path, store=None, **env) -> tuple[Controller, FakeFleet]:
-    settings = load(ControllerSettings, {
-        "SALVO_RESULTS_URI": RESULTS, "SALVO_RUN_ID": "run-1", "SALVO_EXPECTED_EXPECTORS": "",
-        "SALVO_EXPECTED_EXECUTORS": str(len(fleet_members)), "SALVO_DISCOVERY_TIMEOUT": "20",
-        "SALVO_REPORT_DIR": str(tmp_path / "report"), "SALVO_LIVE_INTERVAL": "1",
-        **{f"SALVO_{k.upper()}": str(v) for k, v in env.items()},
-    })
+    settings = load(
+        ControllerSettings,
+        {
+            "SALVO_RESULTS_URI": RESULTS,
+            "SALVO_RUN_ID": "run-1",
+            "SALVO_EXPECTED_EXPECTORS": "",
+            "SALVO_EXPECTED_EXECUTORS": str(len(fleet_members)),
+            "SALVO_DISCOVERY_TIMEOUT": "20",
+            "SALVO_REPORT_DIR": str(tmp_path / "report"),
+            "SALVO_LIVE_INTERVAL": "1",
+            **{f"SALVO_{k.upper()}": str(v) for k, v in env.items()},
+        },
+    )
     fleet = FakeFleet(fleet_members, RESULTS, store=store)
     controller = Controller(
-        settings, link_factory=fleet.link, prober=fleet.probe, targets=lambda: sorted(fleet.members) + ["10.9.0.99"],
-        store=fleet.store, clock=fleet.clock,
+        settings,
+        link_factory=fleet.link,
+        prober=fleet.probe,
+        targets=lambda: sorted(fleet.members) + ["10.9.0.99"],
+        store=fleet.store,
+        clock=fleet.clock,
     )
     return controller, fleet
 
@@ -58,7 +69,7 @@ def test_controller_passes_when_every_member_finished_and_counts_each_once(tmp_p
 def test_controller_fails_when_a_members_load_tool_failed(tmp_path):
     fleet_members = members(2)
     fleet_members[1].exit_code = 1
-    controller, fleet = make(fleet_members, tmp_path, criteria="error_rate<1%")
+    controller, _fleet = make(fleet_members, tmp_path, criteria="error_rate<1%")
     assert controller.run() == ExitCode.FAILED
     data = report(tmp_path)
     assert data["verdict"] == "fail" and data["exit_code"] == 1 and data["failed"] == ["node-1"]
@@ -72,11 +83,14 @@ def test_controller_never_passes_a_run_without_requests(tmp_path):
     assert "no request was recorded" in " ".join(report(tmp_path)["verdict_reasons"])
 
 
-@pytest.mark.parametrize(("policy", "short_fleet", "code"), [
-    ("continue", "pass", ExitCode.OK),  # the operator accepts a short fleet's results
-    ("continue", "fail", ExitCode.FAILED),  # the default: PARTIAL is not PASS
-    ("fail", "fail", ExitCode.NO_LOAD),
-])
+@pytest.mark.parametrize(
+    ("policy", "short_fleet", "code"),
+    [
+        ("continue", "pass", ExitCode.OK),  # the operator accepts a short fleet's results
+        ("continue", "fail", ExitCode.FAILED),  # the default: PARTIAL is not PASS
+        ("fail", "fail", ExitCode.NO_LOAD),
+    ],
+)
 def test_controller_lost_member_under_each_policy(tmp_path, policy, short_fleet, code):
     fleet_members = members(3, run_seconds=10)
     fleet_members[0].silent_after = 2
@@ -96,20 +110,24 @@ def test_controller_lost_member_under_each_policy(tmp_path, policy, short_fleet,
 
 @pytest.mark.parametrize(
     ("upload", "outcome", "why"),
-    [("none", "missing results", "not found (NoSuchKey)"),
-     ("corrupt", "rejected", "rejected: not valid JSON"),
-     ("wrong-schema", "rejected", "rejected: schema: expected 'salvo.summary/1'"),
-     ("forged:node-0", "rejected", "rejected: executor_id: it claims executor 'node-0'")],
+    [
+        ("none", "missing results", "not found (NoSuchKey)"),
+        ("corrupt", "rejected", "rejected: not valid JSON"),
+        ("wrong-schema", "rejected", "rejected: schema: expected 'salvo.summary/1'"),
+        ("forged:node-0", "rejected", "rejected: executor_id: it claims executor 'node-0'"),
+    ],
 )
 def test_controller_fails_when_a_summary_is_missing_or_not_its_own(tmp_path, upload, outcome, why):
     fleet_members = members(2)
     fleet_members[1].upload = upload
-    controller, fleet = make(fleet_members, tmp_path)
+    controller, _fleet = make(fleet_members, tmp_path)
     assert controller.run() == ExitCode.FAILED
     data = report(tmp_path)
     entry = data["executors"]["node-1"]
     assert entry["outcome"] == outcome and why in entry["reason"]
-    assert (data["missing"], list(data["rejected"])) == ((["node-1"], []) if outcome != "rejected" else ([], ["node-1"]))
+    assert (data["missing"], list(data["rejected"])) == (
+        (["node-1"], []) if outcome != "rejected" else ([], ["node-1"])
+    )
     assert any("node-1" in reason and why in reason for reason in data["verdict_reasons"])
     assert data["overall"]["requests"] == fleet_members[0].requests_sent  # node-0 counted once, never twice
 
@@ -149,17 +167,23 @@ def test_the_expected_fleet_is_the_quorum_unless_told_otherwise(tmp_path):
     assert not any(link.of_type(Start) for link in fleet.links)
 
 
-@pytest.mark.parametrize(("mode", "short_fleet", "code"), [
-    ("per-executor", "fail", ExitCode.FAILED),  # the total load shrank with the fleet
-    ("per-executor", "pass", ExitCode.OK),
-    ("fleet", "fail", ExitCode.OK),  # the totals were split over the started fleet
-])
+@pytest.mark.parametrize(
+    ("mode", "short_fleet", "code"),
+    [
+        ("per-executor", "fail", ExitCode.FAILED),  # the total load shrank with the fleet
+        ("per-executor", "pass", ExitCode.OK),
+        ("fleet", "fail", ExitCode.OK),  # the totals were split over the started fleet
+    ],
+)
 def test_a_short_start_says_so_and_passes_only_when_allowed(tmp_path, mode, short_fleet, code):
-    controller, _ = make(members(2), tmp_path, expected_executors=3, min_executors=2, load_mode=mode,
-                         short_fleet=short_fleet)
+    controller, _ = make(
+        members(2), tmp_path, expected_executors=3, min_executors=2, load_mode=mode, short_fleet=short_fleet
+    )
     assert controller.run() == code
     data = report(tmp_path)
-    note = "started with 2 of 3 expected executors" + ("; fleet load split over the 2 started" if mode == "fleet" else "")
+    note = "started with 2 of 3 expected executors" + (
+        "; fleet load split over the 2 started" if mode == "fleet" else ""
+    )
     assert data["verdict_notes"] == [note]
     junit = (tmp_path / "report" / "junit.xml").read_text()
     assert note in junit
@@ -167,13 +191,16 @@ def test_a_short_start_says_so_and_passes_only_when_allowed(tmp_path, mode, shor
         assert any(reason.startswith(note) for reason in data["verdict_reasons"])
 
 
-@pytest.mark.parametrize(("criteria", "failing_every", "code", "reason"), [
-    (None, 10, ExitCode.FAILED, "criterion failures==0: FAIL"),  # the default: no failed request
-    (None, 0, ExitCode.OK, None),
-    ("none", 10, ExitCode.OK, None),  # the explicit way to accept any outcome
-    ("none", 1, ExitCode.FAILED, "no request succeeded"),  # ... but never a run where every request failed
-    ("p95<1s", 1, ExitCode.FAILED, "no request succeeded"),  # instant failures meet latency criteria: still FAIL
-])
+@pytest.mark.parametrize(
+    ("criteria", "failing_every", "code", "reason"),
+    [
+        (None, 10, ExitCode.FAILED, "criterion failures==0: FAIL"),  # the default: no failed request
+        (None, 0, ExitCode.OK, None),
+        ("none", 10, ExitCode.OK, None),  # the explicit way to accept any outcome
+        ("none", 1, ExitCode.FAILED, "no request succeeded"),  # ... but never a run where every request failed
+        ("p95<1s", 1, ExitCode.FAILED, "no request succeeded"),  # instant failures meet latency criteria: still FAIL
+    ],
+)
 def test_failed_requests_fail_by_default_and_all_failed_never_passes(tmp_path, criteria, failing_every, code, reason):
     extra = {} if criteria is None else {"criteria": criteria}
     controller, _ = make(members(2, failing_every=failing_every), tmp_path, **extra)
@@ -186,7 +213,7 @@ def test_failed_requests_fail_by_default_and_all_failed_never_passes(tmp_path, c
 
 
 def test_controller_too_few_executors_exit_3(tmp_path):
-    controller, fleet = make(members(1), tmp_path, expected_executors=3, min_executors=2)
+    controller, _fleet = make(members(1), tmp_path, expected_executors=3, min_executors=2)
     with pytest.raises(TooFewExecutors) as raised:
         controller.run()
     assert raised.value.exit_code == ExitCode.SCENARIO and "10.9.0.10: node-0 armed" in str(raised.value)
@@ -235,7 +262,7 @@ def test_controller_second_signal_while_reading_summaries_ends_the_phase(tmp_pat
                 raise AssertionError("unreachable")  # the read fails; the signal ends the phase
             return super().read_bytes(location, **options)
 
-    controller, fleet = make(members(2), tmp_path, store=SlowStore())
+    controller, _fleet = make(members(2), tmp_path, store=SlowStore())
     assert controller.run() == ExitCode.SIGINT
     assert report(tmp_path)["exit_code"] == 130
 
@@ -280,8 +307,9 @@ def test_controller_never_passes_a_summary_that_says_results_were_unreadable(tmp
 
     ledger = Ledger()
     ledger.add(Member(host="h", executor_id="e", last_seen=0.0))
-    written = SummaryBuilder().to_dict(run_id="r", executor_id="e", exit_code=0, unreadable_lines=3,
-                                       timings={"start_at": 100.0, "ended_at": 110.0})
+    written = SummaryBuilder().to_dict(
+        run_id="r", executor_id="e", exit_code=0, unreadable_lines=3, timings={"start_at": 100.0, "ended_at": 110.0}
+    )
     ledger.count("e", Summary.model_validate(written))
     ledger.settle({})
     (member,) = ledger.members.values()
@@ -296,8 +324,12 @@ def test_controller_dismisses_the_fleet_after_writing_its_report_when_asked(tmp_
     def recording_link():
         made = link()
         publish = made.publish
-        made.publish = lambda message: (published_when_report_existed.append(
-            (type(message).__name__, (tmp_path / "report" / "report.json").exists(), made.closed)), publish(message))
+        made.publish = lambda message: (
+            published_when_report_existed.append(
+                (type(message).__name__, (tmp_path / "report" / "report.json").exists(), made.closed)
+            ),
+            publish(message),
+        )
         return made
 
     controller.link_factory = recording_link
@@ -317,7 +349,6 @@ def test_controller_that_gives_up_still_dismisses_the_executors_it_found(tmp_pat
     with pytest.raises(TooFewExecutors):
         controller.run()
     assert fleet.links[-1].of_type(Dismiss) and fleet.links[-1].closed
-
 
 
 def test_controller_waits_for_dismissed_executors_to_leave_but_not_forever(tmp_path, caplog):
@@ -372,8 +403,9 @@ def test_an_oversize_summary_is_not_read_and_its_reason_names_uri_size_and_limit
 
     base = "s3://bucket/results/r1/executors"
     store = FakeStore({f"{base}/small/summary.json": b"{}", f"{base}/big/summary.json": b"x" * 101})
-    collected = read_summaries(store, "s3://bucket/results/", "r1", ["big", "small"], budget_seconds=5,
-                               clock=SystemClock(), max_bytes=100)
+    collected = read_summaries(
+        store, "s3://bucket/results/", "r1", ["big", "small"], budget_seconds=5, clock=SystemClock(), max_bytes=100
+    )
     assert collected.raw == {"small": b"{}"}
     assert collected.unreadable == {
         "big": f"summary {base}/big/summary.json is 101 bytes, over SALVO_MAX_SUMMARY_BYTES=100"

@@ -10,7 +10,11 @@ from salvo.controller.criteria import CriteriaSyntaxError, evaluate, parse
 def test_parses_units_into_ms_and_fractions():
     parsed = parse("p95<500ms; p99<1s; error_rate<1%; rps>=100; avg<=250")
     assert [(c.metric, c.op, c.threshold) for c in parsed] == [
-        ("p95", "<", 500), ("p99", "<", 1000), ("error_rate", "<", 0.01), ("rps", ">=", 100), ("avg", "<=", 250),
+        ("p95", "<", 500),
+        ("p99", "<", 1000),
+        ("error_rate", "<", 0.01),
+        ("rps", ">=", 100),
+        ("avg", "<=", 250),
     ]
 
 

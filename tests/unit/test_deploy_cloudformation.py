@@ -16,7 +16,13 @@ from salvo.common.settings import load
 from salvo.executor.settings import ExecutorSettings
 from tests.support.cloudformation import TEMPLATE, Resolver, camel_case_keys, load_template, service_problems
 from tests.support.deploy import (
-    PLACEHOLDERS, SECRET_ARNS, ecs_problems, keygen_role_json, render_ecs, resolve_ecs_secrets, start_settings,
+    PLACEHOLDERS,
+    SECRET_ARNS,
+    ecs_problems,
+    keygen_role_json,
+    render_ecs,
+    resolve_ecs_secrets,
+    start_settings,
 )
 from tests.support.keys import controller_keys, executor_keys
 
@@ -52,10 +58,17 @@ def resolver(**parameters: str) -> Resolver:
     template = load_template()
     roles = [name for name, spec in template["Resources"].items() if spec["Type"] == "AWS::IAM::Role"]
     return Resolver(
-        template, {**PARAMETERS, **parameters}, stack_name="salvo", region=REGION, account=ACCOUNT,
+        template,
+        {**PARAMETERS, **parameters},
+        stack_name="salvo",
+        region=REGION,
+        account=ACCOUNT,
         refs={
-            "ResultsBucket": "salvo-resultsbucket-1a2b3c4d5e6f", "LogGroup": LOG_GROUP, "Cluster": "salvo",
-            "ExecutorKeysSecret": SECRET_ARNS["executor"], "ControllerKeysSecret": SECRET_ARNS["controller"],
+            "ResultsBucket": "salvo-resultsbucket-1a2b3c4d5e6f",
+            "LogGroup": LOG_GROUP,
+            "Cluster": "salvo",
+            "ExecutorKeysSecret": SECRET_ARNS["executor"],
+            "ControllerKeysSecret": SECRET_ARNS["controller"],
             "ExecutorTaskDefinition": _task_definition_arn("salvo-executor"),
             "ControllerTaskDefinition": _task_definition_arn("salvo-controller"),
             "Schedule": "salvo-Schedule-ABC123",
@@ -83,11 +96,20 @@ def rendered(tmp_path_factory) -> dict:
 
 # --- linters -----------------------------------------------------------------------------------------
 
+
 def _offline_env() -> dict[str, str]:
     """checkov with nothing to fetch: no platform mappings, no package scan, no telemetry, no update check."""
-    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "BC_SKIP_MAPPING": "TRUE",
-            "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "CHECKOV_NO_GUIDE": "true", "SKIP_CHECKOV_UPDATE_CHECK": "true",
-            "BC_API_KEY": "", "PRISMA_API_URL": "", "CHECKOV_TELEMETRY": "false"}
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "BC_SKIP_MAPPING": "TRUE",
+        "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
+        "CHECKOV_NO_GUIDE": "true",
+        "SKIP_CHECKOV_UPDATE_CHECK": "true",
+        "BC_API_KEY": "",
+        "PRISMA_API_URL": "",
+        "CHECKOV_TELEMETRY": "false",
+    }
 
 
 def test_cfn_lint_finds_nothing():
@@ -107,9 +129,22 @@ def _checkov() -> str:
 
 def test_checkov_finds_nothing_unjustified():
     result = subprocess.run(
-        [_checkov(), "--file", str(TEMPLATE), "--framework", "cloudformation", "--skip-download",
-         "--compact", "--quiet", "--output", "json"],
-        capture_output=True, text=True, timeout=300, env=_offline_env(),
+        [
+            _checkov(),
+            "--file",
+            str(TEMPLATE),
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--compact",
+            "--quiet",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_offline_env(),
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     summary = json.loads(result.stdout)["summary"]
@@ -124,16 +159,20 @@ def test_every_checkov_skip_says_why():
 
 # --- IAM: the same least privilege as deploy/ecs -------------------------------------------------------
 
+
 def _inline_policy(stack: Resolver, role: str) -> dict:
     (policy,) = stack.properties(role)["Policies"]
     return policy["PolicyDocument"]
 
 
-@pytest.mark.parametrize(("role", "policy_file"), [
-    ("ExecutorExecutionRole", "executor-execution-role-policy.json"),
-    ("ControllerExecutionRole", "controller-execution-role-policy.json"),
-    ("ExecutorTaskRole", "executor-task-role-policy.json"),
-])
+@pytest.mark.parametrize(
+    ("role", "policy_file"),
+    [
+        ("ExecutorExecutionRole", "executor-execution-role-policy.json"),
+        ("ControllerExecutionRole", "controller-execution-role-policy.json"),
+        ("ExecutorTaskRole", "executor-task-role-policy.json"),
+    ],
+)
 def test_role_policy_is_deploy_ecs_policy(stack, rendered, role, policy_file):
     assert _inline_policy(stack, role) == rendered[policy_file]
     assert stack.properties(role)["AssumeRolePolicyDocument"] == rendered["ecs-tasks-trust-policy.json"]
@@ -145,13 +184,14 @@ def test_controller_task_role_is_deploy_ecs_policy_plus_denying_the_executors_ke
     policy = _inline_policy(stack, "ControllerTaskRole")
     reviewed = rendered["controller-task-role-policy.json"]["Statement"]
     assert [s["Sid"] for s in policy["Statement"]] == [s["Sid"] for s in reviewed] + ["NeverTheExecutorsKeys"]
-    for mine, theirs in zip(policy["Statement"], reviewed):
+    for mine, theirs in zip(policy["Statement"], reviewed, strict=False):  # all but the Deny, last
         if not str(theirs["Action"]).startswith(("ecs:", "iam:")):
             assert mine == theirs
         else:
             assert (mine["Effect"], mine["Action"]) == (theirs["Effect"], theirs["Action"])
-            assert {k: set(v) for k, v in mine.get("Condition", {}).items()} == \
-                {k: set(v) for k, v in theirs.get("Condition", {}).items()}
+            assert {k: set(v) for k, v in mine.get("Condition", {}).items()} == {
+                k: set(v) for k, v in theirs.get("Condition", {}).items()
+            }
     by_sid = {statement["Sid"]: statement for statement in policy["Statement"]}
     run = by_sid["LaunchExecutorTasksInTheCluster"]
     assert run["Resource"] == f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/salvo-executor:*"
@@ -176,6 +216,7 @@ def test_only_the_controller_side_may_read_the_controllers_secret(stack):
 
 # --- the tasks -------------------------------------------------------------------------------------------
 
+
 def _register_input(stack: Resolver, logical_id: str) -> dict:
     return camel_case_keys(stack.properties(logical_id))
 
@@ -193,8 +234,18 @@ def test_task_definition_keeps_deploy_ecs_hardening(stack, rendered, side):
     for key in ("networkMode", "requiresCompatibilities", "runtimePlatform", "cpu", "memory", "volumes"):
         assert ours[key] == reviewed[key], key
     (container,), (reviewed_container,) = ours["containerDefinitions"], reviewed["containerDefinitions"]
-    for key in ("name", "essential", "readonlyRootFilesystem", "linuxParameters", "mountPoints", "portMappings",
-                "healthCheck", "stopTimeout", "ulimits", "logConfiguration"):
+    for key in (
+        "name",
+        "essential",
+        "readonlyRootFilesystem",
+        "linuxParameters",
+        "mountPoints",
+        "portMappings",
+        "healthCheck",
+        "stopTimeout",
+        "ulimits",
+        "logConfiguration",
+    ):
         assert container.get(key) == reviewed_container.get(key), key
     assert [s["name"] for s in container["secrets"]] == [s["name"] for s in reviewed_container["secrets"]]
     assert ours["executionRoleArn"] == _role_arn(f"{side.title()}ExecutionRole")
@@ -216,14 +267,22 @@ def test_container_starts_with_its_own_half_of_the_keys(stack, side):
     assert settings.link_keys() == (executor_keys() if side == "executor" else controller_keys())
 
 
-LAUNCH_SETTINGS = ("SALVO_LAUNCH", "SALVO_LAUNCH_COUNT", "SALVO_LAUNCH_TASK_DEFINITION", "SALVO_LAUNCH_SUBNETS",
-                   "SALVO_LAUNCH_SECURITY_GROUPS", "SALVO_LAUNCH_CLUSTER")
+LAUNCH_SETTINGS = (
+    "SALVO_LAUNCH",
+    "SALVO_LAUNCH_COUNT",
+    "SALVO_LAUNCH_TASK_DEFINITION",
+    "SALVO_LAUNCH_SUBNETS",
+    "SALVO_LAUNCH_SECURITY_GROUPS",
+    "SALVO_LAUNCH_CLUSTER",
+)
 
 
 def test_controller_launches_the_stacks_fleet(stack):
     env = _container_env(stack, "controller")
     assert {name: env[name] for name in LAUNCH_SETTINGS} == {
-        "SALVO_LAUNCH": "ecs", "SALVO_LAUNCH_COUNT": "1", "SALVO_LAUNCH_CLUSTER": "salvo",
+        "SALVO_LAUNCH": "ecs",
+        "SALVO_LAUNCH_COUNT": "1",
+        "SALVO_LAUNCH_CLUSTER": "salvo",
         "SALVO_LAUNCH_TASK_DEFINITION": _task_definition_arn("salvo-executor"),
         "SALVO_LAUNCH_SUBNETS": PARAMETERS["SubnetIds"],
         "SALVO_LAUNCH_SECURITY_GROUPS": "sg-0e0e0e0e0e0e0e0e0",
@@ -257,22 +316,30 @@ def test_cluster_is_a_valid_create_cluster_input_with_both_fargate_providers(sta
 
 # --- network ---------------------------------------------------------------------------------------------
 
+
 def test_only_the_controllers_group_reaches_the_executors_two_ports(stack):
     settings = load(ExecutorSettings, _container_env(stack, "executor"))
     resources = stack.template["Resources"]
     assert "SecurityGroupIngress" not in stack.properties("ExecutorSecurityGroup")
     assert "SecurityGroupIngress" not in stack.properties("ControllerSecurityGroup")  # nothing calls it
-    ingress = [stack.properties(name) for name, spec in resources.items()
-               if spec["Type"] == "AWS::EC2::SecurityGroupIngress"]
-    assert ingress == [{
-        "GroupId": "sg-0e0e0e0e0e0e0e0e0", "IpProtocol": "tcp", "FromPort": settings.command_port,
-        "ToPort": settings.status_port, "SourceSecurityGroupId": "sg-0c0c0c0c0c0c0c0c0",
-        "Description": "the controller's commands and status probes",
-    }]
+    ingress = [
+        stack.properties(name) for name, spec in resources.items() if spec["Type"] == "AWS::EC2::SecurityGroupIngress"
+    ]
+    assert ingress == [
+        {
+            "GroupId": "sg-0e0e0e0e0e0e0e0e0",
+            "IpProtocol": "tcp",
+            "FromPort": settings.command_port,
+            "ToPort": settings.status_port,
+            "SourceSecurityGroupId": "sg-0c0c0c0c0c0c0c0c0",
+            "Description": "the controller's commands and status probes",
+        }
+    ]
     assert settings.status_port == settings.command_port + 1
 
 
 # --- schedule ----------------------------------------------------------------------------------------------
+
 
 def create_schedule_input(stack: Resolver) -> dict:
     """The Schedule's properties as a CreateSchedule call: the API spells one member awsvpcConfiguration."""
@@ -294,8 +361,10 @@ def test_schedule_is_a_valid_create_schedule_input_starting_only_the_controller(
     ecs = target["EcsParameters"]
     assert (ecs["TaskDefinitionArn"], ecs["TaskCount"]) == (_task_definition_arn("salvo-controller"), 1)
     assert ecs["NetworkConfiguration"]["awsvpcConfiguration"] == {
-        "Subnets": PARAMETERS["SubnetIds"].split(","), "SecurityGroups": ["sg-0c0c0c0c0c0c0c0c0"],
-        "AssignPublicIp": "DISABLED"}
+        "Subnets": PARAMETERS["SubnetIds"].split(","),
+        "SecurityGroups": ["sg-0c0c0c0c0c0c0c0c0"],
+        "AssignPublicIp": "DISABLED",
+    }
     (run, passing) = _inline_policy(stack, "SchedulerRole")["Statement"]
     assert (run["Action"], run["Resource"]) == ("ecs:RunTask", ecs["TaskDefinitionArn"])
     assert passing["Resource"] == [_role_arn("ControllerTaskRole"), _role_arn("ControllerExecutionRole")]
@@ -312,6 +381,7 @@ def test_the_check_rejects_a_broken_schedule():
 
 
 # --- parameters ----------------------------------------------------------------------------------------------
+
 
 def test_key_halves_are_noecho_and_go_only_to_their_secret():
     template = load_template()

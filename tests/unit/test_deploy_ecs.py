@@ -13,9 +13,23 @@ from salvo.common.keys import KeyMode
 from salvo.common.settings import load
 from salvo.controller.settings import ControllerSettings
 from tests.support.deploy import (
-    ECS, PLACEHOLDERS, ROLE_MODELS, RUN_SCRIPT, SECRET_ARNS, TASK_DEFINITIONS, dockerfile_env, dockerfile_user,
-    dockerfile_volumes, ecs_problems, known_variables, render_ecs, resolve_ecs_secrets, script_env, secret_arn,
-    secrets_manager, start_settings,
+    ECS,
+    PLACEHOLDERS,
+    ROLE_MODELS,
+    RUN_SCRIPT,
+    SECRET_ARNS,
+    TASK_DEFINITIONS,
+    dockerfile_env,
+    dockerfile_user,
+    dockerfile_volumes,
+    ecs_problems,
+    known_variables,
+    render_ecs,
+    resolve_ecs_secrets,
+    script_env,
+    secret_arn,
+    secrets_manager,
+    start_settings,
 )
 from tests.support.keys import controller_keys, executor_keys
 
@@ -51,12 +65,15 @@ def test_task_definition_is_a_valid_register_task_definition_input(definition):
     assert ecs_problems("RegisterTaskDefinition", definition) == []
 
 
-@pytest.mark.parametrize("breakage", [
-    ("networkMode", "awsvpcc"),        # not in the enum
-    ("cpu", 1024),                     # an integer where the model wants a string
-    ("containerDefinitions", None),    # a required member missing
-    ("healthcheck", {}),               # an unknown member
-])
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        ("networkMode", "awsvpcc"),  # not in the enum
+        ("cpu", 1024),  # an integer where the model wants a string
+        ("containerDefinitions", None),  # a required member missing
+        ("healthcheck", {}),  # an unknown member
+    ],
+)
 def test_the_check_rejects_a_broken_copy(rendered, breakage):
     broken = copy.deepcopy(rendered[TASK_DEFINITIONS[0]])
     key, value = breakage
@@ -194,22 +211,36 @@ def test_arm64_renders_a_graviton_task(tmp_path):
     assert ecs_problems("RegisterTaskDefinition", arm) == []
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("RESULTS_PREFIX", "results", "must end in '/'"),
-    ("AWS_ACCOUNT_ID", "12345", "12-digit"),
-    ("BUCKET", 'a"b', "quotes"),
-    ("CPU_ARCHITECTURE", "arm", "X86_64 or ARM64"),
-    # The task definitions append ":JSON-KEY::": only a full secret ARN makes that a lookup of the right key.
-    ("EXECUTOR_KEYS_SECRET_ARN", "salvo-executor-keys", "not the full ARN"),
-    ("EXECUTOR_KEYS_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:salvo-executor-keys",
-     "not the full ARN"),  # a partial ARN (no random suffix)
-    ("CONTROLLER_KEYS_SECRET_ARN", PLACEHOLDERS["CONTROLLER_KEYS_SECRET_ARN"] + ":SALVO_CONTROLLER_SECRET_KEY::",
-     "not the full ARN"),
-    ("CONTROLLER_KEYS_SECRET_ARN", PLACEHOLDERS["EXECUTOR_KEYS_SECRET_ARN"], "are the same secret"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("RESULTS_PREFIX", "results", "must end in '/'"),
+        ("AWS_ACCOUNT_ID", "12345", "12-digit"),
+        ("BUCKET", 'a"b', "quotes"),
+        ("CPU_ARCHITECTURE", "arm", "X86_64 or ARM64"),
+        # The task definitions append ":JSON-KEY::": only a full secret ARN makes that a lookup of the right key.
+        ("EXECUTOR_KEYS_SECRET_ARN", "salvo-executor-keys", "not the full ARN"),
+        (
+            "EXECUTOR_KEYS_SECRET_ARN",
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:salvo-executor-keys",
+            "not the full ARN",
+        ),  # a partial ARN (no random suffix)
+        (
+            "CONTROLLER_KEYS_SECRET_ARN",
+            PLACEHOLDERS["CONTROLLER_KEYS_SECRET_ARN"] + ":SALVO_CONTROLLER_SECRET_KEY::",
+            "not the full ARN",
+        ),
+        ("CONTROLLER_KEYS_SECRET_ARN", PLACEHOLDERS["EXECUTOR_KEYS_SECRET_ARN"], "are the same secret"),
+    ],
+)
 def test_render_refuses_a_bad_placeholder_naming_it(tmp_path, name, value, message):
-    result = subprocess.run(["bash", str(RUN_SCRIPT), "render", str(tmp_path)], env=script_env(**{name: value}),
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["bash", str(RUN_SCRIPT), "render", str(tmp_path)],
+        env=script_env(**{name: value}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert name in result.stderr and message in result.stderr
     assert not list(tmp_path.glob("*.json"))
@@ -219,7 +250,8 @@ def test_render_refuses_a_bad_placeholder_naming_it(tmp_path, name, value, messa
 def test_render_names_a_missing_placeholder(tmp_path, name):
     env = script_env()
     del env[name]
-    result = subprocess.run(["bash", str(RUN_SCRIPT), "render", str(tmp_path)], env=env,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["bash", str(RUN_SCRIPT), "render", str(tmp_path)], env=env, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 2
     assert f"{name} is not set" in result.stderr

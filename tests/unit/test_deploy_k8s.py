@@ -11,8 +11,15 @@ import pytest
 from salvo.common.errors import ConfigError
 from salvo.common.keys import KeyMode
 from tests.support.deploy import (
-    K8S, ROLE_MODELS, dockerfile_env, dockerfile_user, dockerfile_volumes, k8s_documents, k8s_resource,
-    known_variables, start_settings,
+    K8S,
+    ROLE_MODELS,
+    dockerfile_env,
+    dockerfile_user,
+    dockerfile_volumes,
+    k8s_documents,
+    k8s_resource,
+    known_variables,
+    start_settings,
 )
 from tests.support.keys import controller_env, controller_keys, executor_env, executor_keys
 
@@ -42,7 +49,11 @@ def _executor_container(job: dict) -> dict:
 
 # Mistakes a hand edit makes; the schemas have no enums (e.g. completionMode), so none is tried.
 BREAKAGES = {
-    "quoted boolean": ("Service", "salvo-executors", lambda svc: svc["spec"].__setitem__("publishNotReadyAddresses", "true")),
+    "quoted boolean": (
+        "Service",
+        "salvo-executors",
+        lambda svc: svc["spec"].__setitem__("publishNotReadyAddresses", "true"),
+    ),
     "wrong type": ("Job", "salvo-executor", lambda job: job["spec"].__setitem__("completions", "five")),
     "required field missing": ("Job", "salvo-executor", lambda job: job["spec"]["template"]["spec"].pop("containers")),
     "misspelt field": ("Job", "salvo-executor", lambda job: _executor_container(job).__setitem__("readinesProbe", {})),
@@ -98,7 +109,7 @@ JOBS = sorted(SIDES)
 
 @pytest.mark.parametrize("job_name", JOBS)
 def test_pods_have_resources_and_their_own_half_of_the_keys(job_name):
-    role, secret_name, keygen_half = SIDES[job_name]
+    _role, secret_name, keygen_half = SIDES[job_name]
     job = _job(job_name)
     container = _container(job)
     resources = container["resources"]
@@ -125,8 +136,12 @@ def test_no_executor_manifest_references_the_controllers_secret():
     """Whoever holds the controller's secret key commands the fleet, and executors run scenario code."""
     controller_only = ("salvo-controller-keys", "SALVO_CONTROLLER_SECRET_KEY", "controller-keys-secret.yaml")
     # The executors' Job, Service, ServiceAccount and Secret: everything named for the executors.
-    executor_side = [resource for resources in MANIFESTS.values() for resource in resources
-                     if resource["metadata"]["name"].startswith("salvo-executor")]
+    executor_side = [
+        resource
+        for resources in MANIFESTS.values()
+        for resource in resources
+        if resource["metadata"]["name"].startswith("salvo-executor")
+    ]
     assert {resource["kind"] for resource in executor_side} == {"Job", "Service", "ServiceAccount", "Secret"}
     for resource in executor_side:
         text = json.dumps(resource)
@@ -146,10 +161,19 @@ def test_secret_halves_are_apart():
     assert not any("fleet" in name.lower() for name in MANIFESTS)  # the rehearsal's one key is not deployed
 
 
-RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
-                  "seccompProfile": {"type": "RuntimeDefault"}}
-RESTRICTED_CONTAINER = {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]}}
+RESTRICTED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "fsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESTRICTED_CONTAINER = {
+    "runAsNonRoot": True,
+    "readOnlyRootFilesystem": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
 
 
 @pytest.mark.parametrize("job_name", JOBS)
@@ -215,8 +239,11 @@ def _secret_references(job: dict) -> set[str]:
     names = set()
     for container in pod.get("initContainers", []) + pod["containers"]:
         names |= {source["secretRef"]["name"] for source in container.get("envFrom", []) if "secretRef" in source}
-        names |= {item["valueFrom"]["secretKeyRef"]["name"] for item in container.get("env", [])
-                  if "secretKeyRef" in item.get("valueFrom", {})}
+        names |= {
+            item["valueFrom"]["secretKeyRef"]["name"]
+            for item in container.get("env", [])
+            if "secretKeyRef" in item.get("valueFrom", {})
+        }
     for volume in pod.get("volumes", []):
         if "secret" in volume:
             names.add(volume["secret"]["secretName"])

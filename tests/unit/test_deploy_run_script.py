@@ -33,7 +33,8 @@ if args[:2] == ["ecs", "register-task-definition"]:
     with open(option("--cli-input-json").removeprefix("file://")) as source:
         call["input"] = json.load(source)
     family = call["input"]["family"]
-    response = {"taskDefinition": {"taskDefinitionArn": f"arn:aws:ecs:eu-west-1:111122223333:task-definition/{family}:7"}}
+    arn = f"arn:aws:ecs:eu-west-1:111122223333:task-definition/{family}:7"
+    response = {"taskDefinition": {"taskDefinitionArn": arn}}
 else:
     sys.exit(f"fake aws: unexpected call {args}")
 with open(log, "a") as out:
@@ -69,10 +70,16 @@ def fake_aws(tmp_path) -> Path:
 def run_script(fake_aws: Path, tmp_path: Path, **extra: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
     log = tmp_path / "calls.jsonl"
     log.touch()
-    env = script_env(**{
-        "CLUSTER": "loadtests", "SUBNETS": "subnet-0a1b,subnet-0c2d", "SECURITY_GROUPS": "sg-0e3f",
-        "RUN_ID": "checkout-1", "FAKE_AWS_LOG": str(log), **extra,
-    })
+    env = script_env(
+        **{
+            "CLUSTER": "loadtests",
+            "SUBNETS": "subnet-0a1b,subnet-0c2d",
+            "SECURITY_GROUPS": "sg-0e3f",
+            "RUN_ID": "checkout-1",
+            "FAKE_AWS_LOG": str(log),
+            **extra,
+        }
+    )
     env["PATH"] = f"{fake_aws}:{env['PATH']}"
     result = subprocess.run(["bash", str(RUN_SCRIPT), "run"], env=env, capture_output=True, text=True, timeout=60)
     return result, [json.loads(line) for line in log.read_text().splitlines()]
@@ -88,17 +95,34 @@ def test_run_registers_both_then_salvo_launch_starts_the_controller_which_launch
         assert ecs_problems("RegisterTaskDefinition", call["input"]) == []
 
     (launch,) = [call for call in calls if "salvo" in call]
-    assert launch["salvo"] == ["launch", "--count", "23", "--run-id", "checkout-1", "--task-definition",
-                               "arn:aws:ecs:eu-west-1:111122223333:task-definition/salvo-controller:7"]
+    assert launch["salvo"] == [
+        "launch",
+        "--count",
+        "23",
+        "--run-id",
+        "checkout-1",
+        "--task-definition",
+        "arn:aws:ecs:eu-west-1:111122223333:task-definition/salvo-controller:7",
+    ]
     assert launch["env"] == {
-        "AWS_REGION": "eu-west-1", "SALVO_LAUNCH_CLUSTER": "loadtests",
+        "AWS_REGION": "eu-west-1",
+        "SALVO_LAUNCH_CLUSTER": "loadtests",
         "SALVO_LAUNCH_TASK_DEFINITION": "arn:aws:ecs:eu-west-1:111122223333:task-definition/salvo-executor:7",
-        "SALVO_LAUNCH_SUBNETS": "subnet-0a1b,subnet-0c2d", "SALVO_LAUNCH_SECURITY_GROUPS": "sg-0e3f",
-        "SALVO_LAUNCH_CAPACITY": "FARGATE_SPOT", "SALVO_LAUNCH_ASSIGN_PUBLIC_IP": "false",
+        "SALVO_LAUNCH_SUBNETS": "subnet-0a1b,subnet-0c2d",
+        "SALVO_LAUNCH_SECURITY_GROUPS": "sg-0e3f",
+        "SALVO_LAUNCH_CAPACITY": "FARGATE_SPOT",
+        "SALVO_LAUNCH_ASSIGN_PUBLIC_IP": "false",
     }
     # what salvo launch is given is a valid launch for the controller's settings
-    settings = load(ControllerSettings, {**launch["env"], "SALVO_LAUNCH": "ecs", "SALVO_LAUNCH_COUNT": "23",
-                                         "SALVO_RESULTS_URI": "s3://my-loadtests/results/"})
+    settings = load(
+        ControllerSettings,
+        {
+            **launch["env"],
+            "SALVO_LAUNCH": "ecs",
+            "SALVO_LAUNCH_COUNT": "23",
+            "SALVO_RESULTS_URI": "s3://my-loadtests/results/",
+        },
+    )
     assert settings.expected_executors == 23 and settings.launch_subnets == ("subnet-0a1b", "subnet-0c2d")
     assert "s3://my-loadtests/results/checkout-1/report.html" in result.stderr
 
@@ -108,12 +132,15 @@ def test_run_exits_with_the_runs_exit_code(fake_aws, tmp_path):
     assert result.returncode == 3
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ({"EXECUTORS": "0"}, "EXECUTORS=0 is not a positive number"),
-    ({"EXECUTORS": "3", "ASSIGN_PUBLIC_IP": "yes"}, "ASSIGN_PUBLIC_IP=yes"),
-    ({"EXECUTORS": "3", "RUN_ID": "a/b"}, "RUN_ID=a/b"),
-    ({}, "EXECUTORS is not set"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"EXECUTORS": "0"}, "EXECUTORS=0 is not a positive number"),
+        ({"EXECUTORS": "3", "ASSIGN_PUBLIC_IP": "yes"}, "ASSIGN_PUBLIC_IP=yes"),
+        ({"EXECUTORS": "3", "RUN_ID": "a/b"}, "RUN_ID=a/b"),
+        ({}, "EXECUTORS is not set"),
+    ],
+)
 def test_run_refuses_bad_settings_before_calling_aws(fake_aws, tmp_path, extra, message):
     result, calls = run_script(fake_aws, tmp_path, **extra)
     assert result.returncode == 2
@@ -125,6 +152,14 @@ def test_help_names_every_variable_the_script_reads():
     result = subprocess.run(["bash", str(RUN_SCRIPT), "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     script = RUN_SCRIPT.read_text()
-    for name in ("CLUSTER", "SUBNETS", "SECURITY_GROUPS", "EXECUTORS", "ASSIGN_PUBLIC_IP", "CAPACITY", "RUN_ID",
-                 *script.split("PLACEHOLDERS=(", 1)[1].split(")", 1)[0].split()):
+    for name in (
+        "CLUSTER",
+        "SUBNETS",
+        "SECURITY_GROUPS",
+        "EXECUTORS",
+        "ASSIGN_PUBLIC_IP",
+        "CAPACITY",
+        "RUN_ID",
+        *script.split("PLACEHOLDERS=(", 1)[1].split(")", 1)[0].split(),
+    ):
         assert f"\n  {name} " in result.stdout, name

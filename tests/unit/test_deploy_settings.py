@@ -13,8 +13,14 @@ def test_every_salvo_variable_in_deploy_files_is_a_real_setting():
     for path in sorted(p for p in DEPLOY.rglob("*") if p.is_file()):
         for name in SALVO_VARIABLE.findall(path.read_text()):
             named.setdefault(name, []).append(str(path.relative_to(DEPLOY)))
-    assert {"SALVO_EXECUTOR_SECRET_KEY", "SALVO_CONTROLLER_PUBLIC_KEY", "SALVO_CONTROLLER_SECRET_KEY",
-            "SALVO_EXECUTOR_PUBLIC_KEY", "SALVO_EXECUTOR_DNS", "SALVO_EXPECTED_EXECUTORS"} <= set(named)  # the scan sees them
+    assert {
+        "SALVO_EXECUTOR_SECRET_KEY",
+        "SALVO_CONTROLLER_PUBLIC_KEY",
+        "SALVO_CONTROLLER_SECRET_KEY",
+        "SALVO_EXECUTOR_PUBLIC_KEY",
+        "SALVO_EXECUTOR_DNS",
+        "SALVO_EXPECTED_EXECUTORS",
+    } <= set(named)  # the scan sees them
     unknown = {name: files for name, files in named.items() if name not in REAL_SETTINGS}
     assert unknown == {}, f"not settings of salvo (typo, or renamed?): {unknown}"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from salvo.controller.discovery import Fleet, Found, Seen, _exclude_minority, own_interface
 from salvo.common.protocol import ExecutorState, Status
+from salvo.controller.discovery import Fleet, Found, Seen, _exclude_minority, own_interface
 from salvo.controller.targets import resolve_dns
 
 
@@ -15,12 +15,14 @@ def member(host: str, executor_id: str, version: str = "0.1.0", sha: str = "a" *
 
 
 def test_executors_differing_from_the_majority_are_left_out_and_reported():
-    fleet = Fleet({
-        "10.0.0.1": member("10.0.0.1", "a"),
-        "10.0.0.2": member("10.0.0.2", "b"),
-        "10.0.0.3": member("10.0.0.3", "c", sha="b" * 64),  # stale scenario
-        "10.0.0.4": member("10.0.0.4", "d", version="0.0.9"),  # old image
-    })
+    fleet = Fleet(
+        {
+            "10.0.0.1": member("10.0.0.1", "a"),
+            "10.0.0.2": member("10.0.0.2", "b"),
+            "10.0.0.3": member("10.0.0.3", "c", sha="b" * 64),  # stale scenario
+            "10.0.0.4": member("10.0.0.4", "d", version="0.0.9"),  # old image
+        }
+    )
     _exclude_minority(fleet)
     assert sorted(fleet.member_ids()) == ["a", "b"]
     assert fleet.found["10.0.0.3"].seen is Seen.MISMATCH and "majority" in fleet.found["10.0.0.3"].note

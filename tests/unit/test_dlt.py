@@ -14,8 +14,8 @@ from salvo.common.errors import ExitCode, ScenarioError
 from salvo.common.fleetload import LoadMode
 from salvo.common.protocol import Start
 from salvo.common.settings import load
-from salvo.executor.bztconfig import RunPlan
 from salvo.executor.aggregate import SummaryBuilder
+from salvo.executor.bztconfig import RunPlan
 from salvo.executor.dlt import drop_task_counts, fleet_warning, task_counts
 from salvo.executor.finalstatus import write_final_stats
 from salvo.executor.fleetplace import take_place
@@ -26,7 +26,14 @@ from salvo.executor.samples import Sample
 from salvo.executor.settings import ExecutorSettings
 from tests.support.dlt import DLT_REPORTING, dlt_request, dlt_test_json
 from tests.unit.test_bztconfig import (
-    LOCUSTFILE, NO_TARGET, PROFILE, TARGET, jmeter_home, prepared, refusal, written,
+    LOCUSTFILE,
+    NO_TARGET,
+    PROFILE,
+    TARGET,
+    jmeter_home,
+    prepared,
+    refusal,
+    written,
 )
 
 URL = "http://127.0.0.1:8080/orders"
@@ -34,13 +41,15 @@ JSON_BODY = '{"sku": "a\\"b", "qty": 2}'  # quotes inside: bzt's own generator w
 
 
 def test_the_builder_writes_what_dlts_api_stores():
-    text = dlt_test_json("shop smoke", concurrency=3, task_count=2, hold_for="1m", ramp_up="30s",
-                         requests=[dlt_request(URL)])
+    text = dlt_test_json(
+        "shop smoke", concurrency=3, task_count=2, hold_for="1m", ramp_up="30s", requests=[dlt_request(URL)]
+    )
     assert text == (
         b'{"execution":[{"ramp-up":"30s","hold-for":"1m","scenario":"shop smoke","taskCount":2,"concurrency":3}],'
         b'"scenarios":{"shop smoke":{"requests":[{"url":"http://127.0.0.1:8080/orders","method":"GET","headers":{}}]}},'
         b'"reporting":[{"module":"final-stats","summary":true,"percentiles":true,"summary-labels":true,'
-        b'"test-duration":true,"dump-xml":"/tmp/artifacts/results.xml"}]}')
+        b'"test-duration":true,"dump-xml":"/tmp/artifacts/results.xml"}]}'
+    )
 
 
 def dlt_locust(tmp_path: Path, **fields) -> tuple:
@@ -63,12 +72,19 @@ def test_no_executor_is_bzts_default_jmeter_gated_with_bzt_building_the_plan(tmp
     home = jmeter_home(tmp_path)
     monkeypatch.setenv("PATH", f"{home / 'bin'}:{monkeypatch.delenv('PATH', raising=False) or ''}")
     entry = tmp_path / "test.json"
-    entry.write_bytes(dlt_test_json("api", concurrency=4, task_count=2, requests=[
-        dlt_request(URL, "POST", {"Content-Type": "application/json"}, JSON_BODY)]))
+    entry.write_bytes(
+        dlt_test_json(
+            "api",
+            concurrency=4,
+            task_count=2,
+            requests=[dlt_request(URL, "POST", {"Content-Type": "application/json"}, JSON_BODY)],
+        )
+    )
     plan, config, overrides = prepared(tmp_path, entry, profile=NO_TARGET)
     assert plan.executors == ["jmeter"] and plan.gated and plan.gates == 1
     assert config["scenarios"]["api"]["requests"] == [
-        {"url": URL, "method": "POST", "headers": {"Content-Type": "application/json"}, "body": JSON_BODY}]
+        {"url": URL, "method": "POST", "headers": {"Content-Type": "application/json"}, "body": JSON_BODY}
+    ]
     assert "script" not in config["scenarios"]["api"]  # bzt builds the JMeter plan from requests:
     assert overrides["modules"]["jmeter"]["path"] == str(home / "bin" / "jmeter")
 
@@ -114,7 +130,8 @@ def test_a_bad_task_count_is_refused_while_arming_naming_the_file(tmp_path):
     entry = tmp_path / "test.json"
     entry.write_bytes(dlt_test_json("shop", executor="locust", script="ABCDE12345.py", concurrency=1, task_count=0))
     assert refusal(tmp_path, entry, profile=PROFILE) == (
-        "test.json: execution item 1: taskCount must be a whole number of tasks, not 0")
+        "test.json: execution item 1: taskCount must be a whole number of tasks, not 0"
+    )
 
 
 # --- reporting: final-stats dump-xml and friends --------------------------------------------------
@@ -130,14 +147,16 @@ def test_dlts_results_xml_is_written_into_the_artifacts_with_dlts_options(tmp_pa
 
 
 def test_every_output_path_moves_and_names_never_collide(tmp_path):
-    config = {"reporting": [
-        "final-stats",
-        {"module": "final-stats", "dump-xml": "relative/results.xml", "dump-csv": "C:\\out\\stats.csv"},
-        {"module": "final-stats", "dump-xml": "/elsewhere/results.xml"},
-        {"module": "junit-xml", "filename": "/tmp/artifacts/final-stats.xml"},
-        {"module": "final-stats", "dump-xml": "/tmp/.."},
-        {"module": "passfail", "criteria": ["avg-rt>10s"]},
-    ]}
+    config = {
+        "reporting": [
+            "final-stats",
+            {"module": "final-stats", "dump-xml": "relative/results.xml", "dump-csv": "C:\\out\\stats.csv"},
+            {"module": "final-stats", "dump-xml": "/elsewhere/results.xml"},
+            {"module": "junit-xml", "filename": "/tmp/artifacts/final-stats.xml"},
+            {"module": "final-stats", "dump-xml": "/tmp/.."},
+            {"module": "passfail", "criteria": ["avg-rt>10s"]},
+        ]
+    }
     moved = parse_report_outputs(config)
     redirect_report_outputs(config, moved, tmp_path)
     assert [(m.module, m.key, m.given, m.name) for m in moved] == [
@@ -149,17 +168,25 @@ def test_every_output_path_moves_and_names_never_collide(tmp_path):
     ]
     assert [config["reporting"][m.position][m.key] for m in moved] == [str(tmp_path / m.name) for m in moved]
     assert config["reporting"][0] == "final-stats" and config["reporting"][5] == {
-        "module": "passfail", "criteria": ["avg-rt>10s"]}
+        "module": "passfail",
+        "criteria": ["avg-rt>10s"],
+    }
 
 
 def test_a_reporting_section_of_the_wrong_shape_is_refused_while_arming(tmp_path):
     with pytest.raises(ScenarioError, match="reporting: must be a list"):
         parse_report_outputs({"reporting": {"module": "final-stats"}})
     written(tmp_path / "locustfile.py", LOCUSTFILE)
-    entry = written(tmp_path / "test.json", {"execution": [{"executor": "locust", "scenario": "locustfile.py"}],
-                                             "reporting": [{"module": "final-stats", "dump-xml": 3}]})
+    entry = written(
+        tmp_path / "test.json",
+        {
+            "execution": [{"executor": "locust", "scenario": "locustfile.py"}],
+            "reporting": [{"module": "final-stats", "dump-xml": 3}],
+        },
+    )
     assert refusal(tmp_path, entry, profile=PROFILE) == (
-        "test.json: reporting: final-stats dump-xml: must be a file path, not a int")
+        "test.json: reporting: final-stats dump-xml: must be a file path, not a int"
+    )
 
 
 # --- scenarios: requests with url, method, headers, body ------------------------------------------
@@ -172,30 +199,51 @@ def dlt_locust_requests(tmp_path: Path, requests: list, profile=PROFILE) -> tupl
 
 
 def test_locust_requests_become_a_gated_locustfile_with_every_value_a_literal(tmp_path):
-    plan, config, _ = dlt_locust_requests(tmp_path, [
-        dlt_request(URL, "POST", {"Content-Type": "application/json", "X-Tenant": "a'b"}, JSON_BODY),
-        dlt_request(URL + "?page=1"),
-    ], profile=NO_TARGET)
+    plan, _config, _ = dlt_locust_requests(
+        tmp_path,
+        [
+            dlt_request(URL, "POST", {"Content-Type": "application/json", "X-Tenant": "a'b"}, JSON_BODY),
+            dlt_request(URL + "?page=1"),
+        ],
+        profile=NO_TARGET,
+    )
     assert plan.gated and plan.gates == 1
     source = (tmp_path / "plan" / "salvo_requests_1.py").read_text()
     users = probe_locustfile(tmp_path / "plan" / "salvo_requests_1.py")  # locust loads it, whatever the body holds
     assert [(user.name, user.http, user.host) for user in users] == [("Requests", True, "")]  # absolute URLs
-    assert (f"self.client.request('POST', {URL!r}, name={URL!r}, timeout=30.0, headers="
-            f"{{'Content-Type': 'application/json', 'X-Tenant': \"a'b\"}}, data={JSON_BODY!r})") in source
+    assert (
+        f"self.client.request('POST', {URL!r}, name={URL!r}, timeout=30.0, headers="
+        f"{{'Content-Type': 'application/json', 'X-Tenant': \"a'b\"}}, data={JSON_BODY!r})"
+    ) in source
     assert f"self.client.request('GET', {URL + '?page=1'!r}" in source
 
 
 def test_requests_keep_bzts_meaning_of_scenario_headers_timeouts_think_time_and_labels():
-    scenario = {"requests": [{"url": "/a", "label": "first", "think-time": "250ms", "timeout": "5s",
-                              "headers": {"X-B": "2"}}, "/b",
-                             {"url": "/c", "method": "put", "body": {"k": "v"}},
-                             {"url": "/d", "method": "PATCH", "body": {"k": "v"},
-                              "headers": {"content-type": "application/json; charset=utf-8"}}],
-                "headers": {"X-A": "1"}, "timeout": "10s", "think-time": "1s", "keepalive": False,
-                "default-address": TARGET}
+    scenario = {
+        "requests": [
+            {"url": "/a", "label": "first", "think-time": "250ms", "timeout": "5s", "headers": {"X-B": "2"}},
+            "/b",
+            {"url": "/c", "method": "put", "body": {"k": "v"}},
+            {
+                "url": "/d",
+                "method": "PATCH",
+                "body": {"k": "v"},
+                "headers": {"content-type": "application/json; charset=utf-8"},
+            },
+        ],
+        "headers": {"X-A": "1"},
+        "timeout": "10s",
+        "think-time": "1s",
+        "keepalive": False,
+        "default-address": TARGET,
+    }
     first, second, third, fourth = parse_requests(scenario, "scenario 'api'")
     assert (first.name, first.timeout, first.think_time, first.headers) == (
-        "first", 5.0, 0.25, {"X-A": "1", "Connection": "close", "X-B": "2"})
+        "first",
+        5.0,
+        0.25,
+        {"X-A": "1", "Connection": "close", "X-B": "2"},
+    )
     assert (second.method, second.url, second.name, second.timeout, second.think_time) == ("GET", "/b", "/b", 10.0, 1.0)
     assert third.method == "PUT" and third.body == {"k": "v"}  # form-encoded, as JMeter sends a mapping
     assert fourth.body == '{"k": "v"}'  # declared JSON: sent as JSON
@@ -203,17 +251,22 @@ def test_requests_keep_bzts_meaning_of_scenario_headers_timeouts_think_time_and_
     assert f"host = {TARGET!r}" in source and "sleep(0.25)" in source and "sleep(1.0)" in source
 
 
-@pytest.mark.parametrize(("request_item", "reason"), [
-    ({"url": "/a", "assert": ["ok"]}, "request 1: 'assert' is not run by locust's requests"),
-    ({"transaction": "t", "do": ["/a"]}, "request 1: 'transaction' blocks are not run by locust's requests"),
-    ({"url": "/a", "method": "TRACE"}, "request 1: method 'TRACE' is not one of GET, POST"),
-    ({"url": "/a", "body": 3}, "request 1: body must be a string or a mapping"),
-    ({"url": "/a", "timeout": "soon"}, "request 1: timeout: 'soon' is not a duration"),
-    ({"url": "/a", "headers": ["X: 1"]}, "request 1: headers: must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("request_item", "reason"),
+    [
+        ({"url": "/a", "assert": ["ok"]}, "request 1: 'assert' is not run by locust's requests"),
+        ({"transaction": "t", "do": ["/a"]}, "request 1: 'transaction' blocks are not run by locust's requests"),
+        ({"url": "/a", "method": "TRACE"}, "request 1: method 'TRACE' is not one of GET, POST"),
+        ({"url": "/a", "body": 3}, "request 1: body must be a string or a mapping"),
+        ({"url": "/a", "timeout": "soon"}, "request 1: timeout: 'soon' is not a duration"),
+        ({"url": "/a", "headers": ["X: 1"]}, "request 1: headers: must be a mapping"),
+    ],
+)
 def test_a_request_form_salvo_would_not_send_as_written_is_refused_while_arming(tmp_path, request_item, reason):
-    entry = written(tmp_path / "test.json", {"execution": [{"executor": "locust", "scenario": "api"}],
-                                             "scenarios": {"api": {"requests": [request_item]}}})
+    entry = written(
+        tmp_path / "test.json",
+        {"execution": [{"executor": "locust", "scenario": "api"}], "scenarios": {"api": {"requests": [request_item]}}},
+    )
     message = refusal(tmp_path, entry, profile=PROFILE)
     assert message.startswith(f"test.json: scenario 'api', {reason}"), message
 
@@ -225,8 +278,10 @@ def test_relative_dlt_urls_take_the_target_host(tmp_path):
 
 
 def test_an_empty_requests_list_is_refused(tmp_path):
-    entry = written(tmp_path / "test.json", {"execution": [{"executor": "locust", "scenario": "api"}],
-                                             "scenarios": {"api": {"requests": []}}})
+    entry = written(
+        tmp_path / "test.json",
+        {"execution": [{"executor": "locust", "scenario": "api"}], "scenarios": {"api": {"requests": []}}},
+    )
     assert "has neither script: nor requests:" in refusal(tmp_path, entry)
     with pytest.raises(ScenarioError) as caught:
         parse_requests({"requests": []}, "scenario 'api'")
@@ -241,9 +296,11 @@ def test_final_stats_files_are_written_from_the_runs_count_in_bzts_format(tmp_pa
     for number in range(10):
         run.add(Sample(start=1000.0 + number, elapsed_ms=10.0 * (number + 1), label="/orders", code="200", bytes=5))
     run.add(Sample(start=1010.0, elapsed_ms=500.0, label="/pay", code="500", success=False, message="boom"))
-    outputs = [ReportOutput(0, "final-stats", "dump-xml", "/tmp/artifacts/results.xml", "results.xml"),
-               ReportOutput(0, "final-stats", "dump-csv", "out.csv", "out.csv"),
-               ReportOutput(1, "junit-xml", "filename", "junit.xml", "junit.xml")]
+    outputs = [
+        ReportOutput(0, "final-stats", "dump-xml", "/tmp/artifacts/results.xml", "results.xml"),
+        ReportOutput(0, "final-stats", "dump-csv", "out.csv", "out.csv"),
+        ReportOutput(1, "junit-xml", "filename", "junit.xml", "junit.xml"),
+    ]
     assert write_final_stats(outputs, tmp_path, run, concurrency=3) == [tmp_path / "results.xml", tmp_path / "out.csv"]
 
     root = ElementTree.parse(tmp_path / "results.xml").getroot()
@@ -262,16 +319,29 @@ def test_final_stats_files_are_written_from_the_runs_count_in_bzts_format(tmp_pa
     assert (first.findtext("name"), first.findtext("value")) == ("throughput", "11")
     assert total.find("rc[@param='500']").findtext("name") == "rc/500"
 
-    rows = list(csv.DictReader(open(tmp_path / "out.csv")))
+    with open(tmp_path / "out.csv") as out:
+        rows = list(csv.DictReader(out))
     assert [row["label"] for row in rows] == ["/orders", "/pay", ""]
-    assert list(rows[0])[:10] == ["label", "avg_ct", "avg_lt", "avg_rt", "bytes", "concurrency", "fail", "stdev_rt",
-                                  "succ", "throughput"]
+    assert list(rows[0])[:10] == [
+        "label",
+        "avg_ct",
+        "avg_lt",
+        "avg_rt",
+        "bytes",
+        "concurrency",
+        "fail",
+        "stdev_rt",
+        "succ",
+        "throughput",
+    ]
     assert rows[2]["perc_95.0"] and rows[2]["rc_500"] == "1" and rows[0]["rc_500"] == ""
 
 
 def test_the_start_warns_when_the_fleet_is_not_dlts_task_count(tmp_path, caplog):
-    settings = load(ExecutorSettings, {"SALVO_SCENARIO_URI": "s3://bucket/scenarios/test.json",
-                                       "SALVO_RESULTS_URI": "s3://bucket/results/"})
+    settings = load(
+        ExecutorSettings,
+        {"SALVO_SCENARIO_URI": "s3://bucket/scenarios/test.json", "SALVO_RESULTS_URI": "s3://bucket/results/"},
+    )
     plan = RunPlan(configs=[], cwd=tmp_path, gates=1, executors=["locust"], concurrencies=[5], task_counts=[3])
     start = Start(run_id="dlt-run", fleet=["a", "b"], start_at=time.time() + 5)
     with caplog.at_level(logging.WARNING):
@@ -284,7 +354,14 @@ def test_the_start_warns_when_the_fleet_is_not_dlts_task_count(tmp_path, caplog)
 
 
 def test_dlt_v3_bodies_are_mappings_and_an_empty_one_sends_nothing():
-    empty, form = parse_requests({"requests": [{"url": URL, "method": "GET", "body": {}, "headers": {}},
-                                               {"url": URL, "method": "POST", "body": {"a": "1"}}]}, "scenario 'v3'")
+    empty, form = parse_requests(
+        {
+            "requests": [
+                {"url": URL, "method": "GET", "body": {}, "headers": {}},
+                {"url": URL, "method": "POST", "body": {"a": "1"}},
+            ]
+        },
+        "scenario 'v3'",
+    )
     assert empty.body is None and empty.headers == {}
     assert form.body == {"a": "1"} and "data={'a': '1'}" in locustfile_source([form], None)

@@ -1,4 +1,5 @@
-"""The documentation site builds strictly (`make docs`): a broken link or anchor, or a page left out of the nav, fails."""
+"""The documentation site builds strictly (`make docs`): a broken link or anchor, or a page left out of the nav,
+fails."""
 
 import os
 import subprocess
@@ -11,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def build(config: Path, site: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config), "--site-dir", str(site)],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
 
 

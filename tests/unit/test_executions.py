@@ -53,8 +53,10 @@ def test_a_single_execution_mapping_and_the_default_executor(tmp_path):
 
 def test_a_name_under_scenarios_wins_over_a_file_of_that_name(tmp_path):
     (tmp_path / "shop.py").write_text("")
-    config = {"execution": [{"executor": "locust", "scenario": "shop.py"}],
-              "scenarios": {"shop.py": {"script": "other.py"}}}
+    config = {
+        "execution": [{"executor": "locust", "scenario": "shop.py"}],
+        "scenarios": {"shop.py": {"script": "other.py"}},
+    }
     (got,) = resolve_executions(config, tmp_path)
     assert got.form is ScenarioForm.NAMED and got.script == tmp_path / "other.py"
 
@@ -62,9 +64,12 @@ def test_a_name_under_scenarios_wins_over_a_file_of_that_name(tmp_path):
 @pytest.mark.parametrize(
     ("execution", "scenarios", "expected"),
     [
-        ({"executor": "locust", "scenario": "nope"}, {"s1": {}},
-         "execution item 1 refers to scenario 'nope', which is neither defined under scenarios: (defined: s1) "
-         "nor a file"),
+        (
+            {"executor": "locust", "scenario": "nope"},
+            {"s1": {}},
+            "execution item 1 refers to scenario 'nope', which is neither defined under scenarios: (defined: s1) "
+            "nor a file",
+        ),
         ({"executor": "jmeter", "scenario": "nope"}, {}, "scenario 'nope', which is neither defined"),
         ({"executor": "locust", "scenario": "a_folder"}, {}, "scenario 'a_folder', which is neither defined"),
         ({"executor": "locust"}, {}, "execution item 1 has no scenario:"),
@@ -80,8 +85,11 @@ def test_unresolvable_scenarios(tmp_path, execution, scenarios, expected):
 def test_scenario_mapping_locates_each_form_in_a_copy_and_extracts_a_script_path(tmp_path):
     (tmp_path / "lf.py").write_text("")
     config = {
-        "execution": [{"executor": "locust", "scenario": "s"}, {"executor": "locust", "scenario": {"script": "i.py"}},
-                      {"executor": "locust", "scenario": "lf.py"}],
+        "execution": [
+            {"executor": "locust", "scenario": "s"},
+            {"executor": "locust", "scenario": {"script": "i.py"}},
+            {"executor": "locust", "scenario": "lf.py"},
+        ],
         "scenarios": {"s": {"script": "n.py"}},
     }
     executions = resolve_executions(config, tmp_path)

@@ -9,10 +9,19 @@ import pytest
 
 from salvo.common.errors import ExitCode, ProtocolError
 from salvo.common.protocol import (
-    START_QUIET_SECONDS, Dismiss, Finished, Start, StartAck, Status, Stop, decode_command, decode_status, encode,
+    START_QUIET_SECONDS,
+    Dismiss,
+    Finished,
+    Start,
+    StartAck,
+    Status,
+    Stop,
+    decode_command,
+    decode_status,
+    encode,
 )
-from salvo.common.transport import Inbound, Link
 from salvo.common.settings import load
+from salvo.common.transport import Inbound, Link
 from salvo.executor.executor import Executor
 from salvo.executor.pacing import QUIET_LEAD_SECONDS
 from salvo.executor.settings import ExecutorSettings
@@ -24,17 +33,29 @@ RESULTS = "s3://results-bucket/results/"
 
 
 def make_executor(tmp_path, *, env=None, gated=True, store=None, heartbeat_every=0.5, **runner):
-    settings = load(ExecutorSettings, {
-        "SALVO_SCENARIO_URI": "s3://scenarios/locustfile.py", "SALVO_RESULTS_URI": RESULTS,
-        "SALVO_WAIT_TIMEOUT": "30", "SALVO_KILL_SWITCH_TIMEOUT": "5", **(env or {}),
-    })
+    settings = load(
+        ExecutorSettings,
+        {
+            "SALVO_SCENARIO_URI": "s3://scenarios/locustfile.py",
+            "SALVO_RESULTS_URI": RESULTS,
+            "SALVO_WAIT_TIMEOUT": "30",
+            "SALVO_KILL_SWITCH_TIMEOUT": "5",
+            **(env or {}),
+        },
+    )
     clock = FakeClock()
     store = store or FakeStore()
     controller = ScriptedController(clock, heartbeat_every=heartbeat_every)
     runners = FakeRunnerFactory(clock, **runner)
     executor = Executor(
-        settings, executor_id="exec-1", preparer=FakePreparer(settings, store, gated=gated), runner_factory=runners,
-        link_factory=lambda: controller, store=store, clock=clock, workdir=WorkDir(tmp_path / "work"),
+        settings,
+        executor_id="exec-1",
+        preparer=FakePreparer(settings, store, gated=gated),
+        runner_factory=runners,
+        link_factory=lambda: controller,
+        store=store,
+        clock=clock,
+        workdir=WorkDir(tmp_path / "work"),
     )
     return executor, controller, runners, store, clock
 
@@ -83,7 +104,7 @@ def test_executor_ignores_a_start_that_is_not_for_it_and_never_loads(tmp_path, c
 
 
 def test_executor_refuses_a_duplicate_start_while_running(tmp_path, caplog):
-    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=3)
+    executor, controller, runners, _store, clock = make_executor(tmp_path, run_seconds=3)
     first = start(clock, 0.5)
     controller.at(clock.time() + 0.1, first)
     controller.at(clock.time() + 2.0, Start(run_id="run-1", fleet=["exec-1"], start_at=clock.time() + 2.5))
@@ -94,8 +115,9 @@ def test_executor_refuses_a_duplicate_start_while_running(tmp_path, caplog):
 
 
 def test_executor_in_service_mode_never_runs_the_same_run_twice(tmp_path):
-    executor, controller, runners, store, clock = make_executor(
-        tmp_path, env={"SALVO_MODE": "service", "SALVO_WAIT_TIMEOUT": "10"}, run_seconds=1)
+    executor, controller, runners, _store, clock = make_executor(
+        tmp_path, env={"SALVO_MODE": "service", "SALVO_WAIT_TIMEOUT": "10"}, run_seconds=1
+    )
     controller.at(clock.time() + 0.1, start(clock, 0.5))
     controller.at(clock.time() + 3.0, Start(run_id="run-1", fleet=["exec-1"], start_at=clock.time() + 3.5))
     assert executor.run() == ExitCode.NO_LOAD  # second arm: the repeated start is refused, then the wait times out
@@ -103,7 +125,7 @@ def test_executor_in_service_mode_never_runs_the_same_run_twice(tmp_path):
 
 
 def test_executor_wait_timeout_exits_4_and_never_releases_the_gate(tmp_path, caplog):
-    executor, controller, runners, store, clock = make_executor(tmp_path, env={"SALVO_WAIT_TIMEOUT": "3"})
+    executor, _controller, runners, _store, clock = make_executor(tmp_path, env={"SALVO_WAIT_TIMEOUT": "3"})
     began = clock.time()
     assert executor.run() == ExitCode.NO_LOAD
     assert 3 <= clock.time() - began < 3.5
@@ -117,7 +139,9 @@ def test_executor_kill_switch_stops_the_load_and_uploads_partial_results(tmp_pat
     controller.at(accepted_at, start(clock, 0.5))
     assert executor.run() == ExitCode.NO_LOAD
     (runner,) = runners.runners
-    assert runner.stopped_at - accepted_at == pytest.approx(5.0, abs=0.15)  # SALVO_KILL_SWITCH_TIMEOUT after the last contact
+    assert runner.stopped_at - accepted_at == pytest.approx(
+        5.0, abs=0.15
+    )  # SALVO_KILL_SWITCH_TIMEOUT after the last contact
     result = summary(store)
     assert result["exit_code"] == 4 and "kill switch" in result["stop_reason"]
     assert result["totals"]["requests"] == runner.requests_sent > 0
@@ -147,14 +171,14 @@ def test_executor_sigterm_mid_run_uploads_what_exists_and_exits_143(tmp_path):
 
 
 def test_executor_sigterm_while_waiting_exits_143_without_load(tmp_path):
-    executor, controller, runners, store, clock = make_executor(tmp_path)
+    executor, controller, runners, _store, clock = make_executor(tmp_path)
     controller.at(clock.time() + 1, lambda: executor.interrupt(signal.SIGTERM))
     assert executor.run() == ExitCode.SIGTERM
     assert runners.runners[0].released_at is None and runners.runners[0].aborted
 
 
 def test_executor_load_tool_crash_mid_run_is_a_failure_with_results(tmp_path):
-    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=10, crash_after=2, exit_code=3)
+    executor, controller, _runners, store, clock = make_executor(tmp_path, run_seconds=10, crash_after=2, exit_code=3)
     controller.at(clock.time() + 0.1, start(clock, 0.5))
     assert executor.run() == ExitCode.FAILED
     result = summary(store)
@@ -165,20 +189,20 @@ def test_executor_load_tool_crash_mid_run_is_a_failure_with_results(tmp_path):
 
 
 def test_executor_load_tool_dying_at_the_gate_fails_before_armed(tmp_path, caplog):
-    executor, controller, runners, store, clock = make_executor(tmp_path, dies_at_gate=True)
+    executor, controller, _runners, _store, _clock = make_executor(tmp_path, dies_at_gate=True)
     assert executor.run() == ExitCode.SCENARIO  # the scenario could not be armed: nothing ran
     assert executor.state.value == "failed" and "You must specify the base host" in caplog.text
     assert not controller.pushed  # never bound, never said armed
 
 
 def test_executor_load_tool_exiting_while_held_is_reported_before_the_start(tmp_path, caplog):
-    executor, controller, runners, store, clock = make_executor(tmp_path, exits_while_held=True)
+    executor, _controller, _runners, _store, _clock = make_executor(tmp_path, exits_while_held=True)
     assert executor.run() == ExitCode.FAILED
     assert "exited while waiting for the start" in caplog.text
 
 
 def test_executor_refuses_results_it_could_not_upload_while_arming(tmp_path, caplog):
-    executor, controller, runners, store, clock = make_executor(tmp_path, store=FakeStore(writable=False))
+    executor, _controller, runners, _store, _clock = make_executor(tmp_path, store=FakeStore(writable=False))
     assert executor.run() == ExitCode.SCENARIO
     assert "SALVO_RESULTS_URI=s3://results-bucket/results/ is not writable" in caplog.text
     assert "'results-bucket'" in caplog.text and not runners.runners  # refused before the tool was launched
@@ -203,7 +227,7 @@ def test_executor_never_counts_results_left_by_an_earlier_process(tmp_path):
     for n in range(500):
         cell.request(1.0 + n / 1000, 5.0, "200", True, 10, "")
     (stale / "salvo-stats-999.jsonl").write_text(cell.line(1, "/", 1) + "\n")
-    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=1, rate=10)
+    executor, controller, _runners, store, clock = make_executor(tmp_path, run_seconds=1, rate=10)
     controller.at(clock.time() + 0.1, start(clock, 0.5))
     assert executor.run() == ExitCode.OK
     assert summary(store)["totals"]["requests"] == 10
@@ -239,7 +263,8 @@ def test_executor_summary_counts_lines_it_could_not_read(tmp_path):
 
 def test_service_executor_dismissed_after_its_run_exits_0_instead_of_waiting_for_another(tmp_path, caplog):
     executor, controller, runners, store, clock = make_executor(
-        tmp_path, env={"SALVO_MODE": "service", "SALVO_WAIT_TIMEOUT": "60"}, run_seconds=1)
+        tmp_path, env={"SALVO_MODE": "service", "SALVO_WAIT_TIMEOUT": "60"}, run_seconds=1
+    )
     caplog.set_level("INFO")
     controller.at(clock.time() + 0.1, start(clock, 0.5))
     controller.at(clock.time() + 3.0, Dismiss(run_id="run-1"))  # the controller has written its report
@@ -267,7 +292,7 @@ def test_dismiss_during_a_run_stops_it_uploads_and_does_not_re_arm(tmp_path):
 
 
 def test_dismiss_is_only_obeyed_on_the_command_link(tmp_path):
-    executor, controller, runners, store, clock = make_executor(tmp_path, env={"SALVO_WAIT_TIMEOUT": "3"})
+    executor, controller, _runners, _store, clock = make_executor(tmp_path, env={"SALVO_WAIT_TIMEOUT": "3"})
     controller.at(clock.time() + 0.5, Inbound(Link.STATUS, Dismiss(), b"peer"))
     assert executor.run() == ExitCode.NO_LOAD  # still waited for a start, until the wait timeout
     assert not any(getattr(m, "leaving", False) for m in controller.pushed)
@@ -300,7 +325,7 @@ def _recorded(controller, clock) -> tuple[list[float], list[float]]:
 
 
 def test_a_gated_executor_neither_wakes_nor_sends_while_its_load_tool_starts(tmp_path):
-    executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=2, rate=20)
+    executor, controller, runners, _store, clock = make_executor(tmp_path, run_seconds=2, rate=20)
     the_start = start(clock, 1.03)  # its 0.1 s polls would otherwise fall close to start_at
     controller.at(clock.time() + 0.2, the_start)
     wakes, sends = _recorded(controller, clock)
@@ -313,7 +338,7 @@ def test_a_gated_executor_neither_wakes_nor_sends_while_its_load_tool_starts(tmp
 
 
 def test_an_ungated_executor_wakes_at_start_at_to_launch_its_tool(tmp_path):
-    executor, controller, runners, store, clock = make_executor(tmp_path, gated=False, run_seconds=1, rate=20)
+    executor, controller, runners, _store, clock = make_executor(tmp_path, gated=False, run_seconds=1, rate=20)
     the_start = start(clock, 1.03)
     controller.at(clock.time() + 0.2, the_start)
     assert executor.run() == ExitCode.OK

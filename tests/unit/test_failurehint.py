@@ -112,24 +112,50 @@ def artifacts(tmp_path: Path, files: dict[str, str]) -> Path:
 @pytest.mark.parametrize(
     ("files", "expected"),
     [
-        (NO_HOST, "You must specify the base host. Either in the host attribute in the User class, or on the "
-                  "command line using the --host option."),
-        ({k: v for k, v in NO_HOST.items() if k != "locust.log"},
-         "locust.exception.StopTest: You must specify the base host. Either in the host attribute in the User "
-         "class, or on the command line using the --host option."),
-        ({"locust.log": RELATIVE_URL_LOG, "bzt.out": NO_HOST["bzt.out"]},
-         "Invalid URL '/index': No scheme supplied. Perhaps you meant https:///index?"),
-        ({"locust.err": IMPORT_FAILURE_ERR, "bzt.log": NO_HOST["bzt.log"]}, "RuntimeError: database credentials missing"),
-        ({"locust.err": "", "locust.out": "", "bzt.out": BZT_CONFIG_ERROR},
-         "Internal Error: String format not supported: xyz"),
-        ({"bzt.log": NO_HOST["bzt.log"]}, "Child Process Error: Empty results, most likely s (LocustIOExecutor) failed."),
-        ({"bzt.out": "11:00:00 INFO: Taurus CLI Tool v1.17.2\nTraceback (most recent call last):\n"
-                     '  File "x.py", line 1, in <module>\n    raise OSError(28, "No space left on device")\n'
-                     "OSError: [Errno 28] No space left on device\n"},
-         "OSError: [Errno 28] No space left on device"),
+        (
+            NO_HOST,
+            "You must specify the base host. Either in the host attribute in the User class, or on the "
+            "command line using the --host option.",
+        ),
+        (
+            {k: v for k, v in NO_HOST.items() if k != "locust.log"},
+            "locust.exception.StopTest: You must specify the base host. Either in the host attribute in the User "
+            "class, or on the command line using the --host option.",
+        ),
+        (
+            {"locust.log": RELATIVE_URL_LOG, "bzt.out": NO_HOST["bzt.out"]},
+            "Invalid URL '/index': No scheme supplied. Perhaps you meant https:///index?",
+        ),
+        (
+            {"locust.err": IMPORT_FAILURE_ERR, "bzt.log": NO_HOST["bzt.log"]},
+            "RuntimeError: database credentials missing",
+        ),
+        (
+            {"locust.err": "", "locust.out": "", "bzt.out": BZT_CONFIG_ERROR},
+            "Internal Error: String format not supported: xyz",
+        ),
+        (
+            {"bzt.log": NO_HOST["bzt.log"]},
+            "Child Process Error: Empty results, most likely s (LocustIOExecutor) failed.",
+        ),
+        (
+            {
+                "bzt.out": "11:00:00 INFO: Taurus CLI Tool v1.17.2\nTraceback (most recent call last):\n"
+                '  File "x.py", line 1, in <module>\n    raise OSError(28, "No space left on device")\n'
+                "OSError: [Errno 28] No space left on device\n"
+            },
+            "OSError: [Errno 28] No space left on device",
+        ),
     ],
-    ids=["no-host", "no-host-stderr-only", "relative-url", "import-failure", "bzt-config", "only-bzt-generic",
-         "bzt-crash"],
+    ids=[
+        "no-host",
+        "no-host-stderr-only",
+        "relative-url",
+        "import-failure",
+        "bzt-config",
+        "only-bzt-generic",
+        "bzt-crash",
+    ],
 )
 def test_the_first_meaningful_error_is_picked(tmp_path, files, expected):
     hint = first_error(artifacts(tmp_path, files))
@@ -176,4 +202,5 @@ def test_jmeters_own_words_for_a_plan_it_cannot_load(tmp_path):
     (tmp_path / "jmeter.out").write_text(JMETER_BAD_PLAN)
     (tmp_path / "bzt.out").write_text("08:44:05 ERROR: Child Process Error: JMeter exited with non-zero code: 1\n")
     assert first_error(tmp_path) == (
-        "JMeter could not load the plan: CannotResolveClassException: NoSuchTimerAnywhere (line 54 of the plan)")
+        "JMeter could not load the plan: CannotResolveClassException: NoSuchTimerAnywhere (line 54 of the plan)"
+    )

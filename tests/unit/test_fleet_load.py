@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from salvo.common.errors import ExitCode
+from salvo.common.errors import ExitCode, SalvoError
 from salvo.common.fleetload import LoadMode, Slot, fleet_index, has_row, share_of_count, split_count
 from salvo.common.protocol import FleetLoad, Start
 from salvo.executor.testdata import DataFileError, fetch_test_data
@@ -44,18 +45,26 @@ def test_fleet_users_give_each_executor_its_share_at_release(tmp_path, executor_
     executor, controller, runners, store, clock = make_executor(tmp_path, run_seconds=1)
     executor.id = executor_id
     executor.presence.executor_id = executor_id
-    the_start = Start(run_id="run-1", fleet=["exec-3", "exec-1", "exec-2"], start_at=clock.time() + 0.5,
-                      load=FleetLoad(mode=LoadMode.FLEET, users=7, spawn_rate=3.0))
+    the_start = Start(
+        run_id="run-1",
+        fleet=["exec-3", "exec-1", "exec-2"],
+        start_at=clock.time() + 0.5,
+        load=FleetLoad(mode=LoadMode.FLEET, users=7, spawn_rate=3.0),
+    )
     controller.at(clock.time() + 0.1, the_start)
     assert executor.run() == ExitCode.OK
     (runner,) = runners.runners
     go = runner.go
     assert (go.index, go.size, go.users, go.mode, go.run_id) == (index, 3, users, "fleet", "run-1")
     assert go.rate == pytest.approx(1.0)
-    assert go.scenario_environment() == {"SALVO_EXECUTOR_INDEX": str(index), "SALVO_FLEET_SIZE": "3",
-                                         "SALVO_RUN_ID": "run-1"}
+    assert go.scenario_environment() == {
+        "SALVO_EXECUTOR_INDEX": str(index),
+        "SALVO_FLEET_SIZE": "3",
+        "SALVO_RUN_ID": "run-1",
+    }
     share = json.loads(store.objects[f"s3://results-bucket/results/run-1/executors/{executor_id}/summary.json"])[
-        "share"]
+        "share"
+    ]
     assert share == {"index": index, "size": 3, "mode": "fleet", "users": users, "spawn_rate": 1.0, "rows": None}
 
 
@@ -87,8 +96,9 @@ def test_data_rows_are_split_without_overlap_and_the_header_kept(tmp_path):
 
 
 def test_a_missing_data_file_fails_while_arming_with_exit_3(tmp_path, caplog):
-    executor, controller, runners, store, clock = make_executor(
-        tmp_path, env={"SALVO_DATA_URI": "s3://data/absent.csv"})
+    executor, _controller, runners, _store, _clock = make_executor(
+        tmp_path, env={"SALVO_DATA_URI": "s3://data/absent.csv"}
+    )
     assert executor.run() == ExitCode.SCENARIO
     assert "absent.csv" in caplog.text
     assert runners.runners == []  # nothing launched
@@ -105,18 +115,21 @@ def test_a_data_file_that_is_not_csv_is_refused(tmp_path):
 def test_executor_writes_its_rows_before_release_and_names_them_for_the_scenario(tmp_path, caplog):
     store = FakeStore({"s3://data/users.csv": b"id\n1\n2\n"})
     executor, controller, runners, _, clock = make_executor(
-        tmp_path, store=store, run_seconds=1, env={"SALVO_DATA_URI": "s3://data/users.csv"})
-    controller.at(clock.time() + 0.1, Start(run_id="run-1", fleet=["exec-0", "exec-1", "exec-9"],
-                                            start_at=clock.time() + 0.5))
+        tmp_path, store=store, run_seconds=1, env={"SALVO_DATA_URI": "s3://data/users.csv"}
+    )
+    controller.at(
+        clock.time() + 0.1, Start(run_id="run-1", fleet=["exec-0", "exec-1", "exec-9"], start_at=clock.time() + 0.5)
+    )
     assert executor.run() == ExitCode.OK
     (runner,) = runners.runners
     data_file = runner.env["SALVO_DATA_FILE"]
-    assert open(data_file).read() == "id\n2\n"  # index 1 of 3: row 1
+    assert Path(data_file).read_text() == "id\n2\n"  # index 1 of 3: row 1
     assert executor.presence.status().data_rows == 2
     assert summary(store)["share"]["rows"] == 1
 
 
 # --- the controller's side ----------------------------------------------------------------
+
 
 def test_controller_starts_the_fleet_with_its_totals_and_reports_every_share(tmp_path):
     from tests.unit.test_controller import make, members, report
@@ -126,8 +139,14 @@ def test_controller_starts_the_fleet_with_its_totals_and_reports_every_share(tmp
     (start,) = fleet.links[-1].of_type(Start)
     assert start.load == FleetLoad(mode=LoadMode.FLEET, users=7, spawn_rate=7.0)
     data = report(tmp_path)
-    assert data["fleet_load"] == {"mode": "fleet", "users": 7, "spawn_rate": 7.0, "executors": 3, "data_rows": 9,
-                                  "region_weights": None}
+    assert data["fleet_load"] == {
+        "mode": "fleet",
+        "users": 7,
+        "spawn_rate": 7.0,
+        "executors": 3,
+        "data_rows": 9,
+        "region_weights": None,
+    }
     shares = {executor_id: entry["share"] for executor_id, entry in data["executors"].items()}
     assert [shares[f"node-{n}"]["users"] for n in range(3)] == [3, 2, 2]
     assert [shares[f"node-{n}"]["rows"] for n in range(3)] == [3, 3, 3]
@@ -146,7 +165,7 @@ def test_controller_refuses_a_split_it_cannot_run_before_any_load(tmp_path, capl
     from tests.unit.test_controller import make, members
 
     controller, fleet = make(members(3, **behaviour), tmp_path, **env)
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(SalvoError) as refused:
         controller.run()
     assert refused.value.exit_code == ExitCode.CONFIG and culprit in str(refused.value)
     assert not fleet.links[-1].of_type(Start)
@@ -160,11 +179,14 @@ def test_controller_names_executors_left_without_data_rows(tmp_path, caplog):
     assert "the data file has 2 row(s) for 4 executors: node-2, node-3 get(s) none" in caplog.text
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"SALVO_FLEET_SPAWN_RATE": "5"}, "SALVO_FLEET_SPAWN_RATE needs SALVO_FLEET_USERS"),
-    ({"SALVO_FLEET_USERS": "5", "SALVO_LOAD_MODE": "per-executor"}, "SALVO_LOAD_MODE=per-executor does not"),
-    ({"SALVO_FLEET_USERS": "0"}, "SALVO_FLEET_USERS"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SALVO_FLEET_SPAWN_RATE": "5"}, "SALVO_FLEET_SPAWN_RATE needs SALVO_FLEET_USERS"),
+        ({"SALVO_FLEET_USERS": "5", "SALVO_LOAD_MODE": "per-executor"}, "SALVO_LOAD_MODE=per-executor does not"),
+        ({"SALVO_FLEET_USERS": "0"}, "SALVO_FLEET_USERS"),
+    ],
+)
 def test_contradictory_fleet_settings_exit_2_naming_them(env, message):
     from salvo.common.errors import ConfigError
     from salvo.common.settings import load
@@ -176,6 +198,7 @@ def test_contradictory_fleet_settings_exit_2_naming_them(env, message):
 
 
 # --- inside the locust process and in bzt's config -----------------------------------------
+
 
 def test_a_gated_locust_takes_its_share_of_the_scenarios_own_users():
     from types import SimpleNamespace
@@ -200,7 +223,9 @@ def test_a_load_shape_is_the_fleets_and_each_executor_runs_its_share_of_every_ti
 
     steps = iter([(10, 8.0), (40, 8.0, ["UserA"]), None])
     shape = SimpleNamespace(tick=lambda: next(steps))
-    _take_share(SimpleNamespace(shape_class=shape, parsed_options=None), Go(start_at=1.0, index=3, size=4, mode="fleet"))
+    _take_share(
+        SimpleNamespace(shape_class=shape, parsed_options=None), Go(start_at=1.0, index=3, size=4, mode="fleet")
+    )
     assert shape.tick() == (2, 2.0)
     assert shape.tick() == (10, 2.0, ["UserA"])
     assert shape.tick() is None
@@ -212,12 +237,21 @@ def test_a_run_bzt_launches_at_start_at_gets_its_share_of_concurrency_and_throug
     from salvo.executor.bztconfig import RunPlan, write_fleet_share
 
     config = tmp_path / "scenario.yml"
-    config.write_text(yaml.safe_dump({"execution": [
-        {"executor": "jmeter", "concurrency": 10, "throughput": 7, "scenario": "a"},
-        {"executor": "jmeter", "concurrency": "5", "throughput": 2.5, "scenario": "b"},
-        {"executor": "jmeter", "concurrency": "${USERS}", "scenario": "c"},
-    ]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "execution": [
+                    {"executor": "jmeter", "concurrency": 10, "throughput": 7, "scenario": "a"},
+                    {"executor": "jmeter", "concurrency": "5", "throughput": 2.5, "scenario": "b"},
+                    {"executor": "jmeter", "concurrency": "${USERS}", "scenario": "c"},
+                ]
+            }
+        )
+    )
     write_fleet_share(RunPlan(configs=[config], cwd=tmp_path, gates=0), Slot(position=2, members=3))
     items = yaml.safe_load(config.read_text())["execution"]
-    assert [(i.get("concurrency"), i.get("throughput")) for i in items] == [(3, 2), (1, pytest.approx(2.5 / 3)),
-                                                                            ("${USERS}", None)]
+    assert [(i.get("concurrency"), i.get("throughput")) for i in items] == [
+        (3, 2),
+        (1, pytest.approx(2.5 / 3)),
+        ("${USERS}", None),
+    ]

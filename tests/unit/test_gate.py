@@ -33,7 +33,10 @@ def test_ready_round_trip(pid):
 @given(at=epoch, size=st.integers(1, 5000), data=st.data())
 def test_go_and_released_round_trip_to_the_microsecond(at, size, data):
     go = gate.Go(
-        start_at=at, index=data.draw(st.integers(0, size - 1)), size=size, run_id="run-20261128-1",
+        start_at=at,
+        index=data.draw(st.integers(0, size - 1)),
+        size=size,
+        run_id="run-20261128-1",
         mode=data.draw(st.sampled_from(["per-executor", "fleet"])),
         users=data.draw(st.none() | st.integers(0, 10**6)),
         rate=data.draw(st.none() | st.floats(0.001, 1e5)),
@@ -41,7 +44,12 @@ def test_go_and_released_round_trip_to_the_microsecond(at, size, data):
     decoded = gate.decode_go(gate.encode_go(go).decode()[:-1])
     assert decoded.start_at == pytest.approx(at, abs=1e-6)
     assert (decoded.index, decoded.size, decoded.run_id, decoded.mode, decoded.users) == (
-        go.index, go.size, go.run_id, go.mode, go.users)
+        go.index,
+        go.size,
+        go.run_id,
+        go.mode,
+        go.users,
+    )
     assert decoded.rate == (None if go.rate is None else pytest.approx(go.rate, rel=1e-5))
     assert gate.decode_released(gate.encode_released(at).decode()[:-1]) == pytest.approx(at, abs=1e-6)
 
@@ -49,17 +57,35 @@ def test_go_and_released_round_trip_to_the_microsecond(at, size, data):
 @pytest.mark.parametrize(
     ("decode", "line"),
     [
-        (gate.decode_ready, ""), (gate.decode_ready, "READY"), (gate.decode_ready, "READY abc"),
-        (gate.decode_ready, "READY 0"), (gate.decode_ready, "READY -5"), (gate.decode_ready, "READY 1.5"),
-        (gate.decode_ready, "READY \u0661\u0662"), (gate.decode_ready, "READY 12 34"), (gate.decode_ready, "ready 12"),
+        (gate.decode_ready, ""),
+        (gate.decode_ready, "READY"),
+        (gate.decode_ready, "READY abc"),
+        (gate.decode_ready, "READY 0"),
+        (gate.decode_ready, "READY -5"),
+        (gate.decode_ready, "READY 1.5"),
+        (gate.decode_ready, "READY \u0661\u0662"),
+        (gate.decode_ready, "READY 12 34"),
+        (gate.decode_ready, "ready 12"),
         (gate.decode_ready, "GO 12"),
-        (gate.decode_go, "GO"), (gate.decode_go, "GO "), (gate.decode_go, "GO soon"), (gate.decode_go, "GO nan"),
-        (gate.decode_go, "GO inf"), (gate.decode_go, "GO -1.0"), (gate.decode_go, "GO 0"),
-        (gate.decode_go, "GO 1.0 2.0"), (gate.decode_go, "READY 12"), (gate.decode_go, "GO  1.0"),
-        (gate.decode_go, "GO 1.0 index=3 size=3"), (gate.decode_go, "GO 1.0 index=x"),
-        (gate.decode_go, "GO 1.0 users=-1"), (gate.decode_go, "GO 1.0 rate=0"), (gate.decode_go, "GO 1.0 rate=nan"),
+        (gate.decode_go, "GO"),
+        (gate.decode_go, "GO "),
+        (gate.decode_go, "GO soon"),
+        (gate.decode_go, "GO nan"),
+        (gate.decode_go, "GO inf"),
+        (gate.decode_go, "GO -1.0"),
+        (gate.decode_go, "GO 0"),
+        (gate.decode_go, "GO 1.0 2.0"),
+        (gate.decode_go, "READY 12"),
+        (gate.decode_go, "GO  1.0"),
+        (gate.decode_go, "GO 1.0 index=3 size=3"),
+        (gate.decode_go, "GO 1.0 index=x"),
+        (gate.decode_go, "GO 1.0 users=-1"),
+        (gate.decode_go, "GO 1.0 rate=0"),
+        (gate.decode_go, "GO 1.0 rate=nan"),
         (gate.decode_go, "GO 1.0 index="),
-        (gate.decode_released, "RELEASED"), (gate.decode_released, "RELEASED NaN"), (gate.decode_released, "GO 1.0"),
+        (gate.decode_released, "RELEASED"),
+        (gate.decode_released, "RELEASED NaN"),
+        (gate.decode_released, "GO 1.0"),
     ],
 )
 def test_malformed_lines_are_refused(decode, line):

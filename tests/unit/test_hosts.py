@@ -32,8 +32,10 @@ def problem(tmp_path, scenario, users=(HOSTLESS,), target=None, executor="locust
 
 def test_http_user_without_host_and_nothing_else_is_refused_naming_file_class_and_remedies(tmp_path):
     message = problem(tmp_path, {"script": "lf.py"})
-    assert message == ("lf.py: User class Shopper has no host and nothing else names one: set `host` on the class, "
-                       "`default-address` in the Taurus scenario, or SALVO_TARGET_HOST")
+    assert message == (
+        "lf.py: User class Shopper has no host and nothing else names one: set `host` on the class, "
+        "`default-address` in the Taurus scenario, or SALVO_TARGET_HOST"
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,15 +66,16 @@ def test_other_executors_are_not_judged(tmp_path):
 
 def test_relative_request_urls_without_address_are_refused(tmp_path):
     message = problem(tmp_path, {"requests": ["http://127.0.0.1/ok", {"url": "/cart", "method": "POST"}]}, [])
-    assert message == ("the inline scenario of execution item 1: request URL '/cart' is relative and nothing names "
-                       "a host: set `default-address` in the Taurus scenario, or SALVO_TARGET_HOST")
+    assert message == (
+        "the inline scenario of execution item 1: request URL '/cart' is relative and nothing names "
+        "a host: set `default-address` in the Taurus scenario, or SALVO_TARGET_HOST"
+    )
 
 
 @pytest.mark.parametrize(
     ("scenario", "target"),
     [
-        ({"requests": ["http://127.0.0.1/a", {"url": "HTTPS://example.test/b"}, {"transaction": "t", "do": []}]},
-         None),
+        ({"requests": ["http://127.0.0.1/a", {"url": "HTTPS://example.test/b"}, {"transaction": "t", "do": []}]}, None),
         ({"requests": ["/a"], "default-address": TARGET}, None),
         ({"requests": ["/a"]}, TARGET),
     ],
@@ -88,11 +91,17 @@ def test_requests_with_a_host_are_accepted(tmp_path, scenario, target):
 def test_target_host_fills_every_scenario_without_overriding_the_users(tmp_path):
     (tmp_path / "lf.py").write_text("")
     config = {
-        "execution": [{"executor": "locust", "scenario": "named"}, {"executor": "locust", "scenario": "lf.py"},
-                      {"executor": "locust", "scenario": {"script": "i.py"}},
-                      {"executor": "locust", "scenario": "own"}],
-        "scenarios": {"named": {"script": "n.py"}, "own": {"script": "o.py", "default-address": "http://own:1"},
-                      "unused": {"requests": ["/"]}},
+        "execution": [
+            {"executor": "locust", "scenario": "named"},
+            {"executor": "locust", "scenario": "lf.py"},
+            {"executor": "locust", "scenario": {"script": "i.py"}},
+            {"executor": "locust", "scenario": "own"},
+        ],
+        "scenarios": {
+            "named": {"script": "n.py"},
+            "own": {"script": "o.py", "default-address": "http://own:1"},
+            "unused": {"requests": ["/"]},
+        },
     }
     executions = resolve_executions(config, tmp_path)
     written = copy.deepcopy(config)
@@ -122,8 +131,10 @@ def test_check_scenario_reports_hostless_load_unless_the_target_host_is_given(tm
     entry.write_text(json.dumps({"execution": [{"executor": "locust", "scenario": "lf.py"}]}))
     scenario = Scenario(root=tmp_path, entry=entry, kind=EntryKind.TAURUS, sha256="0" * 64)
     checked = check_scenario(scenario)
-    assert checked.users[tmp_path / "lf.py"] == [UserClass("Hosted", "http://127.0.0.1:9", True),
-                                                 UserClass("Visitor", None, True)]
+    assert checked.users[tmp_path / "lf.py"] == [
+        UserClass("Hosted", "http://127.0.0.1:9", True),
+        UserClass("Visitor", None, True),
+    ]
     assert checked.unaddressed == [
         "test.json: lf.py: User class Visitor has no host and nothing else names one: set `host` on the class, "
         "`default-address` in the Taurus scenario, or SALVO_TARGET_HOST"

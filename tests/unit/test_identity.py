@@ -20,14 +20,18 @@ def settings(**values) -> ExecutorSettings:
 
 
 def _defaults() -> dict:
-    return {name: field.default for name, field in ExecutorSettings.model_fields.items() if not field.is_required()} | REQUIRED
+    return {
+        name: field.default for name, field in ExecutorSettings.model_fields.items() if not field.is_required()
+    } | REQUIRED
 
 
 @pytest.fixture
 def ecs_metadata(monkeypatch):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            body = json.dumps({"TaskARN": "arn:aws:ecs:eu-west-1:123456789012:task/load/0f1e2d3c4b5a69788796a5b4c3d2e1f0"})
+            body = json.dumps(
+                {"TaskARN": "arn:aws:ecs:eu-west-1:123456789012:task/load/0f1e2d3c4b5a69788796a5b4c3d2e1f0"}
+            )
             self.send_response(200 if self.path == "/v4/abc/task" else 404)
             self.end_headers()
             self.wfile.write(body.encode())

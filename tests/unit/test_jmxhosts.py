@@ -19,23 +19,39 @@ from salvo.executor.scenario import EntryKind, Scenario
 TARGET = "http://127.0.0.1:8080"
 
 
-def sampler(name: str, domain: str = "", path: str = "/", port: str = "", protocol: str = "", *,
-            enabled: bool = True, children: str = "") -> str:
-    props = "".join(f'<stringProp name="HTTPSampler.{key}">{value}</stringProp>'
-                    for key, value in (("domain", domain), ("port", port), ("protocol", protocol), ("path", path))
-                    if value or key == "domain")
+def sampler(
+    name: str,
+    domain: str = "",
+    path: str = "/",
+    port: str = "",
+    protocol: str = "",
+    *,
+    enabled: bool = True,
+    children: str = "",
+) -> str:
+    props = "".join(
+        f'<stringProp name="HTTPSampler.{key}">{value}</stringProp>'
+        for key, value in (("domain", domain), ("port", port), ("protocol", protocol), ("path", path))
+        if value or key == "domain"
+    )
     flag = "" if enabled else ' enabled="false"'
-    return (f'<HTTPSamplerProxy guiclass="HttpTestSampleGui" testclass="HTTPSamplerProxy" testname="{name}"{flag}>'
-            f'{props}<stringProp name="HTTPSampler.method">GET</stringProp></HTTPSamplerProxy>'
-            f'<hashTree>{children}</hashTree>')
+    return (
+        f'<HTTPSamplerProxy guiclass="HttpTestSampleGui" testclass="HTTPSamplerProxy" testname="{name}"{flag}>'
+        f'{props}<stringProp name="HTTPSampler.method">GET</stringProp></HTTPSamplerProxy>'
+        f"<hashTree>{children}</hashTree>"
+    )
 
 
 def defaults(domain: str = "", port: str = "", protocol: str = "", *, enabled: bool = True) -> str:
-    props = "".join(f'<stringProp name="HTTPSampler.{key}">{value}</stringProp>'
-                    for key, value in (("domain", domain), ("port", port), ("protocol", protocol)))
+    props = "".join(
+        f'<stringProp name="HTTPSampler.{key}">{value}</stringProp>'
+        for key, value in (("domain", domain), ("port", port), ("protocol", protocol))
+    )
     flag = "" if enabled else ' enabled="false"'
-    return (f'<ConfigTestElement guiclass="HttpDefaultsGui" testclass="ConfigTestElement" '
-            f'testname="HTTP Request Defaults"{flag}>{props}</ConfigTestElement><hashTree/>')
+    return (
+        f'<ConfigTestElement guiclass="HttpDefaultsGui" testclass="ConfigTestElement" '
+        f'testname="HTTP Request Defaults"{flag}>{props}</ConfigTestElement><hashTree/>'
+    )
 
 
 def group(body: str, name: str = "users", tag: str = "ThreadGroup", *, enabled: bool = True) -> str:
@@ -48,9 +64,11 @@ def controller(body: str, name: str = "steps") -> str:
 
 
 def plan_text(body: str) -> str:
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<jmeterTestPlan version="1.2" properties="5.0" jmeter="5.6.3">'
-            '<hashTree><TestPlan guiclass="TestPlanGui" testclass="TestPlan" testname="plan"/>'
-            f'<hashTree>{body}</hashTree></hashTree></jmeterTestPlan>')
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<jmeterTestPlan version="1.2" properties="5.0" jmeter="5.6.3">'
+        '<hashTree><TestPlan guiclass="TestPlanGui" testclass="TestPlan" testname="plan"/>'
+        f"<hashTree>{body}</hashTree></hashTree></jmeterTestPlan>"
+    )
 
 
 def parsed(tmp_path: Path, body: str, name: str = "test.jmx"):
@@ -79,8 +97,10 @@ def hostless(tmp_path: Path, body: str) -> list[str]:
         (group(sampler("relative", path="/cart")), ["relative"]),
         (defaults("shop.example") + group(sampler("plan-defaults")), []),
         (group(defaults("${__P(target.host,shop)}") + sampler("group-defaults")), []),
-        (group(defaults(port="8080", protocol="https") + sampler("defaults-without-domain")),
-         ["defaults-without-domain"]),
+        (
+            group(defaults(port="8080", protocol="https") + sampler("defaults-without-domain")),
+            ["defaults-without-domain"],
+        ),
         (group(sampler("own-defaults", children=defaults("shop.example"))), []),
         (group(controller(controller(sampler("deep")))), ["deep"]),
         (group(controller(defaults("shop.example") + controller(sampler("deep-in-scope")))), []),
@@ -92,18 +112,25 @@ def test_a_sampler_names_a_host_by_its_domain_defaults_in_scope_or_an_absolute_u
 
 
 def test_defaults_apply_to_their_scope_only(tmp_path):
-    body = (group(controller(defaults("a.example") + sampler("inside")) + sampler("beside"), "one")
-            + group(sampler("other group"), "two")
-            + group(sampler("sibling", children=defaults("b.example")) + sampler("next to it"), "three"))
+    body = (
+        group(controller(defaults("a.example") + sampler("inside")) + sampler("beside"), "one")
+        + group(sampler("other group"), "two")
+        + group(sampler("sibling", children=defaults("b.example")) + sampler("next to it"), "three")
+    )
     assert hostless(tmp_path, body) == ["beside", "other group", "next to it"]
 
 
 def test_disabled_elements_count_for_nothing(tmp_path):
-    body = (defaults("shop.example", enabled=False)
-            + group(sampler("runs") + sampler("disabled sampler", enabled=False))
-            + group(sampler("in a disabled group"), "off", enabled=False)
-            + group(controller(sampler("under a disabled controller")).replace(
-                'testname="steps"', 'testname="steps" enabled="false"')))
+    body = (
+        defaults("shop.example", enabled=False)
+        + group(sampler("runs") + sampler("disabled sampler", enabled=False))
+        + group(sampler("in a disabled group"), "off", enabled=False)
+        + group(
+            controller(sampler("under a disabled controller")).replace(
+                'testname="steps"', 'testname="steps" enabled="false"'
+            )
+        )
+    )
     assert hostless(tmp_path, body) == ["runs"]
     assert [s.name for s in parsed(tmp_path, body).samplers] == ["runs"]
 
@@ -116,8 +143,10 @@ def test_test_fragment_samplers_count_only_when_no_defaults_anywhere_could_reach
 
 
 def test_old_sampler_elements_are_http_samplers_too(tmp_path):
-    body = group('<HTTPSampler2 guiclass="HttpTestSampleGui2" testclass="HTTPSampler2" testname="old">'
-                 '<stringProp name="HTTPSampler.path">/</stringProp></HTTPSampler2><hashTree/>')
+    body = group(
+        '<HTTPSampler2 guiclass="HttpTestSampleGui2" testclass="HTTPSampler2" testname="old">'
+        '<stringProp name="HTTPSampler.path">/</stringProp></HTTPSampler2><hashTree/>'
+    )
     assert hostless(tmp_path, body) == ["old"]
 
 
@@ -125,7 +154,8 @@ def test_the_refusal_is_one_line_naming_the_plan_and_a_few_samplers(tmp_path):
     plan = parsed(tmp_path, group("".join(sampler(f"page {n}") for n in range(1, 6))))
     assert hostless_message(plan, "plans/test.jmx") == (
         "plans/test.jmx: HTTP samplers name no host (page 1, page 2, page 3 and 2 more): set SALVO_TARGET_HOST, "
-        "a host in the plan (sampler or HTTP Request Defaults), or default-address in the Taurus scenario")
+        "a host in the plan (sampler or HTTP Request Defaults), or default-address in the Taurus scenario"
+    )
     single = parsed(tmp_path, group(sampler("Home page") + sampler("ok", domain="h")))
     assert hostless_message(single, "t.jmx").startswith("t.jmx: HTTP sampler names no host (Home page): ")
     assert hostless_message(parsed(tmp_path, group(sampler("ok", domain="h"))), "t.jmx") is None
@@ -142,7 +172,7 @@ def test_unnamed_samplers_are_numbered(tmp_path):
     "text",
     [
         '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
-        '<jmeterTestPlan>&b;</jmeterTestPlan>',
+        "<jmeterTestPlan>&b;</jmeterTestPlan>",
         '<?xml version="1.0"?><!DOCTYPE x SYSTEM "file:///etc/passwd"><jmeterTestPlan/>',
     ],
     ids=["entities", "external-dtd"],
@@ -154,7 +184,7 @@ def test_doctype_and_entities_are_refused_before_parsing(tmp_path, text):
 
 
 def test_broken_xml_is_refused_with_its_position(tmp_path):
-    (tmp_path / "t.jmx").write_text('<jmeterTestPlan>\n  <hashTree>\n</jmeterTestPlan>')
+    (tmp_path / "t.jmx").write_text("<jmeterTestPlan>\n  <hashTree>\n</jmeterTestPlan>")
     with pytest.raises(ScenarioError) as caught:
         parse_plan(tmp_path / "t.jmx", "t.jmx")
     assert str(caught.value) == "t.jmx: not a readable JMeter plan: mismatched tag (line 3, column 3)"
@@ -171,8 +201,10 @@ def test_absurd_nesting_is_refused(tmp_path):
 
 def props_of(text: bytes) -> dict[str, dict[str, str]]:
     root = ET.fromstring(text)
-    return {e.get("testname"): {p.get("name").split(".", 1)[1]: p.text or "" for p in e if p.get("name")}
-            for e in root.iter("HTTPSamplerProxy")}
+    return {
+        e.get("testname"): {p.get("name").split(".", 1)[1]: p.text or "" for p in e if p.get("name")}
+        for e in root.iter("HTTPSamplerProxy")
+    }
 
 
 def test_the_copy_fills_only_what_nothing_else_sets_and_only_on_hostless_samplers(tmp_path):
@@ -189,12 +221,22 @@ def test_the_copy_fills_only_what_nothing_else_sets_and_only_on_hostless_sampler
     hosted = with_host(plan, "http://10.0.0.5:8080/api", "test.jmx")
     assert hosted.samplers == 4
     got = props_of(hosted.text)
-    assert got["hostless"] == {"domain": "10.0.0.5", "port": "8080", "protocol": "http", "path": "/api/cart",
-                               "method": "GET"}
+    assert got["hostless"] == {
+        "domain": "10.0.0.5",
+        "port": "8080",
+        "protocol": "http",
+        "path": "/api/cart",
+        "method": "GET",
+    }
     assert got["own host"] == {"domain": "cdn.example", "path": "/", "method": "GET"}
     assert got["absolute"] == {"domain": "", "path": "https://other.example/x", "method": "GET"}
-    assert got["own port"] == {"domain": "10.0.0.5", "port": "9000", "protocol": "http", "path": "/api/cart",
-                               "method": "GET"}
+    assert got["own port"] == {
+        "domain": "10.0.0.5",
+        "port": "9000",
+        "protocol": "http",
+        "path": "/api/cart",
+        "method": "GET",
+    }
     assert got["variable"]["domain"] == "10.0.0.5" and got["variable"]["path"] == "${url}"
     assert got["defaults protocol"] == {"domain": "10.0.0.5", "port": "8080", "path": "/api/", "method": "GET"}
     assert (tmp_path / "test.jmx").read_bytes() == original  # the user's plan is never touched
@@ -225,11 +267,15 @@ def jmeter_scenario(tmp_path: Path, plan_body: str, scenario: dict | None = None
     (tmp_path / "test.jmx").write_text(plan_text(plan_body))
     (tmp_path / "data.csv").write_text("x\n")
     entry = tmp_path / "test.json"
-    entry.write_text(json.dumps({
-        "execution": [{"executor": "jmeter", "concurrency": 2, "hold-for": "5s", "scenario": "s"}],
-        "scenarios": {"s": {"script": "test.jmx", **(scenario or {})}},
-        "modules": {"jmeter": {"path": str(tmp_path / "no-jmeter-here")}},
-    }))
+    entry.write_text(
+        json.dumps(
+            {
+                "execution": [{"executor": "jmeter", "concurrency": 2, "hold-for": "5s", "scenario": "s"}],
+                "scenarios": {"s": {"script": "test.jmx", **(scenario or {})}},
+                "modules": {"jmeter": {"path": str(tmp_path / "no-jmeter-here")}},
+            }
+        )
+    )
     return Scenario(root=tmp_path, entry=entry, kind=EntryKind.TAURUS, sha256="0" * 64)
 
 
@@ -238,7 +284,8 @@ def test_checks_report_hostless_samplers_unless_an_address_is_given(tmp_path):
     checked = check_scenario(scenario, require_tools=False)
     assert checked.unaddressed == [
         "test.json: test.jmx: HTTP samplers name no host (Home page, Login): set SALVO_TARGET_HOST, a host in "
-        "the plan (sampler or HTTP Request Defaults), or default-address in the Taurus scenario"]
+        "the plan (sampler or HTTP Request Defaults), or default-address in the Taurus scenario"
+    ]
     with pytest.raises(ScenarioError, match=r"^test\.json: test\.jmx: HTTP samplers name no host"):
         checked.require_hosts()
     assert check_scenario(scenario, target_host=TARGET, require_tools=False).unaddressed == []
@@ -295,14 +342,19 @@ def test_the_scenarios_own_default_address_wins_over_the_target_host(tmp_path, m
 
 def test_jmeter_requests_get_the_target_as_default_address_and_are_refused_without_one(tmp_path):
     entry = tmp_path / "t.json"
-    entry.write_text(json.dumps({
-        "execution": [{"executor": "jmeter", "scenario": {"requests": ["/cart", "http://h/x"]}}],
-        "modules": {"jmeter": {"path": str(tmp_path / "none")}},
-    }))
+    entry.write_text(
+        json.dumps(
+            {
+                "execution": [{"executor": "jmeter", "scenario": {"requests": ["/cart", "http://h/x"]}}],
+                "modules": {"jmeter": {"path": str(tmp_path / "none")}},
+            }
+        )
+    )
     scenario = Scenario(root=tmp_path, entry=entry, kind=EntryKind.TAURUS, sha256="0" * 64)
     assert check_scenario(scenario, require_tools=False).unaddressed == [
         "t.json: the inline scenario of execution item 1: request URL '/cart' is relative and nothing names a "
-        "host: set `default-address` in the Taurus scenario, or SALVO_TARGET_HOST"]
+        "host: set `default-address` in the Taurus scenario, or SALVO_TARGET_HOST"
+    ]
     assert check_scenario(scenario, target_host=TARGET, require_tools=False).unaddressed == []
 
 

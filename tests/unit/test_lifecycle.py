@@ -7,12 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+
 from tests.support.executors import REPO
 
 LIFECYCLE = str(REPO / "images" / "rehearsal" / "lifecycle.py")
 # Prints "ready" once its SIGTERM handler is in place, then waits for a signal; exits 7 on SIGTERM.
-SERVER = ("import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(7)); "
-          "print('ready', flush=True); signal.pause()")
+SERVER = (
+    "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(7)); "
+    "print('ready', flush=True); signal.pause()"
+)
 
 
 def lifecycle(*args: str) -> subprocess.Popen:
@@ -21,9 +24,20 @@ def lifecycle(*args: str) -> subprocess.Popen:
 
 def test_announce_writes_the_file_after_the_command_and_keeps_its_exit_code(tmp_path):
     done = tmp_path / "controller-ended"
-    result = subprocess.run([sys.executable, LIFECYCLE, "announce", str(done), "--", sys.executable, "-c",
-                             "import pathlib, sys; assert not pathlib.Path(sys.argv[1]).exists(); sys.exit(3)",
-                             str(done)], timeout=30)
+    result = subprocess.run(
+        [
+            sys.executable,
+            LIFECYCLE,
+            "announce",
+            str(done),
+            "--",
+            sys.executable,
+            "-c",
+            "import pathlib, sys; assert not pathlib.Path(sys.argv[1]).exists(); sys.exit(3)",
+            str(done),
+        ],
+        timeout=30,
+    )
     assert result.returncode == 3 and done.read_text() == "3\n"
 
 

@@ -72,8 +72,9 @@ def test_the_packages_compiled_on_arm64_really_lack_a_wheel_there():
     locked = {canonicalize_name(name): hashes for lock in LOCKS for (name, _), hashes in pins(lock).items()}
     for name in COMPILED_ON_ARM64:
         assert name in locked, f"{name} is no longer locked: drop it from COMPILED_ON_ARM64"
-        assert not any((lock_script.artifact(FILES[h])[2] or set()) & tags for h in locked[name]), \
+        assert not any((lock_script.artifact(FILES[h])[2] or set()) & tags for h in locked[name]), (
             f"{name} now has an arm64 wheel: drop it from COMPILED_ON_ARM64"
+        )
 
 
 @pytest.mark.parametrize("dockerfile", sorted((REPO / "images").glob("*/Dockerfile")), ids=lambda p: p.parent.name)

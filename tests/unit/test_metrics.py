@@ -12,7 +12,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from salvo.common.errors import ExitCode
 from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
 from salvo.common.protocol import (
-    MAX_LIVE_LABELS, IntervalStats, LabelInterval, Start, decode_command, decode_status, encode,
+    MAX_LIVE_LABELS,
+    IntervalStats,
+    LabelInterval,
+    Start,
+    decode_command,
+    decode_status,
+    encode,
 )
 from salvo.common.settings import load
 from salvo.controller.metrics import LABEL_MERGES_PER_SECOND, LiveMetrics, MetricsPortUnavailable, serving
@@ -20,7 +26,7 @@ from salvo.controller.settings import ControllerSettings
 from salvo.executor.aggregate import IntervalAccumulator
 from salvo.executor.samples import Sample, SampleKind
 from tests.support.executors import free_port
-from tests.unit.test_controller import members, make
+from tests.unit.test_controller import make, members
 
 
 def histogram(*values_ms: float, digits: int = SERIES_DIGITS) -> str:
@@ -31,12 +37,22 @@ def histogram(*values_ms: float, digits: int = SERIES_DIGITS) -> str:
 
 
 def stats(executor_id: str, users: int = 0, **labels: tuple[int, int, list[float]]) -> IntervalStats:
-    parts = {name: LabelInterval(requests=r, failures=f, histogram=histogram(*values)) for name, (r, f, values) in
-             labels.items()}
+    parts = {
+        name: LabelInterval(requests=r, failures=f, histogram=histogram(*values))
+        for name, (r, f, values) in labels.items()
+    }
     every = [v for _, _, values in labels.values() for v in values]
-    return IntervalStats(executor_id=executor_id, run_id="run-1", interval_start=0, interval_end=1, users=users,
-                         requests=sum(r for r, _, _ in labels.values()), failures=sum(f for _, f, _ in labels.values()),
-                         histogram=histogram(*every, digits=3), labels=parts)
+    return IntervalStats(
+        executor_id=executor_id,
+        run_id="run-1",
+        interval_start=0,
+        interval_end=1,
+        users=users,
+        requests=sum(r for r, _, _ in labels.values()),
+        failures=sum(f for _, f, _ in labels.values()),
+        histogram=histogram(*every, digits=3),
+        labels=parts,
+    )
 
 
 def samples(metrics: LiveMetrics) -> dict[tuple, float]:
@@ -62,11 +78,18 @@ def test_counters_quantiles_users_and_executors_from_interval_stats():
     assert found[("salvo_label_failures_total", (("label", "/slow"),))] == 2
     assert found[("salvo_requests_per_second", ())] == 50.0 and found[("salvo_failure_ratio", ())] == 0.03
     assert found[("salvo_latency_seconds", (("quantile", "0.95"),))] == 0.5
-    assert found[("salvo_label_latency_seconds", (("label", "/"), ("quantile", "0.99")))] == pytest.approx(0.010, rel=0.01)
-    assert found[("salvo_label_latency_seconds", (("label", "/slow"), ("quantile", "0.5")))] == pytest.approx(0.5, rel=0.01)
+    assert found[("salvo_label_latency_seconds", (("label", "/"), ("quantile", "0.99")))] == pytest.approx(
+        0.010, rel=0.01
+    )
+    assert found[("salvo_label_latency_seconds", (("label", "/slow"), ("quantile", "0.5")))] == pytest.approx(
+        0.5, rel=0.01
+    )
     assert found[("salvo_users", ())] == 12
     assert [found[("salvo_executors", (("state", s),))] for s in ("active", "lost", "finished")] == [2, 1, 1]
-    assert found[("salvo_run_state", (("state", "watch"),))] == 1 and found[("salvo_run_state", (("state", "discovery"),))] == 0
+    assert (
+        found[("salvo_run_state", (("state", "watch"),))] == 1
+        and found[("salvo_run_state", (("state", "discovery"),))] == 0
+    )
     assert found[("salvo_start_time_seconds", ())] == 1_700_000_000.5
 
 
@@ -80,7 +103,10 @@ def test_a_label_without_requests_in_an_interval_loses_its_quantiles_but_keeps_i
     assert ("salvo_label_latency_seconds", (("label", "/a"), ("quantile", "0.5"))) in found
     assert not [key for key in found if key[0] == "salvo_label_latency_seconds" and ("label", "/b") in key[1]]
     assert found[("salvo_label_requests_total", (("label", "/b"),))] == 5
-    assert found[("salvo_latency_seconds", (("quantile", "0.5"),))] != found[("salvo_latency_seconds", (("quantile", "0.5"),))]  # NaN: no request
+    assert (
+        found[("salvo_latency_seconds", (("quantile", "0.5"),))]
+        != found[("salvo_latency_seconds", (("quantile", "0.5"),))]
+    )  # NaN: no request
 
 
 def test_labels_beyond_the_cap_are_counted_in_the_totals_only():
@@ -100,7 +126,9 @@ def test_past_the_merge_budget_quantiles_come_from_the_first_messages_and_counte
     metrics.interval(rps=4, failure_ratio=0, latency_ms={})
     found = samples(metrics)
     assert found[("salvo_label_requests_total", (("label", "/"),))] == 4
-    assert found[("salvo_label_latency_seconds", (("label", "/"), ("quantile", "0.99")))] == pytest.approx(0.010, rel=0.01)
+    assert found[("salvo_label_latency_seconds", (("label", "/"), ("quantile", "0.99")))] == pytest.approx(
+        0.010, rel=0.01
+    )
     assert found[("salvo_label_latency_coverage_ratio", ())] == 0.5
     metrics.add(stats("node-0", **{"/": (1, 0, [1000.0])}))  # a new interval, a new budget
     metrics.interval(rps=1, failure_ratio=0, latency_ms={})
@@ -134,8 +162,10 @@ def test_executor_accumulates_per_label_only_when_asked():
 
 
 def settings(**env) -> ControllerSettings:
-    return load(ControllerSettings, {"SALVO_RESULTS_URI": "s3://results-bucket/results/",
-                                     **{f"SALVO_{k.upper()}": str(v) for k, v in env.items()}})
+    return load(
+        ControllerSettings,
+        {"SALVO_RESULTS_URI": "s3://results-bucket/results/", **{f"SALVO_{k.upper()}": str(v) for k, v in env.items()}},
+    )
 
 
 def test_the_endpoint_serves_while_open_and_is_gone_after():
@@ -144,8 +174,11 @@ def test_the_endpoint_serves_while_open_and_is_gone_after():
         metrics.add(stats("node-0", **{"/": (3, 0, [1.0] * 3)}))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             text = response.read().decode()
-    assert 'salvo_requests_total{run_id="run-1"} 3.0' in text and 'salvo_run_state{run_id="run-1",state="watch"} 1.0' in text
-    with pytest.raises(OSError):
+    assert (
+        'salvo_requests_total{run_id="run-1"} 3.0' in text
+        and 'salvo_run_state{run_id="run-1",state="watch"} 1.0' in text
+    )
+    with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
@@ -159,9 +192,11 @@ def test_a_taken_port_is_a_one_line_exit_2():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(MetricsPortUnavailable) as caught:
-            with serving(settings(metrics_port=port, metrics_bind="127.0.0.1"), "run-1", [], lambda: ""):
-                pass
+        with (
+            pytest.raises(MetricsPortUnavailable) as caught,
+            serving(settings(metrics_port=port, metrics_bind="127.0.0.1"), "run-1", [], lambda: ""),
+        ):
+            pass
     assert caught.value.exit_code == ExitCode.CONFIG == 2
     assert f"SALVO_METRICS_PORT={port}" in str(caught.value) and "\n" not in str(caught.value)
 
@@ -176,10 +211,12 @@ def test_the_controller_asks_for_labels_and_feeds_the_metrics_through_its_run(tm
     # the fake streams one IntervalStats (20 requests) a second and its run's last second in the summary only
     assert found[("salvo_requests_total", ())] == 3 * 2 * 20
     assert found[("salvo_label_requests_total", (("label", "/"),))] == 3 * 2 * 20
-    assert found[("salvo_label_latency_seconds", (("label", "/"), ("quantile", "0.95")))] == pytest.approx(0.010, rel=0.01)
+    assert found[("salvo_label_latency_seconds", (("label", "/"), ("quantile", "0.95")))] == pytest.approx(
+        0.010, rel=0.01
+    )
     assert [found[("salvo_executors", (("state", s),))] for s in ("active", "lost", "finished")] == [0, 0, 3]
     assert found[("salvo_run_state", (("state", "conclusion"),))] == 1
-    with pytest.raises(OSError):  # the endpoint ends with the controller
+    with pytest.raises(ConnectionRefusedError):  # the endpoint ends with the controller
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 

@@ -28,35 +28,46 @@ WEIGHTS = {"us-east-1": 60, "eu-west-1": 40}
 
 # --- SALVO_REGION_WEIGHTS ------------------------------------------------------------------
 
+
 def test_weights_parse_into_a_typed_mapping_in_the_order_given():
     assert parse_region_weights("us-east-1:60,eu-west-1:40") == {"us-east-1": 60, "eu-west-1": 40}
     assert parse_region_weights(" us-east-1 : 3 , ap-southeast-2:1 ") == {"us-east-1": 3, "ap-southeast-2": 1}
     assert parse_region_weights("") is None and parse_region_weights(None) is None
 
 
-@pytest.mark.parametrize(("text", "fault"), [
-    ("us-east-1:60,us-east-1:40", "us-east-1 is given twice"),
-    ("us-east-1:0", "a weight is a whole number from 1"),
-    ("us-east-1:-3", "a weight is a whole number from 1"),
-    ("us-east-1:1.5", "a weight is a whole number from 1"),
-    ("us-east-1:60%", "a weight is a whole number from 1"),
-    ("us-east-1", "expected region:weight"),
-    ("US-EAST-1:1", "expected a region name"),
-    ("us east:1", "expected a region name"),
-    (":4", "expected a region name"),
-])
+@pytest.mark.parametrize(
+    ("text", "fault"),
+    [
+        ("us-east-1:60,us-east-1:40", "us-east-1 is given twice"),
+        ("us-east-1:0", "a weight is a whole number from 1"),
+        ("us-east-1:-3", "a weight is a whole number from 1"),
+        ("us-east-1:1.5", "a weight is a whole number from 1"),
+        ("us-east-1:60%", "a weight is a whole number from 1"),
+        ("us-east-1", "expected region:weight"),
+        ("US-EAST-1:1", "expected a region name"),
+        ("us east:1", "expected a region name"),
+        (":4", "expected a region name"),
+    ],
+)
 def test_bad_weights_are_refused_naming_the_fault(text, fault):
     with pytest.raises(ValueError, match=fault):
         parse_region_weights(text)
 
 
 def test_the_controller_setting_is_parsed_once_and_needs_fleet_users():
-    settings = load(ControllerSettings, {"SALVO_RESULTS_URI": "s3://results-bucket/r/", "SALVO_FLEET_USERS": "10",
-                                         "SALVO_REGION_WEIGHTS": "us-east-1:60,eu-west-1:40"})
+    settings = load(
+        ControllerSettings,
+        {
+            "SALVO_RESULTS_URI": "s3://results-bucket/r/",
+            "SALVO_FLEET_USERS": "10",
+            "SALVO_REGION_WEIGHTS": "us-east-1:60,eu-west-1:40",
+        },
+    )
     assert settings.region_weights == WEIGHTS
-    for env, message in [({"SALVO_REGION_WEIGHTS": "us-east-1:60", "SALVO_LOAD_MODE": "fleet"},
-                          "set SALVO_FLEET_USERS too"),
-                         ({"SALVO_REGION_WEIGHTS": "us-east-1:6,us-east-1:4", "SALVO_FLEET_USERS": "10"}, "twice")]:
+    for env, message in [
+        ({"SALVO_REGION_WEIGHTS": "us-east-1:60", "SALVO_LOAD_MODE": "fleet"}, "set SALVO_FLEET_USERS too"),
+        ({"SALVO_REGION_WEIGHTS": "us-east-1:6,us-east-1:4", "SALVO_FLEET_USERS": "10"}, "twice"),
+    ]:
         with pytest.raises(ConfigError) as refused:
             load(ControllerSettings, {"SALVO_RESULTS_URI": "s3://results-bucket/r/", **env})
         assert message in str(refused.value) and refused.value.exit_code == ExitCode.CONFIG
@@ -64,16 +75,20 @@ def test_the_controller_setting_is_parsed_once_and_needs_fleet_users():
 
 # --- the split -------------------------------------------------------------------------------
 
+
 @given(st.integers(0, 10**6), st.lists(st.integers(1, 1000), min_size=1, max_size=8))
 def test_the_region_split_is_exact_and_within_one_of_the_proportion(total, weights):
     parts = split_weighted(total, weights)
     assert sum(parts) == total
-    for part, weight in zip(parts, weights):
+    for part, weight in zip(parts, weights, strict=True):
         assert abs(part - total * weight / sum(weights)) < 1
 
 
-@given(st.integers(0, 10**6), st.lists(st.tuples(st.integers(1, 1000), st.integers(1, 40)), min_size=1, max_size=6),
-       st.randoms(use_true_random=False))
+@given(
+    st.integers(0, 10**6),
+    st.lists(st.tuples(st.integers(1, 1000), st.integers(1, 40)), min_size=1, max_size=6),
+    st.randoms(use_true_random=False),
+)
 def test_every_executors_share_sums_to_its_regions_and_all_to_the_total(total, regions, random):
     weights = [w for w, _ in regions]
     member_regions = [r for r, (_, size) in enumerate(regions) for _ in range(size)]
@@ -82,7 +97,7 @@ def test_every_executors_share_sums_to_its_regions_and_all_to_the_total(total, r
     shares = [slot.count(total) for slot in slots]
     assert sum(shares) == total
     for region, part in enumerate(split_weighted(total, weights)):
-        mine = [s for s, r in zip(shares, member_regions) if r == region]
+        mine = [s for s, r in zip(shares, member_regions, strict=True) if r == region]
         assert sum(mine) == part and max(mine) - min(mine) <= 1
     rates = [slot.rate(10.0) for slot in slots]
     assert sum(rates) == pytest.approx(10.0)
@@ -113,9 +128,15 @@ def test_the_example_60_40_over_two_and_one_executors():
 
 # --- on the wire -------------------------------------------------------------------------------
 
+
 def start(fleet, fleet_regions, regions=WEIGHTS, users=10) -> Start:
-    return Start(run_id="run-1", fleet=fleet, start_at=time.time() + 5,
-                 load=FleetLoad(mode=LoadMode.FLEET, users=users, regions=regions), fleet_regions=fleet_regions)
+    return Start(
+        run_id="run-1",
+        fleet=fleet,
+        start_at=time.time() + 5,
+        load=FleetLoad(mode=LoadMode.FLEET, users=users, regions=regions),
+        fleet_regions=fleet_regions,
+    )
 
 
 def test_the_start_carries_a_region_number_per_member_and_each_executor_finds_its_slot():
@@ -127,13 +148,16 @@ def test_the_start_carries_a_region_number_per_member_and_each_executor_finds_it
     assert len(encode(start([f"executor-{n:05d}" for n in range(2000)], [n % 2 for n in range(2000)]))) < 60_000
 
 
-@pytest.mark.parametrize(("fleet_regions", "regions", "fault"), [
-    ([0, 1], WEIGHTS, "fleet_regions: 2 for a fleet of 3"),
-    ([0, 0, 0], WEIGHTS, "a weighted region has no executor"),
-    ([0, 1, 2], WEIGHTS, "beyond the 2 weighted regions"),
-    (None, WEIGHTS, "both or neither"),
-    ([0, 0, 0], None, "both or neither"),
-])
+@pytest.mark.parametrize(
+    ("fleet_regions", "regions", "fault"),
+    [
+        ([0, 1], WEIGHTS, "fleet_regions: 2 for a fleet of 3"),
+        ([0, 0, 0], WEIGHTS, "a weighted region has no executor"),
+        ([0, 1, 2], WEIGHTS, "beyond the 2 weighted regions"),
+        (None, WEIGHTS, "both or neither"),
+        ([0, 0, 0], None, "both or neither"),
+    ],
+)
 def test_a_start_whose_regions_do_not_cover_the_fleet_is_refused(fleet_regions, regions, fault):
     frame = json.loads(encode(start(["a", "b", "c"], [0, 1, 1])))
     frame["fleet_regions"], frame["load"]["regions"] = fleet_regions, regions
@@ -143,8 +167,10 @@ def test_a_start_whose_regions_do_not_cover_the_fleet_is_refused(fleet_regions, 
 
 def test_regions_need_fleet_users_and_bounded_weights():
     frame = json.loads(encode(start(["a", "b"], [0, 1])))
-    for changed, fault in [({"users": None}, "regions split users"),
-                           ({"regions": {"us-east-1": 0, "eu-west-1": 1}}, "greater than or equal to 1")]:
+    for changed, fault in [
+        ({"users": None}, "regions split users"),
+        ({"regions": {"us-east-1": 0, "eu-west-1": 1}}, "greater than or equal to 1"),
+    ]:
         with pytest.raises(ProtocolError, match=fault):
             decode_command(json.dumps({**frame, "load": {**frame["load"], **changed}}).encode())
 
@@ -158,6 +184,7 @@ def test_a_status_says_its_region_and_a_malformed_one_is_refused():
 
 
 # --- where an executor runs ----------------------------------------------------------------------
+
 
 class Settings:
     executor_id = None
@@ -190,8 +217,10 @@ def test_the_ecs_metadata_is_read_once_for_the_id_and_the_region(monkeypatch):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             reads.append(self.path)
-            body = {"TaskARN": "arn:aws:ecs:ap-southeast-2:123456789012:task/load/abc123",
-                    "AvailabilityZone": "ap-southeast-2b"}
+            body = {
+                "TaskARN": "arn:aws:ecs:ap-southeast-2:123456789012:task/load/abc123",
+                "AvailabilityZone": "ap-southeast-2b",
+            }
             self.send_response(200)
             self.end_headers()
             self.wfile.write(json.dumps(body).encode())
@@ -213,9 +242,12 @@ def test_the_ecs_metadata_is_read_once_for_the_id_and_the_region(monkeypatch):
 
 # --- the controller ------------------------------------------------------------------------------
 
+
 def armed(**regions) -> dict[str, Status]:
-    return {executor: Status(executor_id=executor, version="1", state=ExecutorState.ARMED, region=region)
-            for executor, region in regions.items()}
+    return {
+        executor: Status(executor_id=executor, version="1", state=ExecutorState.ARMED, region=region)
+        for executor, region in regions.items()
+    }
 
 
 def test_the_controller_numbers_each_members_region_in_the_starts_fleet_order():
@@ -224,11 +256,14 @@ def test_the_controller_numbers_each_members_region_in_the_starts_fleet_order():
     assert fleet_regions(FleetLoad(), armed(a="us-east-1")) is None
 
 
-@pytest.mark.parametrize(("members", "fault"), [
-    ({"a": "us-east-1", "b": "eu-west-1", "c": "ap-south-1"}, "c (ap-south-1) run elsewhere"),
-    ({"a": "us-east-1", "b": None}, "b (region unknown) run elsewhere"),
-    ({"a": "us-east-1", "b": "us-east-1"}, "gives load to eu-west-1, where no executor was found"),
-])
+@pytest.mark.parametrize(
+    ("members", "fault"),
+    [
+        ({"a": "us-east-1", "b": "eu-west-1", "c": "ap-south-1"}, "c (ap-south-1) run elsewhere"),
+        ({"a": "us-east-1", "b": None}, "b (region unknown) run elsewhere"),
+        ({"a": "us-east-1", "b": "us-east-1"}, "gives load to eu-west-1, where no executor was found"),
+    ],
+)
 def test_a_fleet_that_does_not_match_the_weights_is_refused_with_exit_3(members, fault):
     with pytest.raises(RegionsRefused) as refused:
         fleet_regions(FleetLoad(mode=LoadMode.FLEET, users=10, regions=WEIGHTS), armed(**members))
@@ -240,17 +275,25 @@ def test_the_controller_starts_by_region_and_reports_each_region(tmp_path):
     from tests.support.fake_fleet import FakeMember
     from tests.unit.test_controller import make, report
 
-    fleet_members = [FakeMember(host=f"10.9.0.{10 + n}", executor_id=f"node-{n}", rate=20, region=region)
-                     for n, region in enumerate(["us-east-1", "eu-west-1", "us-east-1"])]
+    fleet_members = [
+        FakeMember(host=f"10.9.0.{10 + n}", executor_id=f"node-{n}", rate=20, region=region)
+        for n, region in enumerate(["us-east-1", "eu-west-1", "us-east-1"])
+    ]
     controller, fleet = make(fleet_members, tmp_path, fleet_users=10, region_weights="us-east-1:60,eu-west-1:40")
     assert controller.run() == ExitCode.OK
     (sent,) = fleet.links[-1].of_type(Start)
     assert sent.fleet == ["node-0", "node-1", "node-2"] and sent.fleet_regions == [1, 0, 1]
     data = report(tmp_path)
     assert {e: entry["share"]["users"] for e, entry in data["executors"].items()} == {
-        "node-0": 3, "node-1": 4, "node-2": 3}
+        "node-0": 3,
+        "node-1": 4,
+        "node-2": 3,
+    }
     assert {e: entry["region"] for e, entry in data["executors"].items()} == {
-        "node-0": "us-east-1", "node-1": "eu-west-1", "node-2": "us-east-1"}
+        "node-0": "us-east-1",
+        "node-1": "eu-west-1",
+        "node-2": "us-east-1",
+    }
     assert data["fleet_load"]["region_weights"] == WEIGHTS
     regions = data["regions"]
     assert list(regions) == ["eu-west-1", "us-east-1"]
@@ -275,8 +318,11 @@ def test_a_fleet_in_the_wrong_regions_starts_nothing(tmp_path):
 
 def test_prometheus_counts_and_quantiles_per_region():
     metrics = LiveMetrics("run-1")
-    metrics.started(start_at=1_700_000_000.0, fleet_size=3,
-                    regions={"node-0": "us-east-1", "node-1": "eu-west-1", "node-2": "us-east-1"})
+    metrics.started(
+        start_at=1_700_000_000.0,
+        fleet_size=3,
+        regions={"node-0": "us-east-1", "node-1": "eu-west-1", "node-2": "us-east-1"},
+    )
     metrics.add(stats("node-0", **{"/": (10, 1, [10.0] * 10)}))
     metrics.add(stats("node-2", **{"/": (10, 0, [30.0] * 10)}))
     metrics.add(stats("node-1", **{"/": (5, 0, [100.0] * 5)}))
@@ -286,21 +332,23 @@ def test_prometheus_counts_and_quantiles_per_region():
     assert found[("salvo_region_requests_total", (("region", "eu-west-1"),))] == 5
     assert found[("salvo_region_failures_total", (("region", "us-east-1"),))] == 1
     assert found[("salvo_region_executors", (("region", "us-east-1"),))] == 2
-    assert found[("salvo_region_latency_seconds", (("quantile", "0.5"), ("region", "eu-west-1")))] == \
-        pytest.approx(0.1, rel=0.01)
-    assert found[("salvo_region_latency_seconds", (("quantile", "0.99"), ("region", "us-east-1")))] == \
-        pytest.approx(0.03, rel=0.01)
+    assert found[("salvo_region_latency_seconds", (("quantile", "0.5"), ("region", "eu-west-1")))] == pytest.approx(
+        0.1, rel=0.01
+    )
+    assert found[("salvo_region_latency_seconds", (("quantile", "0.99"), ("region", "us-east-1")))] == pytest.approx(
+        0.03, rel=0.01
+    )
 
 
 # --- inside the load tool ------------------------------------------------------------------------
+
 
 def test_a_weighted_slot_travels_on_the_go_line_and_into_the_scenarios_environment(monkeypatch):
     from salvo import fleet
     from salvo.executor.gate import Go, check_go, decode_go, encode_go
 
     slot = fleet_slots(3, (40, 60), (0, 1, 1))[2]
-    go = Go(start_at=1_800_000_000.0, index=2, size=3, run_id="run-1", mode="fleet", users=3, rate=1.5,
-            weighted=slot)
+    go = Go(start_at=1_800_000_000.0, index=2, size=3, run_id="run-1", mode="fleet", users=3, rate=1.5, weighted=slot)
     check_go(go)
     line = encode_go(go).decode()
     assert "slot=1/2/1/40,60" in line
@@ -336,13 +384,28 @@ def test_the_executor_tells_its_load_tool_its_weighted_slot():
     from salvo.executor.fleetplace import place_in
     from salvo.executor.settings import ExecutorSettings
 
-    executor_settings = load_settings(ExecutorSettings, {"SALVO_SCENARIO_URI": "s3://scenario-bucket/s.py",
-                                                         "SALVO_RESULTS_URI": "s3://results-bucket/r/", "SALVO_INSECURE": "true"})
+    executor_settings = load_settings(
+        ExecutorSettings,
+        {
+            "SALVO_SCENARIO_URI": "s3://scenario-bucket/s.py",
+            "SALVO_RESULTS_URI": "s3://results-bucket/r/",
+            "SALVO_INSECURE": "true",
+        },
+    )
     place = place_in(start(["a", "b", "c"], [0, 1, 1]), "b", executor_settings, [None])
     assert (place.users, place.weighted) == (3, Slot(position=0, members=2, weights=(40, 60), region=1))
     assert place.go(1_800_000_000.0).slot.count(10) == 3
-    plain = place_in(Start(run_id="run-1", fleet=["a", "b", "c"], start_at=time.time() + 5,
-                           load=FleetLoad(mode=LoadMode.FLEET, users=10)), "b", executor_settings, [None])
+    plain = place_in(
+        Start(
+            run_id="run-1",
+            fleet=["a", "b", "c"],
+            start_at=time.time() + 5,
+            load=FleetLoad(mode=LoadMode.FLEET, users=10),
+        ),
+        "b",
+        executor_settings,
+        [None],
+    )
     assert plain.weighted is None and plain.users == 3
 
 
@@ -353,5 +416,7 @@ def test_a_region_whose_share_leaves_an_executor_idle_is_refused_as_a_setting():
     with pytest.raises(FleetLoadRefused) as refused:  # eu-west-1: 0.2 of a user -> 0
         check_fleet_load(load, armed(a="eu-west-1", b="us-east-1"))
     assert "leaves a with no users" in str(refused.value) and refused.value.exit_code == ExitCode.CONFIG
-    check_fleet_load(FleetLoad(mode=LoadMode.FLEET, users=20, regions={"us-east-1": 95, "eu-west-1": 5}),
-                     armed(a="eu-west-1", b="us-east-1"))  # 1 and 19: runs
+    check_fleet_load(
+        FleetLoad(mode=LoadMode.FLEET, users=20, regions={"us-east-1": 95, "eu-west-1": 5}),
+        armed(a="eu-west-1", b="us-east-1"),
+    )  # 1 and 19: runs

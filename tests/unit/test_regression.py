@@ -18,8 +18,11 @@ RESULTS = "s3://results-bucket/results/"
 def test_parses_units_directions_and_labels():
     parsed = parse("p95+10%; p99+200ms; p99.9+1.5s; error_rate+0.5pp; rps-20%; label:GET http://api:8080/login:p99+15%")
     assert [(t.metric, t.unit, t.limit, t.label) for t in parsed] == [
-        ("p95", Unit.PERCENT, 10, None), ("p99", Unit.MS, 200, None), ("p99.9", Unit.MS, 1500, None),
-        ("error_rate", Unit.POINTS, 0.5, None), ("rps", Unit.PERCENT, 20, None),
+        ("p95", Unit.PERCENT, 10, None),
+        ("p99", Unit.MS, 200, None),
+        ("p99.9", Unit.MS, 1500, None),
+        ("error_rate", Unit.POINTS, 0.5, None),
+        ("rps", Unit.PERCENT, 20, None),
         ("p99", Unit.PERCENT, 15, "GET http://api:8080/login"),
     ]
     assert parsed[0].rising and not parsed[4].rising
@@ -68,8 +71,10 @@ def test_bad_baseline_run_is_exit_2(value):
 
 
 def test_settings_hold_parsed_thresholds_and_the_baseline():
-    settings = load(ControllerSettings, {"SALVO_RESULTS_URI": RESULTS, "SALVO_BASELINE_RUN": "run-7",
-                                         "SALVO_REGRESSION": "p95+10%; error_rate+0.5pp"})
+    settings = load(
+        ControllerSettings,
+        {"SALVO_RESULTS_URI": RESULTS, "SALVO_BASELINE_RUN": "run-7", "SALVO_REGRESSION": "p95+10%; error_rate+0.5pp"},
+    )
     assert settings.baseline_run == "run-7" and [t.metric for t in settings.regression] == ["p95", "error_rate"]
 
 
@@ -105,6 +110,7 @@ def test_a_threshold_without_data_fails_and_says_which_side_lacks_it():
 
 
 def test_description_shows_base_new_and_change():
-    (result,) = evaluate(parse("error_rate+0.5pp"), figures("a", {"error_rate": 0.001}),
-                         figures("b", {"error_rate": 0.008}))
+    (result,) = evaluate(
+        parse("error_rate+0.5pp"), figures("a", {"error_rate": 0.001}), figures("b", {"error_rate": 0.008})
+    )
     assert result.description == "error_rate+0.5pp: FAIL (base 0.10 %, new 0.80 %, +0.70 pp)"

@@ -1,4 +1,7 @@
-"""report.json's added figures and report.html's content, without a browser (tests/integration/test_report_browser.py draws it)."""
+"""report.json's added figures and report.html's content, without a browser.
+
+tests/integration/test_report_browser.py draws it.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from salvo.common.summary_schema import Timings
 from salvo.controller import report_html
 from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.merge import merge_summaries
 from salvo.controller.report import Report
-from salvo.common.summary_schema import Timings
 from salvo.controller.report_data import MAX_EXECUTOR_SERIES, released_at
-from salvo.controller.verdict import judge
 from salvo.controller.settings import LostExecutorPolicy
+from salvo.controller.verdict import judge
 from salvo.executor.toolversions import load_tool_versions
 from tests.support.reports import LABELS, START_AT, Shape, realistic_report
 
@@ -37,15 +40,41 @@ def tbody_rows(page: str, table_id: str) -> int:
 
 def test_report_json_keeps_its_fields_and_adds_the_report_figures(report):
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-    for legacy in ("schema", "run_id", "status", "verdict", "exit_code", "verdict_reasons", "executors", "failed",
-                   "start_at", "fleet", "fleet_load", "baseline", "contributors", "lost", "missing", "start_skew_ms",
-                   "first_requests", "overall", "labels", "per_executor", "codes", "errors", "criteria", "series"):
+    for legacy in (
+        "schema",
+        "run_id",
+        "status",
+        "verdict",
+        "exit_code",
+        "verdict_reasons",
+        "executors",
+        "failed",
+        "start_at",
+        "fleet",
+        "fleet_load",
+        "baseline",
+        "contributors",
+        "lost",
+        "missing",
+        "start_skew_ms",
+        "first_requests",
+        "overall",
+        "labels",
+        "per_executor",
+        "codes",
+        "errors",
+        "criteria",
+        "series",
+    ):
         assert legacy in data
     assert set(data["series"][0]) >= {"t", "requests", "failures", "p50", "p95", "p99", "max"}
     entry = data["executors"]["executor-00"]
     assert entry["outcome"] == "finished" and entry["share"]["index"] == 0 and entry["tools"]["locust"] == "2.47.0"
     assert 0 < entry["start_offset_ms"] < 5  # its gate released 0.8-4 ms after start_at
-    assert data["executors"]["executor-03"]["outcome"] == "lost" and data["executors"]["executor-03"]["start_offset_ms"] is None
+    assert (
+        data["executors"]["executor-03"]["outcome"] == "lost"
+        and data["executors"]["executor-03"]["start_offset_ms"] is None
+    )
     assert data["run"]["scenario"]["sha256"].startswith("9f86d0") and data["run"]["fleet_size"] == 4
     assert data["run"]["users"] == 200 and data["run"]["versions"]["bzt"] == "1.17.2"
     assert data["duration_s"] == pytest.approx(30, abs=1.5)
@@ -57,7 +86,7 @@ def test_executor_series_sum_to_the_merged_series(report):
     per_second = {point["t"]: point["requests"] for point in data["series"]}
     summed: dict[int, int] = {}
     for own in data["executor_series"].values():
-        for second, requests in zip(own["t"], own["requests"]):
+        for second, requests in zip(own["t"], own["requests"], strict=True):
             summed[second] = summed.get(second, 0) + requests
     assert summed == per_second
     assert sum(per_second.values()) == data["overall"]["requests"]
@@ -66,7 +95,10 @@ def test_executor_series_sum_to_the_merged_series(report):
 def test_a_large_fleet_keeps_report_json_small_and_says_what_the_chart_leaves_out():
     report = realistic_report(Shape(executors=30, seconds=2, lost=0, rps_per_executor=5))
     data = report.to_dict()
-    assert len(data["executor_series"]) == MAX_EXECUTOR_SERIES and data["executor_series_omitted"] == 30 - MAX_EXECUTOR_SERIES
+    assert (
+        len(data["executor_series"]) == MAX_EXECUTOR_SERIES
+        and data["executor_series_omitted"] == 30 - MAX_EXECUTOR_SERIES
+    )
     page = report.html()
     charts = json.loads(re.search(r'id="salvo-chart-data">(.*?)</script>', page, re.S).group(1))
     assert charts["executors_hidden"] == 6 and tbody_rows(page, "executors") == 30
@@ -102,8 +134,13 @@ def test_the_tables_have_a_row_per_label_executor_code_and_criterion(report):
 
 
 def test_cells_are_escaped():
-    data = {"run_id": "<r>", "verdict": "fail", "labels": {"<img src=x>": {"requests": 1}},
-            "errors": {"<script>alert(1)</script>": 3}, "series": [{"t": 1, "note": "</script><b>"}]}
+    data = {
+        "run_id": "<r>",
+        "verdict": "fail",
+        "labels": {"<img src=x>": {"requests": 1}},
+        "errors": {"<script>alert(1)</script>": 3},
+        "series": [{"t": 1, "note": "</script><b>"}],
+    }
     page = report_html.render_html(data)
     assert "<img src=x>" not in page and "<script>alert(1)" not in page and "</script><b>" not in page
 
@@ -140,8 +177,14 @@ def test_the_assets_ship_as_package_data():
     patterns = config["tool"]["setuptools"]["package-data"]["salvo.controller"]
     assert patterns == ["assets/*"]
     names = {path.name for path in ASSETS.iterdir()}
-    assert {"report.html.template", "report.js", "report.css", "uplot.iife.min.js", "uplot.min.css",
-            "uplot.LICENSE"} <= names
+    assert {
+        "report.html.template",
+        "report.js",
+        "report.css",
+        "uplot.iife.min.js",
+        "uplot.min.css",
+        "uplot.LICENSE",
+    } <= names
     assert "MIT License" in (ASSETS / "uplot.LICENSE").read_text()
     assert f"(v{report_html.UPLOT_VERSION})" in (ASSETS / "uplot.iife.min.js").read_text()[:200]
 

@@ -16,7 +16,7 @@ def test_release_times_are_read_before_the_gates_close_and_locust_is_reaped(tmp_
     locusts = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]) for _ in range(2)]
     pairs = [socket.socketpair() for _ in locusts]
     try:
-        for (ours, _), locust in zip(pairs, locusts):
+        for (ours, _), locust in zip(pairs, locusts, strict=True):
             ours.setblocking(False)
             runner._gates.append(_Gate(conn=ours, pid=locust.pid))
         pairs[0][1].sendall(gate.encode_released(1_700_000_000.25) + gate.encode_done(1_700_000_010.0))

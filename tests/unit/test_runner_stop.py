@@ -42,7 +42,8 @@ def stopped(tmp_path: Path, *, deaf: int, linger: float) -> tuple[int, float]:
     with open(artifacts / "bzt.out", "wb") as output:
         runner.process = subprocess.Popen(
             [sys.executable, "-c", FAKE_BZT, str(deaf), str(linger), str(count_file)],
-            stdout=output, stderr=subprocess.STDOUT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 30

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from salvo.common.histogram import LatencyHistogram
-from salvo.executor.samples import SampleKind, SampleTail, SampleWriter, read_samples
 from salvo.executor.aggregate import SummaryBuilder
+from salvo.executor.samples import SampleKind, SampleTail, SampleWriter, read_samples
 
 JTL = (
     "allThreads,timeStamp,label,method,elapsed,bytes,responseCode,responseMessage,success,Latency\n"
@@ -16,7 +16,9 @@ JTL = (
 def test_writer_and_reader_round_trip(tmp_path):
     path = tmp_path / "salvo-samples-1.csv"
     writer = SampleWriter(path)
-    writer.request(start=1.5, elapsed_ms=12.345, label="/a,b", method="GET", code="200", success=True, nbytes=10, message="")
+    writer.request(
+        start=1.5, elapsed_ms=12.345, label="/a,b", method="GET", code="200", success=True, nbytes=10, message=""
+    )
     writer.user_error(start=2.0, label="User", message='ValueError: "quoted", comma')
     writer.close()
     first, second = read_samples(path)
@@ -61,7 +63,11 @@ def test_summary_counts_and_timings(tmp_path):
     summary = builder.to_dict(timings={"start_at": 1800000000.0}, run_id="r", executor_id="e")
     assert summary["schema"] == "salvo.summary/1" and summary["run_id"] == "r"
     assert summary["totals"]["requests"] == 2 and summary["totals"]["failures"] == 1
-    assert summary["timings"] == {"start_at": 1800000000.0, "first_request": 1800000000.25, "last_request": 1800000001.0}
+    assert summary["timings"] == {
+        "start_at": 1800000000.0,
+        "first_request": 1800000000.25,
+        "last_request": 1800000001.0,
+    }
     assert LatencyHistogram.decode(summary["labels"]["/"]["histogram"]).count == 1
     assert [point["t"] for point in summary["series"]] == [1800000000]
 
@@ -79,8 +85,10 @@ def test_histogram_precision_round_trip_and_clamping():
 
 def test_a_jmeter_jtl_stamps_each_request_when_it_began(tmp_path):
     jtl = tmp_path / "kpi.jtl"
-    jtl.write_text("timeStamp,elapsed,label,responseCode,responseMessage,success,bytes,allThreads\n"
-                   "1764300000250,40,GET /,200,OK,true,120,5\n")
+    jtl.write_text(
+        "timeStamp,elapsed,label,responseCode,responseMessage,success,bytes,allThreads\n"
+        "1764300000250,40,GET /,200,OK,true,120,5\n"
+    )
     (began,) = SampleTail(jtl, timestamp_is_start=True).read_new(final=True)
     (ended,) = SampleTail(jtl).read_new(final=True)
     assert began.start == 1764300000.25 and began.end == 1764300000.29

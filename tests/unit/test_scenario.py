@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salvo.executor import bundle as bundle_module
 from salvo.common.errors import ExitCode, ScenarioError
+from salvo.executor import bundle as bundle_module
 from salvo.executor.checks import check_scenario as check
 from salvo.executor.executions import bzt_executors, resolve_executions
 from salvo.executor.locustprobe import check_locustfile
@@ -104,8 +104,12 @@ def executable(path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("t.yml", EntryKind.TAURUS), ("t.YAML", EntryKind.TAURUS), ("test.json", EntryKind.TAURUS),
-     ("shop.py", EntryKind.LOCUSTFILE)],
+    [
+        ("t.yml", EntryKind.TAURUS),
+        ("t.YAML", EntryKind.TAURUS),
+        ("test.json", EntryKind.TAURUS),
+        ("shop.py", EntryKind.LOCUSTFILE),
+    ],
 )
 def test_kind_follows_the_object_name(tmp_path, name, kind):
     source = written(tmp_path / "downloaded", "x")
@@ -136,24 +140,35 @@ def test_unsupported_suffix_names_the_supported_ones(tmp_path, name):
 
 
 def test_bundle_single_config_beats_data_files_and_locustfile(tmp_path):
-    scenario = unpacked(tmp_path, {
-        "test.json": json.dumps(DLT_CONFIG), "locustfile.py": LOCUSTFILE,
-        "data/users.json": "[1, 2, 3]", "data/extra.yml": "- a\n- b\n", "data/.hidden.yml": "execution: {}\n",
-    })
+    scenario = unpacked(
+        tmp_path,
+        {
+            "test.json": json.dumps(DLT_CONFIG),
+            "locustfile.py": LOCUSTFILE,
+            "data/users.json": "[1, 2, 3]",
+            "data/extra.yml": "- a\n- b\n",
+            "data/.hidden.yml": "execution: {}\n",
+        },
+    )
     assert scenario.kind is EntryKind.TAURUS and scenario.entry == scenario.root / "test.json"
 
 
 def test_bundle_locustfile_with_json_data_files(tmp_path):
-    scenario = unpacked(tmp_path, {"locustfile.py": LOCUSTFILE, "data/payload.json": '{"user": "a"}',
-                                   "lib/helpers.py": ""})
+    scenario = unpacked(
+        tmp_path, {"locustfile.py": LOCUSTFILE, "data/payload.json": '{"user": "a"}', "lib/helpers.py": ""}
+    )
     assert scenario.kind is EntryKind.LOCUSTFILE and scenario.entry == scenario.root / "locustfile.py"
 
 
 def test_bundle_of_a_zipped_folder_with_macos_debris(tmp_path):
-    scenario = unpacked(tmp_path, {
-        "proj/test.yml": YAML_INLINE, "proj/configs/other.yml": YAML_INLINE,
-        "__MACOSX/proj/._test.yml": b"\x00\x05\x16\x07 binary resource fork",
-    })
+    scenario = unpacked(
+        tmp_path,
+        {
+            "proj/test.yml": YAML_INLINE,
+            "proj/configs/other.yml": YAML_INLINE,
+            "__MACOSX/proj/._test.yml": b"\x00\x05\x16\x07 binary resource fork",
+        },
+    )
     assert scenario.entry == scenario.root / "proj" / "test.yml"
     nested = unpacked(tmp_path, {"proj/locustfile.py": LOCUSTFILE, "proj/data/u.csv": "a"})
     assert nested.kind is EntryKind.LOCUSTFILE and nested.entry == nested.root / "proj" / "locustfile.py"
@@ -162,12 +177,13 @@ def test_bundle_of_a_zipped_folder_with_macos_debris(tmp_path):
 def test_bundle_with_several_configs_must_name_its_entry(tmp_path):
     members = {"a.yml": YAML_INLINE, "b.json": json.dumps(DLT_CONFIG), "deep/c.yml": YAML_INLINE}
     message = failure(unpacked, tmp_path, members)
-    assert message == ("bundle.zip: several Taurus configs (a.yml, b.json); "
-                       "set SALVO_SCENARIO_ENTRY to the one to run")
+    assert message == ("bundle.zip: several Taurus configs (a.yml, b.json); set SALVO_SCENARIO_ENTRY to the one to run")
     assert unpacked(tmp_path, members, entry="deep/c.yml").entry.relative_to(tmp_path.resolve()) == Path(
-        "work/scenario/deep/c.yml")
+        "work/scenario/deep/c.yml"
+    )
     assert "several locustfile.py files (a/locustfile.py, b/locustfile.py)" in failure(
-        unpacked, tmp_path, {"a/locustfile.py": LOCUSTFILE, "b/locustfile.py": LOCUSTFILE})
+        unpacked, tmp_path, {"a/locustfile.py": LOCUSTFILE, "b/locustfile.py": LOCUSTFILE}
+    )
 
 
 def test_broken_config_in_a_bundle_is_still_its_entry(tmp_path):
@@ -196,8 +212,9 @@ def test_bundle_without_entry(tmp_path):
 
 
 def test_refused_bundle_writes_nothing_outside_its_folder(tmp_path):
-    source = make_zip(tmp_path / "upload.zip", {"locustfile.py": LOCUSTFILE, "../evil.py": "boom",
-                                                "../../evil2.py": "boom"})
+    source = make_zip(
+        tmp_path / "upload.zip", {"locustfile.py": LOCUSTFILE, "../evil.py": "boom", "../../evil2.py": "boom"}
+    )
     before = files_under(tmp_path)
     message = failure(unpack, source, "evil.zip", SHA, tmp_path / "work", entry=None, limits=LIMITS)
     assert message == "evil.zip: member '../evil.py' would be written outside the bundle (path traversal)"
@@ -300,7 +317,7 @@ def test_damaged_zips_fail_cleanly(tmp_path_factory, data):
     try:
         safe_extract(work / "b.zip", work / "out", LIMITS)
     except ScenarioError as exc:
-        assert "\n" not in str(exc) and not any((work / "out").iterdir())
+        assert "\n" not in str(exc) and not any((work / "out").iterdir())  # noqa: PT017 -- may or may not refuse
     assert {p.name for p in work.iterdir()} <= {"b.zip", "out"}
 
 
@@ -318,10 +335,15 @@ def test_loading_follows_bzt(tmp_path):
     tabs = load_taurus_config(written(tmp_path / "tabs.yml", "execution:\n\t- executor: locust\n\t  scenario: s\n"))
     assert tabs["execution"] == [{"executor": "locust", "scenario": "s"}]
     assert load_taurus_config(written(tmp_path / "j.yml", json.dumps(DLT_CONFIG, indent="\t"))) == DLT_CONFIG
-    merged = load_taurus_config(written(tmp_path / "multi.yml", (
-        "execution:\n- executor: locust\n  scenario: a\nsettings:\n  env: {A: 1}\n---\n"
-        "execution:\n- executor: locust\n  scenario: b\nsettings:\n  env: {B: 2}\n~modules: {x: 1}\n"
-    )))
+    merged = load_taurus_config(
+        written(
+            tmp_path / "multi.yml",
+            (
+                "execution:\n- executor: locust\n  scenario: a\nsettings:\n  env: {A: 1}\n---\n"
+                "execution:\n- executor: locust\n  scenario: b\nsettings:\n  env: {B: 2}\n~modules: {x: 1}\n"
+            ),
+        )
+    )
     assert [e["scenario"] for e in merged["execution"]] == ["a", "b"]
     assert merged["settings"] == {"env": {"A": 1, "B": 2}} and merged["modules"] == {"x": 1}
 
@@ -335,7 +357,8 @@ def test_broken_yaml_names_line_and_column(tmp_path):
 def test_broken_json_names_line_and_column(tmp_path):
     path = written(tmp_path / "test.json", '{\n  "execution": [\n    {"executor": "locust" "scenario": "s1"}\n  ]\n}\n')
     assert failure(load_taurus_config, path) == (
-        "test.json: invalid JSON at line 3, column 27: Expecting ',' delimiter")
+        "test.json: invalid JSON at line 3, column 27: Expecting ',' delimiter"
+    )
     # a trailing comma is fine: bzt reads YAML first, and YAML accepts it
     assert load_taurus_config(written(tmp_path / "ok.json", '{"execution": [{"executor": "locust",}]}'))
 
@@ -357,8 +380,9 @@ def test_config_that_is_not_a_mapping(tmp_path, name, body, expected):
 
 def test_executors_default_and_settings():
     assert bzt_executors({"execution": {"scenario": "s"}}) == ["jmeter"]
-    assert bzt_executors({"execution": [{"scenario": "s"}, {"executor": "k6"}],
-                          "settings": {"default-executor": "locust"}}) == ["locust", "k6"]
+    assert bzt_executors(
+        {"execution": [{"scenario": "s"}, {"executor": "k6"}], "settings": {"default-executor": "locust"}}
+    ) == ["locust", "k6"]
 
 
 @pytest.mark.parametrize(
@@ -378,8 +402,23 @@ def test_bad_execution_sections(config, expected):
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.sampled_from(["locust", "s", "x.py"]),
     lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(["execution", "scenarios", "executor", "scenario", "script", "requests",
-                                       "settings", "default-executor", "s"]), inner, max_size=4),
+    | st.dictionaries(
+        st.sampled_from(
+            [
+                "execution",
+                "scenarios",
+                "executor",
+                "scenario",
+                "script",
+                "requests",
+                "settings",
+                "default-executor",
+                "s",
+            ]
+        ),
+        inner,
+        max_size=4,
+    ),
     max_leaves=12,
 )
 
@@ -391,7 +430,7 @@ def test_any_config_shape_is_a_scenario_error_or_an_answer(config):
         try:
             query(config)
         except ScenarioError as exc:
-            assert str(exc) and "\n" not in str(exc)
+            assert str(exc) and "\n" not in str(exc)  # noqa: PT017 -- may or may not refuse
 
 
 # --- load tools ----------------------------------------------------------------------------
@@ -411,8 +450,11 @@ def test_python_tool_missing():
 
 
 def test_checking_locust_does_not_import_it():
-    code = ("import sys; from salvo.executor.toolcheck import check_executors_installed; check_executors_installed(['locust']);"
-            "assert 'locust' not in sys.modules and 'gevent' not in sys.modules, 'imported'")
+    code = (
+        "import sys; from salvo.executor.toolcheck import check_executors_installed; "
+        "check_executors_installed(['locust']);"
+        "assert 'locust' not in sys.modules and 'gevent' not in sys.modules, 'imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -440,30 +482,41 @@ def test_unknown_executor_lists_the_known_ones():
 def test_valid_locustfile_returns_its_user_classes_and_sees_its_folder(tmp_path):
     written(tmp_path / "helpers.py", "PATH = '/'\n")
     written(tmp_path / "users.csv", "alice\n")
-    path = written(tmp_path / "locustfile.py", (
-        "from locust import HttpUser, FastHttpUser, User, task\n"
-        "from helpers import PATH\n"
-        "NAMES = open('users.csv').read().split()\n"
-        "class Base(HttpUser):\n    abstract = True\n"
-        "class Shopper(Base):\n    @task\n    def index(self):\n        self.client.get(PATH)\n"
-        "class Fast(FastHttpUser):\n    @task\n    def index(self):\n        self.client.get(PATH)\n"
-        "print('@@salvo-locustfile-probe@@ {\"users\": [\"Forged\"]}')\n"
-        "print('@@salvo-locustfile-probe@@ not json')\n"
-    ))
+    path = written(
+        tmp_path / "locustfile.py",
+        (
+            "from locust import HttpUser, FastHttpUser, User, task\n"
+            "from helpers import PATH\n"
+            "NAMES = open('users.csv').read().split()\n"
+            "class Base(HttpUser):\n    abstract = True\n"
+            "class Shopper(Base):\n    @task\n    def index(self):\n        self.client.get(PATH)\n"
+            "class Fast(FastHttpUser):\n    @task\n    def index(self):\n        self.client.get(PATH)\n"
+            'print(\'@@salvo-locustfile-probe@@ {"users": ["Forged"]}\')\n'
+            "print('@@salvo-locustfile-probe@@ not json')\n"
+        ),
+    )
     assert check_locustfile(path) == ["Shopper", "Fast"]
 
 
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("from locust import HttpUser\n\ndef broken(:\n",
-         "bad.py: cannot be imported: SyntaxError: invalid syntax (line 3)"),
-        ("import os\nimport does_not_exist_anywhere\n",
-         "bad.py: cannot be imported: ModuleNotFoundError: No module named 'does_not_exist_anywhere' (line 2)"),
-        ("from locust import HttpUser\nprint('no user class here')\n",
-         "bad.py defines no locust User class (a subclass of HttpUser, FastHttpUser or User with tasks)"),
-        ("from locust import HttpUser\nclass Idle(HttpUser):\n    pass\n",
-         "bad.py: User class Idle has no tasks: add @task methods or set tasks, or set abstract = True"),
+        (
+            "from locust import HttpUser\n\ndef broken(:\n",
+            "bad.py: cannot be imported: SyntaxError: invalid syntax (line 3)",
+        ),
+        (
+            "import os\nimport does_not_exist_anywhere\n",
+            "bad.py: cannot be imported: ModuleNotFoundError: No module named 'does_not_exist_anywhere' (line 2)",
+        ),
+        (
+            "from locust import HttpUser\nprint('no user class here')\n",
+            "bad.py defines no locust User class (a subclass of HttpUser, FastHttpUser or User with tasks)",
+        ),
+        (
+            "from locust import HttpUser\nclass Idle(HttpUser):\n    pass\n",
+            "bad.py: User class Idle has no tasks: add @task methods or set tasks, or set abstract = True",
+        ),
     ],
 )
 def test_broken_locustfiles(tmp_path, body, expected):
@@ -506,13 +559,22 @@ def test_check_names_the_entry_and_the_script(tmp_path):
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"execution": [{"executor": "locust", "scenario": "s1"}], "scenarios": {"s1": {"default-address": "http://x"}}},
-         "t.yml: execution item 1 (locust): scenario 's1' has neither script: nor requests:"),
-        ({"execution": [{"executor": "locust", "scenario": {"script": "https://example.com/lf.py"}}]},
-         "t.yml: script 'https://example.com/lf.py' is a URL; put the script in a .zip bundle so it can be checked"),
-        ({"execution": [{"executor": "locust", "scenario": "lf.py"}]},
-         "t.yml: execution item 1 refers to scenario 'lf.py', which is neither defined under scenarios: "
-         "(defined: none) nor a file"),
+        (
+            {
+                "execution": [{"executor": "locust", "scenario": "s1"}],
+                "scenarios": {"s1": {"default-address": "http://x"}},
+            },
+            "t.yml: execution item 1 (locust): scenario 's1' has neither script: nor requests:",
+        ),
+        (
+            {"execution": [{"executor": "locust", "scenario": {"script": "https://example.com/lf.py"}}]},
+            "t.yml: script 'https://example.com/lf.py' is a URL; put the script in a .zip bundle so it can be checked",
+        ),
+        (
+            {"execution": [{"executor": "locust", "scenario": "lf.py"}]},
+            "t.yml: execution item 1 refers to scenario 'lf.py', which is neither defined under scenarios: "
+            "(defined: none) nor a file",
+        ),
     ],
 )
 def test_check_refuses_locust_scenarios_it_cannot_check(tmp_path, config, expected):
@@ -534,20 +596,20 @@ def test_check_a_bare_locustfile(tmp_path):
     source = written(tmp_path / "downloaded", "import nope_not_here\n")
     scenario = unpack(source, "shop.py", SHA, tmp_path / "work", entry=None, limits=LIMITS)
     assert failure(check, scenario) == (
-        "shop.py: cannot be imported: ModuleNotFoundError: No module named 'nope_not_here' (line 1)")
+        "shop.py: cannot be imported: ModuleNotFoundError: No module named 'nope_not_here' (line 1)"
+    )
 
 
 @settings(max_examples=200, deadline=None)
 @given(names=st.lists(st.text(alphabet="ab./\\:C", min_size=1, max_size=10), min_size=1, max_size=4))
 def test_no_member_name_lands_outside(tmp_path_factory, names):
     work = tmp_path_factory.mktemp("names")
-    make_zip(work / "b.zip", {name: "x" for name in names})
+    make_zip(work / "b.zip", dict.fromkeys(names, "x"))
     dest = work / "sub" / "out"
     try:
         files = safe_extract(work / "b.zip", dest, LIMITS)
     except ScenarioError as exc:
-        assert "\n" not in str(exc) and not any(dest.iterdir())
+        assert "\n" not in str(exc) and not any(dest.iterdir())  # noqa: PT017 -- may or may not refuse
     else:
         assert all(f.resolve().is_relative_to(dest.resolve()) for f in files)
-    assert {p.relative_to(work).as_posix() for p in work.rglob("*") if not p.is_relative_to(dest)} == {
-        "b.zip", "sub"}
+    assert {p.relative_to(work).as_posix() for p in work.rglob("*") if not p.is_relative_to(dest)} == {"b.zip", "sub"}

@@ -25,15 +25,19 @@ def test_the_fleet_key_is_read_from_its_file_without_the_trailing_newline(tmp_pa
 def test_a_windows_line_ending_is_stripped_too(tmp_path):
     key = generate_fleet_key()
     (tmp_path / "key").write_text(key + "\r\n", newline="")
-    settings = load(ControllerSettings, {"SALVO_RESULTS_URI": "s3://bucket/results/", "SALVO_FLEET_KEY_FILE": str(tmp_path / "key")})
+    settings = load(
+        ControllerSettings, {"SALVO_RESULTS_URI": "s3://bucket/results/", "SALVO_FLEET_KEY_FILE": str(tmp_path / "key")}
+    )
     assert settings.fleet_key.get_secret_value() == key
 
 
 def test_setting_both_the_secret_and_its_file_is_a_configuration_error(tmp_path):
     (tmp_path / "key").write_text(generate_fleet_key())
     with pytest.raises(ConfigError) as caught:
-        load(ExecutorSettings, {**VALID, "SALVO_FLEET_KEY": generate_fleet_key(),
-                                "SALVO_FLEET_KEY_FILE": str(tmp_path / "key")})
+        load(
+            ExecutorSettings,
+            {**VALID, "SALVO_FLEET_KEY": generate_fleet_key(), "SALVO_FLEET_KEY_FILE": str(tmp_path / "key")},
+        )
     assert caught.value.exit_code == ExitCode.CONFIG
     assert caught.value.problems == ["SALVO_FLEET_KEY and SALVO_FLEET_KEY_FILE are both set: set only one of them"]
 
@@ -43,7 +47,9 @@ def test_an_unreadable_secret_file_is_named(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load(ExecutorSettings, {**VALID, "SALVO_FLEET_KEY_FILE": str(missing)})
     [problem] = caught.value.problems
-    assert problem.startswith(f"SALVO_FLEET_KEY_FILE={missing}: cannot read the secret file") and "No such file" in problem
+    assert (
+        problem.startswith(f"SALVO_FLEET_KEY_FILE={missing}: cannot read the secret file") and "No such file" in problem
+    )
 
 
 def test_an_invalid_secret_from_a_file_names_the_file_and_never_echoes_the_value(tmp_path):
@@ -72,9 +78,15 @@ def test_every_secret_has_a_documented_file_variable():
 
 def test_the_cli_reports_both_set_as_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     (tmp_path / "key").write_text(generate_fleet_key())
-    for name, value in {**VALID, "SALVO_FLEET_KEY": generate_fleet_key(),
-                        "SALVO_FLEET_KEY_FILE": str(tmp_path / "key")}.items():
+    for name, value in {
+        **VALID,
+        "SALVO_FLEET_KEY": generate_fleet_key(),
+        "SALVO_FLEET_KEY_FILE": str(tmp_path / "key"),
+    }.items():
         monkeypatch.setenv(name, value)
     assert main(["executor"]) == ExitCode.CONFIG
     err = capsys.readouterr().err
-    assert err == "salvo: configuration error: SALVO_FLEET_KEY and SALVO_FLEET_KEY_FILE are both set: set only one of them\n"
+    assert (
+        err
+        == "salvo: configuration error: SALVO_FLEET_KEY and SALVO_FLEET_KEY_FILE are both set: set only one of them\n"
+    )

@@ -37,7 +37,11 @@ def test_malformed_specs_name_the_entry(spec):
 
 def test_dlt_style_hosts():
     assert expand(dlt_hosts("127.0.1", "5,7,10-12")) == [
-        "127.0.1.5", "127.0.1.7", "127.0.1.10", "127.0.1.11", "127.0.1.12",
+        "127.0.1.5",
+        "127.0.1.7",
+        "127.0.1.10",
+        "127.0.1.11",
+        "127.0.1.12",
     ]
     with pytest.raises(TargetSpecError):
         dlt_hosts("nonsense", "1")

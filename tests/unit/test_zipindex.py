@@ -31,8 +31,11 @@ def zipfile_start_dir(data: bytes) -> tuple[int, int]:
         return bundle.start_dir, len(bundle.infolist())
 
 
-@pytest.mark.parametrize("comment", [b"", b"hello", b"PK\x05\x06 looks like a record" * 10, b"c" * 65535],
-                         ids=["none", "short", "signature-in-comment", "longest"])
+@pytest.mark.parametrize(
+    "comment",
+    [b"", b"hello", b"PK\x05\x06 looks like a record" * 10, b"c" * 65535],
+    ids=["none", "short", "signature-in-comment", "longest"],
+)
 def test_end_record_agrees_with_zipfile(tmp_path, comment):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as bundle:
@@ -41,7 +44,8 @@ def test_end_record_agrees_with_zipfile(tmp_path, comment):
         bundle.comment = comment
     data = buffer.getvalue()
     if b"PK\x05\x06" in comment:  # zipfile takes the last signature too: both read the same (bogus) record
-        with pytest.raises(Exception):
+        # zipfile's refusal varies with the bytes (BadZipFile, ValueError, struct.error): any will do
+        with pytest.raises(Exception):  # noqa: B017, PT011
             zipfile_start_dir(data)
         return
     with open(write(tmp_path, data), "rb") as handle:
@@ -82,8 +86,10 @@ def test_an_end_record_understating_its_count_is_caught_by_the_walk(tmp_path):
     path = write(tmp_path, with_claimed_count(many_entries(50), 1))
     with pytest.raises(TooManyEntries) as caught:
         check_entry_count(path, 10, name="b.zip", source=URI)
-    assert str(caught.value) == (f"bundle {URI}: more than 10 entries in its central directory (its end record "
-                                 "claims 1), over SALVO_BUNDLE_MAX_FILES=10")
+    assert str(caught.value) == (
+        f"bundle {URI}: more than 10 entries in its central directory (its end record "
+        "claims 1), over SALVO_BUNDLE_MAX_FILES=10"
+    )
 
 
 def test_the_walk_stops_one_past_the_limit(tmp_path):
@@ -93,13 +99,20 @@ def test_the_walk_stops_one_past_the_limit(tmp_path):
         assert count_central_entries(handle, end, 5000) == 1000
 
 
-@pytest.mark.parametrize("data", [
-    b"", b"PK", b"garbage " * 20_000, b"PK\x05\x06" + b"\0" * 10,
-    many_entries(3)[:-10],  # the end record cut in half
-    many_entries(3)[:-40],  # the end record and part of the directory gone
-], ids=["empty", "two-bytes", "garbage", "record-cut-short", "truncated-record", "truncated-tail"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"PK",
+        b"garbage " * 20_000,
+        b"PK\x05\x06" + b"\0" * 10,
+        many_entries(3)[:-10],  # the end record cut in half
+        many_entries(3)[:-40],  # the end record and part of the directory gone
+    ],
+    ids=["empty", "two-bytes", "garbage", "record-cut-short", "truncated-record", "truncated-tail"],
+)
 def test_no_end_record_is_not_a_zip(tmp_path, data):
-    with pytest.raises(NotAZip, match="^bundle s3://bucket/scenarios/b.zip: not a readable zip file"):
+    with pytest.raises(NotAZip, match=r"^bundle s3://bucket/scenarios/b\.zip: not a readable zip file"):
         check_entry_count(write(tmp_path, data), 10, name="b.zip", source=URI)
 
 

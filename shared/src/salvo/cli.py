@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from pathlib import Path
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
+from pathlib import Path
 
 from salvo import __version__
 from salvo.common import logs
@@ -50,8 +50,9 @@ def cmd_executor(_: argparse.Namespace) -> int:
     keys = settings.link_keys()  # no key material (and no SALVO_INSECURE=true): exit 2 before anything else
     announce_key_mode(settings.key_mode(), "executor")
     store = S3Store(retry_seconds=settings.s3_retry_seconds)
-    check_can_listen(settings.bind_host,
-                     {"SALVO_COMMAND_PORT": settings.command_port, "SALVO_STATUS_PORT": settings.status_port})
+    check_can_listen(
+        settings.bind_host, {"SALVO_COMMAND_PORT": settings.command_port, "SALVO_STATUS_PORT": settings.status_port}
+    )
     metadata = ecs_task_metadata()  # read once: who this task is, and where it runs
     executor = Executor(
         settings,
@@ -100,16 +101,19 @@ def _launcher_factory(settings: ControllerSettings, clock):
 def cmd_controller(_: argparse.Namespace) -> int:
     """Production wiring of the controller."""
     from salvo.common.s3 import S3Store
-    from salvo.controller.controller import Controller
-
     from salvo.common.transport import announce_key_mode
+    from salvo.controller.controller import Controller
 
     settings = _side_settings(ControllerSettings)
     logs.configure(settings, role="controller")
     parts = _controller_parts(settings)
     announce_key_mode(settings.key_mode(), "controller")
-    controller = Controller(settings, store=S3Store(retry_seconds=settings.s3_retry_seconds),
-                            launcher_factory=_launcher_factory(settings, parts["clock"]), **parts)
+    controller = Controller(
+        settings,
+        store=S3Store(retry_seconds=settings.s3_retry_seconds),
+        launcher_factory=_launcher_factory(settings, parts["clock"]),
+        **parts,
+    )
     _install_signal_handlers(controller.interrupt)
     return controller.run()
 
@@ -155,7 +159,9 @@ def cmd_discover(_: argparse.Namespace) -> int:
     link, fleet = _scan_once(_bastion_settings())
     link.close()
     print(f"{'address':<16} {'executor':<28} {'state':<10} {'version':<8} {'sha256':<14} note")
-    for found in sorted(fleet.found.values(), key=lambda f: tuple(int(p) if p.isdigit() else 0 for p in f.host.split("."))):
+    for found in sorted(
+        fleet.found.values(), key=lambda f: tuple(int(p) if p.isdigit() else 0 for p in f.host.split("."))
+    ):
         status = found.status
         print(
             f"{found.host:<16} {(status.executor_id if status else '-'):<28} "
@@ -193,17 +199,29 @@ def cmd_launch(args: argparse.Namespace) -> int:
     for item in args.env:
         name, equals, value = item.partition("=")
         if not equals or name not in known:
-            raise ConfigError(f"--env {item}: expected NAME=VALUE naming a controller setting (salvo config controller)")
+            raise ConfigError(
+                f"--env {item}: expected NAME=VALUE naming a controller setting (salvo config controller)"
+            )
         if is_key_material(name):
-            raise ConfigError(f"--env {name}: key material never goes into task overrides (DescribeTasks shows them); "
-                              "the task definition takes it from Secrets Manager")
+            raise ConfigError(
+                f"--env {name}: key material never goes into task overrides (DescribeTasks shows them); "
+                "the task definition takes it from Secrets Manager"
+            )
         extra[name] = value
     overrides = {"SALVO_LAUNCH": "ecs", **({"SALVO_LAUNCH_COUNT": str(args.count)} if args.count else {}), **extra}
     settings = _bastion_settings(overrides)  # checked here as the controller will: a mistake is exit 2 before RunTask
     clock = SystemClock()
     run_id = args.run_id or settings.run_id or new_run_id(clock)
-    remote = RemoteRun(boto3.client("ecs"), boto3.client("logs"), settings, run_id, args.task_definition,
-                       args.container, clock, extra_environment=extra)
+    remote = RemoteRun(
+        boto3.client("ecs"),
+        boto3.client("logs"),
+        settings,
+        run_id,
+        args.task_definition,
+        args.container,
+        clock,
+        extra_environment=extra,
+    )
     return launch_and_follow(remote, _install_signal_handlers, follow=not args.no_wait)
 
 
@@ -270,7 +288,9 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         try:
             blocks = read_keygen_blocks(args.source.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"--from {args.source}: cannot read it: {getattr(exc, 'strerror', None) or exc}") from None
+            raise ConfigError(
+                f"--from {args.source}: cannot read it: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
         except ValueError as exc:
             raise ConfigError(f"--from {args.source}: {exc}") from None
     else:
@@ -314,26 +334,39 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("executor", help="run the executor entrypoint (fetch, arm, wait, load, upload)").set_defaults(
         func=cmd_executor
     )
-    verbs.add_parser("controller", help="run the controller entrypoint (discover, start, watch, merge, verdict)").set_defaults(
-        func=cmd_controller
-    )
+    verbs.add_parser(
+        "controller", help="run the controller entrypoint (discover, start, watch, merge, verdict)"
+    ).set_defaults(func=cmd_controller)
     verbs.add_parser("discover", help="list the executors found and their state").set_defaults(func=cmd_discover)
     stop = verbs.add_parser("stop", help="broadcast a stop to every executor found")
     stop.add_argument("--run-id", default=None, type=_run_id, help="only this run (default: whatever runs)")
     stop.set_defaults(func=cmd_stop)
     launch = verbs.add_parser(
-        "launch", help="start the controller task on ECS (it launches its executors), follow its log, exit with its code",
+        "launch",
+        help="start the controller task on ECS (it launches its executors), follow its log, exit with its code",
         description="Reads SALVO_LAUNCH_CLUSTER, SALVO_LAUNCH_TASK_DEFINITION (the executors'), SALVO_LAUNCH_SUBNETS, "
-        "SALVO_LAUNCH_SECURITY_GROUPS, SALVO_LAUNCH_CAPACITY, SALVO_LAUNCH_ASSIGN_PUBLIC_IP, SALVO_LAUNCH_REGIONS and passes them to the "
-        "controller task with SALVO_LAUNCH=ecs (docs/launch.md). Exit code: the controller's (0 pass, 1 criteria failed, 2 a setting, 3 fleet not "
-        "started, 4 executors lost, 143 stopped); 3 also when the controller task itself could not start.")
+        "SALVO_LAUNCH_SECURITY_GROUPS, SALVO_LAUNCH_CAPACITY, SALVO_LAUNCH_ASSIGN_PUBLIC_IP, SALVO_LAUNCH_REGIONS "
+        "and passes them to the controller task with SALVO_LAUNCH=ecs (docs/launch.md). Exit code: the "
+        "controller's (0 pass, 1 criteria failed, 2 a setting, 3 fleet not started, 4 executors lost, 143 stopped); "
+        "3 also when the controller task itself could not start.",
+    )
     launch.add_argument("--count", type=int, default=None, help="executor tasks (default SALVO_LAUNCH_COUNT)")
     launch.add_argument("--run-id", default=None, type=_run_id, help="the run's id (default: from the time)")
-    launch.add_argument("--task-definition", default="salvo-controller",
-                        help="the controller's task definition (default salvo-controller, its latest revision)")
-    launch.add_argument("--container", default="controller", help="the controller's container name (default controller)")
-    launch.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="another controller setting for this run, e.g. --env 'SALVO_CRITERIA=p95<300ms' (repeatable)")
+    launch.add_argument(
+        "--task-definition",
+        default="salvo-controller",
+        help="the controller's task definition (default salvo-controller, its latest revision)",
+    )
+    launch.add_argument(
+        "--container", default="controller", help="the controller's container name (default controller)"
+    )
+    launch.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="another controller setting for this run, e.g. --env 'SALVO_CRITERIA=p95<300ms' (repeatable)",
+    )
     launch.add_argument("--no-wait", action="store_true", help="print the controller task's ARN and return at once")
     launch.set_defaults(func=cmd_launch)
     report = verbs.add_parser("report", help="re-merge a past run from S3 and print its table")
@@ -341,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--criteria", default=None, help="evaluate these criteria too")
     report.set_defaults(func=cmd_report)
     compare = verbs.add_parser(
-        "compare", help="per-label diff of two runs; exit 1 past the SALVO_REGRESSION thresholds",
+        "compare",
+        help="per-label diff of two runs; exit 1 past the SALVO_REGRESSION thresholds",
         description="BASE and NEW are each a run prefix (s3://bucket/results/RUN_ID/), its report.json, "
         "or a local report.json or the folder holding it (SALVO_REPORT_DIR).",
     )
@@ -358,21 +392,38 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("uri", help="s3://bucket/key")
     upload.add_argument("--entry", default=None, help="entry file inside a .zip bundle")
     upload.set_defaults(func=cmd_upload)
-    verbs.add_parser("health", help="exit 0 when the local executor is armed or running").set_defaults(
-        func=cmd_health
-    )
+    verbs.add_parser("health", help="exit 0 when the local executor is armed or running").set_defaults(func=cmd_health)
     keygen = verbs.add_parser(
-        "keygen", help="print new key material: a '# controller' and an '# executors' block of NAME=value lines",
+        "keygen",
+        help="print new key material: a '# controller' and an '# executors' block of NAME=value lines",
         description="Prints a fresh CURVE key pair per role as two blocks of NAME=value lines (for Secrets Manager, "
-        "a Kubernetes Secret or an env file). The controller block never goes to an executor.")
-    keygen.add_argument("--role", choices=["controller", "executors"], default=None,
-                        help="print only this role's block (with --from: of an earlier keygen's output)")
-    keygen.add_argument("--from", dest="source", type=Path, default=None, metavar="FILE",
-                        help="read the pair from an earlier `salvo keygen` output instead of making a new one")
-    keygen.add_argument("--format", choices=["env", "json"], default="env",
-                        help="env: NAME=value lines (default); json: an object of them, e.g. for Secrets Manager")
-    keygen.add_argument("--fleet-key", action="store_true",
-                        help="print a bare SALVO_FLEET_KEY instead (rehearsal: one secret for both roles)")
+        "a Kubernetes Secret or an env file). The controller block never goes to an executor.",
+    )
+    keygen.add_argument(
+        "--role",
+        choices=["controller", "executors"],
+        default=None,
+        help="print only this role's block (with --from: of an earlier keygen's output)",
+    )
+    keygen.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="read the pair from an earlier `salvo keygen` output instead of making a new one",
+    )
+    keygen.add_argument(
+        "--format",
+        choices=["env", "json"],
+        default="env",
+        help="env: NAME=value lines (default); json: an object of them, e.g. for Secrets Manager",
+    )
+    keygen.add_argument(
+        "--fleet-key",
+        action="store_true",
+        help="print a bare SALVO_FLEET_KEY instead (rehearsal: one secret for both roles)",
+    )
     keygen.set_defaults(func=cmd_keygen)
     config = verbs.add_parser("config", help="list every variable, its default and meaning")
     config.add_argument("role", choices=sorted(SETTINGS_MODELS))
@@ -401,7 +452,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.SIGINT)
     except Exception as exc:  # a bug: one line, the traceback only when asked for
         log.debug("unexpected error", exc_info=True)
-        print(f"salvo: internal error: {type(exc).__name__}: {exc} (SALVO_LOG_LEVEL=DEBUG shows the traceback)", file=sys.stderr)
+        print(
+            f"salvo: internal error: {type(exc).__name__}: {exc} (SALVO_LOG_LEVEL=DEBUG shows the traceback)",
+            file=sys.stderr,
+        )
         return int(ExitCode.FAILED)
 
 

@@ -18,14 +18,20 @@ from __future__ import annotations
 import os
 
 from salvo.common.fleetload import (
-    ENV_DATA_FILE, ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_FLEET_SLOT, ENV_RUN_ID, Slot, share_of_count,
+    ENV_DATA_FILE,
+    ENV_EXECUTOR_INDEX,
+    ENV_FLEET_SIZE,
+    ENV_FLEET_SLOT,
+    ENV_RUN_ID,
+    Slot,
+    share_of_count,
 )
 
 __all__ = ["data_file", "index", "run_id", "share", "size"]
 
 
 def index() -> int:
-    """This executor's index in the fleet, 0 … size()−1, ordered by executor id."""
+    """This executor's index in the fleet, 0 … size()-1, ordered by executor id."""
     return int(os.environ.get(ENV_EXECUTOR_INDEX, "0"))
 
 

@@ -44,8 +44,11 @@ def validate_and_upload(path: str, uri: str, entry: str | None = None, store: S3
         scenario = unpack(source, source.name, digest, Path(work), entry=entry, limits=DEFAULT_LIMITS)
         checked = check_scenario(scenario, require_tools=False)
     for tool in checked.tools_elsewhere:
-        print(f"note: {tool}, which this machine does not have: run it on an executor image that has it "
-              "(JMeter: salvo-executor-jmeter)", file=sys.stderr)
+        print(
+            f"note: {tool}, which this machine does not have: run it on an executor image that has it "
+            "(JMeter: salvo-executor-jmeter)",
+            file=sys.stderr,
+        )
     for problem in checked.unaddressed:
         print(f"note: {problem} (executors without SALVO_TARGET_HOST refuse it)", file=sys.stderr)
     (store or S3Store()).upload_file(source, location)

@@ -10,8 +10,9 @@ sets the limit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from salvo.common.errors import ObjectTooLarge
 
@@ -26,8 +27,9 @@ class SizeLimit:
     variable: str
 
 
-def read_bounded(response: dict[str, Any], what: str, uri: str, limit: SizeLimit | None,
-                 sink: Callable[[bytes], None]) -> None:
+def read_bounded(
+    response: dict[str, Any], what: str, uri: str, limit: SizeLimit | None, sink: Callable[[bytes], None]
+) -> None:
     """Pass a get_object answer's body to `sink` chunk by chunk within `limit` (None: no limit); closes the body."""
     body = response["Body"]
     try:

@@ -17,8 +17,8 @@ by repeating the exchange and reported, not corrected.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 
 @dataclass(frozen=True)

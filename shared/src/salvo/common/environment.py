@@ -22,14 +22,29 @@ from salvo.common.settings import ENV_PREFIX, FILE_SUFFIX, env_name, secret_fiel
 
 # Names Salvo sets itself for the processes it starts (scenario code reads them), and names the build,
 # the rehearsal and Salvo's own test suite read: none is a setting, none is a typo.
-SET_FOR_SCENARIOS = frozenset({
-    "SALVO_DATA_FILE", "SALVO_EXECUTOR_INDEX", "SALVO_FLEET_SIZE", "SALVO_GATE_SOCKET", "SALVO_SAMPLES_DIR",
-    "SALVO_RAW_SAMPLES", "SALVO_FLEET_SLOT",
-})
-BUILD_AND_REHEARSAL = frozenset({
-    "SALVO_TAG", "SALVO_TOOL", "SALVO_DEMO", "SALVO_EXECUTOR_IMAGE", "SALVO_REPORTS", "SALVO_REHEARSAL_SUBNET",
-    "SALVO_VERSION", "SALVO_PULL_TIMEOUT",
-})
+SET_FOR_SCENARIOS = frozenset(
+    {
+        "SALVO_DATA_FILE",
+        "SALVO_EXECUTOR_INDEX",
+        "SALVO_FLEET_SIZE",
+        "SALVO_GATE_SOCKET",
+        "SALVO_SAMPLES_DIR",
+        "SALVO_RAW_SAMPLES",
+        "SALVO_FLEET_SLOT",
+    }
+)
+BUILD_AND_REHEARSAL = frozenset(
+    {
+        "SALVO_TAG",
+        "SALVO_TOOL",
+        "SALVO_DEMO",
+        "SALVO_EXECUTOR_IMAGE",
+        "SALVO_REPORTS",
+        "SALVO_REHEARSAL_SUBNET",
+        "SALVO_VERSION",
+        "SALVO_PULL_TIMEOUT",
+    }
+)
 RESERVED_PREFIXES = ("SALVO_TEST_",)  # Salvo's own test suite (tests/)
 CONTROLLER_SECRETS = ("SALVO_CONTROLLER_SECRET_KEY", "SALVO_CONTROLLER_SECRET_KEY" + FILE_SUFFIX)
 
@@ -48,8 +63,13 @@ def check_environment(environ: Mapping[str, str], known: set[str], *, executor: 
     problems = []
     for name in sorted(environ):
         upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper in known or upper in SET_FOR_SCENARIOS \
-                or upper in BUILD_AND_REHEARSAL or upper.startswith(RESERVED_PREFIXES):
+        if (
+            not upper.startswith(ENV_PREFIX)
+            or upper in known
+            or upper in SET_FOR_SCENARIOS
+            or upper in BUILD_AND_REHEARSAL
+            or upper.startswith(RESERVED_PREFIXES)
+        ):
             continue
         close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
         hint = f": did you mean {close[0]}?" if close else ": `salvo config executor|controller` lists them"
@@ -57,9 +77,11 @@ def check_environment(environ: Mapping[str, str], known: set[str], *, executor: 
     if executor:
         for name in CONTROLLER_SECRETS:
             if environ.get(name):
-                problems.append(f"{name} is the controller's secret and must never reach an executor: remove it "
-                                "from the executor's environment (executors hold SALVO_EXECUTOR_SECRET_KEY and "
-                                "SALVO_CONTROLLER_PUBLIC_KEY)")
+                problems.append(
+                    f"{name} is the controller's secret and must never reach an executor: remove it "
+                    "from the executor's environment (executors hold SALVO_EXECUTOR_SECRET_KEY and "
+                    "SALVO_CONTROLLER_PUBLIC_KEY)"
+                )
     if problems:
         raise ConfigError(problems)
 
@@ -69,7 +91,7 @@ def is_key_material(name: str) -> bool:
     upper = name.upper()
     if not upper.startswith(ENV_PREFIX) or upper in SET_FOR_SCENARIOS:
         return False
-    return "KEY" in upper[len(ENV_PREFIX):] or upper.endswith(FILE_SUFFIX)
+    return "KEY" in upper[len(ENV_PREFIX) :] or upper.endswith(FILE_SUFFIX)
 
 
 def scenario_environment(environ: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:

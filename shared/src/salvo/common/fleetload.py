@@ -1,6 +1,6 @@
 """How fleet-wide load is split: the one definition of every executor's share, used by both ends.
 
-An executor's index is its position in the fleet sorted by executor id (0 … N−1).
+An executor's index is its position in the fleet sorted by executor id (0 … N-1).
 A count (users, CSV rows, Taurus concurrency) is split by largest remainder with
 equal weights: every executor gets ⌊total/N⌋ and the first total mod N indexes
 one more, so the shares always sum to the total. A rate (spawn rate, Taurus
@@ -18,14 +18,25 @@ Stdlib only: this module is imported inside the locust process (and by
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Sequence
 
 __all__ = [
-    "LoadMode", "Slot", "fleet_index", "fleet_slots", "has_row", "share_of_count", "share_of_rate", "split_count",
+    "ENV_DATA_FILE",
+    "ENV_EXECUTOR_INDEX",
+    "ENV_FLEET_SIZE",
+    "ENV_FLEET_SLOT",
+    "ENV_RUN_ID",
+    "LoadMode",
+    "Slot",
+    "fleet_index",
+    "fleet_slots",
+    "has_row",
+    "share_of_count",
+    "share_of_rate",
+    "split_count",
     "split_weighted",
-    "ENV_DATA_FILE", "ENV_EXECUTOR_INDEX", "ENV_FLEET_SIZE", "ENV_FLEET_SLOT", "ENV_RUN_ID",
 ]
 
 # Set for the scenario (the load tool's environment) before its first user starts.
@@ -103,15 +114,17 @@ class Slot:
 
     def __post_init__(self) -> None:
         if not 0 <= self.region < len(self.weights) or not 0 <= self.position < self.members:
-            raise ValueError(f"no such slot: position {self.position} of {self.members} in region {self.region} "
-                             f"of {len(self.weights)}")
+            raise ValueError(
+                f"no such slot: position {self.position} of {self.members} in region {self.region} "
+                f"of {len(self.weights)}"
+            )
 
     def encode(self) -> str:
         """position/members/region/w0,w1,...: one word for a GO line or an environment variable."""
         return f"{self.position}/{self.members}/{self.region}/{','.join(map(str, self.weights))}"
 
     @classmethod
-    def decode(cls, text: str) -> "Slot":
+    def decode(cls, text: str) -> Slot:
         """The slot `encode` wrote; ValueError for anything else."""
         parts = text.split("/")
         if len(parts) != 4:
@@ -142,7 +155,7 @@ class Slot:
         if len(self.weights) == 1:
             return lambda number: has_row(number, self.position, self.members)
         parts = split_weighted(rows, self.weights)
-        first = sum(parts[:self.region])
+        first = sum(parts[: self.region])
         end = first + parts[self.region]
         return lambda number: first <= number < end and (number - first) % self.members == self.position
 

@@ -49,19 +49,19 @@ class LatencyHistogram:
         return self._hdr.significant_figures
 
     def record_ms(self, value_ms: float, count: int = 1) -> None:
-        micros = max(LOWEST_US, int(round(value_ms * 1000)))
+        micros = max(LOWEST_US, round(value_ms * 1000))
         if micros > HIGHEST_US:
             micros = HIGHEST_US
             self.clamped += count
         self._hdr.record_value(micros, count)
 
-    def merge(self, other: "LatencyHistogram") -> "LatencyHistogram":
+    def merge(self, other: LatencyHistogram) -> LatencyHistogram:
         if other.count:
             self._hdr.add(other._hdr)
         self.clamped += other.clamped
         return self
 
-    def merge_encoded(self, text: str | None) -> "LatencyHistogram":
+    def merge_encoded(self, text: str | None) -> LatencyHistogram:
         """Add an encoded histogram of the same precision straight into this one's counts.
 
         hdrh would build a histogram object per decode (~50 µs, mostly set-up); merging the
@@ -70,17 +70,19 @@ class LatencyHistogram:
             return self
         hdr = self._hdr
         try:
-            data = zlib.decompress(base64.b64decode(text)[codec.ext_header_size:])
+            data = zlib.decompress(base64.b64decode(text)[codec.ext_header_size :])
             digits, lowest, highest = _HEADER.unpack_from(data, 12)
         except (ValueError, zlib.error, struct.error):
             data = None
         if data is None or (digits, lowest, highest) != (
-                hdr.significant_figures, hdr.lowest_trackable_value, hdr.highest_trackable_value):
+            hdr.significant_figures,
+            hdr.lowest_trackable_value,
+            hdr.highest_trackable_value,
+        ):
             hdr.add(HdrHistogram.decode(text.encode()))  # another precision, or odd: hdrh's general path
             return self
         scratch = self._scratch()
-        found = codec.decode(data, codec.payload_header_size, ctypes.addressof(scratch), hdr.counts_len,
-                             hdr.word_size)
+        found = codec.decode(data, codec.payload_header_size, ctypes.addressof(scratch), hdr.counts_len, hdr.word_size)
         if found["total"]:
             codec.add_array(ctypes.addressof(hdr.counts), ctypes.addressof(scratch), hdr.counts_len, hdr.word_size)
             hdr.total_count += found["total"]
@@ -115,7 +117,7 @@ class LatencyHistogram:
         limit = codec.payload_header_size + counts_len * 9  # a varint takes 9 bytes at most
         try:
             inflater = zlib.decompressobj()
-            data = inflater.decompress(raw[_EXTERNAL.size:], limit + 1)
+            data = inflater.decompress(raw[_EXTERNAL.size :], limit + 1)
         except zlib.error:
             raise UndecodableHistogram("its compressed data is damaged") from None
         if len(data) > limit or inflater.unconsumed_tail:
@@ -128,7 +130,8 @@ class LatencyHistogram:
         if (found_digits, lowest, highest) != (digits, LOWEST_US, HIGHEST_US):
             raise UndecodableHistogram(
                 f"its shape is {found_digits} digits, {lowest}-{highest} us; expected {digits} digits, "
-                f"{LOWEST_US}-{HIGHEST_US} us")
+                f"{LOWEST_US}-{HIGHEST_US} us"
+            )
         if varints != len(data) - codec.payload_header_size:
             raise UndecodableHistogram("its length does not match its data")
         key = (counts_len, word_size)
@@ -178,7 +181,7 @@ class LatencyHistogram:
 
     def percentiles_ms(self, percentiles: list[float]) -> dict[float, float | None]:
         if self.is_empty:
-            return {p: None for p in percentiles}
+            return dict.fromkeys(percentiles)
         hdr = self._hdr
         indices, cumulative = self._recorded()
         values = {}
@@ -209,7 +212,8 @@ class LatencyHistogram:
             return None
         hdr, counts = self._hdr, self._counts()
         total = sum(
-            counts[index] * hdr._hdr_median_equiv_value(hdr.get_highest_equivalent_value(hdr.get_value_from_index(index)))
+            counts[index]
+            * hdr._hdr_median_equiv_value(hdr.get_highest_equivalent_value(hdr.get_value_from_index(index)))
             for index in itertools.compress(range(len(counts)), counts)
         )
         return total / hdr.get_total_count() / 1000
@@ -219,7 +223,7 @@ class LatencyHistogram:
         return "" if self.is_empty else self._hdr.encode().decode()
 
     @classmethod
-    def decode(cls, text: str | None, digits: int = SIGNIFICANT_DIGITS) -> "LatencyHistogram":
+    def decode(cls, text: str | None, digits: int = SIGNIFICANT_DIGITS) -> LatencyHistogram:
         if not text:
             return cls(digits=digits)
         return cls(HdrHistogram.decode(text.encode()))

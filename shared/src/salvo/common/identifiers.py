@@ -12,9 +12,7 @@ __all__ = ["IDENTIFIER_RULE", "MAX_IDENTIFIER_CHARS", "Identifier", "check_ident
 MAX_IDENTIFIER_CHARS = 128
 # A letter or digit first: no '.', '..' or '-' can lead (no path step, no option); no '/', space or control character.
 _IDENTIFIER = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._\-]{{0,{MAX_IDENTIFIER_CHARS - 1}}}")
-IDENTIFIER_RULE = (
-    f"expected a letter or digit, then letters, digits, '.', '_' or '-' (at most {MAX_IDENTIFIER_CHARS})"
-)
+IDENTIFIER_RULE = f"expected a letter or digit, then letters, digits, '.', '_' or '-' (at most {MAX_IDENTIFIER_CHARS})"
 
 
 def check_identifier(value: str) -> str:

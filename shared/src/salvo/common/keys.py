@@ -129,10 +129,14 @@ def keygen_blocks() -> dict[str, list[tuple[str, str]]]:
     """A fresh pair per role, as the `NAME=value` lines each side's environment needs."""
     controller, executor = generate_keypair(), generate_keypair()
     return {
-        "controller": [("SALVO_CONTROLLER_SECRET_KEY", encode_curve_key(controller.secret)),
-                       ("SALVO_EXECUTOR_PUBLIC_KEY", encode_curve_key(executor.public))],
-        "executors": [("SALVO_EXECUTOR_SECRET_KEY", encode_curve_key(executor.secret)),
-                      ("SALVO_CONTROLLER_PUBLIC_KEY", encode_curve_key(controller.public))],
+        "controller": [
+            ("SALVO_CONTROLLER_SECRET_KEY", encode_curve_key(controller.secret)),
+            ("SALVO_EXECUTOR_PUBLIC_KEY", encode_curve_key(executor.public)),
+        ],
+        "executors": [
+            ("SALVO_EXECUTOR_SECRET_KEY", encode_curve_key(executor.secret)),
+            ("SALVO_CONTROLLER_PUBLIC_KEY", encode_curve_key(controller.public)),
+        ],
     }
 
 
@@ -160,8 +164,10 @@ def read_keygen_blocks(text: str) -> dict[str, list[tuple[str, str]]]:
                 raise ValueError(f"{name}: {exc}") from None
     pairs = {role: [(name, dict(blocks[role])[name]) for name in names] for role, names in expected.items()}
     values = {name: value for lines in pairs.values() for name, value in lines}
-    for secret, public in (("SALVO_CONTROLLER_SECRET_KEY", "SALVO_CONTROLLER_PUBLIC_KEY"),
-                           ("SALVO_EXECUTOR_SECRET_KEY", "SALVO_EXECUTOR_PUBLIC_KEY")):
+    for secret, public in (
+        ("SALVO_CONTROLLER_SECRET_KEY", "SALVO_CONTROLLER_PUBLIC_KEY"),
+        ("SALVO_EXECUTOR_SECRET_KEY", "SALVO_EXECUTOR_PUBLIC_KEY"),
+    ):
         if keypair_from_secret(values[secret]).public != decode_curve_key(values[public]):
             raise ValueError(f"{public} is not the public half of {secret}: the blocks come from different keygens")
     return pairs
@@ -194,8 +200,10 @@ def _decode_any(text: str) -> bytes | None:
 def validate_fleet_key(key: str) -> None:
     raw = _decode_any(key)
     if raw is None or len(raw) < MIN_KEY_BYTES:
-        raise ValueError(f"expected at least {MIN_KEY_BYTES} random bytes, base64 or hex encoded "
-                         "(`salvo keygen --fleet-key` makes one)")
+        raise ValueError(
+            f"expected at least {MIN_KEY_BYTES} random bytes, base64 or hex encoded "
+            "(`salvo keygen --fleet-key` makes one)"
+        )
     if not _looks_random(raw):
         raise ValueError("too little entropy: not a random key (`salvo keygen --fleet-key` makes one)")
 

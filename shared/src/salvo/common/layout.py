@@ -1,7 +1,7 @@
 """Where a run's files live in S3; both sides spell the layout through these functions only.
 
-    {SALVO_RESULTS_URI}{run_id}/executors/{executor_id}/summary.json   (+ the load tool's artifacts)
-    {SALVO_RESULTS_URI}{run_id}/report.json, report.html, junit.xml
+{SALVO_RESULTS_URI}{run_id}/executors/{executor_id}/summary.json   (+ the load tool's artifacts)
+{SALVO_RESULTS_URI}{run_id}/report.json, report.html, junit.xml
 """
 
 from __future__ import annotations

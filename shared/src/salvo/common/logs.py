@@ -10,8 +10,13 @@ import time
 
 from salvo.common.settings import CommonSettings, LogFormat, secret_fields
 
-_SECRET_ENV = ("SALVO_FLEET_KEY", "SALVO_EXECUTOR_SECRET_KEY", "SALVO_CONTROLLER_SECRET_KEY",
-               "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_SECRET_ENV = (
+    "SALVO_FLEET_KEY",
+    "SALVO_EXECUTOR_SECRET_KEY",
+    "SALVO_CONTROLLER_SECRET_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
 
 
 class SecretFilter(logging.Filter):
@@ -35,8 +40,7 @@ class SecretFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -60,7 +64,8 @@ def readable(line: str) -> str:
     if not isinstance(entry, dict) or not {"time", "level", "message"} <= entry.keys():
         return line
     return f"{entry['time']} {entry['level']} {entry['message']}" + (
-        f"\n{entry['exception']}" if entry.get("exception") else "")
+        f"\n{entry['exception']}" if entry.get("exception") else ""
+    )
 
 
 def configure(settings: CommonSettings | None = None, role: str = "salvo") -> None:
@@ -71,9 +76,7 @@ def configure(settings: CommonSettings | None = None, role: str = "salvo") -> No
     if fmt is LogFormat.JSON:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(
-            logging.Formatter(f"%(asctime)s {role} %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
-        )
+        handler.setFormatter(logging.Formatter(f"%(asctime)s {role} %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
     secrets = [os.environ.get(name, "") for name in _SECRET_ENV]
     if settings is not None:
         for field in secret_fields(type(settings)):

@@ -24,7 +24,7 @@ could not trust.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -109,7 +109,7 @@ class FleetLoad(BaseModel):
     regions: Annotated[dict[Region, RegionWeight], Field(min_length=1, max_length=MAX_REGIONS)] | None = None
 
     @model_validator(mode="after")
-    def _totals_split_in_fleet_mode(self) -> "FleetLoad":
+    def _totals_split_in_fleet_mode(self) -> FleetLoad:
         if self.users is not None and self.mode is not LoadMode.FLEET:
             raise ValueError("users is a fleet total: only in fleet mode")
         if self.spawn_rate is not None and self.users is None:
@@ -142,7 +142,7 @@ class Start(_Checked):
     fleet_regions: Annotated[list[RegionNumber], Field(max_length=MAX_FLEET)] | None = None
 
     @model_validator(mode="after")
-    def _regions_cover_the_fleet(self) -> "Start":
+    def _regions_cover_the_fleet(self) -> Start:
         regions = self.load.regions
         if (regions is None) != (self.fleet_regions is None):
             raise ValueError("fleet_regions goes with load.regions: both or neither")
@@ -162,7 +162,7 @@ class Start(_Checked):
         index = fleet_index(self.fleet, executor_id)
         if self.fleet_regions is None:
             return Slot(position=index, members=len(self.fleet))
-        region_of = dict(zip(self.fleet, self.fleet_regions))
+        region_of = dict(zip(self.fleet, self.fleet_regions, strict=True))
         by_index = [region_of[member] for member in sorted(self.fleet)]
         return fleet_slots(len(self.fleet), self.load.region_weights, by_index)[index]
 
@@ -208,6 +208,7 @@ def _decodes(digits: int) -> AfterValidator:
         except UndecodableHistogram as exc:
             raise ValueError(f"undecodable histogram: {exc}") from None
         return text
+
     return AfterValidator(check)
 
 
@@ -264,7 +265,7 @@ class LabelInterval(BaseModel):
     histogram: LabelHistogram = ""  # encoded HDR histogram, 2 significant digits (salvo.common.histogram.SERIES_DIGITS)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "LabelInterval":
+    def _consistent(self) -> LabelInterval:
         _check_failures(self.requests, self.failures, self.user_errors)
         return self
 
@@ -284,7 +285,7 @@ class IntervalStats(_Message):
     labels: Annotated[dict[LabelName, LabelInterval], Field(max_length=MAX_LIVE_LABELS)] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "IntervalStats":
+    def _consistent(self) -> IntervalStats:
         _check_failures(self.requests, self.failures, self.user_errors)
         return self
 
@@ -337,14 +338,25 @@ class ClockAck(_Message):
     accepted: bool = True
 
 
-Command = Annotated[Union[Start, Stop, Heartbeat, Dismiss], Field(discriminator="type")]
+Command = Annotated[Start | Stop | Heartbeat | Dismiss, Field(discriminator="type")]
 StatusMessage = Annotated[
-    Union[Hello, Status, StartAck, IntervalStats, Finished, TimeProbe, TimeEcho, ClockSet, ClockAck],
+    Hello | Status | StartAck | IntervalStats | Finished | TimeProbe | TimeEcho | ClockSet | ClockAck,
     Field(discriminator="type"),
 ]
 Message = Annotated[
-    Union[Start, Stop, Heartbeat, Dismiss, Hello, Status, StartAck, IntervalStats, Finished, TimeProbe, TimeEcho,
-          ClockSet, ClockAck],
+    Start
+    | Stop
+    | Heartbeat
+    | Dismiss
+    | Hello
+    | Status
+    | StartAck
+    | IntervalStats
+    | Finished
+    | TimeProbe
+    | TimeEcho
+    | ClockSet
+    | ClockAck,
     Field(discriminator="type"),
 ]
 
@@ -375,7 +387,9 @@ def decode_command(frame: bytes) -> Start | Stop | Heartbeat | Dismiss:
     return _decode(_command_adapter, frame)
 
 
-def decode_status(frame: bytes) -> Hello | Status | StartAck | IntervalStats | Finished | TimeProbe | TimeEcho | ClockSet | ClockAck:
+def decode_status(
+    frame: bytes,
+) -> Hello | Status | StartAck | IntervalStats | Finished | TimeProbe | TimeEcho | ClockSet | ClockAck:
     """A status-link frame, or ProtocolError."""
     return _decode(_status_adapter, frame)
 

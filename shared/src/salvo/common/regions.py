@@ -11,16 +11,28 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-__all__ = ["MAX_REGIONS", "MAX_REGION_CHARS", "MAX_REGION_WEIGHT", "REGION_RULE", "Region", "RegionWeights",
-           "check_region", "parse_region_weights", "region_of_zone"]
+__all__ = [
+    "MAX_REGIONS",
+    "MAX_REGION_CHARS",
+    "MAX_REGION_WEIGHT",
+    "REGION_RULE",
+    "Region",
+    "RegionWeights",
+    "check_region",
+    "parse_region_weights",
+    "region_of_zone",
+]
 
 MAX_REGION_CHARS = 32
 MAX_REGIONS = 32  # DLT runs up to 5; a bound on the Start, not a plan
 MAX_REGION_WEIGHT = 1_000_000
 # AWS region names (us-east-1, ap-southeast-2, us-gov-west-1) and like tokens: lower-case words joined by '-'.
 _REGION = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-REGION_RULE = f"expected a region name such as us-east-1 (lower-case letters, digits and '-', at most {MAX_REGION_CHARS})"
-# An availability zone is its region's name and a letter (us-east-1a); a local zone's id carries more (us-west-2-lax-1a).
+REGION_RULE = (
+    f"expected a region name such as us-east-1 (lower-case letters, digits and '-', at most {MAX_REGION_CHARS})"
+)
+# An availability zone is its region's name and a letter (us-east-1a);
+# a local zone's id carries more (us-west-2-lax-1a).
 _ZONE = re.compile(r"([a-z]{2}(?:-gov)?-[a-z]+-\d+)[a-z0-9-]*")
 
 
@@ -37,7 +49,7 @@ RegionWeights = dict[str, int]
 
 
 def parse_region_weights(text: object) -> RegionWeights | None:
-    """'us-east-1:60,eu-west-1:40' as {region: weight}; None for an unset or empty value; ValueError naming the fault."""
+    """'us-east-1:60,eu-west-1:40' as {region: weight}; None when unset or empty; ValueError naming the fault."""
     if isinstance(text, dict):
         return {check_region(str(region)): _weight(str(region), weight) for region, weight in text.items()} or None
     if text is None or not str(text).strip():

@@ -19,9 +19,10 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
@@ -39,16 +40,35 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-TRANSIENT_CODES = frozenset({
-    "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
-    "RequestTimeout", "InternalError", "ServiceUnavailable", "500", "502", "503", "504",
-})
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequests",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "500",
+        "502",
+        "503",
+        "504",
+    }
+)
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 DENIED_CODES = frozenset({"AccessDenied", "403", "AllAccessDisabled"})
-CREDENTIAL_CODES = frozenset({
-    "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
-    "NoCredentialsError", "PartialCredentialsError",
-})
+CREDENTIAL_CODES = frozenset(
+    {
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "TokenRefreshRequired",
+        "NoCredentialsError",
+        "PartialCredentialsError",
+    }
+)
 TRANSIENT_EXCEPTIONS = (
     botocore_errors.ConnectionError,  # EndpointConnectionError, ConnectTimeoutError, proxy and TLS failures
     botocore_errors.HTTPClientError,  # ConnectionClosedError, ReadTimeoutError, ResponseStreamingError
@@ -82,18 +102,16 @@ class S3Location:
     key: str
 
     @classmethod
-    def parse(cls, uri: str) -> "S3Location":
+    def parse(cls, uri: str) -> S3Location:
         """`s3://bucket/key` -> S3Location; ValueError naming what is wrong."""
         if not isinstance(uri, str) or not uri.startswith("s3://"):
             raise ValueError(f"not an S3 URI: {uri!r} (expected s3://bucket/key)")
-        bucket, _, key = uri[len("s3://"):].partition("/")
+        bucket, _, key = uri[len("s3://") :].partition("/")
         if not _BUCKET.fullmatch(bucket):
-            raise ValueError(
-                f"bad bucket name {bucket!r} in {uri!r}: 3-63 lowercase letters, digits, '.' or '-'"
-            )
+            raise ValueError(f"bad bucket name {bucket!r} in {uri!r}: 3-63 lowercase letters, digits, '.' or '-'")
         return cls(bucket, key)
 
-    def child(self, *parts: str) -> "S3Location":
+    def child(self, *parts: str) -> S3Location:
         """Join key parts with "/": prefix `a/` + `b`, `c/` -> `a/b/c/` (a trailing "/" is kept)."""
         key = self.key
         for part in parts:
@@ -188,14 +206,19 @@ class S3Store:
         # Multipart above 8 MiB; a retry starts the whole transfer again from the file.
         self.transfer_config = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20)
 
-    def bounded(self, retry_seconds: float) -> "S3Store":
+    def bounded(self, retry_seconds: float) -> S3Store:
         """The same store (same client) with a smaller retry budget, e.g. what is left of a phase's."""
         other = copy.copy(self)
         other.retry_seconds = max(0.1, min(self.retry_seconds, retry_seconds))
         return other
 
     def download(
-        self, location: S3Location, dest: Path, *, what: str = "scenario", variable: str = "SALVO_SCENARIO_URI",
+        self,
+        location: S3Location,
+        dest: Path,
+        *,
+        what: str = "scenario",
+        variable: str = "SALVO_SCENARIO_URI",
         limit: SizeLimit | None = None,
     ) -> str:
         """Fetch an object (the scenario, by default) to `dest` and return the sha256 of its bytes.
@@ -205,7 +228,12 @@ class S3Store:
         naming `what` and the `variable` to check, ObjectTooLarge past `limit`.
         """
         operation = _Operation(
-            "download", f"{what} {location}", location, "s3:GetObject", f"check {variable}", ScenarioFetchError,
+            "download",
+            f"{what} {location}",
+            location,
+            "s3:GetObject",
+            f"check {variable}",
+            ScenarioFetchError,
         )
         dest = Path(dest)
 
@@ -215,6 +243,7 @@ class S3Store:
             digest = hashlib.sha256()
             try:
                 with os.fdopen(handle, "wb") as out:
+
                     def sink(chunk: bytes) -> None:
                         digest.update(chunk)
                         out.write(chunk)
@@ -264,8 +293,9 @@ class S3Store:
 
         return self._call(operation, attempt)
 
-    def _read_into(self, location: S3Location, what: str, limit: SizeLimit | None,
-                   sink: Callable[[bytes], None]) -> None:
+    def _read_into(
+        self, location: S3Location, what: str, limit: SizeLimit | None, sink: Callable[[bytes], None]
+    ) -> None:
         response = self.client.get_object(Bucket=location.bucket, Key=location.key)
         read_bounded(response, what, str(location), limit, sink)
 
@@ -296,8 +326,11 @@ class S3Store:
 
     def list_folders(self, prefix: S3Location, page_size: int = 1000) -> list[str]:
         """The names of the "folders" right under `prefix` (Delimiter "/"), paginated. Raises S3ReadError."""
-        return [folder["Prefix"][len(prefix.key):].rstrip("/")
-                for page in self._pages(prefix, page_size, Delimiter="/") for folder in page.get("CommonPrefixes", [])]
+        return [
+            folder["Prefix"][len(prefix.key) :].rstrip("/")
+            for page in self._pages(prefix, page_size, Delimiter="/")
+            for folder in page.get("CommonPrefixes", [])
+        ]
 
     def _pages(self, prefix: S3Location, page_size: int, **extra: str):
         operation = _Operation("list", str(prefix), prefix, "s3:ListBucket", "check the URI", S3ReadError)
@@ -323,7 +356,10 @@ class S3Store:
             exc = state.outcome.exception() if state.outcome else None
             log.warning(
                 "%s of %s failed (attempt %d: %s); retrying in %.1f s",
-                operation.verb, operation.what, state.attempt_number, _reason(exc),
+                operation.verb,
+                operation.what,
+                state.attempt_number,
+                _reason(exc),
                 state.next_action.sleep if state.next_action else 0.0,
             )
 

@@ -143,14 +143,17 @@ class CommonSettings(BaseSettings):
         "holds it can command the fleet); production uses the two secrets of `salvo keygen` instead",
     )
     insecure: bool = Field(
-        False, description="true: run the control links without authentication or encryption (both sides must say "
+        False,
+        description="true: run the control links without authentication or encryption (both sides must say "
         "so; logged at every start and shown in every report); the only way to run without key material",
     )
     command_port: Port = Field(50000, description="executor's ZeroMQ command (SUB) port")
     status_port: Port = Field(50001, description="executor's ZeroMQ status/handshake port")
-    bind_host: str = Field("0.0.0.0", description="address the executor listens on")
+    # all interfaces: in a container the controller reaches the executor on the task's address; CURVE guards it
+    bind_host: str = Field("0.0.0.0", description="address the executor listens on")  # noqa: S104
     work_dir: Path = Field(
-        Path("/tmp/salvo"), description="local folder for scenarios, tool artifacts and state"
+        Path("/tmp/salvo"),  # noqa: S108 -- the container's scratch, one executor per container
+        description="local folder for scenarios, tool artifacts and state",
     )
     s3_retry_seconds: Annotated[Duration, Field(gt=0)] = Field(
         120.0, description="how long transient S3 failures are retried (backoff with jitter)"
@@ -158,12 +161,14 @@ class CommonSettings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, SecretFiles(settings_cls)
-
 
     # The names of this role's own secret and of the peer's public key (set by the role's model).
     split_key_fields: ClassVar[tuple[str, str]] = ("", "")
@@ -196,7 +201,8 @@ class CommonSettings(BaseSettings):
             if not split:
                 raise ConfigError(
                     f"no key material: set {own_name} and {peer_name} (`salvo keygen` makes them), "
-                    "or SALVO_INSECURE=true on both sides to run without authentication")
+                    "or SALVO_INSECURE=true on both sides to run without authentication"
+                )
             raise ConfigError(f"{missing} is not set: {own_name} and {peer_name} go together (`salvo keygen`)")
         return KeyMode.SPLIT
 
@@ -244,7 +250,8 @@ class SecretFiles(PydanticBaseSettingsSource):
                 if mode & 0o022:
                     raise ConfigError(
                         f"{name}{FILE_SUFFIX}={path}: the secret file is writable by group or others "
-                        f"(mode {mode & 0o777:04o}): `chmod go-w` it, as ssh requires of its keys")
+                        f"(mode {mode & 0o777:04o}): `chmod go-w` it, as ssh requires of its keys"
+                    )
                 content = Path(path).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 reason = getattr(exc, "strerror", None) or str(exc)
@@ -303,7 +310,12 @@ def describe_variables(model: type[BaseSettings]) -> list[tuple[str, str, str]]:
             default = str(info.default)
         rows.append((env_name(field), default, info.description or ""))
         if field in secret_fields(model):
-            rows.append((env_name(field) + FILE_SUFFIX, "(unset)",
-                         f"file holding {env_name(field)} (e.g. a Docker or Kubernetes secret; one trailing "
-                         f"newline is stripped); set this or {env_name(field)}, not both"))
+            rows.append(
+                (
+                    env_name(field) + FILE_SUFFIX,
+                    "(unset)",
+                    f"file holding {env_name(field)} (e.g. a Docker or Kubernetes secret; one trailing "
+                    f"newline is stripped); set this or {env_name(field)}, not both",
+                )
+            )
     return rows

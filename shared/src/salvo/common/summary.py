@@ -58,8 +58,9 @@ class Tally:
     codes: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 
-    def record_request(self, elapsed_ms: float, *, code: str = "", success: bool = True, nbytes: int = 0,
-                       message: str = "") -> None:
+    def record_request(
+        self, elapsed_ms: float, *, code: str = "", success: bool = True, nbytes: int = 0, message: str = ""
+    ) -> None:
         self.requests += 1
         self.bytes += nbytes
         self._add_latency_sum(elapsed_ms)
@@ -81,22 +82,34 @@ class Tally:
         self._count_errors(message, 1)
 
     @classmethod
-    def for_series(cls) -> "Tally":
+    def for_series(cls) -> Tally:
         """A per-second tally: its histogram keeps 2 significant digits (see salvo.common.histogram)."""
         return cls(histogram=LatencyHistogram(digits=SERIES_DIGITS))
 
-    def merge_dict(self, data: dict) -> "Tally":
+    def merge_dict(self, data: dict) -> Tally:
         """Add a tally in its summary.json form without building it first (the executor's stats lines)."""
         return self.add_counts(
-            int(data.get("requests", 0)), int(data.get("failures", 0)), int(data.get("user_errors", 0)),
-            int(data.get("bytes", 0)), data.get("latency_sum_ms"), data.get("histogram"),
+            int(data.get("requests", 0)),
+            int(data.get("failures", 0)),
+            int(data.get("user_errors", 0)),
+            int(data.get("bytes", 0)),
+            data.get("latency_sum_ms"),
+            data.get("histogram"),
             {str(code): int(count) for code, count in (data.get("codes") or {}).items()},
             {str(message): int(count) for message, count in (data.get("errors") or {}).items()},
         )
 
-    def add_counts(self, requests: int, failures: int, user_errors: int = 0, nbytes: int = 0,
-                   latency_sum_ms: float | None = 0.0, histogram: str | None = None,
-                   codes: dict[str, int] | None = None, errors: dict[str, int] | None = None) -> "Tally":
+    def add_counts(
+        self,
+        requests: int,
+        failures: int,
+        user_errors: int = 0,
+        nbytes: int = 0,
+        latency_sum_ms: float | None = 0.0,
+        histogram: str | None = None,
+        codes: dict[str, int] | None = None,
+        errors: dict[str, int] | None = None,
+    ) -> Tally:
         """Add a tally's parts, its histogram still encoded (the merge's hot path: no histogram object built)."""
         self.requests += requests
         self.failures += failures
@@ -110,7 +123,7 @@ class Tally:
             self._count_errors(message, count)
         return self
 
-    def merge(self, other: "Tally") -> "Tally":
+    def merge(self, other: Tally) -> Tally:
         self.requests += other.requests
         self.failures += other.failures
         self.user_errors += other.user_errors
@@ -124,7 +137,9 @@ class Tally:
         return self
 
     def _add_latency_sum(self, value) -> None:
-        self.latency_sum_ms = None if value is None or self.latency_sum_ms is None else self.latency_sum_ms + float(value)
+        self.latency_sum_ms = (
+            None if value is None or self.latency_sum_ms is None else self.latency_sum_ms + float(value)
+        )
 
     @property
     def mean_ms(self) -> float | None:
@@ -162,7 +177,7 @@ class Tally:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Tally":
+    def from_dict(cls, data: dict) -> Tally:
         return cls(
             requests=int(data.get("requests", 0)),
             failures=int(data.get("failures", 0)),

@@ -20,7 +20,12 @@ from salvo.common.histogram import SERIES_DIGITS, SIGNIFICANT_DIGITS, LatencyHis
 from salvo.common.identifiers import Identifier
 from salvo.common.regions import Region
 from salvo.common.summary import (
-    MAX_CODE_CHARS, MAX_CODES, MAX_ERROR_MESSAGES, MAX_LABEL_CHARS, MAX_LABELS, MAX_MESSAGE_CHARS, SCHEMA,
+    MAX_CODE_CHARS,
+    MAX_CODES,
+    MAX_ERROR_MESSAGES,
+    MAX_LABEL_CHARS,
+    MAX_LABELS,
+    MAX_MESSAGE_CHARS,
 )
 
 MAX_SUMMARY_BYTES = 256 * 1024 * 1024
@@ -78,7 +83,7 @@ class TallyPart(_Part):
     errors: Annotated[dict[Message, Count], Field(max_length=MAX_ERROR_MESSAGES + 1)] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TallyPart":
+    def _consistent(self) -> TallyPart:
         _check_failures(self.requests, self.failures, self.user_errors)
         if sum(self.codes.values()) > self.requests:
             raise ValueError(f"codes: {sum(self.codes.values())} responses counted for {self.requests} requests")
@@ -100,7 +105,7 @@ class SeriesPoint(_Part):
     histogram: HistogramText = ""
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SeriesPoint":
+    def _consistent(self) -> SeriesPoint:
         _check_failures(self.requests, self.failures, self.user_errors)
         recorded = _histogram_count(self.histogram, SERIES_DIGITS)
         if recorded != self.requests:
@@ -171,16 +176,17 @@ class Summary(_Part):
     series: Annotated[list[SeriesPoint], Field(max_length=MAX_SERIES_POINTS)]
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Summary":
+    def _consistent(self) -> Summary:
         totals = self.totals
         if self.labels:
             for name in ("requests", "failures", "user_errors", "bytes"):
                 added = sum(getattr(part, name) for part in self.labels.values())
                 if added != getattr(totals, name):
-                    raise ValueError(f"labels: their {name} add up to {added}, totals.{name} is {getattr(totals, name)}")
+                    raise ValueError(
+                        f"labels: their {name} add up to {added}, totals.{name} is {getattr(totals, name)}"
+                    )
         elif totals.requests or totals.failures:
-            raise ValueError("labels: none, for a total of "
-                             f"{totals.requests} requests and {totals.failures} failures")
+            raise ValueError(f"labels: none, for a total of {totals.requests} requests and {totals.failures} failures")
         for name in ("requests", "failures", "user_errors"):
             added = sum(getattr(point, name) for point in self.series)
             if added != getattr(totals, name):
@@ -189,11 +195,15 @@ class Summary(_Part):
         previous = -1
         for index, point in enumerate(self.series):
             if point.t <= previous:
-                raise ValueError(f"series.{index}.t: {point.t} does not follow {previous} (one point a second, in order)")
+                raise ValueError(
+                    f"series.{index}.t: {point.t} does not follow {previous} (one point a second, in order)"
+                )
             if not low - 1 < point.t <= high:
-                raise ValueError(f"series.{index}.t: {point.t} is outside the run's window "
-                                 f"({low:.0f}-{high:.0f}: start_at - {WINDOW_SLACK_SECONDS:g} s to ended_at + "
-                                 f"{WINDOW_SLACK_SECONDS:g} s)")
+                raise ValueError(
+                    f"series.{index}.t: {point.t} is outside the run's window "
+                    f"({low:.0f}-{high:.0f}: start_at - {WINDOW_SLACK_SECONDS:g} s to ended_at + "
+                    f"{WINDOW_SLACK_SECONDS:g} s)"
+                )
             previous = point.t
         for name in ("first_request", "last_request"):
             moment = getattr(self.timings, name)
@@ -214,7 +224,8 @@ def parse_summary(data: bytes, run_id: str, executor_id: str) -> Summary:
         raise RejectedSummary(f"run_id: it names run {_quoted(summary.run_id)}, not {_quoted(run_id)}")
     if summary.executor_id != executor_id:
         raise RejectedSummary(
-            f"executor_id: it claims executor {_quoted(summary.executor_id)}, but is stored as {_quoted(executor_id)}")
+            f"executor_id: it claims executor {_quoted(summary.executor_id)}, but is stored as {_quoted(executor_id)}"
+        )
     return summary
 
 
@@ -222,19 +233,31 @@ def parse_summary(data: bytes, run_id: str, executor_id: str) -> Summary:
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:\[\]-]{1,40}")
 _TYPES = {
-    "dict_type": "expected an object", "model_type": "expected an object", "model_attributes_type": "expected an object",
-    "list_type": "expected a list", "string_type": "expected a string", "bool_type": "expected true or false",
-    "int_type": "expected an integer", "int_parsing": "expected an integer", "int_from_float": "expected an integer",
-    "float_type": "expected a number", "float_parsing": "expected a number", "finite_number": "expected a finite number",
-    "missing": "missing", "json_invalid": "not valid JSON", "json_type": "not valid JSON",
+    "dict_type": "expected an object",
+    "model_type": "expected an object",
+    "model_attributes_type": "expected an object",
+    "list_type": "expected a list",
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "finite_number": "expected a finite number",
+    "missing": "missing",
+    "json_invalid": "not valid JSON",
+    "json_type": "not valid JSON",
 }
 
 
 def describe_error(exc: ValidationError) -> str:
     """The first of pydantic's errors as one line, `where: what` (user input shown quoted and cut short)."""
     first = exc.errors(include_url=False)[0]
-    where = ".".join(_quoted(part) if isinstance(part, str) and not _PLAIN.fullmatch(part) else str(part)
-                     for part in first.get("loc", ()))
+    where = ".".join(
+        _quoted(part) if isinstance(part, str) and not _PLAIN.fullmatch(part) else str(part)
+        for part in first.get("loc", ())
+    )
     kind, ctx = first.get("type", ""), first.get("ctx") or {}
     if kind in _TYPES:
         what = _TYPES[kind]

@@ -70,11 +70,16 @@ class RateLimitedWarning:
 def announce_key_mode(mode: KeyMode, role: str) -> None:
     """The start's line on how the links are secured: a warning unless both secrets are split."""
     if mode is KeyMode.INSECURE:
-        log.warning("SALVO_INSECURE=true: the %s's control links are NOT authenticated or encrypted; anyone who "
-                    "reaches its ports can command it", role)
+        log.warning(
+            "SALVO_INSECURE=true: the %s's control links are NOT authenticated or encrypted; anyone who "
+            "reaches its ports can command it",
+            role,
+        )
     elif mode is KeyMode.FLEET_KEY:
-        log.warning("SALVO_FLEET_KEY: one shared secret for both roles: whoever holds it, any executor included, "
-                    "can command the fleet; production uses the two secrets of `salvo keygen`")
+        log.warning(
+            "SALVO_FLEET_KEY: one shared secret for both roles: whoever holds it, any executor included, "
+            "can command the fleet; production uses the two secrets of `salvo keygen`"
+        )
     else:
         log.info("control links authenticated and encrypted (CURVE, controller and executor secrets split)")
 

@@ -10,9 +10,9 @@ SALVO_BASELINE_RUN names a run id under the controller's SALVO_RESULTS_URI, or a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from salvo.common.errors import ConfigError
 from salvo.common.layout import REPORT_FILES, run_location
@@ -42,8 +42,10 @@ def check_baseline_run(value: str) -> str:
     if value.startswith("s3://"):
         S3Location.parse(value)
     elif not _RUN_ID.fullmatch(value):
-        raise ValueError("expected a run id under SALVO_RESULTS_URI (letters, digits, '.', '_' or '-') "
-                         "or an s3:// run prefix such as s3://bucket/results/run-1/")
+        raise ValueError(
+            "expected a run id under SALVO_RESULTS_URI (letters, digits, '.', '_' or '-') "
+            "or an s3:// run prefix such as s3://bucket/results/run-1/"
+        )
     return value
 
 

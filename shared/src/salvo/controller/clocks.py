@@ -45,10 +45,12 @@ class ExecutorClock:
 
     def to_dict(self) -> dict:
         drift = self.drift
-        return {"offset_ms": round(self.at_start.offset * 1000, 3),
-                "uncertainty_ms": round(self.at_start.uncertainty * 1000, 3),
-                "samples": self.at_start.samples,
-                "drift_ms": None if drift is None else round(drift * 1000, 3)}
+        return {
+            "offset_ms": round(self.at_start.offset * 1000, 3),
+            "uncertainty_ms": round(self.at_start.uncertainty * 1000, 3),
+            "samples": self.at_start.samples,
+            "drift_ms": None if drift is None else round(drift * 1000, 3),
+        }
 
 
 @dataclass
@@ -64,7 +66,7 @@ class FleetClocks:
         clock.run_samples.append(sample)
         if len(clock.run_samples) > MAX_RUN_SAMPLES:
             clock.run_samples.sort(key=lambda s: s.delay)
-            del clock.run_samples[MAX_RUN_SAMPLES // 2:]
+            del clock.run_samples[MAX_RUN_SAMPLES // 2 :]
 
     def by_executor(self) -> dict[str, ExecutorClock]:
         return {clock.executor_id: clock for clock in self.by_host.values()}
@@ -94,19 +96,25 @@ class FleetClocks:
         furthest = max(clocks, key=lambda c: abs(c.at_start.offset))
         drifts = [abs(c.drift) for c in clocks if c.drift is not None]
         drift = f"; drift <= {max(drifts) * 1000:.1f} ms" if drifts else ""
-        return (f"clocks: max offset {furthest.at_start.offset * 1000:+.1f} ms ({furthest.executor_id}), corrected; "
-                f"uncertainty <= {max(c.at_start.uncertainty for c in clocks) * 1000:.1f} ms{drift}")
+        return (
+            f"clocks: max offset {furthest.at_start.offset * 1000:+.1f} ms ({furthest.executor_id}), corrected; "
+            f"uncertainty <= {max(c.at_start.uncertainty for c in clocks) * 1000:.1f} ms{drift}"
+        )
 
 
 def _refusal(found_estimate: ClockEstimate | None, settings: ControllerSettings) -> str | None:
     if found_estimate is None:
         return "its clock could not be measured: no answer to the clock exchanges"
     if abs(found_estimate.offset) > settings.max_clock_offset:
-        return (f"its clock is {found_estimate.offset * 1000:+.1f} ms off the controller's, more than "
-                f"SALVO_MAX_CLOCK_OFFSET={settings.max_clock_offset:g}s")
+        return (
+            f"its clock is {found_estimate.offset * 1000:+.1f} ms off the controller's, more than "
+            f"SALVO_MAX_CLOCK_OFFSET={settings.max_clock_offset:g}s"
+        )
     if found_estimate.uncertainty > settings.max_clock_uncertainty:
-        return (f"its clock could be measured only within +- {found_estimate.uncertainty * 1000:.1f} ms, more than "
-                f"SALVO_MAX_CLOCK_UNCERTAINTY={settings.max_clock_uncertainty * 1000:g}ms")
+        return (
+            f"its clock could be measured only within +- {found_estimate.uncertainty * 1000:.1f} ms, more than "
+            f"SALVO_MAX_CLOCK_UNCERTAINTY={settings.max_clock_uncertainty * 1000:g}ms"
+        )
     return None
 
 
@@ -137,8 +145,9 @@ def synchronise(link, fleet: Fleet, settings: ControllerSettings) -> FleetClocks
         measured = kept[found.host]
         clocks.by_host[found.host] = ExecutorClock(found.status.executor_id, found.host, measured)
         if abs(measured.offset) > WARN_OFFSET_SECONDS:
-            log.warning("executor %s: clock %s off the controller's; corrected", found.status.executor_id,
-                        measured.describe())
+            log.warning(
+                "executor %s: clock %s off the controller's; corrected", found.status.executor_id, measured.describe()
+            )
     if clocks.by_host:
         log.info("%s", clocks.line())
     return clocks

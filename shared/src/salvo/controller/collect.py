@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from salvo.common.clock import Clock
-from salvo.common.layout import summary_location
 from salvo.common.bounded import SizeLimit
-from salvo.common.s3 import S3Store
+from salvo.common.clock import Clock
 from salvo.common.errors import ObjectTooLarge, SalvoError
+from salvo.common.layout import summary_location
+from salvo.common.s3 import S3Store
 from salvo.common.summary_schema import RejectedSummary, parse_summary
 from salvo.controller.ledger import Ledger
 

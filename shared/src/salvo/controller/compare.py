@@ -7,8 +7,8 @@ for the error rate, as `salvo.controller.regression` defines them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from salvo.common.errors import ExitCode
 from salvo.common.s3 import S3Store
@@ -16,8 +16,13 @@ from salvo.controller.baseline import Baseline, read_run
 from salvo.controller.figures import RunFigures, utc
 from salvo.controller.regression import Threshold, ThresholdResult, Unit, change, evaluate, format_change
 
-TABLE_METRICS = {"p50": Unit.PERCENT, "p95": Unit.PERCENT, "p99": Unit.PERCENT, "rps": Unit.PERCENT,
-                 "error_rate": Unit.POINTS}
+TABLE_METRICS = {
+    "p50": Unit.PERCENT,
+    "p95": Unit.PERCENT,
+    "p99": Unit.PERCENT,
+    "rps": Unit.PERCENT,
+    "error_rate": Unit.POINTS,
+}
 HEADINGS = {"p50": "p50 ms", "p95": "p95 ms", "p99": "p99 ms", "rps": "rps", "error_rate": "error rate"}
 OVERALL = "OVERALL"
 _CELL = (7, 7, 8)  # base, new, change
@@ -40,8 +45,12 @@ class Comparison:
     def diff(self, label: str | None) -> dict[str, dict]:
         """metric -> base, new, change and its unit, for one label (None: overall)."""
         return {
-            metric: {"base": (b := self.base.value(label, metric)), "new": (n := self.new.value(label, metric)),
-                     "change": change(b, n, unit), "unit": unit.value}
+            metric: {
+                "base": (b := self.base.value(label, metric)),
+                "new": (n := self.new.value(label, metric)),
+                "change": change(b, n, unit),
+                "unit": unit.value,
+            }
             for metric, unit in TABLE_METRICS.items()
         }
 
@@ -56,9 +65,17 @@ class Comparison:
             "overall": for_json(self.diff(None)),
             "labels": {label: for_json(self.diff(label)) for label in self.labels()},
             "thresholds": [
-                {"threshold": r.threshold.text, "label": r.threshold.label, "metric": r.threshold.metric,
-                 "limit": r.threshold.limit, "unit": r.threshold.unit.value, "base": r.base, "new": r.new,
-                 "change": _finite(r.change), "passed": r.passed}
+                {
+                    "threshold": r.threshold.text,
+                    "label": r.threshold.label,
+                    "metric": r.threshold.metric,
+                    "limit": r.threshold.limit,
+                    "unit": r.threshold.unit.value,
+                    "base": r.base,
+                    "new": r.new,
+                    "change": _finite(r.change),
+                    "passed": r.passed,
+                }
                 for r in self.results
             ],
             "regressed": bool(self.regressions),
@@ -69,26 +86,37 @@ class Comparison:
         group = sum(_CELL) + len(_CELL) - 1
         line = "+" + "-" * (width + 2) + ("+" + "-" * (group + 2)) * len(TABLE_METRICS) + "+"
         heads = "".join(f"| {HEADINGS[m]:^{group}} " for m in TABLE_METRICS)
-        subheads = "".join("| " + " ".join(f"{h:>{w}}" for h, w in zip(("base", "new", "change"), _CELL)) + " "
-                           for _ in TABLE_METRICS)
-        out = [f"comparison: base {_describe(self.base)} -> new {_describe(self.new)}",
-               line, f"| {'label':<{width}} {heads}|", f"| {'':<{width}} {subheads}|", line]
+        subheads = "".join(
+            "| " + " ".join(f"{h:>{w}}" for h, w in zip(("base", "new", "change"), _CELL, strict=True)) + " "
+            for _ in TABLE_METRICS
+        )
+        out = [
+            f"comparison: base {_describe(self.base)} -> new {_describe(self.new)}",
+            line,
+            f"| {'label':<{width}} {heads}|",
+            f"| {'':<{width}} {subheads}|",
+            line,
+        ]
         for name, label in [(OVERALL, None)] + [(label, label) for label in self.labels()]:
-            cells = "".join("| " + " ".join(f"{c:>{w}}" for c, w in zip(_cells(metric, d), _CELL)) + " "
-                            for metric, d in self.diff(label).items())
+            cells = "".join(
+                "| " + " ".join(f"{c:>{w}}" for c, w in zip(_cells(metric, d), _CELL, strict=True)) + " "
+                for metric, d in self.diff(label).items()
+            )
             out.append(f"| {name[:width]:<{width}} {cells}|")
         out.append(line)
         out += [f"  regression {result.description}" for result in self.results]
         return "\n".join(out)
 
 
-def compare(base: RunFigures, new: RunFigures, thresholds: tuple[Threshold, ...], source: str | None = None
-            ) -> Comparison:
+def compare(
+    base: RunFigures, new: RunFigures, thresholds: tuple[Threshold, ...], source: str | None = None
+) -> Comparison:
     return Comparison(base, new, evaluate(thresholds, base, new), source)
 
 
-def compare_to_baseline(baseline: Baseline | None, run_id: str, merged, start_at: float | None,
-                        thresholds: tuple[Threshold, ...]) -> Comparison | None:
+def compare_to_baseline(
+    baseline: Baseline | None, run_id: str, merged, start_at: float | None, thresholds: tuple[Threshold, ...]
+) -> Comparison | None:
     """The controller's run (a MergedRun) against SALVO_BASELINE_RUN; None without a baseline."""
     if baseline is None:
         return None
@@ -116,7 +144,11 @@ def _finite(change: float | None) -> float | None:
 
 
 def _cells(metric: str, diff: dict) -> tuple[str, str, str]:
-    return _format(metric, diff["base"]), _format(metric, diff["new"]), _compact(format_change(diff["change"], Unit(diff["unit"])))
+    return (
+        _format(metric, diff["base"]),
+        _format(metric, diff["new"]),
+        _compact(format_change(diff["change"], Unit(diff["unit"]))),
+    )
 
 
 def _format(metric: str, value: float | None) -> str:

@@ -13,32 +13,41 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from enum import Enum
-from typing import Callable
 
 from salvo import __version__
-from salvo.common.environment import scenario_environment
 from salvo.common.clock import Clock
-from salvo.common.signals import Interrupted, exit_code_for_signal
-from salvo.common.errors import ExitCode, PreStartFailed
 from salvo.common.clocksync import ClockSample
+from salvo.common.environment import scenario_environment
+from salvo.common.errors import PreStartFailed
 from salvo.common.layout import run_location
 from salvo.common.protocol import (
-    START_QUIET_SECONDS, Dismiss, ExecutorState, Finished, Heartbeat, IntervalStats, Start, StartAck, Status, Stop,
+    START_QUIET_SECONDS,
+    Dismiss,
+    ExecutorState,
+    Finished,
+    Heartbeat,
+    IntervalStats,
+    Start,
+    StartAck,
+    Status,
+    Stop,
 )
 from salvo.common.s3 import S3Store
+from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.transport import RateLimitedWarning
+from salvo.controller.clocks import RECHECK_SECONDS, FleetClocks, synchronise
 from salvo.controller.collect import count_summaries, read_summaries
 from salvo.controller.compare import compare_to_baseline
 from salvo.controller.criteria import evaluate
-from salvo.controller.clocks import RECHECK_SECONDS, FleetClocks, synchronise
 from salvo.controller.discovery import Fleet, Seen, TooFewExecutors, discover, too_few
-from salvo.controller.preflight import check_results_destination, read_baseline
 from salvo.controller.launch import Launcher
 from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
 from salvo.controller.metrics import LiveMetrics, serving
+from salvo.controller.preflight import check_results_destination, read_baseline
 from salvo.controller.report import Report, publish_report
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
 from salvo.controller.sharing import check_fleet_load, fleet_load, fleet_load_report, fleet_regions
@@ -163,7 +172,9 @@ class Controller:
         while staying and self.clock.monotonic() < deadline and self.signals == signals:
             staying -= {host for host, message in self.link.receive(0.1) if getattr(message, "leaving", False)}
         if staying:
-            log.warning("no word of leaving from %d dismissed executor(s): %s", len(staying), ", ".join(sorted(staying)))
+            log.warning(
+                "no word of leaving from %d dismissed executor(s): %s", len(staying), ", ".join(sorted(staying))
+            )
 
     def interrupt(self, signum: int) -> None:
         """What SIGTERM/SIGINT do: before the start, give up at once; after it, stop the fleet and report.
@@ -183,12 +194,14 @@ class Controller:
 
     def _discover(self) -> Fleet:
         log.info("run %s: looking for executors", self.run_id)
-        fleet = discover(self.link, self.prober, self.targets, self.settings, self.clock,
-                         between_rounds=self._raise_if_signalled)
+        fleet = discover(
+            self.link, self.prober, self.targets, self.settings, self.clock, between_rounds=self._raise_if_signalled
+        )
         self.clocks = synchronise(self.link, fleet, self.settings)  # leaves out clocks it cannot correct
         if self.metrics is not None:
-            self.metrics.clocks({c.executor_id: (c.at_start.offset, c.at_start.uncertainty)
-                                 for c in self.clocks.by_host.values()})
+            self.metrics.clocks(
+                {c.executor_id: (c.at_start.offset, c.at_start.uncertainty) for c in self.clocks.by_host.values()}
+            )
         if len(fleet.members) < self.settings.quorum:
             raise TooFewExecutors(too_few(fleet, self.settings))
         for found in fleet.found.values():
@@ -196,8 +209,11 @@ class Controller:
                 log.warning("not in the fleet: %s", found.describe())
                 self.link.remove_executor(found.host)
         ids = sorted(fleet.member_ids())
-        log.info("fleet complete: %d executor(s): %s", len(ids), ", ".join(ids) if len(ids) <= 20 else
-                 f"{', '.join(ids[:10])} ... {', '.join(ids[-5:])}")
+        log.info(
+            "fleet complete: %d executor(s): %s",
+            len(ids),
+            ", ".join(ids) if len(ids) <= 20 else f"{', '.join(ids[:10])} ... {', '.join(ids[-5:])}",
+        )
         return fleet
 
     def _pre_start(self) -> None:
@@ -206,8 +222,14 @@ class Controller:
             return
         log.info("pre-start command: %s", command)
         try:
-            result = subprocess.run(  # without Salvo's keys: the command is the operator's, its tools are not
-                command, shell=True, capture_output=True, text=True, timeout=self.settings.pre_start_timeout,
+            # a shell: SALVO_PRE_START_COMMAND is the operator's own command line (S602);
+            # without Salvo's keys: the command is the operator's, its tools are not
+            result = subprocess.run(  # noqa: S602
+                command,
+                shell=True,
+                capture_output=True,
+                text=True,
+                timeout=self.settings.pre_start_timeout,
                 env=scenario_environment(os.environ),
             )
         except subprocess.TimeoutExpired:
@@ -244,20 +266,32 @@ class Controller:
         self.fleet_load = fleet_load_report(load, armed)
         subscribed = self._wait_subscribed(len(self.ledger.members))
         if subscribed < len(self.ledger.members):
-            log.warning("only %d of %d executors confirmed their subscription; starting anyway",
-                        subscribed, len(self.ledger.members))
+            log.warning(
+                "only %d of %d executors confirmed their subscription; starting anyway",
+                subscribed,
+                len(self.ledger.members),
+            )
         self._raise_if_signalled()  # the last moment a signal means "nothing was started"
         # Raised when reaching the whole fleet takes long: far away, or thousands of members.
         lead = max(self.settings.start_lead / 1000, 2 * round_trip + 0.1)
         now = self.clock.time()
         start = Start(
-            run_id=self.run_id, fleet=sorted(self.ledger.members), start_at=now + lead, sent_at=now,
-            params={"controller_version": __version__}, load=load, live_labels=self.metrics is not None,
+            run_id=self.run_id,
+            fleet=sorted(self.ledger.members),
+            start_at=now + lead,
+            sent_at=now,
+            params={"controller_version": __version__},
+            load=load,
+            live_labels=self.metrics is not None,
             fleet_regions=regions,
         )
         self.link.publish(start)
-        log.info("start published: run %s, %d executors, start_at in %.0f ms",
-                 self.run_id, len(self.ledger.members), lead * 1000)
+        log.info(
+            "start published: run %s, %d executors, start_at in %.0f ms",
+            self.run_id,
+            len(self.ledger.members),
+            lead * 1000,
+        )
         self._collect_acks(start)
         return start
 
@@ -317,13 +351,18 @@ class Controller:
                 log.warning("stopping the fleet: %s", reason)
                 self.link.publish(Stop(run_id=self.run_id, reason=reason))
                 stopped_at = now
-            allowed = s.finish_timeout if self.pending_signal is None else min(s.finish_timeout, INTERRUPTED_FINISH_SECONDS)
+            allowed = (
+                s.finish_timeout if self.pending_signal is None else min(s.finish_timeout, INTERRUPTED_FINISH_SECONDS)
+            )
             if stopped_at is not None and (now - stopped_at > allowed or self.signals > 1):
                 log.warning("stopped waiting for the fleet %.0f s after the stop", now - stopped_at)
                 break
             for host, message in self.link.receive(0.1):
-                if self._on_status(host, message) and isinstance(message, IntervalStats) \
-                        and message.run_id == self.run_id:
+                if (
+                    self._on_status(host, message)
+                    and isinstance(message, IntervalStats)
+                    and message.run_id == self.run_id
+                ):
                     live.add(message)
             self._mark_silent_members_lost()
             self._mark_members_that_never_started(start)
@@ -341,8 +380,13 @@ class Controller:
         claimed = getattr(message, "executor_id", member.executor_id)
         if claimed != member.executor_id:  # a member speaks for itself only
             self.ledger.drop(member.executor_id)
-            self.warnings.warn(f"claims-{host}", "dropped a %s from %s: it names executor %r",
-                               type(message).__name__, member.describe(), claimed)
+            self.warnings.warn(
+                f"claims-{host}",
+                "dropped a %s from %s: it names executor %r",
+                type(message).__name__,
+                member.describe(),
+                claimed,
+            )
             return False
         member.last_seen = self.clock.monotonic()
         ours = getattr(message, "run_id", None) == self.run_id
@@ -391,8 +435,13 @@ class Controller:
         interrupted = exit_code_for_signal(self.pending_signal) if self.pending_signal is not None else None
         signals_before = self.signals
         collected = read_summaries(
-            self.store, s.results_uri, self.run_id, sorted(self.ledger.members),
-            budget_seconds=s.s3_retry_seconds, clock=self.clock, max_bytes=s.max_summary_bytes,
+            self.store,
+            s.results_uri,
+            self.run_id,
+            sorted(self.ledger.members),
+            budget_seconds=s.s3_retry_seconds,
+            clock=self.clock,
+            max_bytes=s.max_summary_bytes,
             should_stop=lambda: self.signals > signals_before,
         )
         if collected.abandoned:
@@ -404,13 +453,28 @@ class Controller:
         merged = merge_summaries(list(self.ledger.summaries.values()))
         results = evaluate(s.effective_criteria, merged.overall(), merged.label_rows())
         comparison = compare_to_baseline(self.baseline, self.run_id, merged, start.start_at, s.regression)
-        verdict = judge(self.ledger, merged.totals.requests, results, s.lost_executor_policy, interrupted,
-                        comparison.results if comparison else (), failed_requests=merged.totals.failed_requests,
-                        strength=FleetStrength.of(len(start.fleet), s))
+        verdict = judge(
+            self.ledger,
+            merged.totals.requests,
+            results,
+            s.lost_executor_policy,
+            interrupted,
+            comparison.results if comparison else (),
+            failed_requests=merged.totals.failed_requests,
+            strength=FleetStrength.of(len(start.fleet), s),
+        )
         report = Report(
-            run_id=self.run_id, merged=merged, criteria=results, ledger=self.ledger, verdict=verdict,
-            start_at=start.start_at, fleet=start.fleet, fleet_load=self.fleet_load, baseline=comparison,
-            links=s.declared_key_mode(), clocks=self.clocks.report(),
+            run_id=self.run_id,
+            merged=merged,
+            criteria=results,
+            ledger=self.ledger,
+            verdict=verdict,
+            start_at=start.start_at,
+            fleet=start.fleet,
+            fleet_load=self.fleet_load,
+            baseline=comparison,
+            links=s.declared_key_mode(),
+            clocks=self.clocks.report(),
         )
         print(report.console_table(), flush=True)
         store = self.store.bounded(INTERRUPTED_UPLOAD_SECONDS) if self.pending_signal is not None else self.store
@@ -419,4 +483,3 @@ class Controller:
             log.error("%s", reason)
         log.info("verdict: %s (exit %d)", verdict.word, verdict.exit_code)
         return int(verdict.exit_code)
-

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)  # every one a criterion may name is computed by the merge
 LATENCY_METRICS = {"avg", "min", "max", *(f"p{p:g}" for p in PERCENTILES)}
@@ -62,8 +62,11 @@ class CriterionResult:
     @property
     def description(self) -> str:
         shown = "no data" if self.value is None else _format(self.criterion.metric, self.value)
-        default = " [default: no failed request, as locust; SALVO_CRITERIA=none accepts any outcome]" \
-            if self.criterion.default else ""
+        default = (
+            " [default: no failed request, as locust; SALVO_CRITERIA=none accepts any outcome]"
+            if self.criterion.default
+            else ""
+        )
         return f"{self.criterion.text}: {'pass' if self.passed else 'FAIL'} (measured {shown}){default}"
 
 
@@ -72,7 +75,7 @@ DEFAULT_CRITERIA = (Criterion(text="failures==0", metric="failures", op="==", th
 NONE = "none"  # SALVO_CRITERIA=none: the explicit way to accept any outcome
 
 
-def parse(text: "str | None | tuple[Criterion, ...]") -> tuple[Criterion, ...]:
+def parse(text: str | None | tuple[Criterion, ...]) -> tuple[Criterion, ...]:
     """`p95<500ms; error_rate<1%` -> criteria (`none`: no criterion); CriteriaSyntaxError naming the first bad one."""
     if isinstance(text, tuple):
         return text
@@ -91,9 +94,7 @@ def _parse_one(text: str) -> Criterion:
         label = name
     match = _CRITERION.match(body.strip())
     if not match:
-        raise CriteriaSyntaxError(
-            f"{text!r}: expected METRIC OP VALUE such as p95<500ms, error_rate<1% or rps>=100"
-        )
+        raise CriteriaSyntaxError(f"{text!r}: expected METRIC OP VALUE such as p95<500ms, error_rate<1% or rps>=100")
     metric, op, value, unit = match["metric"], match["op"], float(match["value"]), match["unit"]
     if metric not in METRICS:
         raise CriteriaSyntaxError(f"{text!r}: unknown metric {metric!r}; known: {', '.join(sorted(METRICS))}")

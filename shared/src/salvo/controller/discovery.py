@@ -10,14 +10,15 @@ SALVO_MIN_EXECUTORS decides.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import ipaddress
 import logging
 import socket
 import struct
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from enum import Enum
 
 from salvo.common.clock import Clock
@@ -82,7 +83,7 @@ class Fleet:
         return [f.status.executor_id for f in self.members]
 
     def strength(self, expected: int | None) -> str:
-        """"4 of 5 expected executors", or "4 executors" when no fleet size was given."""
+        """ "4 of 5 expected executors", or "4 executors" when no fleet size was given."""
         return f"{len(self.members)} of {expected} expected executors" if expected else f"{len(self.members)} executors"
 
     def report(self) -> str:
@@ -142,13 +143,11 @@ async def _probe(addresses: list[str], port: int, concurrency: int, timeout: flo
         async with gate:
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 return None
             writer.close()
-            try:
+            with contextlib.suppress(OSError):
                 await writer.wait_closed()
-            except OSError:
-                pass
             return address
 
     results = await asyncio.gather(*(one(a) for a in addresses))
@@ -190,7 +189,10 @@ def handshake_all(link, hosts: list[str], timeout: float = 2.0) -> dict[str, Fou
 
 
 class TooManyExecutors(ConfigError):
-    """More executors answered than SALVO_MAX_EXECUTORS allows. Narrow the scan, or raise the limit and ulimit nofile."""
+    """More executors answered than SALVO_MAX_EXECUTORS allows.
+
+    Narrow the scan, or raise the limit and ulimit nofile.
+    """
 
 
 def refuse_oversized(fleet: Fleet, limit: int) -> None:
@@ -209,8 +211,10 @@ def refuse_duplicate_ids(fleet: Fleet) -> None:
             hosts.setdefault(found.status.executor_id, []).append(found.host)
     clashes = {executor_id: where for executor_id, where in hosts.items() if len(where) > 1}
     if clashes:
-        listed = "; ".join(f"{executor_id} at {', '.join(sorted(where, key=_ip_key))}"
-                           for executor_id, where in sorted(clashes.items()))
+        listed = "; ".join(
+            f"{executor_id} at {', '.join(sorted(where, key=_ip_key))}"
+            for executor_id, where in sorted(clashes.items())
+        )
         raise DuplicateExecutorIds(
             f"executor ids must be unique in a fleet: {listed}; set a distinct SALVO_EXECUTOR_ID on each"
         )
@@ -233,23 +237,39 @@ def _exclude_minority(fleet: Fleet) -> None:
 def too_few(fleet: Fleet, settings: ControllerSettings) -> str:
     """The one line of a fleet below quorum: how many, the rule, who is missing and why."""
     armed = len(fleet.members)
-    rule = (f"SALVO_MIN_EXECUTORS={settings.min_executors}" if settings.min_executors is not None
-            else f"SALVO_EXPECTED_EXECUTORS={settings.expected_executors} (the quorum when SALVO_MIN_EXECUTORS is unset)"
-            if settings.expected_executors is not None else "a quorum of 1")
+    rule = (
+        f"SALVO_MIN_EXECUTORS={settings.min_executors}"
+        if settings.min_executors is not None
+        else f"SALVO_EXPECTED_EXECUTORS={settings.expected_executors} (the quorum when SALVO_MIN_EXECUTORS is unset)"
+        if settings.expected_executors is not None
+        else "a quorum of 1"
+    )
     expected = settings.expected_executors
-    left_out = [found.describe() for found in sorted(fleet.found.values(), key=lambda f: _ip_key(f.host))
-                if found.seen is not Seen.MEMBER]
+    left_out = [
+        found.describe()
+        for found in sorted(fleet.found.values(), key=lambda f: _ip_key(f.host))
+        if found.seen is not Seen.MEMBER
+    ]
     unseen = max(0, (expected or 0) - len(fleet.found))
     missing = left_out + ([f"{unseen} never answered at the scanned addresses"] if unseen else [])
     members = [found.describe() for found in sorted(fleet.members, key=lambda f: _ip_key(f.host))]
-    return (f"{armed}{f' of {expected} expected' if expected else ''} executor(s) armed after "
-            f"{settings.discovery_timeout:g} s, fewer than {rule}; no load was started; "
-            f"armed: {'; '.join(members) or 'none'}; missing: {'; '.join(missing) or 'none answered'}")
+    return (
+        f"{armed}{f' of {expected} expected' if expected else ''} executor(s) armed after "
+        f"{settings.discovery_timeout:g} s, fewer than {rule}; no load was started; "
+        f"armed: {'; '.join(members) or 'none'}; missing: {'; '.join(missing) or 'none answered'}"
+    )
 
 
-def discover(link, prober: Callable[[list[str]], list[str]], targets: Callable[[], list[str]],
-             settings: ControllerSettings, clock: Clock, *, once: bool = False,
-             between_rounds: Callable[[], None] = lambda: None) -> Fleet:
+def discover(
+    link,
+    prober: Callable[[list[str]], list[str]],
+    targets: Callable[[], list[str]],
+    settings: ControllerSettings,
+    clock: Clock,
+    *,
+    once: bool = False,
+    between_rounds: Callable[[], None] = lambda: None,
+) -> Fleet:
     """Scan and handshake until the fleet is complete; TooFewExecutors below quorum at the timeout.
 
     `targets` is asked again each round (DNS names gain addresses as tasks start);
@@ -277,8 +297,11 @@ def discover(link, prober: Callable[[list[str]], list[str]], targets: Callable[[
             return fleet
         if clock.monotonic() >= deadline:
             if len(fleet.members) >= settings.quorum:
-                log.warning("discovery timeout: starting with %s (quorum %d)",
-                            fleet.strength(settings.expected_executors), settings.quorum)
+                log.warning(
+                    "discovery timeout: starting with %s (quorum %d)",
+                    fleet.strength(settings.expected_executors),
+                    settings.quorum,
+                )
                 return fleet
             raise TooFewExecutors(too_few(fleet, settings))
         between_rounds()

@@ -45,7 +45,7 @@ class RunFigures:
         return None if value is None else int(value)
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "RunFigures":
+    def from_json(cls, raw: bytes) -> RunFigures:
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -53,7 +53,7 @@ class RunFigures:
         return cls.from_report(data)
 
     @classmethod
-    def from_report(cls, data) -> "RunFigures":
+    def from_report(cls, data) -> RunFigures:
         if not isinstance(data, dict):
             raise NotAReport("not a JSON object")
         schema = data.get("schema")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from salvo.common.clock import Clock
@@ -31,8 +33,15 @@ RUN_TASK_ATTEMPTS = 5
 STOP_TASK_ATTEMPTS = 5
 DESCRIBE_EVERY_SECONDS = 2.0  # discovery asks every 0.5 s; DescribeTasks of a large fleet need not be that often
 # API errors worth another try: the request was refused for rate or a passing fault, not for what it asked.
-RETRYABLE_ERRORS = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
-                    "ServerException", "ServiceUnavailableException", "InternalFailure"}
+RETRYABLE_ERRORS = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ServerException",
+    "ServiceUnavailableException",
+    "InternalFailure",
+}
 # RunTask `failures` reasons that may pass: no capacity in that zone now, an ENI or agent not yet there.
 RETRYABLE_FAILURE_WORDS = ("capacity", "resource:eni", "resource:memory", "resource:cpu", "agent", "throttl")
 
@@ -108,9 +117,15 @@ class EcsLauncher:
     def start_tasks(self, hopeless: Callable[[], bool]) -> None:
         """This plan's tasks in batches; stops asking once `hopeless()` (the quorum cannot be reached any more)."""
         s, count = self.settings, self.plan.count
-        log.info("launching %d executor task(s) of %s on cluster %s%s (%s), in batches of %d", count,
-                 s.launch_task_definition, s.launch_cluster, f" in {self.plan.region}" if self.plan.region else "",
-                 s.launch_capacity, RUN_TASK_MAX_COUNT)
+        log.info(
+            "launching %d executor task(s) of %s on cluster %s%s (%s), in batches of %d",
+            count,
+            s.launch_task_definition,
+            s.launch_cluster,
+            f" in {self.plan.region}" if self.plan.region else "",
+            s.launch_capacity,
+            RUN_TASK_MAX_COUNT,
+        )
         remaining = count
         batch_number = 0
         while remaining > 0 and not hopeless():  # past hope, asking for the rest would only cost money
@@ -123,8 +138,11 @@ class EcsLauncher:
         """RunTask for `count` tasks, retrying what may pass; what never started is counted in `failures`."""
         wanted = count
         attempts = Retrying(
-            stop=stop_after_attempt(RUN_TASK_ATTEMPTS), wait=wait_random_exponential(self.backoff, 30 * self.backoff),
-            retry=retry_if_exception(_retryable_error), sleep=self.clock.sleep, reraise=True,
+            stop=stop_after_attempt(RUN_TASK_ATTEMPTS),
+            wait=wait_random_exponential(self.backoff, 30 * self.backoff),
+            retry=retry_if_exception(_retryable_error),
+            sleep=self.clock.sleep,
+            reraise=True,
         )
         last_failures: Counter = Counter()
         try:
@@ -139,8 +157,13 @@ class EcsLauncher:
                     for failure in response.get("failures", []):
                         last_failures[failure_reason(failure)] += 1
                     if wanted > 0:
-                        log.warning("RunTask started %d of %d task(s) (attempt %d): %s", len(arns), len(arns) + wanted,
-                                    number, ", ".join(sorted(last_failures)) or "no reason given")
+                        log.warning(
+                            "RunTask started %d of %d task(s) (attempt %d): %s",
+                            len(arns),
+                            len(arns) + wanted,
+                            number,
+                            ", ".join(sorted(last_failures)) or "no reason given",
+                        )
                         if any(_retryable_reason(reason) for reason in last_failures):
                             raise _Shortfall()
         except _Shortfall:
@@ -164,14 +187,17 @@ class EcsLauncher:
         subnets = list(self.plan.subnets)
         if attempt > 1:  # ECS spreads a first attempt over every subnet; a retry goes to one zone after another
             subnets = [subnets[(batch_number + attempt - 1) % len(subnets)]]
-        network = {"subnets": subnets, "assignPublicIp":
-                   "ENABLED" if s.launch_assign_public_ip else "DISABLED"}
+        network = {"subnets": subnets, "assignPublicIp": "ENABLED" if s.launch_assign_public_ip else "DISABLED"}
         if self.plan.security_groups:
             network["securityGroups"] = list(self.plan.security_groups)
         return {
-            "cluster": s.launch_cluster, "taskDefinition": s.launch_task_definition, "count": count,
-            "startedBy": self.started_by, "networkConfiguration": {"awsvpcConfiguration": network},
-            "tags": [{"key": "salvo:run-id", "value": self.run_id}], **s.launch_capacity.run_task_parameters(),
+            "cluster": s.launch_cluster,
+            "taskDefinition": s.launch_task_definition,
+            "count": count,
+            "startedBy": self.started_by,
+            "networkConfiguration": {"awsvpcConfiguration": network},
+            "tags": [{"key": "salvo:run-id", "value": self.run_id}],
+            **s.launch_capacity.run_task_parameters(),
         }
 
     def failure_summary(self) -> str:
@@ -188,7 +214,7 @@ class EcsLauncher:
         if waiting and now - self._described_at >= DESCRIBE_EVERY_SECONDS:
             self._described_at = now
             for first in range(0, len(waiting), DESCRIBE_TASKS_MAX):
-                self._describe(waiting[first:first + DESCRIBE_TASKS_MAX])
+                self._describe(waiting[first : first + DESCRIBE_TASKS_MAX])
         return [self._ips[arn] for arn in self.started if arn in self._ips]
 
     def _describe(self, arns: list[str]) -> None:
@@ -219,9 +245,13 @@ class EcsLauncher:
         log.info("stopping the %d executor task(s) this run started: %s", len(self.started), reason)
         unstopped = [arn for arn in self.started if not self._stop(arn, reason)]
         if unstopped:
-            log.error("%d executor task(s) could not be stopped, stop them by hand (aws ecs stop-task --cluster %s "
-                      "--task ID): %s", len(unstopped), self.settings.launch_cluster,
-                      " ".join(task_id(arn) for arn in unstopped))
+            log.error(
+                "%d executor task(s) could not be stopped, stop them by hand (aws ecs stop-task --cluster %s "
+                "--task ID): %s",
+                len(unstopped),
+                self.settings.launch_cluster,
+                " ".join(task_id(arn) for arn in unstopped),
+            )
         else:
             log.info("stopped all %d executor task(s)", len(self.started))
 
@@ -231,16 +261,20 @@ class EcsLauncher:
         found: list[str] = []
         try:
             for page in self.ecs.get_paginator("list_tasks").paginate(
-                    cluster=self.settings.launch_cluster, startedBy=self.started_by):
+                cluster=self.settings.launch_cluster, startedBy=self.started_by
+            ):
                 found += page.get("taskArns", [])
         except (ClientError, BotoCoreError) as exc:
-            log.warning("ListTasks failed (%s): stopping the %d task(s) RunTask reported", error_line(exc),
-                        len(self.started))
+            log.warning(
+                "ListTasks failed (%s): stopping the %d task(s) RunTask reported", error_line(exc), len(self.started)
+            )
             return
         unrecorded = [arn for arn in found if arn not in set(self.started)]
         if unrecorded:
-            log.warning("%d task(s) of this run were started without RunTask's answer arriving: stopping them too",
-                        len(unrecorded))
+            log.warning(
+                "%d task(s) of this run were started without RunTask's answer arriving: stopping them too",
+                len(unrecorded),
+            )
             self.started.extend(unrecorded)
 
     @property
@@ -249,14 +283,18 @@ class EcsLauncher:
 
     def _stop(self, arn: str, reason: str) -> bool:
         attempts = Retrying(
-            stop=stop_after_attempt(STOP_TASK_ATTEMPTS), wait=wait_random_exponential(self.backoff, 10 * self.backoff),
-            retry=retry_if_exception(_retryable_error), sleep=self.clock.sleep, reraise=True,
+            stop=stop_after_attempt(STOP_TASK_ATTEMPTS),
+            wait=wait_random_exponential(self.backoff, 10 * self.backoff),
+            retry=retry_if_exception(_retryable_error),
+            sleep=self.clock.sleep,
+            reraise=True,
         )
         try:
             for attempt in attempts:
                 with attempt:
-                    self.ecs.stop_task(cluster=self.settings.launch_cluster, task=arn,
-                                       reason=f"salvo {self.run_id}: {reason}"[:255])
+                    self.ecs.stop_task(
+                        cluster=self.settings.launch_cluster, task=arn, reason=f"salvo {self.run_id}: {reason}"[:255]
+                    )
         except (ClientError, BotoCoreError) as exc:
             log.warning("StopTask %s failed: %s", task_id(arn), error_line(exc))
             return False
@@ -285,8 +323,12 @@ class FleetLauncher:
             launcher.start_tasks(hopeless=lambda: count - failed() < quorum)
         started = len(self.started)
         where = s.launch_cluster + (
-            " (" + ", ".join(f"{l.plan.region}: {len(l.started)} of {l.plan.count}" for l in self.launchers) + ")"
-            if len(self.launchers) > 1 else "")
+            " ("
+            + ", ".join(f"{one.plan.region}: {len(one.started)} of {one.plan.count}" for one in self.launchers)
+            + ")"
+            if len(self.launchers) > 1
+            else ""
+        )
         if started < quorum:
             reasons = self.failure_summary() or "no reason given"
             self.stop_all(f"the fleet could not be launched ({started} of {count} started)")
@@ -295,8 +337,14 @@ class FleetLauncher:
                 f"{quorum}; stopped the {started} started, no load was started; ECS failures: {reasons}"
             )
         if failed():
-            log.warning("%d of %d executor task(s) started on %s (quorum %d); ECS failures: %s",
-                        started, count, where, quorum, self.failure_summary())
+            log.warning(
+                "%d of %d executor task(s) started on %s (quorum %d); ECS failures: %s",
+                started,
+                count,
+                where,
+                quorum,
+                self.failure_summary(),
+            )
         else:
             log.info("%d executor task(s) started on %s", started, where)
 
@@ -331,8 +379,13 @@ def _retryable_reason(reason: str) -> bool:
     return any(word in lowered for word in RETRYABLE_FAILURE_WORDS)
 
 
-def ecs_launcher(settings: ControllerSettings, run_id: str, clock: Clock,
-                 client_factory: Callable[[str | None], Any] | None = None, backoff: float = 1.0) -> FleetLauncher:
+def ecs_launcher(
+    settings: ControllerSettings,
+    run_id: str,
+    clock: Clock,
+    client_factory: Callable[[str | None], Any] | None = None,
+    backoff: float = 1.0,
+) -> FleetLauncher:
     """The production launcher: boto3's ECS client of each region as the environment configures it, its own
     retries off (this module retries)."""
     if client_factory is None:
@@ -340,7 +393,18 @@ def ecs_launcher(settings: ControllerSettings, run_id: str, clock: Clock,
         from botocore.config import Config
 
         def client_factory(region: str | None):
-            return boto3.client("ecs", region_name=region, config=Config(
-                retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30))
-    return FleetLauncher([EcsLauncher(client_factory(plan.region), settings, plan, run_id, clock, backoff)
-                          for plan in settings.launch_plans()], settings)
+            return boto3.client(
+                "ecs",
+                region_name=region,
+                config=Config(
+                    retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30
+                ),
+            )
+
+    return FleetLauncher(
+        [
+            EcsLauncher(client_factory(plan.region), settings, plan, run_id, clock, backoff)
+            for plan in settings.launch_plans()
+        ],
+        settings,
+    )

@@ -47,13 +47,17 @@ class Capacity:
         """The RunTask parameters choosing this capacity: launchType and a strategy exclude each other."""
         if not self.strategy:
             return {"launchType": "FARGATE"}
-        return {"capacityProviderStrategy": [
-            {"capacityProvider": share.provider, "weight": share.weight, "base": share.base} for share in self.strategy
-        ]}
+        return {
+            "capacityProviderStrategy": [
+                {"capacityProvider": share.provider, "weight": share.weight, "base": share.base}
+                for share in self.strategy
+            ]
+        }
 
     def __str__(self) -> str:
-        return ",".join(f"{s.provider}:{s.weight}" + (f":{s.base}" if s.base else "") for s in self.strategy) \
-            or "FARGATE"
+        return (
+            ",".join(f"{s.provider}:{s.weight}" + (f":{s.base}" if s.base else "") for s in self.strategy) or "FARGATE"
+        )
 
 
 def parse_capacity(value: Any) -> Capacity:
@@ -67,8 +71,9 @@ def parse_capacity(value: Any) -> Capacity:
     for item in (part.strip() for part in text.split(",")):
         fields = item.split(":")
         if not item or len(fields) > 3 or not fields[0]:
-            raise ValueError(f"{item!r}: expected FARGATE, FARGATE_SPOT or provider:weight[:base], e.g. "
-                             "'FARGATE:1,FARGATE_SPOT:3'")
+            raise ValueError(
+                f"{item!r}: expected FARGATE, FARGATE_SPOT or provider:weight[:base], e.g. 'FARGATE:1,FARGATE_SPOT:3'"
+            )
         try:
             numbers = [int(number) for number in fields[1:]]
         except ValueError:

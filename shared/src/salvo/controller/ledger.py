@@ -88,9 +88,12 @@ class Ledger:
         `unreadable`: executor id -> why its summary could not be read; `rejected`: -> why the one read
         cannot be counted."""
         for member in self.members.values():
-            member.outcome, member.reason = _outcome(member, self.summaries.get(member.executor_id),
-                                                     unreadable.get(member.executor_id),
-                                                     (rejected or {}).get(member.executor_id))
+            member.outcome, member.reason = _outcome(
+                member,
+                self.summaries.get(member.executor_id),
+                unreadable.get(member.executor_id),
+                (rejected or {}).get(member.executor_id),
+            )
 
     def drop(self, key: str, count: int = 1) -> None:
         self.dropped[key] = self.dropped.get(key, 0) + count
@@ -105,13 +108,17 @@ class Ledger:
         return sorted((m for m in self.members.values() if m.outcome is outcome), key=lambda m: m.executor_id)
 
 
-def _outcome(member: Member, summary: Summary | None, unreadable: str | None,
-             rejected: str | None) -> tuple[Outcome, str]:
+def _outcome(
+    member: Member, summary: Summary | None, unreadable: str | None, rejected: str | None
+) -> tuple[Outcome, str]:
     if member.refused is not None:
         return Outcome.FAILED, f"did not start: {member.refused}"
     if member.liveness is Liveness.LOST:
-        counted = "; its uploaded results are counted" if summary is not None else (
-            f"; its uploaded results are rejected: {rejected}" if rejected is not None else "")
+        counted = (
+            "; its uploaded results are counted"
+            if summary is not None
+            else (f"; its uploaded results are rejected: {rejected}" if rejected is not None else "")
+        )
         return Outcome.LOST, f"went silent during the run{counted}"
     if rejected is not None and summary is None:  # nothing it says about itself can be believed
         return Outcome.REJECTED, f"rejected: {rejected}"

@@ -9,6 +9,7 @@ grow by two per executor; see the README for the `nofile` limit this needs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -18,9 +19,9 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from salvo.common import protocol
+from salvo.common.clocksync import ClockEstimate, ClockSample, estimate
 from salvo.common.errors import ProtocolError
 from salvo.common.keys import ControllerKeys
-from salvo.common.clocksync import ClockEstimate, ClockSample, estimate
 from salvo.common.protocol import ClockAck, ClockSet, Hello, Status, TimeEcho, TimeProbe
 from salvo.common.transport import HANDSHAKE_FAILURES, RateLimitedWarning, harden
 
@@ -110,12 +111,12 @@ class ControllerLink:
         if peer is None:
             return
         self.hosts_by_routing_id.pop(peer.routing_id, None)
-        for sock, endpoint in ((self.router, self._status_endpoint(host)),
-                               (self.publisher, f"tcp://{host}:{self.command_port}")):
-            try:
+        for sock, endpoint in (
+            (self.router, self._status_endpoint(host)),
+            (self.publisher, f"tcp://{host}:{self.command_port}"),
+        ):
+            with contextlib.suppress(zmq.ZMQError):
                 sock.disconnect(endpoint)
-            except zmq.ZMQError:
-                pass
 
     def auth_failed(self, host: str) -> bool:
         """True when the executor at `host` answered but the CURVE handshake failed (key mismatch)."""
@@ -160,7 +161,7 @@ class ControllerLink:
         Gives up on the rest once no answer arrived for `timeout` seconds (a large fleet's CURVE
         handshakes take seconds, but keep making progress), and after HANDSHAKE_LIMIT at most.
         `last_rtt[host]` is the time from the latest Hello to its answer."""
-        answers: dict[str, Status | None] = {host: None for host in hosts}
+        answers: dict[str, Status | None] = dict.fromkeys(hosts)
         new = [host for host in hosts if host not in self.peers]
         for host in new:
             self.add_executor(host)
@@ -192,15 +193,16 @@ class ControllerLink:
 
     # --- clocks (salvo.common.clocksync) ------------------------------------------------
 
-    def measure_clocks(self, hosts: list[str], rounds: int = CLOCK_ROUNDS,
-                       answer_timeout: float = CLOCK_ANSWER_SECONDS) -> dict[str, ClockEstimate | None]:
+    def measure_clocks(
+        self, hosts: list[str], rounds: int = CLOCK_ROUNDS, answer_timeout: float = CLOCK_ANSWER_SECONDS
+    ) -> dict[str, ClockEstimate | None]:
         """Each host's clock against this one: `rounds` exchanges each, at most CLOCK_WINDOW in flight (so an
         answer is read when it arrives, not behind a thousand others), the shortest round trip kept."""
         samples: dict[str, list[ClockSample]] = {host: [] for host in hosts}
         for round_number in range(rounds):
             order = hosts if round_number % 2 == 0 else hosts[::-1]
             for first in range(0, len(order), CLOCK_WINDOW):
-                self._clock_window(order[first:first + CLOCK_WINDOW], samples, answer_timeout)
+                self._clock_window(order[first : first + CLOCK_WINDOW], samples, answer_timeout)
         return {host: estimate(found) for host, found in samples.items()}
 
     def _clock_window(self, hosts: list[str], samples: dict[str, list[ClockSample]], timeout: float) -> None:
@@ -229,8 +231,9 @@ class ControllerLink:
     def set_clocks(self, offsets: dict[str, ClockEstimate], timeout: float = CLOCK_SET_SECONDS) -> set[str]:
         """Tell each host its offset (ClockSet, repeated until its ClockAck); the hosts that took it."""
         acked: set[str] = set()
-        frames = {host: protocol.encode(ClockSet(offset=e.offset, uncertainty=e.uncertainty))
-                  for host, e in offsets.items()}
+        frames = {
+            host: protocol.encode(ClockSet(offset=e.offset, uncertainty=e.uncertainty)) for host, e in offsets.items()
+        }
         deadline, next_send = time.monotonic() + timeout, 0.0
         while len(acked) < len(frames) and time.monotonic() < deadline:
             if time.monotonic() >= next_send:
@@ -239,8 +242,12 @@ class ControllerLink:
                         self._send(host, frame)
                 next_send = time.monotonic() + HELLO_REPEAT_SECONDS
             for host, message in self._receive(0.02):
-                if isinstance(message, ClockAck) and host in frames and message.accepted \
-                        and message.offset == offsets[host].offset:
+                if (
+                    isinstance(message, ClockAck)
+                    and host in frames
+                    and message.accepted
+                    and message.offset == offsets[host].offset
+                ):
                     acked.add(host)
                 elif not isinstance(message, ClockAck):
                     self.pending.append((host, message))

@@ -15,8 +15,16 @@ log = logging.getLogger(__name__)
 
 
 class LiveView:
-    def __init__(self, settings: ControllerSettings, run_id: str, start_at: float, clock: Clock,
-                 metrics: LiveMetrics | None = None, fleet_size: int = 0, regions: dict[str, str] | None = None):
+    def __init__(
+        self,
+        settings: ControllerSettings,
+        run_id: str,
+        start_at: float,
+        clock: Clock,
+        metrics: LiveMetrics | None = None,
+        fleet_size: int = 0,
+        regions: dict[str, str] | None = None,
+    ):
         self.clock = clock
         self.metrics = metrics
         if metrics is not None:
@@ -25,7 +33,9 @@ class LiveView:
         self.interval = settings.live_interval
         self.run_id = run_id
         self.start_at = start_at
-        self.cloudwatch = CloudWatchPublisher(settings.cloudwatch_namespace, run_id) if settings.cloudwatch_namespace else None
+        self.cloudwatch = (
+            CloudWatchPublisher(settings.cloudwatch_namespace, run_id) if settings.cloudwatch_namespace else None
+        )
         self._reset()
         self._next = self.clock.monotonic() + self.interval
 
@@ -97,11 +107,15 @@ class CloudWatchPublisher:
             ("FailureRate", figures["failure_rate"] * 100, "Percent"),
             ("ActiveExecutors", active, "Count"),
             ("LostExecutors", lost, "Count"),
-        ] + [(f"Latency{p.upper()}", figures[p], "Milliseconds") for p in ("p50", "p95", "p99") if figures[p] is not None]
+        ] + [
+            (f"Latency{p.upper()}", figures[p], "Milliseconds") for p in ("p50", "p95", "p99") if figures[p] is not None
+        ]
         try:
             self.client.put_metric_data(
                 Namespace=self.namespace,
-                MetricData=[{"MetricName": n, "Dimensions": self.dimensions, "Value": float(v), "Unit": u} for n, v, u in data],
+                MetricData=[
+                    {"MetricName": n, "Dimensions": self.dimensions, "Value": float(v), "Unit": u} for n, v, u in data
+                ],
             )
         except Exception as exc:  # live metrics must never stop a run
             log.warning("CloudWatch PutMetricData failed: %s", exc)

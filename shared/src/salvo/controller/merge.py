@@ -68,8 +68,16 @@ class MergedRun:
 def _add(tally: Tally, part: TallyPart | SeriesPoint) -> Tally:
     if isinstance(part, SeriesPoint):
         return tally.add_counts(part.requests, part.failures, part.user_errors, histogram=part.histogram)
-    return tally.add_counts(part.requests, part.failures, part.user_errors, part.bytes, part.latency_sum_ms,
-                            part.histogram, part.codes, part.errors)
+    return tally.add_counts(
+        part.requests,
+        part.failures,
+        part.user_errors,
+        part.bytes,
+        part.latency_sum_ms,
+        part.histogram,
+        part.codes,
+        part.errors,
+    )
 
 
 def merge_summaries(summaries: list[Summary]) -> MergedRun:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -53,7 +53,9 @@ class _RunState(Collector):
         self.run_id, self.states, self.current = run_id, tuple(states), current
 
     def collect(self):
-        family = GaugeMetricFamily("salvo_run_state", "1 for the controller's current phase", labels=["run_id", "state"])
+        family = GaugeMetricFamily(
+            "salvo_run_state", "1 for the controller's current phase", labels=["run_id", "state"]
+        )
         current = self.current()
         for state in self.states:
             family.add_metric([self.run_id, state], 1.0 if state == current else 0.0)
@@ -63,46 +65,87 @@ class _RunState(Collector):
 class LiveMetrics:
     """One run's metrics in a registry of their own (never prometheus_client's global one)."""
 
-    def __init__(self, run_id: str, states: Sequence[str] = (), current: Callable[[], str] | None = None,
-                 interval_seconds: float = 5.0):
+    def __init__(
+        self,
+        run_id: str,
+        states: Sequence[str] = (),
+        current: Callable[[], str] | None = None,
+        interval_seconds: float = 5.0,
+    ):
         self.run_id = run_id
         self.merge_budget = max(1, int(LABEL_MERGES_PER_SECOND * interval_seconds))  # per live interval
         self.registry = CollectorRegistry()
         r, run = self.registry, ["run_id"]
         self._requests = Counter("salvo_requests", "requests completed by the fleet", run, registry=r).labels(run_id)
         self._failures = Counter("salvo_failures", "failed requests and user errors", run, registry=r).labels(run_id)
-        self._label_requests = Counter("salvo_label_requests", "requests completed, per label", run + ["label"],
-                                       registry=r)
+        self._label_requests = Counter(
+            "salvo_label_requests", "requests completed, per label", run + ["label"], registry=r
+        )
         self._label_failures = Counter("salvo_label_failures", "failures, per label", run + ["label"], registry=r)
-        self._rps = Gauge("salvo_requests_per_second", "fleet's requests per second over the last live interval",
-                          run, registry=r).labels(run_id)
-        self._failure_ratio = Gauge("salvo_failure_ratio", "failures / requests over the last live interval",
-                                    run, registry=r).labels(run_id)
-        self._latency = Gauge("salvo_latency_seconds", "fleet-wide latency quantile over the last live interval",
-                              run + ["quantile"], registry=r)
-        self._label_latency = Gauge("salvo_label_latency_seconds", "latency quantile per label over the last live "
-                                    "interval", run + ["label", "quantile"], registry=r)
-        self._coverage = Gauge("salvo_label_latency_coverage_ratio", "share of the last interval's executor "
-                               "messages the per-label quantiles were merged from (1: all)", run, registry=r).labels(run_id)
-        self._region_requests = Counter("salvo_region_requests", "requests completed, per executor region",
-                                        run + ["region"], registry=r)
-        self._region_failures = Counter("salvo_region_failures", "failures, per executor region", run + ["region"],
-                                        registry=r)
-        self._region_latency = Gauge("salvo_region_latency_seconds", "latency quantile per executor region over "
-                                     "the last live interval", run + ["region", "quantile"], registry=r)
-        self._region_executors = Gauge("salvo_region_executors", "started executors per region", run + ["region"],
-                                       registry=r)
+        self._rps = Gauge(
+            "salvo_requests_per_second", "fleet's requests per second over the last live interval", run, registry=r
+        ).labels(run_id)
+        self._failure_ratio = Gauge(
+            "salvo_failure_ratio", "failures / requests over the last live interval", run, registry=r
+        ).labels(run_id)
+        self._latency = Gauge(
+            "salvo_latency_seconds",
+            "fleet-wide latency quantile over the last live interval",
+            run + ["quantile"],
+            registry=r,
+        )
+        self._label_latency = Gauge(
+            "salvo_label_latency_seconds",
+            "latency quantile per label over the last live interval",
+            run + ["label", "quantile"],
+            registry=r,
+        )
+        self._coverage = Gauge(
+            "salvo_label_latency_coverage_ratio",
+            "share of the last interval's executor messages the per-label quantiles were merged from (1: all)",
+            run,
+            registry=r,
+        ).labels(run_id)
+        self._region_requests = Counter(
+            "salvo_region_requests", "requests completed, per executor region", run + ["region"], registry=r
+        )
+        self._region_failures = Counter(
+            "salvo_region_failures", "failures, per executor region", run + ["region"], registry=r
+        )
+        self._region_latency = Gauge(
+            "salvo_region_latency_seconds",
+            "latency quantile per executor region over the last live interval",
+            run + ["region", "quantile"],
+            registry=r,
+        )
+        self._region_executors = Gauge(
+            "salvo_region_executors", "started executors per region", run + ["region"], registry=r
+        )
         self._executors = Gauge("salvo_executors", "started executors by state", run + ["state"], registry=r)
-        self._users = Gauge("salvo_users", "simulated users across the fleet (last live interval)", run,
-                            registry=r).labels(run_id)
-        self._start = Gauge("salvo_start_time_seconds", "the run's start_at, seconds since the epoch", run,
-                            registry=r).labels(run_id)
-        self._clock_offset = Gauge("salvo_clock_offset_seconds", "an executor's clock minus the controller's, as "
-                                   "measured before the start (and corrected)", run + ["executor"], registry=r)
-        self._clock_max_offset = Gauge("salvo_clock_max_offset_seconds", "the largest measured offset of the fleet's "
-                                       "clocks (absolute), corrected", run, registry=r).labels(run_id)
-        self._clock_uncertainty = Gauge("salvo_clock_max_uncertainty_seconds", "the largest uncertainty of the fleet's "
-                                        "clock measurements", run, registry=r).labels(run_id)
+        self._users = Gauge(
+            "salvo_users", "simulated users across the fleet (last live interval)", run, registry=r
+        ).labels(run_id)
+        self._start = Gauge(
+            "salvo_start_time_seconds", "the run's start_at, seconds since the epoch", run, registry=r
+        ).labels(run_id)
+        self._clock_offset = Gauge(
+            "salvo_clock_offset_seconds",
+            "an executor's clock minus the controller's, as measured before the start (and corrected)",
+            run + ["executor"],
+            registry=r,
+        )
+        self._clock_max_offset = Gauge(
+            "salvo_clock_max_offset_seconds",
+            "the largest measured offset of the fleet's clocks (absolute), corrected",
+            run,
+            registry=r,
+        ).labels(run_id)
+        self._clock_uncertainty = Gauge(
+            "salvo_clock_max_uncertainty_seconds",
+            "the largest uncertainty of the fleet's clock measurements",
+            run,
+            registry=r,
+        ).labels(run_id)
         if current is not None:
             r.register(_RunState(run_id, states, current))
         self.fleet_size = 0
@@ -131,10 +174,13 @@ class LiveMetrics:
         self.executors(active=fleet_size, lost=0)
         self._region_of = dict(regions or {})
         for region in sorted(set(self._region_of.values())):
-            self._region_counters[region] = (self._region_requests.labels(self.run_id, region),
-                                             self._region_failures.labels(self.run_id, region))
+            self._region_counters[region] = (
+                self._region_requests.labels(self.run_id, region),
+                self._region_failures.labels(self.run_id, region),
+            )
             self._region_executors.labels(self.run_id, region).set(
-                sum(1 for r in self._region_of.values() if r == region))
+                sum(1 for r in self._region_of.values() if r == region)
+            )
 
     def add(self, stats: IntervalStats) -> None:
         """One executor's interval: at 2,000 executors this runs 2,000 times a second, so it only adds."""
@@ -166,7 +212,9 @@ class LiveMetrics:
                     self._ignore_label(label)
                     continue
                 counters = self._label_counters[label] = (
-                    self._label_requests.labels(self.run_id, label), self._label_failures.labels(self.run_id, label))
+                    self._label_requests.labels(self.run_id, label),
+                    self._label_failures.labels(self.run_id, label),
+                )
             counters[0].inc(part.requests)
             counters[1].inc(part.failures)
             if merge and part.histogram:
@@ -177,13 +225,17 @@ class LiveMetrics:
 
     def _ignore_label(self, label: str) -> None:
         if not self._ignored_labels:
-            log.warning("metrics: more than %d labels; label %r and later ones are left out of the per-label "
-                        "metrics (the totals count them)", MAX_LIVE_LABELS, label)
+            log.warning(
+                "metrics: more than %d labels; label %r and later ones are left out of the per-label "
+                "metrics (the totals count them)",
+                MAX_LIVE_LABELS,
+                label,
+            )
             self._ignored_labels = True
 
     def executors(self, active: int, lost: int) -> None:
         finished = max(0, self.fleet_size - active - lost)
-        for state, count in zip(EXECUTOR_STATES, (active, lost, finished)):
+        for state, count in zip(EXECUTOR_STATES, (active, lost, finished), strict=True):
             self._executors.labels(self.run_id, state).set(count)
 
     def interval(self, rps: float, failure_ratio: float, latency_ms: dict[float, float | None]) -> None:
@@ -207,7 +259,9 @@ class LiveMetrics:
         self._labels = {}
         for region in self._region_counters:
             histogram = self._region_histograms.get(region)
-            values = histogram.percentiles_ms(list(QUANTILES)) if histogram is not None and not histogram.is_empty else {}
+            values = (
+                histogram.percentiles_ms(list(QUANTILES)) if histogram is not None and not histogram.is_empty else {}
+            )
             for q in QUANTILES:  # NaN: no request from the region in this interval
                 self._region_latency.labels(self.run_id, region, _quantile(q)).set(_seconds(values.get(q)))
         self._region_histograms = {}
@@ -227,8 +281,9 @@ def _seconds(value_ms: float | None) -> float:
 
 
 @contextmanager
-def serving(settings: ControllerSettings, run_id: str, states: Sequence[str],
-            current: Callable[[], str]) -> Iterator[LiveMetrics | None]:
+def serving(
+    settings: ControllerSettings, run_id: str, states: Sequence[str], current: Callable[[], str]
+) -> Iterator[LiveMetrics | None]:
     """The endpoint for the controller's lifetime; None when SALVO_METRICS_PORT is unset."""
     if settings.metrics_port is None:
         yield None

@@ -33,7 +33,7 @@ class Unit(str, Enum):
     MS = "ms"  # absolute change of a latency, in milliseconds
 
 
-RISING = {**{metric: (Unit.PERCENT, Unit.MS) for metric in LATENCY_METRICS}, "error_rate": (Unit.POINTS,)}
+RISING = {**dict.fromkeys(LATENCY_METRICS, (Unit.PERCENT, Unit.MS)), "error_rate": (Unit.POINTS,)}
 FALLING = {"rps": (Unit.PERCENT,)}
 METRICS = {**RISING, **FALLING}
 
@@ -87,13 +87,17 @@ class ThresholdResult:
     def description(self) -> str:
         t = self.threshold
         if self.base is None or self.new is None:
-            missing = " and ".join(side for side, v in (("the baseline", self.base), ("this run", self.new)) if v is None)
+            missing = " and ".join(
+                side for side, v in (("the baseline", self.base), ("this run", self.new)) if v is None
+            )
             return f"{t.text}: FAIL (no data in {missing})"
-        return (f"{t.text}: {'pass' if self.passed else 'FAIL'} (base {format_value(t.metric, self.base)}, "
-                f"new {format_value(t.metric, self.new)}, {format_change(self.change, t.unit)})")
+        return (
+            f"{t.text}: {'pass' if self.passed else 'FAIL'} (base {format_value(t.metric, self.base)}, "
+            f"new {format_value(t.metric, self.new)}, {format_change(self.change, t.unit)})"
+        )
 
 
-def parse(text: "str | None | tuple[Threshold, ...]") -> tuple[Threshold, ...]:
+def parse(text: str | None | tuple[Threshold, ...]) -> tuple[Threshold, ...]:
     """`p95+10%; error_rate+0.5pp` -> thresholds; RegressionSyntaxError naming the first bad one."""
     if isinstance(text, tuple):
         return text
@@ -105,7 +109,7 @@ def parse(text: "str | None | tuple[Threshold, ...]") -> tuple[Threshold, ...]:
 def _parse_one(text: str) -> Threshold:
     label, body = None, text
     if body.startswith("label:"):
-        name, sep, body = body[len("label:"):].rpartition(":")
+        name, sep, body = body[len("label:") :].rpartition(":")
         if not sep or not name:
             raise RegressionSyntaxError(f"{text!r}: expected label:NAME:METRIC+VALUE, e.g. label:GET /login:p99+15%")
         label = name
@@ -121,12 +125,14 @@ def _parse_one(text: str) -> Threshold:
     example = f"{metric}{worse}{'0.5pp' if allowed == (Unit.POINTS,) else '10%'}"
     if sign != worse:
         raise RegressionSyntaxError(
-            f"{text!r}: {metric} gets worse as it {'rises' if worse == '+' else 'falls'}: write e.g. {example}")
+            f"{text!r}: {metric} gets worse as it {'rises' if worse == '+' else 'falls'}: write e.g. {example}"
+        )
     parsed_unit = Unit.MS if unit in ("ms", "s") else Unit(unit) if unit else None
     if parsed_unit not in allowed:
         raise RegressionSyntaxError(
             f"{text!r}: {metric} takes {' or '.join(spelled[u] for u in allowed)}"
-            f"{'' if unit else ' (a unit is required)'}, e.g. {example}")
+            f"{'' if unit else ' (a unit is required)'}, e.g. {example}"
+        )
     limit = value * 1000 if unit == "s" else value
     return Threshold(text=text, metric=metric, unit=parsed_unit, limit=limit, label=label)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -52,11 +53,15 @@ def controller_overrides(settings: ControllerSettings, run_id: str, extra: dict[
     """The controller's environment overrides: launch its own fleet, as this verb's settings say."""
     s = settings
     environment = {
-        "SALVO_LAUNCH": "ecs", "SALVO_LAUNCH_COUNT": str(s.launch_count), "SALVO_LAUNCH_CLUSTER": s.launch_cluster,
-        "SALVO_LAUNCH_TASK_DEFINITION": s.launch_task_definition, "SALVO_LAUNCH_SUBNETS": ",".join(s.launch_subnets),
+        "SALVO_LAUNCH": "ecs",
+        "SALVO_LAUNCH_COUNT": str(s.launch_count),
+        "SALVO_LAUNCH_CLUSTER": s.launch_cluster,
+        "SALVO_LAUNCH_TASK_DEFINITION": s.launch_task_definition,
+        "SALVO_LAUNCH_SUBNETS": ",".join(s.launch_subnets),
         "SALVO_LAUNCH_CAPACITY": str(s.launch_capacity),
         "SALVO_LAUNCH_ASSIGN_PUBLIC_IP": "true" if s.launch_assign_public_ip else "false",
-        "SALVO_EXPECTED_EXECUTORS": str(s.expected_executors), "SALVO_RUN_ID": run_id,
+        "SALVO_EXPECTED_EXECUTORS": str(s.expected_executors),
+        "SALVO_RUN_ID": run_id,
     }
     if s.launch_security_groups:
         environment["SALVO_LAUNCH_SECURITY_GROUPS"] = ",".join(s.launch_security_groups)
@@ -91,32 +96,50 @@ class RemoteRun:
         s = self.settings
         environment = controller_overrides(s, self.run_id, self.extra_environment)
         plan = self._home_plan()
-        network = {"subnets": list(plan.subnets),
-                   "assignPublicIp": "ENABLED" if s.launch_assign_public_ip else "DISABLED"}
+        network = {
+            "subnets": list(plan.subnets),
+            "assignPublicIp": "ENABLED" if s.launch_assign_public_ip else "DISABLED",
+        }
         if plan.security_groups:
             network["securityGroups"] = list(plan.security_groups)
         try:
             definition = self.ecs.describe_task_definition(taskDefinition=self.task_definition)["taskDefinition"]
             self.stream = self._log_stream(definition)
             response = self.ecs.run_task(
-                cluster=s.launch_cluster, taskDefinition=definition["taskDefinitionArn"], count=1,
-                launchType="FARGATE", startedBy=f"salvo-{self.run_id}"[:128],
+                cluster=s.launch_cluster,
+                taskDefinition=definition["taskDefinitionArn"],
+                count=1,
+                launchType="FARGATE",
+                startedBy=f"salvo-{self.run_id}"[:128],
                 networkConfiguration={"awsvpcConfiguration": network},
                 tags=[{"key": "salvo:run-id", "value": self.run_id}],
-                overrides={"containerOverrides": [{"name": self.container, "environment": [
-                    {"name": name, "value": value} for name, value in environment.items()]}]},
+                overrides={
+                    "containerOverrides": [
+                        {
+                            "name": self.container,
+                            "environment": [{"name": name, "value": value} for name, value in environment.items()],
+                        }
+                    ]
+                },
             )
         except (ClientError, BotoCoreError) as exc:
-            raise ControllerNotStarted(f"the controller task ({self.task_definition}) was not started: "
-                                       f"{error_line(exc)}") from None
+            raise ControllerNotStarted(
+                f"the controller task ({self.task_definition}) was not started: {error_line(exc)}"
+            ) from None
         if not response.get("tasks"):
             reasons = ", ".join(failure_reason(f) for f in response.get("failures", [])) or "no reason given"
             raise ControllerNotStarted(f"ECS did not start the controller task ({self.task_definition}): {reasons}")
         self.task_arn = response["tasks"][0]["taskArn"]
         if self.stream is not None:
             self.stream = LogStream(self.stream.group, self.stream.name + task_id(self.task_arn))
-        log.info("run %s: controller task %s on %s, launching %d executor(s); log: %s", self.run_id,
-                 task_id(self.task_arn), s.launch_cluster, s.launch_count, self.stream or "no awslogs configuration")
+        log.info(
+            "run %s: controller task %s on %s, launching %d executor(s); log: %s",
+            self.run_id,
+            task_id(self.task_arn),
+            s.launch_cluster,
+            s.launch_count,
+            self.stream or "no awslogs configuration",
+        )
         return self.task_arn
 
     def _home_plan(self) -> LaunchPlan:
@@ -128,8 +151,10 @@ class RemoteRun:
         for plan in plans:
             if plan.region == region:
                 return plan
-        raise ConfigError(f"AWS_REGION={region} is not one of SALVO_LAUNCH_REGIONS: the controller runs in one of "
-                          "the fleet's regions, in its subnets")
+        raise ConfigError(
+            f"AWS_REGION={region} is not one of SALVO_LAUNCH_REGIONS: the controller runs in one of "
+            "the fleet's regions, in its subnets"
+        )
 
     def _log_stream(self, definition: dict) -> LogStream | None:
         """awslogs names a task's stream PREFIX/CONTAINER/TASK-ID (the task id is appended once known)."""
@@ -138,12 +163,16 @@ class RemoteRun:
                 continue
             config = container.get("logConfiguration") or {}
             options = config.get("options") or {}
-            if config.get("logDriver") == "awslogs" and "awslogs-group" in options \
-                    and "awslogs-stream-prefix" in options:
+            if (
+                config.get("logDriver") == "awslogs"
+                and "awslogs-group" in options
+                and "awslogs-stream-prefix" in options
+            ):
                 return LogStream(options["awslogs-group"], f"{options['awslogs-stream-prefix']}/{self.container}/")
             return None
-        raise ControllerNotStarted(f"the task definition {self.task_definition} has no container named "
-                                   f"{self.container!r} (--container)")
+        raise ControllerNotStarted(
+            f"the task definition {self.task_definition} has no container named {self.container!r} (--container)"
+        )
 
     def request_stop(self, why: str) -> None:
         """A signal to this verb (CI cancelled the job): the controller task is stopped; it stops its fleet."""
@@ -163,14 +192,24 @@ class RemoteRun:
 
     def _stop_controller(self) -> None:
         self._stop_sent = True
-        log.warning("%s: stopping the controller task %s (it stops its executors and reports)",
-                    self._stop_requested, task_id(self.task_arn))
+        log.warning(
+            "%s: stopping the controller task %s (it stops its executors and reports)",
+            self._stop_requested,
+            task_id(self.task_arn),
+        )
         try:
-            self.ecs.stop_task(cluster=self.settings.launch_cluster, task=self.task_arn,
-                               reason=f"salvo launch: {self._stop_requested}"[:255])
+            self.ecs.stop_task(
+                cluster=self.settings.launch_cluster,
+                task=self.task_arn,
+                reason=f"salvo launch: {self._stop_requested}"[:255],
+            )
         except (ClientError, BotoCoreError) as exc:
-            log.error("StopTask of the controller failed: %s; stop it by hand: aws ecs stop-task --cluster %s "
-                      "--task %s", error_line(exc), self.settings.launch_cluster, task_id(self.task_arn))
+            log.error(
+                "StopTask of the controller failed: %s; stop it by hand: aws ecs stop-task --cluster %s --task %s",
+                error_line(exc),
+                self.settings.launch_cluster,
+                task_id(self.task_arn),
+            )
 
     def _describe(self) -> dict | None:
         try:
@@ -209,14 +248,16 @@ class RemoteRun:
         code = container.get("exitCode")
         if code is None:
             reason = container.get("reason") or task.get("stoppedReason") or "no reason given"
-            raise ControllerNotStarted(f"the controller task {task_id(self.task_arn)} stopped without running the "
-                                       f"controller: {reason}")
+            raise ControllerNotStarted(
+                f"the controller task {task_id(self.task_arn)} stopped without running the controller: {reason}"
+            )
         log.info("run %s: the controller exited %d", self.run_id, code)
         return int(code)
 
 
-def launch_and_follow(remote: RemoteRun, install_signals: Callable[[Callable[[int], None]], None],
-                      follow: bool = True) -> int:
+def launch_and_follow(
+    remote: RemoteRun, install_signals: Callable[[Callable[[int], None]], None], follow: bool = True
+) -> int:
     """Start the controller task; unless `follow` is off, stream its log and return its exit code."""
     import signal
 

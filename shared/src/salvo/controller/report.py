@@ -15,8 +15,16 @@ from salvo.controller.compare import Comparison
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
 from salvo.controller.merge import MergedRun
-from salvo.controller.report_data import (MAX_EXECUTOR_SERIES, executor_entries, executor_series, region_rows,
-                                          region_runs, region_series, run_metadata, series_points)
+from salvo.controller.report_data import (
+    MAX_EXECUTOR_SERIES,
+    executor_entries,
+    executor_series,
+    region_rows,
+    region_runs,
+    region_series,
+    run_metadata,
+    series_points,
+)
 from salvo.controller.report_html import render_html
 from salvo.controller.verdict import Verdict
 
@@ -83,7 +91,9 @@ class Report:
     @property
     def partial(self) -> bool:
         return bool(self.lost or self.missing or self.failed or self.rejected) or self.verdict.exit_code in (
-            ExitCode.SIGINT, ExitCode.SIGTERM)
+            ExitCode.SIGINT,
+            ExitCode.SIGTERM,
+        )
 
     # --- console -----------------------------------------------------------------------
 
@@ -91,8 +101,11 @@ class Report:
         rows = [("OVERALL", self.merged.overall())] + list(self.merged.label_rows().items())
         out = _grid("label", rows, COLUMNS)
         if self.regions:
-            out += _grid("region (executors)", [(f"{region} ({len(run.contributors)})", run.overall())
-                                                for region, run in self.regions.items()], COLUMNS)
+            out += _grid(
+                "region (executors)",
+                [(f"{region} ({len(run.contributors)})", run.overall()) for region, run in self.regions.items()],
+                COLUMNS,
+            )
         skew = self.merged.start_skew_ms
         out.append(
             f"run {self.run_id}{' (PARTIAL)' if self.partial else ''}: {len(self.merged.contributors)} contributing "
@@ -102,8 +115,11 @@ class Report:
             + (f"; rejected results: {', '.join(self.rejected)}" if self.rejected else "")
         )
         if self.dropped_live_messages:
-            out.append(f"dropped live messages: {sum(self.dropped_live_messages.values())} malformed ("
-                       + ", ".join(f"{k}: {n}" for k, n in self.dropped_live_messages.items()) + ")")
+            out.append(
+                f"dropped live messages: {sum(self.dropped_live_messages.values())} malformed ("
+                + ", ".join(f"{k}: {n}" for k, n in self.dropped_live_messages.items())
+                + ")"
+            )
         for result in self.criteria:
             out.append(f"  criterion {result.description}")
         if self.baseline is not None:
@@ -152,8 +168,15 @@ class Report:
             "codes": merged.totals.codes,
             "errors": merged.totals.errors,
             "criteria": [
-                {"criterion": r.criterion.text, "label": r.criterion.label, "metric": r.criterion.metric,
-                 "op": r.criterion.op, "threshold": r.criterion.threshold, "value": r.value, "passed": r.passed}
+                {
+                    "criterion": r.criterion.text,
+                    "label": r.criterion.label,
+                    "metric": r.criterion.metric,
+                    "op": r.criterion.op,
+                    "threshold": r.criterion.threshold,
+                    "value": r.value,
+                    "passed": r.passed,
+                }
                 for r in self.criteria
             ],
             "series": series_points(merged),
@@ -218,7 +241,9 @@ def publish_report(report: Report, store, location, report_dir: Path | None) -> 
                 (report_dir / name).write_text(text)
             log.info("report written to %s", report_dir)
         except OSError as exc:  # the S3 copy below still happens: nothing is lost
-            log.warning("could not write the report to SALVO_REPORT_DIR=%s: %s (make it writable by this user)", report_dir, exc)
+            log.warning(
+                "could not write the report to SALVO_REPORT_DIR=%s: %s (make it writable by this user)", report_dir, exc
+            )
     for name, (text, content_type) in files.items():
         store.upload_bytes(text.encode(), location.child(name), content_type)
     log.info("report uploaded to %s", location)

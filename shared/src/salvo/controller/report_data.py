@@ -59,8 +59,7 @@ def run_metadata(ledger: Ledger, fleet: list[str], fleet_load: dict | None) -> d
     if users is None and share_users and all(isinstance(u, int) for u in share_users):
         users = sum(share_users)
     return {
-        "scenario": {"uri": _distinct(s.uri for s in scenarios),
-                     "sha256": _distinct(s.sha256 for s in scenarios)},
+        "scenario": {"uri": _distinct(s.uri for s in scenarios), "sha256": _distinct(s.sha256 for s in scenarios)},
         "fleet_size": len(fleet) if fleet else len(ledger.members),
         "users": users,
         "versions": {
@@ -90,8 +89,11 @@ def executor_series(merged: MergedRun) -> dict[str, dict]:
     """Per executor (the first MAX_EXECUTOR_SERIES by id), its requests and failures per wall-clock second,
     as columns to keep report.json small."""
     return {
-        executor: {"t": list(points), "requests": [r for r, _ in points.values()],
-                   "failures": [f for _, f in points.values()]}
+        executor: {
+            "t": list(points),
+            "requests": [r for r, _ in points.values()],
+            "failures": [f for _, f in points.values()],
+        }
         for executor, points in sorted(merged.executor_series.items())[:MAX_EXECUTOR_SERIES]
     }
 
@@ -114,8 +116,11 @@ def region_rows(runs: dict[str, MergedRun]) -> dict[str, dict]:
 def region_series(runs: dict[str, MergedRun]) -> dict[str, dict]:
     """Per region, its requests and failures per wall-clock second, as columns (executor_series' form)."""
     return {
-        region: {"t": list(run.series), "requests": [tally.requests for tally in run.series.values()],
-                 "failures": [tally.failures for tally in run.series.values()]}
+        region: {
+            "t": list(run.series),
+            "requests": [tally.requests for tally in run.series.values()],
+            "failures": [tally.failures for tally in run.series.values()],
+        }
         for region, run in runs.items()
     }
 
@@ -130,5 +135,3 @@ def _distinct(values) -> str | list | None:
 
 def _offset_ms(moment: float | None, start_at: float | None) -> float | None:
     return None if moment is None or start_at is None else (moment - start_at) * 1000
-
-

@@ -17,8 +17,19 @@ from string import Template
 from salvo.controller.figures import utc
 from salvo.controller.regression import Unit, format_change, format_value
 from salvo.controller.report_data import MAX_EXECUTOR_SERIES
-from salvo.controller.report_tables import (codes_table, count, criteria_table, errors_table, executors_table,
-                                            labels_table, ms, per_second, regions_table, table, text)
+from salvo.controller.report_tables import (
+    codes_table,
+    count,
+    criteria_table,
+    errors_table,
+    executors_table,
+    labels_table,
+    ms,
+    per_second,
+    regions_table,
+    table,
+    text,
+)
 
 ASSETS = "salvo.controller.assets"
 UPLOT_VERSION = "1.6.32"
@@ -61,8 +72,10 @@ def render_html(data: dict) -> str:
     )
 
 
-REGION_CHART = ('<figure><figcaption>Requests per second, per region</figcaption>'
-                '<div class="chart" id="chart-regions"></div></figure>')
+REGION_CHART = (
+    "<figure><figcaption>Requests per second, per region</figcaption>"
+    '<div class="chart" id="chart-regions"></div></figure>'
+)
 
 
 def regions_section(data: dict) -> str:
@@ -70,16 +83,20 @@ def regions_section(data: dict) -> str:
     rows = regions_table(data)
     if not rows:
         return ""
-    return ('<section id="regions-section"><h2>Per region</h2><p class="note">each region\'s summaries merged '
-            "exactly, as the overall; rps over the region's own first to last request.</p>" + rows + "</section>")
+    return (
+        '<section id="regions-section"><h2>Per region</h2><p class="note">each region\'s summaries merged '
+        "exactly, as the overall; rps over the region's own first to last request.</p>" + rows + "</section>"
+    )
 
 
 def security_banner(data: dict) -> str:
     """A red line at the top when the run's control links were open (SALVO_INSECURE=true)."""
     if not (data.get("security") or {}).get("insecure"):
         return ""
-    return ('<p id="insecure" class="insecure">INSECURE run: SALVO_INSECURE=true, the control links were neither '
-            "authenticated nor encrypted; anyone on the network could have commanded this fleet.</p>")
+    return (
+        '<p id="insecure" class="insecure">INSECURE run: SALVO_INSECURE=true, the control links were neither '
+        "authenticated nor encrypted; anyone on the network could have commanded this fleet.</p>"
+    )
 
 
 def reasons_list(data: dict) -> str:
@@ -87,8 +104,9 @@ def reasons_list(data: dict) -> str:
     notes = "".join(f'<p class="note verdict-note">{html.escape(str(n))}</p>' for n in data.get("verdict_notes") or [])
     if not reasons:
         return notes + '<p class="pass">No reason to fail: every executor counted, every criterion met.</p>'
-    return notes + '<ul id="reasons">' + "".join(f'<li class="fail">{html.escape(str(r))}</li>' for r in reasons) \
-        + "</ul>"
+    return (
+        notes + '<ul id="reasons">' + "".join(f'<li class="fail">{html.escape(str(r))}</li>' for r in reasons) + "</ul>"
+    )
 
 
 def overview(data: dict) -> str:
@@ -118,15 +136,23 @@ def metadata_table(data: dict) -> str:
         ("run id", text(data.get("run_id"))),
         ("scenario", text(scenario.get("uri"))),
         ("scenario sha256", text(scenario.get("sha256"))),
-        ("fleet", f"{run.get('fleet_size', len(fleet))} executor(s), {len(data.get('contributors') or [])} "
-                  f"contributing; lost: {text(data.get('lost')) if data.get('lost') else 'none'}; "
-                  f"missing results: {text(data.get('missing')) if data.get('missing') else 'none'}"
-                  + (f"; rejected results: {text(sorted(data['rejected']))}" if data.get("rejected") else "")),
+        (
+            "fleet",
+            f"{run.get('fleet_size', len(fleet))} executor(s), {len(data.get('contributors') or [])} "
+            f"contributing; lost: {text(data.get('lost')) if data.get('lost') else 'none'}; "
+            f"missing results: {text(data.get('missing')) if data.get('missing') else 'none'}"
+            + (f"; rejected results: {text(sorted(data['rejected']))}" if data.get("rejected") else ""),
+        ),
         ("users", count(run.get("users"))),
     ]
     if data.get("dropped_live_messages"):
-        rows.append(("dropped live messages", f"{count(data.get('dropped_live_messages_total'))} malformed: " + ", ".join(
-            f"{text(executor)} {count(n)}" for executor, n in data["dropped_live_messages"].items())))
+        rows.append(
+            (
+                "dropped live messages",
+                f"{count(data.get('dropped_live_messages_total'))} malformed: "
+                + ", ".join(f"{text(executor)} {count(n)}" for executor, n in data["dropped_live_messages"].items()),
+            )
+        )
     if load:
         rows += [("load mode", text(load.get("mode"))), ("fleet spawn rate", per_second(load.get("spawn_rate")))]
         if load.get("data_rows") is not None:
@@ -134,8 +160,12 @@ def metadata_table(data: dict) -> str:
     rows += [
         ("start_at", utc_ms(data.get("start_at"))),
         ("first request", utc_ms(min(first.values())) if first else "-"),
-        ("start skew", "-" if data.get("start_skew_ms") is None else f"{ms(data['start_skew_ms'])} ms "
-                                                                     "(spread of the executors' first requests)"),
+        (
+            "start skew",
+            "-"
+            if data.get("start_skew_ms") is None
+            else f"{ms(data['start_skew_ms'])} ms (spread of the executors' first requests)",
+        ),
         ("duration", "-" if duration is None else f"{duration:,.1f} s (first request to last response)"),
         ("salvo", f"controller {text(versions.get('controller'))}, executors {text(versions.get('executors'))}"),
         ("locust", text(versions.get("locust"))),
@@ -158,16 +188,23 @@ def baseline_section(data: dict) -> str:
             values = diff.get(metric) or {}
             change = values.get("change")
             moved = format_change(change, Unit(values.get("unit", "%"))) if change is not None else "-"
-            cells.append(f"{format_value(metric, values.get('base'))} \u2192 {format_value(metric, values.get('new'))}"
-                         f" ({moved})")
+            cells.append(
+                f"{format_value(metric, values.get('base'))} \u2192 {format_value(metric, values.get('new'))} ({moved})"
+            )
         rows.append(cells)
     thresholds = "".join(
         f'<li class="{"pass" if t.get("passed") else "fail"}">{html.escape(str(t.get("threshold")))}: '
-        f'{"pass" if t.get("passed") else "FAIL"}</li>' for t in baseline.get("thresholds") or [])
+        f"{'pass' if t.get('passed') else 'FAIL'}</li>"
+        for t in baseline.get("thresholds") or []
+    )
     where = html.escape(text(baseline.get("source") or baseline.get("run_id")))
-    return (f'<section id="baseline"><h2>Against the baseline run {html.escape(text(baseline.get("run_id")))}</h2>'
-            f'<p class="note">read from {where}; started {html.escape(utc(baseline.get("start_at")))}</p>'
-            + table("baseline-diff", headings, rows) + (f"<ul>{thresholds}</ul>" if thresholds else "") + "</section>")
+    return (
+        f'<section id="baseline"><h2>Against the baseline run {html.escape(text(baseline.get("run_id")))}</h2>'
+        f'<p class="note">read from {where}; started {html.escape(utc(baseline.get("start_at")))}</p>'
+        + table("baseline-diff", headings, rows)
+        + (f"<ul>{thresholds}</ul>" if thresholds else "")
+        + "</section>"
+    )
 
 
 def chart_data(data: dict) -> dict:
@@ -175,8 +212,13 @@ def chart_data(data: dict) -> dict:
     executors = data.get("executor_series") or {}
     shown = dict(list(executors.items())[:MAX_EXECUTOR_SERIES])
     hidden = len(executors) - len(shown) + int(data.get("executor_series_omitted") or 0)
-    return {"start_at": data.get("start_at"), "series": data.get("series") or [], "executors": shown,
-            "executors_hidden": hidden, "regions": data.get("region_series") or {}}
+    return {
+        "start_at": data.get("start_at"),
+        "series": data.get("series") or [],
+        "executors": shown,
+        "executors_hidden": hidden,
+        "regions": data.get("region_series") or {},
+    }
 
 
 def utc_ms(moment) -> str:
@@ -184,7 +226,7 @@ def utc_ms(moment) -> str:
     if not isinstance(moment, (int, float)):
         return "-"
     whole = utc(math.floor(moment))
-    return whole.replace(" UTC", f".{int(round((moment % 1) * 1000)) % 1000:03d} UTC")
+    return whole.replace(" UTC", f".{round((moment % 1) * 1000) % 1000:03d} UTC")
 
 
 def _finite(value):
@@ -200,4 +242,3 @@ def _finite(value):
 def _script_json(value) -> str:
     """JSON safe inside <script>: no '</script>' can close it early, no NaN that JSON.parse refuses."""
     return json.dumps(_finite(value), separators=(",", ":")).replace("<", "\\u003c")
-

@@ -6,14 +6,20 @@ Every cell is escaped here; a figure the data does not have shows as "-".
 from __future__ import annotations
 
 import html
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from salvo.controller.criteria import LATENCY_METRICS, RATE_METRICS
 
 TOP_ERRORS = 20
 LABEL_COLUMNS = ("requests", "failures", "error_rate", "rps", "avg", "p50", "p95", "p99", "max")
-HEADINGS = {"error_rate": "error rate", "avg": "avg ms", "p50": "p50 ms", "p95": "p95 ms", "p99": "p99 ms",
-            "max": "max ms"}
+HEADINGS = {
+    "error_rate": "error rate",
+    "avg": "avg ms",
+    "p50": "p50 ms",
+    "p95": "p95 ms",
+    "p99": "p99 ms",
+    "max": "max ms",
+}
 
 
 # --- cells ----------------------------------------------------------------------------
@@ -65,8 +71,14 @@ def _is_number(value) -> bool:
 # --- tables -----------------------------------------------------------------------------
 
 
-def table(table_id: str, headings: Sequence[str], rows: Iterable[Sequence[str]], *, raw_cells: bool = False,
-          classes: Iterable[str] | None = None) -> str:
+def table(
+    table_id: str,
+    headings: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    raw_cells: bool = False,
+    classes: Iterable[str] | None = None,
+) -> str:
     """A <table>; cells are escaped unless raw_cells (then the caller escaped them)."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headings)
     body = []
@@ -77,8 +89,10 @@ def table(table_id: str, headings: Sequence[str], rows: Iterable[Sequence[str]],
         body.append(f"<tr{css}>{cells}</tr>")
     if not body:
         body.append(f'<tr class="empty"><td colspan="{len(headings)}">none</td></tr>')
-    return (f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
+    return (
+        f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _stats_cells(row: dict) -> list[str]:
@@ -97,21 +111,32 @@ def regions_table(data: dict) -> str:
         share = entry.get("share") if isinstance(entry.get("share"), dict) else {}
         if entry.get("region") and _is_number(share.get("users")):
             users[entry["region"]] = users.get(entry["region"], 0) + share["users"]
-    rows = [[region, text(weights.get(region)), count(row.get("executors")), count(users.get(region)),
-             *_stats_cells(row)] for region, row in regions.items()]
-    return table("regions", ["region", "weight", "executors", "users", *(HEADINGS.get(c, c) for c in LABEL_COLUMNS)],
-                 rows)
+    rows = [
+        [region, text(weights.get(region)), count(row.get("executors")), count(users.get(region)), *_stats_cells(row)]
+        for region, row in regions.items()
+    ]
+    return table(
+        "regions", ["region", "weight", "executors", "users", *(HEADINGS.get(c, c) for c in LABEL_COLUMNS)], rows
+    )
 
 
 def labels_table(data: dict) -> str:
     rows = [["OVERALL", *_stats_cells(data.get("overall") or {})]]
     rows += [[label, *_stats_cells(row)] for label, row in (data.get("labels") or {}).items()]
-    return table("labels", ["label", *(HEADINGS.get(c, c) for c in LABEL_COLUMNS)], rows,
-                 classes=["overall"] + [""] * (len(rows) - 1))
+    return table(
+        "labels",
+        ["label", *(HEADINGS.get(c, c) for c in LABEL_COLUMNS)],
+        rows,
+        classes=["overall"] + [""] * (len(rows) - 1),
+    )
 
 
-SHARE_COLUMNS = (("index", "share index", text), ("users", "users", count),
-                 ("spawn_rate", "spawn rate", per_second), ("rows", "data rows", count))
+SHARE_COLUMNS = (
+    ("index", "share index", text),
+    ("users", "users", count),
+    ("spawn_rate", "spawn rate", per_second),
+    ("rows", "data rows", count),
+)
 
 
 def executors_table(data: dict) -> str:
@@ -123,17 +148,32 @@ def executors_table(data: dict) -> str:
     with_version = len({entry.get("version") for entry in executors.values() if entry.get("version")}) > 1
     with_clock = any(isinstance(entry.get("clock"), dict) for entry in executors.values())
     with_region = any(entry.get("region") for entry in executors.values())
-    headings = ["executor"] + (["region"] if with_region else []) + ["host", "outcome", "requests", "rps", "p95 ms", "error rate", "start offset",
-                "first request"] + (["clock offset", "+-"] if with_clock else [])
+    headings = (
+        ["executor"]
+        + (["region"] if with_region else [])
+        + ["host", "outcome", "requests", "rps", "p95 ms", "error rate", "start offset", "first request"]
+        + (["clock offset", "+-"] if with_clock else [])
+    )
     if with_share:
         headings += [heading for _, heading, _ in SHARE_COLUMNS]
     headings += ["version", "reason"] if with_version else ["reason"]
     rows, classes = [], []
     for executor_id, entry in executors.items():
         row = stats.get(executor_id) or {}
-        cells = [executor_id] + ([text(entry.get("region"))] if with_region else []) + [text(entry.get("host")), text(entry.get("outcome")), count(row.get("requests")),
-                 per_second(row.get("rps")), ms(row.get("p95")), rate(row.get("error_rate")),
-                 offset_ms(entry.get("start_offset_ms")), offset_ms(entry.get("first_request_offset_ms"))]
+        cells = (
+            [executor_id]
+            + ([text(entry.get("region"))] if with_region else [])
+            + [
+                text(entry.get("host")),
+                text(entry.get("outcome")),
+                count(row.get("requests")),
+                per_second(row.get("rps")),
+                ms(row.get("p95")),
+                rate(row.get("error_rate")),
+                offset_ms(entry.get("start_offset_ms")),
+                offset_ms(entry.get("first_request_offset_ms")),
+            ]
+        )
         if with_clock:
             clock = entry.get("clock") if isinstance(entry.get("clock"), dict) else {}
             cells += [offset_ms(clock.get("offset_ms")), offset_ms(clock.get("uncertainty_ms"))]
@@ -159,8 +199,14 @@ def errors_table(data: dict) -> str:
     total = sum(errors.values()) or 1
     ranked = sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))
     rows = [[message, count(n), rate(n / total)] for message, n in ranked[:TOP_ERRORS]]
-    note = (f'<p class="note">{len(ranked) - TOP_ERRORS} less frequent error message(s) not shown '
-            "(all are in report.json).</p>") if len(ranked) > TOP_ERRORS else ""
+    note = (
+        (
+            f'<p class="note">{len(ranked) - TOP_ERRORS} less frequent error message(s) not shown '
+            "(all are in report.json).</p>"
+        )
+        if len(ranked) > TOP_ERRORS
+        else ""
+    )
     return table("errors", ["error", "count", "share of failures"], rows) + note
 
 
@@ -169,8 +215,14 @@ def criteria_table(data: dict) -> str:
     for result in data.get("criteria") or []:
         metric = result.get("metric") or ""
         threshold = f"{result.get('op') or ''} {metric_value(metric, result.get('threshold'))}".strip()
-        rows.append([result.get("criterion") or "", result.get("label") or "(overall)",
-                     metric_value(metric, result.get("value")) if result.get("value") is not None else "no data",
-                     threshold, "pass" if result.get("passed") else "FAIL"])
+        rows.append(
+            [
+                result.get("criterion") or "",
+                result.get("label") or "(overall)",
+                metric_value(metric, result.get("value")) if result.get("value") is not None else "no data",
+                threshold,
+                "pass" if result.get("passed") else "FAIL",
+            ]
+        )
         classes.append("pass" if result.get("passed") else "fail")
     return table("criteria", ["criterion", "label", "measured", "threshold", "result"], rows, classes=classes)

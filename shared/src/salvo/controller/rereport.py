@@ -27,9 +27,14 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_SUMMARY_BYTES: int = ControllerSettings.model_fields["max_summary_bytes"].default
 
 
-def rereport(uri: str, criteria: str | None = None, store: S3Store | None = None, *,
-             max_summary_bytes: int = DEFAULT_MAX_SUMMARY_BYTES) -> int:
-    """Print the run's table again from its summaries (none larger than `max_summary_bytes`); the verdict's exit code."""
+def rereport(
+    uri: str,
+    criteria: str | None = None,
+    store: S3Store | None = None,
+    *,
+    max_summary_bytes: int = DEFAULT_MAX_SUMMARY_BYTES,
+) -> int:
+    """Print the run's table again from its summaries (each at most `max_summary_bytes`); the verdict's exit code."""
     try:
         location = S3Location.parse(uri if uri.endswith("/") else uri + "/")
         parsed = DEFAULT_CRITERIA if criteria is None else parse(criteria)
@@ -46,14 +51,20 @@ def rereport(uri: str, criteria: str | None = None, store: S3Store | None = None
     ledger = Ledger()
     for executor_id in fleet:
         ledger.add(Member(host="-", executor_id=executor_id, last_seen=0.0, liveness=Liveness.ENDED))
-    collected = read_summaries(store, results_uri, run_id, fleet, budget_seconds=store.retry_seconds, clock=clock,
-                               max_bytes=max_summary_bytes)
+    collected = read_summaries(
+        store, results_uri, run_id, fleet, budget_seconds=store.retry_seconds, clock=clock, max_bytes=max_summary_bytes
+    )
     rejected = count_summaries(ledger, collected, run_id)
     ledger.settle(collected.unreadable, rejected)
     merged = merge_summaries(list(ledger.summaries.values()))
     results = evaluate(parsed, merged.overall(), merged.label_rows())
-    verdict = judge(ledger, merged.totals.requests, results, LostExecutorPolicy.CONTINUE,
-                    failed_requests=merged.totals.failed_requests)
+    verdict = judge(
+        ledger,
+        merged.totals.requests,
+        results,
+        LostExecutorPolicy.CONTINUE,
+        failed_requests=merged.totals.failed_requests,
+    )
     report = Report(run_id=run_id, merged=merged, ledger=ledger, verdict=verdict, criteria=results, fleet=fleet)
     print(report.console_table())
     return int(verdict.exit_code)
@@ -69,4 +80,4 @@ def _fleet_of(store: S3Store, run: S3Location) -> list[str]:
     prefix = run.child("executors/")
     # Every executor folder, not only those holding a summary: an executor that uploaded its
     # artifacts but whose summary is gone is a missing result, not an executor that never was.
-    return sorted({key[len(prefix.key):].split("/", 1)[0] for key in store.list_keys(prefix)} - {""})
+    return sorted({key[len(prefix.key) :].split("/", 1)[0] for key in store.list_keys(prefix)} - {""})

@@ -38,10 +38,15 @@ class PastRun:
             return (self.run_id, "-", "-", "-", "-", "-", self.problem or "no report")
         p95, errors = f.value(None, "p95"), f.value(None, "error_rate")
         verdict = (f.verdict or "?").upper() + ("" if f.exit_code in (None, 0, 1) else f" (exit {f.exit_code})")
-        return (self.run_id, utc(f.start_at), "-" if f.fleet_size is None else str(f.fleet_size),
-                "-" if f.requests is None else str(f.requests), "-" if p95 is None else f"{p95:.1f}",
-                "-" if errors is None else f"{errors * 100:.2f}%",
-                verdict + (" partial" if f.status == "partial" else ""))
+        return (
+            self.run_id,
+            utc(f.start_at),
+            "-" if f.fleet_size is None else str(f.fleet_size),
+            "-" if f.requests is None else str(f.requests),
+            "-" if p95 is None else f"{p95:.1f}",
+            "-" if errors is None else f"{errors * 100:.2f}%",
+            verdict + (" partial" if f.status == "partial" else ""),
+        )
 
 
 HEADINGS = ("run id", "date (start_at)", "fleet", "requests", "p95 ms", "errors", "verdict")
@@ -70,8 +75,12 @@ def list_runs(uri: str, store: S3Store, limit: int = DEFAULT_LIMIT) -> int:
     rows = [HEADINGS] + [run.cells() for run in shown]
     widths = [max(len(row[n]) for row in rows) for n in range(len(HEADINGS))]
     for row in rows:
-        print("  ".join(f"{cell:<{w}}" if n in (0, 1, 6) else f"{cell:>{w}}"
-                        for n, (cell, w) in enumerate(zip(row, widths))).rstrip())
+        print(
+            "  ".join(
+                f"{cell:<{w}}" if n in (0, 1, 6) else f"{cell:>{w}}"
+                for n, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
     if len(runs) > limit:
         print(f"{len(runs) - limit} older run(s) not shown (--limit {limit})")
     return 0

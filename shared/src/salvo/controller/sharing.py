@@ -18,8 +18,7 @@ from salvo.controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FleetLoadRefused", "RegionsRefused", "check_fleet_load", "fleet_load", "fleet_load_report",
-           "fleet_regions"]
+__all__ = ["FleetLoadRefused", "RegionsRefused", "check_fleet_load", "fleet_load", "fleet_load_report", "fleet_regions"]
 
 
 class FleetLoadRefused(ConfigError):
@@ -43,8 +42,12 @@ class RegionsRefused(SalvoError):
 
 
 def fleet_load(settings: ControllerSettings) -> FleetLoad:
-    return FleetLoad(mode=settings.load_mode, users=settings.fleet_users, spawn_rate=settings.fleet_spawn_rate,
-                     regions=settings.region_weights)
+    return FleetLoad(
+        mode=settings.load_mode,
+        users=settings.fleet_users,
+        spawn_rate=settings.fleet_spawn_rate,
+        regions=settings.region_weights,
+    )
 
 
 def fleet_regions(load: FleetLoad, armed: dict[str, Status]) -> list[int] | None:
@@ -59,12 +62,14 @@ def fleet_regions(load: FleetLoad, armed: dict[str, Status]) -> list[int] | None
     if outside:
         raise RegionsRefused(
             f"SALVO_REGION_WEIGHTS weighs {', '.join(names)}, but executor(s) {_listed(outside)} run elsewhere: "
-            "weigh their region, or set SALVO_REGION on them")
+            "weigh their region, or set SALVO_REGION on them"
+        )
     empty = [name for name in names if not any(armed[i].region == name for i in ids)]
     if empty:
         raise RegionsRefused(
             f"SALVO_REGION_WEIGHTS gives load to {', '.join(empty)}, where no executor was found: start executors "
-            "there or drop the region from the weights")
+            "there or drop the region from the weights"
+        )
     number = {name: n for n, name in enumerate(names)}
     return [number[armed[i].region] for i in ids]
 
@@ -93,12 +98,12 @@ def check_fleet_load(load: FleetLoad, armed: dict[str, Status]) -> None:
                 "executions: set each execution's concurrency and SALVO_LOAD_MODE=fleet instead"
             )
         if load.users < len(ids):
-            idle = ids[load.users:]
+            idle = ids[load.users :]
             raise FleetLoadRefused(
                 f"SALVO_FLEET_USERS={load.users} is fewer than the {len(ids)} executors started: "
                 f"{_listed(idle)} would run no users; raise it to at least {len(ids)} or start fewer executors"
             )
-        idle = [i for i, slot in zip(ids, places) if slot.count(load.users) == 0]
+        idle = [i for i, slot in zip(ids, places, strict=True) if slot.count(load.users) == 0]
         if idle:
             raise FleetLoadRefused(
                 f"SALVO_FLEET_USERS={load.users} split by SALVO_REGION_WEIGHTS leaves {_listed(idle)} with no users: "
@@ -106,21 +111,30 @@ def check_fleet_load(load: FleetLoad, armed: dict[str, Status]) -> None:
             )
     rows = {armed[i].data_rows for i in ids if armed[i].data_rows is not None}
     if len(rows) > 1:
-        log.warning("the executors' data files differ in length (%s rows): check SALVO_DATA_URI on each",
-                    ", ".join(map(str, sorted(rows))))
+        log.warning(
+            "the executors' data files differ in length (%s rows): check SALVO_DATA_URI on each",
+            ", ".join(map(str, sorted(rows))),
+        )
     elif rows:
         total = rows.pop()
-        without = [executor_id for executor_id, slot in zip(ids, places) if slot.count(total) == 0]
+        without = [executor_id for executor_id, slot in zip(ids, places, strict=True) if slot.count(total) == 0]
         if without:
-            log.warning("the data file has %d row(s) for %d executors: %s get(s) none", total, len(ids),
-                        _listed(without))
+            log.warning(
+                "the data file has %d row(s) for %d executors: %s get(s) none", total, len(ids), _listed(without)
+            )
 
 
 def fleet_load_report(load: FleetLoad, armed: dict[str, Status]) -> dict:
     """The fleet's totals as report.json shows them (each executor's share is in its own entry)."""
     rows = sorted({s.data_rows for s in armed.values() if s.data_rows is not None})
-    return {"mode": load.mode.value, "users": load.users, "spawn_rate": load.spawn_rate, "executors": len(armed),
-            "data_rows": rows[0] if len(rows) == 1 else None, "region_weights": load.regions}
+    return {
+        "mode": load.mode.value,
+        "users": load.users,
+        "spawn_rate": load.spawn_rate,
+        "executors": len(armed),
+        "data_rows": rows[0] if len(rows) == 1 else None,
+        "region_weights": load.regions,
+    }
 
 
 def _listed(ids: list[str], most: int = 10) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Iterable
+from collections.abc import Iterable
 
 DEFAULT_MAX_ADDRESSES = 65536  # a /16
 
@@ -52,7 +52,9 @@ def _expand_one(spec: str, max_addresses: int) -> list[str]:
     try:
         network = ipaddress.IPv4Network(spec, strict=False)
     except ValueError:
-        raise TargetSpecError(f"{spec!r}: expected an IPv4 address, a CIDR (10.0.1.0/24) or a range (a.b.c.d-e.f.g.h)") from None
+        raise TargetSpecError(
+            f"{spec!r}: expected an IPv4 address, a CIDR (10.0.1.0/24) or a range (a.b.c.d-e.f.g.h)"
+        ) from None
     if network.num_addresses > max_addresses:
         raise TargetSpecError(
             f"{spec!r} covers {network.num_addresses} addresses, more than the limit of {max_addresses}"

@@ -14,14 +14,14 @@ An interrupted run never passes (130/143).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from salvo.common.errors import ExitCode
+from salvo.common.fleetload import LoadMode
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
 from salvo.controller.regression import ThresholdResult
-from salvo.common.fleetload import LoadMode
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy, ShortFleet
 
 
@@ -35,9 +35,13 @@ class FleetStrength:
     short_may_pass: bool = False  # SALVO_SHORT_FLEET=pass
 
     @classmethod
-    def of(cls, started: int, settings: ControllerSettings) -> "FleetStrength":
-        return cls(started, settings.expected_executors, per_executor_load=settings.load_mode is LoadMode.PER_EXECUTOR,
-                   short_may_pass=settings.short_fleet is ShortFleet.PASS)
+    def of(cls, started: int, settings: ControllerSettings) -> FleetStrength:
+        return cls(
+            started,
+            settings.expected_executors,
+            per_executor_load=settings.load_mode is LoadMode.PER_EXECUTOR,
+            short_may_pass=settings.short_fleet is ShortFleet.PASS,
+        )
 
     @property
     def short(self) -> bool:
@@ -93,8 +97,10 @@ def judge(
             f"executor(s) lost under SALVO_LOST_EXECUTOR_POLICY=fail: {', '.join(m.describe() for m in lost)}"
         )
     if lost and not strict and not (strength and strength.short_may_pass):
-        reasons.append(f"executor(s) lost mid-run: {', '.join(m.describe() for m in lost)}: the run is PARTIAL "
-                       "(SALVO_SHORT_FLEET=pass accepts a short fleet's results)")
+        reasons.append(
+            f"executor(s) lost mid-run: {', '.join(m.describe() for m in lost)}: the run is PARTIAL "
+            "(SALVO_SHORT_FLEET=pass accepts a short fleet's results)"
+        )
     short_note = strength.note() if strength else None
     if short_note:
         notes.append(short_note)

@@ -110,8 +110,12 @@ class IntervalAccumulator:
         self._users = max(self._users, int(record.get("users") or 0))
         if self.per_label:
             self._label(str(record.get("label", ""))).merge_dict(
-                {"requests": record.get("requests", 0), "failures": record.get("failures", 0),
-                 "histogram": record.get("series_histogram")})
+                {
+                    "requests": record.get("requests", 0),
+                    "failures": record.get("failures", 0),
+                    "histogram": record.get("series_histogram"),
+                }
+            )
 
     def _label(self, label: str) -> Tally:
         if label not in self._labels:

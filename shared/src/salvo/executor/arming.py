@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from salvo.common.bounded import SizeLimit
 from salvo.common.errors import ScenarioFetchError, UploadError
 from salvo.common.layout import write_check_location
-from salvo.common.bounded import SizeLimit
 from salvo.common.s3 import S3Location, S3Store
 from salvo.executor.bztconfig import LoadProfile, RunPlan, prepare_run
 from salvo.executor.scenario import BundleLimits, Scenario, unpack
@@ -45,7 +45,7 @@ class ScenarioPreparer:
         self.store = store
 
     def fetch(self, run_dir: Path) -> tuple[Path, str]:
-        """Download the scenario object into the run folder; (its path, its sha256). At most SALVO_MAX_SCENARIO_BYTES."""
+        """Download the scenario object into the run folder: (path, sha256). At most SALVO_MAX_SCENARIO_BYTES."""
         source = S3Location.parse(self.settings.scenario_uri)
         downloaded = run_dir / "download" / source.key.rsplit("/", 1)[-1]
         limit = SizeLimit(self.settings.max_scenario_bytes, "SALVO_MAX_SCENARIO_BYTES")
@@ -56,8 +56,9 @@ class ScenarioPreparer:
     def prepare(self, downloaded: Path, sha256: str, run_dir: Path) -> PreparedRun:
         s = self.settings
         limits = BundleLimits(max_bytes=s.bundle_max_bytes, max_files=s.bundle_max_files)
-        scenario = unpack(downloaded, downloaded.name, sha256, run_dir, entry=s.scenario_entry, limits=limits,
-                          source=s.scenario_uri)
+        scenario = unpack(
+            downloaded, downloaded.name, sha256, run_dir, entry=s.scenario_entry, limits=limits, source=s.scenario_uri
+        )
         artifacts = run_dir / "artifacts"
         profile = LoadProfile(
             users=s.users, duration=s.duration, spawn_rate=s.spawn_rate, ramp_up=s.ramp_up, target_host=s.target_host
@@ -69,8 +70,13 @@ class ScenarioPreparer:
         """SALVO_DATA_URI, fetched and counted while arming (a missing file is exit 3 now, not at the start)."""
         if self.settings.data_uri is None:
             return None
-        return fetch_test_data(self.store, self.settings.data_uri, run_dir, self.settings.data_header,
-                               max_bytes=self.settings.max_data_bytes)
+        return fetch_test_data(
+            self.store,
+            self.settings.data_uri,
+            run_dir,
+            self.settings.data_header,
+            max_bytes=self.settings.max_data_bytes,
+        )
 
     def verify_results_destination(self, executor_id: str) -> None:
         """Write a small marker under SALVO_RESULTS_URI: results that cannot be uploaded are refused now."""
@@ -78,7 +84,8 @@ class ScenarioPreparer:
         try:
             self.store.upload_bytes(
                 json.dumps({"executor_id": executor_id, "purpose": "write check while arming"}).encode(),
-                marker, "application/json",
+                marker,
+                "application/json",
             )
         except UploadError as exc:
             prefix = S3Location.parse(self.settings.results_uri)

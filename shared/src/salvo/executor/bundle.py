@@ -28,7 +28,13 @@ from salvo.executor.zipindex import check_entry_count
 CHUNK = 1 << 16
 # What zipfile raises on a damaged or unsupported member while reading it.
 _READ_ERRORS = (
-    zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, RuntimeError, NotImplementedError, ValueError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    ValueError,
     struct.error,
 )
 
@@ -39,8 +45,9 @@ class BundleLimits:
     max_files: int  # members, folders included (SALVO_BUNDLE_MAX_FILES)
 
 
-def safe_extract(zip_path: Path, dest: Path, limits: BundleLimits, *, name: str | None = None,
-                 source: str | None = None) -> list[Path]:
+def safe_extract(
+    zip_path: Path, dest: Path, limits: BundleLimits, *, name: str | None = None, source: str | None = None
+) -> list[Path]:
     """Extract `zip_path` into `dest` (created if missing; must be empty) and return the files written.
 
     Raises ScenarioError naming the bundle (`name`, default the file's name; a
@@ -123,8 +130,9 @@ def _target(member: zipfile.ZipInfo, root: Path, bundle_name: str) -> Path:
     return target
 
 
-def _write_all(bundle: zipfile.ZipFile, planned: list[tuple[zipfile.ZipInfo, Path]], max_bytes: int,
-               bundle_name: str) -> list[Path]:
+def _write_all(
+    bundle: zipfile.ZipFile, planned: list[tuple[zipfile.ZipInfo, Path]], max_bytes: int, bundle_name: str
+) -> list[Path]:
     written: list[Path] = []
     budget = max_bytes
     for member, target in planned:
@@ -144,8 +152,9 @@ def _write_all(bundle: zipfile.ZipFile, planned: list[tuple[zipfile.ZipInfo, Pat
     return written
 
 
-def _copy_bounded(bundle: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, budget: int,
-                  bundle_name: str, max_bytes: int) -> int:
+def _copy_bounded(
+    bundle: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, budget: int, bundle_name: str, max_bytes: int
+) -> int:
     with open(target, "wb") as out:
         try:
             with bundle.open(member) as source:

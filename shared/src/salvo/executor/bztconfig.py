@@ -38,13 +38,13 @@ from salvo.executor.checks import CheckedScenario, check_scenario
 from salvo.executor.dlt import drop_task_counts
 from salvo.executor.executions import Execution, execution_items, scenario_mapping
 from salvo.executor.hosts import apply_target_host, default_address
-from salvo.executor.jmxhosts import with_host
 from salvo.executor.jmeterplan import JMETER, gate_jmeter_executions, jmeter_overrides, locate_jmeter
-from salvo.executor.toolcheck import tool_paths
+from salvo.executor.jmxhosts import with_host
 from salvo.executor.locust_plugin import wrapper_source
 from salvo.executor.reportfiles import ReportOutput, redirect_report_outputs
 from salvo.executor.requestscript import locustfile_source
 from salvo.executor.scenario import EntryKind, Scenario
+from salvo.executor.toolcheck import tool_paths
 
 __all__ = ["LoadProfile", "RunPlan", "overrides_config", "prepare_run", "write_fleet_share", "write_plan"]
 
@@ -92,7 +92,7 @@ class RunPlan:
 
     @property
     def jtl_timestamps_are_starts(self) -> bool:
-        """JMeter's kpi.jtl stamps a request when it began (sampleresult.timestamp.start); bzt's writers when it ended."""
+        """JMeter's kpi.jtl stamps a request when it began (sampleresult.timestamp.start), bzt's when it ended."""
         return JMETER in self.executors
 
     @property
@@ -111,8 +111,6 @@ def prepare_run(scenario: Scenario, profile: LoadProfile, artifacts_dir: Path, p
     return write_plan(checked, profile, artifacts_dir, plan_dir)
 
 
-
-
 def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Path, plan_dir: Path) -> RunPlan:
     """The run's config files, from the checked parse, and how to launch them."""
     plan_dir.mkdir(parents=True, exist_ok=True)
@@ -124,8 +122,13 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     _host_jmeter_plans(config, checked, profile.target_host)
     redirect_report_outputs(config, checked.report_outputs, artifacts_dir)
     for output in checked.report_outputs:
-        log.info("reporting %s %s: %s is written as %s in the run's artifacts, uploaded with its results",
-                 output.module, output.key, output.given, output.name)
+        log.info(
+            "reporting %s %s: %s is written as %s in the run's artifacts, uploaded with its results",
+            output.module,
+            output.key,
+            output.given,
+            output.name,
+        )
     executions = _write_request_scripts(config, checked, plan_dir)
     concurrencies = [_count(item.get("concurrency")) for item in execution_items(config)]
     settings = overrides_config(artifacts_dir)
@@ -143,9 +146,14 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
     overrides = plan_dir / "salvo-overrides.yml"
     overrides.write_text(yaml.safe_dump(settings, sort_keys=False))
     return RunPlan(
-        configs=[run_config, overrides], cwd=checked.config_dir, gates=gates,
-        executors=[e.executor for e in checked.executions], concurrencies=concurrencies, tools=tools,
-        task_counts=checked.task_counts, report_outputs=checked.report_outputs,
+        configs=[run_config, overrides],
+        cwd=checked.config_dir,
+        gates=gates,
+        executors=[e.executor for e in checked.executions],
+        concurrencies=concurrencies,
+        tools=tools,
+        task_counts=checked.task_counts,
+        report_outputs=checked.report_outputs,
     )
 
 
@@ -182,16 +190,24 @@ def _host_jmeter_plans(config: dict[str, Any], checked: CheckedScenario, target_
             continue
         key = (plan.path, address)
         if key not in copies:
-            shown = plan.path.relative_to(checked.config_dir).as_posix() if plan.path.is_relative_to(
-                checked.config_dir) else plan.path.name
+            shown = (
+                plan.path.relative_to(checked.config_dir).as_posix()
+                if plan.path.is_relative_to(checked.config_dir)
+                else plan.path.name
+            )
             hosted = with_host(plan, address, shown)
             number = len(copies)
             while (target := plan.path.with_name(f"salvo_host_{number}_{plan.path.name}")).exists():
                 number += 1
             target.write_bytes(hosted.text)
             copies[key] = target
-            log.info("%s: %d HTTP sampler(s) name no host: they send to %s (run as %s)", shown, hosted.samplers,
-                     address, target.name)
+            log.info(
+                "%s: %d HTTP sampler(s) name no host: they send to %s (run as %s)",
+                shown,
+                hosted.samplers,
+                address,
+                target.name,
+            )
         scenario_mapping(config, execution)["script"] = str(copies[key])
 
 
@@ -259,8 +275,10 @@ def _gateable(executions: list[Execution]) -> bool:
     locust = [e.executor == "locust" and e.script is not None and not e.item.get("master") for e in executions]
     jmeter = [e.executor == JMETER for e in executions]
     if any(locust) and any(jmeter):
-        raise ScenarioError("this Taurus config mixes locust and jmeter executions: Salvo runs one tool per "
-                            "scenario; split it into two scenarios (two fleets)")
+        raise ScenarioError(
+            "this Taurus config mixes locust and jmeter executions: Salvo runs one tool per "
+            "scenario; split it into two scenarios (two fleets)"
+        )
     return bool(executions) and (all(locust) or all(jmeter))
 
 

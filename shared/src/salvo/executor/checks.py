@@ -23,8 +23,8 @@ from salvo.common.errors import ScenarioError
 from salvo.executor.dlt import task_counts
 from salvo.executor.executions import Execution, resolve_executions
 from salvo.executor.hosts import default_address, host_problem
-from salvo.executor.jmxhosts import JmxPlan, hostless_message, parse_plan
 from salvo.executor.jmeterplan import JMETER
+from salvo.executor.jmxhosts import JmxPlan, hostless_message, parse_plan
 from salvo.executor.locustprobe import UserClass, probe_locustfile
 from salvo.executor.reportfiles import ReportOutput, parse_report_outputs
 from salvo.executor.requestscript import GeneratedRequest, parse_requests
@@ -71,7 +71,9 @@ def scenario_config(scenario: Scenario) -> dict[str, Any]:
     return load_taurus_config(scenario.entry)
 
 
-def check_scenario(scenario: Scenario, *, target_host: str | None = None, require_tools: bool = True) -> CheckedScenario:
+def check_scenario(
+    scenario: Scenario, *, target_host: str | None = None, require_tools: bool = True
+) -> CheckedScenario:
     """Parse, resolve and check the scenario; raise ScenarioError for the first problem.
 
     Problems of hosts are collected in `unaddressed` rather than raised: only
@@ -98,7 +100,9 @@ def check_scenario(scenario: Scenario, *, target_host: str | None = None, requir
             checked.tools_elsewhere.append(str(missing).split(", which this image", 1)[0])
         for script in dict.fromkeys(e.script for e in locust if e.script is not None):
             if not script.is_file():
-                raise ScenarioError(f"locust script {_relative(script, checked.config_dir)} does not exist in the scenario")
+                raise ScenarioError(
+                    f"locust script {_relative(script, checked.config_dir)} does not exist in the scenario"
+                )
             checked.users[script] = probe_locustfile(script, cwd=checked.config_dir)
         jmeter = [e for e in checked.executions if e.executor == JMETER]
         for script in dict.fromkeys(e.script for e in jmeter if e.script is not None):

@@ -51,10 +51,14 @@ def fleet_warning(task_counts: list[int], fleet_size: int, mode: LoadMode) -> st
         return None
     expected = max(task_counts)
     if mode is LoadMode.FLEET:
-        return (f"the scenario is DLT's (taskCount {expected}): its concurrency is per task, but fleet mode splits "
-                f"it across the {fleet_size} executor(s); per-executor mode (the default) runs it on each")
+        return (
+            f"the scenario is DLT's (taskCount {expected}): its concurrency is per task, but fleet mode splits "
+            f"it across the {fleet_size} executor(s); per-executor mode (the default) runs it on each"
+        )
     if fleet_size != expected:
-        return (f"the scenario is DLT's with taskCount {expected} but {fleet_size} executor(s) started: each runs "
-                f"the full concurrency, so the load is {fleet_size}/{expected} of DLT's; set SALVO_EXPECTED_EXECUTORS "
-                f"on the controller to {expected} to wait for them all")
+        return (
+            f"the scenario is DLT's with taskCount {expected} but {fleet_size} executor(s) started: each runs "
+            f"the full concurrency, so the load is {fleet_size}/{expected} of DLT's; set SALVO_EXPECTED_EXECUTORS "
+            f"on the controller to {expected} to wait for them all"
+        )
     return None

@@ -21,8 +21,13 @@ from salvo.common.errors import ScenarioError
 from salvo.executor.taurus import section
 
 __all__ = [
-    "BZT_DEFAULT_EXECUTOR", "Execution", "ScenarioForm", "bzt_executors", "execution_items",
-    "resolve_executions", "scenario_mapping",
+    "BZT_DEFAULT_EXECUTOR",
+    "Execution",
+    "ScenarioForm",
+    "bzt_executors",
+    "execution_items",
+    "resolve_executions",
+    "scenario_mapping",
 ]
 
 BZT_DEFAULT_EXECUTOR = "jmeter"  # bzt's own default (settings.default-executor)
@@ -87,7 +92,7 @@ def resolve_executions(config: dict[str, Any], config_dir: Path) -> list[Executi
     """
     scenarios = section(config, "scenarios")
     executions = []
-    for number, (item, executor) in enumerate(zip(execution_items(config), bzt_executors(config)), 1):
+    for number, (item, executor) in enumerate(zip(execution_items(config), bzt_executors(config), strict=True), 1):
         form, name, scenario = _scenario_of(item, scenarios, config_dir, number)
         script, url = _script_of(scenario, config_dir)
         executions.append(Execution(number, executor, form, name, scenario, script, url, item))
@@ -113,8 +118,9 @@ def _executor_of(item: dict[str, Any], default: str) -> str:
     return default if executor is None or executor == "" else str(executor)
 
 
-def _scenario_of(item: dict[str, Any], scenarios: dict[str, Any], config_dir: Path,
-                 number: int) -> tuple[ScenarioForm, str | None, dict[str, Any]]:
+def _scenario_of(
+    item: dict[str, Any], scenarios: dict[str, Any], config_dir: Path, number: int
+) -> tuple[ScenarioForm, str | None, dict[str, Any]]:
     ref = item.get("scenario")
     if isinstance(ref, dict):
         return ScenarioForm.INLINE, None, ref

@@ -13,20 +13,32 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from salvo import __version__
 from salvo.common.clock import Clock, ControllerTime
-from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
 from salvo.common.fleetload import ENV_DATA_FILE
 from salvo.common.layout import executor_location, summary_location
 from salvo.common.protocol import (
-    MAX_TEXT_CHARS, ClockAck, ClockSet, Dismiss, ExecutorState, Finished, Heartbeat, Hello, IntervalStats, Start,
-    StartAck, Stop, TimeEcho, TimeProbe,
+    MAX_TEXT_CHARS,
+    ClockAck,
+    ClockSet,
+    Dismiss,
+    ExecutorState,
+    Finished,
+    Heartbeat,
+    Hello,
+    IntervalStats,
+    Start,
+    StartAck,
+    Stop,
+    TimeEcho,
+    TimeProbe,
 )
 from salvo.common.s3 import S3Store
+from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.transport import Inbound, Link
 from salvo.executor import results
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
@@ -35,10 +47,10 @@ from salvo.executor.finalstatus import write_final_stats
 from salvo.executor.fleetplace import FleetPlace, take_place
 from salvo.executor.pacing import POLL_SECONDS, poll_timeout
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
+from salvo.executor.presence import ArmedFacts, Presence
 from salvo.executor.results import ResultsCollector
 from salvo.executor.settings import ExecutorSettings, Mode
 from salvo.executor.startrule import start_refusal
-from salvo.executor.presence import ArmedFacts, Presence
 from salvo.executor.statefile import StateFile
 from salvo.executor.testdata import TestData
 from salvo.executor.workdir import WorkDir
@@ -91,8 +103,9 @@ class Executor:
         self.clock = ControllerTime(clock)
         self._clock_frozen = False  # a start was accepted: the offset no longer changes
         self.workdir = workdir
-        self.presence = Presence(executor_id, settings.scenario_uri, StateFile(workdir.state_path), self.clock,
-                                 region=region)
+        self.presence = Presence(
+            executor_id, settings.scenario_uri, StateFile(workdir.state_path), self.clock, region=region
+        )
         self.seen_runs: set[str] = set()
         self.armed: Armed | None = None
         self.pending_signal: int | None = None
@@ -112,8 +125,13 @@ class Executor:
     # --- top level -----------------------------------------------------------------
 
     def run(self) -> int:
-        log.info("executor %s (salvo %s) starting in region %s; scenario %s", self.id, __version__,
-                 self.region or "unknown", self.settings.scenario_uri)
+        log.info(
+            "executor %s (salvo %s) starting in region %s; scenario %s",
+            self.id,
+            __version__,
+            self.region or "unknown",
+            self.settings.scenario_uri,
+        )
         self.workdir.acquire()  # before anything is written there: WorkDirInUse (exit 2) otherwise
         try:
             while True:
@@ -160,7 +178,10 @@ class Executor:
         self.presence.set_state(ExecutorState.DONE)
         self.presence.push(
             Finished(
-                executor_id=self.id, run_id=start.run_id, exit_code=int(outcome.exit_code), reason=outcome.reason,
+                executor_id=self.id,
+                run_id=start.run_id,
+                exit_code=int(outcome.exit_code),
+                reason=outcome.reason,
                 summary_uri=str(summary_location(self.settings.results_uri, start.run_id, self.id)),
             )
         )
@@ -193,12 +214,16 @@ class Executor:
             else:
                 log.warning(
                     "bzt executor(s) %s cannot be held at a start gate: bzt will be launched at start_at "
-                    "and its lateness reported", ", ".join(sorted(set(prepared.plan.executors))),
+                    "and its lateness reported",
+                    ", ".join(sorted(set(prepared.plan.executors))),
                 )
             armed = Armed(prepared=prepared, runner=runner, armed_at=self.clock.time(), data=data)
             self.presence.armed = ArmedFacts(
-                prepared.scenario.sha256, armed.armed_at, prepared.plan.gated,
-                users_set="users" in self.settings.model_fields_set, executions=len(prepared.plan.executors),
+                prepared.scenario.sha256,
+                armed.armed_at,
+                prepared.plan.gated,
+                users_set="users" in self.settings.model_fields_set,
+                executions=len(prepared.plan.executors),
                 data_rows=data.rows if data else None,
             )
             if self.link is None:
@@ -207,7 +232,9 @@ class Executor:
             self.presence.set_state(ExecutorState.ARMED)
             log.info(
                 "armed: listening on %s ports %d (command) and %d (status)",
-                self.settings.bind_host, self.settings.command_port, self.settings.status_port,
+                self.settings.bind_host,
+                self.settings.command_port,
+                self.settings.status_port,
             )
             return armed
         finally:
@@ -243,8 +270,15 @@ class Executor:
 
     def _accept_start(self, start: Start) -> bool:
         """Obey `start`, or refuse it (one warning, a refused StartAck) and stay armed as before."""
-        reason = start_refusal(start, self.id, self.seen_runs, self.state, self.clock.time(),
-                               self.settings.start_tolerance, self.settings.max_start_delay)
+        reason = start_refusal(
+            start,
+            self.id,
+            self.seen_runs,
+            self.state,
+            self.clock.time(),
+            self.settings.start_tolerance,
+            self.settings.max_start_delay,
+        )
         if not reason:
             try:  # nothing is changed before this succeeds: a start it cannot take leaves the executor as it was
                 place = take_place(start, self.id, self.settings, self.armed.prepared.plan, self.armed.data)
@@ -262,9 +296,15 @@ class Executor:
         if self.armed.runner.plan.gated:
             self.armed.runner.release(self._go(start))  # the gate itself waits for start_at
         self.presence.set_state(ExecutorState.SCHEDULED)
-        self.presence.push(StartAck(executor_id=self.id, run_id=start.run_id, accepted=True, received_at=self.clock.time()))
-        log.info("start accepted: run %s at %.3f (in %.0f ms)",
-                 start.run_id, start.start_at, (start.start_at - self.clock.time()) * 1000)
+        self.presence.push(
+            StartAck(executor_id=self.id, run_id=start.run_id, accepted=True, received_at=self.clock.time())
+        )
+        log.info(
+            "start accepted: run %s at %.3f (in %.0f ms)",
+            start.run_id,
+            start.start_at,
+            (start.start_at - self.clock.time()) * 1000,
+        )
         return True
 
     def _go(self, start: Start):
@@ -276,9 +316,13 @@ class Executor:
     def _drive_load(self, start: Start) -> RunOutcome:
         runner = self.armed.runner
         collector = self._collector = ResultsCollector(
-            self.armed.prepared.artifacts_dir, self.clock, locust_stats=self.armed.prepared.plan.locust_stats,
-            jtl_timestamp_is_start=self.armed.prepared.plan.jtl_timestamps_are_starts, per_label=start.live_labels,
-            clock_offset=self.clock.offset)
+            self.armed.prepared.artifacts_dir,
+            self.clock,
+            locust_stats=self.armed.prepared.plan.locust_stats,
+            jtl_timestamp_is_start=self.armed.prepared.plan.jtl_timestamps_are_starts,
+            per_label=start.live_labels,
+            clock_offset=self.clock.offset,
+        )
         self._stopping_since: float | None = None
         last_contact = self.clock.monotonic()
         next_stats = start.start_at + self.settings.stats_interval
@@ -329,20 +373,27 @@ class Executor:
                 next_stats += self.settings.stats_interval
                 self._push_interval(collector, start.run_id)
             self.presence.heartbeat()
-        code = runner.wait(0 if self._stopping_since is not None else STOP_GRACE_SECONDS) \
-            if runner.launched_at is not None else 0
+        code = (
+            runner.wait(0 if self._stopping_since is not None else STOP_GRACE_SECONDS)
+            if runner.launched_at is not None
+            else 0
+        )
         self._push_interval(collector, start.run_id)
         if exit_code is None:
             exit_code = ExitCode.OK if code == 0 else ExitCode.FAILED
-            stop_reason = "completed" if code == 0 else f"load tool failed (bzt exit code {code}): {runner.failure_hint()}"
+            stop_reason = (
+                "completed" if code == 0 else f"load tool failed (bzt exit code {code}): {runner.failure_hint()}"
+            )
         return RunOutcome(
             exit_code=exit_code,
             reason=stop_reason or "",
             start=start,
             ended_at=self.clock.time(),
-            timings={"gate_released": [self.clock.from_local(t) for t in runner.released_times()],
-                     "launched_at": None if runner.launched_at is None else self.clock.from_local(runner.launched_at),
-                     "clock_offset": self.clock.offset},
+            timings={
+                "gate_released": [self.clock.from_local(t) for t in runner.released_times()],
+                "launched_at": None if runner.launched_at is None else self.clock.from_local(runner.launched_at),
+                "clock_offset": self.clock.offset,
+            },
         )
 
     def _stop_runner(self, runner: Runner) -> None:
@@ -355,9 +406,16 @@ class Executor:
         snapshot = collector.drain_interval()
         self.presence.push(
             IntervalStats(
-                executor_id=self.id, run_id=run_id, interval_start=snapshot.start, interval_end=snapshot.end,
-                users=snapshot.users, requests=snapshot.requests, failures=snapshot.failures, histogram=snapshot.histogram,
-                labels=snapshot.labels, user_errors=snapshot.user_errors,
+                executor_id=self.id,
+                run_id=run_id,
+                interval_start=snapshot.start,
+                interval_end=snapshot.end,
+                users=snapshot.users,
+                requests=snapshot.requests,
+                failures=snapshot.failures,
+                histogram=snapshot.histogram,
+                labels=snapshot.labels,
+                user_errors=snapshot.user_errors,
             )
         )
 
@@ -368,21 +426,30 @@ class Executor:
         prepared, start = self.armed.prepared, outcome.start
         summary = self._collector.summary(
             meta={
-                "run_id": start.run_id, "executor_id": self.id, "version": __version__, "region": self.region,
+                "run_id": start.run_id,
+                "executor_id": self.id,
+                "version": __version__,
+                "region": self.region,
                 "scenario": {"uri": self.settings.scenario_uri, "sha256": prepared.scenario.sha256},
-                "gated": prepared.plan.gated, "exit_code": int(outcome.exit_code), "stop_reason": outcome.reason,
-                "share": self.place.report(), "tools": prepared.plan.tools,
+                "gated": prepared.plan.gated,
+                "exit_code": int(outcome.exit_code),
+                "stop_reason": outcome.reason,
+                "share": self.place.report(),
+                "tools": prepared.plan.tools,
             },
             timings={
-                "armed_at": self.armed.armed_at, "start_at": start.start_at, "ended_at": outcome.ended_at,
+                "armed_at": self.armed.armed_at,
+                "start_at": start.start_at,
+                "ended_at": outcome.ended_at,
                 **outcome.timings,
             },
         )
         if prepared.plan.locust_stats and prepared.plan.report_outputs:  # bzt saw one request: write what ran
             users = self.place.report()["users"]
             concurrency = users if users is not None else sum(c or 0 for c in prepared.plan.concurrencies)
-            for path in write_final_stats(prepared.plan.report_outputs, prepared.artifacts_dir, self._collector.run,
-                                          concurrency):
+            for path in write_final_stats(
+                prepared.plan.report_outputs, prepared.artifacts_dir, self._collector.run, concurrency
+            ):
                 log.info("%s written from this run's %d requests", path.name, self._collector.run.totals.requests)
         destination = executor_location(self.settings.results_uri, start.run_id, self.id)
         results.publish(self.store, destination, prepared.artifacts_dir, summary)
@@ -395,8 +462,11 @@ class Executor:
             self.link.reply(peer, ClockAck(executor_id=self.id, offset=self.clock.offset, accepted=False))
             return
         if message.offset != self.clock.offset:
-            log.info("clock: this host is %+.1f ms off the controller's (+- %.1f ms): start_at and results are "
-                     "corrected", message.offset * 1000, message.uncertainty * 1000)
+            log.info(
+                "clock: this host is %+.1f ms off the controller's (+- %.1f ms): start_at and results are corrected",
+                message.offset * 1000,
+                message.uncertainty * 1000,
+            )
         self.clock.offset = message.offset
         self.link.reply(peer, ClockAck(executor_id=self.id, offset=message.offset))
 
@@ -406,10 +476,15 @@ class Executor:
             self.link.reply(inbound.peer, self.presence.status())
         elif inbound.link is Link.STATUS and isinstance(message, TimeProbe):
             local = self.clock.local.time()
-            self.link.reply(inbound.peer, TimeEcho(
-                executor_id=self.id, probe_sent_at=message.sent_at,
-                received_at=inbound.received_at if inbound.received_at is not None else local,
-                sent_at=self.clock.local.time()))
+            self.link.reply(
+                inbound.peer,
+                TimeEcho(
+                    executor_id=self.id,
+                    probe_sent_at=message.sent_at,
+                    received_at=inbound.received_at if inbound.received_at is not None else local,
+                    sent_at=self.clock.local.time(),
+                ),
+            )
         elif inbound.link is Link.STATUS and isinstance(message, ClockSet):
             self._set_clock(inbound.peer, message)
         elif inbound.link is Link.COMMAND and isinstance(message, Heartbeat):

@@ -17,10 +17,10 @@ source line or a header such as "Locust STDERR:", and bzt's generic wrap-up
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
-__all__ = ["first_error", "MAX_CHARS", "READ_LIMIT_BYTES"]
+__all__ = ["MAX_CHARS", "READ_LIMIT_BYTES", "first_error"]
 
 READ_LIMIT_BYTES = 1 << 20  # the first error is near the start; a looping error can grow a log to GBs
 MAX_CHARS = 300
@@ -65,7 +65,7 @@ def _jmeter_console(lines: list[str]) -> Iterator[str]:
         match = _JMETER_CONSOLE.match(line.strip())
         if not match:
             continue
-        message, following = match.group(1).strip(), [rest.strip() for rest in lines[number + 1:number + 40]]
+        message, following = match.group(1).strip(), [rest.strip() for rest in lines[number + 1 : number + 40]]
         if following[:1] == ["Cause:"] and len(following) > 1:
             message = f"{message} Cause: {following[1]}"
         where = next((m.group(1) for rest in following if (m := _JMETER_LINE.match(rest))), None)

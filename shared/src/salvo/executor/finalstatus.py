@@ -27,8 +27,9 @@ __all__ = ["PERCENTILES", "write_final_stats"]
 PERCENTILES = (0.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0)  # bzt's final-stats levels
 
 
-def write_final_stats(outputs: list[ReportOutput], artifacts_dir: Path, run: SummaryBuilder,
-                      concurrency: int) -> list[Path]:
+def write_final_stats(
+    outputs: list[ReportOutput], artifacts_dir: Path, run: SummaryBuilder, concurrency: int
+) -> list[Path]:
     """Write every final-stats output of `outputs` (in `artifacts_dir`) from `run`; the files written."""
     groups = {label: _kpis(tally, concurrency) for label, tally in sorted(run.labels.items())}
     groups[""] = _kpis(run.totals, concurrency)

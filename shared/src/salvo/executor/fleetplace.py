@@ -36,19 +36,38 @@ class FleetPlace:
 
     def go(self, start_at: float, clock: float = 0.0) -> Go:
         """The GO line's fields: `start_at` on this host's clock, `clock` its offset from the controller's."""
-        return Go(start_at=start_at, index=self.index, size=self.size, run_id=self.run_id, mode=self.mode.value,
-                  users=self.users, rate=self.spawn_rate, clock=clock, weighted=self.weighted)
+        return Go(
+            start_at=start_at,
+            index=self.index,
+            size=self.size,
+            run_id=self.run_id,
+            mode=self.mode.value,
+            users=self.users,
+            rate=self.spawn_rate,
+            clock=clock,
+            weighted=self.weighted,
+        )
 
     def report(self) -> dict:
         """The share as the summary and the report show it."""
-        users = self.users if self.users is not None else (
-            sum(self.scenario_users) if self.scenario_users is not None else None)
-        return {"index": self.index, "size": self.size, "mode": self.mode.value, "users": users,
-                "spawn_rate": self.spawn_rate, "rows": self.rows}
+        users = (
+            self.users
+            if self.users is not None
+            else (sum(self.scenario_users) if self.scenario_users is not None else None)
+        )
+        return {
+            "index": self.index,
+            "size": self.size,
+            "mode": self.mode.value,
+            "users": users,
+            "spawn_rate": self.spawn_rate,
+            "rows": self.rows,
+        }
 
 
-def take_place(start: Start, executor_id: str, settings: ExecutorSettings, plan: RunPlan,
-               data: TestData | None) -> FleetPlace:
+def take_place(
+    start: Start, executor_id: str, settings: ExecutorSettings, plan: RunPlan, data: TestData | None
+) -> FleetPlace:
     """Everything to do between accepting a start and releasing the load: this executor's place,
     its rows of the data file, and (for a run bzt launches at start_at) its share in the config.
 
@@ -62,8 +81,13 @@ def take_place(start: Start, executor_id: str, settings: ExecutorSettings, plan:
     if data is not None:
         place = replace(place, rows=data.write_slice(slot))
         if place.rows == 0:
-            log.warning("executor %s (index %d of %d) gets no rows: the data file has only %d",
-                        executor_id, place.index, place.size, data.rows)
+            log.warning(
+                "executor %s (index %d of %d) gets no rows: the data file has only %d",
+                executor_id,
+                place.index,
+                place.size,
+                data.rows,
+            )
     if place.mode is LoadMode.FLEET and not plan.gated:
         write_fleet_share(plan, slot)
     return place
@@ -83,8 +107,9 @@ def place_in(start: Start, executor_id: str, settings: ExecutorSettings, concurr
     weighted = slot if start.fleet_regions is not None else None
     if load.users is None:
         shares = [slot.count(c) if c is not None else 0 for c in concurrencies]
-        return FleetPlace(index=index, size=size, run_id=start.run_id, mode=load.mode, scenario_users=shares,
-                          weighted=weighted)
+        return FleetPlace(
+            index=index, size=size, run_id=start.run_id, mode=load.mode, scenario_users=shares, weighted=weighted
+        )
     users = slot.count(load.users)
     if load.spawn_rate is not None:
         rate = slot.rate(load.spawn_rate)
@@ -94,5 +119,6 @@ def place_in(start: Start, executor_id: str, settings: ExecutorSettings, concurr
         rate = max(users, 1) / settings.ramp_up
     else:
         rate = float(max(users, 1))  # all at once, as locust does without a spawn rate
-    return FleetPlace(index=index, size=size, run_id=start.run_id, mode=load.mode, users=users, spawn_rate=rate,
-                      weighted=weighted)
+    return FleetPlace(
+        index=index, size=size, run_id=start.run_id, mode=load.mode, users=users, spawn_rate=rate, weighted=weighted
+    )

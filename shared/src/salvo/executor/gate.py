@@ -30,9 +30,24 @@ from dataclasses import dataclass
 from salvo.common.fleetload import ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_FLEET_SLOT, ENV_RUN_ID, Slot
 
 __all__ = [
-    "ABORT_EXIT_CODE", "GATE_SOCKET_ENV", "Go", "GateProtocolError", "MAX_LINE_BYTES", "check_go", "decode_done", "decode_go",
-    "decode_ready", "decode_released", "encode_done", "encode_go", "encode_ready", "encode_released", "is_done",
-    "read_line", "socket_address", "split_lines",
+    "ABORT_EXIT_CODE",
+    "GATE_SOCKET_ENV",
+    "MAX_LINE_BYTES",
+    "GateProtocolError",
+    "Go",
+    "check_go",
+    "decode_done",
+    "decode_go",
+    "decode_ready",
+    "decode_released",
+    "encode_done",
+    "encode_go",
+    "encode_ready",
+    "encode_released",
+    "is_done",
+    "read_line",
+    "socket_address",
+    "split_lines",
 ]
 
 GATE_SOCKET_ENV = "SALVO_GATE_SOCKET"  # "@name" for a Linux abstract socket, else a filesystem path
@@ -86,8 +101,12 @@ class Go:
     def scenario_environment(self) -> dict[str, str]:
         """What the scenario finds in its environment once the start is known (see `salvo.fleet`)."""
         weighted = {ENV_FLEET_SLOT: self.weighted.encode()} if self.weighted is not None else {}
-        return {ENV_EXECUTOR_INDEX: str(self.index), ENV_FLEET_SIZE: str(self.size), ENV_RUN_ID: self.run_id,
-                **weighted}
+        return {
+            ENV_EXECUTOR_INDEX: str(self.index),
+            ENV_FLEET_SIZE: str(self.size),
+            ENV_RUN_ID: self.run_id,
+            **weighted,
+        }
 
 
 def encode_go(go: Go) -> bytes:
@@ -112,7 +131,13 @@ def check_go(go: Go) -> None:
         raise GateProtocolError(f"a GO line of {len(line)} bytes exceeds {MAX_LINE_BYTES}")
     read = decode_go(line.decode().removesuffix("\n"))
     if (read.index, read.size, read.run_id, read.mode, read.users, read.weighted) != (
-            go.index, go.size, go.run_id, go.mode, go.users, go.weighted):
+        go.index,
+        go.size,
+        go.run_id,
+        go.mode,
+        go.users,
+        go.weighted,
+    ):
         raise GateProtocolError(f"a gated tool would misread {line[:80]!r}")
 
 
@@ -142,9 +167,12 @@ def decode_go(line: str) -> Go:
         )
     except ValueError:
         raise GateProtocolError(f"a field is not a number in {line[:80]!r}") from None
-    if not 0 <= go.index < go.size or (go.users is not None and go.users < 0) or (
-        go.rate is not None and not (math.isfinite(go.rate) and go.rate > 0)
-    ) or not (math.isfinite(go.clock) and abs(go.clock) <= _MAX_CLOCK):
+    if (
+        not 0 <= go.index < go.size
+        or (go.users is not None and go.users < 0)
+        or (go.rate is not None and not (math.isfinite(go.rate) and go.rate > 0))
+        or not (math.isfinite(go.clock) and abs(go.clock) <= _MAX_CLOCK)
+    ):
         raise GateProtocolError(f"values out of range in {line[:80]!r}")
     return go
 

@@ -49,8 +49,9 @@ def apply_target_host(config: dict[str, Any], executions: list[Execution], targe
             scenario[DEFAULT_ADDRESS] = target_host
 
 
-def host_problem(execution: Execution, users: list[UserClass], target_host: str | None,
-                 shown_script: str | None = None) -> str | None:
+def host_problem(
+    execution: Execution, users: list[UserClass], target_host: str | None, shown_script: str | None = None
+) -> str | None:
     """Why this locust execution would send no load for want of a host; None when it has one.
 
     `users` are the User classes of its script (none when bzt generates the script).

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 ECS_METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
 
 
-DEFAULT_BIND_HOST = "0.0.0.0"
+DEFAULT_BIND_HOST = "0.0.0.0"  # noqa: S104 -- the settings' default (see common/settings.py)
 DEFAULT_PORTS = (50000, 50001)
 
 
@@ -65,7 +65,8 @@ def ecs_task_metadata(timeout: float = 2.0) -> dict:
     if not base:
         return {}
     try:
-        with urllib.request.urlopen(base.rstrip("/") + "/task", timeout=timeout) as response:
+        # S310: the URL is ECS's own metadata endpoint, set by the ECS agent in the task's environment
+        with urllib.request.urlopen(base.rstrip("/") + "/task", timeout=timeout) as response:  # noqa: S310
             metadata = json.load(response)
     except (OSError, ValueError) as exc:
         log.warning("could not read the ECS task metadata at %s (%s); using the hostname", base, exc)

@@ -27,8 +27,15 @@ from typing import Any
 from salvo.common.errors import ScenarioError
 from salvo.executor.executions import Execution
 
-__all__ = ["GATE_SCRIPT", "JMETER", "JMeterInstall", "gate_jmeter_executions", "jmeter_overrides", "locate_jmeter",
-           "share_expression"]
+__all__ = [
+    "GATE_SCRIPT",
+    "JMETER",
+    "JMeterInstall",
+    "gate_jmeter_executions",
+    "jmeter_overrides",
+    "locate_jmeter",
+    "share_expression",
+]
 
 JMETER = "jmeter"
 GATE_SCRIPT = "salvo-gate.groovy"
@@ -81,7 +88,7 @@ def share_expression(total: int) -> str:
 def gate_jmeter_executions(items: list[dict[str, Any]], executions: list[Execution]) -> list[int]:
     """Point every jmeter execution's concurrency at its share property; the totals the gate must split."""
     totals: list[int] = []
-    for item, execution in zip(items, executions):
+    for item, execution in zip(items, executions, strict=True):
         if execution.executor != JMETER:
             continue
         total = item.get("concurrency")
@@ -101,7 +108,14 @@ def jmeter_overrides(install: JMeterInstall, totals: list[int]) -> dict[str, Any
         "salvo.share.totals": ",".join(map(str, totals)),
         "sampleresult.timestamp.start": True,  # as JMeter ships it, but Salvo's reading depends on it
     }
-    return {"modules": {JMETER: {
-        "path": str(install.command), "detect-plugins": False, "force-ctg": False, "plugins": [],
-        "properties": properties,
-    }}}
+    return {
+        "modules": {
+            JMETER: {
+                "path": str(install.command),
+                "detect-plugins": False,
+                "force-ctg": False,
+                "plugins": [],
+                "properties": properties,
+            }
+        }
+    }

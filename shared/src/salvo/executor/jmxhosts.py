@@ -77,8 +77,11 @@ class JmxPlan:
         A Test Fragment's samplers take the Defaults of wherever a Module Controller runs them: they
         count only when no Defaults anywhere in the plan names a domain.
         """
-        return [s for s in self.hostless
-                if not s.path_is_expression and not (s.in_fragment and self.has_scoped_defaults_domain)]
+        return [
+            s
+            for s in self.hostless
+            if not s.path_is_expression and not (s.in_fragment and self.has_scoped_defaults_domain)
+        ]
 
 
 @dataclass(frozen=True)
@@ -101,11 +104,13 @@ def parse_plan(path: Path, shown: str) -> JmxPlan:
         raise ScenarioError(f"{shown}: cannot be read ({exc.strerror or exc})") from None
     _refuse_doctype(data, shown)
     try:
-        root = ET.fromstring(data)
+        root = ET.fromstring(data)  # noqa: S314 -- no DOCTYPE (refused above), so no entities to expand
     except ET.ParseError as exc:
         line, column = exc.position
         message = expat.ErrorString(exc.code) if exc.code else str(exc)
-        raise ScenarioError(f"{shown}: not a readable JMeter plan: {message} (line {line}, column {column + 1})") from None
+        raise ScenarioError(
+            f"{shown}: not a readable JMeter plan: {message} (line {line}, column {column + 1})"
+        ) from None
     _check_depth(root, shown)
     samplers: list[Sampler] = []
     scoped = False
@@ -146,8 +151,10 @@ def with_host(plan: JmxPlan, base_url: str, shown: str) -> HostedPlan:
     except ValueError:  # a port that is not a number
         valid = False
     if not valid:
-        raise ScenarioError(f"{shown}: its samplers that name no host cannot be sent to {base_url!r}: "
-                            "not an http(s) base URL such as http://target:8080")
+        raise ScenarioError(
+            f"{shown}: its samplers that name no host cannot be sent to {base_url!r}: "
+            "not an http(s) base URL such as http://target:8080"
+        )
     domain = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
     port = str(url.port) if url.port is not None else ""
     prefix = url.path.rstrip("/")
@@ -173,8 +180,9 @@ def with_host(plan: JmxPlan, base_url: str, shown: str) -> HostedPlan:
 MAX_ELEMENT_DEPTH = 400  # XML nesting; bounds the walk's recursion, the copy's and its writing's
 
 
-def _walk(tree: ET.Element, location: tuple[int, ...], outer: Address, in_fragment: bool,
-          samplers: list[Sampler], depth: int) -> bool:
+def _walk(
+    tree: ET.Element, location: tuple[int, ...], outer: Address, in_fragment: bool, samplers: list[Sampler], depth: int
+) -> bool:
     """Collect the samplers below the hashTree `tree` (depth 0: the one holding the TestPlan).
     True if a Defaults below the test plan level (in a thread group, a controller ...) names a domain.
 
@@ -202,10 +210,16 @@ def _walk(tree: ET.Element, location: tuple[int, ...], outer: Address, in_fragme
                     if _is_defaults(grandchild) and _enabled(grandchild):
                         own_level = own_level.under(_address(grandchild))
                 inner = own_level.under(scope)
-            samplers.append(Sampler(
-                name=(child.get("testname") or "").strip() or f"HTTP Request #{len(samplers) + 1}",
-                own=_address(child), defaults=inner, path=_prop(child, PATH), in_fragment=fragment, location=here,
-            ))
+            samplers.append(
+                Sampler(
+                    name=(child.get("testname") or "").strip() or f"HTTP Request #{len(samplers) + 1}",
+                    own=_address(child),
+                    defaults=inner,
+                    path=_prop(child, PATH),
+                    in_fragment=fragment,
+                    location=here,
+                )
+            )
         if sub is not None:
             scoped_domain |= _walk(sub, location + (i + 1,), scope, fragment, samplers, depth + 1)
     return scoped_domain
@@ -273,8 +287,10 @@ def _refuse_doctype(data: bytes, shown: str) -> None:
         pass
 
     def doctype(*_: object) -> None:
-        raise ScenarioError(f"{shown}: has a DOCTYPE declaration; JMeter plans have none (and DTDs and entities "
-                            "in uploaded XML are refused)")
+        raise ScenarioError(
+            f"{shown}: has a DOCTYPE declaration; JMeter plans have none (and DTDs and entities "
+            "in uploaded XML are refused)"
+        )
 
     def root_element(*_: object) -> None:
         raise _Prolog

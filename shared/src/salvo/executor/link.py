@@ -23,7 +23,13 @@ from salvo.common.errors import ConfigError, ProtocolError
 from salvo.common.keys import ExecutorKeys
 from salvo.common.protocol import Hello
 from salvo.common.transport import (
-    AUTH_FAILURES, LINGER_MS, Inbound, Link, RateLimitedWarning, auth_failure_reason, harden,
+    AUTH_FAILURES,
+    LINGER_MS,
+    Inbound,
+    Link,
+    RateLimitedWarning,
+    auth_failure_reason,
+    harden,
 )
 
 log = logging.getLogger(__name__)
@@ -77,8 +83,10 @@ class ExecutorSockets:
             self.command.get_monitor_socket(AUTH_FAILURES): Link.COMMAND,
             self.status.get_monitor_socket(AUTH_FAILURES): Link.STATUS,
         }
-        for sock, port, name in ((self.command, command_port, "SALVO_COMMAND_PORT"),
-                                 (self.status, status_port, "SALVO_STATUS_PORT")):
+        for sock, port, name in (
+            (self.command, command_port, "SALVO_COMMAND_PORT"),
+            (self.status, status_port, "SALVO_STATUS_PORT"),
+        ):
             try:
                 sock.bind(f"tcp://{bind_host}:{port}")
             except zmq.ZMQError as exc:
@@ -109,12 +117,14 @@ class ExecutorSockets:
                     self.warnings.warn(
                         f"auth-{link.value}",
                         "authentication failed on the %s port: %s; ignored",
-                        link.value, auth_failure_reason(event),
+                        link.value,
+                        auth_failure_reason(event),
                     )
         return received
 
-    def _decode(self, received: list[Inbound], link: Link, frame: bytes, peer: bytes | None,
-                received_at: float | None = None) -> None:
+    def _decode(
+        self, received: list[Inbound], link: Link, frame: bytes, peer: bytes | None, received_at: float | None = None
+    ) -> None:
         try:
             message = protocol.decode_command(frame) if link is Link.COMMAND else protocol.decode_status(frame)
         except ProtocolError as exc:

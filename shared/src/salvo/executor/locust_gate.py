@@ -10,10 +10,12 @@ Stdlib + locust only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from salvo.common.fleetload import Slot
 from salvo.executor import gate as protocol
@@ -42,10 +44,8 @@ def install_gate(events: Any, on_go: Callable[[protocol.Go], None] | None = None
 def _say_done(**_: Any) -> None:
     gate = getattr(_hold_at_gate, "socket", None)
     if gate is not None:
-        try:
+        with contextlib.suppress(OSError):
             gate.sendall(protocol.encode_done(time.time()))
-        except OSError:
-            pass
 
 
 def _hold_at_gate(environment: Any = None, **_: Any) -> None:
@@ -138,7 +138,7 @@ def _hold_users_until_released():
     barrier = Event()
     original_run = User.run
 
-    def run(self):  # noqa: ANN001
+    def run(self):
         if not barrier.is_set():
             barrier.wait()
         return original_run(self)
@@ -153,10 +153,8 @@ def _open_at(start_at: float, barrier, gate: socket.socket) -> None:
     gevent.sleep(max(0.0, start_at - time.time() - 0.002))
     _sleep_until(start_at)
     barrier.set()
-    try:
+    with contextlib.suppress(OSError):
         gate.sendall(protocol.encode_released(time.time()))
-    except OSError:
-        pass
 
 
 def _warm_up_resolver(host_url: str | None) -> None:
@@ -166,10 +164,8 @@ def _warm_up_resolver(host_url: str | None) -> None:
 
     hostname = urlsplit(host_url).hostname if host_url else None
     for name in {hostname or "127.0.0.1", "127.0.0.1"}:
-        try:
+        with contextlib.suppress(OSError):
             socket.getaddrinfo(name, 80, 0, socket.SOCK_STREAM)
-        except OSError:
-            pass
 
 
 def _sleep_until(deadline: float) -> None:

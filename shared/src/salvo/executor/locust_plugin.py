@@ -79,7 +79,7 @@ def _report_requests_that_raise() -> None:
         if getattr(original, "_salvo_patched", False):
             continue
 
-        def __exit__(self, exc, value, traceback, _original=original):  # noqa: N807
+        def __exit__(self, exc, value, traceback, _original=original):
             if exc is not None and self._manual_result is None and not _is_response_error(value):
                 self.request_meta["exception"] = value
                 self._report_request()

@@ -13,6 +13,7 @@ and hands bzt only the first request (bzt fails a run whose kpi.jtl is empty).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -21,7 +22,12 @@ from typing import Any
 from salvo.executor.statsfile import SecondOfLabel, stats_path
 
 __all__ = [
-    "RAW_SAMPLES_ENV", "REPORTED_MARK", "SAMPLES_DIR_ENV", "StatsRecorder", "install_recorder", "mark_reported",
+    "RAW_SAMPLES_ENV",
+    "REPORTED_MARK",
+    "SAMPLES_DIR_ENV",
+    "StatsRecorder",
+    "install_recorder",
+    "mark_reported",
 ]
 
 SAMPLES_DIR_ENV = "SALVO_SAMPLES_DIR"
@@ -31,7 +37,7 @@ REPORTED_MARK = "_salvo_reported_as_failed_request"
 SETTLE_SECONDS = 2  # a second is written once this much later: requests are recorded when they end
 
 
-def install_recorder(events: Any) -> "StatsRecorder | None":
+def install_recorder(events: Any) -> StatsRecorder | None:
     """Record through locust's events when $SALVO_SAMPLES_DIR is set; the recorder, or None."""
     folder = os.environ.get(SAMPLES_DIR_ENV)
     if not folder:
@@ -48,16 +54,14 @@ def install_recorder(events: Any) -> "StatsRecorder | None":
 
 
 def mark_reported(exception: BaseException | None) -> None:
-    try:
+    with contextlib.suppress(AttributeError, TypeError):
         setattr(exception, REPORTED_MARK, True)
-    except (AttributeError, TypeError):
-        pass
 
 
 class StatsRecorder:
     def __init__(self, folder: Path, raw: bool = False):
         self.path = stats_path(folder, os.getpid())
-        self.file = open(self.path, "a", encoding="utf-8")
+        self.file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 -- open while locust runs; close() closes it
         self.cells: dict[tuple[int, str], SecondOfLabel] = {}
         self.environment: Any = None
         self.clock_offset = 0.0  # this host's clock minus the controller's (GO's clock=): timestamps are taken less it
@@ -77,9 +81,17 @@ class StatsRecorder:
 
         gevent.spawn(self._flush_every_second)
 
-    def on_request(self, request_type: str = "", name: str = "", response_time: float = 0.0,
-                   response_length: int = 0, response: Any = None, exception: BaseException | None = None,
-                   start_time: float | None = None, **_: Any) -> None:
+    def on_request(
+        self,
+        request_type: str = "",
+        name: str = "",
+        response_time: float = 0.0,
+        response_length: int = 0,
+        response: Any = None,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
         elapsed_ms = float(response_time or 0.0)
         start = (start_time if start_time is not None else time.time() - elapsed_ms / 1000.0) - self.clock_offset
         label = name or ""
@@ -93,8 +105,16 @@ class StatsRecorder:
         nbytes = int(response_length or 0)
         cell.request(start, elapsed_ms, code, exception is None, nbytes, message)
         if self.raw is not None:
-            self.raw.request(start=start, elapsed_ms=elapsed_ms, label=label, method=request_type or "", code=code,
-                             success=exception is None, nbytes=nbytes, message=message)
+            self.raw.request(
+                start=start,
+                elapsed_ms=elapsed_ms,
+                label=label,
+                method=request_type or "",
+                code=code,
+                success=exception is None,
+                nbytes=nbytes,
+                message=message,
+            )
 
     def on_user_error(self, user_instance: Any = None, exception: BaseException | None = None, **_: Any) -> None:
         if getattr(exception, REPORTED_MARK, False):
@@ -144,9 +164,11 @@ def _replace_bzt_request_writer(events: Any) -> None:
         check_limits = getattr(starter, "_LocustStarter__check_limits", None)
         written = []
 
-        def limits(*args: Any, _write=handler, _check=check_limits, _starter=starter, **kwargs: Any) -> None:
-            if not written:
-                written.append(True)
+        def limits(
+            *args: Any, _write=handler, _check=check_limits, _starter=starter, _written=written, **kwargs: Any
+        ) -> None:
+            if not _written:
+                _written.append(True)
                 _write(*args, **kwargs)  # one real row: bzt calls a run with an empty kpi.jtl failed
                 return
             _starter.num_requests -= 1

@@ -61,7 +61,7 @@ for name, value in namespace.items():
             "tasks": bool(value.tasks) or value.run is not User.run,
         })
 report(users=users)
-""" % {"mark": _MARK}
+""" % {"mark": _MARK}  # noqa: UP031 -- the probe is Python full of braces: % leaves them alone
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,9 @@ class UserClass:
         return bool(self.host and self.host.strip())
 
 
-def probe_locustfile(path: Path, *, cwd: Path | None = None, python: str = sys.executable,
-                     timeout: float = 60) -> list[UserClass]:
+def probe_locustfile(
+    path: Path, *, cwd: Path | None = None, python: str = sys.executable, timeout: float = 60
+) -> list[UserClass]:
     """The locustfile's runnable User classes, in definition order.
 
     The interpreter runs in `cwd` (default: the locustfile's folder; a Taurus
@@ -111,8 +112,9 @@ def probe_locustfile(path: Path, *, cwd: Path | None = None, python: str = sys.e
     return [UserClass(u["name"], u["host"], u["http"]) for u in users]
 
 
-def check_locustfile(path: Path, python: str = sys.executable, timeout: float = 60, *,
-                     cwd: Path | None = None) -> list[str]:
+def check_locustfile(
+    path: Path, python: str = sys.executable, timeout: float = 60, *, cwd: Path | None = None
+) -> list[str]:
     """The names of the locustfile's User classes; see probe_locustfile."""
     return [user.name for user in probe_locustfile(path, cwd=cwd, python=python, timeout=timeout)]
 
@@ -121,8 +123,15 @@ def _run(path: Path, python: str, timeout: float, cwd: Path) -> dict[str, Any]:
     env = {k: v for k, v in scenario_environment(os.environ).items() if k not in (GATE_SOCKET_ENV, SAMPLES_DIR_ENV)}
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the scenario folder as it was
     process = subprocess.Popen(
-        [python, "-c", _PROBE, str(path.resolve())], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+        [python, "-c", _PROBE, str(path.resolve())],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
     )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
@@ -133,7 +142,7 @@ def _run(path: Path, python: str, timeout: float, cwd: Path) -> dict[str, Any]:
     for line in reversed(stdout.splitlines()):
         if line.startswith(_MARK):
             try:
-                result = json.loads(line[len(_MARK):])
+                result = json.loads(line[len(_MARK) :])
             except ValueError:
                 continue  # the locustfile printed something that looks like ours
             if isinstance(result, dict):

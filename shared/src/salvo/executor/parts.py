@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from salvo.common.transport import Inbound
 from salvo.executor.bztconfig import RunPlan

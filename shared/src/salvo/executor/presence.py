@@ -27,8 +27,9 @@ class ArmedFacts:
 
 
 class Presence:
-    def __init__(self, executor_id: str, scenario_uri: str, state_file: StateFile, clock: Clock,
-                 region: str | None = None):
+    def __init__(
+        self, executor_id: str, scenario_uri: str, state_file: StateFile, clock: Clock, region: str | None = None
+    ):
         self.executor_id = executor_id
         self.region = region
         self.scenario_uri = scenario_uri
@@ -52,11 +53,19 @@ class Presence:
     def status(self) -> Status:
         armed = self.armed
         return Status(
-            executor_id=self.executor_id, version=__version__, state=self.state, scenario_uri=self.scenario_uri,
-            scenario_sha256=armed.scenario_sha256 if armed else None, armed_at=armed.armed_at if armed else None,
-            gated=bool(armed and armed.gated), run_id=self.run_id, sent_at=self.clock.time(),
-            users_set=bool(armed and armed.users_set), executions=armed.executions if armed else 0,
-            data_rows=armed.data_rows if armed else None, region=self.region,
+            executor_id=self.executor_id,
+            version=__version__,
+            state=self.state,
+            scenario_uri=self.scenario_uri,
+            scenario_sha256=armed.scenario_sha256 if armed else None,
+            armed_at=armed.armed_at if armed else None,
+            gated=bool(armed and armed.gated),
+            run_id=self.run_id,
+            sent_at=self.clock.time(),
+            users_set=bool(armed and armed.users_set),
+            executions=armed.executions if armed else 0,
+            data_rows=armed.data_rows if armed else None,
+            region=self.region,
         )
 
     def push(self, message) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from salvo.common.errors import ScenarioError
 from salvo.common.settings import parse_duration
 
-__all__ = ["GeneratedRequest", "METHODS", "REQUEST_KEYS", "SCENARIO_KEYS", "parse_requests", "locustfile_source"]
+__all__ = ["METHODS", "REQUEST_KEYS", "SCENARIO_KEYS", "GeneratedRequest", "locustfile_source", "parse_requests"]
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 REQUEST_KEYS = frozenset({"url", "method", "headers", "body", "label", "think-time", "timeout"})
@@ -61,12 +61,16 @@ def parse_requests(scenario: dict[str, Any], described: str) -> list[GeneratedRe
             request = {"url": request}
         if not isinstance(request, dict) or "url" not in request:
             block = next(iter(request), "?") if isinstance(request, dict) else type(request).__name__
-            raise ScenarioError(f"{where}: {block!r} blocks are not run by locust's requests: use executor: jmeter, "
-                                "or write a locustfile")
+            raise ScenarioError(
+                f"{where}: {block!r} blocks are not run by locust's requests: use executor: jmeter, "
+                "or write a locustfile"
+            )
         unknown = sorted(set(request) - REQUEST_KEYS)
         if unknown:
-            raise ScenarioError(f"{where}: {unknown[0]!r} is not run by locust's requests (it runs url, method, "
-                                "headers, body, label, think-time, timeout): use executor: jmeter, or write a locustfile")
+            raise ScenarioError(
+                f"{where}: {unknown[0]!r} is not run by locust's requests (it runs url, method, "
+                "headers, body, label, think-time, timeout): use executor: jmeter, or write a locustfile"
+            )
         url = request["url"]
         if not isinstance(url, str) or not url.strip():
             raise ScenarioError(f"{where}: url must be a non-empty string")
@@ -80,12 +84,17 @@ def parse_requests(scenario: dict[str, Any], described: str) -> list[GeneratedRe
         headers = {**shared_headers, **_headers(request.get("headers"), f"{where}: headers:")}
         if isinstance(body, list) or (isinstance(body, dict) and _declares_json(headers)):
             body = json.dumps(body)
-        parsed.append(GeneratedRequest(
-            method=method, url=url, name=str(label) if label not in (None, "") else url, headers=headers,
-            body=None if body in ("", {}) else body,
-            timeout=_seconds(request.get("timeout"), timeout, f"{where}: timeout:"),
-            think_time=_seconds(request.get("think-time"), think, f"{where}: think-time:"),
-        ))
+        parsed.append(
+            GeneratedRequest(
+                method=method,
+                url=url,
+                name=str(label) if label not in (None, "") else url,
+                headers=headers,
+                body=None if body in ("", {}) else body,
+                timeout=_seconds(request.get("timeout"), timeout, f"{where}: timeout:"),
+                think_time=_seconds(request.get("think-time"), think, f"{where}: think-time:"),
+            )
+        )
     return parsed
 
 
@@ -108,8 +117,7 @@ def locustfile_source(requests: list[GeneratedRequest], host: str | None) -> str
         "    def requests(self):",
     ]
     for request in requests:
-        arguments = [repr(request.method), repr(request.url), f"name={request.name!r}",
-                     f"timeout={request.timeout!r}"]
+        arguments = [repr(request.method), repr(request.url), f"name={request.name!r}", f"timeout={request.timeout!r}"]
         if request.headers:
             arguments.append(f"headers={request.headers!r}")
         if request.body is not None:

@@ -65,8 +65,16 @@ class _StatsTail:
 
 
 class ResultsCollector:
-    def __init__(self, artifacts_dir: Path, clock: Clock, *, locust_stats: bool = True,
-                 jtl_timestamp_is_start: bool = False, per_label: bool = False, clock_offset: float = 0.0):
+    def __init__(
+        self,
+        artifacts_dir: Path,
+        clock: Clock,
+        *,
+        locust_stats: bool = True,
+        jtl_timestamp_is_start: bool = False,
+        per_label: bool = False,
+        clock_offset: float = 0.0,
+    ):
         self.artifacts_dir = artifacts_dir
         self.clock = clock
         self.locust_stats = locust_stats
@@ -98,19 +106,34 @@ class ResultsCollector:
         now = self.clock.time()
         start, self._interval_start = self._interval_start, now
         busiest = sorted(snapshot.labels.items(), key=lambda item: -item[1].requests)[:MAX_LIVE_LABELS]
-        labels = {label: LabelInterval(requests=tally.requests, failures=tally.failures, user_errors=tally.user_errors,
-                                       histogram=tally.histogram.encode()) for label, tally in busiest}
-        return IntervalSnapshot(start=start, end=now, requests=snapshot.requests, failures=snapshot.failures,
-                                histogram=snapshot.histogram.encode(), users=snapshot.users, labels=labels,
-                                user_errors=snapshot.user_errors)
+        labels = {
+            label: LabelInterval(
+                requests=tally.requests,
+                failures=tally.failures,
+                user_errors=tally.user_errors,
+                histogram=tally.histogram.encode(),
+            )
+            for label, tally in busiest
+        }
+        return IntervalSnapshot(
+            start=start,
+            end=now,
+            requests=snapshot.requests,
+            failures=snapshot.failures,
+            histogram=snapshot.histogram.encode(),
+            users=snapshot.users,
+            labels=labels,
+            user_errors=snapshot.user_errors,
+        )
 
     def summary(self, meta: dict, timings: dict) -> dict:
         """The run's summary.json: what was read so far plus the rest (call once the tool has exited)."""
         self._read_new(final=True)
         malformed = sum(t.malformed for t in self._stats.values()) + sum(t.malformed for t in self._samples.values())
         if malformed:
-            log.error("%d result line(s) in %s could not be read: the run is not counted whole",
-                      malformed, self.artifacts_dir)
+            log.error(
+                "%d result line(s) in %s could not be read: the run is not counted whole", malformed, self.artifacts_dir
+            )
         meta = dict(meta)
         tools = {**load_tool_versions(), **(meta.pop("tools", None) or {})}  # Python's tools, and the plan's (JMeter)
         summary = self.run.to_dict(timings=timings, tools=tools, **meta, unreadable_lines=malformed)
@@ -130,5 +153,8 @@ def publish(store: S3Store, destination: S3Location, artifacts_dir: Path, summar
     totals = summary.get("totals", {})
     log.info(
         "uploaded results to %s: %s requests, %s failures, %s user errors",
-        destination, totals.get("requests"), totals.get("failures"), totals.get("user_errors"),
+        destination,
+        totals.get("requests"),
+        totals.get("failures"),
+        totals.get("user_errors"),
     )

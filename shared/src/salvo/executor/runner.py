@@ -9,6 +9,7 @@ remembered by pid and reaped if bzt ever leaves them behind.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -89,7 +90,8 @@ class BztRunner:
             env.pop(protocol.GATE_SOCKET_ENV, None)
         command = [sys.executable, "-m", "bzt.cli", *map(str, self.plan.configs)]
         log.debug("launching %s (cwd %s)", " ".join(command), self.plan.cwd)
-        self._output = open(self.artifacts_dir / "bzt.out", "wb")
+        # open while bzt runs, closed by _finish
+        self._output = open(self.artifacts_dir / "bzt.out", "wb")  # noqa: SIM115
         self.launched_at = time.time()
         self.process = subprocess.Popen(
             command,
@@ -111,7 +113,8 @@ class BztRunner:
 
     def wait_at_gate(self, timeout: float) -> None:
         """Block until every gated process reported READY; LoadToolNotReady (exit 3) if bzt fails first."""
-        assert self._listener is not None and self.process is not None
+        if self._listener is None or self.process is None:
+            raise RuntimeError("wait_at_gate before launch")
         deadline = time.monotonic() + timeout
         while len(self._gates) < self.plan.gates:
             if self.process.poll() is not None:
@@ -128,7 +131,7 @@ class BztRunner:
             self._listener.settimeout(min(0.2, remaining))
             try:
                 conn, _ = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             conn.settimeout(10)
             try:
@@ -246,7 +249,8 @@ class BztRunner:
             self.wait(STOP_GRACE_SECONDS)
 
     def wait(self, timeout: float) -> int:
-        assert self.process is not None
+        if self.process is None:
+            raise RuntimeError("wait before launch")
         try:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -275,16 +279,16 @@ class BztRunner:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
         for gate in self._gates:
-            try:
+            with contextlib.suppress(OSError):
                 gate.conn.close()
-            except OSError:
-                pass
 
     def failure_hint(self) -> str:
         """The tool's own first meaningful error line, for a one-line error (see salvo.executor.failurehint)."""
         if self.died:
-            return (f"load tool process {', '.join(map(str, self.died))} ended without finishing its run "
-                    "(killed, crashed or exited on its own): its last requests are not counted")
+            return (
+                f"load tool process {', '.join(map(str, self.died))} ended without finishing its run "
+                "(killed, crashed or exited on its own): its last requests are not counted"
+            )
         return first_error(self.artifacts_dir) or f"see {self.artifacts_dir}/bzt.log"
 
 
@@ -294,10 +298,8 @@ def _stop_when_parent_dies() -> None:
     import ctypes
 
     PR_SET_PDEATHSIG = 1
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 def _signal(pid: int, signum: int, group: bool = True) -> None:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Iterator
 
 SALVO_COLUMNS = ["kind", "start", "elapsed_ms", "label", "method", "code", "success", "bytes", "message"]
 
@@ -51,14 +51,25 @@ class SampleWriter:
     """Appends samples to a Salvo sample file, flushed per row so a crash loses nothing written."""
 
     def __init__(self, path: Path):
-        self._file = open(path, "a", newline="", encoding="utf-8")
+        # open for the writer's life; close() closes it
+        self._file = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self._csv = csv.writer(self._file)
         if self._file.tell() == 0:
             self._csv.writerow(SALVO_COLUMNS)
             self._file.flush()
 
-    def request(self, *, start: float, elapsed_ms: float, label: str, method: str, code: str,
-                success: bool, nbytes: int, message: str) -> None:
+    def request(
+        self,
+        *,
+        start: float,
+        elapsed_ms: float,
+        label: str,
+        method: str,
+        code: str,
+        success: bool,
+        nbytes: int,
+        message: str,
+    ) -> None:
         self._row(SampleKind.REQUEST, start, elapsed_ms, label, method, code, success, nbytes, message)
 
     def user_error(self, *, start: float, label: str, message: str) -> None:
@@ -68,7 +79,17 @@ class SampleWriter:
         if self._file.closed:
             return
         self._csv.writerow(
-            [kind.value, f"{start:.6f}", f"{elapsed_ms:.3f}", label, method, code, "1" if success else "0", nbytes, message]
+            [
+                kind.value,
+                f"{start:.6f}",
+                f"{elapsed_ms:.3f}",
+                label,
+                method,
+                code,
+                "1" if success else "0",
+                nbytes,
+                message,
+            ]
         )
         self._file.flush()
 
@@ -153,7 +174,8 @@ class SampleTail:
                 self._parse = _parser_for(row, self.timestamp_is_start, self.clock_offset)
                 continue
             try:
-                samples.append(self._parse(dict(zip(self._header, row))))
+                # a row shorter than the header lacks a column (KeyError below: malformed); longer: extras unread
+                samples.append(self._parse(dict(zip(self._header, row, strict=False))))
             except (KeyError, ValueError, TypeError):
                 self.malformed += 1
         return samples

@@ -18,7 +18,7 @@ from salvo.common.errors import ScenarioError
 from salvo.executor.bundle import BundleLimits, safe_extract
 from salvo.executor.taurus import TAURUS_KEYS, parse_documents
 
-__all__ = ["BundleLimits", "EntryKind", "Scenario", "unpack", "safe_extract"]
+__all__ = ["BundleLimits", "EntryKind", "Scenario", "safe_extract", "unpack"]
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,16 @@ class Scenario:
 # --- unpacking ---------------------------------------------------------------------
 
 
-def unpack(object_path: Path, object_name: str, sha256: str, workdir: Path, *, entry: str | None,
-           limits: BundleLimits, source: str | None = None) -> Scenario:
+def unpack(
+    object_path: Path,
+    object_name: str,
+    sha256: str,
+    workdir: Path,
+    *,
+    entry: str | None,
+    limits: BundleLimits,
+    source: str | None = None,
+) -> Scenario:
     """Place the object under workdir/scenario (extracting bundles) and find its entry.
 
     The kind follows the object name's suffix. Raises ScenarioError for an

@@ -8,9 +8,17 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from salvo.common.identifiers import Identifier
+from salvo.common.keys import ExecutorKeys, KeyMode, decode_curve_key, executor_keys_from_fleet_key, keypair_from_secret
 from salvo.common.regions import Region
-from salvo.common.keys import ExecutorKeys, KeyMode, decode_curve_key, keypair_from_secret, executor_keys_from_fleet_key
-from salvo.common.settings import CommonSettings, CurvePublicKey, CurveSecretKey, Duration, HttpUrl, S3ObjectUri, S3PrefixUri
+from salvo.common.settings import (
+    CommonSettings,
+    CurvePublicKey,
+    CurveSecretKey,
+    Duration,
+    HttpUrl,
+    S3ObjectUri,
+    S3PrefixUri,
+)
 
 
 class Mode(str, Enum):
@@ -32,15 +40,12 @@ class ExecutorSettings(CommonSettings):
     scenario_uri: S3ObjectUri = Field(
         description="S3 object with the scenario: Taurus .yml/.yaml/.json, locustfile .py or bundle .zip"
     )
-    results_uri: S3PrefixUri = Field(
-        description="S3 prefix for results: {prefix}{run_id}/executors/{executor_id}/"
-    )
-    executor_id: Identifier | None = Field(
-        None, description="this executor's id (default: ECS task id, else hostname)"
-    )
+    results_uri: S3PrefixUri = Field(description="S3 prefix for results: {prefix}{run_id}/executors/{executor_id}/")
+    executor_id: Identifier | None = Field(None, description="this executor's id (default: ECS task id, else hostname)")
     region: Region | None = Field(
-        None, description="the region this executor runs in, for SALVO_REGION_WEIGHTS and per-region reports "
-        "(default: from the ECS task metadata, else AWS_REGION)"
+        None,
+        description="the region this executor runs in, for SALVO_REGION_WEIGHTS and per-region reports "
+        "(default: from the ECS task metadata, else AWS_REGION)",
     )
     wait_timeout: Annotated[Duration, Field(gt=0)] = Field(
         3600.0, description="seconds armed before giving up (exit 4, never starts load)"
@@ -52,7 +57,8 @@ class ExecutorSettings(CommonSettings):
         0.05, description="how late a start may arrive after its start_at and still be obeyed"
     )
     max_start_delay: Annotated[Duration, Field(gt=0)] = Field(
-        3600.0, description="how far ahead of now a start's start_at may be and still be obeyed (a later one is refused)"
+        3600.0,
+        description="how far ahead of now a start's start_at may be and still be obeyed (a later one is refused)",
     )
     mode: Mode = Field(Mode.ONESHOT, description="oneshot: exit after the run; service: re-arm")
     scenario_entry: str | None = Field(
@@ -67,27 +73,31 @@ class ExecutorSettings(CommonSettings):
         60.0, description="locustfile: how long the load holds (e.g. 60s, 5m)"
     )
     target_host: HttpUrl | None = Field(
-        None, description="base URL of the system under test: locust --host, the default-address of every "
-        "Taurus scenario that names none, and the host of JMeter HTTP samplers that name none"
+        None,
+        description="base URL of the system under test: locust --host, the default-address of every "
+        "Taurus scenario that names none, and the host of JMeter HTTP samplers that name none",
     )
     max_scenario_bytes: Annotated[int, Field(gt=0)] = Field(
-        100 * 1024 * 1024, description="largest scenario object (SALVO_SCENARIO_URI) read from S3, in bytes; "
-        "a larger one is refused (exit 3) before or while it downloads"
+        100 * 1024 * 1024,
+        description="largest scenario object (SALVO_SCENARIO_URI) read from S3, in bytes; "
+        "a larger one is refused (exit 3) before or while it downloads",
     )
     bundle_max_bytes: Annotated[int, Field(gt=0)] = Field(
         512 * 1024 * 1024, description="largest total uncompressed size of a .zip bundle"
     )
-    bundle_max_files: Annotated[int, Field(gt=0)] = Field(
-        10_000, description="most files a .zip bundle may hold"
-    )
+    bundle_max_files: Annotated[int, Field(gt=0)] = Field(10_000, description="most files a .zip bundle may hold")
     data_uri: S3ObjectUri | None = Field(
-        None, description="a CSV in S3 split by rows across the fleet: the scenario reads its rows from $SALVO_DATA_FILE"
+        None,
+        description="a CSV in S3 split by rows across the fleet: the scenario reads its rows from $SALVO_DATA_FILE",
     )
     max_data_bytes: Annotated[int, Field(gt=0)] = Field(
-        1024 * 1024 * 1024, description="largest SALVO_DATA_URI file read from S3, in bytes; a larger one is "
-        "refused (exit 3) before or while it downloads"
+        1024 * 1024 * 1024,
+        description="largest SALVO_DATA_URI file read from S3, in bytes; a larger one is "
+        "refused (exit 3) before or while it downloads",
     )
-    data_header: bool = Field(True, description="the SALVO_DATA_URI file starts with a header line (kept in every slice)")
+    data_header: bool = Field(
+        True, description="the SALVO_DATA_URI file starts with a header line (kept in every slice)"
+    )
     raw_samples: bool = Field(
         False, description="also keep every request as a row of salvo-samples-<pid>.csv (costs locust throughput)"
     )
@@ -109,7 +119,7 @@ class ExecutorSettings(CommonSettings):
         return ExecutorKeys(own, decode_curve_key(self.controller_public_key))
 
     @model_validator(mode="after")
-    def _one_load_profile(self) -> "ExecutorSettings":
+    def _one_load_profile(self) -> ExecutorSettings:
         if self.spawn_rate is not None and self.ramp_up is not None:
             raise ValueError("SALVO_SPAWN_RATE and SALVO_RAMP_UP are alternatives: set one")
         if self.command_port == self.status_port:

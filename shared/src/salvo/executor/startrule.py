@@ -5,8 +5,15 @@ from __future__ import annotations
 from salvo.common.protocol import ExecutorState, Start
 
 
-def start_refusal(start: Start, executor_id: str, seen_runs: set[str], state: ExecutorState, now: float,
-                  tolerance: float, max_delay: float) -> str:
+def start_refusal(
+    start: Start,
+    executor_id: str,
+    seen_runs: set[str],
+    state: ExecutorState,
+    now: float,
+    tolerance: float,
+    max_delay: float,
+) -> str:
     """Why this start must be ignored ("" to obey it). A late start would be out of step with the fleet;
     one far ahead would hold the executor (and its load tool at the gate) for longer than anyone planned.
 

@@ -12,8 +12,8 @@ summary's own form (salvo.common.summary) plus where it belongs:
 the earliest start and latest end among them (start skew is read from these).
 A line is written once its second is over (SETTLE_SECONDS later, and at exit);
 a request ending later than that still counts for its start second, in a further
-line for the same second and label, so readers add lines up rather than replace. The writer side (inside locust) imports only this module, the
-summary format and hdrh.
+line for the same second and label, so readers add lines up rather than replace.
+The writer side (inside locust) imports only this module, the summary format and hdrh.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class SecondOfLabel:
     A request costs a few dictionary operations; the histograms are built once per
     second from the distinct values (hundreds, not thousands)."""
 
-    __slots__ = ("tally", "latencies", "first_start", "last_end")
+    __slots__ = ("first_start", "last_end", "latencies", "tally")
 
     def __init__(self) -> None:
         self.tally = Tally()
@@ -76,8 +76,15 @@ class SecondOfLabel:
             full.record_ms(micros / 1000.0, count)
             series.record_ms(micros / 1000.0, count)
         self.tally.histogram = full
-        record = {"t": second, "label": label, "users": users, "first_start": self.first_start,
-                  "last_end": self.last_end, **self.tally.to_dict(), "series_histogram": series.encode()}
+        record = {
+            "t": second,
+            "label": label,
+            "users": users,
+            "first_start": self.first_start,
+            "last_end": self.last_end,
+            **self.tally.to_dict(),
+            "series_histogram": series.encode(),
+        }
         return json.dumps(record, separators=(",", ":"))
 
 

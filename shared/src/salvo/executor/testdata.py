@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
+from salvo.common.bounded import SizeLimit
 from salvo.common.errors import ScenarioError
 from salvo.common.fleetload import Slot
-from salvo.common.bounded import SizeLimit
 from salvo.common.s3 import S3Location, S3Store
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,13 @@ def fetch_test_data(store: S3Store, uri: str, run_dir: Path, header: bool, *, ma
     location = S3Location.parse(uri)
     name = location.key.rsplit("/", 1)[-1]
     source = run_dir / "download-data" / name
-    store.download(location, source, what="data file", variable="SALVO_DATA_URI",
-                   limit=SizeLimit(max_bytes, "SALVO_MAX_DATA_BYTES"))
+    store.download(
+        location,
+        source,
+        what="data file",
+        variable="SALVO_DATA_URI",
+        limit=SizeLimit(max_bytes, "SALVO_MAX_DATA_BYTES"),
+    )
     try:
         with _open(source) as text:
             records = _records(text)

@@ -49,8 +49,9 @@ TOOLS = {
     "molotov": _Tool(module="molotov"),
     "robot": _Tool(module="robot"),
     "jmeter": _Tool(command="jmeter", bzt_dirs=("~/.bzt/jmeter-taurus/*/bin/jmeter",)),
-    "gatling": _Tool(command="gatling.sh", bzt_dirs=(
-        "~/.bzt/gatling-taurus/*/bin/gatling.sh", "~/.bzt/gatling-taurus/*/gatling.sh")),
+    "gatling": _Tool(
+        command="gatling.sh", bzt_dirs=("~/.bzt/gatling-taurus/*/bin/gatling.sh", "~/.bzt/gatling-taurus/*/gatling.sh")
+    ),
     "k6": _Tool(command="k6"),
     "newman": _Tool(command="newman"),
     "siege": _Tool(command="siege"),

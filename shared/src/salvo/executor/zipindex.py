@@ -65,14 +65,16 @@ def read_end(handle: BinaryIO, label: str) -> ZipEnd:
     tail_start = max(0, size - TAIL)
     handle.seek(tail_start)
     tail = handle.read(size - tail_start)
-    if len(tail) >= EOCD.size and tail[-EOCD.size:-EOCD.size + 4] == EOCD_SIGNATURE and tail[-2:] == b"\0\0":
+    if len(tail) >= EOCD.size and tail[-EOCD.size : -EOCD.size + 4] == EOCD_SIGNATURE and tail[-2:] == b"\0\0":
         at = len(tail) - EOCD.size  # no comment: zipfile's first guess
     else:
         at = tail.rfind(EOCD_SIGNATURE)
         if at < 0 or len(tail) - at < EOCD.size:
-            raise NotAZip(f"{label}: not a readable zip file (no end-of-central-directory record in its last "
-                          f"{TAIL} bytes: truncated, or not a zip)")
-    _, _, _, here, total, cd_size, cd_offset, _ = EOCD.unpack_from(tail, at)
+            raise NotAZip(
+                f"{label}: not a readable zip file (no end-of-central-directory record in its last "
+                f"{TAIL} bytes: truncated, or not a zip)"
+            )
+    _, _, _, here, total, cd_size, _cd_offset, _ = EOCD.unpack_from(tail, at)
     position = tail_start + at
     zip64 = _zip64_end(handle, position)
     if zip64 is not None:
@@ -81,8 +83,10 @@ def read_end(handle: BinaryIO, label: str) -> ZipEnd:
     else:
         cd_start = position - cd_size
     if cd_start < 0:
-        raise NotAZip(f"{label}: not a readable zip file (its central directory of {cd_size} bytes would start "
-                      f"before the file does)")
+        raise NotAZip(
+            f"{label}: not a readable zip file (its central directory of {cd_size} bytes would start "
+            f"before the file does)"
+        )
     return ZipEnd(entries=max(here, total), cd_start=cd_start, cd_size=cd_size, zip64=zip64 is not None)
 
 
