@@ -393,7 +393,8 @@ def test_an_insecure_controller_cannot_command_a_keyed_executor(armed_with_split
     try:
         assert open_link.handshake(executor.host, timeout=1.5) is None
         open_link.publish(Start(run_id="open", fleet=[executor.executor_id], start_at=time.time() + 0.3))
-        executor.wait_log("authentication failed", timeout=10)  # a mechanism mismatch, however libzmq words it
+        # the handshake fails (mechanism mismatch): seen on the open link's side, however libzmq words it
+        wait_for(lambda: open_link.auth_failed(executor.host), 10, "the handshake failure")
     finally:
         open_link.close()
     assert executor.state() == "armed" and target.stats()["total"] == 0
