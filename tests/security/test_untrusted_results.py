@@ -754,3 +754,42 @@ def test_a_real_controller_survives_a_malformed_interval_and_counts_it(tmp_path,
     assert data["verdict"] == "pass" and len(data["contributors"]) == 3 and data["overall"]["requests"] == 90
     assert data["dropped_live_messages"] == {"sim-127.3.3.1": 1} and data["dropped_live_messages_total"] == 1
     assert "dropped live messages: 1 malformed (sim-127.3.3.1: 1)" in controller.stdout
+
+
+# A property test against a real controller process: whatever an authenticated executor sends on the status link,
+# the controller neither crashes nor prints a traceback, and writes its report.
+_IDS = st.sampled_from(["sim-127.3.4.1", "sim-127.3.4.2", "../x", "", "x y", "a" * 200])
+_status_frames = st.builds(
+    lambda kind, fields: json.dumps({"v": 1, "type": kind, **fields}).encode(),
+    st.sampled_from(["status", "start_ack", "interval_stats", "finished", "time_echo", "clock_ack", "hello", "start"]),
+    st.dictionaries(
+        st.sampled_from(["executor_id", "run_id", "state", "requests", "failures", "histogram", "labels",
+                         "interval_start", "interval_end", "exit_code", "accepted", "reason", "offset",
+                         "probe_sent_at", "received_at", "sent_at", "version", "users", "leaving"]),
+        garbage | _IDS | st.just("hostile-live-fuzz"),
+        max_size=8,
+    ),
+)
+_any_frames = st.lists(_status_frames | st.binary(max_size=64) | st.text(max_size=40).map(str.encode), min_size=10,
+                       max_size=30)
+
+
+@pytest.mark.integration
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(frames=_any_frames)
+def test_a_real_controller_survives_whatever_an_executor_sends(tmp_path_factory, aws_env, s3_bucket, frames):
+    tmp_path = tmp_path_factory.mktemp("fuzz")
+    garbage_file = tmp_path / "frames.json"
+    garbage_file.write_text(json.dumps([frame.decode("latin-1") for frame in frames]))
+    sims, env = _sim_fleet(tmp_path, aws_env, s3_bucket, "127.3.4.1", 2, "--hostile", "1",
+                           "--garbage-file", str(garbage_file))
+    try:
+        controller = _run(["controller"], {**env, "SALVO_RUN_ID": "hostile-live-fuzz", "SALVO_RUN_ID_REUSE": "overwrite"})
+    finally:
+        sims.terminate()
+        sims.wait(30)
+    output = controller.stdout + controller.stderr
+    assert controller.returncode in (ExitCode.OK, ExitCode.FAILED), output[-4000:]
+    assert "Traceback" not in output and "internal error" not in output, output[-4000:]
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert data["run_id"] == "hostile-live-fuzz" and sorted(data["fleet"]) == ["sim-127.3.4.1", "sim-127.3.4.2"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+from pathlib import Path
 import logging
 import signal
 import sys
@@ -63,6 +64,7 @@ class Behaviour:
     dies_after: float | None = None  # seconds after start_at: close the sockets (a crashed executor)
     upload: bool = True
     garbage_stats: bytes | None = None  # a raw status frame sent once, with the first interval stats
+    garbage_frames: tuple[bytes, ...] = ()  # more raw status frames, sent with the first interval stats too
     summary_patch: dict | None = None  # top-level keys replaced in the uploaded summary
 
 
@@ -231,10 +233,12 @@ class SimFleet:
                             requests=10,
                         ),
                     )
-                    if b.garbage_stats is not None and not sim.garbage_sent:
+                    if (b.garbage_stats is not None or b.garbage_frames) and not sim.garbage_sent:
                         sim.garbage_sent = True
+                        frames = ([b.garbage_stats] if b.garbage_stats is not None else []) + list(b.garbage_frames)
                         for peer in list(sim.watchers):
-                            sim.status.send_multipart([peer, b.garbage_stats], flags=zmq.NOBLOCK)
+                            for frame in frames:
+                                sim.status.send_multipart([peer, frame], flags=zmq.NOBLOCK)
                     sim.next_stats += 1
                 if now >= end and sim.uploading is None:
                     sim.state = ExecutorState.UPLOADING
@@ -354,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hostile", type=int, default=0, help="this many first executors misbehave as below")
     parser.add_argument("--garbage-stats", default=None, help="a raw status frame they send once mid-run")
     parser.add_argument("--summary-patch", default=None, help="a JSON object: keys replaced in their summary")
+    parser.add_argument("--garbage-file", default=None, help="a JSON list of raw status frames (latin-1) they send")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     behaviour = Behaviour(
@@ -369,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         dies_after=args.dies_after,
         garbage_stats=args.garbage_stats.encode() if args.garbage_stats is not None else None,
         summary_patch=json.loads(args.summary_patch) if args.summary_patch else None,
+        garbage_frames=tuple(
+            frame.encode("latin-1") for frame in json.loads(Path(args.garbage_file).read_text())
+        ) if args.garbage_file else (),
     )
     keys = executor_keys_from_fleet_key(args.fleet_key) if args.fleet_key else None
     fleet = SimFleet(
