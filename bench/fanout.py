@@ -69,7 +69,7 @@ def run(count: int, curve: bool, command_port: int, status_port: int, results_ur
                     str(work / f"sims-{part}.json"),
                     "--lifetime",
                     "300",
-                    *(["--fleet-key", KEY] if curve else []),
+                    *([f"--fleet-key={KEY}"] if curve else []),  # a key may start with "-"
                 ],
                 cwd=REPO,
                 env=env,

@@ -48,7 +48,7 @@ def test_two_hundred_executors_all_started_before_start_at_and_all_counted(tmp_p
             str(record),
             "--lifetime",
             "240",
-            *(["--fleet-key", fleet_key] if fleet_key else []),
+            *([f"--fleet-key={fleet_key}"] if fleet_key else []),  # a key may start with "-"
         ],
         cwd=REPO,
         env=env,

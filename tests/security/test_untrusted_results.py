@@ -648,8 +648,7 @@ def _sim_fleet(tmp_path: Path, aws_env: dict, bucket: str, first: str, count: in
             first,
             "--count",
             str(count),
-            "--fleet-key",
-            fleet_key,
+            f"--fleet-key={fleet_key}",  # a key may start with "-"
             "--command-port",
             str(command_port),
             "--status-port",
@@ -763,15 +762,36 @@ _status_frames = st.builds(
     lambda kind, fields: json.dumps({"v": 1, "type": kind, **fields}).encode(),
     st.sampled_from(["status", "start_ack", "interval_stats", "finished", "time_echo", "clock_ack", "hello", "start"]),
     st.dictionaries(
-        st.sampled_from(["executor_id", "run_id", "state", "requests", "failures", "histogram", "labels",
-                         "interval_start", "interval_end", "exit_code", "accepted", "reason", "offset",
-                         "probe_sent_at", "received_at", "sent_at", "version", "users", "leaving"]),
+        st.sampled_from(
+            [
+                "executor_id",
+                "run_id",
+                "state",
+                "requests",
+                "failures",
+                "histogram",
+                "labels",
+                "interval_start",
+                "interval_end",
+                "exit_code",
+                "accepted",
+                "reason",
+                "offset",
+                "probe_sent_at",
+                "received_at",
+                "sent_at",
+                "version",
+                "users",
+                "leaving",
+            ]
+        ),
         garbage | _IDS | st.just("hostile-live-fuzz"),
         max_size=8,
     ),
 )
-_any_frames = st.lists(_status_frames | st.binary(max_size=64) | st.text(max_size=40).map(str.encode), min_size=10,
-                       max_size=30)
+_any_frames = st.lists(
+    _status_frames | st.binary(max_size=64) | st.text(max_size=40).map(str.encode), min_size=10, max_size=30
+)
 
 
 @pytest.mark.integration
@@ -781,10 +801,13 @@ def test_a_real_controller_survives_whatever_an_executor_sends(tmp_path_factory,
     tmp_path = tmp_path_factory.mktemp("fuzz")
     garbage_file = tmp_path / "frames.json"
     garbage_file.write_text(json.dumps([frame.decode("latin-1") for frame in frames]))
-    sims, env = _sim_fleet(tmp_path, aws_env, s3_bucket, "127.3.4.1", 2, "--hostile", "1",
-                           "--garbage-file", str(garbage_file))
+    sims, env = _sim_fleet(
+        tmp_path, aws_env, s3_bucket, "127.3.4.1", 2, "--hostile", "1", "--garbage-file", str(garbage_file)
+    )
     try:
-        controller = _run(["controller"], {**env, "SALVO_RUN_ID": "hostile-live-fuzz", "SALVO_RUN_ID_REUSE": "overwrite"})
+        controller = _run(
+            ["controller"], {**env, "SALVO_RUN_ID": "hostile-live-fuzz", "SALVO_RUN_ID_REUSE": "overwrite"}
+        )
     finally:
         sims.terminate()
         sims.wait(30)

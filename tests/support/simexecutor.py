@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-from pathlib import Path
 import logging
 import signal
 import sys
@@ -29,6 +28,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
@@ -374,9 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         dies_after=args.dies_after,
         garbage_stats=args.garbage_stats.encode() if args.garbage_stats is not None else None,
         summary_patch=json.loads(args.summary_patch) if args.summary_patch else None,
-        garbage_frames=tuple(
-            frame.encode("latin-1") for frame in json.loads(Path(args.garbage_file).read_text())
-        ) if args.garbage_file else (),
+        garbage_frames=tuple(frame.encode("latin-1") for frame in json.loads(Path(args.garbage_file).read_text()))
+        if args.garbage_file
+        else (),
     )
     keys = executor_keys_from_fleet_key(args.fleet_key) if args.fleet_key else None
     fleet = SimFleet(
