@@ -32,8 +32,8 @@ HANDSHAKE_LIMIT = 120.0
 CONNECT_SECONDS = 0.003  # extra patience per new connection before the first answers
 IO_THREADS = 2  # CURVE for thousands of connections is more than one I/O thread keeps up with
 MAX_BATCH = 10_000  # messages taken per receive() call, so one busy second cannot starve the caller
-CLOCK_ROUNDS = 5  # exchanges per executor before the start: the shortest round trip of them is kept
-CLOCK_WINDOW = 64  # exchanges in flight at once
+CLOCK_ROUNDS = 3  # exchanges per executor before the start: the shortest round trip of them is kept
+CLOCK_WINDOW = 128  # exchanges in flight at once
 CLOCK_ANSWER_SECONDS = 0.5  # an exchange not answered by then is lost
 CLOCK_SET_SECONDS = 5.0  # how long ClockSet is repeated for an executor that has not acknowledged it
 
