@@ -304,3 +304,66 @@ def test_the_schedule_starts_the_controller_task(deployed):
         deployed.resolver.attributes[("ControllerTaskRole", "Arn")],
         deployed.resolver.attributes[("ControllerExecutionRole", "Arn")],
     }
+
+
+def _controller_settings(deployed: Deployed, **overrides: str):
+    ecs, secrets = deployed.server.client("ecs"), deployed.server.client("secretsmanager")
+    arn = deployed.outputs["ControllerTaskDefinitionArn"]
+    (container,) = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"]
+    store = {arn: secrets.get_secret_value(SecretId=arn)["SecretString"] for arn in deployed.api_made.values()}
+    env = {item["name"]: str(item["value"]) for item in container["environment"]}
+    env.update(resolve_ecs_secrets(container, store))
+    return start_settings("controller", {**env, **overrides})
+
+
+def test_the_stacks_controller_launches_three_executors_and_stops_them(deployed):
+    """The controller task as the stack defines it, launching 3 executors through the ECS API (botocore's Stubber
+    where moto's RunTask cannot start awsvpc tasks): RunTask naming the stack's cluster, executor task definition,
+    subnets and security group; DescribeTasks for the addresses; StopTask of every task at the end."""
+    from salvo.controller.launch import ecs_launcher
+    from tests.support.fakes import FakeClock
+    from tests.support.stubbed_ecs import StubbedEcs, describe_with_addresses, listed, run_task_ok, stop_ok, task_arn
+
+    settings = _controller_settings(deployed, SALVO_LAUNCH_COUNT="3", SALVO_EXPECTED_EXECUTORS="3")
+    plan = [
+        run_task_ok(0, 3),
+        describe_with_addresses({n: f"10.0.16.{n + 10}" for n in range(3)}),
+        listed(range(3)),
+        *[stop_ok(n) for n in range(3)],
+    ]
+    ecs = StubbedEcs(plan)
+    launch = ecs_launcher(settings, "stack-run", FakeClock(), client_factory=lambda region: ecs.client, backoff=0.01)
+    launch.launch()
+    (run,) = [call["params"] for call in ecs.calls if call["operation"] == "RunTask"]
+    assert run["cluster"] == deployed.outputs["ClusterName"] and run["count"] == 3
+    assert run["taskDefinition"] == deployed.outputs["ExecutorTaskDefinitionArn"]
+    network = run["networkConfiguration"]["awsvpcConfiguration"]
+    assert network["subnets"] == deployed.outputs["Subnets"].split(",")
+    assert network["securityGroups"] == [deployed.outputs["ExecutorSecurityGroup"]]
+    assert launch.addresses() == ["10.0.16.10", "10.0.16.11", "10.0.16.12"]
+    launch.stop_all("the run ended (exit 0)")
+    stops = [call["params"]["task"] for call in ecs.calls if call["operation"] == "StopTask"]
+    assert stops == [task_arn(n) for n in range(3)]
+    ecs.stubber.assert_no_pending_responses()
+
+
+def test_a_failed_batch_from_the_stacks_controller_stops_what_it_started(deployed):
+    from salvo.controller.launch import LaunchFailed, ecs_launcher
+    from tests.support.fakes import FakeClock
+    from tests.support.stubbed_ecs import StubbedEcs, error, listed, run_task_ok, stop_ok, task_arn
+
+    settings = _controller_settings(deployed, SALVO_LAUNCH_COUNT="13", SALVO_EXPECTED_EXECUTORS="13")
+    plan = [
+        run_task_ok(0, 10),
+        error("RunTask", "AccessDeniedException", "not authorized to perform ecs:RunTask"),
+        listed(range(10)),
+        *[stop_ok(n) for n in range(10)],
+    ]
+    ecs = StubbedEcs(plan)
+    launch = ecs_launcher(settings, "stack-run", FakeClock(), client_factory=lambda region: ecs.client, backoff=0.01)
+    with pytest.raises(LaunchFailed) as raised:
+        launch.launch()
+    assert "stopped the 10 started" in str(raised.value) and "AccessDeniedException" in str(raised.value)
+    assert [call["params"]["task"] for call in ecs.calls if call["operation"] == "StopTask"] == [
+        task_arn(n) for n in range(10)
+    ]
