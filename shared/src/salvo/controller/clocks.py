@@ -13,6 +13,7 @@ RECHECK_SECONDS measures drift, which is reported, not corrected.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from salvo.common.clocksync import ClockEstimate, ClockSample, estimate
@@ -128,7 +129,9 @@ def _leave_out(link, found, reason: str) -> None:
 def synchronise(link, fleet: Fleet, settings: ControllerSettings) -> FleetClocks:
     """Measure every member's clock, leave out those the policy refuses, tell the rest their offsets."""
     members = fleet.members
+    began = time.monotonic()
     estimates = link.measure_clocks([found.host for found in members])
+    measuring_took = time.monotonic() - began
     kept: dict[str, ClockEstimate] = {}
     for found in members:
         reason = _refusal(estimates.get(found.host), settings)
@@ -149,5 +152,6 @@ def synchronise(link, fleet: Fleet, settings: ControllerSettings) -> FleetClocks
                 "executor %s: clock %s off the controller's; corrected", found.status.executor_id, measured.describe()
             )
     if clocks.by_host:
-        log.info("%s", clocks.line())
+        log.info("%s (measured in %.2f s, corrections taken in %.2f s)", clocks.line(), measuring_took,
+                 time.monotonic() - began - measuring_took)
     return clocks

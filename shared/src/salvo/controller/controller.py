@@ -371,10 +371,12 @@ class Controller:
 
     def _on_status(self, host: str, message) -> bool:
         """Account for one decoded status message (salvo.common.protocol checked its fields); False: dropped."""
-        if isinstance(message, ClockSample):
-            self.clocks.add(host, message)
-            return True
         member = self.ledger.at_host(host)
+        if isinstance(message, ClockSample):  # an answer to a drift probe: a sign of life too
+            self.clocks.add(host, message)
+            if member is not None:
+                member.last_seen = self.clock.monotonic()
+            return True
         if member is None:
             return False
         claimed = getattr(message, "executor_id", member.executor_id)
