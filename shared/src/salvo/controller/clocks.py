@@ -152,6 +152,10 @@ def synchronise(link, fleet: Fleet, settings: ControllerSettings) -> FleetClocks
                 "executor %s: clock %s off the controller's; corrected", found.status.executor_id, measured.describe()
             )
     if clocks.by_host:
-        log.info("%s (measured in %.2f s, corrections taken in %.2f s)", clocks.line(), measuring_took,
-                 time.monotonic() - began - measuring_took)
+        log.info(
+            "%s (measured in %.2f s, corrections taken in %.2f s)",
+            clocks.line(),
+            measuring_took,
+            time.monotonic() - began - measuring_took,
+        )
     return clocks
