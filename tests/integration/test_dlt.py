@@ -20,6 +20,11 @@ from tests.support.dlt import dlt_request, dlt_test_json
 
 pytestmark = pytest.mark.integration
 
+# JMeter interrupts the samplers still in flight when its duration ends ("Socket closed"): about one request in
+# several hundred at full speed fails that way, whatever the target does. These tests are about DLT's files, so
+# they hold JMeter runs to error_rate<1% (as docs/dlt.md advises) rather than to the default, no failed request.
+JMETER_CRITERIA = {"SALVO_CRITERIA": "error_rate<1%"}
+
 # A locust script as DLT users upload them: no host of its own (SALVO_TARGET_HOST gives it, as DLT's URL would).
 DLT_LOCUSTFILE = b"""from locust import HttpUser, constant, task
 
@@ -124,7 +129,7 @@ def test_dlt_simple_http_endpoint_test_runs_on_two_jmeter_executors(jmeter_clust
         "scenarios/dlt-simple.json",
         "dlt-simple",
         (28, 29),
-        controller_env={"SALVO_CRITERIA": "error_rate<1%"},
+        controller_env=JMETER_CRITERIA,
         **jmeter_env(),
     )
     seen = target.stats()
@@ -143,7 +148,14 @@ def test_dlt_jmeter_script_test_runs_unchanged_on_two_jmeter_executors(jmeter_cl
         }
     )
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/dlt-jmeter.zip", Body=bundle)
-    report = run_two(jmeter_cluster, "scenarios/dlt-jmeter.zip", "dlt-jmeter", (20, 21), **jmeter_env())
+    report = run_two(
+        jmeter_cluster,
+        "scenarios/dlt-jmeter.zip",
+        "dlt-jmeter",
+        (20, 21),
+        controller_env=JMETER_CRITERIA,
+        **jmeter_env(),
+    )
     seen = target.stats()
     assert report["verdict"] == "pass" and report["overall"]["requests"] == seen["total"] > 0
     assert set(seen["paths"]) == {"/", "/upload"}
