@@ -281,3 +281,26 @@ def test_with_regions_the_controller_runs_in_the_verbs_region_and_passes_the_reg
     }
     with pytest.raises(ConfigError, match="AWS_REGION=us-east-1 is not one of SALVO_LAUNCH_REGIONS"):
         remote(StubbedEcs([controller_definition(group)]), logs, io.StringIO(), FakeClock(), **elsewhere).start()
+
+
+def test_the_controller_task_can_have_a_security_group_of_its_own(log_group):
+    """The stack's executors admit only the controller's group: `--security-groups` puts the controller in it."""
+    logs, group = log_group
+    ecs = StubbedEcs([controller_definition(group), controller_started()])
+    run = RemoteRun(
+        ecs.client,
+        logs,
+        settings(),
+        "checkout-1",
+        "salvo-controller",
+        "controller",
+        FakeClock(),
+        out=io.StringIO(),
+        controller_security_groups=("sg-controller",),
+    )
+    run.start()
+    (started,) = [call["params"] for call in ecs.calls if call["operation"] == "RunTask"]
+    assert started["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"] == ["sg-controller"]
+    overrides = started["overrides"]["containerOverrides"][0]["environment"]
+    executor_groups = [item["value"] for item in overrides if item["name"] == "SALVO_LAUNCH_SECURITY_GROUPS"]
+    assert executor_groups and executor_groups[0] != "sg-controller"  # the executors keep theirs

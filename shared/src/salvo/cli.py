@@ -221,6 +221,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
         args.container,
         clock,
         extra_environment=extra,
+        controller_security_groups=tuple(group for group in (args.security_groups or "").split(",") if group),
     )
     return launch_and_follow(remote, _install_signal_handlers, follow=not args.no_wait)
 
@@ -366,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="another controller setting for this run, e.g. --env 'SALVO_CRITERIA=p95<300ms' (repeatable)",
+    )
+    launch.add_argument(
+        "--security-groups",
+        default=None,
+        metavar="SG[,SG]",
+        help="the controller task's own security groups (default: the executors', SALVO_LAUNCH_SECURITY_GROUPS); "
+        "the CloudFormation stack's executors admit only its ControllerSecurityGroup",
     )
     launch.add_argument("--no-wait", action="store_true", help="print the controller task's ARN and return at once")
     launch.set_defaults(func=cmd_launch)

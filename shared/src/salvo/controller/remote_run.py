@@ -85,6 +85,9 @@ class RemoteRun:
     clock: Clock
     out: TextIO = sys.stdout
     extra_environment: dict[str, str] = field(default_factory=dict)
+    # The controller task's own security groups (default: the executors', SALVO_LAUNCH_SECURITY_GROUPS). A
+    # deployment whose executors admit only a controller group (deploy/cloudformation) names that group here.
+    controller_security_groups: tuple[str, ...] = ()
     task_arn: str | None = None
     stream: LogStream | None = None
     _token: str | None = None
@@ -100,8 +103,9 @@ class RemoteRun:
             "subnets": list(plan.subnets),
             "assignPublicIp": "ENABLED" if s.launch_assign_public_ip else "DISABLED",
         }
-        if plan.security_groups:
-            network["securityGroups"] = list(plan.security_groups)
+        groups = self.controller_security_groups or plan.security_groups
+        if groups:
+            network["securityGroups"] = list(groups)
         try:
             definition = self.ecs.describe_task_definition(taskDefinition=self.task_definition)["taskDefinition"]
             self.stream = self._log_stream(definition)
