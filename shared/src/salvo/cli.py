@@ -19,6 +19,7 @@ from salvo.common import logs
 from salvo.common.errors import ConfigError, ExitCode, SalvoError
 from salvo.common.identifiers import check_identifier
 from salvo.common.settings import CommonSettings, SettingsT, describe_variables, load
+from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.controller.launch_settings import LaunchMode
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
@@ -458,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return int(ExitCode.SIGINT)
+    except Interrupted as exc:  # a signal the side's own handling did not turn into its exit code
+        return int(exit_code_for_signal(exc.signum))
     except Exception as exc:  # a bug: one line, the traceback only when asked for
         log.debug("unexpected error", exc_info=True)
         print(
