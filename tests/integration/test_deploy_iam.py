@@ -37,10 +37,11 @@ pytestmark = pytest.mark.integration
 
 BUCKET = PLACEHOLDERS["BUCKET"]
 RESULTS_URI = f"s3://{BUCKET}/{PLACEHOLDERS['RESULTS_PREFIX']}"
+RESULTS = S3Location.parse(RESULTS_URI)
 SCENARIO = f"s3://{BUCKET}/{PLACEHOLDERS['SCENARIO_KEY']}"
 SCENARIO_BYTES = b"PK\x05\x06" + bytes(18)  # an empty zip: the content does not matter here
 PAST_RUN = "run-0"
-PAST_SUMMARY = summary_location(RESULTS_URI, PAST_RUN, "executor-a")
+PAST_SUMMARY = summary_location(RESULTS, PAST_RUN, "executor-a")
 OTHER_SCENARIO = S3Location(BUCKET, "scenarios/someone-elses.zip")
 OUTSIDE = S3Location(BUCKET, "elsewhere/secret.txt")
 
@@ -160,13 +161,13 @@ def test_executor_fetches_its_scenario_and_uploads_its_results(enforcing_moto, t
     sha256 = store.download(S3Location.parse(SCENARIO), tmp_path / "checkout.zip")
     assert sha256 == hashlib.sha256(SCENARIO_BYTES).hexdigest()
 
-    store.upload_bytes(b"{}", write_check_location(RESULTS_URI, "executor-b"), "application/json")  # while arming
+    store.upload_bytes(b"{}", write_check_location(RESULTS, "executor-b"), "application/json")  # while arming
     artifact = tmp_path / "kpi.jtl"
     artifact.write_bytes(b"x" * (9 << 20))  # above the multipart threshold: create, parts, complete
-    own = executor_location(RESULTS_URI, "run-1", "executor-b")
+    own = executor_location(RESULTS, "run-1", "executor-b")
     store.upload_file(artifact, own.child("kpi.jtl"))
-    store.upload_bytes(b'{"requests": 2}', summary_location(RESULTS_URI, "run-1", "executor-b"), "application/json")
-    assert get(enforcing_moto.controller, summary_location(RESULTS_URI, "run-1", "executor-b")) == b'{"requests": 2}'
+    store.upload_bytes(b'{"requests": 2}', summary_location(RESULTS, "run-1", "executor-b"), "application/json")
+    assert get(enforcing_moto.controller, summary_location(RESULTS, "run-1", "executor-b")) == b'{"requests": 2}'
 
 
 def test_executor_is_denied_everything_else(enforcing_moto):
@@ -178,7 +179,7 @@ def test_executor_is_denied_everything_else(enforcing_moto):
     assert denied(put, executor, S3Location.parse(SCENARIO))  # overwrite the scenario
     assert denied(put, executor, OUTSIDE)
     assert denied(put, executor, S3Location(BUCKET, "results-not/run-1/executors/executor-b/x"))
-    assert denied(put, executor, run_location(RESULTS_URI, "run-1").child(REPORT_FILES[0]))  # forge a report
+    assert denied(put, executor, run_location(RESULTS, "run-1").child(REPORT_FILES[0]))  # forge a report
     assert denied(client.list_objects_v2, Bucket=BUCKET, Prefix="results/")
     assert denied(client.delete_object, Bucket=BUCKET, Key=PAST_SUMMARY.key)
 
@@ -189,9 +190,9 @@ def test_controller_checks_reads_lists_and_writes_reports(enforcing_moto):
     settings = load(ControllerSettings, {"SALVO_RESULTS_URI": RESULTS_URI})
     check_results_destination(store, settings, "run-2")  # the real preflight: HEAD report.json, write check
     assert store.read_bytes(PAST_SUMMARY) == b'{"requests": 1}'
-    assert PAST_RUN in store.list_folders(S3Location.parse(RESULTS_URI))
+    assert PAST_RUN in store.list_folders(RESULTS)
     for name in REPORT_FILES:
-        store.upload_bytes(b"report", run_location(RESULTS_URI, "run-2").child(name))
+        store.upload_bytes(b"report", run_location(RESULTS, "run-2").child(name))
 
 
 def test_controller_is_denied_everything_else(enforcing_moto):
@@ -200,7 +201,7 @@ def test_controller_is_denied_everything_else(enforcing_moto):
     assert denied(get, controller, OUTSIDE)
     assert denied(put, controller, OUTSIDE)
     assert denied(put, controller, PAST_SUMMARY)  # rewrite an executor's summary
-    assert denied(put, controller, run_location(RESULTS_URI, "run-2").child("notes.txt"))
+    assert denied(put, controller, run_location(RESULTS, "run-2").child("notes.txt"))
     assert denied(controller.client().delete_object, Bucket=BUCKET, Key=PAST_SUMMARY.key)
 
 

@@ -18,6 +18,7 @@ from salvo.common.errors import ExitCode, ProtocolError
 from salvo.common.histogram import SERIES_DIGITS, LatencyHistogram
 from salvo.common.layout import summary_location
 from salvo.common.protocol import MAX_LIVE_LABELS, IntervalStats, LabelInterval, decode_status, encode
+from salvo.common.s3location import S3Location
 from salvo.common.settings import load
 from salvo.common.summary_schema import RejectedSummary, Summary, parse_summary
 from salvo.controller.ledger import Ledger, Liveness, Member
@@ -391,9 +392,9 @@ def _patched(member: FakeMember, mutate: Callable[[dict], None]) -> FakeMember:
     """The member uploads what a good one would, then `mutate`s it: compromised, or broken."""
     original = member._upload
 
-    def upload(store: FakeStore, results_uri: str) -> None:
-        original(store, results_uri)
-        location = summary_location(results_uri, member.start.run_id, member.executor_id)
+    def upload(store: FakeStore, results: S3Location) -> None:
+        original(store, results)
+        location = summary_location(results, member.start.run_id, member.executor_id)
         summary = json.loads(store.read_bytes(location))
         mutate(summary)
         store.upload_bytes(json.dumps(summary).encode(), location)
@@ -451,7 +452,7 @@ def _stored_run(mutate: Callable[[dict], None] | None) -> FakeStore:
         if n == 1 and mutate is not None:
             mutate(summary)
         store.upload_bytes(
-            json.dumps(summary).encode(), summary_location("s3://results-bucket/results/", RUN, f"node-{n}")
+            json.dumps(summary).encode(), summary_location(S3Location("results-bucket", "results/"), RUN, f"node-{n}")
         )
     return store
 

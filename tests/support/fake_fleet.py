@@ -32,6 +32,7 @@ from salvo.common.protocol import (
     decode_status,
     encode,
 )
+from salvo.common.s3location import S3Location
 from salvo.executor.aggregate import SummaryBuilder
 from salvo.executor.samples import Sample
 from tests.support.fakes import FakeClock, FakeStore
@@ -110,7 +111,7 @@ class FakeMember:
         elif isinstance(message, Dismiss):
             self.dismissed_at = now
 
-    def tick(self, now: float, store: FakeStore, results_uri: str) -> list:
+    def tick(self, now: float, store: FakeStore, results: S3Location) -> list:
         if self.silent(now):
             self.outbox.clear()
             return []
@@ -138,7 +139,7 @@ class FakeMember:
                 self.next_stats += 1
             if now >= end:
                 self.ended_at = end
-                self._upload(store, results_uri)
+                self._upload(store, results)
                 self.state = ExecutorState.DONE
                 out.append(self.status(now))
                 out.append(
@@ -165,7 +166,7 @@ class FakeMember:
         histogram.record_ms(10.0, self.rate)
         return {"/": LabelInterval(requests=self.rate, histogram=histogram.encode())}
 
-    def _upload(self, store: FakeStore, results_uri: str) -> None:
+    def _upload(self, store: FakeStore, results: S3Location) -> None:
         if self.upload == "none":
             return
         started = self.start.start_at
@@ -197,7 +198,7 @@ class FakeMember:
         if self.upload == "wrong-schema":
             summary["schema"] = "salvo.summary/0"
         data = b"{not json" if self.upload == "corrupt" else json.dumps(summary).encode()
-        store.upload_bytes(data, summary_location(results_uri, self.start.run_id, self.executor_id))
+        store.upload_bytes(data, summary_location(results, self.start.run_id, self.executor_id))
 
     def _share(self) -> dict:
         """What a real executor reports of its share (salvo.executor.fleetplace), from the same functions."""
@@ -266,7 +267,7 @@ class FakeControllerLink:
         now = self.fleet.clock.time()
         received = []
         for host in sorted(self.connected):
-            for message in self.fleet.members[host].tick(now, self.fleet.store, self.fleet.results_uri):
+            for message in self.fleet.members[host].tick(now, self.fleet.store, self.fleet.results):
                 try:
                     received.append((host, decode_status(message if isinstance(message, bytes) else encode(message))))
                 except ProtocolError:
@@ -289,7 +290,7 @@ class FakeFleet:
         store: FakeStore | None = None,
     ):
         self.members = {m.host: m for m in members}
-        self.results_uri = results_uri
+        self.results = S3Location.parse(results_uri)
         self.clock = clock or FakeClock()
         self.store = store or FakeStore()
         self.links: list[FakeControllerLink] = []

@@ -286,6 +286,7 @@ class SimFleet:
 
     def _put_summary(self, sim: Sim, ended: float) -> None:
         from salvo.common.layout import summary_location
+        from salvo.common.s3location import S3Location
         from salvo.executor.aggregate import SummaryBuilder
         from salvo.executor.samples import Sample
 
@@ -302,7 +303,8 @@ class SimFleet:
         )
         summary.update(sim.behaviour.summary_patch or {})
         self.store.upload_bytes(
-            json.dumps(summary).encode(), summary_location(self.results_uri, sim.start.run_id, sim.executor_id)
+            json.dumps(summary).encode(),
+            summary_location(S3Location.parse(self.results_uri), sim.start.run_id, sim.executor_id),
         )
 
     def record(self) -> list[dict]:

@@ -137,8 +137,10 @@ def test_sources_name_a_report_json(tmp_path):
     assert report_location("s3://b-1/results/run-1/report.json") == S3Location("b-1", "results/run-1/report.json")
     assert report_location(str(tmp_path)) == tmp_path / "report.json"
     assert report_location(str(tmp_path / "r.json")) == tmp_path / "r.json"
-    assert baseline_source("run-0", "s3://b-1/results/") == "s3://b-1/results/run-0/"
-    assert baseline_source("s3://b-2/old/run-0/", "s3://b-1/results/") == "s3://b-2/old/run-0/"
+    assert baseline_source("run-0", S3Location("b-1", "results/")) == S3Location("b-1", "results/run-0/")
+    assert baseline_source(S3Location("b-2", "old/run-0/"), S3Location("b-1", "results/")) == S3Location(
+        "b-2", "old/run-0/"
+    )
 
 
 def no_s3():

@@ -399,12 +399,19 @@ def test_controller_neither_wakes_nor_sends_while_the_load_tools_start(tmp_path)
 
 def test_an_oversize_summary_is_not_read_and_its_reason_names_uri_size_and_limit():
     from salvo.common.clock import SystemClock
+    from salvo.common.s3 import S3Location
     from salvo.controller.collect import read_summaries
 
     base = "s3://bucket/results/r1/executors"
     store = FakeStore({f"{base}/small/summary.json": b"{}", f"{base}/big/summary.json": b"x" * 101})
     collected = read_summaries(
-        store, "s3://bucket/results/", "r1", ["big", "small"], budget_seconds=5, clock=SystemClock(), max_bytes=100
+        store,
+        S3Location("bucket", "results/"),
+        "r1",
+        ["big", "small"],
+        budget_seconds=5,
+        clock=SystemClock(),
+        max_bytes=100,
     )
     assert collected.raw == {"small": b"{}"}
     assert collected.unreadable == {

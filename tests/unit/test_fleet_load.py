@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from salvo.common.errors import ExitCode, SalvoError
 from salvo.common.fleetload import LoadMode, Slot, fleet_index, has_row, share_of_count, split_count
 from salvo.common.protocol import FleetLoad, Start
+from salvo.common.s3location import S3Location
 from salvo.executor.testdata import DataFileError, fetch_test_data
 from tests.support.fakes import FakeStore
 from tests.unit.test_executor import make_executor, summary
@@ -84,7 +85,9 @@ def test_data_rows_are_split_without_overlap_and_the_header_kept(tmp_path):
     store = FakeStore({"s3://data/users.csv": CSV.encode()})
     seen = []
     for index in range(3):
-        data = fetch_test_data(store, "s3://data/users.csv", tmp_path / f"run{index}", header=True, max_bytes=1 << 20)
+        data = fetch_test_data(
+            store, S3Location.parse("s3://data/users.csv"), tmp_path / f"run{index}", header=True, max_bytes=1 << 20
+        )
         assert data.rows == 9
         assert data.write_slice(Slot(position=index, members=3)) == 3
         rows = list(csv.reader(io.StringIO(data.slice_path.read_text())))
@@ -107,9 +110,9 @@ def test_a_missing_data_file_fails_while_arming_with_exit_3(tmp_path, caplog):
 def test_a_data_file_that_is_not_csv_is_refused(tmp_path):
     store = FakeStore({"s3://data/bad.csv": b'id,name\n1,"unterminated\n', "s3://data/bin.csv": b"\xff\xfe\x00"})
     with pytest.raises(DataFileError, match="not a well-formed CSV"):
-        fetch_test_data(store, "s3://data/bad.csv", tmp_path, header=True, max_bytes=1 << 20)
+        fetch_test_data(store, S3Location.parse("s3://data/bad.csv"), tmp_path, header=True, max_bytes=1 << 20)
     with pytest.raises(DataFileError, match="not UTF-8"):
-        fetch_test_data(store, "s3://data/bin.csv", tmp_path, header=True, max_bytes=1 << 20)
+        fetch_test_data(store, S3Location.parse("s3://data/bin.csv"), tmp_path, header=True, max_bytes=1 << 20)
 
 
 def test_executor_writes_its_rows_before_release_and_names_them_for_the_scenario(tmp_path, caplog):

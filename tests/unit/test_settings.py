@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from salvo.common.errors import ConfigError, ExitCode
+from salvo.common.s3location import S3Location
 from salvo.common.settings import describe_variables, load, parse_duration
 from salvo.executor.settings import ExecutorSettings
 
@@ -32,7 +33,10 @@ def problems(**env: str) -> list[str]:
         ("SALVO_MODE", "forever", "'oneshot' or 'service'"),
         ("SALVO_SCENARIO_URI", "https://example.invalid/x.yml", "S3 URI"),
         ("SALVO_SCENARIO_URI", "s3://bucket/", "S3 object URI"),
+        ("SALVO_SCENARIO_URI", "s3://Bucket/x.yml", "bad bucket name 'Bucket' in S3 URI"),
+        ("SALVO_DATA_URI", "s3://ab/rows.csv", "bad bucket name 'ab'"),
         ("SALVO_RESULTS_URI", "s3://bucket/results", "ending in '/'"),
+        ("SALVO_RESULTS_URI", "s3://bucket", "ending in '/'"),
         ("SALVO_TARGET_HOST", "localhost:8080", "base URL"),
         ("SALVO_EXECUTOR_ID", "has spaces", "letters, digits"),
         ("SALVO_SPAWN_RATE", "-1", "greater than 0"),
@@ -73,6 +77,15 @@ def test_secret_value_never_echoed():
 )
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_s3_uris_arrive_parsed_and_print_as_given():
+    settings = load(ExecutorSettings, dict(VALID, SALVO_DATA_URI="s3://data.bucket/rows/users.csv"))
+    assert settings.scenario_uri == S3Location("bucket", "scenarios/test.yml")
+    assert settings.results_uri == S3Location("bucket", "results/")
+    assert settings.data_uri == S3Location("data.bucket", "rows/users.csv")
+    assert str(settings.results_uri) == VALID["SALVO_RESULTS_URI"]
+    assert settings.model_dump(mode="json")["scenario_uri"] == VALID["SALVO_SCENARIO_URI"]
 
 
 def test_defaults_and_types():

@@ -16,7 +16,6 @@ import copy
 import hashlib
 import logging
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from salvo.common.bounded import SizeLimit, read_bounded
 from salvo.common.errors import SalvoError, ScenarioFetchError, UploadError
+from salvo.common.s3location import S3Location
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,6 @@ S3_FAILURES = (ClientError, botocore_errors.BotoCoreError, S3UploadFailedError, 
 
 MAX_POOL_CONNECTIONS = 50  # the controller reads summaries 32 at a time
 
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
-
 
 class S3ReadError(SalvoError):
     """An object or listing could not be read from S3.
@@ -92,34 +90,6 @@ class S3ReadError(SalvoError):
     Check the s3:// URI (bucket and key) and that the role may s3:GetObject the
     object and s3:ListBucket the bucket.
     """
-
-
-@dataclass(frozen=True)
-class S3Location:
-    """An S3 object (`key`) or prefix (`key` empty or ending in "/")."""
-
-    bucket: str
-    key: str
-
-    @classmethod
-    def parse(cls, uri: str) -> S3Location:
-        """`s3://bucket/key` -> S3Location; ValueError naming what is wrong."""
-        if not isinstance(uri, str) or not uri.startswith("s3://"):
-            raise ValueError(f"not an S3 URI: {uri!r} (expected s3://bucket/key)")
-        bucket, _, key = uri[len("s3://") :].partition("/")
-        if not _BUCKET.fullmatch(bucket):
-            raise ValueError(f"bad bucket name {bucket!r} in {uri!r}: 3-63 lowercase letters, digits, '.' or '-'")
-        return cls(bucket, key)
-
-    def child(self, *parts: str) -> S3Location:
-        """Join key parts with "/": prefix `a/` + `b`, `c/` -> `a/b/c/` (a trailing "/" is kept)."""
-        key = self.key
-        for part in parts:
-            key = f"{key.rstrip('/')}/{part.lstrip('/')}" if key else part.lstrip("/")
-        return S3Location(self.bucket, key)
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
 
 
 # --- classifying failures ---------------------------------------------------------------

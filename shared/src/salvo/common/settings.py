@@ -17,13 +17,17 @@ from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
+    PlainSerializer,
+    PlainValidator,
     SecretStr,
     ValidationError,
+    WithJsonSchema,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from salvo.common.errors import ConfigError
 from salvo.common.keys import KeyMode, validate_curve_key, validate_fleet_key
+from salvo.common.s3location import S3Location
 
 ENV_PREFIX = "SALVO_"
 
@@ -48,25 +52,24 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-def _s3_uri(value: str) -> str:
-    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?", value or ""):
-        raise ValueError("expected an S3 URI such as s3://bucket/key")
-    return value
+def _s3_location(value: Any) -> S3Location:
+    """The one parse of a SALVO_*_URI value (an S3Location given in code is taken as it is)."""
+    return value if isinstance(value, S3Location) else S3Location.parse(value)
 
 
-def _s3_object_uri(value: str) -> str:
-    _s3_uri(value)
-    bucket_and_key = value[len("s3://") :]
-    if "/" not in bucket_and_key or bucket_and_key.endswith("/"):
+def _s3_object(value: Any) -> S3Location:
+    location = _s3_location(value)
+    if not location.key or location.key.endswith("/"):
         raise ValueError("expected an S3 object URI such as s3://bucket/scenarios/test.yml")
-    return value
+    return location
 
 
-def _s3_prefix_uri(value: str) -> str:
-    _s3_uri(value)
-    if not value.endswith("/"):
+def _s3_prefix(value: Any) -> S3Location:
+    location = _s3_location(value)
+    # the text, not the key: s3://bucket (no "/") names no prefix a reader would recognise
+    if not (str(value) if isinstance(value, S3Location) else value).endswith("/"):
         raise ValueError("expected an S3 prefix ending in '/', such as s3://bucket/results/")
-    return value
+    return location
 
 
 def _port(value: int) -> int:
@@ -105,8 +108,12 @@ CurvePublicKey = Annotated[str, AfterValidator(_curve_public)]
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-S3ObjectUri = Annotated[str, AfterValidator(_s3_object_uri)]
-S3PrefixUri = Annotated[str, AfterValidator(_s3_prefix_uri)]
+# S3 URIs become S3Locations here, once; they print (and serialise) as the URI they were given.
+_AS_URI = PlainSerializer(str, return_type=str)
+_URI_SCHEMA = WithJsonSchema({"type": "string", "format": "uri"})
+# NoDecode: pydantic-settings would read a dataclass-typed variable as JSON
+S3Object = Annotated[S3Location, NoDecode, PlainValidator(_s3_object), _AS_URI, _URI_SCHEMA]
+S3Prefix = Annotated[S3Location, NoDecode, PlainValidator(_s3_prefix), _AS_URI, _URI_SCHEMA]
 Port = Annotated[int, AfterValidator(_port)]
 
 

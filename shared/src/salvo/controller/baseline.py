@@ -37,11 +37,15 @@ class Baseline:
     source: str  # where its report was read
 
 
-def check_baseline_run(value: str) -> str:
-    """The SALVO_BASELINE_RUN validator: a run id or an s3:// run prefix (ValueError otherwise)."""
+def check_baseline_run(value: str | S3Location) -> str | S3Location:
+    """The SALVO_BASELINE_RUN validator: a run id, or an s3:// run prefix as its S3Location (ValueError otherwise)."""
+    if isinstance(value, S3Location):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a run id or an s3:// run prefix")
     if value.startswith("s3://"):
-        S3Location.parse(value)
-    elif not _RUN_ID.fullmatch(value):
+        return S3Location.parse(value)
+    if not _RUN_ID.fullmatch(value):
         raise ValueError(
             "expected a run id under SALVO_RESULTS_URI (letters, digits, '.', '_' or '-') "
             "or an s3:// run prefix such as s3://bucket/results/run-1/"
@@ -49,23 +53,24 @@ def check_baseline_run(value: str) -> str:
     return value
 
 
-def baseline_source(baseline_run: str, results_uri: str) -> str:
+def baseline_source(baseline_run: str | S3Location, results: S3Location) -> S3Location:
     """SALVO_BASELINE_RUN as a source for `read_run`: a bare run id lives under SALVO_RESULTS_URI."""
-    return baseline_run if baseline_run.startswith("s3://") else str(run_location(results_uri, baseline_run))
+    return baseline_run if isinstance(baseline_run, S3Location) else run_location(results, baseline_run)
 
 
-def report_location(source: str) -> S3Location | Path:
+def report_location(source: str | S3Location) -> S3Location | Path:
     """The report.json a source names; ValueError for a malformed s3:// URI."""
-    if source.startswith("s3://"):
-        location = S3Location.parse(source)
-        if location.key.endswith(".json"):
-            return location
-        return S3Location(location.bucket, location.key.rstrip("/") + "/" if location.key else "").child(REPORT)
+    if isinstance(source, str) and source.startswith("s3://"):
+        source = S3Location.parse(source)  # `salvo compare`'s arguments are parsed here, once
+    if isinstance(source, S3Location):
+        if source.key.endswith(".json"):
+            return source
+        return S3Location(source.bucket, source.key.rstrip("/") + "/" if source.key else "").child(REPORT)
     path = Path(source)
     return path / REPORT if path.is_dir() else path
 
 
-def read_run(source: str, store_factory: Callable[[], S3Store], role: str) -> RunFigures:
+def read_run(source: str | S3Location, store_factory: Callable[[], S3Store], role: str) -> RunFigures:
     """The figures of the run `source` names; ReportUnreadable naming `role` (e.g. BASE) and where it looked."""
     try:
         location = report_location(source)

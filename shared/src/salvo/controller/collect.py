@@ -21,7 +21,7 @@ from salvo.common.bounded import SizeLimit
 from salvo.common.clock import Clock
 from salvo.common.errors import ObjectTooLarge, SalvoError
 from salvo.common.layout import summary_location
-from salvo.common.s3 import S3Store
+from salvo.common.s3 import S3Location, S3Store
 from salvo.common.summary_schema import RejectedSummary, parse_summary
 from salvo.controller.ledger import Ledger
 
@@ -39,7 +39,7 @@ class Collected:
 
 def read_summaries(
     store: S3Store,
-    results_uri: str,
+    results: S3Location,
     run_id: str,
     executor_ids: list[str],
     *,
@@ -70,7 +70,7 @@ def read_summaries(
                 done.put((executor_id, None, "not read: the phase's time or the run ran out"))
                 continue
             try:
-                location = summary_location(results_uri, run_id, executor_id)
+                location = summary_location(results, run_id, executor_id)
                 data = store.bounded(remaining).read_bytes(location, what="summary", limit=limit)
                 done.put((executor_id, data, ""))
             except ObjectTooLarge as exc:

@@ -6,7 +6,7 @@ import logging
 
 from salvo.common.errors import ConfigError, UploadError
 from salvo.common.layout import REPORT_FILES, run_location, write_check_location
-from salvo.common.s3 import S3Location, S3ReadError, S3Store
+from salvo.common.s3 import S3ReadError, S3Store
 from salvo.controller.baseline import Baseline, baseline_source, read_run
 from salvo.controller.settings import ControllerSettings, RunIdReuse
 
@@ -39,9 +39,8 @@ def check_results_destination(store: S3Store, settings: ControllerSettings, run_
     try:
         store.upload_bytes(b"{}", write_check_location(uri, f"controller-{run_id}"), "application/json")
     except UploadError as exc:
-        location = S3Location.parse(uri)
         raise ReportNotWritable(
-            f"SALVO_RESULTS_URI={uri} is not writable (bucket {location.bucket!r}, prefix {location.key!r}): {exc}"
+            f"SALVO_RESULTS_URI={uri} is not writable (bucket {uri.bucket!r}, prefix {uri.key!r}): {exc}"
         ) from None
 
 
@@ -56,4 +55,4 @@ def read_baseline(store: S3Store, settings: ControllerSettings) -> Baseline | No
     if figures.verdict != "pass":
         log.warning("the baseline run %s did not pass its own verdict (%s)", figures.run_id, figures.verdict)
     log.info("baseline: run %s (%s), %s request(s)", figures.run_id, source, figures.requests)
-    return Baseline(figures, source)
+    return Baseline(figures, str(source))

@@ -42,7 +42,7 @@ def rereport(
         raise ConfigError(str(exc)) from None
     store = store or S3Store()
     run_id = location.key.rstrip("/").rsplit("/", 1)[-1]
-    results_uri = str(S3Location(location.bucket, location.key.rstrip("/")[: -len(run_id)]))
+    results = S3Location(location.bucket, location.key.rstrip("/")[: -len(run_id)])
     fleet = _fleet_of(store, location)
     if not fleet:
         print(f"salvo: no executor summaries under {location}executors/")
@@ -52,7 +52,7 @@ def rereport(
     for executor_id in fleet:
         ledger.add(Member(host="-", executor_id=executor_id, last_seen=0.0, liveness=Liveness.ENDED))
     collected = read_summaries(
-        store, results_uri, run_id, fleet, budget_seconds=store.retry_seconds, clock=clock, max_bytes=max_summary_bytes
+        store, results, run_id, fleet, budget_seconds=store.retry_seconds, clock=clock, max_bytes=max_summary_bytes
     )
     rejected = count_summaries(ledger, collected, run_id)
     ledger.settle(collected.unreadable, rejected)

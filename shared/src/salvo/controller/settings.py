@@ -6,7 +6,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, PlainValidator, model_validator
 from pydantic_settings import NoDecode
 
 from salvo.common.fleetload import LoadMode
@@ -20,7 +20,8 @@ from salvo.common.keys import (
 )
 from salvo.common.protocol import MAX_FLEET, FleetSpawnRate, FleetUsers
 from salvo.common.regions import RegionWeights, parse_region_weights
-from salvo.common.settings import CommonSettings, CurvePublicKey, CurveSecretKey, Duration, Port, S3PrefixUri
+from salvo.common.s3location import S3Location
+from salvo.common.settings import CommonSettings, CurvePublicKey, CurveSecretKey, Duration, Port, S3Prefix
 from salvo.controller.baseline import check_baseline_run
 from salvo.controller.criteria import DEFAULT_CRITERIA, Criterion, parse
 from salvo.controller.launch_settings import (
@@ -117,7 +118,7 @@ class ControllerSettings(CommonSettings):
         description="ms between publishing the start and start_at: the gated tools start their threads "
         "and settle in it (JMeter's engine 2 s ahead); raised if the fleet is far away",
     )
-    results_uri: S3PrefixUri = Field(description="S3 prefix the executors upload to; reports go to {prefix}{run_id}/")
+    results_uri: S3Prefix = Field(description="S3 prefix the executors upload to; reports go to {prefix}{run_id}/")
     run_id: Identifier | None = Field(None, description="this run's id (default: generated from the time)")
     run_id_reuse: RunIdReuse = Field(
         RunIdReuse.REFUSE,
@@ -128,7 +129,9 @@ class ControllerSettings(CommonSettings):
         description="pass/fail criteria, e.g. 'p95<500ms; error_rate<1%; rps>=100; label:/login:p99<1s' (unset: "
         "the default 'failures==0', no failed request, as locust; 'none': accept any outcome)",
     )
-    baseline_run: Annotated[str, AfterValidator(check_baseline_run)] | None = Field(
+    baseline_run: (
+        Annotated[str | S3Location, NoDecode, PlainValidator(check_baseline_run), PlainSerializer(str)] | None
+    ) = Field(
         None,
         description="compare with this past run (a run id under SALVO_RESULTS_URI, or an s3:// run prefix); "
         "its report.json must exist before any load starts",

@@ -15,7 +15,7 @@ from pathlib import Path
 from salvo.common.bounded import SizeLimit
 from salvo.common.errors import ScenarioFetchError, UploadError
 from salvo.common.layout import write_check_location
-from salvo.common.s3 import S3Location, S3Store
+from salvo.common.s3 import S3Store
 from salvo.executor.bztconfig import LoadProfile, RunPlan, prepare_run
 from salvo.executor.scenario import BundleLimits, Scenario, unpack
 from salvo.executor.settings import ExecutorSettings
@@ -46,7 +46,7 @@ class ScenarioPreparer:
 
     def fetch(self, run_dir: Path) -> tuple[Path, str]:
         """Download the scenario object into the run folder: (path, sha256). At most SALVO_MAX_SCENARIO_BYTES."""
-        source = S3Location.parse(self.settings.scenario_uri)
+        source = self.settings.scenario_uri
         downloaded = run_dir / "download" / source.key.rsplit("/", 1)[-1]
         limit = SizeLimit(self.settings.max_scenario_bytes, "SALVO_MAX_SCENARIO_BYTES")
         sha256 = self.store.download(source, downloaded, limit=limit)
@@ -57,7 +57,13 @@ class ScenarioPreparer:
         s = self.settings
         limits = BundleLimits(max_bytes=s.bundle_max_bytes, max_files=s.bundle_max_files)
         scenario = unpack(
-            downloaded, downloaded.name, sha256, run_dir, entry=s.scenario_entry, limits=limits, source=s.scenario_uri
+            downloaded,
+            downloaded.name,
+            sha256,
+            run_dir,
+            entry=s.scenario_entry,
+            limits=limits,
+            source=str(s.scenario_uri),
         )
         artifacts = run_dir / "artifacts"
         profile = LoadProfile(
@@ -88,7 +94,7 @@ class ScenarioPreparer:
                 "application/json",
             )
         except UploadError as exc:
-            prefix = S3Location.parse(self.settings.results_uri)
+            prefix = self.settings.results_uri
             raise ResultsNotWritable(
                 f"SALVO_RESULTS_URI={self.settings.results_uri} is not writable (bucket {prefix.bucket!r}, "
                 f"prefix {prefix.key!r}): {exc}"

@@ -104,7 +104,7 @@ class Executor:
         self._clock_frozen = False  # a start was accepted: the offset no longer changes
         self.workdir = workdir
         self.presence = Presence(
-            executor_id, settings.scenario_uri, StateFile(workdir.state_path), self.clock, region=region
+            executor_id, str(settings.scenario_uri), StateFile(workdir.state_path), self.clock, region=region
         )
         self.seen_runs: set[str] = set()
         self.armed: Armed | None = None
@@ -430,7 +430,7 @@ class Executor:
                 "executor_id": self.id,
                 "version": __version__,
                 "region": self.region,
-                "scenario": {"uri": self.settings.scenario_uri, "sha256": prepared.scenario.sha256},
+                "scenario": {"uri": str(self.settings.scenario_uri), "sha256": prepared.scenario.sha256},
                 "gated": prepared.plan.gated,
                 "exit_code": int(outcome.exit_code),
                 "stop_reason": outcome.reason,

@@ -16,8 +16,8 @@ from salvo.common.settings import (
     CurveSecretKey,
     Duration,
     HttpUrl,
-    S3ObjectUri,
-    S3PrefixUri,
+    S3Object,
+    S3Prefix,
 )
 
 
@@ -37,10 +37,10 @@ class ExecutorSettings(CommonSettings):
     controller_public_key: CurvePublicKey | None = Field(
         None, description="the controller's CURVE public key: only a peer proving its secret may command this executor"
     )
-    scenario_uri: S3ObjectUri = Field(
+    scenario_uri: S3Object = Field(
         description="S3 object with the scenario: Taurus .yml/.yaml/.json, locustfile .py or bundle .zip"
     )
-    results_uri: S3PrefixUri = Field(description="S3 prefix for results: {prefix}{run_id}/executors/{executor_id}/")
+    results_uri: S3Prefix = Field(description="S3 prefix for results: {prefix}{run_id}/executors/{executor_id}/")
     executor_id: Identifier | None = Field(None, description="this executor's id (default: ECS task id, else hostname)")
     region: Region | None = Field(
         None,
@@ -86,7 +86,7 @@ class ExecutorSettings(CommonSettings):
         512 * 1024 * 1024, description="largest total uncompressed size of a .zip bundle"
     )
     bundle_max_files: Annotated[int, Field(gt=0)] = Field(10_000, description="most files a .zip bundle may hold")
-    data_uri: S3ObjectUri | None = Field(
+    data_uri: S3Object | None = Field(
         None,
         description="a CSV in S3 split by rows across the fleet: the scenario reads its rows from $SALVO_DATA_FILE",
     )

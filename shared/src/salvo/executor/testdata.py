@@ -59,16 +59,15 @@ class TestData:
         return kept
 
 
-def fetch_test_data(store: S3Store, uri: str, run_dir: Path, header: bool, *, max_bytes: int) -> TestData:
+def fetch_test_data(store: S3Store, uri: S3Location, run_dir: Path, header: bool, *, max_bytes: int) -> TestData:
     """Download SALVO_DATA_URI (at most `max_bytes`, SALVO_MAX_DATA_BYTES) and count its rows.
 
     ScenarioFetchError / ObjectTooLarge / DataFileError (exit 3) if it cannot be used.
     """
-    location = S3Location.parse(uri)
-    name = location.key.rsplit("/", 1)[-1]
+    name = uri.key.rsplit("/", 1)[-1]
     source = run_dir / "download-data" / name
     store.download(
-        location,
+        uri,
         source,
         what="data file",
         variable="SALVO_DATA_URI",
