@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+from salvo.common.defaults import STATUS_PORT
+
 NAMESPACE = "salvo-bench-scan"
 PROBE = """
 import json, sys, time
@@ -38,7 +40,7 @@ def run(cidrs=("10.200.0.0/20", "10.200.0.0/16")) -> dict:
     try:
         netns("ip", "link", "set", "lo", "up")
         netns("ip", "addr", "add", "10.200.0.1/16", "dev", "lo")
-        netns("iptables", "-A", "OUTPUT", "-p", "tcp", "-d", "10.200.0.0/16", "--dport", "50001", "-j", "DROP")
+        netns("iptables", "-A", "OUTPUT", "-p", "tcp", "-d", "10.200.0.0/16", "--dport", str(STATUS_PORT), "-j", "DROP")
         began = time.monotonic()
         result = subprocess.run(
             ["ip", "netns", "exec", NAMESPACE, sys.executable, "-c", PROBE, *cidrs],

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from moto.cloudformation.parsing import resource_class_from_type
 
+from salvo.common.defaults import COMMAND_PORT, STATUS_PORT
 from salvo.common.keys import KeyMode
 from tests.support.cloudformation import Resolver, load_template, service_problems
 from tests.support.deploy import keygen_role_json, resolve_ecs_secrets, start_settings
@@ -276,7 +277,7 @@ def test_only_the_controllers_group_reaches_the_executors_ports(deployed):
     )
     (group,) = ec2.describe_security_groups(GroupIds=[executor_group])["SecurityGroups"]
     (rule,) = group["IpPermissions"]
-    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 50000, 50001)
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", COMMAND_PORT, STATUS_PORT)
     assert [pair["GroupId"] for pair in rule["UserIdGroupPairs"]] == [controller_group]
     assert rule["IpRanges"] == [] and rule.get("Ipv6Ranges", []) == []
     (controller,) = ec2.describe_security_groups(GroupIds=[controller_group])["SecurityGroups"]

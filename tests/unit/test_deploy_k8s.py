@@ -8,6 +8,7 @@ import json
 import kubernetes_validate
 import pytest
 
+from salvo.common.defaults import COMMAND_PORT, STATUS_PORT
 from salvo.common.errors import ConfigError
 from salvo.common.keys import KeyMode
 from tests.support.deploy import (
@@ -83,6 +84,7 @@ def test_executors_are_an_indexed_job_behind_a_headless_service():
     assert job["spec"]["parallelism"] == job["spec"]["completions"]  # the whole fleet at once
     (container,) = pod["spec"]["containers"]
     named_ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert named_ports == {"command": COMMAND_PORT, "status": STATUS_PORT}  # the settings' defaults
     for port in service["spec"]["ports"]:
         assert named_ports[port["targetPort"]] == port["port"]
     assert container["readinessProbe"]["exec"]["command"] == ["salvo-health"]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from salvo.cli import build_parser
 from salvo.common import fleetload
+from salvo.common.defaults import COMMAND_PORT, STATUS_PORT
 from salvo.common.environment import BUILD_AND_REHEARSAL, RESERVED_PREFIXES, SET_FOR_SCENARIOS
 from salvo.common.settings import CommonSettings, describe_variables
 from salvo.controller.settings import ControllerSettings
@@ -25,6 +26,7 @@ MAKEFILE_TARGET = re.compile(r"^([a-z][a-z0-9-]*):", re.M)
 LOCAL_LINK = re.compile(r"\]\((?!https?:)([^)#\s]+)(?:#([^)\s]+))?\)")  # [text](path#anchor)
 HEADING = re.compile(r"^#+ (.+)$", re.M)
 FENCED = re.compile(r"```.*?```", re.S)  # its "# comments" are no headings
+PORT_RANGE = re.compile(r"(?:TCP|ports?) (\d+)-(\d+)")  # "the executors accept TCP 50000-50001"
 
 
 def code_of(path: Path) -> str:
@@ -67,6 +69,12 @@ def test_every_salvo_variable_named_is_a_setting_or_a_name_salvo_sets():
         named = {n for n in SALVO_VARIABLE.findall(path.read_text()) if not n.startswith(RESERVED_PREFIXES)}
         named = {n for n in named if not n.endswith("_")}  # a family, written `SALVO_LAUNCH_*`
         assert named - allowed == set(), f"{path.name} names variables that are no setting: {named - allowed}"
+
+
+def test_the_executor_ports_the_pages_name_are_the_defaults():
+    ranges = {match for path in (README, *PAGES) for match in PORT_RANGE.findall(path.read_text())}
+    ranges |= set(PORT_RANGE.findall((ROOT / "deploy" / "ecs" / "run.sh").read_text()))
+    assert ranges == {(str(COMMAND_PORT), str(STATUS_PORT))}
 
 
 def test_the_checks_would_catch_a_wrong_name(tmp_path):

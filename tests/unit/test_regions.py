@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from salvo.common.defaults import ANY_ADDRESS, COMMAND_PORT, STATUS_PORT
 from salvo.common.errors import ConfigError, ExitCode, ProtocolError
 from salvo.common.fleetload import LoadMode, Slot, fleet_slots, split_weighted
 from salvo.common.protocol import FleetLoad, Start, Status, decode_command, decode_status, encode
@@ -189,8 +190,8 @@ def test_a_status_says_its_region_and_a_malformed_one_is_refused():
 class Settings:
     executor_id = None
     region = None
-    bind_host = "0.0.0.0"
-    command_port, status_port = 50000, 50001
+    bind_host = ANY_ADDRESS
+    command_port, status_port = COMMAND_PORT, STATUS_PORT
 
 
 def settings(region=None) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from salvo.common.defaults import ANY_ADDRESS, COMMAND_PORT, STATUS_PORT
 from salvo.common.errors import ConfigError, ExitCode
 from salvo.common.s3location import S3Location
 from salvo.common.settings import describe_variables, load, parse_duration
@@ -91,9 +92,9 @@ def test_s3_uris_arrive_parsed_and_print_as_given():
 def test_defaults_and_types():
     settings = load(ExecutorSettings, dict(VALID, SALVO_DURATION="2m", SALVO_LOG_LEVEL="debug"))
     assert settings.duration == 120 and settings.log_level.value == "DEBUG"
-    assert settings.command_port == 50000 and settings.status_port == 50001
+    assert (settings.command_port, settings.status_port) == (COMMAND_PORT, STATUS_PORT) == (50000, 50001)
     assert settings.wait_timeout == 3600 and settings.kill_switch_timeout == 30
-    assert settings.mode.value == "oneshot" and settings.bind_host == "0.0.0.0"
+    assert settings.mode.value == "oneshot" and settings.bind_host == ANY_ADDRESS
 
 
 def test_every_variable_is_described():

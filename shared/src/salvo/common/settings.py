@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from salvo.common.defaults import ANY_ADDRESS, COMMAND_PORT, STATUS_PORT
 from salvo.common.errors import ConfigError
 from salvo.common.keys import KeyMode, validate_curve_key, validate_fleet_key
 from salvo.common.s3location import S3Location
@@ -154,10 +155,9 @@ class CommonSettings(BaseSettings):
         description="true: run the control links without authentication or encryption (both sides must say "
         "so; logged at every start and shown in every report); the only way to run without key material",
     )
-    command_port: Port = Field(50000, description="executor's ZeroMQ command (SUB) port")
-    status_port: Port = Field(50001, description="executor's ZeroMQ status/handshake port")
-    # all interfaces: in a container the controller reaches the executor on the task's address; CURVE guards it
-    bind_host: str = Field("0.0.0.0", description="address the executor listens on")  # noqa: S104
+    command_port: Port = Field(COMMAND_PORT, description="executor's ZeroMQ command (SUB) port")
+    status_port: Port = Field(STATUS_PORT, description="executor's ZeroMQ status/handshake port")
+    bind_host: str = Field(ANY_ADDRESS, description="address the executor listens on")
     work_dir: Path = Field(
         Path("/tmp/salvo"),  # noqa: S108 -- the container's scratch, one executor per container
         description="local folder for scenarios, tool artifacts and state",

@@ -20,6 +20,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from salvo.common import protocol
 from salvo.common.clocksync import ClockEstimate, ClockSample, estimate
+from salvo.common.defaults import COMMAND_PORT, STATUS_PORT
 from salvo.common.errors import ProtocolError
 from salvo.common.keys import ControllerKeys
 from salvo.common.protocol import ClockAck, ClockSet, Hello, Status, TimeEcho, TimeProbe
@@ -47,7 +48,7 @@ class _Peer:
 
 
 class ControllerLink:
-    def __init__(self, keys: ControllerKeys | None, command_port: int = 50000, status_port: int = 50001):
+    def __init__(self, keys: ControllerKeys | None, command_port: int = COMMAND_PORT, status_port: int = STATUS_PORT):
         self.command_port = command_port
         self.status_port = status_port
         self.context = zmq.Context(io_threads=IO_THREADS)

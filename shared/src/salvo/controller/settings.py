@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, PlainSerializer, PlainValidator, model_validator
 from pydantic_settings import NoDecode
 
+from salvo.common.defaults import ANY_ADDRESS, COMMAND_PORT, STATUS_PORT
 from salvo.common.fleetload import LoadMode
 from salvo.common.identifiers import Identifier
 from salvo.common.keys import (
@@ -196,7 +197,7 @@ class ControllerSettings(CommonSettings):
         None, description="serve Prometheus metrics at http://host:PORT/metrics while the controller runs (unset: off)"
     )
     # all interfaces: Prometheus scrapes the container from outside; off unless SALVO_METRICS_PORT is set
-    metrics_bind: str = Field("0.0.0.0", description="address the SALVO_METRICS_PORT endpoint listens on")  # noqa: S104
+    metrics_bind: str = Field(ANY_ADDRESS, description="address the SALVO_METRICS_PORT endpoint listens on")
     launch: LaunchMode = Field(
         LaunchMode.NONE,
         description="none: the executors are started elsewhere and found by scanning; ecs: the "
@@ -212,7 +213,9 @@ class ControllerSettings(CommonSettings):
     )
     launch_subnets: CommaList = Field((), description="comma list of subnet ids the executor tasks run in")
     launch_security_groups: CommaList = Field(
-        (), description="comma list of security group ids of the executor tasks (controller -> TCP 50000-50001)"
+        (),
+        description="comma list of security group ids of the executor tasks "
+        f"(controller -> TCP {COMMAND_PORT}-{STATUS_PORT})",
     )
     launch_capacity: Annotated[Capacity, NoDecode, BeforeValidator(parse_capacity)] = Field(
         Capacity(),

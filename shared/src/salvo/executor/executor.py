@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from salvo import __version__
 from salvo.common.clock import Clock, ControllerTime
+from salvo.common.defaults import STOP_GRACE_SECONDS
 from salvo.common.errors import ExitCode, LoadToolError, NoLoadError, SalvoError
 from salvo.common.fleetload import ENV_DATA_FILE
 from salvo.common.layout import executor_location, summary_location
@@ -56,8 +57,6 @@ from salvo.executor.testdata import TestData
 from salvo.executor.workdir import WorkDir
 
 log = logging.getLogger(__name__)
-
-STOP_GRACE_SECONDS = 30.0
 
 
 @dataclass

@@ -15,6 +15,7 @@ import re
 import socket
 import urllib.request
 
+from salvo.common.defaults import ANY_ADDRESS, COMMAND_PORT, STATUS_PORT
 from salvo.common.identifiers import MAX_IDENTIFIER_CHARS
 from salvo.common.regions import check_region, region_of_zone
 
@@ -23,8 +24,7 @@ log = logging.getLogger(__name__)
 ECS_METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
 
 
-DEFAULT_BIND_HOST = "0.0.0.0"  # noqa: S104 -- the settings' default (see common/settings.py)
-DEFAULT_PORTS = (50000, 50001)
+DEFAULT_PORTS = (COMMAND_PORT, STATUS_PORT)
 
 
 def executor_id(settings, timeout: float = 2.0, metadata: dict | None = None) -> str:
@@ -37,7 +37,7 @@ def executor_id(settings, timeout: float = 2.0, metadata: dict | None = None) ->
     if task_id:
         return task_id
     parts = [socket.gethostname()]
-    if settings.bind_host != DEFAULT_BIND_HOST:
+    if settings.bind_host != ANY_ADDRESS:
         parts.append(settings.bind_host)
     if (settings.command_port, settings.status_port) != DEFAULT_PORTS:
         parts += [str(settings.command_port), str(settings.status_port)]

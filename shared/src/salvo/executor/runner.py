@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from salvo.common.defaults import STOP_GRACE_SECONDS
 from salvo.common.environment import scenario_environment
 from salvo.common.errors import LoadToolError, LoadToolNotReady
 from salvo.executor import gate as protocol
@@ -33,7 +34,6 @@ from salvo.executor.locust_recorder import SAMPLES_DIR_ENV
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE_SECONDS = 30.0
 LOCUST_DIED = 1  # the exit code reported for a run in which a locust process died
 BZT_NICENESS = 10
 STOP_RETRY_SECONDS = 2.0
