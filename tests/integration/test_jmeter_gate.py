@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from salvo.common.fleetload import LoadMode
 from salvo.executor import gate
 
 pytestmark = pytest.mark.integration
@@ -107,7 +108,7 @@ def test_jmeter_is_held_until_go_and_released_at_start_at_with_its_share(jmeter,
         held_since = time.time()
         start_at = round(held_since + 1.5, 6)  # as the GO line carries it
         assert arrivals(target) == [], "load before GO"
-        conn.sendall(gate.encode_go(gate.Go(start_at=start_at, index=1, size=3, run_id="r1", mode="fleet")))
+        conn.sendall(gate.encode_go(gate.Go(start_at=start_at, index=1, size=3, run_id="r1", mode=LoadMode.FLEET)))
         lines = conn.makefile("rb")  # RELEASED (said after the fact) and DONE may come in one read
         released_at = gate.decode_released(lines.readline().decode().rstrip("\n"))
         assert start_at <= released_at < start_at + 0.05  # typically < 1 ms; room for a busy CI machine

@@ -211,10 +211,10 @@ def test_a_gated_locust_takes_its_share_of_the_scenarios_own_users():
 
     for index, users in ((0, 4), (1, 3), (2, 3)):
         environment = SimpleNamespace(shape_class=None, parsed_options=SimpleNamespace(num_users=10, spawn_rate=6.0))
-        _take_share(environment, Go(start_at=1.0, index=index, size=3, mode="fleet"))
+        _take_share(environment, Go(start_at=1.0, index=index, size=3, mode=LoadMode.FLEET))
         assert (environment.parsed_options.num_users, environment.parsed_options.spawn_rate) == (users, 2.0)
     environment = SimpleNamespace(shape_class=None, parsed_options=SimpleNamespace(num_users=10, spawn_rate=6.0))
-    _take_share(environment, Go(start_at=1.0, index=2, size=3, mode="fleet", users=5, rate=1.5))
+    _take_share(environment, Go(start_at=1.0, index=2, size=3, mode=LoadMode.FLEET, users=5, rate=1.5))
     assert (environment.parsed_options.num_users, environment.parsed_options.spawn_rate) == (5, 1.5)
 
 
@@ -227,7 +227,7 @@ def test_a_load_shape_is_the_fleets_and_each_executor_runs_its_share_of_every_ti
     steps = iter([(10, 8.0), (40, 8.0, ["UserA"]), None])
     shape = SimpleNamespace(tick=lambda: next(steps))
     _take_share(
-        SimpleNamespace(shape_class=shape, parsed_options=None), Go(start_at=1.0, index=3, size=4, mode="fleet")
+        SimpleNamespace(shape_class=shape, parsed_options=None), Go(start_at=1.0, index=3, size=4, mode=LoadMode.FLEET)
     )
     assert shape.tick() == (2, 2.0)
     assert shape.tick() == (10, 2.0, ["UserA"])

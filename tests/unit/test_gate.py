@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from salvo.common.fleetload import LoadMode
 from salvo.executor import gate
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "gate-lines.json").read_text())
@@ -37,7 +38,7 @@ def test_go_and_released_round_trip_to_the_microsecond(at, size, data):
         index=data.draw(st.integers(0, size - 1)),
         size=size,
         run_id="run-20261128-1",
-        mode=data.draw(st.sampled_from(["per-executor", "fleet"])),
+        mode=data.draw(st.sampled_from(LoadMode)),
         users=data.draw(st.none() | st.integers(0, 10**6)),
         rate=data.draw(st.none() | st.floats(0.001, 1e5)),
     )

@@ -349,7 +349,9 @@ def test_a_weighted_slot_travels_on_the_go_line_and_into_the_scenarios_environme
     from salvo.executor.gate import Go, check_go, decode_go, encode_go
 
     slot = fleet_slots(3, (40, 60), (0, 1, 1))[2]
-    go = Go(start_at=1_800_000_000.0, index=2, size=3, run_id="run-1", mode="fleet", users=3, rate=1.5, weighted=slot)
+    go = Go(
+        start_at=1_800_000_000.0, index=2, size=3, run_id="run-1", mode=LoadMode.FLEET, users=3, rate=1.5, weighted=slot
+    )
     check_go(go)
     line = encode_go(go).decode()
     assert "slot=1/2/1/40,60" in line
@@ -373,7 +375,7 @@ def test_a_load_shape_is_split_by_region_then_by_executor():
     ticks = []
     for slot in fleet_slots(3, (40, 60), (0, 1, 1)):
         shape = Shape()
-        go = Go(start_at=1.0, index=0, size=3, mode="fleet", weighted=slot)
+        go = Go(start_at=1.0, index=0, size=3, mode=LoadMode.FLEET, weighted=slot)
         locust_gate._share_the_shape(shape, go.slot)
         ticks.append(shape.tick())
     assert [users for users, _ in ticks] == [4, 3, 3]

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+from salvo.common.fleetload import LoadMode
 from salvo.executor import gate
 from salvo.executor.bztconfig import RunPlan
 from salvo.executor.runner import BztRunner, RunnerState, _Gate
@@ -69,7 +70,7 @@ def test_release_marks_every_gate_told_to_go(tmp_path):
     pairs = [socket.socketpair() for _ in range(2)]
     try:
         runner._gates.extend(_Gate(conn=ours, pid=0) for ours, _ in pairs)
-        runner.release(gate.Go(start_at=1_700_000_000.0, index=0, size=1, run_id="r", mode="per-executor"))
+        runner.release(gate.Go(start_at=1_700_000_000.0, index=0, size=1, run_id="r", mode=LoadMode.PER_EXECUTOR))
         assert [g.told_to_go for g in runner._gates] == [True, True]
         assert all(theirs.recv(1024).startswith(b"GO ") for _, theirs in pairs)
     finally:

@@ -41,7 +41,7 @@ class FleetPlace:
             index=self.index,
             size=self.size,
             run_id=self.run_id,
-            mode=self.mode.value,
+            mode=self.mode,
             users=self.users,
             rate=self.spawn_rate,
             clock=clock,

@@ -27,7 +27,7 @@ import math
 import socket
 from dataclasses import dataclass
 
-from salvo.common.fleetload import ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_FLEET_SLOT, ENV_RUN_ID, Slot
+from salvo.common.fleetload import ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_FLEET_SLOT, ENV_RUN_ID, LoadMode, Slot
 
 __all__ = [
     "ABORT_EXIT_CODE",
@@ -82,7 +82,7 @@ class Go:
     index: int = 0
     size: int = 1
     run_id: str = ""
-    mode: str = "per-executor"
+    mode: LoadMode = LoadMode.PER_EXECUTOR
     users: int | None = None  # fleet mode with SALVO_FLEET_USERS: this executor's users
     rate: float | None = None  # ... and its spawn rate
     clock: float = 0.0  # this host's clock minus the controller's (seconds): results are recorded less it
@@ -91,7 +91,7 @@ class Go:
     @property
     def split(self) -> bool:
         """Fleet mode: the scenario's own load numbers are the fleet's totals."""
-        return self.mode == "fleet"
+        return self.mode is LoadMode.FLEET
 
     @property
     def slot(self) -> Slot:
@@ -110,7 +110,7 @@ class Go:
 
 
 def encode_go(go: Go) -> bytes:
-    fields = [f"{_GO} {_time(go.start_at):.6f}", f"index={go.index}", f"size={go.size}", f"mode={go.mode}"]
+    fields = [f"{_GO} {_time(go.start_at):.6f}", f"index={go.index}", f"size={go.size}", f"mode={go.mode.value}"]
     if go.run_id:
         fields.append(f"run={go.run_id}")
     if go.users is not None:
@@ -154,12 +154,16 @@ def decode_go(line: str) -> Go:
             raise GateProtocolError(f"expected name=value, got {pair[:40]!r} in {line[:80]!r}")
         values[name] = value
     try:
+        mode = LoadMode(values.get("mode", LoadMode.PER_EXECUTOR.value))
+    except ValueError:
+        raise GateProtocolError(f"mode is none of {', '.join(m.value for m in LoadMode)} in {line[:80]!r}") from None
+    try:
         go = Go(
             start_at=_time(_float(first, line)),
             index=int(values.get("index", 0)),
             size=int(values.get("size", 1)),
             run_id=values.get("run", ""),
-            mode=values.get("mode", "per-executor"),
+            mode=mode,
             users=int(values["users"]) if "users" in values else None,
             rate=float(values["rate"]) if "rate" in values else None,
             clock=float(values.get("clock", 0.0)),

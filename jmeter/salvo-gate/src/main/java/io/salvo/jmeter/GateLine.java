@@ -69,6 +69,9 @@ public final class GateLine {
                 values.getOrDefault("mode", "per-executor"),
                 values.containsKey("users") ? integer(values.get("users"), excerpt, Long.MAX_VALUE) : null,
                 values.containsKey("rate") ? decimal(values.get("rate"), excerpt) : null);
+        if (!Go.MODES.contains(go.mode())) {
+            throw new GateProtocolException("mode is none of " + String.join(", ", Go.MODES) + " in '" + excerpt + "'");
+        }
         boolean rateOk = go.rate() == null || (Double.isFinite(go.rate()) && go.rate() > 0);
         if (go.index() < 0 || go.index() >= go.size() || (go.users() != null && go.users() < 0) || !rateOk) {
             throw new GateProtocolException("values out of range in '" + excerpt + "'");

@@ -11,6 +11,8 @@ package io.salvo.jmeter;
 public record Go(double startAt, int index, int size, String runId, String mode, Long users, Double rate) {
 
     public static final String FLEET = "fleet";
+    /** The load modes (the Python {@code salvo.common.fleetload.LoadMode}); a GO naming another is refused. */
+    public static final java.util.List<String> MODES = java.util.List.of("per-executor", FLEET);
 
     /** Fleet mode: the scenario's own load numbers are the fleet's totals, each executor runs its share. */
     public boolean fleet() {
