@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 
 from salvo.common.defaults import ANY_ADDRESS, COMMAND_PORT, STATUS_PORT
@@ -10,6 +13,7 @@ from salvo.common.s3location import S3Location
 from salvo.common.settings import describe_variables, load, parse_duration
 from salvo.executor.settings import ExecutorSettings
 
+ENV_WRITES = {"os.putenv", "os.unsetenv"}
 VALID = {"SALVO_SCENARIO_URI": "s3://bucket/scenarios/test.yml", "SALVO_RESULTS_URI": "s3://bucket/results/"}
 
 
@@ -78,6 +82,26 @@ def test_secret_value_never_echoed():
 )
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_loading_a_mapping_reads_it_alone_and_never_writes_the_process_environment(monkeypatch):
+    monkeypatch.setenv("SALVO_USERS", "7")  # the process's own: not part of the mapping, so not read
+    writes: list[tuple] = []
+    watching = [True]
+    # os.environ's writes raise these audit events; a hook cannot be removed, so it stops recording
+    sys.addaudithook(lambda event, args: writes.append((event, args)) if watching[0] and event in ENV_WRITES else None)
+    try:
+        settings = load(ExecutorSettings, dict(VALID, SALVO_DURATION="2m"))
+        found = problems(SALVO_USERS="many")
+    finally:
+        watching[0] = False
+    assert writes == []
+    assert settings.users == 1 and settings.duration == 120
+    assert found == [
+        "SALVO_USERS='many' is invalid: Input should be a valid integer, unable to parse string as an integer "
+        "(locustfile: concurrent users)"
+    ]
+    assert os.environ["SALVO_USERS"] == "7"
 
 
 def test_s3_uris_arrive_parsed_and_print_as_given():

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from contextvars import ContextVar
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar, get_args
@@ -23,7 +25,8 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from salvo.common.defaults import ANY_ADDRESS, COMMAND_PORT, STATUS_PORT
 from salvo.common.errors import ConfigError
@@ -175,7 +178,10 @@ class CommonSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, SecretFiles(settings_cls)
+        given = _GIVEN_ENVIRON.get()
+        if given is None:
+            return init_settings, env_settings, SecretFiles(settings_cls, os.environ)
+        return init_settings, GivenEnvironment(settings_cls, given), SecretFiles(settings_cls, given)
 
     # The names of this role's own secret and of the peer's public key (set by the role's model).
     split_key_fields: ClassVar[tuple[str, str]] = ("", "")
@@ -232,13 +238,33 @@ def secret_fields(model: type[BaseSettings]) -> list[str]:
     return [field for field, info in model.model_fields.items() if _holds_secret(info.annotation)]
 
 
-def _environ(name: str) -> str | None:
+def _value(environ: Mapping[str, str], name: str) -> str | None:
     """The variable's non-empty value (empty counts as unset, as for every setting)."""
-    return os.environ.get(name) or None
+    return environ.get(name) or None
+
+
+# The variables `load` was given, for this context only: the process environment is never swapped
+# (another thread, or a logging handler, may read it meanwhile).
+_GIVEN_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("salvo_given_environ", default=None)
+
+
+class GivenEnvironment(EnvSettingsSource):
+    """The environment source, reading a given mapping (a task definition's, a test's) instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._given = environ  # before super().__init__, which loads the variables
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._given, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
 
 class SecretFiles(PydanticBaseSettingsSource):
     """SALVO_<SECRET>_FILE=/run/secrets/x: the secret is the file's content, one trailing newline stripped."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        super().__init__(settings_cls)
+        self.environ = environ
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # everything happens in __call__
@@ -247,10 +273,10 @@ class SecretFiles(PydanticBaseSettingsSource):
         values: dict[str, Any] = {}
         for field in secret_fields(self.settings_cls):
             name = env_name(field)
-            path = _environ(name + FILE_SUFFIX)
+            path = _value(self.environ, name + FILE_SUFFIX)
             if path is None:
                 continue
-            if _environ(name) is not None:
+            if _value(self.environ, name) is not None:
                 raise ConfigError(f"{name} and {name}{FILE_SUFFIX} are both set: set only one of them")
             try:
                 mode = Path(path).stat().st_mode
@@ -267,7 +293,7 @@ class SecretFiles(PydanticBaseSettingsSource):
         return values
 
 
-def _describe(error: dict[str, Any], model: type[BaseSettings]) -> str:
+def _describe(error: dict[str, Any], model: type[BaseSettings], environ: Mapping[str, str]) -> str:
     loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
     field = loc[0] if loc else ""
     message = error.get("msg", "invalid")
@@ -279,28 +305,24 @@ def _describe(error: dict[str, Any], model: type[BaseSettings]) -> str:
     if error.get("type") == "missing":
         return f"{name} is required: {description}"
     if field in secret_fields(model):
-        secret_file = _environ(name + FILE_SUFFIX)
+        secret_file = _value(environ, name + FILE_SUFFIX)
         if secret_file is not None:
             return f"{name}{FILE_SUFFIX}={secret_file} holds an invalid value: {message} ({description})"
         return f"{name}='***' is invalid: {message} ({description})"
-    return f"{name}={os.environ.get(name, error.get('input'))!r} is invalid: {message} ({description})"
+    return f"{name}={environ.get(name, error.get('input'))!r} is invalid: {message} ({description})"
 
 
-def load(model: type[SettingsT], environ: dict[str, str] | None = None) -> SettingsT:
-    """Build `model` from the environment, or raise ConfigError listing every problem."""
-    saved = None
-    if environ is not None:
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(environ)
+def load(model: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:
+    """Build `model` from the environment (or from `environ` alone), or raise ConfigError listing every problem."""
+    token = _GIVEN_ENVIRON.set(environ)
     try:
         return model()
     except ValidationError as exc:
-        raise ConfigError([_describe(e, model) for e in exc.errors()]) from None
+        raise ConfigError(
+            [_describe(e, model, os.environ if environ is None else environ) for e in exc.errors()]
+        ) from None
     finally:
-        if saved is not None:
-            os.environ.clear()
-            os.environ.update(saved)
+        _GIVEN_ENVIRON.reset(token)
 
 
 def describe_variables(model: type[BaseSettings]) -> list[tuple[str, str, str]]:
