@@ -52,7 +52,7 @@ class FakeClock:
 
 
 class FakeStore:
-    """S3Store's interface over a dict of `s3://bucket/key` -> bytes."""
+    """The Store protocol (salvo.common.store) over a dict of `s3://bucket/key` -> bytes."""
 
     def __init__(self, objects: dict[str, bytes] | None = None, writable: bool = True):
         self.objects: dict[str, bytes] = dict(objects or {})
@@ -99,6 +99,13 @@ class FakeStore:
 
     def exists(self, location: S3Location) -> bool:
         return str(location) in self.objects
+
+    def last_modified(self, location: S3Location) -> float | None:
+        return 0.0 if self.exists(location) else None  # the fake keeps no times: every object is as old
+
+    def list_folders(self, prefix: S3Location, page_size: int = 1000) -> list[str]:
+        under = self.list_keys(prefix)
+        return sorted({key[len(prefix.key) :].split("/", 1)[0] for key in under if "/" in key[len(prefix.key) :]})
 
     def list_keys(self, prefix: S3Location, page_size: int = 1000) -> list[str]:
         start = f"s3://{prefix.bucket}/"

@@ -228,10 +228,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from salvo.common.s3 import S3Store
     from salvo.controller.rereport import rereport
 
     settings = _bastion_settings()  # SALVO_MAX_SUMMARY_BYTES, validated as the controller does
-    return rereport(args.uri, criteria=args.criteria, max_summary_bytes=settings.max_summary_bytes)
+    store = S3Store(retry_seconds=settings.s3_retry_seconds)
+    return rereport(args.uri, store, criteria=args.criteria, max_summary_bytes=settings.max_summary_bytes)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -261,10 +263,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
+    from salvo.common.s3 import S3Store
     from salvo.upload import validate_and_upload
 
     logs.configure(None, role="salvo")
-    return validate_and_upload(args.path, args.uri, entry=args.entry)
+    return validate_and_upload(args.path, args.uri, S3Store(), entry=args.entry)
 
 
 def cmd_health(_: argparse.Namespace) -> int:

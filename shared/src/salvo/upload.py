@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 from salvo.common.errors import ConfigError, ObjectTooLarge
-from salvo.common.s3 import S3Location, S3Store
+from salvo.common.s3 import S3Location
+from salvo.common.store import Store
 from salvo.executor.checks import check_scenario
 from salvo.executor.scenario import BundleLimits, unpack
 from salvo.executor.settings import ExecutorSettings
@@ -24,7 +25,7 @@ DEFAULT_LIMITS = BundleLimits(
 MAX_SCENARIO_BYTES: int = ExecutorSettings.model_fields["max_scenario_bytes"].default
 
 
-def validate_and_upload(path: str, uri: str, entry: str | None = None, store: S3Store | None = None) -> int:
+def validate_and_upload(path: str, uri: str, store: Store, entry: str | None = None) -> int:
     source = Path(path)
     if not source.is_file():
         raise ConfigError(f"{path}: no such file")
@@ -51,6 +52,6 @@ def validate_and_upload(path: str, uri: str, entry: str | None = None, store: S3
         )
     for problem in checked.unaddressed:
         print(f"note: {problem} (executors without SALVO_TARGET_HOST refuse it)", file=sys.stderr)
-    (store or S3Store()).upload_file(source, location)
+    store.upload_file(source, location)
     print(f"uploaded {source} to {location} (sha256 {digest}); entry {scenario.entry.name} checked")
     return 0

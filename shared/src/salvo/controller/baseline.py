@@ -16,7 +16,8 @@ from pathlib import Path
 
 from salvo.common.errors import ConfigError
 from salvo.common.layout import REPORT_FILES, run_location
-from salvo.common.s3 import S3Location, S3ReadError, S3Store
+from salvo.common.s3 import S3Location, S3ReadError
+from salvo.common.store import Store
 from salvo.controller.figures import NotAReport, RunFigures
 
 REPORT = REPORT_FILES[0]
@@ -70,7 +71,7 @@ def report_location(source: str | S3Location) -> S3Location | Path:
     return path / REPORT if path.is_dir() else path
 
 
-def read_run(source: str | S3Location, store_factory: Callable[[], S3Store], role: str) -> RunFigures:
+def read_run(source: str | S3Location, store_factory: Callable[[], Store], role: str) -> RunFigures:
     """The figures of the run `source` names; ReportUnreadable naming `role` (e.g. BASE) and where it looked."""
     try:
         location = report_location(source)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from salvo.common.clocksync import ClockEstimate, ClockSample, estimate
 from salvo.controller.discovery import Fleet, Seen
+from salvo.controller.parts import FleetLink
 from salvo.controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
@@ -119,14 +120,14 @@ def _refusal(found_estimate: ClockEstimate | None, settings: ControllerSettings)
     return None
 
 
-def _leave_out(link, found, reason: str) -> None:
+def _leave_out(link: FleetLink, found, reason: str) -> None:
     found.seen = Seen.CLOCK
     found.note = reason
     log.warning("leaving out %s", found.describe())
     link.remove_executor(found.host)
 
 
-def synchronise(link, fleet: Fleet, settings: ControllerSettings) -> FleetClocks:
+def synchronise(link: FleetLink, fleet: Fleet, settings: ControllerSettings) -> FleetClocks:
     """Measure every member's clock, leave out those the policy refuses, tell the rest their offsets."""
     members = fleet.members
     began = time.monotonic()

@@ -21,7 +21,8 @@ from salvo.common.bounded import SizeLimit
 from salvo.common.clock import Clock
 from salvo.common.errors import ObjectTooLarge, SalvoError
 from salvo.common.layout import summary_location
-from salvo.common.s3 import S3Location, S3Store
+from salvo.common.s3 import S3Location
+from salvo.common.store import Store
 from salvo.common.summary_schema import RejectedSummary, parse_summary
 from salvo.controller.ledger import Ledger
 
@@ -38,7 +39,7 @@ class Collected:
 
 
 def read_summaries(
-    store: S3Store,
+    store: Store,
     results: S3Location,
     run_id: str,
     executor_ids: list[str],

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from salvo.common.errors import ExitCode
-from salvo.common.s3 import S3Store
+from salvo.common.store import Store
 from salvo.controller.baseline import Baseline, read_run
 from salvo.controller.figures import RunFigures, utc
 from salvo.controller.regression import Threshold, ThresholdResult, Unit, change, evaluate, format_change
@@ -124,7 +124,7 @@ def compare_to_baseline(
     return compare(baseline.figures, new, thresholds, baseline.source)
 
 
-def compare_runs(base: str, new: str, thresholds: tuple[Threshold, ...], store_factory: Callable[[], S3Store]) -> int:
+def compare_runs(base: str, new: str, thresholds: tuple[Threshold, ...], store_factory: Callable[[], Store]) -> int:
     """`salvo compare BASE NEW`: print the diff; exit 1 past a threshold, 0 otherwise (2: unreadable report)."""
     comparison = compare(read_run(base, store_factory, "BASE"), read_run(new, store_factory, "NEW"), thresholds, base)
     print(comparison.table())

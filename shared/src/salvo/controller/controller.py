@@ -34,8 +34,8 @@ from salvo.common.protocol import (
     Status,
     Stop,
 )
-from salvo.common.s3 import S3Store
 from salvo.common.signals import Interrupted, exit_code_for_signal
+from salvo.common.store import Store
 from salvo.common.transport import RateLimitedWarning
 from salvo.controller.clocks import RECHECK_SECONDS, FleetClocks, synchronise
 from salvo.controller.collect import count_summaries, read_summaries
@@ -47,6 +47,7 @@ from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
 from salvo.controller.metrics import LiveMetrics, serving
+from salvo.controller.parts import FleetLink
 from salvo.controller.preflight import check_results_destination, read_baseline
 from salvo.controller.report import Report, publish_report
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
@@ -82,10 +83,10 @@ class Controller:
         self,
         settings: ControllerSettings,
         *,
-        link_factory: Callable[[], object],
+        link_factory: Callable[[], FleetLink],
         prober: Callable[[list[str]], list[str]],
         targets: Callable[[], list[str]],
-        store: S3Store,
+        store: Store,
         clock: Clock,
         launcher_factory: Callable[[str], Launcher] | None = None,
     ):
@@ -102,7 +103,7 @@ class Controller:
             self.targets = self.launcher.addresses
         self.pending_signal: int | None = None
         self.ledger = Ledger()
-        self.link = None
+        self.link: FleetLink | None = None
         self.phase = Phase.CHECKS
         self.signals = 0
         self.baseline = None  # SALVO_BASELINE_RUN's figures, read in the preflight

@@ -24,6 +24,7 @@ from enum import Enum
 from salvo.common.clock import Clock
 from salvo.common.errors import ConfigError, ExitCode, SalvoError
 from salvo.common.protocol import ExecutorState, Status
+from salvo.controller.parts import FleetLink
 from salvo.controller.settings import ControllerSettings
 from salvo.controller.targets import TargetSpecError, dlt_hosts, expand, resolve_dns
 
@@ -173,7 +174,7 @@ class DuplicateExecutorIds(ConfigError):
     """
 
 
-def handshake_all(link, hosts: list[str], timeout: float = 2.0) -> dict[str, Found]:
+def handshake_all(link: FleetLink, hosts: list[str], timeout: float = 2.0) -> dict[str, Found]:
     found = {}
     for host, status in link.handshake_many(hosts, timeout=timeout, watch=True).items():
         if status is None:
@@ -261,7 +262,7 @@ def too_few(fleet: Fleet, settings: ControllerSettings) -> str:
 
 
 def discover(
-    link,
+    link: FleetLink,
     prober: Callable[[list[str]], list[str]],
     targets: Callable[[], list[str]],
     settings: ControllerSettings,

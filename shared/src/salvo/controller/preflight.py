@@ -6,7 +6,8 @@ import logging
 
 from salvo.common.errors import ConfigError, UploadError
 from salvo.common.layout import REPORT_FILES, run_location, write_check_location
-from salvo.common.s3 import S3ReadError, S3Store
+from salvo.common.s3 import S3ReadError
+from salvo.common.store import Store
 from salvo.controller.baseline import Baseline, baseline_source, read_run
 from salvo.controller.settings import ControllerSettings, RunIdReuse
 
@@ -21,7 +22,7 @@ class ReportNotWritable(ConfigError):
     """The controller may not write under SALVO_RESULTS_URI. Check the URI and the role's s3:PutObject there."""
 
 
-def check_results_destination(store: S3Store, settings: ControllerSettings, run_id: str) -> None:
+def check_results_destination(store: Store, settings: ControllerSettings, run_id: str) -> None:
     """Refuse a run id that has a report, and prove the report can be written - before any load."""
     uri = settings.results_uri
     report = run_location(uri, run_id).child(REPORT_FILES[0])
@@ -44,7 +45,7 @@ def check_results_destination(store: S3Store, settings: ControllerSettings, run_
         ) from None
 
 
-def read_baseline(store: S3Store, settings: ControllerSettings) -> Baseline | None:
+def read_baseline(store: Store, settings: ControllerSettings) -> Baseline | None:
     """SALVO_BASELINE_RUN's report, read before any load: a missing one is exit 2 now, not after the run."""
     if settings.baseline_run is None:
         if settings.regression:

@@ -13,7 +13,8 @@ import logging
 from salvo.common.clock import SystemClock
 from salvo.common.errors import ConfigError, ExitCode
 from salvo.common.layout import REPORT_FILES
-from salvo.common.s3 import S3Location, S3ReadError, S3Store
+from salvo.common.s3 import S3Location, S3ReadError
+from salvo.common.store import Store
 from salvo.controller.collect import count_summaries, read_summaries
 from salvo.controller.criteria import DEFAULT_CRITERIA, CriteriaSyntaxError, evaluate, parse
 from salvo.controller.ledger import Ledger, Liveness, Member
@@ -29,8 +30,8 @@ DEFAULT_MAX_SUMMARY_BYTES: int = ControllerSettings.model_fields["max_summary_by
 
 def rereport(
     uri: str,
+    store: Store,
     criteria: str | None = None,
-    store: S3Store | None = None,
     *,
     max_summary_bytes: int = DEFAULT_MAX_SUMMARY_BYTES,
 ) -> int:
@@ -40,7 +41,6 @@ def rereport(
         parsed = DEFAULT_CRITERIA if criteria is None else parse(criteria)
     except (ValueError, CriteriaSyntaxError) as exc:
         raise ConfigError(str(exc)) from None
-    store = store or S3Store()
     run_id = location.key.rstrip("/").rsplit("/", 1)[-1]
     results = S3Location(location.bucket, location.key.rstrip("/")[: -len(run_id)])
     fleet = _fleet_of(store, location)
@@ -70,7 +70,7 @@ def rereport(
     return int(verdict.exit_code)
 
 
-def _fleet_of(store: S3Store, run: S3Location) -> list[str]:
+def _fleet_of(store: Store, run: S3Location) -> list[str]:
     try:
         recorded = json.loads(store.read_bytes(run.child(REPORT_FILES[0])))
         if isinstance(recorded, dict) and isinstance(recorded.get("fleet"), list) and recorded["fleet"]:

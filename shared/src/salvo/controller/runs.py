@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from salvo.common.errors import ConfigError
 from salvo.common.layout import REPORT_FILES, WRITE_CHECKS
-from salvo.common.s3 import S3Location, S3ReadError, S3Store
+from salvo.common.s3 import S3Location, S3ReadError
+from salvo.common.store import Store
 from salvo.controller.figures import NotAReport, RunFigures, utc
 
 DEFAULT_LIMIT = 20
@@ -52,7 +53,7 @@ class PastRun:
 HEADINGS = ("run id", "date (start_at)", "fleet", "requests", "p95 ms", "errors", "verdict")
 
 
-def list_runs(uri: str, store: S3Store, limit: int = DEFAULT_LIMIT) -> int:
+def list_runs(uri: str, store: Store, limit: int = DEFAULT_LIMIT) -> int:
     try:
         results = S3Location.parse(uri if uri.endswith("/") else uri + "/")
     except ValueError as exc:
@@ -96,14 +97,14 @@ def _report(results: S3Location, run_id: str) -> S3Location:
     return results.child(run_id + "/", REPORT_FILES[0])
 
 
-def _dated(store: S3Store, results: S3Location, run_id: str) -> PastRun:
+def _dated(store: Store, results: S3Location, run_id: str) -> PastRun:
     try:
         return PastRun(run_id, store.last_modified(_report(results, run_id)))
     except S3ReadError as exc:
         return PastRun(run_id, None, problem=f"report unreadable: {exc}")
 
 
-def _read(store: S3Store, results: S3Location, run: PastRun) -> None:
+def _read(store: Store, results: S3Location, run: PastRun) -> None:
     try:
         run.figures = RunFigures.from_json(store.read_bytes(_report(results, run.run_id)))
     except (S3ReadError, NotAReport) as exc:

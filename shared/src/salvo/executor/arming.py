@@ -15,7 +15,7 @@ from pathlib import Path
 from salvo.common.bounded import SizeLimit
 from salvo.common.errors import ScenarioFetchError, UploadError
 from salvo.common.layout import write_check_location
-from salvo.common.s3 import S3Store
+from salvo.common.store import Store
 from salvo.executor.bztconfig import LoadProfile, RunPlan, prepare_run
 from salvo.executor.scenario import BundleLimits, Scenario, unpack
 from salvo.executor.settings import ExecutorSettings
@@ -40,7 +40,7 @@ class PreparedRun:
 
 
 class ScenarioPreparer:
-    def __init__(self, settings: ExecutorSettings, store: S3Store):
+    def __init__(self, settings: ExecutorSettings, store: Store):
         self.settings = settings
         self.store = store
 

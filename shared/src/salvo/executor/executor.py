@@ -38,16 +38,16 @@ from salvo.common.protocol import (
     TimeEcho,
     TimeProbe,
 )
-from salvo.common.s3 import S3Store
 from salvo.common.signals import Interrupted, exit_code_for_signal
+from salvo.common.store import Store
 from salvo.common.transport import Inbound, Link
 from salvo.executor import results
-from salvo.executor.arming import PreparedRun, ScenarioPreparer
+from salvo.executor.arming import PreparedRun
 from salvo.executor.dismissal import Dismissed, leave
 from salvo.executor.finalstatus import write_final_stats
 from salvo.executor.fleetplace import FleetPlace, take_place
 from salvo.executor.pacing import POLL_SECONDS, poll_timeout
-from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
+from salvo.executor.parts import ExecutorLink, Preparer, Runner, RunnerFactory
 from salvo.executor.presence import ArmedFacts, Presence
 from salvo.executor.results import ResultsCollector
 from salvo.executor.settings import ExecutorSettings, Mode
@@ -82,10 +82,10 @@ class Executor:
         settings: ExecutorSettings,
         *,
         executor_id: str,
-        preparer: ScenarioPreparer,
+        preparer: Preparer,
         runner_factory: RunnerFactory,
         link_factory: Callable[[], ExecutorLink],
-        store: S3Store,
+        store: Store,
         clock: Clock,
         workdir: WorkDir,
         region: str | None = None,

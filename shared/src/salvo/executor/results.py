@@ -18,7 +18,8 @@ from pathlib import Path
 from salvo.common.clock import Clock
 from salvo.common.layout import SUMMARY
 from salvo.common.protocol import MAX_LIVE_LABELS, LabelInterval
-from salvo.common.s3 import S3Location, S3Store
+from salvo.common.s3 import S3Location
+from salvo.common.store import Store
 from salvo.common.summary_schema import RejectedSummary, parse_summary
 from salvo.executor.aggregate import IntervalAccumulator, SummaryBuilder
 from salvo.executor.samples import SampleTail
@@ -144,7 +145,7 @@ class ResultsCollector:
         return summary
 
 
-def publish(store: S3Store, destination: S3Location, artifacts_dir: Path, summary: dict) -> None:
+def publish(store: Store, destination: S3Location, artifacts_dir: Path, summary: dict) -> None:
     """The load tool's artifacts, then summary.json last: its presence says the results are complete."""
     for path in sorted(artifacts_dir.rglob("*")):
         if path.is_file():

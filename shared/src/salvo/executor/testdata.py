@@ -21,7 +21,8 @@ from typing import TextIO
 from salvo.common.bounded import SizeLimit
 from salvo.common.errors import ScenarioError
 from salvo.common.fleetload import Slot
-from salvo.common.s3 import S3Location, S3Store
+from salvo.common.s3 import S3Location
+from salvo.common.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class TestData:
         return kept
 
 
-def fetch_test_data(store: S3Store, uri: S3Location, run_dir: Path, header: bool, *, max_bytes: int) -> TestData:
+def fetch_test_data(store: Store, uri: S3Location, run_dir: Path, header: bool, *, max_bytes: int) -> TestData:
     """Download SALVO_DATA_URI (at most `max_bytes`, SALVO_MAX_DATA_BYTES) and count its rows.
 
     ScenarioFetchError / ObjectTooLarge / DataFileError (exit 3) if it cannot be used.
