@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from salvo.common.keys import KeyMode
+from salvo.common.s3location import S3Location
 from salvo.common.settings import load
 from salvo.executor.settings import ExecutorSettings
 from tests.support.cloudformation import TEMPLATE, Resolver, camel_case_keys, load_template, service_problems
@@ -405,3 +407,17 @@ def test_the_largest_fleet_the_stack_allows_is_one_the_controller_accepts(stack)
     env = _container_env(resolver(FleetSize="2000"), "controller")
     start_settings("controller", env)
     assert int(stack.template["Parameters"]["FleetSize"]["MaxValue"]) == int(env["SALVO_MAX_EXECUTORS"])
+
+
+@pytest.mark.parametrize(
+    "bucket", ["abc", "my-results.bucket", "a" * 63, "ab", "a" * 64, "Upper", "-lead", "trail-", "under_score"]
+)
+def test_the_bucket_parameter_takes_the_names_salvo_takes(bucket):
+    """The template's AllowedPattern is the CloudFormation spelling of S3Location's one bucket rule."""
+    pattern = load_template()["Parameters"]["BucketName"]["AllowedPattern"]
+    try:
+        S3Location.parse(f"s3://{bucket}/key")
+        salvo_takes = True
+    except ValueError:
+        salvo_takes = False
+    assert (re.fullmatch(pattern, bucket) is not None) == salvo_takes
