@@ -16,8 +16,8 @@ from salvo.common.clock import SystemClock
 from salvo.common.s3 import S3Location, S3Store
 from salvo.executor import results
 from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.samples import SampleWriter, read_samples
-from salvo.executor.statsfile import SecondOfLabel, stats_path
+from salvo.executor.tool.samples import SampleWriter, read_samples
+from salvo.executor.tool.statsfile import SecondOfLabel, stats_path
 
 RATE, LABELS = 10_000, 5
 

@@ -33,7 +33,7 @@ from salvo.common.protocol import (
     encode,
 )
 from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.samples import Sample
+from salvo.executor.tool.samples import Sample
 from tests.support.fakes import FakeClock, FakeStore
 
 SHA = "a" * 64

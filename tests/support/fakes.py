@@ -17,7 +17,7 @@ from salvo.common.transport import Inbound, Link
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
 from salvo.executor.bztconfig import RunPlan
 from salvo.executor.scenario import EntryKind, Scenario
-from salvo.executor.statsfile import SecondOfLabel, stats_path
+from salvo.executor.tool.statsfile import SecondOfLabel, stats_path
 
 EPOCH = 1_800_000_000.0
 

@@ -70,7 +70,7 @@ def test_bare_locustfile_gets_a_generated_gated_config(tmp_path):
     assert config["scenarios"]["salvo"]["default-address"] == TARGET
     wrapper = script.read_text()
     assert "_salvo.install()" in wrapper and str(locustfile.resolve()) in wrapper
-    assert "from salvo.executor import locust_plugin" in wrapper
+    assert "from salvo.executor.tool import locust_plugin" in wrapper
     assert overrides["settings"]["check-updates"] is False
     assert overrides["settings"]["artifacts-dir"] == str(tmp_path / "artifacts")
 

@@ -14,10 +14,10 @@ from salvo.common.protocol import ExecutorState, Start, decode_command, decode_s
 from salvo.common.settings import load
 from salvo.controller.controller import new_run_id
 from salvo.executor.fleetplace import place_in
-from salvo.executor.gate import check_go
 from salvo.executor.identity import _sanitise
 from salvo.executor.settings import ExecutorSettings
 from salvo.executor.startrule import start_refusal
+from salvo.executor.tool.gate import check_go
 from tests.support.hostile import encoded, garbage_frames, hostile_others, hostile_starts, valid_starts
 
 EXECUTOR = "exec-1"

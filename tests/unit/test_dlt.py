@@ -22,8 +22,8 @@ from salvo.executor.fleetplace import take_place
 from salvo.executor.locustprobe import probe_locustfile
 from salvo.executor.reportfiles import ReportOutput, parse_report_outputs, redirect_report_outputs
 from salvo.executor.requestscript import locustfile_source, parse_requests
-from salvo.executor.samples import Sample
 from salvo.executor.settings import ExecutorSettings
+from salvo.executor.tool.samples import Sample
 from tests.support.dlt import DLT_REPORTING, dlt_request, dlt_test_json
 from tests.unit.test_bztconfig import (
     LOCUSTFILE,

@@ -25,7 +25,7 @@ from salvo.common.transport import Inbound, Link
 from salvo.executor.executor import Executor
 from salvo.executor.pacing import QUIET_LEAD_SECONDS
 from salvo.executor.settings import ExecutorSettings
-from salvo.executor.statsfile import SecondOfLabel
+from salvo.executor.tool.statsfile import SecondOfLabel
 from salvo.executor.workdir import WorkDir, WorkDirInUse
 from tests.support.fakes import FakeClock, FakePreparer, FakeRunnerFactory, FakeStore, ScriptedController
 

@@ -345,7 +345,7 @@ def test_prometheus_counts_and_quantiles_per_region():
 
 def test_a_weighted_slot_travels_on_the_go_line_and_into_the_scenarios_environment(monkeypatch):
     from salvo import fleet
-    from salvo.executor.gate import Go, check_go, decode_go, encode_go
+    from salvo.executor.tool.gate import Go, check_go, decode_go, encode_go
 
     slot = fleet_slots(3, (40, 60), (0, 1, 1))[2]
     go = Go(start_at=1_800_000_000.0, index=2, size=3, run_id="run-1", mode="fleet", users=3, rate=1.5, weighted=slot)
@@ -362,8 +362,8 @@ def test_a_weighted_slot_travels_on_the_go_line_and_into_the_scenarios_environme
 
 
 def test_a_load_shape_is_split_by_region_then_by_executor():
-    from salvo.executor import locust_gate
-    from salvo.executor.gate import Go
+    from salvo.executor.tool import locust_gate
+    from salvo.executor.tool.gate import Go
 
     class Shape:
         def tick(self):

@@ -1,6 +1,6 @@
 """One executor's run in the summary format, per label and per second, built as its results arrive.
 
-From a gated locust's stats lines (salvo.executor.statsfile: already counted per
+From a gated locust's stats lines (salvo.executor.tool.statsfile: already counted per
 second and label) or, for other bzt executors, from per-request samples.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from salvo.common.histogram import LatencyHistogram
 from salvo.common.summary import SCHEMA, Tally, label_key
-from salvo.executor.samples import Sample, SampleKind
+from salvo.executor.tool.samples import Sample, SampleKind
 
 
 def add_sample(tally: Tally, sample: Sample) -> None:

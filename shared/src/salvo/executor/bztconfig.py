@@ -10,7 +10,7 @@ applies default-address to the plans it builds from `requests:` only).
 A run is *gated* when every execution is locust or every one is JMeter:
 each locust script - or the locustfile Salvo writes from a scenario's
 `requests:` (`salvo.executor.requestscript`) - is swapped for a generated
-wrapper that loads `salvo.executor.locust_plugin` first; JMeter (its plan the
+wrapper that loads `salvo.executor.tool.locust_plugin` first; JMeter (its plan the
 user's or bzt's, built from `requests:`) loads Salvo's gate at start-up
 (`salvo.executor.jmeterplan`). bzt is launched while arming and the tools are
 held at the gate until `start_at`. Any other executor (apiritif, distributed
@@ -40,10 +40,10 @@ from salvo.executor.executions import Execution, execution_items, scenario_mappi
 from salvo.executor.hosts import apply_target_host, default_address
 from salvo.executor.jmeterplan import JMETER, gate_jmeter_executions, jmeter_overrides, locate_jmeter
 from salvo.executor.jmxhosts import with_host
-from salvo.executor.locust_plugin import wrapper_source
 from salvo.executor.reportfiles import ReportOutput, redirect_report_outputs
 from salvo.executor.requestscript import locustfile_source
 from salvo.executor.scenario import EntryKind, Scenario
+from salvo.executor.tool.locust_plugin import wrapper_source
 from salvo.executor.toolcheck import tool_paths
 
 __all__ = ["LoadProfile", "RunPlan", "overrides_config", "prepare_run", "write_fleet_share", "write_plan"]

@@ -2,7 +2,7 @@
 
 In a gated locust run bzt reads one request: Salvo's recorder keeps bzt's
 per-request kpi.jtl writer out of locust's hot path
-(`salvo.executor.locust_recorder`), so the final-stats files bzt writes at the
+(`salvo.executor.tool.locust_recorder`), so the final-stats files bzt writes at the
 end say "1 sample". The ones the scenario's reporting asks for (AWS DLT's
 results.xml, which DLT's results parser reads) are written again after the run
 from the run's summary, in bzt's format: FinalStatus, TestDuration, one Group a

@@ -5,7 +5,7 @@ JMeter starts (JVM, plan loading) while the executor arms; Salvo's gate
 TestStateListener that installs itself as JMeter loads its functions, before the
 engine runs, when $SALVO_GATE_SOCKET is set. It blocks the engine before any
 thread group starts and lets go at start_at, speaking the lines of
-`salvo.executor.gate`. `bin/salvo-gate.groovy` beside `bin/jmeter` marks a JMeter
+`salvo.executor.tool.gate`. `bin/salvo-gate.groovy` beside `bin/jmeter` marks a JMeter
 that has the gate (and, as jsr223.init.file, installs it too where JMeter runs
 start-up scripts before the engine).
 

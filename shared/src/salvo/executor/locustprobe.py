@@ -2,7 +2,7 @@
 
 A fresh interpreter because locust monkey-patches (gevent) whoever imports it.
 The file is loaded exactly as the run's wrapper loads it
-(`salvo.executor.locust_plugin.load_user_locustfile`), and the users are those
+(`salvo.executor.tool.locust_plugin.load_user_locustfile`), and the users are those
 locust itself would run, each with its `host` attribute.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 from salvo.common.environment import scenario_environment
 from salvo.common.errors import ScenarioError
-from salvo.executor.gate import GATE_SOCKET_ENV
-from salvo.executor.locust_recorder import SAMPLES_DIR_ENV
+from salvo.executor.tool.gate import GATE_SOCKET_ENV
+from salvo.executor.tool.locust_recorder import SAMPLES_DIR_ENV
 
 __all__ = ["UserClass", "check_locustfile", "probe_locustfile"]
 
@@ -33,7 +33,7 @@ def report(**result):
     sys.stdout.flush()
 try:
     from locust import FastHttpUser, HttpUser, User
-    from salvo.executor.locust_plugin import load_user_locustfile
+    from salvo.executor.tool.locust_plugin import load_user_locustfile
 except BaseException as exc:
     report(setup="%%s: %%s" %% (type(exc).__name__, exc))
     sys.exit(3)

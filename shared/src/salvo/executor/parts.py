@@ -7,7 +7,7 @@ from typing import Protocol
 
 from salvo.common.transport import Inbound
 from salvo.executor.bztconfig import RunPlan
-from salvo.executor.gate import Go
+from salvo.executor.tool.gate import Go
 
 
 class ExecutorLink(Protocol):

@@ -21,8 +21,8 @@ from salvo.common.protocol import MAX_LIVE_LABELS, LabelInterval
 from salvo.common.s3 import S3Location, S3Store
 from salvo.common.summary_schema import RejectedSummary, parse_summary
 from salvo.executor.aggregate import IntervalAccumulator, SummaryBuilder
-from salvo.executor.samples import SampleTail
-from salvo.executor.statsfile import STATS_GLOB, read_lines
+from salvo.executor.tool.samples import SampleTail
+from salvo.executor.tool.statsfile import STATS_GLOB, read_lines
 from salvo.executor.toolversions import load_tool_versions
 
 log = logging.getLogger(__name__)

@@ -26,10 +26,10 @@ from pathlib import Path
 
 from salvo.common.environment import scenario_environment
 from salvo.common.errors import LoadToolError, LoadToolNotReady
-from salvo.executor import gate as protocol
 from salvo.executor.bztconfig import RunPlan
 from salvo.executor.failurehint import first_error
-from salvo.executor.locust_recorder import SAMPLES_DIR_ENV
+from salvo.executor.tool import gate as protocol
+from salvo.executor.tool.locust_recorder import SAMPLES_DIR_ENV
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Locust is held in `events.init`: after the locustfile is imported and the runner
 exists, before locust's run-time timer starts. Everything slow (bzt's checks,
 interpreter start, imports) happens before the executor reports "armed"; after
 release only the user spawn is left, so first requests land milliseconds after
-`start_at`. The lines spoken are those of `salvo.executor.gate`.
+`start_at`. The lines spoken are those of `salvo.executor.tool.gate`.
 Stdlib + locust only.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from salvo.common.fleetload import Slot
-from salvo.executor import gate as protocol
+from salvo.executor.tool import gate as protocol
 
 __all__ = ["EARLY_RELEASE_SECONDS", "install_gate"]
 

@@ -3,7 +3,7 @@
 Nothing is written per request (a file write per request cost locust about a
 quarter of its throughput): requests land in `SecondOfLabel` cells, and once a
 second the finished seconds go to `salvo-stats-<pid>.jsonl` (see
-`salvo.executor.statsfile`); the rest at exit. With SALVO_RAW_SAMPLES=true
+`salvo.executor.tool.statsfile`); the rest at exit. With SALVO_RAW_SAMPLES=true
 every request is also kept as a row of `salvo-samples-<pid>.csv`.
 
 bzt's own locust wrapper writes each request to its kpi.jtl and flushes it;
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from salvo.executor.statsfile import SecondOfLabel, stats_path
+from salvo.executor.tool.statsfile import SecondOfLabel, stats_path
 
 __all__ = [
     "RAW_SAMPLES_ENV",
@@ -67,7 +67,7 @@ class StatsRecorder:
         self.clock_offset = 0.0  # this host's clock minus the controller's (GO's clock=): timestamps are taken less it
         self.raw = None
         if raw:
-            from salvo.executor.samples import SampleWriter
+            from salvo.executor.tool.samples import SampleWriter
 
             self.raw = SampleWriter(folder / f"salvo-samples-{os.getpid()}.csv")
 

@@ -1,7 +1,7 @@
 """Samples: one per request (or per exception raised in user code), and their files.
 
 Two formats:
-* Salvo's raw sample file, written inside locust by `salvo.executor.locust_recorder` through
+* Salvo's raw sample file, written inside locust by `salvo.executor.tool.locust_recorder` through
   `SampleWriter` only with SALVO_RAW_SAMPLES (the summary comes from the stats lines):
   CSV, header `kind,start,elapsed_ms,label,method,code,success,bytes,message`.
   `start` is when the request began (epoch seconds); `kind` is request or user_error.
