@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from salvo.common.errors import ExitCode, ScenarioError
-from salvo.executor import checks
-from salvo.executor.bztconfig import LoadProfile, RunPlan, prepare_run, write_plan
-from salvo.executor.checks import CheckedScenario, scenario_config
-from salvo.executor.executions import resolve_executions
-from salvo.executor.scenario import EntryKind, Scenario
+from salvo.executor.scenario import checks
+from salvo.executor.scenario.bztconfig import LoadProfile, RunPlan, prepare_run, write_plan
+from salvo.executor.scenario.checks import CheckedScenario, scenario_config
+from salvo.executor.scenario.executions import resolve_executions
+from salvo.executor.scenario.unpack import EntryKind, Scenario
 
 TARGET = "http://127.0.0.1:8080"
 PROFILE = LoadProfile(users=10, duration=30, spawn_rate=5, target_host=TARGET)

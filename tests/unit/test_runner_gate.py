@@ -6,8 +6,8 @@ import socket
 import subprocess
 import sys
 
-from salvo.executor.bztconfig import RunPlan
 from salvo.executor.runner import BztRunner, RunnerState, _Gate
+from salvo.executor.scenario.bztconfig import RunPlan
 from salvo.executor.tool import gate
 
 

@@ -16,10 +16,10 @@ from salvo.common.bounded import SizeLimit
 from salvo.common.errors import ScenarioFetchError, UploadError
 from salvo.common.layout import write_check_location
 from salvo.common.s3 import S3Location, S3Store
-from salvo.executor.bztconfig import LoadProfile, RunPlan, prepare_run
-from salvo.executor.scenario import BundleLimits, Scenario, unpack
+from salvo.executor.scenario.bztconfig import LoadProfile, RunPlan, prepare_run
+from salvo.executor.scenario.testdata import TestData, fetch_test_data
+from salvo.executor.scenario.unpack import BundleLimits, Scenario, unpack
 from salvo.executor.settings import ExecutorSettings
-from salvo.executor.testdata import TestData, fetch_test_data
 
 log = logging.getLogger(__name__)
 

@@ -49,10 +49,10 @@ from salvo.executor.pacing import POLL_SECONDS, poll_timeout
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
 from salvo.executor.presence import ArmedFacts, Presence
 from salvo.executor.results import ResultsCollector
+from salvo.executor.scenario.testdata import TestData
 from salvo.executor.settings import ExecutorSettings, Mode
 from salvo.executor.startrule import start_refusal
 from salvo.executor.statefile import StateFile
-from salvo.executor.testdata import TestData
 from salvo.executor.workdir import WorkDir
 
 log = logging.getLogger(__name__)

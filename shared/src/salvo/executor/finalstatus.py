@@ -20,7 +20,7 @@ from pathlib import Path
 
 from salvo.common.summary import Tally
 from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.reportfiles import ReportOutput
+from salvo.executor.scenario.reportfiles import ReportOutput
 
 __all__ = ["PERCENTILES", "write_final_stats"]
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass, replace
 
 from salvo.common.fleetload import LoadMode, Slot, fleet_index
 from salvo.common.protocol import Start
-from salvo.executor.bztconfig import RunPlan, write_fleet_share
-from salvo.executor.dlt import fleet_warning
+from salvo.executor.scenario.bztconfig import RunPlan, write_fleet_share
+from salvo.executor.scenario.dlt import fleet_warning
+from salvo.executor.scenario.testdata import TestData
 from salvo.executor.settings import ExecutorSettings
-from salvo.executor.testdata import TestData
 from salvo.executor.tool.gate import Go, check_go
 
 __all__ = ["FleetPlace", "place_in", "take_place"]

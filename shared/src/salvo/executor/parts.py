@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from salvo.common.transport import Inbound
-from salvo.executor.bztconfig import RunPlan
+from salvo.executor.scenario.bztconfig import RunPlan
 from salvo.executor.tool.gate import Go
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from salvo.common.environment import scenario_environment
 from salvo.common.errors import LoadToolError, LoadToolNotReady
-from salvo.executor.bztconfig import RunPlan
 from salvo.executor.failurehint import first_error
+from salvo.executor.scenario.bztconfig import RunPlan
 from salvo.executor.tool import gate as protocol
 from salvo.executor.tool.locust_recorder import SAMPLES_DIR_ENV
 

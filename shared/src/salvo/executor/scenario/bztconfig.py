@@ -1,7 +1,7 @@
 """The bzt (Taurus) configuration Salvo runs: the user's scenario, checked, plus Salvo's overrides.
 
 `prepare_run` is the executor's one call while arming: it checks the scenario
-(`salvo.executor.checks`, one parse, one resolution), then writes the run's
+(`salvo.executor.scenario.checks`, one parse, one resolution), then writes the run's
 config from that same parse. SALVO_TARGET_HOST becomes the default-address of
 every scenario that names none; a JMeter plan of the user's whose HTTP samplers
 name no host runs as a copy that gives them that address (bzt would not: it
@@ -9,17 +9,17 @@ applies default-address to the plans it builds from `requests:` only).
 
 A run is *gated* when every execution is locust or every one is JMeter:
 each locust script - or the locustfile Salvo writes from a scenario's
-`requests:` (`salvo.executor.requestscript`) - is swapped for a generated
+`requests:` (`salvo.executor.scenario.requestscript`) - is swapped for a generated
 wrapper that loads `salvo.executor.tool.locust_plugin` first; JMeter (its plan the
 user's or bzt's, built from `requests:`) loads Salvo's gate at start-up
-(`salvo.executor.jmeterplan`). bzt is launched while arming and the tools are
+(`salvo.executor.scenario.jmeterplan`). bzt is launched while arming and the tools are
 held at the gate until `start_at`. Any other executor (apiritif, distributed
 locust ...) cannot be held there: bzt is launched at `start_at` and its
 lateness is measured and reported.
 
 Output files of the scenario's own `reporting:` modules are written into the
-run's artifacts folder, and uploaded with it (`salvo.executor.reportfiles`);
-AWS DLT's taskCount is taken out and checked at the start (`salvo.executor.dlt`).
+run's artifacts folder, and uploaded with it (`salvo.executor.scenario.reportfiles`);
+AWS DLT's taskCount is taken out and checked at the start (`salvo.executor.scenario.dlt`).
 """
 
 from __future__ import annotations
@@ -34,17 +34,17 @@ import yaml
 
 from salvo.common.errors import ScenarioError
 from salvo.common.fleetload import Slot
-from salvo.executor.checks import CheckedScenario, check_scenario
-from salvo.executor.dlt import drop_task_counts
-from salvo.executor.executions import Execution, execution_items, scenario_mapping
-from salvo.executor.hosts import apply_target_host, default_address
-from salvo.executor.jmeterplan import JMETER, gate_jmeter_executions, jmeter_overrides, locate_jmeter
-from salvo.executor.jmxhosts import with_host
-from salvo.executor.reportfiles import ReportOutput, redirect_report_outputs
-from salvo.executor.requestscript import locustfile_source
-from salvo.executor.scenario import EntryKind, Scenario
+from salvo.executor.scenario.checks import CheckedScenario, check_scenario
+from salvo.executor.scenario.dlt import drop_task_counts
+from salvo.executor.scenario.executions import Execution, execution_items, scenario_mapping
+from salvo.executor.scenario.hosts import apply_target_host, default_address
+from salvo.executor.scenario.jmeterplan import JMETER, gate_jmeter_executions, jmeter_overrides, locate_jmeter
+from salvo.executor.scenario.jmxhosts import with_host
+from salvo.executor.scenario.reportfiles import ReportOutput, redirect_report_outputs
+from salvo.executor.scenario.requestscript import locustfile_source
+from salvo.executor.scenario.toolcheck import tool_paths
+from salvo.executor.scenario.unpack import EntryKind, Scenario
 from salvo.executor.tool.locust_plugin import wrapper_source
-from salvo.executor.toolcheck import tool_paths
 
 __all__ = ["LoadProfile", "RunPlan", "overrides_config", "prepare_run", "write_fleet_share", "write_plan"]
 

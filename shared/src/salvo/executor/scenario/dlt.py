@@ -8,7 +8,7 @@ the controller finds (SALVO_EXPECTED_EXECUTORS), so `taskCount` is taken out of
 the config bzt runs and checked against the fleet at the start: a different
 fleet size, or fleet mode (which would split DLT's per-task concurrency), is
 logged as a warning naming both numbers. Every other key DLT writes is bzt's
-(docs/dlt.md lists them all); its `reporting:` outputs: `salvo.executor.reportfiles`.
+(docs/dlt.md lists them all); its `reporting:` outputs: `salvo.executor.scenario.reportfiles`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from salvo.common.errors import ScenarioError
 from salvo.common.fleetload import LoadMode
-from salvo.executor.executions import execution_items
+from salvo.executor.scenario.executions import execution_items
 
 __all__ = ["TASK_COUNT", "drop_task_counts", "fleet_warning", "task_counts"]
 

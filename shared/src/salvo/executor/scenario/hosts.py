@@ -7,7 +7,7 @@ none of these never sends a request - locust stops at the start with "You must
 specify the base host" - and a locustfile or JMeter plan generated from
 `requests:` with relative URLs fails every request (JMeter's to `http:/`).
 Both are refused while arming instead. A JMeter plan of the user's own
-(`script:`) is judged sampler by sampler: `salvo.executor.jmxhosts`.
+(`script:`) is judged sampler by sampler: `salvo.executor.scenario.jmxhosts`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from salvo.executor.executions import Execution, scenario_mapping
-from salvo.executor.jmeterplan import JMETER
-from salvo.executor.locustprobe import UserClass
-from salvo.executor.taurus import section
+from salvo.executor.scenario.executions import Execution, scenario_mapping
+from salvo.executor.scenario.jmeterplan import JMETER
+from salvo.executor.scenario.locustprobe import UserClass
+from salvo.executor.scenario.taurus import section
 
 __all__ = ["apply_target_host", "default_address", "host_problem"]
 
@@ -60,7 +60,7 @@ def host_problem(
     if execution.executor not in ("locust", JMETER) or default_address(execution.scenario, target_host):
         return None
     if execution.executor == JMETER and (execution.script is not None or execution.script_url):
-        return None  # the plan's own samplers: salvo.executor.jmxhosts
+        return None  # the plan's own samplers: salvo.executor.scenario.jmxhosts
     if execution.script is not None:
         hostless = [user for user in users if user.http and not user.has_host]
         if not hostless:

@@ -1,6 +1,6 @@
 """Read a Taurus config as bzt reads it: YAML, JSON, several documents merged.
 
-Only reading lives here; what each execution runs is `salvo.executor.executions`.
+Only reading lives here; what each execution runs is `salvo.executor.scenario.executions`.
 Every problem is a ScenarioError with one line naming the file.
 """
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from salvo.common.errors import ScenarioError
-from salvo.executor.taurus import section
+from salvo.executor.scenario.taurus import section
 
 __all__ = [
     "BZT_DEFAULT_EXECUTOR",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from salvo.common.errors import ScenarioError
-from salvo.executor.taurus import section
+from salvo.executor.scenario.taurus import section
 
 __all__ = ["TOOLS", "check_executors_installed", "tool_paths"]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from salvo.common.errors import ScenarioError
-from salvo.executor.executions import Execution
+from salvo.executor.scenario.executions import Execution
 
 __all__ = [
     "GATE_SCRIPT",

@@ -1,8 +1,8 @@
 """From a fetched S3 object to a scenario: its folder, its entry and the entry's kind.
 
 `unpack` places the object in the work folder (bundles through
-`salvo.executor.bundle`) and finds its entry. What is checked before the start
-is `salvo.executor.checks`; the run's bzt config, `salvo.executor.bztconfig`.
+`salvo.executor.scenario.bundle`) and finds its entry. What is checked before the start
+is `salvo.executor.scenario.checks`; the run's bzt config, `salvo.executor.scenario.bztconfig`.
 Every problem is a ScenarioError (exit 3) with one line naming the object.
 """
 
@@ -15,8 +15,8 @@ from enum import Enum
 from pathlib import Path
 
 from salvo.common.errors import ScenarioError
-from salvo.executor.bundle import BundleLimits, safe_extract
-from salvo.executor.taurus import TAURUS_KEYS, parse_documents
+from salvo.executor.scenario.bundle import BundleLimits, safe_extract
+from salvo.executor.scenario.taurus import TAURUS_KEYS, parse_documents
 
 __all__ = ["BundleLimits", "EntryKind", "Scenario", "safe_extract", "unpack"]
 

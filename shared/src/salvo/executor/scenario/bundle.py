@@ -1,7 +1,7 @@
 """Safe extraction of scenario bundles (.zip).
 
 The entry count is checked from the zip's end records before zipfile reads its
-index (`salvo.executor.zipindex`). Every member is checked before anything is
+index (`salvo.executor.scenario.zipindex`). Every member is checked before anything is
 written. Refused, with the member named: absolute paths and `..` traversal,
 links of any kind (a zip symlink could point anywhere, so none are kept),
 encrypted members, duplicate names, a file where a folder is needed, more
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from salvo.common.errors import ScenarioError
-from salvo.executor.zipindex import check_entry_count
+from salvo.executor.scenario.zipindex import check_entry_count
 
 CHUNK = 1 << 16
 # What zipfile raises on a damaged or unsupported member while reading it.

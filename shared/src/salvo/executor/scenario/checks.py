@@ -1,14 +1,14 @@
 """Everything that can be known about a scenario before the start, from one parse of its config.
 
 `check_scenario` reads the entry once (a bare locustfile gets the config Salvo
-runs it with), resolves every execution once (`salvo.executor.executions`),
+runs it with), resolves every execution once (`salvo.executor.scenario.executions`),
 and checks: each bzt executor's tool is installed, each locust scenario has a
 script or requests (in a form Salvo's locustfile writer runs), each locust
 script exists, imports and defines users, each JMeter plan exists and parses
-(`salvo.executor.jmxhosts`), and - given SALVO_TARGET_HOST - that every locust
+(`salvo.executor.scenario.jmxhosts`), and - given SALVO_TARGET_HOST - that every locust
 and JMeter execution has a host to send load to. It also reads the files the
-config's reporting modules write (`salvo.executor.reportfiles`) and AWS DLT's
-taskCount (`salvo.executor.dlt`). The result is what the run plan is written
+config's reporting modules write (`salvo.executor.scenario.reportfiles`) and AWS DLT's
+taskCount (`salvo.executor.scenario.dlt`). The result is what the run plan is written
 from, so what is checked is what runs. Every problem is a ScenarioError (exit 3)
 with one line naming the entry and the culprit.
 """
@@ -20,17 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from salvo.common.errors import ScenarioError
-from salvo.executor.dlt import task_counts
-from salvo.executor.executions import Execution, resolve_executions
-from salvo.executor.hosts import default_address, host_problem
-from salvo.executor.jmeterplan import JMETER
-from salvo.executor.jmxhosts import JmxPlan, hostless_message, parse_plan
-from salvo.executor.locustprobe import UserClass, probe_locustfile
-from salvo.executor.reportfiles import ReportOutput, parse_report_outputs
-from salvo.executor.requestscript import GeneratedRequest, parse_requests
-from salvo.executor.scenario import EntryKind, Scenario
-from salvo.executor.taurus import load_taurus_config
-from salvo.executor.toolcheck import check_executors_installed, tool_paths
+from salvo.executor.scenario.dlt import task_counts
+from salvo.executor.scenario.executions import Execution, resolve_executions
+from salvo.executor.scenario.hosts import default_address, host_problem
+from salvo.executor.scenario.jmeterplan import JMETER
+from salvo.executor.scenario.jmxhosts import JmxPlan, hostless_message, parse_plan
+from salvo.executor.scenario.locustprobe import UserClass, probe_locustfile
+from salvo.executor.scenario.reportfiles import ReportOutput, parse_report_outputs
+from salvo.executor.scenario.requestscript import GeneratedRequest, parse_requests
+from salvo.executor.scenario.taurus import load_taurus_config
+from salvo.executor.scenario.toolcheck import check_executors_installed, tool_paths
+from salvo.executor.scenario.unpack import EntryKind, Scenario
 
 __all__ = ["BARE_SCENARIO", "CheckedScenario", "check_scenario", "scenario_config"]
 
@@ -90,7 +90,7 @@ def check_scenario(
         locust = [e for e in checked.executions if e.executor == "locust"]
         for execution in locust:
             _check_locust_scenario(execution)
-            if execution.script is None:  # Salvo writes its locustfile: salvo.executor.requestscript
+            if execution.script is None:  # Salvo writes its locustfile: salvo.executor.scenario.requestscript
                 checked.requests[execution.number] = parse_requests(execution.scenario, execution.describe())
         try:
             check_executors_installed([e.executor for e in checked.executions], tool_paths(config))
