@@ -32,7 +32,7 @@ from salvo.common.protocol import (
     decode_status,
     encode,
 )
-from salvo.executor.aggregate import SummaryBuilder
+from salvo.executor.results.aggregate import SummaryBuilder
 from salvo.executor.tool.samples import Sample
 from tests.support.fakes import FakeClock, FakeStore
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from salvo.common.histogram import LatencyHistogram
-from salvo.executor.aggregate import SummaryBuilder
+from salvo.executor.results.aggregate import SummaryBuilder
 from salvo.executor.tool.samples import SampleKind, SampleTail, SampleWriter, read_samples
 
 JTL = (

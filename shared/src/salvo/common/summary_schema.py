@@ -3,7 +3,7 @@
 A summary.json comes from an executor the controller does not control: it is
 parsed here, in one pass, before anything merges it. Types are strict (no "3"
 for 3), counts are non-negative and agree with each other as the builder
-(salvo.executor.aggregate.SummaryBuilder) makes them agree, histograms are
+(salvo.executor.results.aggregate.SummaryBuilder) makes them agree, histograms are
 decoded in full, the series lies inside the run's window, and every collection
 and string has a cap. Anything else raises RejectedSummary with a one-line
 reason naming the field (`labels: expected an object`).

@@ -40,15 +40,14 @@ from salvo.common.protocol import (
 from salvo.common.s3 import S3Store
 from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.transport import Inbound, Link
-from salvo.executor import results
 from salvo.executor.arming import PreparedRun, ScenarioPreparer
 from salvo.executor.dismissal import Dismissed, leave
-from salvo.executor.finalstatus import write_final_stats
 from salvo.executor.fleetplace import FleetPlace, take_place
 from salvo.executor.pacing import POLL_SECONDS, poll_timeout
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
 from salvo.executor.presence import ArmedFacts, Presence
-from salvo.executor.results import ResultsCollector
+from salvo.executor.results.collector import ResultsCollector, publish
+from salvo.executor.results.finalstatus import write_final_stats
 from salvo.executor.scenario.testdata import TestData
 from salvo.executor.settings import ExecutorSettings, Mode
 from salvo.executor.startrule import start_refusal
@@ -452,7 +451,7 @@ class Executor:
             ):
                 log.info("%s written from this run's %d requests", path.name, self._collector.run.totals.requests)
         destination = executor_location(self.settings.results_uri, start.run_id, self.id)
-        results.publish(self.store, destination, prepared.artifacts_dir, summary)
+        publish(self.store, destination, prepared.artifacts_dir, summary)
 
     # --- shared message handling -------------------------------------------------------
 

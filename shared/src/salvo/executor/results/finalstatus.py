@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from salvo.common.summary import Tally
-from salvo.executor.aggregate import SummaryBuilder
+from salvo.executor.results.aggregate import SummaryBuilder
 from salvo.executor.scenario.reportfiles import ReportOutput
 
 __all__ = ["PERCENTILES", "write_final_stats"]

@@ -20,10 +20,10 @@ from salvo.common.layout import SUMMARY
 from salvo.common.protocol import MAX_LIVE_LABELS, LabelInterval
 from salvo.common.s3 import S3Location, S3Store
 from salvo.common.summary_schema import RejectedSummary, parse_summary
-from salvo.executor.aggregate import IntervalAccumulator, SummaryBuilder
+from salvo.executor.results.aggregate import IntervalAccumulator, SummaryBuilder
+from salvo.executor.results.toolversions import load_tool_versions
 from salvo.executor.tool.samples import SampleTail
 from salvo.executor.tool.statsfile import STATS_GLOB, read_lines
-from salvo.executor.toolversions import load_tool_versions
 
 log = logging.getLogger(__name__)
 
