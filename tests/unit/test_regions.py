@@ -20,7 +20,13 @@ from salvo.common.states import ExecutorState
 from salvo.controller.metrics import LiveMetrics
 from salvo.controller.settings import ControllerSettings
 from salvo.controller.sharing import RegionsRefused, fleet_regions
-from salvo.executor.identity import ECS_METADATA_ENV, ecs_task_metadata, executor_id, executor_region, region_of_task
+from salvo.executor.presence.identity import (
+    ECS_METADATA_ENV,
+    ecs_task_metadata,
+    executor_id,
+    executor_region,
+    region_of_task,
+)
 from tests.unit.test_metrics import samples, stats
 
 WEIGHTS = {"us-east-1": 60, "eu-west-1": 40}

@@ -41,8 +41,8 @@ def cmd_executor(_: argparse.Namespace) -> int:
     from salvo.common.transport import announce_key_mode
     from salvo.executor.arming import ScenarioPreparer
     from salvo.executor.executor import Executor
-    from salvo.executor.identity import ecs_task_metadata, executor_id, executor_region
-    from salvo.executor.link import ExecutorSockets, check_can_listen
+    from salvo.executor.presence.identity import ecs_task_metadata, executor_id, executor_region
+    from salvo.executor.presence.link import ExecutorSockets, check_can_listen
     from salvo.executor.runner import BztRunner
     from salvo.executor.workdir import WorkDir
 
@@ -269,7 +269,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 def cmd_health(_: argparse.Namespace) -> int:
     """The health check with the settings checked first (the probes run `salvo-health`, which is lighter)."""
-    from salvo.executor import health
+    from salvo.executor.presence import health
 
     settings = load(CommonSettings)
     healthy, reason = health.check(settings.work_dir)

@@ -162,7 +162,7 @@ class Summary(_Part):
     run_id: WireId
     executor_id: WireId
     version: Short | None = None
-    region: Region | None = None  # where the executor ran (salvo.executor.identity), when it knew
+    region: Region | None = None  # where the executor ran (salvo.executor.presence.identity), when it knew
     tools: Annotated[dict[Short, Short | None], Field(max_length=MAX_TOOLS)] = Field(default_factory=dict)
     scenario: Scenario | None = None
     gated: Annotated[bool, Field(strict=True)] | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from salvo.common.errors import ExitCode
-from salvo.executor.presence import Presence
+from salvo.executor.presence.presence import Presence
 
 log = logging.getLogger("salvo.executor.executor")
 

@@ -45,13 +45,13 @@ from salvo.executor.dismissal import Dismissed, leave
 from salvo.executor.fleetplace import FleetPlace, take_place
 from salvo.executor.pacing import POLL_SECONDS, poll_timeout
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
-from salvo.executor.presence import ArmedFacts, Presence
+from salvo.executor.presence.presence import ArmedFacts, Presence
+from salvo.executor.presence.statefile import StateFile
 from salvo.executor.results.collector import ResultsCollector, publish
 from salvo.executor.results.finalstatus import write_final_stats
 from salvo.executor.scenario.testdata import TestData
 from salvo.executor.settings import ExecutorSettings, Mode
 from salvo.executor.startrule import start_refusal
-from salvo.executor.statefile import StateFile
 from salvo.executor.workdir import WorkDir
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class Executor:
     ):
         self.settings = settings
         self.id = executor_id
-        self.region = region  # salvo.executor.identity.executor_region: in every Status and the summary
+        self.region = region  # salvo.executor.presence.identity.executor_region: in every Status and the summary
         self.preparer = preparer
         self.runner_factory = runner_factory
         self.link_factory = link_factory

@@ -14,10 +14,10 @@ import shutil
 from pathlib import Path
 
 from salvo.common.errors import ConfigError
+from salvo.executor.presence.statefile import STATE_NAME
 
 LOCK_NAME = "executor.lock"
 RUNS = "runs"
-STATE_NAME = "state.json"
 
 
 class WorkDirInUse(ConfigError):

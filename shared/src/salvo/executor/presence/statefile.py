@@ -10,6 +10,8 @@ from pathlib import Path
 
 from salvo.common.states import ExecutorState
 
+STATE_NAME = "state.json"  # in the executor's work folder: where the executor writes it and salvo-health reads it
+
 
 class StateFile:
     def __init__(self, path: Path):

@@ -9,7 +9,7 @@ from salvo import __version__
 from salvo.common.clock import Clock
 from salvo.common.protocol import ExecutorState, Status
 from salvo.executor.parts import ExecutorLink
-from salvo.executor.statefile import StateFile
+from salvo.executor.presence.statefile import StateFile
 
 log = logging.getLogger(__name__)
 

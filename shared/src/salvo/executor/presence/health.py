@@ -13,8 +13,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from salvo.executor.statefile import StateFile
-from salvo.executor.workdir import STATE_NAME
+from salvo.executor.presence.statefile import STATE_NAME, StateFile
 
 WORK_DIR_ENV = "SALVO_WORK_DIR"
 
