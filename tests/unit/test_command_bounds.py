@@ -13,8 +13,8 @@ from salvo.common.identifiers import IDENTIFIER_RULE, check_identifier
 from salvo.common.protocol import ExecutorState, Start, decode_command, decode_status, encode
 from salvo.common.settings import load
 from salvo.controller.controller import new_run_id
-from salvo.executor.fleetplace import place_in
 from salvo.executor.presence.identity import _sanitise
+from salvo.executor.run.fleetplace import place_in
 from salvo.executor.settings import ExecutorSettings
 from salvo.executor.startrule import start_refusal
 from salvo.executor.tool.gate import check_go

@@ -14,9 +14,9 @@ from salvo.common.errors import ExitCode, ScenarioError
 from salvo.common.fleetload import LoadMode
 from salvo.common.protocol import Start
 from salvo.common.settings import load
-from salvo.executor.fleetplace import take_place
 from salvo.executor.results.aggregate import SummaryBuilder
 from salvo.executor.results.finalstatus import write_final_stats
+from salvo.executor.run.fleetplace import take_place
 from salvo.executor.scenario.bztconfig import RunPlan
 from salvo.executor.scenario.dlt import drop_task_counts, fleet_warning, task_counts
 from salvo.executor.scenario.locustprobe import probe_locustfile

@@ -387,7 +387,7 @@ def test_a_load_shape_is_split_by_region_then_by_executor():
 
 def test_the_executor_tells_its_load_tool_its_weighted_slot():
     from salvo.common.settings import load as load_settings
-    from salvo.executor.fleetplace import place_in
+    from salvo.executor.run.fleetplace import place_in
     from salvo.executor.settings import ExecutorSettings
 
     executor_settings = load_settings(

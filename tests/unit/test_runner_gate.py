@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-from salvo.executor.runner import BztRunner, RunnerState, _Gate
+from salvo.executor.run.runner import BztRunner, RunnerState, _Gate
 from salvo.executor.scenario.bztconfig import RunPlan
 from salvo.executor.tool import gate
 

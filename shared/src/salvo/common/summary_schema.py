@@ -143,7 +143,7 @@ class Scenario(_Part):
 
 
 class Share(_Part):
-    """The executor's part of the fleet's load (salvo.executor.fleetplace)."""
+    """The executor's part of the fleet's load (salvo.executor.run.fleetplace)."""
 
     index: Count | None = None
     size: Count | None = None

@@ -11,7 +11,7 @@ import logging
 from salvo.common.errors import ExitCode
 from salvo.executor.presence.presence import Presence
 
-log = logging.getLogger("salvo.executor.executor")
+log = logging.getLogger("salvo.executor.run.executor")
 
 
 class Dismissed(Exception):

@@ -18,7 +18,7 @@ class ExecutorLink(Protocol):
 
 
 class Runner(Protocol):
-    """The load tool for one run (salvo.executor.runner.BztRunner in production)."""
+    """The load tool for one run (salvo.executor.run.runner.BztRunner in production)."""
 
     plan: RunPlan
     launched_at: float | None

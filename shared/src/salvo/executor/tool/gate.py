@@ -76,7 +76,7 @@ def decode_ready(line: str) -> int:
 
 @dataclass(frozen=True)
 class Go:
-    """What a gated load tool is told at the start (the fields of salvo.executor.fleetplace.FleetPlace)."""
+    """What a gated load tool is told at the start (the fields of salvo.executor.run.fleetplace.FleetPlace)."""
 
     start_at: float
     index: int = 0

@@ -40,19 +40,19 @@ from salvo.common.protocol import (
 from salvo.common.s3 import S3Store
 from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.transport import Inbound, Link
-from salvo.executor.arming import PreparedRun, ScenarioPreparer
 from salvo.executor.dismissal import Dismissed, leave
-from salvo.executor.fleetplace import FleetPlace, take_place
-from salvo.executor.pacing import POLL_SECONDS, poll_timeout
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
 from salvo.executor.presence.presence import ArmedFacts, Presence
 from salvo.executor.presence.statefile import StateFile
 from salvo.executor.results.collector import ResultsCollector, publish
 from salvo.executor.results.finalstatus import write_final_stats
+from salvo.executor.run.arming import PreparedRun, ScenarioPreparer
+from salvo.executor.run.fleetplace import FleetPlace, take_place
+from salvo.executor.run.pacing import POLL_SECONDS, poll_timeout
+from salvo.executor.run.workdir import WorkDir
 from salvo.executor.scenario.testdata import TestData
 from salvo.executor.settings import ExecutorSettings, Mode
 from salvo.executor.startrule import start_refusal
-from salvo.executor.workdir import WorkDir
 
 log = logging.getLogger(__name__)
 

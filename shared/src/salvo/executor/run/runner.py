@@ -26,7 +26,7 @@ from pathlib import Path
 
 from salvo.common.environment import scenario_environment
 from salvo.common.errors import LoadToolError, LoadToolNotReady
-from salvo.executor.failurehint import first_error
+from salvo.executor.run.failurehint import first_error
 from salvo.executor.scenario.bztconfig import RunPlan
 from salvo.executor.tool import gate as protocol
 from salvo.executor.tool.locust_recorder import SAMPLES_DIR_ENV
@@ -283,7 +283,7 @@ class BztRunner:
                 gate.conn.close()
 
     def failure_hint(self) -> str:
-        """The tool's own first meaningful error line, for a one-line error (see salvo.executor.failurehint)."""
+        """The tool's own first meaningful error line, for a one-line error (see salvo.executor.run.failurehint)."""
         if self.died:
             return (
                 f"load tool process {', '.join(map(str, self.died))} ended without finishing its run "
