@@ -53,10 +53,3 @@ def test_sides_and_floor_hold_every_module_but_the_cli_and_operator_verbs():
 def test_the_scenario_helper_stands_on_the_common_floor_alone():
     # `salvo.fleet` is imported inside the load tool's process: nothing of either side may come with it
     assert salvo_imports(PACKAGE / "fleet.py") == {"common"}
-
-
-def test_no_module_is_a_grab_bag():
-    long = [
-        f"{p.relative_to(PACKAGE)}: {n}" for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 500
-    ]
-    assert not long, long

@@ -14,9 +14,9 @@ from salvo.common.protocol import ExecutorState, Start, decode_command, decode_s
 from salvo.common.settings import load
 from salvo.controller.controller import new_run_id
 from salvo.executor.presence.identity import _sanitise
+from salvo.executor.run.executor import start_refusal
 from salvo.executor.run.fleetplace import place_in
 from salvo.executor.settings import ExecutorSettings
-from salvo.executor.startrule import start_refusal
 from salvo.executor.tool.gate import check_go
 from tests.support.hostile import encoded, garbage_frames, hostile_others, hostile_starts, valid_starts
 

@@ -40,7 +40,6 @@ from salvo.common.protocol import (
 from salvo.common.s3 import S3Store
 from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.transport import Inbound, Link
-from salvo.executor.dismissal import Dismissed, leave
 from salvo.executor.parts import ExecutorLink, Runner, RunnerFactory
 from salvo.executor.presence.presence import ArmedFacts, Presence
 from salvo.executor.presence.statefile import StateFile
@@ -52,7 +51,6 @@ from salvo.executor.run.pacing import POLL_SECONDS, poll_timeout
 from salvo.executor.run.workdir import WorkDir
 from salvo.executor.scenario.testdata import TestData
 from salvo.executor.settings import ExecutorSettings, Mode
-from salvo.executor.startrule import start_refusal
 
 log = logging.getLogger(__name__)
 
@@ -495,3 +493,49 @@ class Executor:
             log.info("dismiss received while %s: %s", self.state.value, message.reason)
         else:
             log.debug("ignoring %s on the %s link", type(message).__name__, inbound.link.value)
+
+
+class Dismissed(Exception):
+    """The controller dismissed the fleet while this executor waited for a start: exit 0."""
+
+
+def leave(presence: Presence, why: str) -> int:
+    """SALVO_DISMISS_FLEET, the executor's side: a Dismiss from the controller ends service mode.
+
+    The executor exits 0 instead of re-arming, after a last Status with `leaving` set: the
+    controller waits for that word, so when it ends no executor still needs S3 or the target."""
+    log.info("%s", why)
+    presence.push(presence.status().model_copy(update={"leaving": True}))
+    return int(ExitCode.OK)
+
+
+def start_refusal(
+    start: Start,
+    executor_id: str,
+    seen_runs: set[str],
+    state: ExecutorState,
+    now: float,
+    tolerance: float,
+    max_delay: float,
+) -> str:
+    """Why this start must be ignored ("" to obey it): an executor obeys one start for its fleet, for a run it
+    has not started, on time, while armed. A late start would be out of step with the fleet; one far ahead
+    would hold the executor (and its load tool at the gate) for longer than anyone planned.
+
+    Every field of `start` was bounded when it was decoded (salvo.common.protocol); this is what needs
+    this executor's own facts: its id, its past runs, its state and its clock."""
+    if executor_id not in start.fleet:
+        return f"this executor ({executor_id}) is not in the run's fleet"
+    if start.run_id in seen_runs:
+        return "duplicate start for a run already started"
+    if state is not ExecutorState.ARMED:
+        return f"not armed (state {state.value})"
+    late = now - start.start_at
+    if late > tolerance:
+        return (
+            f"start_at passed {late * 1000:.0f} ms ago (tolerance "
+            f"{tolerance * 1000:.0f} ms): starting now would be out of sync"
+        )
+    if -late > max_delay:
+        return f"start_at is {-late:.0f} s ahead, more than SALVO_MAX_START_DELAY={max_delay:g}s allows"
+    return ""
