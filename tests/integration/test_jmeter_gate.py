@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from salvo.executor import gate
+from salvo.executor.tool import gate
 
 pytestmark = pytest.mark.integration
 

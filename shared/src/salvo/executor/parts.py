@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from salvo.common.transport import Inbound
-from salvo.executor.bztconfig import RunPlan
-from salvo.executor.gate import Go
+from salvo.executor.scenario.bztconfig import RunPlan
+from salvo.executor.tool.gate import Go
 
 
 class ExecutorLink(Protocol):
@@ -18,7 +18,7 @@ class ExecutorLink(Protocol):
 
 
 class Runner(Protocol):
-    """The load tool for one run (salvo.executor.runner.BztRunner in production)."""
+    """The load tool for one run (salvo.executor.run.runner.BztRunner in production)."""
 
     plan: RunPlan
     launched_at: float | None
