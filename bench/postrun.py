@@ -14,10 +14,10 @@ from pathlib import Path
 
 from salvo.common.clock import SystemClock
 from salvo.common.s3 import S3Location, S3Store
-from salvo.executor import results
-from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.samples import SampleWriter, read_samples
-from salvo.executor.statsfile import SecondOfLabel, stats_path
+from salvo.executor.results.aggregate import SummaryBuilder
+from salvo.executor.results.collector import ResultsCollector, publish
+from salvo.executor.tool.samples import SampleWriter, read_samples
+from salvo.executor.tool.statsfile import SecondOfLabel, stats_path
 
 RATE, LABELS = 10_000, 5
 
@@ -43,7 +43,7 @@ def stats_lines(seconds: int, rnd: random.Random) -> list[str]:
 def salvo(requests: int, store: S3Store, destination: S3Location) -> float:
     artifacts = Path(tempfile.mkdtemp(prefix="salvo-postrun-"))
     lines = stats_lines(requests // RATE, random.Random(3))
-    collector = results.ResultsCollector(artifacts, SystemClock(), gated=True)
+    collector = ResultsCollector(artifacts, SystemClock(), gated=True)
     with open(stats_path(artifacts, 1), "w") as out:
         out.write("\n".join(lines[: -2 * LABELS]) + "\n")
     collector.drain_interval()  # what the executor read while the load ran
@@ -51,7 +51,7 @@ def salvo(requests: int, store: S3Store, destination: S3Location) -> float:
         out.write("\n".join(lines[-2 * LABELS :]) + "\n")
     began = time.perf_counter()  # the load has ended
     summary = collector.summary(meta={"run_id": "bench", "executor_id": "e"}, timings={})
-    results.publish(store, destination, artifacts, summary)
+    publish(store, destination, artifacts, summary)
     assert summary["totals"]["requests"] == requests - requests % RATE
     return time.perf_counter() - began
 

@@ -70,12 +70,12 @@ def test_keygen_prints_a_fresh_block_per_role():
 
 def test_the_light_health_check_agrees_and_imports_no_settings_model(tmp_path):
     from salvo.common.states import ExecutorState
-    from salvo.executor.statefile import StateFile
+    from salvo.executor.presence.statefile import StateFile
 
     probe = [
         sys.executable,
         "-c",
-        "import sys, salvo.executor.health as h; code = h.main(); "
+        "import sys, salvo.executor.presence.health as h; code = h.main(); "
         "print(sorted(m for m in ('pydantic', 'zmq', 'boto3') if m in sys.modules)); sys.exit(code)",
     ]
     env = {**os.environ, "SALVO_WORK_DIR": str(tmp_path)}

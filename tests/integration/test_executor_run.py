@@ -171,7 +171,7 @@ def test_run_through_s3_failing_30_percent_of_requests(tmp_path, aws_env, s3_buc
         )
         assert health.returncode == 0 and "armed" in health.stdout
         probe = subprocess.run(
-            [sys.executable, "-m", "salvo.executor.health"],
+            [sys.executable, "-m", "salvo.executor.presence.health"],
             env=executor.env,
             capture_output=True,
             text=True,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from salvo.common.fleetload import LoadMode
-from salvo.executor import gate
+from salvo.executor.tool import gate
 
 pytestmark = pytest.mark.integration
 

@@ -20,10 +20,6 @@ pytestmark = pytest.mark.integration
 
 JMETER_HOME = Path(os.environ.get("SALVO_TEST_JMETER_HOME", "/opt/salvo-jmeter"))
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "jmeter"
-# JMeter interrupts the samplers still in flight when its duration ends ("Socket closed"): now and then one request
-# fails that way, whatever the target does. These tests are about starting and counting, so they hold runs to
-# error_rate<1% rather than to the default criterion (no failed request); the counts stay exact either way.
-JMETER_CRITERIA = {"SALVO_CRITERIA": "error_rate<1%"}
 
 
 @pytest.fixture
@@ -72,7 +68,7 @@ def test_jmeter_fleet_starts_together_and_is_counted_exactly(cluster, s3_client,
     executors = [cluster.executor(n, "scenarios/dlt.zip", executor_id=f"jm-{n}", **jmeter_env()) for n in (13, 14, 15)]
     for executor in executors:
         executor.wait_state("armed", timeout=120)
-    controller = cluster.controller("jmeter-fleet", expected=3, SALVO_LOAD_MODE="fleet", **JMETER_CRITERIA)
+    controller = cluster.controller("jmeter-fleet", expected=3, SALVO_LOAD_MODE="fleet")
     assert controller.wait() == 0, controller.log()[-4000:]
     report = controller.report()
     seen = target.stats()
@@ -103,7 +99,6 @@ def test_jmeter_runs_the_users_its_region_gives_it(cluster, s3_client, s3_bucket
         expected=3,
         SALVO_FLEET_USERS=10,
         SALVO_REGION_WEIGHTS="us-east-1:60,eu-west-1:40",
-        **JMETER_CRITERIA,
     )
     assert controller.wait() == 0, controller.log()[-4000:]
     report = controller.report()
@@ -150,7 +145,7 @@ def test_a_hostless_plan_sends_every_request_to_the_target_host(cluster, s3_clie
     executors = [cluster.executor(n, "scenarios/hostless.zip", executor_id=f"jh-{n}", **jmeter_env()) for n in (17, 18)]
     for executor in executors:  # the cluster gives them SALVO_TARGET_HOST=target.url
         executor.wait_state("armed", timeout=120)
-    controller = cluster.controller("jmeter-hostless", expected=2, SALVO_LOAD_MODE="fleet", **JMETER_CRITERIA)
+    controller = cluster.controller("jmeter-hostless", expected=2, SALVO_LOAD_MODE="fleet")
     assert controller.wait() == 0, controller.log()[-4000:]
     report = controller.report()
     seen = target.stats()
@@ -199,7 +194,7 @@ def test_two_jmeter_executors_with_shifted_clocks_start_together(cluster, s3_cli
     ]
     for executor in executors:
         executor.wait_state("armed", timeout=120)
-    controller = cluster.controller("jmeter-clocks", expected=2, **JMETER_CRITERIA)
+    controller = cluster.controller("jmeter-clocks", expected=2)
     assert controller.wait() == 0, controller.log()[-4000:]
     report = controller.report()
     for executor_id, shift in shifts.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -173,9 +174,9 @@ def test_sigterm_mid_run_stops_the_fleet_reports_and_stops_every_task(tmp_path, 
         log = []
         for line in controller.stderr:
             log.append(line)
-            if "start published" in line:
+            if started := re.search(r"start published: .* start_at in (\d+) ms", line):
                 break
-        time.sleep(1)
+        time.sleep(int(started.group(1)) / 1000 + 0.5)  # until start_at has passed: the run is under way
         controller.send_signal(signal.SIGTERM)
         log.extend(controller.stderr)
         assert controller.wait(120) == 143, "".join(log)[-4000:]
@@ -212,9 +213,8 @@ def test_sigterm_during_discovery_stops_every_task_started_and_exits_143(tmp_pat
     log = []
     for line in controller.stderr:
         log.append(line)
-        if "looking for executors" in line:
+        if "stubbed ECS answered DescribeTasks" in line:  # discovering: the tasks' addresses are known
             break
-    time.sleep(1)
     controller.send_signal(signal.SIGTERM)
     log.extend(controller.stderr)
     text = "".join(log)

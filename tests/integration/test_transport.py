@@ -18,7 +18,7 @@ from salvo.common.keys import (
 from salvo.common.protocol import ExecutorState, Hello, Start, Status
 from salvo.common.transport import Link
 from salvo.controller.link import ControllerLink
-from salvo.executor.link import ExecutorSockets
+from salvo.executor.presence.link import ExecutorSockets
 from tests.support.executors import free_port
 from tests.support.keys import controller_keys, executor_keys
 

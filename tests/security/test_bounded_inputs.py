@@ -19,8 +19,8 @@ import pytest
 from salvo.common.bounded import SizeLimit
 from salvo.common.errors import ObjectTooLarge
 from salvo.common.s3 import S3Location, S3Store
-from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.samples import Sample
+from salvo.executor.results.aggregate import SummaryBuilder
+from salvo.executor.tool.samples import Sample
 from tests.support.cluster import base_environment
 from tests.support.executors import REPO, free_port
 from tests.support.faultproxy import FaultProxy

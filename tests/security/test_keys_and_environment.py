@@ -345,8 +345,9 @@ def test_a_peer_holding_all_an_executor_holds_cannot_command_another(armed_with_
         attacker = ControllerLink(keys, command_port=executor.command_port, status_port=executor.status_port)
         try:
             assert attacker.handshake(executor.host, timeout=1.5) is None, name  # not even a Status
+            start_at = time.time() + 0.3
             message = {
-                "start": Start(run_id=f"hijack-{name}", fleet=[executor.executor_id], start_at=time.time() + 0.3),
+                "start": Start(run_id=f"hijack-{name}", fleet=[executor.executor_id], start_at=start_at),
                 "stop": Stop(reason="hijack"),
                 "dismiss": Dismiss(reason="hijack"),
             }[command]
@@ -357,7 +358,7 @@ def test_a_peer_holding_all_an_executor_holds_cannot_command_another(armed_with_
         finally:
             attacker.close()
     executor.wait_log("authentication failed", timeout=10)
-    time.sleep(0.5)  # a Start the executor had obeyed would have fired by now
+    time.sleep(max(0.0, start_at + 0.2 - time.time()))  # past the last start_at sent: an obeyed Start has fired
     assert executor.state() == "armed" and target.stats()["total"] == 0
     assert "hijack" not in executor.log()
     # the real controller still commands it

@@ -30,8 +30,8 @@ from salvo.controller.report_data import series_points
 from salvo.controller.rereport import rereport
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
 from salvo.controller.verdict import judge
-from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.samples import Sample, SampleKind
+from salvo.executor.results.aggregate import SummaryBuilder
+from salvo.executor.tool.samples import Sample, SampleKind
 from tests.support.fake_fleet import FakeMember
 from tests.support.fakes import FakeClock, FakeStore
 from tests.unit.test_controller import make

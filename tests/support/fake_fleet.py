@@ -33,8 +33,8 @@ from salvo.common.protocol import (
     encode,
 )
 from salvo.common.s3location import S3Location
-from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.samples import Sample
+from salvo.executor.results.aggregate import SummaryBuilder
+from salvo.executor.tool.samples import Sample
 from tests.support.fakes import FakeClock, FakeStore
 
 SHA = "a" * 64
@@ -201,7 +201,7 @@ class FakeMember:
         store.upload_bytes(data, summary_location(results, self.start.run_id, self.executor_id))
 
     def _share(self) -> dict:
-        """What a real executor reports of its share (salvo.executor.fleetplace), from the same functions."""
+        """What a real executor reports of its share (salvo.executor.run.fleetplace), from the same functions."""
         index, size, load = fleet_index(self.start.fleet, self.executor_id), len(self.start.fleet), self.start.load
         slot = self.start.slot(self.executor_id)
         users = slot.count(load.users) if load.users is not None else None

@@ -14,10 +14,10 @@ from salvo.common.bounded import SizeLimit
 from salvo.common.errors import LoadToolNotReady, ObjectTooLarge, ScenarioFetchError, UploadError
 from salvo.common.s3 import S3Location, S3ReadError
 from salvo.common.transport import Inbound, Link
-from salvo.executor.arming import PreparedRun, ScenarioPreparer
-from salvo.executor.bztconfig import RunPlan
-from salvo.executor.scenario import EntryKind, Scenario
-from salvo.executor.statsfile import SecondOfLabel, stats_path
+from salvo.executor.run.arming import PreparedRun, ScenarioPreparer
+from salvo.executor.scenario.bztconfig import RunPlan
+from salvo.executor.scenario.unpack import EntryKind, Scenario
+from salvo.executor.tool.statsfile import SecondOfLabel, stats_path
 
 EPOCH = 1_800_000_000.0
 

@@ -21,8 +21,8 @@ from salvo.controller.regression import parse as parse_regression
 from salvo.controller.report import Report
 from salvo.controller.settings import LostExecutorPolicy
 from salvo.controller.verdict import judge
-from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.samples import Sample, SampleKind
+from salvo.executor.results.aggregate import SummaryBuilder
+from salvo.executor.tool.samples import Sample, SampleKind
 
 START_AT = 1_800_000_000.0
 RUN_ID = "checkout-2026-11-28"

@@ -287,8 +287,8 @@ class SimFleet:
     def _put_summary(self, sim: Sim, ended: float) -> None:
         from salvo.common.layout import summary_location
         from salvo.common.s3location import S3Location
-        from salvo.executor.aggregate import SummaryBuilder
-        from salvo.executor.samples import Sample
+        from salvo.executor.results.aggregate import SummaryBuilder
+        from salvo.executor.tool.samples import Sample
 
         started = sim.start.start_at
         builder = SummaryBuilder()

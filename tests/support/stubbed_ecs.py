@@ -11,6 +11,8 @@ As a process, it runs `salvo controller` with the launcher's ECS client replaced
 
     python -m tests.support.stubbed_ecs PLAN.json RECORD.json
 
+and says `stubbed ECS answered <Operation>` on stderr after each call.
+
 PLAN.json is a list of {"operation", "response"} or {"operation", "error": {"code", "message"}};
 RECORD.json receives [{"operation", "params"}] of the calls made, when the controller ends.
 """
@@ -136,6 +138,10 @@ def main(argv: list[str]) -> int:
     plan_path, record_path = argv
     with open(plan_path) as source:
         ecs = StubbedEcs(json.load(source))
+    # each call answered, as a line on stderr: tests act on it (a SIGTERM once the tasks were described)
+    ecs.client.meta.events.register(
+        "after-call.ecs", lambda model, **_: print(f"stubbed ECS answered {model.name}", file=sys.stderr, flush=True)
+    )
 
     import salvo.controller.launch as launch
     from salvo.cli import main as salvo_main

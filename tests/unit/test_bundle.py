@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from salvo.common.errors import ExitCode, ScenarioError
-from salvo.executor.bundle import BundleLimits, safe_extract
+from salvo.executor.scenario.bundle import BundleLimits, safe_extract
 
 LIMITS = BundleLimits(max_bytes=1 << 20, max_files=10)
 

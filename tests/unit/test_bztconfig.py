@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from salvo.common.errors import ExitCode, ScenarioError
-from salvo.executor import checks
-from salvo.executor.bztconfig import LoadProfile, RunPlan, prepare_run, write_plan
-from salvo.executor.checks import CheckedScenario, scenario_config
-from salvo.executor.executions import resolve_executions
-from salvo.executor.scenario import EntryKind, Scenario
+from salvo.executor.scenario import checks
+from salvo.executor.scenario.bztconfig import LoadProfile, RunPlan, prepare_run, write_plan
+from salvo.executor.scenario.checks import CheckedScenario, scenario_config
+from salvo.executor.scenario.executions import resolve_executions
+from salvo.executor.scenario.unpack import EntryKind, Scenario
 
 TARGET = "http://127.0.0.1:8080"
 PROFILE = LoadProfile(users=10, duration=30, spawn_rate=5, target_host=TARGET)
@@ -70,7 +70,7 @@ def test_bare_locustfile_gets_a_generated_gated_config(tmp_path):
     assert config["scenarios"]["salvo"]["default-address"] == TARGET
     wrapper = script.read_text()
     assert "_salvo.install()" in wrapper and str(locustfile.resolve()) in wrapper
-    assert "from salvo.executor import locust_plugin" in wrapper
+    assert "from salvo.executor.tool import locust_plugin" in wrapper
     assert overrides["settings"]["check-updates"] is False
     assert overrides["settings"]["artifacts-dir"] == str(tmp_path / "artifacts")
 

@@ -13,11 +13,11 @@ from salvo.common.identifiers import IDENTIFIER_RULE, check_identifier
 from salvo.common.protocol import ExecutorState, Start, decode_command, decode_status, encode
 from salvo.common.settings import load
 from salvo.controller.controller import new_run_id
-from salvo.executor.fleetplace import place_in
-from salvo.executor.gate import check_go
-from salvo.executor.identity import _sanitise
+from salvo.executor.presence.identity import _sanitise
+from salvo.executor.run.executor import start_refusal
+from salvo.executor.run.fleetplace import place_in
 from salvo.executor.settings import ExecutorSettings
-from salvo.executor.startrule import start_refusal
+from salvo.executor.tool.gate import check_go
 from tests.support.hostile import encoded, garbage_frames, hostile_others, hostile_starts, valid_starts
 
 EXECUTOR = "exec-1"

@@ -303,7 +303,7 @@ def test_controller_refuses_more_executors_than_it_may_handle(tmp_path):
 def test_controller_never_passes_a_summary_that_says_results_were_unreadable(tmp_path):
     from salvo.common.summary_schema import Summary
     from salvo.controller.ledger import Ledger, Member, Outcome
-    from salvo.executor.aggregate import SummaryBuilder
+    from salvo.executor.results.aggregate import SummaryBuilder
 
     ledger = Ledger()
     ledger.add(Member(host="h", executor_id="e", last_seen=0.0))

@@ -189,7 +189,7 @@ def test_executor_ports_and_health_check_match_the_image(rendered):
     settings = load(ROLE_MODELS["executor"], _container_environment(definition))
     assert {m["containerPort"] for m in container["portMappings"]} == {settings.command_port, settings.status_port}
     check = container["healthCheck"]
-    assert check["command"] == ["CMD", "salvo-health"]  # the light check (salvo.executor.health)
+    assert check["command"] == ["CMD", "salvo-health"]  # the light check (salvo.executor.presence.health)
     # ECS's ranges; the start period must cover arming (the tool reaching its gate).
     assert 5 <= check["interval"] <= 300 and 2 <= check["timeout"] <= 120 and 1 <= check["retries"] <= 10
     assert settings.arm_timeout <= check["startPeriod"] <= 300

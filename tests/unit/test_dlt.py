@@ -14,16 +14,16 @@ from salvo.common.errors import ExitCode, ScenarioError
 from salvo.common.fleetload import LoadMode
 from salvo.common.protocol import Start
 from salvo.common.settings import load
-from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.bztconfig import RunPlan
-from salvo.executor.dlt import drop_task_counts, fleet_warning, task_counts
-from salvo.executor.finalstatus import write_final_stats
-from salvo.executor.fleetplace import take_place
-from salvo.executor.locustprobe import probe_locustfile
-from salvo.executor.reportfiles import ReportOutput, parse_report_outputs, redirect_report_outputs
-from salvo.executor.requestscript import locustfile_source, parse_requests
-from salvo.executor.samples import Sample
+from salvo.executor.results.aggregate import SummaryBuilder
+from salvo.executor.results.finalstatus import write_final_stats
+from salvo.executor.run.fleetplace import take_place
+from salvo.executor.scenario.bztconfig import RunPlan
+from salvo.executor.scenario.dlt import drop_task_counts, fleet_warning, task_counts
+from salvo.executor.scenario.locustprobe import probe_locustfile
+from salvo.executor.scenario.reportfiles import ReportOutput, parse_report_outputs, redirect_report_outputs
+from salvo.executor.scenario.requestscript import locustfile_source, parse_requests
 from salvo.executor.settings import ExecutorSettings
+from salvo.executor.tool.samples import Sample
 from tests.support.dlt import DLT_REPORTING, dlt_request, dlt_test_json
 from tests.unit.test_bztconfig import (
     LOCUSTFILE,

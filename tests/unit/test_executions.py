@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from salvo.common.errors import ExitCode, ScenarioError
-from salvo.executor.executions import Execution, ScenarioForm, resolve_executions, scenario_mapping
+from salvo.executor.scenario.executions import Execution, ScenarioForm, resolve_executions, scenario_mapping
 
 
 def failure(config: dict, config_dir: Path) -> str:

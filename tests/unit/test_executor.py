@@ -22,11 +22,11 @@ from salvo.common.protocol import (
 )
 from salvo.common.settings import load
 from salvo.common.transport import Inbound, Link
-from salvo.executor.executor import Executor
-from salvo.executor.pacing import QUIET_LEAD_SECONDS
+from salvo.executor.run.executor import Executor
+from salvo.executor.run.pacing import QUIET_LEAD_SECONDS
+from salvo.executor.run.workdir import WorkDir, WorkDirInUse
 from salvo.executor.settings import ExecutorSettings
-from salvo.executor.statsfile import SecondOfLabel
-from salvo.executor.workdir import WorkDir, WorkDirInUse
+from salvo.executor.tool.statsfile import SecondOfLabel
 from tests.support.fakes import FakeClock, FakePreparer, FakeRunnerFactory, FakeStore, ScriptedController
 
 RESULTS = "s3://results-bucket/results/"

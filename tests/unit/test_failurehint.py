@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from salvo.executor.bztconfig import RunPlan
-from salvo.executor.failurehint import READ_LIMIT_BYTES, first_error
-from salvo.executor.runner import BztRunner
+from salvo.executor.run.failurehint import READ_LIMIT_BYTES, first_error
+from salvo.executor.run.runner import BztRunner
+from salvo.executor.scenario.bztconfig import RunPlan
 
 VENV = "/work/main/.venv/lib/python3.11/site-packages"
 

@@ -15,7 +15,7 @@ from salvo.common.errors import ExitCode, SalvoError
 from salvo.common.fleetload import LoadMode, Slot, fleet_index, has_row, share_of_count, split_count
 from salvo.common.protocol import FleetLoad, Start
 from salvo.common.s3location import S3Location
-from salvo.executor.testdata import DataFileError, fetch_test_data
+from salvo.executor.scenario.testdata import DataFileError, fetch_test_data
 from tests.support.fakes import FakeStore
 from tests.unit.test_executor import make_executor, summary
 
@@ -206,8 +206,8 @@ def test_contradictory_fleet_settings_exit_2_naming_them(env, message):
 def test_a_gated_locust_takes_its_share_of_the_scenarios_own_users():
     from types import SimpleNamespace
 
-    from salvo.executor.gate import Go
-    from salvo.executor.locust_gate import _take_share
+    from salvo.executor.tool.gate import Go
+    from salvo.executor.tool.locust_gate import _take_share
 
     for index, users in ((0, 4), (1, 3), (2, 3)):
         environment = SimpleNamespace(shape_class=None, parsed_options=SimpleNamespace(num_users=10, spawn_rate=6.0))
@@ -221,8 +221,8 @@ def test_a_gated_locust_takes_its_share_of_the_scenarios_own_users():
 def test_a_load_shape_is_the_fleets_and_each_executor_runs_its_share_of_every_tick():
     from types import SimpleNamespace
 
-    from salvo.executor.gate import Go
-    from salvo.executor.locust_gate import _take_share
+    from salvo.executor.tool.gate import Go
+    from salvo.executor.tool.locust_gate import _take_share
 
     steps = iter([(10, 8.0), (40, 8.0, ["UserA"]), None])
     shape = SimpleNamespace(tick=lambda: next(steps))
@@ -237,7 +237,7 @@ def test_a_load_shape_is_the_fleets_and_each_executor_runs_its_share_of_every_ti
 def test_a_run_bzt_launches_at_start_at_gets_its_share_of_concurrency_and_throughput(tmp_path):
     import yaml
 
-    from salvo.executor.bztconfig import RunPlan, write_fleet_share
+    from salvo.executor.scenario.bztconfig import RunPlan, write_fleet_share
 
     config = tmp_path / "scenario.yml"
     config.write_text(

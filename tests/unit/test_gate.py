@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from salvo.common.fleetload import LoadMode
-from salvo.executor import gate
+from salvo.executor.tool import gate
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "gate-lines.json").read_text())
 
@@ -133,7 +133,7 @@ def test_a_gated_locust_that_hears_garbage_exits_with_the_abort_code(tmp_path):
     listener.bind(gate.socket_address(address))
     listener.listen(1)
     code = (
-        "from salvo.executor import locust_gate\n"
+        "from salvo.executor.tool import locust_gate\n"
         "locust_gate._hold_at_gate(None)\n"
         "raise SystemExit('released without a valid GO')\n"
     )

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from salvo.executor.checks import check_scenario
-from salvo.executor.executions import resolve_executions
-from salvo.executor.hosts import apply_target_host, default_address, host_problem
-from salvo.executor.locustprobe import UserClass
-from salvo.executor.scenario import EntryKind, Scenario
+from salvo.executor.scenario.checks import check_scenario
+from salvo.executor.scenario.executions import resolve_executions
+from salvo.executor.scenario.hosts import apply_target_host, default_address, host_problem
+from salvo.executor.scenario.locustprobe import UserClass
+from salvo.executor.scenario.unpack import EntryKind, Scenario
 
 TARGET = "http://127.0.0.1:8080"
 HOSTLESS = UserClass("Shopper", None, http=True)

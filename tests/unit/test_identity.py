@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from salvo.executor.identity import ECS_METADATA_ENV, executor_id
+from salvo.executor.presence.identity import ECS_METADATA_ENV, executor_id
 from salvo.executor.settings import ExecutorSettings
 
 REQUIRED = {"scenario_uri": "s3://bucket/s.py", "results_uri": "s3://bucket/results/"}

@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from salvo.common.errors import ScenarioError
-from salvo.executor.bztconfig import LoadProfile, write_plan
-from salvo.executor.checks import check_scenario
-from salvo.executor.jmxhosts import hostless_message, parse_plan, with_host
-from salvo.executor.scenario import EntryKind, Scenario
+from salvo.executor.scenario.bztconfig import LoadProfile, write_plan
+from salvo.executor.scenario.checks import check_scenario
+from salvo.executor.scenario.jmxhosts import hostless_message, parse_plan, with_host
+from salvo.executor.scenario.unpack import EntryKind, Scenario
 
 TARGET = "http://127.0.0.1:8080"
 
@@ -312,7 +312,7 @@ def planned(tmp_path: Path, scenario: Scenario, target: str | None) -> dict:
 
 
 def test_the_run_plan_runs_a_copy_beside_the_plan_with_the_target_host(tmp_path, monkeypatch):
-    monkeypatch.setattr("salvo.executor.bztconfig.locate_jmeter", _no_jmeter_needed)
+    monkeypatch.setattr("salvo.executor.scenario.bztconfig.locate_jmeter", _no_jmeter_needed)
     scenario = jmeter_scenario(tmp_path, group(sampler("Home page") + sampler("cdn", domain="cdn.example")))
     original = (tmp_path / "test.jmx").read_bytes()
     config = planned(tmp_path, scenario, TARGET)
@@ -325,7 +325,7 @@ def test_the_run_plan_runs_a_copy_beside_the_plan_with_the_target_host(tmp_path,
 
 
 def test_a_plan_whose_samplers_all_name_a_host_runs_as_it_is(tmp_path, monkeypatch):
-    monkeypatch.setattr("salvo.executor.bztconfig.locate_jmeter", _no_jmeter_needed)
+    monkeypatch.setattr("salvo.executor.scenario.bztconfig.locate_jmeter", _no_jmeter_needed)
     scenario = jmeter_scenario(tmp_path, defaults("${__P(target.host)}") + group(sampler("Home page")))
     config = planned(tmp_path, scenario, TARGET)
     assert config["scenarios"]["s"]["script"] == "test.jmx"
@@ -333,7 +333,7 @@ def test_a_plan_whose_samplers_all_name_a_host_runs_as_it_is(tmp_path, monkeypat
 
 
 def test_the_scenarios_own_default_address_wins_over_the_target_host(tmp_path, monkeypatch):
-    monkeypatch.setattr("salvo.executor.bztconfig.locate_jmeter", _no_jmeter_needed)
+    monkeypatch.setattr("salvo.executor.scenario.bztconfig.locate_jmeter", _no_jmeter_needed)
     scenario = jmeter_scenario(tmp_path, group(sampler("Home page")), {"default-address": "https://own.example"})
     config = planned(tmp_path, scenario, TARGET)
     got = props_of(Path(config["scenarios"]["s"]["script"]).read_bytes())["Home page"]
@@ -359,6 +359,6 @@ def test_jmeter_requests_get_the_target_as_default_address_and_are_refused_witho
 
 
 def _no_jmeter_needed(_path):
-    from salvo.executor.jmeterplan import JMeterInstall
+    from salvo.executor.scenario.jmeterplan import JMeterInstall
 
     return JMeterInstall(command=Path("/opt/jmeter/bin/jmeter"), gate_script=Path("/opt/jmeter/bin/salvo-gate.groovy"))

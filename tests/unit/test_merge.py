@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from salvo.common.summary_schema import Summary, parse_summary
 from salvo.controller.merge import averaged_percentile, merge_summaries
-from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.samples import Sample, SampleKind
+from salvo.executor.results.aggregate import SummaryBuilder
+from salvo.executor.tool.samples import Sample, SampleKind
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 

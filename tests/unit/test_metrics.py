@@ -23,8 +23,8 @@ from salvo.common.protocol import (
 from salvo.common.settings import load
 from salvo.controller.metrics import LABEL_MERGES_PER_SECOND, LiveMetrics, MetricsPortUnavailable, serving
 from salvo.controller.settings import ControllerSettings
-from salvo.executor.aggregate import IntervalAccumulator
-from salvo.executor.samples import Sample, SampleKind
+from salvo.executor.results.aggregate import IntervalAccumulator
+from salvo.executor.tool.samples import Sample, SampleKind
 from tests.support.executors import free_port
 from tests.unit.test_controller import make, members
 

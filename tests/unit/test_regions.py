@@ -21,7 +21,13 @@ from salvo.common.states import ExecutorState
 from salvo.controller.metrics import LiveMetrics
 from salvo.controller.settings import ControllerSettings
 from salvo.controller.sharing import RegionsRefused, fleet_regions
-from salvo.executor.identity import ECS_METADATA_ENV, ecs_task_metadata, executor_id, executor_region, region_of_task
+from salvo.executor.presence.identity import (
+    ECS_METADATA_ENV,
+    ecs_task_metadata,
+    executor_id,
+    executor_region,
+    region_of_task,
+)
 from tests.unit.test_metrics import samples, stats
 
 WEIGHTS = {"us-east-1": 60, "eu-west-1": 40}
@@ -346,7 +352,7 @@ def test_prometheus_counts_and_quantiles_per_region():
 
 def test_a_weighted_slot_travels_on_the_go_line_and_into_the_scenarios_environment(monkeypatch):
     from salvo import fleet
-    from salvo.executor.gate import Go, check_go, decode_go, encode_go
+    from salvo.executor.tool.gate import Go, check_go, decode_go, encode_go
 
     slot = fleet_slots(3, (40, 60), (0, 1, 1))[2]
     go = Go(
@@ -365,8 +371,8 @@ def test_a_weighted_slot_travels_on_the_go_line_and_into_the_scenarios_environme
 
 
 def test_a_load_shape_is_split_by_region_then_by_executor():
-    from salvo.executor import locust_gate
-    from salvo.executor.gate import Go
+    from salvo.executor.tool import locust_gate
+    from salvo.executor.tool.gate import Go
 
     class Shape:
         def tick(self):
@@ -384,7 +390,7 @@ def test_a_load_shape_is_split_by_region_then_by_executor():
 
 def test_the_executor_tells_its_load_tool_its_weighted_slot():
     from salvo.common.settings import load as load_settings
-    from salvo.executor.fleetplace import place_in
+    from salvo.executor.run.fleetplace import place_in
     from salvo.executor.settings import ExecutorSettings
 
     executor_settings = load_settings(

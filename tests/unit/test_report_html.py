@@ -20,7 +20,7 @@ from salvo.controller.report import Report
 from salvo.controller.report_data import MAX_EXECUTOR_SERIES, released_at
 from salvo.controller.settings import LostExecutorPolicy
 from salvo.controller.verdict import judge
-from salvo.executor.toolversions import load_tool_versions
+from salvo.executor.results.toolversions import load_tool_versions
 from tests.support.reports import LABELS, START_AT, Shape, realistic_report
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 from salvo.common.fleetload import LoadMode
-from salvo.executor import gate
-from salvo.executor.bztconfig import RunPlan
-from salvo.executor.runner import BztRunner, RunnerState, _Gate
+from salvo.executor.run.runner import BztRunner, RunnerState, _Gate
+from salvo.executor.scenario.bztconfig import RunPlan
+from salvo.executor.tool import gate
 
 
 def test_release_times_are_read_before_the_gates_close_and_locust_is_reaped(tmp_path):

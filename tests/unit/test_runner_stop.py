@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from salvo.executor import runner as runner_module
-from salvo.executor.bztconfig import RunPlan
-from salvo.executor.runner import BztRunner, RunnerState
+from salvo.executor.run import runner as runner_module
+from salvo.executor.run.runner import BztRunner, RunnerState
+from salvo.executor.scenario.bztconfig import RunPlan
 
 # Stands in for bzt: counts SIGTERMs in a file, ignores the first `deaf` of them (as bzt does when
 # its health monitor swallows the ManualShutdown), then prints bzt's acknowledgement and exits

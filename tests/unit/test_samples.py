@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from salvo.common.histogram import LatencyHistogram
-from salvo.executor.aggregate import SummaryBuilder
-from salvo.executor.samples import SampleKind, SampleTail, SampleWriter, read_samples
+from salvo.executor.results.aggregate import SummaryBuilder
+from salvo.executor.tool.samples import SampleKind, SampleTail, SampleWriter, read_samples
 
 JTL = (
     "allThreads,timeStamp,label,method,elapsed,bytes,responseCode,responseMessage,success,Latency\n"

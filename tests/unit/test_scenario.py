@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from salvo.common.errors import ExitCode, ScenarioError
-from salvo.executor import bundle as bundle_module
-from salvo.executor.checks import check_scenario as check
-from salvo.executor.executions import bzt_executors, resolve_executions
-from salvo.executor.locustprobe import check_locustfile
-from salvo.executor.scenario import BundleLimits, EntryKind, Scenario, safe_extract, unpack
-from salvo.executor.taurus import load_taurus_config
-from salvo.executor.toolcheck import check_executors_installed
+from salvo.executor.scenario import bundle as bundle_module
+from salvo.executor.scenario.checks import check_scenario as check
+from salvo.executor.scenario.executions import bzt_executors, resolve_executions
+from salvo.executor.scenario.locustprobe import check_locustfile
+from salvo.executor.scenario.taurus import load_taurus_config
+from salvo.executor.scenario.toolcheck import check_executors_installed
+from salvo.executor.scenario.unpack import BundleLimits, EntryKind, Scenario, safe_extract, unpack
 
 LIMITS = BundleLimits(max_bytes=10 << 20, max_files=100)
 SHA = "ab" * 32
@@ -451,7 +451,7 @@ def test_python_tool_missing():
 
 def test_checking_locust_does_not_import_it():
     code = (
-        "import sys; from salvo.executor.toolcheck import check_executors_installed; "
+        "import sys; from salvo.executor.scenario.toolcheck import check_executors_installed; "
         "check_executors_installed(['locust']);"
         "assert 'locust' not in sys.modules and 'gevent' not in sys.modules, 'imported'"
     )

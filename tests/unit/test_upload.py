@@ -47,8 +47,8 @@ def test_a_broken_scenario_is_not_uploaded(tmp_path):
 def test_upload_from_a_machine_without_jmeter_notes_it_instead_of_refusing(tmp_path, monkeypatch):
     import json as _json
 
-    from salvo.executor.checks import check_scenario
-    from salvo.executor.scenario import EntryKind, Scenario
+    from salvo.executor.scenario.checks import check_scenario
+    from salvo.executor.scenario.unpack import EntryKind, Scenario
 
     (tmp_path / "test.jmx").write_text("<jmeterTestPlan/>")
     entry = tmp_path / "test.json"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from salvo.common.errors import ExitCode
-from salvo.executor.bundle import BundleLimits, safe_extract
-from salvo.executor.zipindex import NotAZip, TooManyEntries, check_entry_count, count_central_entries, read_end
+from salvo.executor.scenario.bundle import BundleLimits, safe_extract
+from salvo.executor.scenario.zipindex import NotAZip, TooManyEntries, check_entry_count, count_central_entries, read_end
 from tests.support.bundles import zip_bytes
 from tests.support.zips import many_entries, with_claimed_count, with_zip64_end
 

@@ -39,12 +39,12 @@ def cmd_executor(_: argparse.Namespace) -> int:
     from salvo.common.clock import SystemClock
     from salvo.common.s3 import S3Store
     from salvo.common.transport import announce_key_mode
-    from salvo.executor.arming import ScenarioPreparer
-    from salvo.executor.executor import Executor
-    from salvo.executor.identity import ecs_task_metadata, executor_id, executor_region
-    from salvo.executor.link import ExecutorSockets, check_can_listen
-    from salvo.executor.runner import BztRunner
-    from salvo.executor.workdir import WorkDir
+    from salvo.executor.presence.identity import ecs_task_metadata, executor_id, executor_region
+    from salvo.executor.presence.link import ExecutorSockets, check_can_listen
+    from salvo.executor.run.arming import ScenarioPreparer
+    from salvo.executor.run.executor import Executor
+    from salvo.executor.run.runner import BztRunner
+    from salvo.executor.run.workdir import WorkDir
 
     settings = _side_settings(ExecutorSettings, executor=True)
     logs.configure(settings, role="executor")
@@ -272,7 +272,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 def cmd_health(_: argparse.Namespace) -> int:
     """The health check with the settings checked first (the probes run `salvo-health`, which is lighter)."""
-    from salvo.executor import health
+    from salvo.executor.presence import health
 
     settings = load(CommonSettings)
     healthy, reason = health.check(settings.work_dir)

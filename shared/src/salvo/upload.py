@@ -14,8 +14,8 @@ from pathlib import Path
 from salvo.common.errors import ConfigError, ObjectTooLarge
 from salvo.common.s3 import S3Location
 from salvo.common.store import Store
-from salvo.executor.checks import check_scenario
-from salvo.executor.scenario import BundleLimits, unpack
+from salvo.executor.scenario.checks import check_scenario
+from salvo.executor.scenario.unpack import BundleLimits, unpack
 from salvo.executor.settings import ExecutorSettings
 
 DEFAULT_LIMITS = BundleLimits(

@@ -241,7 +241,7 @@ class Status(_Message):
     users_set: bool = False  # SALVO_USERS given explicitly (clashes with the controller's SALVO_FLEET_USERS)
     executions: Count = 0  # load tool processes of the armed scenario (Taurus execution items)
     data_rows: Count | None = None  # rows of SALVO_DATA_URI, once fetched
-    region: Region | None = None  # where it runs (salvo.executor.identity), when known
+    region: Region | None = None  # where it runs (salvo.executor.presence.identity), when known
     sent_at: Moment = Field(default_factory=time.time)
 
 

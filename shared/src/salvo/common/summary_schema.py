@@ -3,7 +3,7 @@
 A summary.json comes from an executor the controller does not control: it is
 parsed here, in one pass, before anything merges it. Types are strict (no "3"
 for 3), counts are non-negative and agree with each other as the builder
-(salvo.executor.aggregate.SummaryBuilder) makes them agree, histograms are
+(salvo.executor.results.aggregate.SummaryBuilder) makes them agree, histograms are
 decoded in full, the series lies inside the run's window, and every collection
 and string has a cap. Anything else raises RejectedSummary with a one-line
 reason naming the field (`labels: expected an object`).
@@ -143,7 +143,7 @@ class Scenario(_Part):
 
 
 class Share(_Part):
-    """The executor's part of the fleet's load (salvo.executor.fleetplace)."""
+    """The executor's part of the fleet's load (salvo.executor.run.fleetplace)."""
 
     index: Count | None = None
     size: Count | None = None
@@ -162,7 +162,7 @@ class Summary(_Part):
     run_id: WireId
     executor_id: WireId
     version: Short | None = None
-    region: Region | None = None  # where the executor ran (salvo.executor.identity), when it knew
+    region: Region | None = None  # where the executor ran (salvo.executor.presence.identity), when it knew
     tools: Annotated[dict[Short, Short | None], Field(max_length=MAX_TOOLS)] = Field(default_factory=dict)
     scenario: Scenario | None = None
     gated: Annotated[bool, Field(strict=True)] | None = None

@@ -1,6 +1,6 @@
 """What both ends of the ZeroMQ links share: socket hardening, inbound envelopes, rate-limited warnings.
 
-The sockets themselves live with their side: salvo.executor.link and salvo.controller.link.
+The sockets themselves live with their side: salvo.executor.presence.link and salvo.controller.link.
 """
 
 from __future__ import annotations

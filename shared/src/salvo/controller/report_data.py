@@ -1,6 +1,6 @@
 """The report's figures beyond the merged stats: each executor's start and outcome, the run's metadata, series.
 
-Read from the executors' summaries (their meta and timings, see salvo.executor.executor `_upload`)
+Read from the executors' summaries (their meta and timings, see salvo.executor.run.executor `_upload`)
 as the ledger counted them; what a summary does not say is None, never guessed.
 """
 

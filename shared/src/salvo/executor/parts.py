@@ -1,19 +1,13 @@
-"""The parts an Executor is given: what it needs of its link to the controller, its arming and its load tool.
-
-Its store is salvo.common.store.Store, which the controller's side shares.
-"""
+"""The parts an Executor is given: what it needs of its link to the controller and of its load tool."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol
 
 from salvo.common.transport import Inbound
-from salvo.executor.arming import PreparedRun
-from salvo.executor.bztconfig import RunPlan
-from salvo.executor.gate import Go
-from salvo.executor.testdata import TestData
+from salvo.executor.scenario.bztconfig import RunPlan
+from salvo.executor.tool.gate import Go
 
 
 class ExecutorLink(Protocol):
@@ -23,17 +17,8 @@ class ExecutorLink(Protocol):
     def close(self) -> None: ...
 
 
-class Preparer(Protocol):
-    """Arming's slow steps (salvo.executor.arming.ScenarioPreparer in production)."""
-
-    def fetch(self, run_dir: Path) -> tuple[Path, str]: ...
-    def prepare(self, downloaded: Path, sha256: str, run_dir: Path) -> PreparedRun: ...
-    def fetch_data(self, run_dir: Path) -> TestData | None: ...
-    def verify_results_destination(self, executor_id: str) -> None: ...
-
-
 class Runner(Protocol):
-    """The load tool for one run (salvo.executor.runner.BztRunner in production)."""
+    """The load tool for one run (salvo.executor.run.runner.BztRunner in production)."""
 
     plan: RunPlan
     launched_at: float | None

@@ -8,7 +8,7 @@ import java.util.Map;
 import java.util.regex.Pattern;
 
 /**
- * The start gate's lines, as defined by shared/src/salvo/executor/gate.py (keep both in step; the vectors in
+ * The start gate's lines, as defined by shared/src/salvo/executor/tool/gate.py (keep both in step; the vectors in
  * tests/vectors/gate-lines.json are checked against both):
  * <pre>
  *   jmeter   -> executor   READY &lt;pid&gt;

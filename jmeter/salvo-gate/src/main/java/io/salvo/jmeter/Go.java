@@ -2,7 +2,7 @@ package io.salvo.jmeter;
 
 /**
  * What the executor tells a gated JMeter at the start: when to let go and its place in the fleet
- * (the fields of the Python {@code salvo.executor.gate.Go}).
+ * (the fields of the Python {@code salvo.executor.tool.gate.Go}).
  *
  * @param startAt epoch seconds
  * @param users   fleet mode with SALVO_FLEET_USERS: this executor's users, else null

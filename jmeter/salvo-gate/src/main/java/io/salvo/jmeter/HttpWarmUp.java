@@ -52,9 +52,24 @@ final class HttpWarmUp {
     private static final int UPLOAD_BYTES = 4096;
     private static final int MAX_FAILURES = 5;
 
-    /** The number of warm-up requests answered (0: the warm-up failed, which only costs start precision). */
+    /**
+     * The number of warm-up requests answered (0: the warm-up failed, which only costs start precision), sent from
+     * a thread of the warm-up's own. JMeter's HTTP client keeps each thread's connection pools in an
+     * InheritableThreadLocal: warmed in the engine's thread, that thread's map would be inherited by every thread
+     * the engine then starts, so that all of them shared one map and a thread ending closed the pools of the
+     * others mid-request ("Socket closed", "Connection pool shut down" at the end of each run).
+     */
     static int run() {
-        return run(REQUESTS);
+        int[] answered = {0};
+        Thread warming = new Thread(() -> answered[0] = run(REQUESTS), "salvo-gate-http-warm-up-client");
+        warming.setDaemon(true);
+        warming.start();
+        try {
+            warming.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return answered[0];
     }
 
     static int run(int requests) {
