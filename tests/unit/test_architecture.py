@@ -43,7 +43,7 @@ EXECUTOR_TOP = {"__init__.py", "parts.py", "settings.py"}
 # start-up and memory, and could patch what locust patched. So: the standard library, what the load tool
 # brings (locust, gevent), hdrh for the recorder's histograms, tool/ itself and these light modules of common.
 TOOL_THIRD_PARTY = {"locust", "gevent", "hdrh"}
-TOOL_COMMON = {"salvo.common.fleetload", "salvo.common.histogram", "salvo.common.summary"}
+TOOL_COMMON = {"salvo.common.defaults", "salvo.common.fleetload", "salvo.common.histogram", "salvo.common.summary"}
 
 
 def imported_modules(path: Path) -> set[str]:

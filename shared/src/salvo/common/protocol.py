@@ -28,6 +28,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from salvo.common.defaults import MAX_CLOCK_OFFSET_SECONDS
 from salvo.common.errors import ProtocolError
 from salvo.common.fleetload import LoadMode, Slot, fleet_index, fleet_slots
 from salvo.common.histogram import SERIES_DIGITS, SIGNIFICANT_DIGITS, LatencyHistogram, UndecodableHistogram
@@ -300,8 +301,6 @@ class Finished(_Message):
 
 
 # --- clocks (status link; salvo.common.clocksync) ------------------------------------------------
-
-MAX_CLOCK_OFFSET_SECONDS = 86400.0  # anything further off is no clock to correct
 
 
 class TimeProbe(_Message):

@@ -33,6 +33,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_d
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from salvo.common.bounded import SizeLimit, read_bounded
+from salvo.common.defaults import S3_RETRY_SECONDS
 from salvo.common.errors import SalvoError, ScenarioFetchError, UploadError
 from salvo.common.s3location import S3Location
 
@@ -153,7 +154,7 @@ class S3Store:
 
     def __init__(
         self,
-        retry_seconds: float = 120.0,
+        retry_seconds: float = S3_RETRY_SECONDS,
         client: Any = None,
         *,
         initial_backoff: float = 0.1,

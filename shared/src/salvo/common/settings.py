@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
-from salvo.common.defaults import ANY_ADDRESS, COMMAND_PORT, STATUS_PORT
+from salvo.common.defaults import ANY_ADDRESS, COMMAND_PORT, S3_RETRY_SECONDS, STATUS_PORT
 from salvo.common.errors import ConfigError
 from salvo.common.keys import KeyMode, validate_curve_key, validate_fleet_key
 from salvo.common.s3location import S3Location
@@ -166,7 +166,7 @@ class CommonSettings(BaseSettings):
         description="local folder for scenarios, tool artifacts and state",
     )
     s3_retry_seconds: Annotated[Duration, Field(gt=0)] = Field(
-        120.0, description="how long transient S3 failures are retried (backoff with jitter)"
+        S3_RETRY_SECONDS, description="how long transient S3 failures are retried (backoff with jitter)"
     )
 
     @classmethod

@@ -27,6 +27,7 @@ import math
 import socket
 from dataclasses import dataclass
 
+from salvo.common.defaults import MAX_CLOCK_OFFSET_SECONDS
 from salvo.common.fleetload import ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_FLEET_SLOT, ENV_RUN_ID, LoadMode, Slot
 
 __all__ = [
@@ -55,7 +56,6 @@ ABORT_EXIT_CODE = 4
 MAX_LINE_BYTES = 1024
 
 _READY, _GO, _RELEASED, _DONE = "READY", "GO", "RELEASED", "DONE"
-_MAX_CLOCK = 86400.0  # seconds: as protocol.MAX_CLOCK_OFFSET_SECONDS (this module stays stdlib-only)
 
 
 class GateProtocolError(ValueError):
@@ -175,7 +175,7 @@ def decode_go(line: str) -> Go:
         not 0 <= go.index < go.size
         or (go.users is not None and go.users < 0)
         or (go.rate is not None and not (math.isfinite(go.rate) and go.rate > 0))
-        or not (math.isfinite(go.clock) and abs(go.clock) <= _MAX_CLOCK)
+        or not (math.isfinite(go.clock) and abs(go.clock) <= MAX_CLOCK_OFFSET_SECONDS)
     ):
         raise GateProtocolError(f"values out of range in {line[:80]!r}")
     return go
