@@ -40,6 +40,8 @@ def problems(**env: str) -> list[str]:
         ("SALVO_SCENARIO_URI", "s3://bucket/", "S3 object URI"),
         ("SALVO_SCENARIO_URI", "s3://Bucket/x.yml", "bad bucket name 'Bucket' in S3 URI"),
         ("SALVO_DATA_URI", "s3://ab/rows.csv", "bad bucket name 'ab'"),
+        ("SALVO_SCENARIO_URI", "s3://bucket/x.py\nforged log line", "control character in its key"),
+        ("SALVO_RESULTS_URI", "s3://bucket/res\x1bults/", "control character in its key"),
         ("SALVO_RESULTS_URI", "s3://bucket/results", "ending in '/'"),
         ("SALVO_RESULTS_URI", "s3://bucket", "ending in '/'"),
         ("SALVO_TARGET_HOST", "localhost:8080", "base URL"),

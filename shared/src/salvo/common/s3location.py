@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+# S3 takes any key, but one with a control character would break the log lines, reports and listings that show it
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class S3Location:
             raise ValueError(
                 f"bad bucket name {bucket!r} in S3 URI {uri!r}: 3-63 lowercase letters, digits, '.' or '-'"
             )
+        if _CONTROL.search(key):
+            raise ValueError(f"S3 URI {uri!r} has a control character in its key: name the object without one")
         return cls(bucket, key)
 
     def child(self, *parts: str) -> S3Location:
