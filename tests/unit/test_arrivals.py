@@ -112,7 +112,7 @@ def test_uniform_offsets_interleave_across_the_fleet():
     fleet = sorted(offset for index in range(3) for offset in arrival_offsets(100, index, 3, Pattern.UNIFORM))
     gaps = [b - a for a, b in itertools.pairwise(fleet)]
     assert len(fleet) == 300 and all(abs(gap - 1 / 300) < 1e-9 for gap in gaps)
-    assert 0 <= fleet[0] and fleet[-1] < 1
+    assert fleet[0] >= 0 and fleet[-1] < 1
 
 
 def test_poisson_offsets_are_seeded_per_run_and_executor():

@@ -11,7 +11,7 @@ A stage without a duration holds until the run ends (only the last may omit it);
 the last timed stage the rate is 0.
 
 Second k of the run (counted from start_at) has `fleet_arrivals(k)` arrivals for the
-whole fleet: ⌊A(k+1)⌋ − ⌊A(k)⌋ where A(t) is the profile's integral, computed in exact
+whole fleet: ⌊A(k+1)⌋ - ⌊A(k)⌋ where A(t) is the profile's integral, computed in exact
 fractions, so fractional rates and ramps lose nothing over time. Each second's
 arrivals are split across the fleet by largest remainder: every executor gets
 ⌊n/N⌋ and the remainder goes one each to the next executors in a round that
@@ -220,7 +220,9 @@ class ExecutorShare:
             second += 1
 
 
-def arrival_offsets(count: int, index: int, size: int, pattern: Pattern, rng: random.Random | None = None) -> list[float]:
+def arrival_offsets(
+    count: int, index: int, size: int, pattern: Pattern, rng: random.Random | None = None
+) -> list[float]:
     """Where `count` arrivals fall inside a second, as sorted offsets in [0, 1).
 
     UNIFORM: an even grid, shifted by the executor's place so the fleet's grids interleave.
@@ -228,7 +230,7 @@ def arrival_offsets(count: int, index: int, size: int, pattern: Pattern, rng: ra
     if count <= 0:
         return []
     if pattern is Pattern.POISSON:
-        draw = (rng or random.Random()).random
+        draw = (rng or random.Random()).random  # noqa: S311 -- a load pattern, not a secret
         return sorted(draw() for _ in range(count))
     phase = (index + 0.5) / size
     return [(j + phase) / count for j in range(count)]
@@ -236,11 +238,10 @@ def arrival_offsets(count: int, index: int, size: int, pattern: Pattern, rng: ra
 
 def seeded_rng(run_id: str, index: int) -> random.Random:
     """The Poisson draws of executor `index` in run `run_id`: the same on every re-run of that pairing."""
-    return random.Random(f"salvo-arrivals/{run_id}/{index}")
+    return random.Random(f"salvo-arrivals/{run_id}/{index}")  # noqa: S311 -- a load pattern, not a secret
 
 
 def _number(value: Fraction) -> str:
     if value.denominator == 1:
         return str(value.numerator)
-    text = f"{float(value):.6f}".rstrip("0").rstrip(".")
-    return text
+    return f"{float(value):.6f}".rstrip("0").rstrip(".")
