@@ -43,6 +43,7 @@ __all__ = [
     "MAX_STAGES",
     "MAX_STAGE_SECONDS",
     "ExecutorShare",
+    "OpenModel",
     "Pattern",
     "RateProfile",
     "Stage",
@@ -245,3 +246,53 @@ def _number(value: Fraction) -> str:
     if value.denominator == 1:
         return str(value.numerator)
     return f"{float(value):.6f}".rstrip("0").rstrip(".")
+
+
+@dataclass(frozen=True)
+class OpenModel:
+    """What a load tool needs to run its share of an open-model load: told on the GO line (`encode`).
+
+    `position` of `members` is its place in the split: the fleet's index and size with SALVO_FLEET_RATE,
+    0 of 1 with the executor's own SALVO_RATE."""
+
+    profile: RateProfile
+    position: int = 0
+    members: int = 1
+    pattern: Pattern = Pattern.UNIFORM
+    max_users: int = 1_000  # the pool of users grows up to this many
+    max_lateness: float = 0.0  # seconds an arrival may wait for a free user (at max_users) before it is dropped
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.position < self.members:
+            raise ValueError(f"position {self.position} is outside a split of {self.members}")
+        if self.max_users < 1 or not (math.isfinite(self.max_lateness) and 0 <= self.max_lateness <= 86_400):
+            raise ValueError("max_users must be >= 1 and max_lateness within a day")
+
+    def share(self) -> ExecutorShare:
+        return ExecutorShare(self.profile, self.position, self.members)
+
+    def encode(self) -> str:
+        """One word: profile;pattern;max_users;max_lateness;position/members."""
+        return (
+            f"{self.profile.text()};{self.pattern.value};{self.max_users};{self.max_lateness!r};"
+            f"{self.position}/{self.members}"
+        )
+
+    @classmethod
+    def decode(cls, text: str) -> OpenModel:
+        """The open model `encode` wrote; ValueError for anything else."""
+        parts = text.split(";")
+        if len(parts) != 5:
+            raise ValueError(f"expected profile;pattern;max_users;max_lateness;position/members, got {text[:80]!r}")
+        profile, pattern, max_users, max_lateness, place = parts
+        position, slash, members = place.partition("/")
+        if not slash:
+            raise ValueError(f"expected position/members, got {place[:40]!r}")
+        return cls(
+            profile=RateProfile.parse(profile),
+            position=int(position),
+            members=int(members),
+            pattern=Pattern(pattern),
+            max_users=int(max_users),
+            max_lateness=float(max_lateness),
+        )
