@@ -7,6 +7,8 @@ time and not in the service time, and arrivals no user could take are counted.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.support.cluster import Cluster
@@ -76,3 +78,56 @@ def test_a_fleet_rate_is_split_exactly_every_second(cluster, s3_client, s3_bucke
     assert totals["planned"] == totals["sent"] == report["overall"]["requests"] == target.stats()["total"]
     assert totals["dropped"] == 0
     assert 12 * 300 - 3 <= totals["planned"] <= 12 * 300
+
+
+def test_a_stalled_target_shows_in_the_intended_latency_and_dropped_arrivals_are_counted(
+    cluster, s3_client, s3_bucket, target
+):
+    """100 arrivals a second on one executor whose pool may hold 3 users; the target stops answering for 2 s.
+
+    Arrivals keep their schedule: the first ones of the stall take the 3 users, the next wait for one, those
+    that waited longer than SALVO_MAX_LATENESS=1.2 s are dropped, and the rest go out in a burst when the
+    target answers again, late by up to 1.2 s, and are timed from their intended send time. (With a stall of
+    only 1 s, no arrival could be 1 s late: the corrected p99 would stay just below 1,000 ms.)"""
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/caller.py", Body=CALLER)
+    executor = cluster.executor(
+        14,
+        "scenarios/caller.py",
+        executor_id="stall-14",
+        SALVO_DURATION="8s",
+        SALVO_USERS=None,
+        SALVO_RATE="100",
+        SALVO_MAX_USERS="3",
+        SALVO_MAX_LATENESS="1.2s",
+    )
+    executor.wait_state("armed")
+    controller = cluster.controller(
+        "open-stall", expected=1, SALVO_CRITERIA="dropped<0.1%; p99<1s", SALVO_RATE_TOLERANCE="5%"
+    )
+    deadline = time.monotonic() + 60
+    while not (arrivals := target.stats()["arrivals"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert arrivals, controller.log()[-3000:]
+    stall_at = min(arrivals["stall-14"]) + 3.0
+    target.stall(stall_at, 2.0)
+    assert controller.wait() == 1, controller.log()[-4000:]
+    report = controller.report()
+
+    overall, totals = report["overall"], report["arrivals"]
+    assert overall["p99_intended"] >= 1000 > overall["p99"], overall
+    assert totals["planned"] == totals["sent"] + totals["dropped"]
+    assert 50 <= totals["dropped"] <= 110, totals  # those of the stall's first ~0.8 s, less the 3 users took
+    assert totals["sent"] == overall["requests"] == target.stats()["total"]
+    per_second = report["arrivals"]["per_second"]
+    columns = zip(per_second["planned"], per_second["sent"], per_second["dropped"], strict=True)
+    assert all(planned == sent + dropped for planned, sent, dropped in columns)
+    planned = per_second["planned"]  # by wall-clock second: the first and the last are cut by the run
+    assert planned[1:-1] == [100] * (len(planned) - 2) and planned[0] + planned[-1] == 100, planned
+
+    times = sorted(target.stats()["arrivals"]["stall-14"])
+    burst = [t for t in times if stall_at + 2.0 <= t < stall_at + 2.1]
+    assert len(burst) >= 30, burst  # those waiting for a user, sent as soon as the users were free
+
+    reasons = " / ".join(report["verdict_reasons"])
+    assert "criterion dropped<0.1%: FAIL" in reasons and "criterion p99<1s: pass" not in reasons
+    assert "achieved rate short of plan" in reasons and "SALVO_RATE_TOLERANCE=5%" in reasons
