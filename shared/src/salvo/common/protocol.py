@@ -322,10 +322,18 @@ class IntervalStats(_Message):
     histogram: IntervalHistogram = ""  # encoded HDR histogram of the interval's latencies (microseconds)
     # Only when Start.live_labels asked for them; at most MAX_LIVE_LABELS, the busiest.
     labels: Annotated[dict[LabelName, LabelInterval], Field(max_length=MAX_LIVE_LABELS)] = Field(default_factory=dict)
+    # An open-model run's (salvo.common.arrivals): arrivals of the seconds settled in the interval, and the
+    # interval's latencies from their intended send time.
+    planned: Count = 0
+    sent: Count = 0
+    dropped: Count = 0
+    intended_histogram: IntervalHistogram = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> IntervalStats:
         _check_failures(self.requests, self.failures, self.user_errors)
+        if self.planned != self.sent + self.dropped:
+            raise ValueError(f"{self.planned} arrivals planned, but {self.sent} sent + {self.dropped} dropped")
         return self
 
 

@@ -107,6 +107,8 @@ class IntervalSnapshot:
     histogram: LatencyHistogram
     users: int = 0
     labels: dict[str, Tally] = field(default_factory=dict)  # per-second precision; empty unless asked for
+    arrivals: tuple[int, int, int] = (0, 0, 0)  # open model: planned, sent, dropped (seconds settled since)
+    intended: LatencyHistogram | None = None  # open model: latencies from the intended send time
 
 
 class IntervalAccumulator:
@@ -117,6 +119,7 @@ class IntervalAccumulator:
         self._tally = Tally()
         self._labels: dict[str, Tally] = {}
         self._users = 0
+        self._arrivals = [0, 0, 0]
 
     def add(self, sample: Sample) -> None:
         add_sample(self._tally, sample)
@@ -126,7 +129,9 @@ class IntervalAccumulator:
 
     def add_record(self, record: dict) -> None:
         if "arrivals" in record:
-            return  # the live view shows requests; arrivals are counted in the summary
+            for i, name in enumerate(("planned", "sent", "dropped")):
+                self._arrivals[i] += int(record["arrivals"].get(name, 0))
+            return
         self._tally.merge_dict(record)
         self._users = max(self._users, int(record.get("users") or 0))
         if self.per_label:
@@ -147,4 +152,14 @@ class IntervalAccumulator:
         tally, self._tally = self._tally, Tally()
         users, self._users = self._users, 0
         labels, self._labels = self._labels, {}
-        return IntervalSnapshot(tally.requests, tally.failures, tally.user_errors, tally.histogram, users, labels)
+        arrivals, self._arrivals = self._arrivals, [0, 0, 0]
+        return IntervalSnapshot(
+            tally.requests,
+            tally.failures,
+            tally.user_errors,
+            tally.histogram,
+            users,
+            labels,
+            tuple(arrivals),
+            tally.intended,
+        )
