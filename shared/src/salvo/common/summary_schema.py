@@ -63,11 +63,11 @@ class _Part(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-def _histogram_count(text: str, digits: int) -> int:
+def _histogram_count(text: str, digits: int, name: str = "histogram") -> int:
     try:
         return LatencyHistogram.encoded_count(text, digits)
     except UndecodableHistogram as exc:
-        raise ValueError(f"histogram: {exc}") from None
+        raise ValueError(f"{name}: {exc}") from None
 
 
 class TallyPart(_Part):
@@ -94,7 +94,7 @@ class TallyPart(_Part):
         if recorded != self.requests:
             raise ValueError(f"histogram: {recorded} latencies recorded for {self.requests} requests")
         if self.intended_histogram is not None:
-            intended = _histogram_count(self.intended_histogram, SIGNIFICANT_DIGITS)
+            intended = _histogram_count(self.intended_histogram, SIGNIFICANT_DIGITS, "intended_histogram")
             if intended != self.requests:
                 raise ValueError(f"intended_histogram: {intended} latencies recorded for {self.requests} requests")
         return self
