@@ -14,8 +14,12 @@ from salvo.common.fleetload import LoadMode
 from salvo.common.protocol import FleetLoad, IntervalStats, Start, decode_command, decode_status, encode
 from salvo.common.summary_schema import RejectedSummary, parse_summary
 from salvo.controller.criteria import evaluate, parse
+from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.merge import merge_summaries
 from salvo.controller.openmodel import RateCheck
+from salvo.controller.report import Report
+from salvo.controller.settings import LostExecutorPolicy
+from salvo.controller.verdict import judge
 from salvo.executor.aggregate import SummaryBuilder
 from salvo.executor.gate import GateProtocolError, Go, check_go, decode_go, encode_go
 from salvo.executor.statsfile import SecondOfLabel
@@ -138,3 +142,29 @@ def test_interval_stats_arrivals_must_add_up():
     with pytest.raises(ProtocolError, match="5 arrivals planned"):
         decode_status(json.dumps({**frame, "planned": 5, "sent": 4, "dropped": 0}).encode())
     assert isinstance(decode_status(json.dumps(frame).encode()), IntervalStats)  # a closed-model run's
+
+
+def test_the_report_shows_both_latencies_the_arrivals_and_the_shortfall():
+    summaries = [_summary("a", lateness_ms=0.0, dropped=0), _summary("b", lateness_ms=1500.0, dropped=1)]
+    ledger = Ledger()
+    for summary in summaries:
+        ledger.add(Member(host="h", executor_id=summary.executor_id, last_seen=0.0, liveness=Liveness.ENDED))
+        ledger.summaries[summary.executor_id] = summary
+    ledger.settle({})
+    merged = merge_summaries(summaries)
+    rate = RateCheck.of(merged.arrivals, 2)
+    verdict = judge(ledger, merged.totals.requests, [], LostExecutorPolicy.CONTINUE, rate=rate)
+    report = Report(run_id="r1", merged=merged, ledger=ledger, verdict=verdict, start_at=T0)
+    console = report.console_table()
+    assert "p99_int" in console and "arrivals: 63 planned, 60 sent, 3 dropped (4.76 %) over 3 s" in console
+    assert "verdict: FAIL (exit 1); achieved rate short of plan: 60 of 63 planned arrivals sent" in console
+    data = report.to_dict()
+    assert data["arrivals"]["per_second"] == {
+        "t": [T0, T0 + 1, T0 + 2],
+        "planned": [21, 21, 21],
+        "sent": [20, 20, 20],
+        "dropped": [1, 1, 1],
+    }
+    assert data["per_executor"]["b"]["dropped"] == 3 and data["per_executor"]["a"]["dropped"] == 0
+    page = report.html()
+    assert 'id="chart-arrivals"' in page and "p99 from intended ms" in page
