@@ -49,7 +49,32 @@ def _per_second(times: list[float], start_at: float, seconds: int) -> list[int]:
     return counts
 
 
-def test_a_fleet_rate_is_split_exactly_every_second(cluster, s3_client, s3_bucket, target):
+def _kept_to_plan(counts: list[int], plan: list[int], tolerance: int) -> bool:
+    """Every one-second window within `tolerance` of its plan, but for one boundary that a hiccup of the shared
+    test machine (all its processes late by tens of ms) may have moved requests across: the two windows around
+    it still add up to their plan."""
+    off = [k for k, (count, planned) in enumerate(zip(counts, plan, strict=True)) if abs(count - planned) > tolerance]
+    if not off:
+        return True
+    if len(off) > 2 or off[-1] - off[0] > 1:
+        return False
+    pairs = [(off[0], off[1])] if len(off) == 2 else [(off[0] - 1, off[0]), (off[0], off[0] + 1)]
+    return any(
+        a >= 0 and b < len(counts) and abs(counts[a] + counts[b] - plan[a] - plan[b]) <= tolerance for a, b in pairs
+    )
+
+
+def _step_time(times: list[float], after: float, spacing: float) -> float:
+    """The first arrival from `after` on whose next three gaps are all shorter than `spacing`."""
+    ordered = sorted(t for t in times if t >= after)
+    for i in range(len(ordered) - 3):
+        if all(b - a < spacing for a, b in zip(ordered[i : i + 3], ordered[i + 1 : i + 4], strict=True)):
+            return ordered[i]
+    raise AssertionError(f"no step to arrivals closer than {spacing * 1000:.1f} ms")
+
+
+def test_a_fleet_rate_is_split_exactly_every_second_and_steps_at_once(cluster, s3_client, s3_bucket, target):
+    """SALVO_FLEET_RATE=150:6s,300: 150 a second for 6 s, then 300, over three executors."""
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/caller.py", Body=CALLER)
     executors = [
         cluster.executor(n, "scenarios/caller.py", executor_id=f"rate-{n}", SALVO_DURATION="12s") for n in (11, 12, 13)
@@ -57,7 +82,7 @@ def test_a_fleet_rate_is_split_exactly_every_second(cluster, s3_client, s3_bucke
     for executor in executors:
         executor.wait_state("armed")
     controller = cluster.controller(
-        "open-rate", expected=3, SALVO_FLEET_RATE="300", SALVO_CRITERIA="dropped==0; p99_intended<500ms"
+        "open-rate", expected=3, SALVO_FLEET_RATE="150:6s,300", SALVO_CRITERIA="dropped==0; p99_intended<500ms"
     )
     assert controller.wait() == 0, controller.log()[-4000:]
     report = controller.report()
@@ -68,16 +93,29 @@ def test_a_fleet_rate_is_split_exactly_every_second(cluster, s3_client, s3_bucke
     seconds = 11  # the last second may be cut by the run's end
     shares = {executor_id: _per_second(times, start_at, seconds) for executor_id, times in arrivals.items()}
     fleet = [sum(share[k] for share in shares.values()) for k in range(seconds)]
-    assert all(abs(count - 300) <= 3 for count in fleet[1:]), str(fleet)
+    plan = [150] * 6 + [300] * 5
+    assert _kept_to_plan(fleet[1:], plan[1:], 3), str(fleet)
     for executor_id, share in shares.items():
-        assert all(abs(count - 100) <= 1 for count in share[1:]), f"{executor_id}: {share}"
-    firsts = [min(times) for times in arrivals.values()]
-    assert max(firsts) - min(firsts) <= 0.010, firsts
+        assert _kept_to_plan(share[1:], [planned // 3 for planned in plan[1:]], 1), f"{executor_id}: {share}"
+    # Each executor's first arrival is planned (i + 0.5) / 3 of its 20 ms spacing after start_at (the fleet's
+    # grids interleave): every one reached the target within 10 ms of its plan.
+    late = {f"rate-{11 + i}": min(arrivals[f"rate-{11 + i}"]) - start_at - (i + 0.5) / 150 for i in range(3)}
+    assert all(0 <= lateness <= 0.010 for lateness in late.values()), late
+    # every executor goes from 20 ms between its arrivals to 10 ms at start_at + 6 s
+    steps = {
+        executor_id: _step_time(times, start_at + 5, 0.015) - start_at - 6 for executor_id, times in arrivals.items()
+    }
+    print(
+        f"fleet per second {fleet}; first arrival after its plan (ms) "
+        f"{ {k: round(v * 1000, 1) for k, v in late.items()} }; step after plan (ms) "
+        f"{ {k: round(v * 1000, 1) for k, v in steps.items()} }"
+    )
+    assert all(-0.050 <= step <= 0.050 for step in steps.values()), steps
 
     totals = report["arrivals"]
     assert totals["planned"] == totals["sent"] == report["overall"]["requests"] == target.stats()["total"]
     assert totals["dropped"] == 0
-    assert 12 * 300 - 3 <= totals["planned"] <= 12 * 300
+    assert totals["planned"] == 6 * 150 + 6 * 300
 
 
 def test_a_stalled_target_shows_in_the_intended_latency_and_dropped_arrivals_are_counted(
@@ -114,6 +152,7 @@ def test_a_stalled_target_shows_in_the_intended_latency_and_dropped_arrivals_are
     report = controller.report()
 
     overall, totals = report["overall"], report["arrivals"]
+    print(f"p99 {overall['p99']} ms, p99_intended {overall['p99_intended']} ms, arrivals {totals}")
     assert overall["p99_intended"] >= 1000 > overall["p99"], overall
     assert totals["planned"] == totals["sent"] + totals["dropped"]
     assert 50 <= totals["dropped"] <= 110, totals  # those of the stall's first ~0.8 s, less the 3 users took

@@ -33,8 +33,6 @@ from salvo.common.arrivals import OpenModel, Pattern, arrival_offsets, seeded_rn
 
 __all__ = ["ArrivalPool", "install_arrivals"]
 
-_START_EARLY_SECONDS = 0.005  # the initial pool is created this long before start_at (they wait at the gate)
-
 
 class ArrivalPool:
     """The scheduler, the pool of users and the per-second counts of one locust process."""
@@ -81,8 +79,9 @@ class ArrivalPool:
     def _run(self) -> None:
         import gevent
 
-        gevent.sleep(max(0.0, self.start_at - _START_EARLY_SECONDS - time.time()))
-        self._runner_started.wait()  # the runner gives user classes their host as it starts: none exists before
+        # The runner starts just before start_at (the gate's early release) and gives the user classes their
+        # host: the pool's first users are created then, and wait at the gate's barrier like locust's own.
+        self._runner_started.wait()
         for _ in range(self.initial_users):
             self._grow()
         model = self.model
