@@ -18,7 +18,8 @@ iteration itself: its own tasks are.
 Each request is also timed from its intended send time: its iteration's lateness
 (actual start - planned time) is added to its service time. That is what a
 closed-model tool leaves out when a slow system holds its users back (coordinated
-omission). Stdlib + gevent + locust only.
+omission). Stdlib + gevent + locust only: imported inside the locust process alone (by salvo.executor.locust_gate,
+once a GO line asks for an open model), so gevent and locust are imported at the top: the per-arrival paths are hot.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ import math
 import time
 from collections import deque
 from typing import Any
+
+import gevent
+from gevent import GreenletExit
+from gevent.event import AsyncResult, Event
+from locust.exception import StopUser
+from locust.user.task import TaskSet
+from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_WAITING
 
 from salvo.common.arrivals import OpenModel, Pattern, arrival_offsets, seeded_rng
 
@@ -59,6 +67,7 @@ class ArrivalPool:
         self.idle: deque[Any] = deque()  # AsyncResults of users waiting for an arrival
         self.backlog: deque[tuple[float, float]] = deque()  # (planned, drop after) of arrivals waiting for a user
         self.starting = 0  # users created that have not yet asked for their first arrival
+        self.in_hand: dict[int, int] = {}  # second -> arrivals handed to a waiting user that has not woken yet
         self.created: dict[str, int] = {}  # user class name -> users this pool created
         self.counts: dict[int, list[int]] = {}  # second (controller time) -> [planned, sent, dropped]
         self.lateness: dict[Any, float] = {}  # user greenlet -> its iteration's lateness, seconds
@@ -69,16 +78,11 @@ class ArrivalPool:
     # --- the scheduler --------------------------------------------------------------------------
 
     def start(self) -> None:
-        import gevent
-        from gevent.event import Event
-
         self._runner_started = Event()
         self.environment.events.spawning_complete.add_listener(lambda **_: self._runner_started.set())
         self._scheduler = gevent.spawn(self._run)
 
     def _run(self) -> None:
-        import gevent
-
         # The runner starts just before start_at (the gate's early release) and gives the user classes their
         # host: the pool's first users are created then, and wait at the gate's barrier like locust's own.
         self._runner_started.wait()
@@ -104,8 +108,11 @@ class ArrivalPool:
                 gevent.sleep(max(0.0, begin + 1 - time.time()))
         self.stop()
 
+    def _second(self, planned: float) -> int:
+        return int(planned - self.clock_offset)
+
     def _cell(self, planned: float) -> list[int]:
-        second = int(planned - self.clock_offset)
+        second = self._second(planned)
         cell = self.counts.get(second)
         if cell is None:
             cell = self.counts[second] = [0, 0, 0]
@@ -117,6 +124,8 @@ class ArrivalPool:
         self._drop_stale(time.time())
         if self.idle:
             self.idle.popleft().set(planned)
+            second = self._second(planned)
+            self.in_hand[second] = self.in_hand.get(second, 0) + 1
             return
         if len(self.backlog) < self.starting:  # a user on its way will take it
             self.backlog.append((planned, math.inf))
@@ -144,7 +153,15 @@ class ArrivalPool:
         chosen = min(classes, key=lambda cls: self.created.get(cls.__name__, 0) / max(getattr(cls, "weight", 1), 1))
         self.created[chosen.__name__] = self.created.get(chosen.__name__, 0) + 1
         self.starting += 1
-        chosen(self.environment).start(self.environment.runner.user_greenlets)
+        user = chosen(self.environment)
+        user.start(self.environment.runner.user_greenlets).link(lambda _: self._joined(user))
+
+    def _joined(self, user: Any) -> None:
+        """`user` is ready for arrivals, or ended before it ever was (its on_start failed): either way it is
+        no longer on its way."""
+        if not getattr(user, "_salvo_pooled", False):
+            user._salvo_pooled = True
+            self.starting = max(0, self.starting - 1)
 
     def stop(self, **_: Any) -> None:
         """No more arrivals: idle users end, arrivals still waiting are dropped."""
@@ -160,14 +177,7 @@ class ArrivalPool:
 
     def take(self, user: Any) -> float:
         """Block until an arrival is this user's; its planned time. StopUser once the arrivals are over."""
-        from gevent import GreenletExit
-        from gevent.event import AsyncResult
-        from locust.exception import StopUser
-        from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_WAITING
-
-        if getattr(user, "_salvo_pooled", False) is False:
-            user._salvo_pooled = True
-            self.starting = max(0, self.starting - 1)
+        self._joined(user)
         self._drop_stale(time.time())
         if self.backlog:
             return self._started(self.backlog.popleft()[0])
@@ -182,21 +192,29 @@ class ArrivalPool:
             if waiter in self.idle:
                 self.idle.remove(waiter)
             elif waiter.ready() and waiter.value is not None:
+                self._out_of_hand(waiter.value)
                 self._cell(waiter.value)[2] += 1  # handed over, never started
             raise
         user._state = LOCUST_STATE_RUNNING
         if planned is None:
             raise StopUser()
+        self._out_of_hand(planned)
         return self._started(planned)
+
+    def _out_of_hand(self, planned: float) -> None:
+        second = self._second(planned)
+        left = self.in_hand.get(second, 0) - 1
+        if left > 0:
+            self.in_hand[second] = left
+        else:
+            self.in_hand.pop(second, None)
 
     def _started(self, planned: float) -> float:
         self._cell(planned)[1] += 1
         return planned
 
-    def iteration_lateness(self) -> float | None:
+    def iteration_lateness(self) -> float:
         """Seconds the current greenlet's iteration started after its planned time (0 outside an iteration)."""
-        import gevent
-
         return self.lateness.get(gevent.getcurrent(), 0.0)
 
     # --- what the recorder writes -----------------------------------------------------------------
@@ -205,8 +223,8 @@ class ArrivalPool:
         """Stats lines of the seconds before `horizon` (controller time) that nothing will change any more.
 
         A second is settled once its arrivals were all sent or dropped, or the pool stopped."""
-        waiting = [planned for planned, _ in self.backlog]
-        oldest = int(min(waiting) - self.clock_offset) if waiting else math.inf
+        waiting = [self._second(planned) for planned, _ in self.backlog] + list(self.in_hand)
+        oldest = min(waiting, default=math.inf)
         done = [second for second in self.counts if second < horizon and (second < oldest or self.stopped)]
         lines = []
         for second in sorted(done):
@@ -219,7 +237,6 @@ class ArrivalPool:
 def install_arrivals(environment: Any, go: Any, duration: float | None, recorder: Any) -> ArrivalPool:
     """Run `go.open_model` in this locust process: its users become the pool, arrivals pace them."""
     from locust import events
-    from locust.user.task import TaskSet
 
     options = environment.parsed_options
     initial = int(getattr(options, "num_users", None) or 1)
@@ -241,8 +258,6 @@ def install_arrivals(environment: Any, go: Any, duration: float | None, recorder
         if isinstance(task, type) and issubclass(task, TaskSet):
             return original(self)  # entering a nested TaskSet: its tasks are the iterations
         planned = pool.take(self.user)
-        import gevent
-
         current = gevent.getcurrent()
         pool.lateness[current] = max(0.0, time.time() - planned)
         try:
