@@ -236,8 +236,6 @@ class ArrivalPool:
 
 def install_arrivals(environment: Any, go: Any, duration: float | None, recorder: Any) -> ArrivalPool:
     """Run `go.open_model` in this locust process: its users become the pool, arrivals pace them."""
-    from locust import events
-
     options = environment.parsed_options
     initial = int(getattr(options, "num_users", None) or 1)
     options.num_users = 0  # locust spawns none: the pool's users are created at start_at, and as arrivals need
@@ -267,7 +265,7 @@ def install_arrivals(environment: Any, go: Any, duration: float | None, recorder
 
     TaskSet.execute_next_task = execute_next_task
     TaskSet._sleep = lambda self, seconds: None  # arrivals pace the load, not wait_time
-    events.test_stopping.add_listener(pool.stop)
+    environment.events.test_stopping.add_listener(pool.stop)
     if recorder is not None:
         recorder.arrivals = pool
     pool.start()
