@@ -25,6 +25,7 @@ once a GO line asks for an open model), so gevent and locust are imported at the
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections import deque
@@ -236,6 +237,14 @@ class ArrivalPool:
 
 def install_arrivals(environment: Any, go: Any, duration: float | None, recorder: Any) -> ArrivalPool:
     """Run `go.open_model` in this locust process: its users become the pool, arrivals pace them."""
+    if getattr(environment, "shape_class", None) is not None:
+        # The profile says the load over time; a shape would start users of its own beside the pool.
+        logging.getLogger(__name__).warning(
+            "open model: the locustfile's %s is not used, the rate profile %s paces the load",
+            type(environment.shape_class).__name__,
+            go.open_model.profile.text(),
+        )
+        environment.shape_class = None
     options = environment.parsed_options
     initial = int(getattr(options, "num_users", None) or 1)
     options.num_users = 0  # locust spawns none: the pool's users are created at start_at, and as arrivals need
