@@ -55,7 +55,10 @@ class ArrivalPool:
         run_id: str,
         clock_offset: float,
         initial_users: int,
+        place: tuple[int, int] = (0, 1),
     ) -> None:
+        """`place`: this executor's index and the fleet's size, which interleave the fleet's arrival grids and
+        seed its Poisson draws (in per-executor mode too, where each executor runs its own SALVO_RATE)."""
         self.model = model
         self.environment = environment
         self.start_at = start_at
@@ -65,6 +68,7 @@ class ArrivalPool:
         self.run_id = run_id
         self.clock_offset = clock_offset
         self.initial_users = max(1, min(initial_users, model.max_users))
+        self.index, self.size = place
         self.idle: deque[Any] = deque()  # AsyncResults of users waiting for an arrival
         self.backlog: deque[tuple[float, float]] = deque()  # (planned, drop after) of arrivals waiting for a user
         self.starting = 0  # users created that have not yet asked for their first arrival
@@ -90,12 +94,12 @@ class ArrivalPool:
         for _ in range(self.initial_users):
             self._grow()
         model = self.model
-        rng = seeded_rng(self.run_id, model.position) if model.pattern is Pattern.POISSON else None
+        rng = seeded_rng(self.run_id, self.index) if model.pattern is Pattern.POISSON else None
         for second, count in enumerate(model.share().counts()):
             begin = self.start_at + second
             if self.stopped or begin >= self.end:
                 break
-            for offset in arrival_offsets(count, model.position, model.members, model.pattern, rng):
+            for offset in arrival_offsets(count, self.index, self.size, model.pattern, rng):
                 planned = begin + offset
                 if planned >= self.end:
                     break
@@ -257,6 +261,7 @@ def install_arrivals(environment: Any, go: Any, duration: float | None, recorder
         run_id=go.run_id,
         clock_offset=go.clock,
         initial_users=initial,
+        place=(int(getattr(go, "index", 0)), int(getattr(go, "size", 1))),
     )
     original = TaskSet.execute_next_task
 
