@@ -106,6 +106,8 @@ class ArrivalPool:
                 delay = planned - time.time()
                 if delay > 0:
                     gevent.sleep(delay)
+                if not self.idle:  # users done with an iteration but not yet back are free: let them come first
+                    gevent.sleep(0)
                 if self.stopped:
                     return
                 self.arrive(planned)
