@@ -42,6 +42,11 @@ from salvo.common.arrivals import OpenModel, Pattern, arrival_offsets, seeded_rn
 
 __all__ = ["ArrivalPool", "install_arrivals"]
 
+# Locust's --run-time outlasts the arrivals by this much: its timer and the scheduler both end at start_at +
+# duration, and a timer firing a few ms early would cut the last arrivals out of the plan. No load is added:
+# the pool's users end with the arrivals.
+END_GRACE_SECONDS = 1.0
+
 
 class ArrivalPool:
     """The scheduler, the pool of users and the per-second counts of one locust process."""
@@ -255,6 +260,8 @@ def install_arrivals(environment: Any, go: Any, duration: float | None, recorder
     initial = int(getattr(options, "num_users", None) or 1)
     options.num_users = 0  # locust spawns none: the pool's users are created at start_at, and as arrivals need
     options.spawn_rate = 1.0
+    if duration:
+        options.run_time = duration + END_GRACE_SECONDS
     pool = ArrivalPool(
         go.open_model,
         environment,
