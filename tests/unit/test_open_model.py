@@ -154,7 +154,8 @@ def test_the_report_shows_both_latencies_the_arrivals_and_the_shortfall():
     merged = merge_summaries(summaries)
     rate = RateCheck.of(merged.arrivals, 2)
     verdict = judge(ledger, merged.totals.requests, [], LostExecutorPolicy.CONTINUE, rate=rate)
-    report = Report(run_id="r1", merged=merged, ledger=ledger, verdict=verdict, start_at=T0)
+    fleet_load = {"mode": "fleet", "users": None, "spawn_rate": None, "executors": 2, "rate": "100:30s,400"}
+    report = Report(run_id="r1", merged=merged, ledger=ledger, verdict=verdict, start_at=T0, fleet_load=fleet_load)
     console = report.console_table()
     assert "p99_int" in console and "arrivals: 63 planned, 60 sent, 3 dropped (4.76 %) over 3 s" in console
     assert "verdict: FAIL (exit 1); achieved rate short of plan: 60 of 63 planned arrivals sent" in console
@@ -167,4 +168,4 @@ def test_the_report_shows_both_latencies_the_arrivals_and_the_shortfall():
     }
     assert data["per_executor"]["b"]["dropped"] == 3 and data["per_executor"]["a"]["dropped"] == 0
     page = report.html()
-    assert 'id="chart-arrivals"' in page and "p99 from intended ms" in page
+    assert 'id="chart-arrivals"' in page and "p99 from intended ms" in page and "100:30s,400" in page

@@ -161,6 +161,8 @@ def metadata_table(data: dict) -> str:
         )
     if load:
         rows += [("load mode", text(load.get("mode"))), ("fleet spawn rate", per_second(load.get("spawn_rate")))]
+        if load.get("rate"):
+            rows.append(("fleet arrival rate (/s)", text(load.get("rate"))))  # SALVO_FLEET_RATE's profile
         if load.get("data_rows") is not None:
             rows.append(("data rows", count(load.get("data_rows"))))
     rows += [
