@@ -65,7 +65,7 @@ lint: venv
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
 
-## bench: fan-out to 2,000 executors, executor overhead vs bare locust, post-run, merge, scan (-> bench/results.json)
+## bench: fan-out to 2,000 executors, executor overhead vs bare locust, open-model rate, post-run, merge, scan (-> bench/results.json)
 bench: venv
 	@command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light)
 	ulimit -n 20000 && $(PY) bench/run.py

@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, one table (measure, Salvo, baseline, ratio), and bench/results.json.
 
-Baselines are measured in the same run: bare locust for the executor's overhead,
+Baselines are measured in the same run: bare locust for the executor's overhead
+and for the open model's arrival rate (its closed-loop maximum on the same core),
 start-on-receipt (the spread of the start message's arrival, what Locust and
 DLT v3 give) for the fan-out, the per-request sample file Salvo read before
 for the post-run time.
@@ -19,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+import arrivals  # noqa: E402
 import boto3  # noqa: E402
 import fanout  # noqa: E402
 import livestats  # noqa: E402
@@ -67,6 +69,14 @@ def main() -> int:
                 "executor overhead: requests in 15 s, 20 users, 1 core (median of 3 pairs)",
                 median["salvo"],
                 median["bare"],
+            )
+        )
+        raw["arrivals"] = arrivals.run(env, "bench")
+        rows.append(
+            (
+                "open model: highest rate kept (every second within 1 %), 1 core, vs bare locust closed loop (/s)",
+                raw["arrivals"]["highest_kept_rate"],
+                raw["arrivals"]["closed_loop_rps"],
             )
         )
         raw["postrun"] = postrun.run("bench")

@@ -25,6 +25,11 @@ class HttpTarget:
     def reset(self) -> None:
         urllib.request.urlopen(urllib.request.Request(self.url + "/__reset", data=b""), timeout=10).close()
 
+    def stall(self, at: float, seconds: float) -> None:
+        """From epoch time `at`, hold every answer for up to `seconds` (until the stall ends)."""
+        request = urllib.request.Request(f"{self.url}/__stall?at={at:.6f}&seconds={seconds:g}", data=b"")
+        urllib.request.urlopen(request, timeout=10).close()
+
 
 @pytest.fixture(scope="session")
 def http_target():

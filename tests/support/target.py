@@ -7,7 +7,9 @@ whole fleet is stamped as it arrives, not as threads get scheduled.
 
     GET  /__stats   -> {"total": n, "executors": {id: {"count": n, "first": t, "last": t}},
                         "paths": {path: n}, "arrivals": {id: [t, ...]}}
-    POST /__reset   -> clears the counters
+    POST /__reset   -> clears the counters (and any stall)
+    POST /__stall?at=T&seconds=S -> from epoch time T, for S seconds, hold every answer until the stall ends
+                       (arrivals are still stamped as they come): a system that stops responding for a while
     anything else   -> 200 "ok" (or the status given by ?status=NNN); counted
 
 Requests are attributed to the X-Salvo-Executor header (else "-"). Paths are
@@ -54,6 +56,7 @@ class Counters:
 
 
 COUNTERS = Counters()
+STALL = [0.0, 0.0]  # [from, until] epoch seconds: answers to requests arriving inside are held until `until`
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -71,6 +74,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             if headers.get("content-length"):
                 await reader.readexactly(int(headers["content-length"]))
             status, body, content_type = respond(method, target, headers, arrived)
+            if STALL[0] <= arrived < STALL[1]:
+                await asyncio.sleep(STALL[1] - time.time())
             writer.write(
                 f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n".encode()
@@ -91,7 +96,13 @@ def respond(method: str, target: str, headers: dict[str, str], arrived: float) -
         return 200, json.dumps(COUNTERS.snapshot()).encode(), "application/json"
     if url.path == "/__reset":
         COUNTERS.reset()
+        STALL[:] = [0.0, 0.0]
         return 200, b"reset", "text/plain"
+    if url.path == "/__stall":
+        query = parse_qs(url.query)
+        begin = float(query["at"][0])
+        STALL[:] = [begin, begin + float(query["seconds"][0])]
+        return 200, b"stall set", "text/plain"
     COUNTERS.record(headers.get(EXECUTOR_HEADER, "-"), arrived, url.path)
     return int(parse_qs(url.query).get("status", ["200"])[0]), b"ok", "text/plain"
 

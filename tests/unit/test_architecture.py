@@ -43,7 +43,13 @@ EXECUTOR_TOP = {"__init__.py", "parts.py", "settings.py"}
 # start-up and memory, and could patch what locust patched. So: the standard library, what the load tool
 # brings (locust, gevent), hdrh for the recorder's histograms, tool/ itself and these light modules of common.
 TOOL_THIRD_PARTY = {"locust", "gevent", "hdrh"}
-TOOL_COMMON = {"salvo.common.defaults", "salvo.common.fleetload", "salvo.common.histogram", "salvo.common.summary"}
+TOOL_COMMON = {
+    "salvo.common.arrivals",
+    "salvo.common.defaults",
+    "salvo.common.fleetload",
+    "salvo.common.histogram",
+    "salvo.common.summary",
+}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -167,7 +173,8 @@ def test_the_load_tool_process_gets_nothing_heavy_from_salvo():
     # what the wrapper locustfile's import (and the recorder's raw-sample writer) adds to a fresh interpreter
     tool = [f"salvo.executor.tool.{p.stem}" for p in sorted((EXECUTOR / "tool").glob("*.py")) if p.stem != "__init__"]
     code = (
-        "import json, sys\nbefore = set(sys.modules)\n"
+        # the load tool's process has locust (and gevent) loaded already: what salvo adds is what counts
+        "import json, sys\nimport gevent, locust\nbefore = set(sys.modules)\n"
         + "".join(f"import {name}\n" for name in tool)
         + "print(json.dumps(sorted(set(sys.modules) - before)))\n"
     )

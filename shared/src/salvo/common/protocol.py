@@ -26,8 +26,21 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
+from salvo.common.arrivals import RateProfile
 from salvo.common.defaults import MAX_CLOCK_OFFSET_SECONDS
 from salvo.common.errors import ProtocolError
 from salvo.common.fleetload import LoadMode, Slot, fleet_index, fleet_slots
@@ -79,6 +92,27 @@ FleetIds = Annotated[list[Identifier], Field(min_length=1, max_length=MAX_FLEET)
 FleetUsers = Annotated[int, Field(ge=1, le=MAX_FLEET_USERS)]
 FleetSpawnRate = Annotated[float, Field(ge=MIN_SPAWN_RATE, le=MAX_SPAWN_RATE, allow_inf_nan=False)]
 RegionWeight = Annotated[int, Field(ge=1, le=MAX_REGION_WEIGHT)]
+
+
+def _rate_profile(value: object) -> RateProfile:
+    if isinstance(value, RateProfile):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a rate profile as text, such as 300 or 100:30s,400:60s")
+    return RateProfile.parse(value)
+
+
+# A rate profile (salvo.common.arrivals) travels as its canonical text and is parsed, bounds and all, on arrival.
+Rate = Annotated[
+    RateProfile,
+    PlainValidator(_rate_profile),
+    PlainSerializer(lambda profile: profile.text(), return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+# The same as a setting: an environment variable of digits alone may reach it decoded as a number.
+RateSetting = Annotated[
+    Rate, BeforeValidator(lambda v: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
+]
 RegionNumber = Annotated[int, Field(ge=0, lt=MAX_REGIONS)]
 
 
@@ -108,9 +142,14 @@ class FleetLoad(BaseModel):
     spawn_rate: FleetSpawnRate | None = None  # SALVO_FLEET_SPAWN_RATE: the fleet's total
     # SALVO_REGION_WEIGHTS: region -> weight; regions are numbered in sorted order (Start.fleet_regions)
     regions: Annotated[dict[Region, RegionWeight], Field(min_length=1, max_length=MAX_REGIONS)] | None = None
+    rate: Rate | None = None  # SALVO_FLEET_RATE: the fleet's arrivals per second (open model), split every second
 
     @model_validator(mode="after")
     def _totals_split_in_fleet_mode(self) -> FleetLoad:
+        if self.rate is not None and self.mode is not LoadMode.FLEET:
+            raise ValueError("rate is a fleet total: only in fleet mode")
+        if self.rate is not None and self.regions is not None:
+            raise ValueError("regions split users, not a rate: not with rate")
         if self.users is not None and self.mode is not LoadMode.FLEET:
             raise ValueError("users is a fleet total: only in fleet mode")
         if self.spawn_rate is not None and self.users is None:
@@ -284,10 +323,18 @@ class IntervalStats(_Message):
     histogram: IntervalHistogram = ""  # encoded HDR histogram of the interval's latencies (microseconds)
     # Only when Start.live_labels asked for them; at most MAX_LIVE_LABELS, the busiest.
     labels: Annotated[dict[LabelName, LabelInterval], Field(max_length=MAX_LIVE_LABELS)] = Field(default_factory=dict)
+    # An open-model run's (salvo.common.arrivals): arrivals of the seconds settled in the interval, and the
+    # interval's latencies from their intended send time.
+    planned: Count = 0
+    sent: Count = 0
+    dropped: Count = 0
+    intended_histogram: IntervalHistogram = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> IntervalStats:
         _check_failures(self.requests, self.failures, self.user_errors)
+        if self.planned != self.sent + self.dropped:
+            raise ValueError(f"{self.planned} arrivals planned, but {self.sent} sent + {self.dropped} dropped")
         return self
 
 

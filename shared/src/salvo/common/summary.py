@@ -3,10 +3,19 @@
 Schema `salvo.summary/1` (the caller adds run_id, executor_id, version, tools, scenario,
 exit_code, stop_reason and timings; the builder adds the rest):
 
-    totals:  {requests, failures, user_errors, bytes, latency_sum_ms, histogram, codes{code: n}, errors{message: n}}
+    totals:  {requests, failures, user_errors, bytes, latency_sum_ms, histogram, codes{code: n}, errors{message: n},
+              [intended_histogram]}
     labels:  {label: same as totals}
-    series:  [{t: epoch second of request start, requests, failures, user_errors, histogram}]
+    series:  [{t: epoch second of request start, requests, failures, user_errors, histogram,
+               [planned, sent, dropped]}]
     timings: {..caller's.., first_request, last_request}   (epoch seconds)
+    [arrivals: {planned, sent, dropped}]
+
+An open-model run (salvo.common.arrivals) adds `intended_histogram` (each request timed
+from its intended send time: its service time plus its iteration's lateness; one per
+request) and counts its arrivals: `arrivals` in total, and in the series by the second
+they were planned for (a point may have arrivals and no request). Every arrival whose time
+came was sent or dropped: planned = sent + dropped, in total and in every second.
 
 `histogram` is HdrHistogram's compressed V2 encoding of request latencies in
 microseconds. User errors are exceptions raised in user code outside any request
@@ -57,6 +66,7 @@ class Tally:
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     codes: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    intended: LatencyHistogram | None = None  # open model: latencies from the intended send time
 
     def record_request(
         self, elapsed_ms: float, *, code: str = "", success: bool = True, nbytes: int = 0, message: str = ""
@@ -97,6 +107,7 @@ class Tally:
             data.get("histogram"),
             {str(code): int(count) for code, count in (data.get("codes") or {}).items()},
             {str(message): int(count) for message, count in (data.get("errors") or {}).items()},
+            data.get("intended_histogram"),
         )
 
     def add_counts(
@@ -109,8 +120,11 @@ class Tally:
         histogram: str | None = None,
         codes: dict[str, int] | None = None,
         errors: dict[str, int] | None = None,
+        intended: str | None = None,
     ) -> Tally:
         """Add a tally's parts, its histogram still encoded (the merge's hot path: no histogram object built)."""
+        if intended:
+            self._intended().merge_encoded(intended)
         self.requests += requests
         self.failures += failures
         self.user_errors += user_errors
@@ -130,11 +144,18 @@ class Tally:
         self.bytes += other.bytes
         self._add_latency_sum(other.latency_sum_ms)
         self.histogram.merge(other.histogram)
+        if other.intended is not None:
+            self._intended().merge(other.intended)
         for code, count in other.codes.items():
             self._count_codes(code, count)
         for message, count in other.errors.items():
             self._count_errors(message, count)
         return self
+
+    def _intended(self) -> LatencyHistogram:
+        if self.intended is None:
+            self.intended = LatencyHistogram()
+        return self.intended
 
     def _add_latency_sum(self, value) -> None:
         self.latency_sum_ms = (
@@ -165,7 +186,7 @@ class Tally:
             self.errors[OTHER_ERRORS] = self.errors.get(OTHER_ERRORS, 0) + count
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "requests": self.requests,
             "failures": self.failures,
             "user_errors": self.user_errors,
@@ -175,6 +196,9 @@ class Tally:
             "codes": dict(self.codes),
             "errors": dict(self.errors),
         }
+        if self.intended is not None:
+            data["intended_histogram"] = self.intended.encode()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Tally:
@@ -187,4 +211,5 @@ class Tally:
             histogram=LatencyHistogram.decode(data.get("histogram")),
             codes={str(k): int(v) for k, v in (data.get("codes") or {}).items()},
             errors={str(k): int(v) for k, v in (data.get("errors") or {}).items()},
+            intended=LatencyHistogram.decode(data["intended_histogram"]) if "intended_histogram" in data else None,
         )

@@ -63,11 +63,11 @@ class _Part(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-def _histogram_count(text: str, digits: int) -> int:
+def _histogram_count(text: str, digits: int, name: str = "histogram") -> int:
     try:
         return LatencyHistogram.encoded_count(text, digits)
     except UndecodableHistogram as exc:
-        raise ValueError(f"histogram: {exc}") from None
+        raise ValueError(f"{name}: {exc}") from None
 
 
 class TallyPart(_Part):
@@ -81,6 +81,7 @@ class TallyPart(_Part):
     histogram: HistogramText = ""
     codes: Annotated[dict[Code, Count], Field(max_length=MAX_CODES + 1)] = Field(default_factory=dict)
     errors: Annotated[dict[Message, Count], Field(max_length=MAX_ERROR_MESSAGES + 1)] = Field(default_factory=dict)
+    intended_histogram: HistogramText | None = None  # open model: every request from its intended send time
 
     @model_validator(mode="after")
     def _consistent(self) -> TallyPart:
@@ -92,7 +93,32 @@ class TallyPart(_Part):
         recorded = _histogram_count(self.histogram, SIGNIFICANT_DIGITS)
         if recorded != self.requests:
             raise ValueError(f"histogram: {recorded} latencies recorded for {self.requests} requests")
+        if self.intended_histogram is not None:
+            intended = _histogram_count(self.intended_histogram, SIGNIFICANT_DIGITS, "intended_histogram")
+            if intended != self.requests:
+                raise ValueError(f"intended_histogram: {intended} latencies recorded for {self.requests} requests")
         return self
+
+
+class ArrivalCounts(_Part):
+    """An open model's arrivals: every one whose time came was sent or dropped."""
+
+    planned: Count
+    sent: Count
+    dropped: Count
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ArrivalCounts:
+        _check_arrivals(self.planned, self.sent, self.dropped)
+        return self
+
+
+def _check_arrivals(planned: int | None, sent: int | None, dropped: int | None) -> None:
+    given = [value is not None for value in (planned, sent, dropped)]
+    if any(given) and not all(given):
+        raise ValueError("planned, sent and dropped go together")
+    if all(given) and planned != sent + dropped:
+        raise ValueError(f"{planned} arrivals planned, but {sent} sent + {dropped} dropped")
 
 
 class SeriesPoint(_Part):
@@ -103,10 +129,15 @@ class SeriesPoint(_Part):
     failures: Count
     user_errors: Count = 0
     histogram: HistogramText = ""
+    # open model: arrivals planned for this second (by their planned time), sent and dropped
+    planned: Count | None = None
+    sent: Count | None = None
+    dropped: Count | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SeriesPoint:
         _check_failures(self.requests, self.failures, self.user_errors)
+        _check_arrivals(self.planned, self.sent, self.dropped)
         recorded = _histogram_count(self.histogram, SERIES_DIGITS)
         if recorded != self.requests:
             raise ValueError(f"histogram: {recorded} latencies recorded for {self.requests} requests")
@@ -174,10 +205,12 @@ class Summary(_Part):
     totals: TallyPart
     labels: Annotated[dict[LabelName, TallyPart], Field(max_length=MAX_LABELS + 1)]
     series: Annotated[list[SeriesPoint], Field(max_length=MAX_SERIES_POINTS)]
+    arrivals: ArrivalCounts | None = None  # an open-model run's arrivals (salvo.common.summary)
 
     @model_validator(mode="after")
     def _consistent(self) -> Summary:
         totals = self.totals
+        self._arrivals_agree()
         if self.labels:
             for name in ("requests", "failures", "user_errors", "bytes"):
                 added = sum(getattr(part, name) for part in self.labels.values())
@@ -210,6 +243,24 @@ class Summary(_Part):
             if moment is not None and not low <= moment <= high:
                 raise ValueError(f"timings.{name}: {moment:.3f} is outside the run's window ({low:.0f}-{high:.0f})")
         return self
+
+    def _arrivals_agree(self) -> None:
+        """The series' arrivals add up to the totals; intended latencies are in every label with requests, or none."""
+        if self.arrivals is not None or any(point.planned is not None for point in self.series):
+            if self.arrivals is None:
+                raise ValueError("series: arrivals counted per second, but no arrivals in total")
+            for name in ("planned", "sent", "dropped"):
+                added = sum(getattr(point, name) or 0 for point in self.series)
+                if added != getattr(self.arrivals, name):
+                    total = getattr(self.arrivals, name)
+                    raise ValueError(f"series: its {name} arrivals add up to {added}, arrivals.{name} is {total}")
+        timed = self.totals.intended_histogram is not None
+        for label, part in self.labels.items():
+            if part.requests and (part.intended_histogram is not None) != timed:
+                raise ValueError(
+                    f"labels.{label[:40]!r}: intended_histogram "
+                    f"{'missing' if timed else 'given'}, but {'given' if timed else 'missing'} in totals"
+                )
 
 
 def parse_summary(data: bytes, run_id: str, executor_id: str) -> Summary:

@@ -47,6 +47,7 @@ from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.live import LiveView
 from salvo.controller.merge import merge_summaries
 from salvo.controller.metrics import LiveMetrics, serving
+from salvo.controller.openmodel import RateCheck
 from salvo.controller.parts import FleetLink
 from salvo.controller.preflight import check_results_destination, read_baseline
 from salvo.controller.report import Report, publish_report
@@ -465,6 +466,7 @@ class Controller:
             comparison.results if comparison else (),
             failed_requests=merged.totals.failed_requests,
             strength=FleetStrength.of(len(start.fleet), s),
+            rate=RateCheck.of(merged.arrivals, s.rate_tolerance),
         )
         report = Report(
             run_id=self.run_id,

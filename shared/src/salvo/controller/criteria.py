@@ -4,6 +4,9 @@
 
 Each criterion is `[label:NAME:]METRIC OP VALUE[UNIT]`, separated by `;`.
 Latencies take ms or s (default ms); rates take % (or a fraction); counts are plain.
+An open-model run (SALVO_FLEET_RATE, SALVO_RATE) adds the latencies from the intended
+send time (`p99_intended`, ...) and its arrivals: `dropped<0.1%` (of those planned; a
+plain number counts them), `planned`, `sent`.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)  # every one a criterion may name is computed by the merge
-LATENCY_METRICS = {"avg", "min", "max", *(f"p{p:g}" for p in PERCENTILES)}
-RATE_METRICS = {"error_rate"}
-COUNT_METRICS = {"requests", "failures", "user_errors", "rps"}
+INTENDED_METRICS = {*(f"p{p:g}_intended" for p in PERCENTILES), "max_intended"}  # open model (merge.stats_row)
+LATENCY_METRICS = {"avg", "min", "max", *(f"p{p:g}" for p in PERCENTILES), *INTENDED_METRICS}
+RATE_METRICS = {"error_rate", "dropped_rate"}
+COUNT_METRICS = {"requests", "failures", "user_errors", "rps", "planned", "sent", "dropped"}
 METRICS = LATENCY_METRICS | RATE_METRICS | COUNT_METRICS
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -28,7 +32,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 
 _CRITERION = re.compile(
-    r"^(?P<metric>[a-z_]+[0-9.]*)\s*(?P<op><=|>=|==|<|>)\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|%)?$"
+    r"^(?P<metric>[a-z_]+[0-9.]*(?:_[a-z]+)?)\s*(?P<op><=|>=|==|<|>)\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|%)?$"
 )
 
 
@@ -96,6 +100,8 @@ def _parse_one(text: str) -> Criterion:
     if not match:
         raise CriteriaSyntaxError(f"{text!r}: expected METRIC OP VALUE such as p95<500ms, error_rate<1% or rps>=100")
     metric, op, value, unit = match["metric"], match["op"], float(match["value"]), match["unit"]
+    if metric == "dropped" and unit == "%":
+        metric = "dropped_rate"  # dropped<0.1%: a share of the arrivals planned, not a count
     if metric not in METRICS:
         raise CriteriaSyntaxError(f"{text!r}: unknown metric {metric!r}; known: {', '.join(sorted(METRICS))}")
     if metric in LATENCY_METRICS:

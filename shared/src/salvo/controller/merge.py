@@ -14,10 +14,18 @@ from salvo.common.summary_schema import SeriesPoint, Summary, TallyPart
 from salvo.controller.criteria import PERCENTILES
 
 
-def stats_row(tally: Tally, duration_s: float | None) -> dict:
-    """The figures a report or a criterion speaks of, for one label or overall."""
+def stats_row(tally: Tally, duration_s: float | None, arrivals: ArrivalTotals | None = None) -> dict:
+    """The figures a report or a criterion speaks of, for one label or overall (with an open model's
+    latencies from the intended send time, `p99_intended`, and overall its arrivals)."""
     histogram = tally.histogram
     values = histogram.percentiles_ms(list(PERCENTILES))
+    intended = {}
+    if tally.intended is not None:
+        timed = tally.intended.percentiles_ms(list(PERCENTILES))
+        intended = {f"p{p:g}_intended": timed[p] for p in PERCENTILES}
+        intended["max_intended"] = tally.intended.max_ms
+    if arrivals is not None:
+        intended.update(arrivals.row())
     return {
         "requests": tally.requests,
         "failures": tally.failures,
@@ -29,7 +37,56 @@ def stats_row(tally: Tally, duration_s: float | None) -> dict:
         "min": histogram.min_ms,
         **{f"p{p:g}": values[p] for p in PERCENTILES},
         "max": histogram.max_ms,
+        **intended,
     }
+
+
+@dataclass
+class ArrivalTotals:
+    """An open model's arrivals, fleet-wide: in total and per wall-clock second of their planned time."""
+
+    seconds: dict[int, list[int]] = field(default_factory=dict)  # second -> [planned, sent, dropped]
+
+    def add(self, second: int, planned: int, sent: int, dropped: int) -> None:
+        cell = self.seconds.setdefault(second, [0, 0, 0])
+        cell[0] += planned
+        cell[1] += sent
+        cell[2] += dropped
+
+    def total(self, index: int) -> int:
+        return sum(cell[index] for cell in self.seconds.values())
+
+    @property
+    def planned(self) -> int:
+        return self.total(0)
+
+    @property
+    def sent(self) -> int:
+        return self.total(1)
+
+    @property
+    def dropped(self) -> int:
+        return self.total(2)
+
+    def row(self) -> dict:
+        """What criteria and the report read: counts, and dropped as a fraction of the planned arrivals."""
+        planned = self.planned
+        return {
+            "planned": planned,
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "dropped_rate": self.dropped / planned if planned else 0.0,
+        }
+
+    def columns(self) -> dict:
+        """Per second, as columns (report.json stays small)."""
+        ordered = sorted(self.seconds.items())
+        return {
+            "t": [t for t, _ in ordered],
+            "planned": [cell[0] for _, cell in ordered],
+            "sent": [cell[1] for _, cell in ordered],
+            "dropped": [cell[2] for _, cell in ordered],
+        }
 
 
 @dataclass
@@ -44,6 +101,7 @@ class MergedRun:
     per_executor: dict[str, dict] = field(default_factory=dict)  # executor -> its own stats row
     # executor -> wall-clock second -> (requests, failures): how each executor's load went over time
     executor_series: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)
+    arrivals: ArrivalTotals | None = None  # an open-model run's (salvo.common.arrivals)
 
     @property
     def duration_s(self) -> float | None:
@@ -59,7 +117,7 @@ class MergedRun:
         return (max(self.first_requests.values()) - min(self.first_requests.values())) * 1000
 
     def overall(self) -> dict:
-        return stats_row(self.totals, self.duration_s)
+        return stats_row(self.totals, self.duration_s, self.arrivals)
 
     def label_rows(self) -> dict[str, dict]:
         return {label: stats_row(tally, self.duration_s) for label, tally in sorted(self.labels.items())}
@@ -77,6 +135,7 @@ def _add(tally: Tally, part: TallyPart | SeriesPoint) -> Tally:
         part.histogram,
         part.codes,
         part.errors,
+        part.intended_histogram,
     )
 
 
@@ -90,9 +149,14 @@ def merge_summaries(summaries: list[Summary]) -> MergedRun:
     per_executor: dict[str, dict] = {}
     executor_series: dict[str, dict[int, tuple[int, int]]] = {}
     contributors = []
+    arrivals = ArrivalTotals() if any(summary.arrivals is not None for summary in summaries) else None
     for summary in summaries:
         executor = summary.executor_id
         contributors.append(executor)
+        if arrivals is not None:
+            for point in summary.series:
+                if point.planned is not None:
+                    arrivals.add(point.t, point.planned, point.sent, point.dropped)
         own = _add(Tally(), summary.totals)
         totals.merge(own)
         for label, part in summary.labels.items():
@@ -116,7 +180,12 @@ def merge_summaries(summaries: list[Summary]) -> MergedRun:
             if timings.first_request is not None and timings.last_request is not None
             else None
         )
-        per_executor[executor] = stats_row(own, own_duration)
+        own_arrivals = None
+        if summary.arrivals is not None:
+            own_arrivals = ArrivalTotals(
+                {0: [summary.arrivals.planned, summary.arrivals.sent, summary.arrivals.dropped]}
+            )
+        per_executor[executor] = stats_row(own, own_duration, own_arrivals)
     return MergedRun(
         contributors=contributors,
         totals=totals,
@@ -127,6 +196,7 @@ def merge_summaries(summaries: list[Summary]) -> MergedRun:
         last_request=max(last_requests) if last_requests else None,
         per_executor=per_executor,
         executor_series={executor: dict(sorted(points.items())) for executor, points in executor_series.items()},
+        arrivals=arrivals,
     )
 
 

@@ -121,6 +121,21 @@ class LiveMetrics:
         self._region_executors = Gauge(
             "salvo_region_executors", "started executors per region", run + ["region"], registry=r
         )
+        self._arrivals = {
+            name: Counter(f"salvo_arrivals_{name}", text, run, registry=r).labels(run_id)
+            for name, text in (
+                ("planned", "open model: arrivals whose planned time came"),
+                ("sent", "open model: arrivals a user ran"),
+                ("dropped", "open model: arrivals no user could take in time"),
+            )
+        }
+        self._intended_latency = Gauge(
+            "salvo_intended_latency_seconds",
+            "open model: latency from the intended send time over the last live interval",
+            run + ["quantile"],
+            registry=r,
+        )
+        self._intended: LatencyHistogram | None = None  # merged over the live interval
         self._executors = Gauge("salvo_executors", "started executors by state", run + ["state"], registry=r)
         self._users = Gauge(
             "salvo_users", "simulated users across the fleet (last live interval)", run, registry=r
@@ -186,6 +201,12 @@ class LiveMetrics:
         """One executor's interval: at 2,000 executors this runs 2,000 times a second, so it only adds."""
         self._requests.inc(stats.requests)
         self._failures.inc(stats.failures)
+        if stats.planned or stats.intended_histogram:
+            for name in ("planned", "sent", "dropped"):
+                self._arrivals[name].inc(getattr(stats, name))
+            if self._intended is None:
+                self._intended = LatencyHistogram()
+            self._intended.merge_encoded(stats.intended_histogram)
         users = self._users_by_executor
         users[stats.executor_id] = max(users.get(stats.executor_id, 0), stats.users)
         region = self._region_of.get(stats.executor_id)
@@ -244,6 +265,11 @@ class LiveMetrics:
         self._failure_ratio.set(failure_ratio)
         for q in QUANTILES:
             self._latency.labels(self.run_id, _quantile(q)).set(_seconds(latency_ms.get(q)))
+        if self._intended is not None:  # an open-model run: NaN for an interval without requests
+            values = self._intended.percentiles_ms(list(QUANTILES))
+            for q in QUANTILES:
+                self._intended_latency.labels(self.run_id, _quantile(q)).set(_seconds(values.get(q)))
+            self._intended = LatencyHistogram()
         for label in self._label_counters:
             histogram = self._labels.get(label)
             if histogram is None or histogram.is_empty:  # no request of this label in the interval: no quantiles

@@ -14,7 +14,7 @@ from salvo.common.keys import KeyMode
 from salvo.controller.compare import Comparison
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
-from salvo.controller.merge import MergedRun
+from salvo.controller.merge import ArrivalTotals, MergedRun
 from salvo.controller.report_data import (
     MAX_EXECUTOR_SERIES,
     executor_entries,
@@ -31,6 +31,8 @@ from salvo.controller.verdict import Verdict
 log = logging.getLogger(__name__)
 
 COLUMNS = ("requests", "failures", "rps", "avg", "p50", "p90", "p95", "p99", "max")
+OPEN_MODEL_COLUMNS = (*COLUMNS, "p99_intended")  # an open-model run: also p99 from the intended send time
+HEADINGS = {"p99_intended": "p99_int"}  # a console column is 8 characters wide
 
 
 @dataclass
@@ -99,7 +101,8 @@ class Report:
 
     def console_table(self) -> str:
         rows = [("OVERALL", self.merged.overall())] + list(self.merged.label_rows().items())
-        out = _grid("label", rows, COLUMNS)
+        columns = OPEN_MODEL_COLUMNS if self.merged.totals.intended is not None else COLUMNS
+        out = _grid("label", rows, columns)
         if self.regions:
             out += _grid(
                 "region (executors)",
@@ -120,6 +123,8 @@ class Report:
                 + ", ".join(f"{k}: {n}" for k, n in self.dropped_live_messages.items())
                 + ")"
             )
+        if self.merged.arrivals is not None:
+            out.append(_arrivals_line(self.merged.arrivals))
         for result in self.criteria:
             out.append(f"  criterion {result.description}")
         if self.baseline is not None:
@@ -180,6 +185,9 @@ class Report:
                 for r in self.criteria
             ],
             "series": series_points(merged),
+            "arrivals": (
+                {**merged.arrivals.row(), "per_second": merged.arrivals.columns()} if merged.arrivals else None
+            ),
             "executor_series": executor_series(merged),
             "executor_series_omitted": max(0, len(merged.executor_series) - MAX_EXECUTOR_SERIES),
             "regions": region_rows(self.regions),
@@ -253,11 +261,25 @@ def _grid(heading: str, rows: list[tuple[str, dict]], columns: tuple[str, ...]) 
     """A console table: one named row each, the figures of `columns`."""
     width = max(12, len(heading), *(len(name) for name, _ in rows))
     line = "+" + "-" * (width + 2) + ("+" + "-" * 10) * len(columns) + "+"
-    out = [line, f"| {heading:<{width}} " + "".join(f"| {c:>8} " for c in columns) + "|", line]
+    out = [line, f"| {heading:<{width}} " + "".join(f"| {HEADINGS.get(c, c):>8} " for c in columns) + "|", line]
     for name, row in rows:
         out.append(f"| {name[:width]:<{width}} " + "".join(f"| {_cell(c, row.get(c)):>8} " for c in columns) + "|")
     out.append(line)
     return out
+
+
+def _arrivals_line(arrivals: ArrivalTotals) -> str:
+    """Open model: the arrivals planned, sent and dropped, and the seconds that fell short of their plan."""
+    row = arrivals.row()
+    short = [(t, cell) for t, cell in sorted(arrivals.seconds.items()) if cell[1] < cell[0]]
+    seconds = ""
+    if short:
+        shown = ", ".join(f"{t}: {cell[1]}/{cell[0]}" for t, cell in short[:5])
+        seconds = f"; short seconds (sent/planned): {shown}" + (f" and {len(short) - 5} more" if len(short) > 5 else "")
+    return (
+        f"arrivals: {row['planned']} planned, {row['sent']} sent, {row['dropped']} dropped "
+        f"({row['dropped_rate'] * 100:.2f} %) over {len(arrivals.seconds)} s{seconds}"
+    )
 
 
 def _cell(column: str, value) -> str:

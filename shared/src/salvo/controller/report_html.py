@@ -58,7 +58,7 @@ def render_html(data: dict) -> str:
         labels=labels_table(data),
         executors=executors_table(data),
         regions=regions_section(data),
-        region_chart=REGION_CHART if data.get("regions") else "",
+        region_chart=(REGION_CHART if data.get("regions") else "") + (ARRIVALS_CHART if data.get("arrivals") else ""),
         codes=codes_table(data),
         errors=errors_table(data),
         criteria=criteria_table(data),
@@ -75,6 +75,12 @@ def render_html(data: dict) -> str:
 REGION_CHART = (
     "<figure><figcaption>Requests per second, per region</figcaption>"
     '<div class="chart" id="chart-regions"></div></figure>'
+)
+
+
+ARRIVALS_CHART = (
+    "<figure><figcaption>Arrivals per second: planned, sent and dropped (open model)</figcaption>"
+    '<div class="chart" id="chart-arrivals"></div></figure>'
 )
 
 
@@ -155,6 +161,8 @@ def metadata_table(data: dict) -> str:
         )
     if load:
         rows += [("load mode", text(load.get("mode"))), ("fleet spawn rate", per_second(load.get("spawn_rate")))]
+        if load.get("rate"):
+            rows.append(("fleet arrival rate (/s)", text(load.get("rate"))))  # SALVO_FLEET_RATE's profile
         if load.get("data_rows") is not None:
             rows.append(("data rows", count(load.get("data_rows"))))
     rows += [
@@ -218,6 +226,7 @@ def chart_data(data: dict) -> dict:
         "executors": shown,
         "executors_hidden": hidden,
         "regions": data.get("region_series") or {},
+        "arrivals": (data.get("arrivals") or {}).get("per_second"),
     }
 
 

@@ -19,7 +19,9 @@ HEADINGS = {
     "p95": "p95 ms",
     "p99": "p99 ms",
     "max": "max ms",
+    "p99_intended": "p99 from intended ms",
 }
+OPEN_MODEL_COLUMNS = (*LABEL_COLUMNS, "p99_intended")  # an open-model run's (docs/open-model.md)
 
 
 # --- cells ----------------------------------------------------------------------------
@@ -95,9 +97,9 @@ def table(
     )
 
 
-def _stats_cells(row: dict) -> list[str]:
+def _stats_cells(row: dict, columns: Sequence[str] = LABEL_COLUMNS) -> list[str]:
     formats = {"requests": count, "failures": count, "error_rate": rate, "rps": per_second}
-    return [formats.get(column, ms)(row.get(column)) for column in LABEL_COLUMNS]
+    return [formats.get(column, ms)(row.get(column)) for column in columns]
 
 
 def regions_table(data: dict) -> str:
@@ -121,11 +123,13 @@ def regions_table(data: dict) -> str:
 
 
 def labels_table(data: dict) -> str:
-    rows = [["OVERALL", *_stats_cells(data.get("overall") or {})]]
-    rows += [[label, *_stats_cells(row)] for label, row in (data.get("labels") or {}).items()]
+    overall = data.get("overall") or {}
+    columns = OPEN_MODEL_COLUMNS if "p99_intended" in overall else LABEL_COLUMNS
+    rows = [["OVERALL", *_stats_cells(overall, columns)]]
+    rows += [[label, *_stats_cells(row, columns)] for label, row in (data.get("labels") or {}).items()]
     return table(
         "labels",
-        ["label", *(HEADINGS.get(c, c) for c in LABEL_COLUMNS)],
+        ["label", *(HEADINGS.get(c, c) for c in columns)],
         rows,
         classes=["overall"] + [""] * (len(rows) - 1),
     )

@@ -19,6 +19,7 @@ from salvo.controller.collect import count_summaries, read_summaries
 from salvo.controller.criteria import DEFAULT_CRITERIA, CriteriaSyntaxError, evaluate, parse
 from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.merge import merge_summaries
+from salvo.controller.openmodel import RateCheck
 from salvo.controller.report import Report
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
 from salvo.controller.verdict import judge
@@ -64,6 +65,7 @@ def rereport(
         results,
         LostExecutorPolicy.CONTINUE,
         failed_requests=merged.totals.failed_requests,
+        rate=RateCheck.of(merged.arrivals, None),
     )
     report = Report(run_id=run_id, merged=merged, ledger=ledger, verdict=verdict, criteria=results, fleet=fleet)
     print(report.console_table())

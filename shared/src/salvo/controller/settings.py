@@ -19,7 +19,7 @@ from salvo.common.keys import (
     decode_curve_key,
     keypair_from_secret,
 )
-from salvo.common.protocol import MAX_FLEET, FleetSpawnRate, FleetUsers
+from salvo.common.protocol import MAX_FLEET, FleetSpawnRate, FleetUsers, RateSetting
 from salvo.common.regions import RegionWeights, parse_region_weights
 from salvo.common.s3location import S3Location
 from salvo.common.settings import CommonSettings, CurvePublicKey, CurveSecretKey, Duration, Port, S3Prefix
@@ -52,6 +52,13 @@ class ShortFleet(str, Enum):
 class RunIdReuse(str, Enum):
     REFUSE = "refuse"
     OVERWRITE = "overwrite"
+
+
+def _percent(value: object) -> object:
+    """'5%' or '5' as 5.0 (percent); anything else is left to the field's own check."""
+    if isinstance(value, str):
+        return value.strip().removesuffix("%").strip()
+    return value
 
 
 class ControllerSettings(CommonSettings):
@@ -158,6 +165,16 @@ class ControllerSettings(CommonSettings):
         description="split SALVO_FLEET_USERS (and the data rows) by region, then evenly within each, e.g. "
         "'us-east-1:60,eu-west-1:40' (whole-number weights; every executor's region must be weighted, every "
         "weighted region must have an executor)",
+    )
+    fleet_rate: RateSetting | None = Field(
+        None,
+        description="open model: task iterations per second of the whole fleet, split exactly across the started "
+        "executors every second, e.g. '300', '100:30s,400:60s,0:10s' or '100..400:60s,400' (see docs/open-model.md)",
+    )
+    rate_tolerance: Annotated[float, NoDecode, BeforeValidator(_percent), Field(ge=0, le=100)] | None = Field(
+        None,
+        description="with SALVO_FLEET_RATE (or executors' SALVO_RATE): the run fails when the arrivals sent fall short "
+        "of those planned by more than this many percent (unset: a shortfall over 1 % is only said in the verdict)",
     )
     pre_start_command: str | None = Field(
         None, description="shell command run once before the start (e.g. reset the system under test); non-zero aborts"
@@ -344,6 +361,15 @@ class ControllerSettings(CommonSettings):
             )
         if self.fleet_spawn_rate is not None and self.fleet_users is None:
             problems.append("SALVO_FLEET_SPAWN_RATE needs SALVO_FLEET_USERS (the total it starts)")
+        if self.fleet_rate is not None:
+            if "load_mode" in self.model_fields_set and self.load_mode is LoadMode.PER_EXECUTOR:
+                problems.append(
+                    "SALVO_FLEET_RATE splits a rate across the fleet, SALVO_LOAD_MODE=per-executor does not: set "
+                    "SALVO_RATE on the executors instead, or unset SALVO_LOAD_MODE"
+                )
+            if self.region_weights is not None:
+                problems.append("SALVO_REGION_WEIGHTS splits users by region, not SALVO_FLEET_RATE: unset one")
+            self.load_mode = LoadMode.FLEET
         if self.fleet_users is not None:
             if "load_mode" in self.model_fields_set and self.load_mode is LoadMode.PER_EXECUTOR:
                 problems.append(

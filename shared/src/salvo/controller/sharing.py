@@ -47,6 +47,7 @@ def fleet_load(settings: ControllerSettings) -> FleetLoad:
         users=settings.fleet_users,
         spawn_rate=settings.fleet_spawn_rate,
         regions=settings.region_weights,
+        rate=settings.fleet_rate,
     )
 
 
@@ -134,6 +135,7 @@ def fleet_load_report(load: FleetLoad, armed: dict[str, Status]) -> dict:
         "executors": len(armed),
         "data_rows": rows[0] if len(rows) == 1 else None,
         "region_weights": load.regions,
+        **({"rate": load.rate.text()} if load.rate is not None else {}),
     }
 
 

@@ -9,7 +9,9 @@ the run under SALVO_LOST_EXECUTOR_POLICY=fail (exit 4, as do failed members
 then); under `continue` the run is PARTIAL, reported, and judged on the data that
 arrived, but not a PASS unless SALVO_SHORT_FLEET=pass. Likewise a run started with
 fewer executors than expected in per-executor load mode (its total load shrank).
-An interrupted run never passes (130/143).
+An open-model run whose arrivals fell short of their plan says so in its notes, and
+fails beyond SALVO_RATE_TOLERANCE (salvo.controller.openmodel). An interrupted run
+never passes (130/143).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from salvo.common.errors import ExitCode
 from salvo.common.fleetload import LoadMode
 from salvo.controller.criteria import CriterionResult
 from salvo.controller.ledger import Ledger, Outcome
+from salvo.controller.openmodel import RateCheck
 from salvo.controller.regression import ThresholdResult
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy, ShortFleet
 
@@ -76,6 +79,7 @@ def judge(
     *,
     failed_requests: int = 0,
     strength: FleetStrength | None = None,
+    rate: RateCheck | None = None,
 ) -> Verdict:
     reasons: list[str] = []
     notes: list[str] = []
@@ -106,6 +110,11 @@ def judge(
         notes.append(short_note)
         if strength.per_executor_load and not strength.short_may_pass:
             reasons.append(f"{short_note}: the total load was short of the plan (SALVO_SHORT_FLEET=pass accepts it)")
+    rate_note = rate.note() if rate is not None else None
+    if rate_note:
+        notes.append(rate_note)
+        if rate.failing:
+            reasons.append(rate_note)
     if requests == 0:
         reasons.append("no request was recorded: no load ran")
     elif failed_requests >= requests:

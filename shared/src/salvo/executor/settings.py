@@ -7,8 +7,10 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from salvo.common.arrivals import Pattern
 from salvo.common.identifiers import Identifier
 from salvo.common.keys import ExecutorKeys, KeyMode, decode_curve_key, executor_keys_from_fleet_key, keypair_from_secret
+from salvo.common.protocol import RateSetting
 from salvo.common.regions import Region
 from salvo.common.settings import (
     CommonSettings,
@@ -71,6 +73,26 @@ class ExecutorSettings(CommonSettings):
     ramp_up: Duration | None = Field(None, description="locustfile: time to reach SALVO_USERS")
     duration: Annotated[Duration, Field(gt=0)] = Field(
         60.0, description="locustfile: how long the load holds (e.g. 60s, 5m)"
+    )
+    rate: RateSetting | None = Field(
+        None,
+        description="locustfile, open model: this executor's task iterations per second, e.g. '100' or "
+        "'50:30s,200:60s' (the controller's SALVO_FLEET_RATE, when set, is split instead; docs/open-model.md)",
+    )
+    arrivals: Pattern = Field(
+        Pattern.UNIFORM,
+        description="open model: arrivals evenly spaced in each second (uniform) or at random times, seeded by run "
+        "and executor (poisson)",
+    )
+    max_users: Annotated[int, Field(ge=1)] = Field(
+        1_000,
+        description="open model: the pool of users (SALVO_USERS of them started up front) grows up to this many "
+        "when an arrival finds every user busy",
+    )
+    max_lateness: Annotated[Duration, Field(ge=0, le=86_400)] = Field(
+        0.0,
+        description="open model: how long an arrival that finds all SALVO_MAX_USERS busy may wait for one, sent "
+        "late and its lateness counted in the intended-time latency; past it (at once with 0) it is dropped",
     )
     target_host: HttpUrl | None = Field(
         None,

@@ -119,6 +119,17 @@
     }
   }
 
+  /* Open model: the arrivals each second was planned for, those sent (achieved) and those dropped. */
+  var arrivals = data.arrivals;
+  if (document.getElementById("chart-arrivals") && arrivals && arrivals.t.length) {
+    draw("chart-arrivals", [
+      {label: "planned/s", stroke: colour(1), width: 1.5, dash: [6, 4], points: {show: false}},
+      {label: "sent/s", stroke: colour(0), fill: "rgba(37,99,235,0.08)", width: 1.5, points: {show: false}},
+      {label: "dropped/s", stroke: colour(2), width: 1.5, points: {show: false}},
+    ], [arrivals.t, arrivals.planned, arrivals.sent, arrivals.dropped], [{label: "arrivals/s", size: 60}],
+    {y: {range: function (u, min, max) { return [0, Math.max(1, max * 1.05)]; }}});
+  }
+
   window.addEventListener("resize", function () {
     charts.forEach(function (chart) {
       chart.setSize({width: width(chart.root.parentNode), height: 260});

@@ -29,9 +29,13 @@ class SummaryBuilder:
         self.seconds: dict[int, Tally] = {}
         self.first_request: float | None = None
         self.last_request: float | None = None
+        self.arrivals: dict[int, list[int]] = {}  # open model: second -> [planned, sent, dropped]
 
     def add_record(self, record: dict) -> None:
-        """A stats line: one second of one label, histograms included."""
+        """A stats line: one second of one label, histograms included (or an open model's arrivals of a second)."""
+        if "arrivals" in record:
+            self._add_arrivals(int(record["t"]), record["arrivals"])
+            return
         self.totals.merge_dict(record)
         label = label_key(str(record.get("label", "")), self.labels)
         if label not in self.labels:
@@ -40,12 +44,19 @@ class SummaryBuilder:
         second = int(record["t"])
         if second not in self.seconds:
             self.seconds[second] = Tally.for_series()
-        self.seconds[second].merge_dict({**record, "histogram": record.get("series_histogram")})
+        self.seconds[second].merge_dict(
+            {**record, "histogram": record.get("series_histogram"), "intended_histogram": None}
+        )
         first, last = record.get("first_start"), record.get("last_end")
         if first is not None and (self.first_request is None or first < self.first_request):
             self.first_request = float(first)
         if last is not None and (self.last_request is None or last > self.last_request):
             self.last_request = float(last)
+
+    def _add_arrivals(self, second: int, counts: dict) -> None:
+        cell = self.arrivals.setdefault(second, [0, 0, 0])
+        for i, name in enumerate(("planned", "sent", "dropped")):
+            cell[i] += int(counts.get(name, 0))
 
     def add(self, sample: Sample) -> None:
         add_sample(self.totals, sample)
@@ -59,17 +70,24 @@ class SummaryBuilder:
 
     def to_dict(self, timings: dict | None = None, **meta) -> dict:
         series = []
-        for second in sorted(self.seconds):
-            tally = self.seconds[second]
-            series.append(
-                {
-                    "t": second,
-                    "requests": tally.requests,
-                    "failures": tally.failures,
-                    "user_errors": tally.user_errors,
-                    "histogram": tally.histogram.encode(),
-                }
-            )
+        for second in sorted(set(self.seconds) | set(self.arrivals)):
+            tally = self.seconds.get(second) or Tally.for_series()
+            point = {
+                "t": second,
+                "requests": tally.requests,
+                "failures": tally.failures,
+                "user_errors": tally.user_errors,
+                "histogram": tally.histogram.encode(),
+            }
+            if second in self.arrivals:
+                point.update(zip(("planned", "sent", "dropped"), self.arrivals[second], strict=True))
+            series.append(point)
+        arrivals = {}
+        if self.arrivals:
+            arrivals["arrivals"] = {
+                name: sum(cell[i] for cell in self.arrivals.values())
+                for i, name in enumerate(("planned", "sent", "dropped"))
+            }
         return {
             "schema": SCHEMA,
             **meta,
@@ -77,6 +95,7 @@ class SummaryBuilder:
             "totals": self.totals.to_dict(),
             "labels": {label: tally.to_dict() for label, tally in sorted(self.labels.items())},
             "series": series,
+            **arrivals,
         }
 
 
@@ -88,6 +107,8 @@ class IntervalSnapshot:
     histogram: LatencyHistogram
     users: int = 0
     labels: dict[str, Tally] = field(default_factory=dict)  # per-second precision; empty unless asked for
+    arrivals: tuple[int, int, int] = (0, 0, 0)  # open model: planned, sent, dropped (seconds settled since)
+    intended: LatencyHistogram | None = None  # open model: latencies from the intended send time
 
 
 class IntervalAccumulator:
@@ -98,6 +119,7 @@ class IntervalAccumulator:
         self._tally = Tally()
         self._labels: dict[str, Tally] = {}
         self._users = 0
+        self._arrivals = [0, 0, 0]
 
     def add(self, sample: Sample) -> None:
         add_sample(self._tally, sample)
@@ -106,6 +128,10 @@ class IntervalAccumulator:
             add_sample(self._label(sample.label), sample)
 
     def add_record(self, record: dict) -> None:
+        if "arrivals" in record:
+            for i, name in enumerate(("planned", "sent", "dropped")):
+                self._arrivals[i] += int(record["arrivals"].get(name, 0))
+            return
         self._tally.merge_dict(record)
         self._users = max(self._users, int(record.get("users") or 0))
         if self.per_label:
@@ -126,4 +152,14 @@ class IntervalAccumulator:
         tally, self._tally = self._tally, Tally()
         users, self._users = self._users, 0
         labels, self._labels = self._labels, {}
-        return IntervalSnapshot(tally.requests, tally.failures, tally.user_errors, tally.histogram, users, labels)
+        arrivals, self._arrivals = self._arrivals, [0, 0, 0]
+        return IntervalSnapshot(
+            tally.requests,
+            tally.failures,
+            tally.user_errors,
+            tally.histogram,
+            users,
+            labels,
+            tuple(arrivals),
+            tally.intended,
+        )

@@ -41,6 +41,8 @@ class IntervalSnapshot:
     users: int = 0
     user_errors: int = 0
     labels: dict[str, LabelInterval] = field(default_factory=dict)
+    arrivals: tuple[int, int, int] = (0, 0, 0)  # open model: planned, sent, dropped
+    intended: str = ""  # open model: encoded histogram of the latencies from the intended send time
 
 
 class _StatsTail:
@@ -125,6 +127,8 @@ class ResultsCollector:
             users=snapshot.users,
             labels=labels,
             user_errors=snapshot.user_errors,
+            arrivals=snapshot.arrivals,
+            intended=snapshot.intended.encode() if snapshot.intended is not None else "",
         )
 
     def summary(self, meta: dict, timings: dict) -> dict:

@@ -412,6 +412,8 @@ class Executor:
                 histogram=snapshot.histogram,
                 labels=snapshot.labels,
                 user_errors=snapshot.user_errors,
+                **dict(zip(("planned", "sent", "dropped"), snapshot.arrivals, strict=True)),
+                intended_histogram=snapshot.intended,
             )
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+from salvo.common.arrivals import OpenModel
 from salvo.common.fleetload import LoadMode, Slot, fleet_index
 from salvo.common.protocol import Start
 from salvo.executor.scenario.bztconfig import RunPlan, write_fleet_share
@@ -33,6 +34,7 @@ class FleetPlace:
     scenario_users: list[int] | None = None  # fleet mode otherwise: each execution's share of its concurrency
     rows: int | None = None  # rows of SALVO_DATA_URI this executor got
     weighted: Slot | None = None  # with region weights: its place in the split by region (told to the load tool)
+    open_model: OpenModel | None = None  # SALVO_FLEET_RATE (its share) or SALVO_RATE: arrivals at a rate
 
     def go(self, start_at: float, clock: float = 0.0) -> Go:
         """The GO line's fields: `start_at` on this host's clock, `clock` its offset from the controller's."""
@@ -46,6 +48,7 @@ class FleetPlace:
             rate=self.spawn_rate,
             clock=clock,
             weighted=self.weighted,
+            open_model=self.open_model,
         )
 
     def report(self) -> dict:
@@ -74,6 +77,11 @@ def take_place(
     The GO line is checked first, before anything is written: a start the load tool would not
     read raises GateProtocolError here, with nothing changed, rather than aborting the tool later."""
     place = place_in(start, executor_id, settings, plan.concurrencies)
+    if place.open_model is not None and not plan.locust_stats:
+        raise ValueError(
+            "an open-model rate (SALVO_FLEET_RATE, SALVO_RATE) runs a gated locust scenario only; this scenario "
+            f"runs {', '.join(sorted(set(plan.executors))) or 'no gated tool'}"
+        )
     check_go(place.go(start.start_at))
     if warning := fleet_warning(plan.task_counts, place.size, place.mode):
         log.warning("%s", warning)
@@ -94,6 +102,37 @@ def take_place(
 
 
 def place_in(start: Start, executor_id: str, settings: ExecutorSettings, concurrencies: list[int | None]) -> FleetPlace:
+    """Where `executor_id` stands in `start`'s fleet and what it runs: its share of users and, in an
+    open-model run, of the arrivals (salvo.common.arrivals)."""
+    place = _users_in(start, executor_id, settings, concurrencies)
+    return replace(place, open_model=open_model(start, place.index, settings))
+
+
+def open_model(start: Start, index: int, settings: ExecutorSettings) -> OpenModel | None:
+    """The fleet's rate split by index (SALVO_FLEET_RATE wins), else this executor's own SALVO_RATE, else None."""
+    if start.load.rate is not None:
+        profile, position, members = start.load.rate, index, len(start.fleet)
+        if settings.rate is not None:
+            log.warning(
+                "the controller's SALVO_FLEET_RATE is split across the fleet; this executor's SALVO_RATE is unused"
+            )
+    elif settings.rate is not None:
+        profile, position, members = settings.rate, 0, 1
+    else:
+        return None
+    return OpenModel(
+        profile=profile,
+        position=position,
+        members=members,
+        pattern=settings.arrivals,
+        max_users=settings.max_users,
+        max_lateness=settings.max_lateness,
+    )
+
+
+def _users_in(
+    start: Start, executor_id: str, settings: ExecutorSettings, concurrencies: list[int | None]
+) -> FleetPlace:
     """Where `executor_id` stands in `start`'s fleet and what it runs.
 
     `concurrencies` are the users of each execution as armed (SALVO_USERS for a locustfile);

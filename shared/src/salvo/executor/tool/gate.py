@@ -4,12 +4,13 @@ One line each way over the Unix socket named by $SALVO_GATE_SOCKET:
 
     locust   -> executor   READY <pid>
     executor -> locust     GO <start_at> index=<i> size=<n> run=<run_id> mode=<mode> [users=<u> rate=<r>] [clock=<s>]
-                              [slot=<position>/<members>/<region>/<w0>,<w1>,...]
+                              [slot=<position>/<members>/<region>/<w0>,<w1>,...] [open=<open model>]
                            start_at in epoch seconds on this host's clock; sent as soon as known,
                            with the executor's place in the fleet and, in fleet mode, its share;
                            slot: with region weights, its place in the split by region (fleetload.Slot);
                            clock: this host's clock minus the controller's, which the recorder
                            takes off every timestamp (results are in the controller's time)
+                           open: an open-model run's rate and pool (salvo.common.arrivals.OpenModel)
     locust   -> executor   RELEASED <time>      epoch seconds; when locust let its users go
     locust   -> executor   DONE <time>          locust is quitting normally, its stats written
 
@@ -27,6 +28,7 @@ import math
 import socket
 from dataclasses import dataclass
 
+from salvo.common.arrivals import OpenModel
 from salvo.common.defaults import MAX_CLOCK_OFFSET_SECONDS
 from salvo.common.fleetload import ENV_EXECUTOR_INDEX, ENV_FLEET_SIZE, ENV_FLEET_SLOT, ENV_RUN_ID, LoadMode, Slot
 
@@ -87,6 +89,7 @@ class Go:
     rate: float | None = None  # ... and its spawn rate
     clock: float = 0.0  # this host's clock minus the controller's (seconds): results are recorded less it
     weighted: Slot | None = None  # with region weights: its place in the split by region
+    open_model: OpenModel | None = None  # SALVO_FLEET_RATE or SALVO_RATE: arrivals at a rate, not looping users
 
     @property
     def split(self) -> bool:
@@ -121,6 +124,8 @@ def encode_go(go: Go) -> bytes:
         fields.append(f"clock={go.clock:.6f}")
     if go.weighted is not None:
         fields.append(f"slot={go.weighted.encode()}")
+    if go.open_model is not None:
+        fields.append(f"open={go.open_model.encode()}")
     return (" ".join(fields) + "\n").encode()
 
 
@@ -130,13 +135,14 @@ def check_go(go: Go) -> None:
     if len(line) > MAX_LINE_BYTES:
         raise GateProtocolError(f"a GO line of {len(line)} bytes exceeds {MAX_LINE_BYTES}")
     read = decode_go(line.decode().removesuffix("\n"))
-    if (read.index, read.size, read.run_id, read.mode, read.users, read.weighted) != (
+    if (read.index, read.size, read.run_id, read.mode, read.users, read.weighted, read.open_model) != (
         go.index,
         go.size,
         go.run_id,
         go.mode,
         go.users,
         go.weighted,
+        go.open_model,
     ):
         raise GateProtocolError(f"a gated tool would misread {line[:80]!r}")
 
@@ -168,6 +174,7 @@ def decode_go(line: str) -> Go:
             rate=float(values["rate"]) if "rate" in values else None,
             clock=float(values.get("clock", 0.0)),
             weighted=Slot.decode(values["slot"]) if "slot" in values else None,
+            open_model=OpenModel.decode(values["open"]) if "open" in values else None,
         )
     except ValueError:
         raise GateProtocolError(f"a field is not a number in {line[:80]!r}") from None

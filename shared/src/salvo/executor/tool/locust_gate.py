@@ -27,13 +27,15 @@ ORPHAN_GRACE_SECONDS = 5.0  # to stop users gracefully once the executor is gone
 _SPIN_SECONDS = 0.0001  # the OS timer overshoots by ~60 µs; spinning longer only steals cores
 
 
-def install_gate(events: Any, on_go: Callable[[protocol.Go], None] | None = None) -> bool:
+def install_gate(events: Any, on_go: Callable[[protocol.Go], None] | None = None, recorder: Any = None) -> bool:
     """Hold at the gate when the executor asked for it ($SALVO_GATE_SOCKET); whether it will.
 
-    `on_go` hears the GO line first (the recorder takes its clock offset from it)."""
+    `on_go` hears the GO line first (the recorder takes its clock offset from it); `recorder` also
+    writes an open-model run's arrival counts (salvo.executor.tool.locust_arrivals)."""
     if not os.environ.get(protocol.GATE_SOCKET_ENV):
         return False
     _hold_at_gate.on_go = on_go  # type: ignore[attr-defined]
+    _hold_at_gate.recorder = recorder  # type: ignore[attr-defined]
     events.init.add_listener(_hold_at_gate)
     # locust fires `quitting` once, in reverse order of registration: first in the list speaks last,
     # after the recorder has written its stats.
@@ -65,11 +67,15 @@ def _hold_at_gate(environment: Any = None, **_: Any) -> None:
     os.environ.update(go.scenario_environment())
     if go.split and environment is not None:
         _take_share(environment, go)
+    options = getattr(environment, "parsed_options", None)
+    if go.open_model is not None and options is not None:
+        from salvo.executor.tool.locust_arrivals import install_arrivals
+
+        install_arrivals(environment, go, options.run_time or None, getattr(_hold_at_gate, "recorder", None))
     # Locust's own start-up (runner, dispatch, spawning users: ~2 ms of CPU) happens in the
     # last EARLY_RELEASE before start_at, so that at start_at only the first requests are left.
     _sleep_until(start_at - EARLY_RELEASE_SECONDS)
     early = max(0.0, start_at - time.time())
-    options = getattr(environment, "parsed_options", None)
     if options is not None and getattr(options, "run_time", None):
         options.run_time += early  # locust's run-time timer starts now: it must not lose the wait
     barrier = _hold_users_until_released()

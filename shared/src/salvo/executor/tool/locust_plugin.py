@@ -57,7 +57,7 @@ def install() -> None:
     _drop_bzt_user_error_listener(events)
     _report_requests_that_raise()
     recorder = install_recorder(events)
-    install_gate(events, on_go=recorder.take_go if recorder is not None else None)
+    install_gate(events, on_go=recorder.take_go if recorder is not None else None, recorder=recorder)
 
 
 def _drop_bzt_user_error_listener(events: Any) -> None:

@@ -66,6 +66,7 @@ class StatsRecorder:
         self.environment: Any = None
         self.clock_offset = 0.0  # this host's clock minus the controller's (GO's clock=): timestamps are taken less it
         self.raw = None
+        self.arrivals: Any = None  # an open-model run's ArrivalPool (salvo.executor.tool.locust_arrivals)
         if raw:
             from salvo.executor.tool.samples import SampleWriter
 
@@ -104,6 +105,8 @@ class StatsRecorder:
         message = "" if exception is None else _one_line(exception)
         nbytes = int(response_length or 0)
         cell.request(start, elapsed_ms, code, exception is None, nbytes, message)
+        if self.arrivals is not None:  # open model: also timed from its intended send time
+            cell.intended(elapsed_ms + self.arrivals.iteration_lateness() * 1000.0)
         if self.raw is not None:
             self.raw.request(
                 start=start,
@@ -132,10 +135,11 @@ class StatsRecorder:
         """Write the seconds that are over (all of them at exit), one line per second and label."""
         horizon = float("inf") if everything else time.time() - self.clock_offset - SETTLE_SECONDS
         done = [key for key in self.cells if key[0] < horizon]
-        if not done:
+        arrivals = self.arrivals.lines(horizon) if self.arrivals is not None else []
+        if not done and not arrivals:
             return
         users = _user_count(self.environment)
-        lines = [self.cells.pop(key).line(key[0], key[1], users) for key in sorted(done)]
+        lines = [self.cells.pop(key).line(key[0], key[1], users) for key in sorted(done)] + arrivals
         self.file.write("\n".join(lines) + "\n")
         self.file.flush()
 
@@ -148,6 +152,8 @@ class StatsRecorder:
                 self.flush()
 
     def close(self, **_: Any) -> None:
+        if self.arrivals is not None:
+            self.arrivals.stop()  # what still waits for a user is dropped, and every second is settled
         if not self.file.closed:
             self.flush(everything=True)
             self.file.close()

@@ -8,6 +8,10 @@ summary's own form (salvo.common.summary) plus where it belongs:
      "histogram": "<HDR, 3 digits>", "series_histogram": "<HDR, 2 digits>",
      "codes": {"200": n}, "errors": {"message": n}}
 
+In an open-model run (salvo.executor.tool.locust_arrivals) a line also has "intended_histogram"
+(HDR, 3 digits: each request timed from its intended send time), and each second of
+planned arrivals has a line of its own: {"t": second, "arrivals": {"planned": n, "sent": n, "dropped": n}}.
+
 `t` is the epoch second the requests started in; `first_start`/`last_end` are
 the earliest start and latest end among them (start skew is read from these).
 A line is written once its second is over (SETTLE_SECONDS later, and at exit);
@@ -37,23 +41,28 @@ class SecondOfLabel:
     A request costs a few dictionary operations; the histograms are built once per
     second from the distinct values (hundreds, not thousands)."""
 
-    __slots__ = ("first_start", "last_end", "latencies", "tally")
+    __slots__ = ("first_start", "intended_latencies", "last_end", "latencies", "tally")
 
     def __init__(self) -> None:
         self.tally = Tally()
         self.latencies: dict[int, int] = {}  # microseconds, already at the histogram's precision -> count
         self.first_start: float | None = None
         self.last_end: float | None = None
+        self.intended_latencies: dict[int, int] | None = None  # open model: from the intended send time
+
+    def intended(self, elapsed_ms: float) -> None:
+        """The last request's latency from its intended send time (open model)."""
+        if self.intended_latencies is None:
+            self.intended_latencies = {}
+        micros = _bucket(elapsed_ms)
+        self.intended_latencies[micros] = self.intended_latencies.get(micros, 0) + 1
 
     def request(self, start: float, elapsed_ms: float, code: str, success: bool, nbytes: int, message: str) -> None:
         tally = self.tally
         tally.requests += 1
         tally.bytes += nbytes
         tally.latency_sum_ms += elapsed_ms
-        micros = int(elapsed_ms * 1000.0 + 0.5) or 1
-        shift = micros.bit_length() - 11  # 2,048 sub-buckets: what 3 significant digits keep
-        if shift > 0:
-            micros = (micros >> shift) << shift
+        micros = _bucket(elapsed_ms)
         self.latencies[micros] = self.latencies.get(micros, 0) + 1
         if code:
             tally._count_codes(code, 1)
@@ -85,7 +94,21 @@ class SecondOfLabel:
             **self.tally.to_dict(),
             "series_histogram": series.encode(),
         }
+        if self.intended_latencies is not None:
+            intended = LatencyHistogram(digits=SIGNIFICANT_DIGITS)
+            for micros, count in self.intended_latencies.items():
+                intended.record_ms(micros / 1000.0, count)
+            record["intended_histogram"] = intended.encode()
         return json.dumps(record, separators=(",", ":"))
+
+
+def _bucket(elapsed_ms: float) -> int:
+    """Microseconds at the histogram's precision (a dictionary key per HDR bucket)."""
+    micros = int(elapsed_ms * 1000.0 + 0.5) or 1
+    shift = micros.bit_length() - 11  # 2,048 sub-buckets: what 3 significant digits keep
+    if shift > 0:
+        micros = (micros >> shift) << shift
+    return micros
 
 
 def read_lines(data: bytes) -> tuple[list[dict], bytes, int]:

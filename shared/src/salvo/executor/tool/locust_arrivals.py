@@ -1,0 +1,295 @@
+"""Inside the locust process: open-model load. Arrivals come at planned times; each runs one task iteration.
+
+An arrival scheduler greenlet walks this executor's share of the rate profile
+(salvo.common.arrivals) and, at each planned instant, hands the arrival to a free
+user of a pool. The pool starts with the run's users (SALVO_USERS, or the fleet
+share) and grows, up to SALVO_MAX_USERS, whenever arrivals wait and no user is on
+its way to take them. With the pool full and every user busy, an arrival waits at
+most SALVO_MAX_LATENESS for a user (then it is sent late), and past that it is
+*dropped*: counted, never silently skipped. Every arrival whose time came is
+planned = sent + dropped, per second of its planned time.
+
+The scenario's users run unchanged: their TaskSet loop still picks the next task;
+before running it, the user takes an arrival (blocking while it has none, in
+locust's "waiting" state so a stop ends it at once), and locust's wait_time is
+skipped, since arrivals pace the load. A task that is a nested TaskSet is no
+iteration itself: its own tasks are.
+
+Each request is also timed from its intended send time: its iteration's lateness
+(actual start - planned time) is added to its service time. That is what a
+closed-model tool leaves out when a slow system holds its users back (coordinated
+omission). Stdlib + gevent + locust only: imported inside the locust process alone (by salvo.executor.tool.locust_gate,
+once a GO line asks for an open model), so gevent and locust are imported at the top: the per-arrival paths are hot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import deque
+from typing import Any
+
+import gevent
+from gevent import GreenletExit
+from gevent.event import AsyncResult, Event
+from locust.exception import StopUser
+from locust.user.task import TaskSet
+from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_WAITING
+
+from salvo.common.arrivals import OpenModel, Pattern, arrival_offsets, seeded_rng
+
+__all__ = ["ArrivalPool", "install_arrivals"]
+
+# Locust's --run-time outlasts the arrivals by this much: its timer and the scheduler both end at start_at +
+# duration, and a timer firing a few ms early would cut the last arrivals out of the plan. No load is added:
+# the pool's users end with the arrivals.
+END_GRACE_SECONDS = 1.0
+
+
+class ArrivalPool:
+    """The scheduler, the pool of users and the per-second counts of one locust process."""
+
+    def __init__(
+        self,
+        model: OpenModel,
+        environment: Any,
+        start_at: float,
+        duration: float | None,
+        run_id: str,
+        clock_offset: float,
+        initial_users: int,
+        place: tuple[int, int] = (0, 1),
+    ) -> None:
+        """`place`: this executor's index and the fleet's size, which interleave the fleet's arrival grids and
+        seed its Poisson draws (in per-executor mode too, where each executor runs its own SALVO_RATE)."""
+        self.model = model
+        self.environment = environment
+        self.start_at = start_at
+        profile_end = model.profile.seconds
+        ends = [end for end in (duration, float(profile_end) if profile_end is not None else None) if end is not None]
+        self.end = start_at + min(ends) if ends else math.inf
+        self.run_id = run_id
+        self.clock_offset = clock_offset
+        self.initial_users = max(1, min(initial_users, model.max_users))
+        self.index, self.size = place
+        self.idle: deque[Any] = deque()  # AsyncResults of users waiting for an arrival
+        self.backlog: deque[tuple[float, float]] = deque()  # (planned, drop after) of arrivals waiting for a user
+        self.starting = 0  # users created that have not yet asked for their first arrival
+        self.in_hand: dict[int, int] = {}  # second -> arrivals handed to a waiting user that has not woken yet
+        self.created: dict[str, int] = {}  # user class name -> users this pool created
+        self.counts: dict[int, list[int]] = {}  # second (controller time) -> [planned, sent, dropped]
+        self.lateness: dict[Any, float] = {}  # user greenlet -> its iteration's lateness, seconds
+        self.stopped = False
+        self._scheduler: Any = None
+        self._runner_started: Any = None  # set once locust's runner has started (users may be created then)
+
+    # --- the scheduler --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._runner_started = Event()
+        self.environment.events.spawning_complete.add_listener(lambda **_: self._runner_started.set())
+        self._scheduler = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        # The runner starts just before start_at (the gate's early release) and gives the user classes their
+        # host: the pool's first users are created then, and wait at the gate's barrier like locust's own.
+        self._runner_started.wait()
+        for _ in range(self.initial_users):
+            self._grow()
+        model = self.model
+        rng = seeded_rng(self.run_id, self.index) if model.pattern is Pattern.POISSON else None
+        for second, count in enumerate(model.share().counts()):
+            begin = self.start_at + second
+            if self.stopped or begin >= self.end:
+                break
+            for offset in arrival_offsets(count, self.index, self.size, model.pattern, rng):
+                planned = begin + offset
+                if planned >= self.end:
+                    break
+                delay = planned - time.time()
+                if delay > 0:
+                    gevent.sleep(delay)
+                if not self.idle:  # users done with an iteration but not yet back are free: let them come first
+                    gevent.sleep(0)
+                if self.stopped:
+                    return
+                self.arrive(planned)
+            if count == 0:  # nothing this second: wait for the next one rather than run ahead
+                gevent.sleep(max(0.0, begin + 1 - time.time()))
+        self.stop()
+
+    def _second(self, planned: float) -> int:
+        return int(planned - self.clock_offset)
+
+    def _cell(self, planned: float) -> list[int]:
+        second = self._second(planned)
+        cell = self.counts.get(second)
+        if cell is None:
+            cell = self.counts[second] = [0, 0, 0]
+        return cell
+
+    def arrive(self, planned: float) -> None:
+        """An arrival's time has come: a free user runs it, or it waits for one, or it is dropped."""
+        self._cell(planned)[0] += 1
+        self._drop_stale(time.time())
+        if self.idle:
+            self.idle.popleft().set(planned)
+            second = self._second(planned)
+            self.in_hand[second] = self.in_hand.get(second, 0) + 1
+            return
+        if len(self.backlog) < self.starting:  # a user on its way will take it
+            self.backlog.append((planned, math.inf))
+        elif self._user_count() < self.model.max_users:
+            self._grow()
+            self.backlog.append((planned, math.inf))
+        elif self.model.max_lateness > 0:
+            self.backlog.append((planned, planned + self.model.max_lateness))
+        else:
+            self._cell(planned)[2] += 1
+
+    def _drop_stale(self, now: float) -> None:
+        backlog = self.backlog
+        while backlog and backlog[0][1] < now:
+            self._cell(backlog.popleft()[0])[2] += 1
+
+    def _user_count(self) -> int:
+        return int(getattr(self.environment.runner, "user_count", 0) or 0)
+
+    def _grow(self) -> None:
+        """One more user, of the class furthest below its weight's share of the pool."""
+        classes = [cls for cls in self.environment.user_classes if not getattr(cls, "abstract", False)]
+        if not classes:
+            return
+        chosen = min(classes, key=lambda cls: self.created.get(cls.__name__, 0) / max(getattr(cls, "weight", 1), 1))
+        self.created[chosen.__name__] = self.created.get(chosen.__name__, 0) + 1
+        self.starting += 1
+        user = chosen(self.environment)
+        user.start(self.environment.runner.user_greenlets).link(lambda _: self._joined(user))
+
+    def _joined(self, user: Any) -> None:
+        """`user` is ready for arrivals, or ended before it ever was (its on_start failed): either way it is
+        no longer on its way."""
+        if not getattr(user, "_salvo_pooled", False):
+            user._salvo_pooled = True
+            self.starting = max(0, self.starting - 1)
+
+    def stop(self, **_: Any) -> None:
+        """No more arrivals: idle users end, arrivals still waiting are dropped."""
+        if self.stopped:
+            return
+        self.stopped = True
+        while self.idle:
+            self.idle.popleft().set(None)
+        while self.backlog:
+            self._cell(self.backlog.popleft()[0])[2] += 1
+
+    # --- the users' side ------------------------------------------------------------------------
+
+    def take(self, user: Any) -> float:
+        """Block until an arrival is this user's; its planned time. StopUser once the arrivals are over."""
+        self._joined(user)
+        self._drop_stale(time.time())
+        if self.backlog:
+            return self._started(self.backlog.popleft()[0])
+        if self.stopped:
+            raise StopUser()
+        waiter = AsyncResult()
+        self.idle.append(waiter)
+        user._state = LOCUST_STATE_WAITING  # a stop kills a waiting user at once, as between tasks
+        try:
+            planned = waiter.get()
+        except GreenletExit:
+            if waiter in self.idle:
+                self.idle.remove(waiter)
+            elif waiter.ready() and waiter.value is not None:
+                self._out_of_hand(waiter.value)
+                self._cell(waiter.value)[2] += 1  # handed over, never started
+            raise
+        user._state = LOCUST_STATE_RUNNING
+        if planned is None:
+            raise StopUser()
+        self._out_of_hand(planned)
+        return self._started(planned)
+
+    def _out_of_hand(self, planned: float) -> None:
+        second = self._second(planned)
+        left = self.in_hand.get(second, 0) - 1
+        if left > 0:
+            self.in_hand[second] = left
+        else:
+            self.in_hand.pop(second, None)
+
+    def _started(self, planned: float) -> float:
+        self._cell(planned)[1] += 1
+        return planned
+
+    def iteration_lateness(self) -> float:
+        """Seconds the current greenlet's iteration started after its planned time (0 outside an iteration)."""
+        return self.lateness.get(gevent.getcurrent(), 0.0)
+
+    # --- what the recorder writes -----------------------------------------------------------------
+
+    def lines(self, horizon: float) -> list[str]:
+        """Stats lines of the seconds before `horizon` (controller time) that nothing will change any more.
+
+        A second is settled once its arrivals were all sent or dropped, or the pool stopped."""
+        waiting = [self._second(planned) for planned, _ in self.backlog] + list(self.in_hand)
+        oldest = min(waiting, default=math.inf)
+        done = [second for second in self.counts if second < horizon and (second < oldest or self.stopped)]
+        lines = []
+        for second in sorted(done):
+            planned, sent, dropped = self.counts.pop(second)
+            arrivals = {"planned": planned, "sent": sent, "dropped": dropped}
+            lines.append(json.dumps({"t": second, "arrivals": arrivals}, separators=(",", ":")))
+        return lines
+
+
+def install_arrivals(environment: Any, go: Any, duration: float | None, recorder: Any) -> ArrivalPool:
+    """Run `go.open_model` in this locust process: its users become the pool, arrivals pace them."""
+    if getattr(environment, "shape_class", None) is not None:
+        # The profile says the load over time; a shape would start users of its own beside the pool.
+        logging.getLogger(__name__).warning(
+            "open model: the locustfile's %s is not used, the rate profile %s paces the load",
+            type(environment.shape_class).__name__,
+            go.open_model.profile.text(),
+        )
+        environment.shape_class = None
+    options = environment.parsed_options
+    initial = int(getattr(options, "num_users", None) or 1)
+    options.num_users = 0  # locust spawns none: the pool's users are created at start_at, and as arrivals need
+    options.spawn_rate = 1.0
+    if duration:
+        options.run_time = duration + END_GRACE_SECONDS
+    pool = ArrivalPool(
+        go.open_model,
+        environment,
+        start_at=go.start_at,
+        duration=duration,
+        run_id=go.run_id,
+        clock_offset=go.clock,
+        initial_users=initial,
+        place=(int(getattr(go, "index", 0)), int(getattr(go, "size", 1))),
+    )
+    original = TaskSet.execute_next_task
+
+    def execute_next_task(self: Any) -> None:
+        task = self._task_queue[0]
+        if isinstance(task, type) and issubclass(task, TaskSet):
+            return original(self)  # entering a nested TaskSet: its tasks are the iterations
+        planned = pool.take(self.user)
+        current = gevent.getcurrent()
+        pool.lateness[current] = max(0.0, time.time() - planned)
+        try:
+            return original(self)
+        finally:
+            pool.lateness.pop(current, None)
+
+    TaskSet.execute_next_task = execute_next_task
+    TaskSet._sleep = lambda self, seconds: None  # arrivals pace the load, not wait_time
+    environment.events.test_stopping.add_listener(pool.stop)
+    if recorder is not None:
+        recorder.arrivals = pool
+    pool.start()
+    return pool

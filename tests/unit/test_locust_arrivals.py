@@ -1,0 +1,86 @@
+"""The arrival pool inside a real locust (in a child process: importing locust monkey-patches the interpreter).
+
+A user class written for the closed model (it waits 5 s between tasks) whose task takes 100 ms runs at 100
+arrivals a second with a pool of at most 2 users: the wait is skipped, the pool grows to 2, and with no lateness
+allowed the arrivals no user is free for are dropped at once (k6's rule): planned = sent + dropped, exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.support.executors import REPO
+
+SCRIPT = r"""
+import json, time
+import gevent
+from types import SimpleNamespace
+from locust import User, constant, task
+from locust.env import Environment
+from salvo.common.arrivals import OpenModel, RateProfile
+from salvo.executor.tool.locust_arrivals import install_arrivals
+
+intended = []
+
+class Slow(User):
+    wait_time = constant(5)  # a closed-model pause: skipped, arrivals pace the task
+
+    @task
+    def work(self):
+        started = time.time()
+        gevent.sleep(0.1)
+        self.environment.events.request.fire(
+            request_type="GET", name="/slow", response_time=(time.time() - started) * 1000, response_length=0,
+            exception=None, context={}, start_time=started,
+        )
+
+environment = Environment(user_classes=[Slow])
+environment.parsed_options = SimpleNamespace(num_users=1, spawn_rate=1.0, run_time=2)
+runner = environment.create_local_runner()
+start_at = time.time() + 0.3
+go = SimpleNamespace(
+    start_at=start_at, run_id="r1", clock=0.0,
+    open_model=OpenModel(RateProfile.parse("100"), max_users=__MAX_USERS__, max_lateness=__LATENESS__),
+)
+pool = install_arrivals(environment, go, 2.0, None)
+environment.events.request.add_listener(lambda **_: intended.append(pool.iteration_lateness()))
+runner.start(0, 1)
+gevent.sleep(start_at + 2.5 - time.time())
+runner.quit()
+counts = [sum(cell[i] for cell in pool.counts.values()) for i in range(3)]
+print(json.dumps({"counts": counts, "requests": len(intended), "users": max(pool.created.values()),
+                  "most_late": max(intended)}))
+"""
+
+
+def run_pool(max_users: int, lateness: float) -> dict:
+    script = SCRIPT.replace("__MAX_USERS__", str(max_users)).replace("__LATENESS__", repr(lateness))
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(REPO / "shared/src")},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_arrivals_no_user_is_free_for_are_dropped_and_counted():
+    result = run_pool(max_users=2, lateness=0.0)
+    planned, sent, dropped = result["counts"]
+    assert planned == 200 and planned == sent + dropped
+    assert result["users"] == 2 and result["requests"] == sent
+    assert 30 <= sent <= 45, result  # 2 users x 10 tasks a second for 2 s, the first ones from the start
+    assert result["most_late"] < 0.2  # what was sent went out on time, but for a new user's start and the machine
+
+
+def test_with_lateness_allowed_arrivals_wait_and_are_sent_late():
+    result = run_pool(max_users=2, lateness=0.5)
+    planned, sent, dropped = result["counts"]
+    assert planned == 200 and planned == sent + dropped and dropped > 0
+    assert 0.3 <= result["most_late"] <= 0.6, result  # late up to the half second allowed (and a task's length)
