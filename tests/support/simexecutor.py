@@ -106,10 +106,10 @@ class SimFleet:
         hostile_count: int = 0,
     ):
         # Uploads run in a process of their own, started before any socket exists: threads here would share the
-        # serving loop's GIL, and a thousand uploads starting at the run's end held it for seconds at a time (each
-        # zmq send gives it up and waits up to the switch interval to get it back), so the executors last in the
-        # loop fell silent for over SALVO_LIVENESS_TIMEOUT and were marked lost. A real executor uploads on its
-        # own machine, beside its own heartbeats.
+        # serving loop's GIL, and the uploads all starting at the run's end kept it from the loop (each zmq send
+        # gives it up and waits up to the switch interval to get it back), so the executors last in the loop fell
+        # silent for longer than SALVO_LIVENESS_TIMEOUT and were marked lost (docs/performance.md). A real
+        # executor uploads on its own machine, beside its own heartbeats.
         self.uploads = Uploads(results_uri) if results_uri else None
         self.context = zmq.Context(io_threads=2)
         self.context.set(zmq.MAX_SOCKETS, 4 * len(hosts) + 64)
@@ -186,8 +186,8 @@ class SimFleet:
 
     def _decode_command(self, frame: bytes):
         """A published frame decoded once for every executor of this process that receives it: a real executor
-        decodes the start once on its own core, and decoding a 2,000-member start a thousand times in turn made
-        the last executors here receive it after start_at."""
+        decodes the start once on its own core, and decoding a large fleet's start once per simulated executor,
+        in turn, made the last ones here receive it after start_at."""
         if frame != self._command_frame[0]:
             try:
                 message = protocol.decode_command(frame)

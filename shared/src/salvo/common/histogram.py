@@ -173,8 +173,8 @@ class LatencyHistogram:
         """(indices of the non-empty buckets, running totals up to each): scanned at C speed.
 
         Only the buckets from the smallest value's to the largest's are scanned when they hold every count (a
-        fleet's per-executor figures ask this thousands of times, and the whole array has ~45,000 buckets); the
-        whole array otherwise."""
+        fleet's per-executor figures ask this once per executor, and most of the array lies outside); the whole
+        array otherwise."""
         counts, hdr = self._counts(), self._hdr
         if hdr.total_count and 0 < hdr.min_value <= hdr.max_value:
             low, high = hdr._counts_index_for(hdr.min_value), hdr._counts_index_for(hdr.max_value)
