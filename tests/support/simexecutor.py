@@ -22,10 +22,13 @@ import argparse
 import ipaddress
 import json
 import logging
+import multiprocessing
+import queue
 import signal
 import sys
 import threading
 import time
+import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,14 +105,16 @@ class SimFleet:
         hostile: Behaviour | None = None,
         hostile_count: int = 0,
     ):
+        # Uploads run in a process of their own, started before any socket exists: threads here would share the
+        # serving loop's GIL, and the uploads all starting at the run's end kept it from the loop (each zmq send
+        # gives it up and waits up to the switch interval to get it back), so the executors last in the loop fell
+        # silent for longer than SALVO_LIVENESS_TIMEOUT and were marked lost (docs/performance.md). A real
+        # executor uploads on its own machine, beside its own heartbeats.
+        self.uploads = Uploads(results_uri) if results_uri else None
         self.context = zmq.Context(io_threads=2)
         self.context.set(zmq.MAX_SOCKETS, 4 * len(hosts) + 64)
         self.results_uri = results_uri
-        self.uploads = ThreadPoolExecutor(16)
-        if results_uri:
-            from salvo.common.s3 import S3Store
-
-            self.store = S3Store(retry_seconds=30)
+        self._command_frame: tuple[bytes, object] = (b"", None)  # the last command frame and its decoding
         self.authenticator = None
         own = keys.own if keys is not None else None
         if keys is not None:
@@ -157,15 +162,16 @@ class SimFleet:
                 else:
                     peer, frame = sock.recv_multipart()[:2]
                     self._status(sim, peer, frame)
+            if self.uploads is not None:
+                self.uploads.collect()
             now = time.time()
             for sim in self.sims:
                 if not sim.dead:
                     self._tick(sim, now)
 
     def _command(self, sim: Sim, frame: bytes) -> None:
-        try:
-            message = protocol.decode_command(frame)
-        except ProtocolError:
+        message = self._decode_command(frame)
+        if message is None:
             return
         if isinstance(message, Start) and sim.start is None and sim.executor_id in message.fleet:
             sim.received_at = time.time()
@@ -177,6 +183,18 @@ class SimFleet:
             sim.stopped_at = time.time()
         elif isinstance(message, Heartbeat):
             pass
+
+    def _decode_command(self, frame: bytes):
+        """A published frame decoded once for every executor of this process that receives it: a real executor
+        decodes the start once on its own core, and decoding a large fleet's start once per simulated executor,
+        in turn, made the last ones here receive it after start_at."""
+        if frame != self._command_frame[0]:
+            try:
+                message = protocol.decode_command(frame)
+            except ProtocolError:
+                message = None
+            self._command_frame = (frame, message)
+        return self._command_frame[1]
 
     def _status(self, sim: Sim, peer: bytes, frame: bytes) -> None:
         received_at = time.time()
@@ -278,34 +296,13 @@ class SimFleet:
 
     def _upload(self, sim: Sim, ended: float) -> Future:
         """In the background: a slow S3 must not silence the heartbeats of a thousand executors."""
-        if sim.behaviour.upload and self.results_uri:
-            return self.uploads.submit(self._put_summary, sim, ended)
+        if sim.behaviour.upload and self.uploads is not None:
+            return self.uploads.submit(
+                sim.start.run_id, sim.executor_id, sim.start.start_at, ended, sim.behaviour.summary_patch
+            )
         done: Future = Future()
         done.set_result(None)
         return done
-
-    def _put_summary(self, sim: Sim, ended: float) -> None:
-        from salvo.common.layout import summary_location
-        from salvo.common.s3location import S3Location
-        from salvo.executor.results.aggregate import SummaryBuilder
-        from salvo.executor.tool.samples import Sample
-
-        started = sim.start.start_at
-        builder = SummaryBuilder()
-        for n in range(max(0, int((ended - started) * 10))):
-            builder.add(Sample(start=started + n / 10, elapsed_ms=2.0, label="/", code="200"))
-        summary = builder.to_dict(
-            run_id=sim.start.run_id,
-            executor_id=sim.executor_id,
-            exit_code=0,
-            stop_reason="completed",
-            timings={"start_at": started, "ended_at": ended},
-        )
-        summary.update(sim.behaviour.summary_patch or {})
-        self.store.upload_bytes(
-            json.dumps(summary).encode(),
-            summary_location(S3Location.parse(self.results_uri), sim.start.run_id, sim.executor_id),
-        )
 
     def record(self) -> list[dict]:
         return [
@@ -319,7 +316,8 @@ class SimFleet:
         ]
 
     def close(self) -> None:
-        self.uploads.shutdown(wait=True)
+        if self.uploads is not None:
+            self.uploads.close()
         for sim in self.sims:
             if not sim.dead:
                 sim.command.close(0)
@@ -327,6 +325,88 @@ class SimFleet:
         if self.authenticator is not None:
             self.authenticator.stop()
         self.context.term()
+
+
+UPLOAD_THREADS = 16  # uploads at once, in the upload process
+
+
+class Uploads:
+    """Summaries put to S3 by a process of its own (UPLOAD_THREADS at a time); each upload's Future is done once
+    the upload ended, however it ended, when `collect()` hears of it."""
+
+    def __init__(self, results_uri: str):
+        context = multiprocessing.get_context("spawn")  # no copy of this process's sockets and threads
+        self.requests, self.ended = context.Queue(), context.Queue()
+        self.process = context.Process(
+            target=_serve_uploads, args=(results_uri, self.requests, self.ended), daemon=True
+        )
+        self.process.start()
+        if self.ended.get(timeout=120) != "ready":
+            raise RuntimeError("the upload process did not start")
+        self.waiting: dict[str, Future] = {}
+
+    def submit(self, run_id: str, executor_id: str, started: float, ended: float, patch: dict | None) -> Future:
+        future: Future = Future()
+        self.waiting[executor_id] = future
+        self.requests.put((run_id, executor_id, started, ended, patch))
+        return future
+
+    def collect(self) -> None:
+        while self.waiting:
+            try:
+                executor_id = self.ended.get_nowait()
+            except queue.Empty:
+                return
+            self.waiting.pop(executor_id).set_result(None)
+
+    def close(self) -> None:
+        self.requests.put(None)  # after the uploads asked for so far
+        self.process.join(120)
+
+
+def _serve_uploads(results_uri: str, requests, ended) -> None:
+    from salvo.common.s3 import S3Store
+
+    store = S3Store(retry_seconds=30)
+    pool = ThreadPoolExecutor(UPLOAD_THREADS)
+    ended.put("ready")
+
+    def upload(run_id: str, executor_id: str, started: float, until: float, patch: dict | None) -> None:
+        try:
+            _put_summary(store, results_uri, run_id, executor_id, started, until, patch)
+        except Exception:
+            traceback.print_exc()
+        finally:
+            ended.put(executor_id)
+
+    while (request := requests.get()) is not None:
+        pool.submit(upload, *request)
+    pool.shutdown(wait=True)
+
+
+def _put_summary(
+    store, results_uri: str, run_id: str, executor_id: str, started: float, ended: float, patch: dict | None
+) -> None:
+    """A small summary of the run, 10 requests a second, with `patch`'s keys replaced."""
+    from salvo.common.layout import summary_location
+    from salvo.common.s3location import S3Location
+    from salvo.executor.results.aggregate import SummaryBuilder
+    from salvo.executor.tool.samples import Sample
+
+    builder = SummaryBuilder()
+    for n in range(max(0, int((ended - started) * 10))):
+        builder.add(Sample(start=started + n / 10, elapsed_ms=2.0, label="/", code="200"))
+    summary = builder.to_dict(
+        run_id=run_id,
+        executor_id=executor_id,
+        exit_code=0,
+        stop_reason="completed",
+        timings={"start_at": started, "ended_at": ended},
+    )
+    summary.update(patch or {})
+    store.upload_bytes(
+        json.dumps(summary).encode(), summary_location(S3Location.parse(results_uri), run_id, executor_id)
+    )
 
 
 class _Only:

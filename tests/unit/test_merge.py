@@ -9,6 +9,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from salvo.common.histogram import SERIES_DIGITS, SIGNIFICANT_DIGITS, LatencyHistogram
 from salvo.common.summary_schema import Summary, parse_summary
 from salvo.controller.merge import averaged_percentile, merge_summaries
 from salvo.executor.results.aggregate import SummaryBuilder
@@ -109,3 +110,24 @@ def test_empty_and_idle_executors():
     merged = merge_summaries([checked(SummaryBuilder(), "idle", 100.0, 110.0)])
     assert merged.totals.requests == 0 and merged.overall()["p95"] is None and merged.start_skew_ms is None
     assert merge_summaries([]).contributors == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(min_value=0.0005, max_value=5_000_000, allow_nan=False), st.integers(1, 5)),
+        min_size=1,
+        max_size=60,
+    ),
+    st.sampled_from([SIGNIFICANT_DIGITS, SERIES_DIGITS]),
+)
+def test_percentiles_read_between_the_extremes_are_hdrh_s_however_the_histogram_was_made(values, digits):
+    recorded = LatencyHistogram(digits=digits)
+    for value_ms, count in values:
+        recorded.record_ms(value_ms, count)
+    from_wire = LatencyHistogram(digits=digits).merge_encoded(recorded.encode())
+    merged = LatencyHistogram(digits=digits).merge(recorded).merge(from_wire)
+    for histogram in (recorded, from_wire, merged):
+        hdr = histogram._hdr
+        found = histogram.percentiles_ms([1, 50, 90, 99, 99.9, 100])
+        assert found == {p: hdr.get_value_at_percentile(p) / 1000 for p in found}

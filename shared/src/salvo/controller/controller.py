@@ -62,6 +62,7 @@ HANDSHAKE_TIMEOUT = 5.0
 INTERRUPTED_UPLOAD_SECONDS = 20.0
 INTERRUPTED_FINISH_SECONDS = 30.0  # after a signal: time for executors to stop and upload
 DISMISS_WAIT_SECONDS = 150.0  # dismissed executors answer once re-armed (SALVO_ARM_TIMEOUT, 120 s by default)
+SWEEP_SECONDS = 0.1  # the watch's checks of every member (silence, never started, counts) run this far apart
 QUIET_STATES = {ExecutorState.STOPPING, ExecutorState.UPLOADING}  # may be silent while uploading
 
 
@@ -333,13 +334,14 @@ class Controller:
         deadline = self.clock.monotonic() + (start.start_at - self.clock.time()) + s.run_timeout
         for member in self.ledger.members.values():
             member.last_seen = self.clock.monotonic()
-        while self.ledger.running():
+        running, lost, next_sweep = self.ledger.running(), 0, float("-inf")
+        while running:
             now = self.clock.monotonic()
             if now >= next_beat:
                 self.link.publish(Heartbeat(run_id=self.run_id, sent_at=self.clock.time()))
                 next_beat = now + s.heartbeat_interval
             if now >= next_clock_check:  # drift: one exchange per running member (answers come via receive)
-                for member in self.ledger.running():
+                for member in running:
                     self.link.probe_clock(member.host)
                 next_clock_check = now + RECHECK_SECONDS
             reason = None
@@ -347,7 +349,7 @@ class Controller:
                 reason = f"controller interrupted by {signal.Signals(self.pending_signal).name}"
             elif now >= deadline:
                 reason = f"SALVO_RUN_TIMEOUT={s.run_timeout:g}s reached"
-            elif s.lost_executor_policy is LostExecutorPolicy.FAIL and self.ledger.lost():
+            elif s.lost_executor_policy is LostExecutorPolicy.FAIL and lost:
                 reason = "an executor was lost and SALVO_LOST_EXECUTOR_POLICY=fail"
             if reason and stopped_at is None:
                 log.warning("stopping the fleet: %s", reason)
@@ -366,9 +368,14 @@ class Controller:
                     and message.run_id == self.run_id
                 ):
                     live.add(message)
-            self._mark_silent_members_lost()
-            self._mark_members_that_never_started(start)
-            live.tick(active=len(self.ledger.running()), lost=len(self.ledger.lost()))
+            # What looks at every member runs SWEEP_SECONDS apart, not once per receive: with thousands of members
+            # a receive returns a few messages, and a pass over the fleet each time cost more than the messages.
+            if self.clock.monotonic() >= next_sweep:
+                self._mark_silent_members_lost()
+                self._mark_members_that_never_started(start)
+                running, lost = self.ledger.running(), len(self.ledger.lost())
+                live.tick(active=len(running), lost=lost)
+                next_sweep = self.clock.monotonic() + SWEEP_SECONDS
         live.close()
 
     def _on_status(self, host: str, message) -> bool:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import zmq
@@ -34,7 +35,7 @@ CONNECT_SECONDS = 0.003  # extra patience per new connection before the first an
 IO_THREADS = 2  # CURVE for thousands of connections is more than one I/O thread keeps up with
 MAX_BATCH = 10_000  # messages taken per receive() call, so one busy second cannot starve the caller
 CLOCK_ROUNDS = 3  # exchanges per executor before the start: the shortest round trip of them is kept
-CLOCK_WINDOW = 128  # exchanges in flight at once
+CLOCK_WINDOW = 128  # exchanges in flight at once (a sliding window)
 CLOCK_ANSWER_SECONDS = 0.5  # an exchange not answered by then is lost
 CLOCK_SET_SECONDS = 5.0  # how long ClockSet is repeated for an executor that has not acknowledged it
 
@@ -197,28 +198,38 @@ class ControllerLink:
     def measure_clocks(
         self, hosts: list[str], rounds: int = CLOCK_ROUNDS, answer_timeout: float = CLOCK_ANSWER_SECONDS
     ) -> dict[str, ClockEstimate | None]:
-        """Each host's clock against this one: `rounds` exchanges each, at most CLOCK_WINDOW in flight (so an
-        answer is read when it arrives, not behind a thousand others), the shortest round trip kept."""
-        samples: dict[str, list[ClockSample]] = {host: [] for host in hosts}
-        for round_number in range(rounds):
-            order = hosts if round_number % 2 == 0 else hosts[::-1]
-            for first in range(0, len(order), CLOCK_WINDOW):
-                self._clock_window(order[first : first + CLOCK_WINDOW], samples, answer_timeout)
-        return {host: estimate(found) for host, found in samples.items()}
+        """Each host's clock against this one: `rounds` exchanges each, the shortest round trip kept.
 
-    def _clock_window(self, hosts: list[str], samples: dict[str, list[ClockSample]], timeout: float) -> None:
-        waiting = set()
-        for host in hosts:
-            if self.probe_clock(host):
-                waiting.add(host)
-        deadline = time.monotonic() + timeout
-        while waiting and time.monotonic() < deadline:
-            for host, message in self._receive(min(0.01, max(0.0, deadline - time.monotonic()))):
+        A sliding window: CLOCK_WINDOW exchanges stay in flight, a new one going out as each answer arrives (so
+        an answer is read when it arrives, not behind a thousand others, and no exchange waits for the slowest of
+        a batch); one at a time per host, hosts taken in turn."""
+        samples: dict[str, list[ClockSample]] = {host: [] for host in hosts}
+        left = dict.fromkeys(hosts, rounds)
+        turns = deque(hosts)  # hosts with exchanges left and none in flight, in turn
+        in_flight: dict[str, float] = {}  # host -> when its exchange is given up
+        while turns or in_flight:
+            while turns and len(in_flight) < CLOCK_WINDOW:
+                host = turns.popleft()
+                left[host] -= 1
+                if self.probe_clock(host):
+                    in_flight[host] = time.monotonic() + answer_timeout
+                elif left[host]:
+                    turns.append(host)
+            if not in_flight:
+                continue
+            for host, message in self._receive(min(0.01, max(0.0, min(in_flight.values()) - time.monotonic()))):
                 if isinstance(message, ClockSample) and host in samples:
-                    samples[host].append(message)
-                    waiting.discard(host)
+                    samples[host].append(message)  # a late answer to an exchange given up counts too
+                    if in_flight.pop(host, None) is not None and left[host]:
+                        turns.append(host)
                 else:
                     self.pending.append((host, message))
+            now = time.monotonic()
+            for host in [host for host, due in in_flight.items() if due <= now]:
+                del in_flight[host]  # lost, or to be counted when it arrives
+                if left[host]:
+                    turns.append(host)
+        return {host: estimate(found) for host, found in samples.items()}
 
     def probe_clock(self, host: str) -> bool:
         """One TimeProbe; its answer arrives from receive() as a ClockSample."""
