@@ -106,7 +106,8 @@ def read_summaries(
 def count_summaries(ledger: Ledger, collected: Collected, run_id: str) -> dict[str, str]:
     """Parse each summary read and count it in the ledger; executor id -> why it was rejected, for the rest."""
     rejected: dict[str, str] = {}
-    for executor_id, data in sorted(collected.raw.items()):
+    for executor_id in sorted(collected.raw):
+        data = collected.raw.pop(executor_id)  # parsed once, then only the parsed summary is kept
         try:
             summary = parse_summary(data, run_id, executor_id)
         except RejectedSummary as exc:
