@@ -204,3 +204,43 @@ def test_two_jmeter_executors_with_shifted_clocks_start_together(cluster, s3_cli
     assert len(firsts) == 2 and max(firsts) - min(firsts) <= 0.020, firsts
     assert all(first >= report["start_at"] - 0.002 for first in firsts), (firsts, report["start_at"])
     assert report["overall"]["requests"] == seen["total"]
+
+
+def test_jmeter_runs_its_share_of_a_fleet_rate_exactly(cluster, s3_client, s3_bucket, target):
+    """SALVO_FLEET_RATE=100 over two JMeters for 6 s: the demo plan, written for the closed model (two requests and a
+    0.5-1.5 s think time an iteration), runs unchanged; each iteration is an arrival, released by the gate at this
+    executor's planned times, its first request stamped by the target (/timed/)."""
+    plan = (
+        (DEMO / "test.jmx")
+        .read_text()
+        .replace(
+            '<stringProp name="HTTPSampler.path">/</stringProp>',
+            '<stringProp name="HTTPSampler.path">/timed/</stringProp>',
+        )
+    )
+    bundle = dlt_bundle(target.url, concurrency=300, hold_for="6s", jmx=plan)  # 150 threads each: the pool
+    s3_client.put_object(Bucket=s3_bucket, Key="scenarios/rate.zip", Body=bundle)
+    executors = [cluster.executor(n, "scenarios/rate.zip", executor_id=f"jo-{n}", **jmeter_env()) for n in (23, 24)]
+    for executor in executors:
+        executor.wait_state("armed", timeout=120)
+    controller = cluster.controller("jmeter-rate", expected=2, SALVO_FLEET_RATE="100")
+    assert controller.wait() == 0, controller.log()[-4000:]
+    report = controller.report()
+    start_at = report["start_at"]
+    arrivals = target.stats()["arrivals"]
+    assert sorted(arrivals) == ["0", "1"]
+    shares = {index: [0] * 6 for index in arrivals}
+    for index, times in arrivals.items():
+        for t in times:
+            if 0 <= t - start_at < 6:
+                shares[index][int(t - start_at)] += 1
+    fleet = [a + b for a, b in zip(*shares.values(), strict=True)]
+    print(f"JMeter fleet per second {fleet}, per executor {shares}, report arrivals {report['arrivals']}")
+    assert all(abs(count - 100) <= 2 for count in fleet[1:]), fleet
+    assert all(abs(count - 50) <= 1 for share in shares.values() for count in share[1:]), shares
+    first = {index: min(times) - start_at for index, times in arrivals.items()}
+    assert all(0 <= late <= 0.050 for late in first.values()), first  # none early, the first ones on time
+    totals = report["arrivals"]
+    assert totals["planned"] == totals["sent"] + totals["dropped"]
+    assert 590 <= totals["planned"] <= 600 and totals["dropped"] <= 6, totals  # 6 s at 100/s
+    assert report["labels"]["GET /"]["p99_intended"] >= report["labels"]["GET /"]["p99"]

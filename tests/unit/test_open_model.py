@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -12,6 +13,7 @@ from salvo.common.arrivals import OpenModel, Pattern, RateProfile
 from salvo.common.errors import ProtocolError
 from salvo.common.fleetload import LoadMode
 from salvo.common.protocol import FleetLoad, IntervalStats, Start, decode_command, decode_status, encode
+from salvo.common.settings import load
 from salvo.common.summary_schema import RejectedSummary, parse_summary
 from salvo.controller.criteria import evaluate, parse
 from salvo.controller.ledger import Ledger, Liveness, Member
@@ -21,6 +23,9 @@ from salvo.controller.report import Report
 from salvo.controller.settings import LostExecutorPolicy
 from salvo.controller.verdict import judge
 from salvo.executor.results.aggregate import SummaryBuilder
+from salvo.executor.run.fleetplace import take_place
+from salvo.executor.scenario.bztconfig import RunPlan
+from salvo.executor.settings import ExecutorSettings
 from salvo.executor.tool.gate import GateProtocolError, Go, check_go, decode_go, encode_go
 from salvo.executor.tool.statsfile import SecondOfLabel
 
@@ -169,3 +174,26 @@ def test_the_report_shows_both_latencies_the_arrivals_and_the_shortfall():
     assert data["per_executor"]["b"]["dropped"] == 3 and data["per_executor"]["a"]["dropped"] == 0
     page = report.html()
     assert 'id="chart-arrivals"' in page and "p99 from intended ms" in page and "100:30s,400" in page
+
+
+@pytest.mark.parametrize(
+    ("executors", "gates", "refusal"),
+    [
+        (["jmeter"], 1, None),
+        (["locust"], 1, None),
+        (["jmeter", "jmeter"], 2, "runs one JMeter execution; this scenario has 2"),
+        (["apiritif"], 0, "runs a gated locust or JMeter scenario only; this scenario runs apiritif"),
+    ],
+)
+def test_an_open_model_runs_one_gated_jmeter_or_gated_locust(tmp_path, executors, gates, refusal):
+    settings = load(
+        ExecutorSettings,
+        {"SALVO_SCENARIO_URI": "s3://bucket/s/test.json", "SALVO_RESULTS_URI": "s3://bucket/r/", "SALVO_RATE": "40"},
+    )
+    plan = RunPlan(configs=[], cwd=tmp_path, gates=gates, executors=executors, concurrencies=[5] * len(executors))
+    start = Start(run_id="r", fleet=["a", "b"], start_at=time.time() + 5)
+    if refusal is None:
+        assert take_place(start, "a", settings, plan, None).open_model.profile.text() == "40"
+    else:
+        with pytest.raises(ValueError, match=refusal):
+            take_place(start, "a", settings, plan, None)

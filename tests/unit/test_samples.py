@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from salvo.common.clock import SystemClock
 from salvo.common.histogram import LatencyHistogram
 from salvo.executor.results.aggregate import SummaryBuilder
+from salvo.executor.results.collector import ResultsCollector
 from salvo.executor.tool.samples import SampleKind, SampleTail, SampleWriter, read_samples
 
 JTL = (
@@ -93,3 +95,36 @@ def test_a_jmeter_jtl_stamps_each_request_when_it_began(tmp_path):
     (ended,) = SampleTail(jtl).read_new(final=True)
     assert began.start == 1764300000.25 and began.end == 1764300000.29
     assert ended.start == 1764300000.21  # bzt's own writers stamp the end
+
+
+def test_a_jmeter_open_model_run_reads_its_arrivals_file_beside_kpi_jtl(tmp_path):
+    """A gated JMeter's salvo-arrivals-*.jsonl (jmeter/salvo-gate Arrivals.java) adds planned/sent/dropped and the
+    latencies from the intended send time to the requests kpi.jtl counts; a line of neither kind is
+    counted malformed."""
+    (tmp_path / "kpi.jtl").write_text(
+        "timeStamp,elapsed,label,responseCode,responseMessage,success,bytes,allThreads\n"
+        "1764300000250,40,GET /,200,OK,true,120,5\n"
+        "1764300001250,10,GET /,200,OK,true,120,5\n"
+    )
+    (tmp_path / "salvo-arrivals-77.jsonl").write_text(
+        '{"t":1764300000,"arrivals":{"planned":3,"sent":1,"dropped":2}}\n'
+        '{"t":1764300001,"arrivals":{"planned":1,"sent":1,"dropped":0}}\n'
+        '{"t":1764300000,"label":"GET /","intended":{"1040384":1}}\n'  # 40 ms service, 1 s late
+        '{"t":1764300001,"label":"GET /","intended":{"10000":1}}\n'
+        '{"t":1764300001,"label":"GET /"}\n'
+    )
+    collector = ResultsCollector(tmp_path, SystemClock(), locust_stats=False, jtl_timestamp_is_start=True)
+    interval = collector.drain_interval()
+    assert interval.requests == 2 and interval.arrivals == (4, 2, 2)
+    assert LatencyHistogram.decode(interval.intended).count == 2
+    summary = collector.run.to_dict()
+    assert summary["arrivals"] == {"planned": 4, "sent": 2, "dropped": 2}
+    assert [(p["t"], p["planned"], p["sent"], p["dropped"]) for p in summary["series"]] == [
+        (1764300000, 3, 1, 2),
+        (1764300001, 1, 1, 0),
+    ]
+    label = summary["labels"]["GET /"]
+    assert label["requests"] == 2
+    intended = LatencyHistogram.decode(label["intended_histogram"])
+    assert intended.count == 2 and abs(intended.percentile_ms(100) - 1040.4) < 1.5
+    assert sum(tail.malformed for tail in collector._stats.values()) == 1

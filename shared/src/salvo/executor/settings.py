@@ -76,8 +76,8 @@ class ExecutorSettings(CommonSettings):
     )
     rate: RateSetting | None = Field(
         None,
-        description="locustfile, open model: this executor's task iterations per second, e.g. '100' or "
-        "'50:30s,200:60s' (the controller's SALVO_FLEET_RATE, when set, is split instead; docs/open-model.md)",
+        description="locustfile or JMeter plan, open model: this executor's task iterations per second, e.g. '100' "
+        "or '50:30s,200:60s' (the controller's SALVO_FLEET_RATE, when set, is split instead; docs/open-model.md)",
     )
     arrivals: Pattern = Field(
         Pattern.UNIFORM,
@@ -86,13 +86,14 @@ class ExecutorSettings(CommonSettings):
     )
     max_users: Annotated[int, Field(ge=1)] = Field(
         1_000,
-        description="open model: the pool of users (SALVO_USERS of them started up front) grows up to this many "
-        "when an arrival finds every user busy",
+        description="open model, locust: the pool of users (SALVO_USERS of them started up front) grows up to this "
+        "many when an arrival finds every user busy (a JMeter plan's pool is its threads)",
     )
     max_lateness: Annotated[Duration, Field(ge=0, le=86_400)] = Field(
         0.0,
-        description="open model: how long an arrival that finds all SALVO_MAX_USERS busy may wait for one, sent "
-        "late and its lateness counted in the intended-time latency; past it (at once with 0) it is dropped",
+        description="open model: how long an arrival that finds all SALVO_MAX_USERS (JMeter: all threads) busy may "
+        "wait for one, sent late and its lateness counted in the intended-time latency; past it (at once with 0) it "
+        "is dropped",
     )
     target_host: HttpUrl | None = Field(
         None,

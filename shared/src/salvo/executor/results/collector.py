@@ -2,7 +2,9 @@
 
 One source per run, chosen from the plan (RunPlan.locust_stats): a gated locust's stats lines
 (`salvo-stats-*.jsonl`, counted per second inside locust), else the tool's
-per-request kpi*.jtl (JMeter and other bzt executors). Files are read
+per-request kpi*.jtl (JMeter and other bzt executors), with, for a gated JMeter in an
+open-model run, its arrivals file (`salvo-arrivals-*.jsonl`: planned/sent/dropped and
+the latencies from the intended send time). Files are read
 incrementally, each byte once, so the summary at the end costs only the last
 second's lines, however many requests the run sent. Only the current run's
 artifacts folder is read.
@@ -24,7 +26,7 @@ from salvo.common.summary_schema import RejectedSummary, parse_summary
 from salvo.executor.results.aggregate import IntervalAccumulator, SummaryBuilder
 from salvo.executor.results.toolversions import load_tool_versions
 from salvo.executor.tool.samples import SampleTail
-from salvo.executor.tool.statsfile import STATS_GLOB, read_lines
+from salvo.executor.tool.statsfile import ARRIVALS_GLOB, STATS_GLOB, arrival_record, read_lines
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,16 @@ class ResultsCollector:
                 for sample in tail.read_new(final):
                     self.run.add(sample)
                     self._interval.add(sample)
+            for path in sorted(self.artifacts_dir.glob(ARRIVALS_GLOB)):
+                arrivals = self._stats.setdefault(path, _StatsTail(path))
+                for line in arrivals.read_new(final):
+                    try:
+                        record = arrival_record(line)
+                    except (ValueError, TypeError):
+                        arrivals.malformed += 1
+                        continue
+                    self.run.add_record(record)
+                    self._interval.add_record(record)
 
     def drain_interval(self) -> IntervalSnapshot:
         """Results completed since the last call."""

@@ -77,10 +77,16 @@ def take_place(
     The GO line is checked first, before anything is written: a start the load tool would not
     read raises GateProtocolError here, with nothing changed, rather than aborting the tool later."""
     place = place_in(start, executor_id, settings, plan.concurrencies)
-    if place.open_model is not None and not plan.locust_stats:
+    if place.open_model is not None and not plan.gated:
         raise ValueError(
-            "an open-model rate (SALVO_FLEET_RATE, SALVO_RATE) runs a gated locust scenario only; this scenario "
-            f"runs {', '.join(sorted(set(plan.executors))) or 'no gated tool'}"
+            "an open-model rate (SALVO_FLEET_RATE, SALVO_RATE) runs a gated locust or JMeter scenario only; this "
+            f"scenario runs {', '.join(sorted(set(plan.executors))) or 'no gated tool'}"
+        )
+    if place.open_model is not None and not plan.locust_stats and plan.gates > 1:
+        # each JMeter would run this executor's whole share: the arrivals are not split between processes
+        raise ValueError(
+            f"an open-model rate (SALVO_FLEET_RATE, SALVO_RATE) runs one JMeter execution; this scenario has "
+            f"{plan.gates}: make them thread groups of one plan"
         )
     check_go(place.go(start.start_at))
     if warning := fleet_warning(plan.task_counts, place.size, place.mode):

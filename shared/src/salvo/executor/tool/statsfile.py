@@ -12,6 +12,12 @@ In an open-model run (salvo.executor.tool.locust_arrivals) a line also has "inte
 (HDR, 3 digits: each request timed from its intended send time), and each second of
 planned arrivals has a line of its own: {"t": second, "arrivals": {"planned": n, "sent": n, "dropped": n}}.
 
+A gated JMeter in an open-model run writes `salvo-arrivals-<pid>.jsonl` beside its kpi.jtl
+(jmeter/salvo-gate Arrivals.java): the same arrivals lines, and per second and label the
+latencies from the intended send time as HDR bucket counts, {"t": s, "label": l,
+"intended": {"<microseconds>": n}}, which `arrival_record` turns into a stats line that
+adds only an "intended_histogram" (its requests are counted from kpi.jtl).
+
 `t` is the epoch second the requests started in; `first_start`/`last_end` are
 the earliest start and latest end among them (start skew is read from these).
 A line is written once its second is over (SETTLE_SECONDS later, and at exit);
@@ -29,6 +35,7 @@ from salvo.common.histogram import SERIES_DIGITS, SIGNIFICANT_DIGITS, LatencyHis
 from salvo.common.summary import Tally
 
 STATS_GLOB = "salvo-stats-*.jsonl"
+ARRIVALS_GLOB = "salvo-arrivals-*.jsonl"  # a gated JMeter's open-model arrivals and intended latencies
 
 
 def stats_path(folder: Path, pid: int) -> Path:
@@ -128,3 +135,17 @@ def read_lines(data: bytes) -> tuple[list[dict], bytes, int]:
         else:
             malformed += 1
     return records, rest, malformed
+
+
+def arrival_record(record: dict) -> dict:
+    """A line of a JMeter arrivals file as a stats line: an arrivals line as it is, intended latencies as a
+    histogram (ValueError for a line that is neither)."""
+    if "arrivals" in record:
+        return record
+    buckets = record.get("intended")
+    if not isinstance(buckets, dict) or not isinstance(record.get("label"), str):
+        raise ValueError("neither arrivals nor intended latencies")
+    intended = LatencyHistogram(digits=SIGNIFICANT_DIGITS)
+    for micros, count in buckets.items():
+        intended.record_ms(int(micros) / 1000.0, int(count))
+    return {"t": record["t"], "label": record["label"], "intended_histogram": intended.encode()}

@@ -12,7 +12,7 @@ import java.util.regex.Pattern;
  * tests/vectors/gate-lines.json are checked against both):
  * <pre>
  *   jmeter   -> executor   READY &lt;pid&gt;
- *   executor -> jmeter     GO &lt;start_at&gt; index=&lt;i&gt; size=&lt;n&gt; mode=&lt;mode&gt; [run=&lt;id&gt;] [users=&lt;u&gt;] [rate=&lt;r&gt;]
+ *   executor -> jmeter     GO &lt;start_at&gt; index=&lt;i&gt; size=&lt;n&gt; mode=&lt;mode&gt; [run=&lt;id&gt;] [users=&lt;u&gt;] [rate=&lt;r&gt;] [open=&lt;open model&gt;]
  *   jmeter   -> executor   RELEASED &lt;epoch seconds&gt;
  *   jmeter   -> executor   DONE &lt;epoch seconds&gt;
  * </pre>
@@ -68,12 +68,15 @@ public final class GateLine {
                 values.getOrDefault("run", ""),
                 values.getOrDefault("mode", "per-executor"),
                 values.containsKey("users") ? integer(values.get("users"), excerpt, Long.MAX_VALUE) : null,
-                values.containsKey("rate") ? decimal(values.get("rate"), excerpt) : null);
+                values.containsKey("rate") ? decimal(values.get("rate"), excerpt) : null,
+                values.containsKey("open") ? OpenModel.decode(values.get("open")) : null,
+                values.containsKey("clock") ? decimal(values.get("clock"), excerpt) : 0.0);
         if (!Go.MODES.contains(go.mode())) {
             throw new GateProtocolException("mode is none of " + String.join(", ", Go.MODES) + " in '" + excerpt + "'");
         }
         boolean rateOk = go.rate() == null || (Double.isFinite(go.rate()) && go.rate() > 0);
-        if (go.index() < 0 || go.index() >= go.size() || (go.users() != null && go.users() < 0) || !rateOk) {
+        if (go.index() < 0 || go.index() >= go.size() || (go.users() != null && go.users() < 0) || !rateOk
+                || !Double.isFinite(go.clock())) {
             throw new GateProtocolException("values out of range in '" + excerpt + "'");
         }
         return go;

@@ -31,6 +31,8 @@ public final class StartGate implements TestStateListener {
 
     public static final String SOCKET_ENV = "SALVO_GATE_SOCKET";
     public static final String DATA_FILE_ENV = "SALVO_DATA_FILE";
+    /** Where the executor reads results (an open model's arrivals file goes there). */
+    public static final String SAMPLES_DIR_ENV = "SALVO_SAMPLES_DIR";
     public static final int ABORT_EXIT_CODE = 4;
 
     static final long EXECUTOR_GONE_GRACE_MS = 5_000;
@@ -112,7 +114,17 @@ public final class StartGate implements TestStateListener {
                 go.runId(), go.mode(), go.startAt());
         startAt = go.startAt();
         StartTimer.holdUntil(go.startAt());
+        ThreadHold.paceByArrivals(go.open() != null);
         boolean held = holdThreads.getAsBoolean();
+        if (go.open() != null) {
+            if (!held) {
+                abort("an open-model rate paces the plan's thread groups, and the plan could not be reached");
+                return;
+            }
+            Arrivals.start(go, ThreadHold.longestSeconds(), env.get(SAMPLES_DIR_ENV));
+            log.info("Salvo start gate: open model {}, position {} of {}: iterations arrive at this executor's share",
+                    go.open().text(), go.open().position(), go.open().members());
+        }
         if (held) {  // the groups start early; their samples wait in StartTimer, which notes the first release
             waitUntil(go.startAt() - HEAD_START_SECONDS);
             ThreadHold.resolveHostsSoon();
@@ -151,6 +163,10 @@ public final class StartGate implements TestStateListener {
     @Override
     public void testEnded() {
         ended = true;
+        Arrivals arrivals = Arrivals.current();
+        if (arrivals != null) {  // before DONE: the executor reads the file once DONE
+            arrivals.end();
+        }
         if (channel == null) {
             return;
         }

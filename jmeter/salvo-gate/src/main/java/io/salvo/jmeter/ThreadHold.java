@@ -25,8 +25,20 @@ final class ThreadHold {
 
     private static final Logger log = LoggerFactory.getLogger(ThreadHold.class);
     private static volatile Set<String> hosts = Set.of();
+    private static volatile boolean paceByArrivals;
+    private static volatile long longestSeconds;
 
     private ThreadHold() {
+    }
+
+    /** An open-model run: each group's iterations are also paced by arrivals ({@link ArrivalTimer}). */
+    static void paceByArrivals(boolean pace) {
+        paceByArrivals = pace;
+    }
+
+    /** The longest scheduled group's duration in seconds, from start_at (0: none is scheduled); after install. */
+    static long longestSeconds() {
+        return longestSeconds;
     }
 
     /** Whether every thread group of the running plan now holds its threads until start_at. */
@@ -51,15 +63,21 @@ final class ThreadHold {
         if (groups.getSearchResults().isEmpty()) {
             return false;
         }
+        long longest = 0;
         for (AbstractThreadGroup group : groups.getSearchResults()) {
             groups.getSubTree(group).get(group).add(new StartTimer());
+            if (paceByArrivals) {  // after the StartTimer: no arrival before start_at anyway
+                groups.getSubTree(group).get(group).add(new ArrivalTimer());
+            }
             if (group instanceof ThreadGroup && ((ThreadGroup) group).getScheduler()) {
                 ThreadGroup scheduled = (ThreadGroup) group;
                 if (scheduled.getDuration() > 0) {
+                    longest = Math.max(longest, scheduled.getDuration());
                     scheduled.setDuration(scheduled.getDuration() + headStartSeconds);
                 }
             }
         }
+        longestSeconds = longest;
         log.info("Salvo start gate: {} thread group(s) start {} s early, their samples held until start_at",
                 groups.getSearchResults().size(), headStartSeconds);
         hosts = PlanHosts.of(plan, JMeterUtils.getJMeterProperties());

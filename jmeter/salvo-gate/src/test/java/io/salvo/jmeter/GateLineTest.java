@@ -46,7 +46,9 @@ class GateLineTest {
                 expected.get("run_id").asText(),
                 expected.get("mode").asText(),
                 expected.get("users").isNull() ? null : expected.get("users").asLong(),
-                expected.get("rate").isNull() ? null : expected.get("rate").asDouble());
+                expected.get("rate").isNull() ? null : expected.get("rate").asDouble(),
+                null,
+                expected.get("clock").asDouble());
         assertEquals(expectedGo, GateLine.decodeGo(line));
     }
 
