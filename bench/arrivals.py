@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from overhead import LOCUSTFILE, Nginx, bare_locust  # noqa: E402
 
 from salvo.common.layout import summary_location  # noqa: E402
+from salvo.common.s3location import S3Location  # noqa: E402
 from tests.support.executors import run_single, start_executor  # noqa: E402
 
 SHARES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # of the closed-loop maximum, tried in turn until one is not kept
@@ -62,7 +63,7 @@ def open_model_run(work: Path, nginx: Nginx, rate: float, seconds: int, aws_env:
     executor.wait_state("armed", timeout=120)
     code = run_single(executor, run_id, start_in=0.5)
     assert code == 0, executor.log()[-2000:]
-    location = summary_location(f"s3://{bucket}/results/", run_id, executor_id)
+    location = summary_location(S3Location.parse(f"s3://{bucket}/results/"), run_id, executor_id)
     summary = json.loads(boto3.client("s3").get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
     ok, worst = kept(summary)
     return {"rate": rate, "kept": ok, "worst_second_error": round(worst, 4), "arrivals": summary.get("arrivals")}
