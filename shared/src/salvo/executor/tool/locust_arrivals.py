@@ -132,11 +132,15 @@ class ArrivalPool:
 
     def arrive(self, planned: float) -> None:
         """An arrival's time has come: a free user runs it, or it waits for one, or it is dropped."""
-        self._cell(planned)[0] += 1
-        self._drop_stale(time.time())
+        second = self._second(planned)
+        cell = self.counts.get(second)
+        if cell is None:
+            cell = self.counts[second] = [0, 0, 0]
+        cell[0] += 1
+        if self.backlog:  # the clock is read only when something may have waited too long: this runs per arrival
+            self._drop_stale(time.time())
         if self.idle:
             self.idle.popleft().set(planned)
-            second = self._second(planned)
             self.in_hand[second] = self.in_hand.get(second, 0) + 1
             return
         if len(self.backlog) < self.starting:  # a user on its way will take it
@@ -190,9 +194,10 @@ class ArrivalPool:
     def take(self, user: Any) -> float:
         """Block until an arrival is this user's; its planned time. StopUser once the arrivals are over."""
         self._joined(user)
-        self._drop_stale(time.time())
         if self.backlog:
-            return self._started(self.backlog.popleft()[0])
+            self._drop_stale(time.time())
+            if self.backlog:
+                return self._started(self.backlog.popleft()[0])
         if self.stopped:
             raise StopUser()
         waiter = AsyncResult()
