@@ -6,6 +6,12 @@ runs the same locustfile at SALVO_RATE = a rising share of that maximum; a rate 
 kept when every full second of the run completed within 1 % of the arrivals planned
 for it (the executor's own summary: requests per second against planned per second).
 The row is the highest kept rate over the closed-loop maximum (goal >= 0.8).
+
+The machine may be shared: another process taking core 1 for 20 ms across a second's
+end moves 2 % of that second's requests into the next one, at any rate. So a share
+gets a second try when its first is not kept (both are in the results), and bare
+locust is measured before and after the open-model runs, the higher count being the
+baseline (the ratio errs low rather than high).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from tests.support.executors import run_single, start_executor  # noqa: E402
 
 SHARES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # of the closed-loop maximum, tried in turn until one is not kept
 TOLERANCE = 0.01
+TRIES = 2  # of a share, until one is kept
 
 
 def kept(summary: dict) -> tuple[bool, float]:
@@ -78,16 +85,23 @@ def run(aws_env: dict, bucket: str, users: int = 20, seconds: int = 10) -> dict:
     nginx = Nginx(work / "nginx")
     tries = []
     try:
-        closed = bare_locust(work, nginx, users, seconds) / seconds
-        for n, share in enumerate(SHARES):
-            tries.append(open_model_run(work, nginx, round(closed * share), seconds, aws_env, bucket, n))
+        closed_runs = [bare_locust(work, nginx, users, seconds) / seconds]
+        for share in SHARES:
+            for _ in range(TRIES):
+                rate = round(closed_runs[0] * share)
+                tries.append(open_model_run(work, nginx, rate, seconds, aws_env, bucket, len(tries)))
+                if tries[-1]["kept"]:
+                    break
             if not tries[-1]["kept"]:
                 break
+        closed_runs.append(bare_locust(work, nginx, users, seconds) / seconds)
     finally:
         nginx.stop()
+    closed = max(closed_runs)
     best = max((t["rate"] for t in tries if t["kept"]), default=0)
     return {
         "closed_loop_rps": round(closed, 1),
+        "closed_loop_runs_rps": [round(c, 1) for c in closed_runs],
         "highest_kept_rate": best,
         "ratio": round(best / closed, 3) if closed else None,
         "tries": tries,
