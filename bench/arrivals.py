@@ -6,6 +6,14 @@ runs the same locustfile at SALVO_RATE = a rising share of that maximum; a rate 
 kept when every full second of the run completed within 1 % of the arrivals planned
 for it (the executor's own summary: requests per second against planned per second).
 The row is the highest kept rate over the closed-loop maximum (goal >= 0.8).
+
+The machine may be shared: another process taking core 1 for 20 ms across a second's
+end moves 2 % of that second's requests into the next one, at any rate, and bare
+locust's maximum moves with the machine's load too. So every open-model try sits
+between two bare runs and counts against the higher of them (the share errs low),
+the next share's rate is set from the run just before it, and a share gets a second
+try when its first is not kept (every try is in the results). The row is the kept try
+with the highest share.
 """
 
 from __future__ import annotations
@@ -23,10 +31,12 @@ sys.path.insert(0, str(REPO / "bench"))
 from overhead import LOCUSTFILE, Nginx, bare_locust  # noqa: E402
 
 from salvo.common.layout import summary_location  # noqa: E402
+from salvo.common.s3location import S3Location  # noqa: E402
 from tests.support.executors import run_single, start_executor  # noqa: E402
 
 SHARES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # of the closed-loop maximum, tried in turn until one is not kept
 TOLERANCE = 0.01
+TRIES = 2  # of a share, until one is kept
 
 
 def kept(summary: dict) -> tuple[bool, float]:
@@ -62,7 +72,7 @@ def open_model_run(work: Path, nginx: Nginx, rate: float, seconds: int, aws_env:
     executor.wait_state("armed", timeout=120)
     code = run_single(executor, run_id, start_in=0.5)
     assert code == 0, executor.log()[-2000:]
-    location = summary_location(f"s3://{bucket}/results/", run_id, executor_id)
+    location = summary_location(S3Location.parse(f"s3://{bucket}/results/"), run_id, executor_id)
     summary = json.loads(boto3.client("s3").get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
     ok, worst = kept(summary)
     return {"rate": rate, "kept": ok, "worst_second_error": round(worst, 4), "arrivals": summary.get("arrivals")}
@@ -78,17 +88,26 @@ def run(aws_env: dict, bucket: str, users: int = 20, seconds: int = 10) -> dict:
     tries = []
     try:
         closed = bare_locust(work, nginx, users, seconds) / seconds
-        for n, share in enumerate(SHARES):
-            tries.append(open_model_run(work, nginx, round(closed * share), seconds, aws_env, bucket, n))
+        for share in SHARES:
+            for _ in range(TRIES):
+                attempt = open_model_run(work, nginx, round(closed * share), seconds, aws_env, bucket, len(tries))
+                after = bare_locust(work, nginx, users, seconds) / seconds
+                # Against the higher of the bare runs on either side: the share errs low rather than high.
+                attempt["closed_loop_rps"] = round(max(closed, after), 1)
+                attempt["share"] = round(attempt["rate"] / max(closed, after), 3)
+                tries.append(attempt)
+                closed = after
+                if attempt["kept"]:
+                    break
             if not tries[-1]["kept"]:
                 break
     finally:
         nginx.stop()
-    best = max((t["rate"] for t in tries if t["kept"]), default=0)
+    best = max((t for t in tries if t["kept"]), key=lambda t: t["share"], default=None)
     return {
-        "closed_loop_rps": round(closed, 1),
-        "highest_kept_rate": best,
-        "ratio": round(best / closed, 3) if closed else None,
+        "closed_loop_rps": best["closed_loop_rps"] if best else round(closed, 1),
+        "highest_kept_rate": best["rate"] if best else 0,
+        "ratio": best["share"] if best else 0.0,
         "tries": tries,
     }
 

@@ -14,6 +14,7 @@ and hands bzt only the first request (bzt fails a run whose kpi.jtl is empty).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "StatsRecorder",
     "install_recorder",
     "mark_reported",
+    "until_flush",
 ]
 
 SAMPLES_DIR_ENV = "SALVO_SAMPLES_DIR"
@@ -35,6 +37,7 @@ RAW_SAMPLES_ENV = "SALVO_RAW_SAMPLES"
 # Set on an exception already recorded as the failed request it interrupted, so it is counted once.
 REPORTED_MARK = "_salvo_reported_as_failed_request"
 SETTLE_SECONDS = 2  # a second is written once this much later: requests are recorded when they end
+FLUSH_PHASE = 0.5  # where in each second (controller time) the recorder writes: as far as can be from its ends
 
 
 def install_recorder(events: Any) -> StatsRecorder | None:
@@ -51,6 +54,11 @@ def install_recorder(events: Any) -> StatsRecorder | None:
     events.init.add_listener(recorder.on_init)
     events.quitting.add_listener(recorder.close)
     return recorder
+
+
+def until_flush(now: float) -> float:
+    """Seconds from `now` (controller time) to the next FLUSH_PHASE into a second; a full second when on it."""
+    return math.floor(now - FLUSH_PHASE) + 1 + FLUSH_PHASE - now
 
 
 def mark_reported(exception: BaseException | None) -> None:
@@ -144,10 +152,16 @@ class StatsRecorder:
         self.file.flush()
 
     def _flush_every_second(self) -> None:
+        """Flush half-way through each second (controller time), never across a second's end.
+
+        A flush holds every greenlet of the process for a few ms (it builds each second's histograms). Slept as
+        sleep(1.0) after it, its phase crept by that much a second until it straddled a second's end, and the
+        requests it held back were started, and counted, in the next second: an open-model second off its plan.
+        """
         import gevent
 
         while not self.file.closed:
-            gevent.sleep(1.0)
+            gevent.sleep(until_flush(time.time() - self.clock_offset))
             if not self.file.closed:
                 self.flush()
 
