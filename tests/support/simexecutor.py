@@ -122,6 +122,7 @@ class SimFleet:
             self.authenticator.start()
             self.authenticator.configure_curve_callback("*", _Only(keys.controller_public))
         self.sims: list[Sim] = []
+        self.said_running = False
         for n, host in enumerate(hosts):
             wrong = wrong_key_every and (n + 1) % wrong_key_every == 0
             pair = generate_keypair() if wrong else own
@@ -238,8 +239,11 @@ class SimFleet:
                 end = start.start_at + b.run_seconds
                 if sim.stopped_at is not None:
                     end = min(end, sim.stopped_at)
-                if now >= start.start_at:
+                if now >= start.start_at and sim.state is not ExecutorState.RUNNING:
                     sim.state = ExecutorState.RUNNING
+                    if not self.said_running:  # on stdout, for tests that act once the run is under way
+                        self.said_running = True
+                        print("running", flush=True)
                 if now >= sim.next_stats and now < end:
                     self._push(
                         sim,
