@@ -108,7 +108,7 @@ class ResultsCollector:
                 for line in arrivals.read_new(final):
                     try:
                         record = arrival_record(line)
-                    except (ValueError, TypeError):
+                    except (ValueError, TypeError, KeyError):  # a damaged line: counted as unreadable
                         arrivals.malformed += 1
                         continue
                     self.run.add_record(record)

@@ -140,8 +140,14 @@ def read_lines(data: bytes) -> tuple[list[dict], bytes, int]:
 def arrival_record(record: dict) -> dict:
     """A line of a JMeter arrivals file as a stats line: an arrivals line as it is, intended latencies as a
     histogram (ValueError for a line that is neither)."""
-    if "arrivals" in record:
-        return record
+    if "arrivals" in record:  # rebuilt from its checked fields: nothing else of the line reaches the tallies
+        counts = record["arrivals"]
+        if not isinstance(counts, dict) or isinstance(record.get("t"), bool):
+            raise ValueError("arrivals is not an object of counts")
+        checked = {name: int(counts.get(name, 0)) for name in ("planned", "sent", "dropped")}
+        if any(count < 0 for count in checked.values()):
+            raise ValueError("a negative arrival count")
+        return {"t": int(record["t"]), "arrivals": checked}
     buckets = record.get("intended")
     if not isinstance(buckets, dict) or not isinstance(record.get("label"), str):
         raise ValueError("neither arrivals nor intended latencies")
