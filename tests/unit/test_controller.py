@@ -413,7 +413,54 @@ def test_an_oversize_summary_is_not_read_and_its_reason_names_uri_size_and_limit
         clock=SystemClock(),
         max_bytes=100,
     )
-    assert collected.raw == {"small": b"{}"}
+    assert collected.summaries == {}
+    assert collected.rejected.keys() == {"small"}  # read, then refused by the schema: "{}" is no summary
     assert collected.unreadable == {
         "big": f"summary {base}/big/summary.json is 101 bytes, over SALVO_MAX_SUMMARY_BYTES=100"
     }
+
+
+def test_summaries_are_parsed_as_read_and_readers_wait_while_the_parser_is_behind(monkeypatch):
+    """2,000 summaries are not held as bytes all at once: each is parsed when read; a slow parser holds the readers."""
+    import threading
+
+    from salvo.common.clock import SystemClock
+    from salvo.common.s3 import S3Location
+    from salvo.controller import collect
+
+    base = "s3://bucket/results/r1/executors"
+    ids = [f"e{n:03d}" for n in range(300)]
+    reads = []
+    lock = threading.Lock()
+
+    class CountingStore(FakeStore):
+        def read_bytes(self, location, **kwargs):
+            data = super().read_bytes(location, **kwargs)
+            with lock:
+                reads.append(str(location))
+            return data
+
+    waiting = []  # read but not yet parsed, seen at each parse
+
+    def slow_parse(data, run_id, executor_id):
+        with lock:
+            waiting.append(len(reads) - len(waiting))
+        threading.Event().wait(0.001)  # a parser slower than the readers
+        return executor_id
+
+    monkeypatch.setattr(collect, "parse_summary", slow_parse)
+    store = CountingStore({f"{base}/{e}/summary.json": e.encode() for e in ids})
+    idle = []  # the controller reads its link there: what executors send meanwhile must not pile up
+    collected = collect.read_summaries(
+        store,
+        S3Location("bucket", "results/"),
+        "r1",
+        ids,
+        budget_seconds=30,
+        clock=SystemClock(),
+        max_bytes=100,
+        idle=lambda: idle.append(threading.current_thread()),
+    )
+    assert collected.summaries == {e: e for e in ids}  # every one parsed, none lost to the back-pressure
+    assert len(idle) >= len(ids) and set(idle) == {threading.main_thread()}  # between answers, in the caller
+    assert max(waiting) <= 2 * collect.READERS + 1  # the queue plus one summary in each reader's hands

@@ -454,11 +454,12 @@ class Controller:
             clock=self.clock,
             max_bytes=s.max_summary_bytes,
             should_stop=lambda: self.signals > signals_before,
+            idle=lambda: self.link.receive(0),  # read and let go: unread, the executors' heartbeats pile up
         )
         if collected.abandoned:
             interrupted = exit_code_for_signal(self.pending_signal)
             log.warning("interrupted while reading the summaries: the report covers what was read")
-        rejected = count_summaries(self.ledger, collected, self.run_id)
+        rejected = count_summaries(self.ledger, collected)
         self.ledger.settle(collected.unreadable, rejected)
         self.ledger.drop_at_hosts(self.link.dropped)
         merged = merge_summaries(list(self.ledger.summaries.values()))

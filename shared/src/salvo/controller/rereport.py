@@ -55,7 +55,7 @@ def rereport(
     collected = read_summaries(
         store, results, run_id, fleet, budget_seconds=store.retry_seconds, clock=clock, max_bytes=max_summary_bytes
     )
-    rejected = count_summaries(ledger, collected, run_id)
+    rejected = count_summaries(ledger, collected)
     ledger.settle(collected.unreadable, rejected)
     merged = merge_summaries(list(ledger.summaries.values()))
     results = evaluate(parsed, merged.overall(), merged.label_rows())
