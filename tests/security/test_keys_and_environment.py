@@ -6,11 +6,13 @@ the secret never echoed) or that the attack changed nothing."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -24,6 +26,7 @@ from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
 from tests.support.executors import run_single, start_executor, wait_for
 from tests.support.keys import controller_env, controller_keys, executor_env, executor_keys
+from tests.unit.test_controller import make, members
 
 SCAN = "127.0.2.30/32"  # nothing listens there
 WEAK_BASE64 = base64.urlsafe_b64encode(bytes(32)).decode().rstrip("=")  # 32 zero bytes: right length, no entropy
@@ -399,3 +402,26 @@ def test_an_insecure_controller_cannot_command_a_keyed_executor(armed_with_split
     finally:
         open_link.close()
     assert executor.state() == "armed" and target.stats()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "links", "line"),
+    [
+        ({"insecure": "true"}, "insecure", "control links: INSECURE (SALVO_INSECURE=true: not authenticated"),
+        ({"fleet_key": generate_fleet_key()}, "fleet-key", "control links: authenticated and encrypted (fleet-key"),
+    ],
+    ids=["insecure", "fleet-key"],
+)
+def test_the_report_says_how_the_control_links_were_secured(tmp_path, capsys, env, links, line):
+    # An open run must be visible wherever its result is read: report.json, report.html, junit.xml, the console.
+    controller, _ = make(members(2), tmp_path, criteria="none", **env)
+    controller.run()
+    folder = tmp_path / "report"
+    data = json.loads((folder / "report.json").read_text())
+    assert data["security"] == {"links": links, "insecure": links == "insecure"}
+    junit = ElementTree.fromstring((folder / "junit.xml").read_text())
+    assert junit.find("properties/property[@name='salvo.links']").get("value") == links
+    assert line in junit.find("testcase[@name='verdict']/system-out").text
+    assert line in capsys.readouterr().out
+    banner = 'id="insecure"' in (folder / "report.html").read_text()
+    assert banner is (links == "insecure")
