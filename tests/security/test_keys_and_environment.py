@@ -95,6 +95,16 @@ def test_no_key_material_is_exit_2_saying_how_to_make_it(tmp_path, verb):
     assert not (tmp_path / "work" / "state.json").exists()  # refused before anything started
 
 
+@pytest.mark.parametrize("verb", ["executor", "controller"])
+def test_an_open_side_says_so_at_its_start(tmp_path, verb):
+    # S3 is unreachable here, so each side stops soon after its start: the warning must come before that.
+    args, env = NO_KEYS[verb]
+    result = salvo(args, {**env, "SALVO_INSECURE": "true"}, tmp_path)
+    warnings = [line for line in result.stderr.splitlines() if "control links are NOT authenticated" in line]
+    assert result.returncode != 0 and len(warnings) == 1, result.stderr[-3000:]
+    assert f"WARNING SALVO_INSECURE=true: the {verb}'s control links" in warnings[0]
+
+
 CONTRADICTIONS = {
     "insecure-and-split-keys": (
         {**EXECUTOR, "SALVO_INSECURE": "true", **executor_env()},
