@@ -271,6 +271,19 @@ def test_scenario_environment_drops_key_material_and_keeps_the_rest():
     }
 
 
+def test_the_pre_start_command_sees_no_key_material(tmp_path, monkeypatch):
+    # The operator's command runs tools of their own (curl, a reset script): they get none of the controller's keys,
+    # and keep the operator's own variables, even one whose name says KEY.
+    keys = {**controller_env(), "SALVO_CONTROLLER_SECRET_KEY_FILE": "/run/secrets/c", "SALVO_FLEET_KEY": "x"}
+    for name, value in {**keys, "TARGET_API_KEY": "kept"}.items():
+        monkeypatch.setenv(name, value)
+    seen = tmp_path / "pre-start-env"
+    controller, _ = make(members(1), tmp_path, criteria="none", pre_start_command=f"env > {seen}")
+    controller.run()
+    names = {line.partition("=")[0] for line in seen.read_text().splitlines()}
+    assert "TARGET_API_KEY" in names and not names & set(keys)
+
+
 PEEKING_LOCUSTFILE = b"""
 import os
 from locust import HttpUser, constant, task
