@@ -225,6 +225,7 @@ def test_run_task_failures_are_exit_3_naming_them(log_group):
         (["--env", "SALVO_FLEET_KEY=abc"], "key material never goes into task overrides"),
         (["--env", "SALVO_CRITERIA=p95<<1s"], "SALVO_CRITERIA"),
         ([], "SALVO_LAUNCH=ecs needs SALVO_LAUNCH_CLUSTER"),
+        (["--count", "0"], "SALVO_LAUNCH_COUNT='0' is invalid"),
     ],
 )
 def test_launch_refuses_a_mistake_before_calling_aws(args, message):

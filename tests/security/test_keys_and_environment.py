@@ -6,11 +6,13 @@ the secret never echoed) or that the attack changed nothing."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -24,6 +26,7 @@ from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
 from tests.support.executors import run_single, start_executor, wait_for
 from tests.support.keys import controller_env, controller_keys, executor_env, executor_keys
+from tests.unit.test_controller import make, members
 
 SCAN = "127.0.2.30/32"  # nothing listens there
 WEAK_BASE64 = base64.urlsafe_b64encode(bytes(32)).decode().rstrip("=")  # 32 zero bytes: right length, no entropy
@@ -90,6 +93,16 @@ def test_no_key_material_is_exit_2_saying_how_to_make_it(tmp_path, verb):
     result = salvo(args, env, tmp_path)
     assert_exit_2_one_line(result, "no key material", "`salvo keygen`", "SALVO_INSECURE=true")
     assert not (tmp_path / "work" / "state.json").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize("verb", ["executor", "controller"])
+def test_an_open_side_says_so_at_its_start(tmp_path, verb):
+    # S3 is unreachable here, so each side stops soon after its start: the warning must come before that.
+    args, env = NO_KEYS[verb]
+    result = salvo(args, {**env, "SALVO_INSECURE": "true"}, tmp_path)
+    warnings = [line for line in result.stderr.splitlines() if "control links are NOT authenticated" in line]
+    assert result.returncode != 0 and len(warnings) == 1, result.stderr[-3000:]
+    assert f"WARNING SALVO_INSECURE=true: the {verb}'s control links" in warnings[0]
 
 
 CONTRADICTIONS = {
@@ -258,6 +271,19 @@ def test_scenario_environment_drops_key_material_and_keeps_the_rest():
     }
 
 
+def test_the_pre_start_command_sees_no_key_material(tmp_path, monkeypatch):
+    # The operator's command runs tools of their own (curl, a reset script): they get none of the controller's keys,
+    # and keep the operator's own variables, even one whose name says KEY.
+    keys = {**controller_env(), "SALVO_CONTROLLER_SECRET_KEY_FILE": "/run/secrets/c", "SALVO_FLEET_KEY": "x"}
+    for name, value in {**keys, "TARGET_API_KEY": "kept"}.items():
+        monkeypatch.setenv(name, value)
+    seen = tmp_path / "pre-start-env"
+    controller, _ = make(members(1), tmp_path, criteria="none", pre_start_command=f"env > {seen}")
+    controller.run()
+    names = {line.partition("=")[0] for line in seen.read_text().splitlines()}
+    assert "TARGET_API_KEY" in names and not names & set(keys)
+
+
 PEEKING_LOCUSTFILE = b"""
 import os
 from locust import HttpUser, constant, task
@@ -399,3 +425,26 @@ def test_an_insecure_controller_cannot_command_a_keyed_executor(armed_with_split
     finally:
         open_link.close()
     assert executor.state() == "armed" and target.stats()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "links", "line"),
+    [
+        ({"insecure": "true"}, "insecure", "control links: INSECURE (SALVO_INSECURE=true: not authenticated"),
+        ({"fleet_key": generate_fleet_key()}, "fleet-key", "control links: authenticated and encrypted (fleet-key"),
+    ],
+    ids=["insecure", "fleet-key"],
+)
+def test_the_report_says_how_the_control_links_were_secured(tmp_path, capsys, env, links, line):
+    # An open run must be visible wherever its result is read: report.json, report.html, junit.xml, the console.
+    controller, _ = make(members(2), tmp_path, criteria="none", **env)
+    controller.run()
+    folder = tmp_path / "report"
+    data = json.loads((folder / "report.json").read_text())
+    assert data["security"] == {"links": links, "insecure": links == "insecure"}
+    junit = ElementTree.fromstring((folder / "junit.xml").read_text())
+    assert junit.find("properties/property[@name='salvo.links']").get("value") == links
+    assert line in junit.find("testcase[@name='verdict']/system-out").text
+    assert line in capsys.readouterr().out
+    banner = 'id="insecure"' in (folder / "report.html").read_text()
+    assert banner is (links == "insecure")

@@ -221,6 +221,7 @@ HOSTILE_SUMMARIES: list[tuple[str, Callable[[dict], None], str]] = [
         "totals.latency_sum_ms: expected a finite number",
     ),
     ("unknown-schema", setting("schema", "salvo.summary/2"), "schema: expected 'salvo.summary/1'"),
+    ("share-outside-the-fleet", setting("share|index", 2), "share: index 2 is outside a fleet of 2"),
     (
         "executor-id-path",
         setting("executor_id", "../node-2"),

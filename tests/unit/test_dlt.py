@@ -96,6 +96,13 @@ def test_concurrency_ramp_up_and_hold_for_are_bzts_and_run_on_every_executor(tmp
     assert plan.concurrencies == [7]  # per-executor mode: each executor runs DLT's per-task concurrency
 
 
+def test_numbers_dlts_api_stores_for_unitless_durations_reach_bzt_as_they_are(tmp_path):
+    # createTest's validateTimeUnit stores "90" as the number 90 (parseInt): bzt reads a number as seconds
+    plan, config, _ = dlt_locust(tmp_path, concurrency=2, task_count=1, ramp_up=0, hold_for=90)
+    item = config["execution"][0]
+    assert (item["ramp-up"], item["hold-for"]) == (0, 90) and plan.concurrencies == [2]
+
+
 def test_the_scenario_is_named_by_the_test_name_spaces_and_all(tmp_path):
     _, config, _ = dlt_locust(tmp_path, concurrency=1, task_count=1)
     assert config["execution"][0]["scenario"] == "shop smoke" and list(config["scenarios"]) == ["shop smoke"]

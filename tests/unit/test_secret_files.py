@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from salvo.cli import main
 from salvo.common.errors import ConfigError, ExitCode
 from salvo.common.keys import generate_fleet_key
-from salvo.common.settings import describe_variables, load, secret_fields
+from salvo.common.settings import MAX_SECRET_FILE_BYTES, describe_variables, load, secret_fields
 from salvo.controller.settings import ControllerSettings
 from salvo.executor.settings import ExecutorSettings
 
@@ -90,3 +92,25 @@ def test_the_cli_reports_both_set_as_one_line_and_exit_2(tmp_path, monkeypatch, 
         err
         == "salvo: configuration error: SALVO_FLEET_KEY and SALVO_FLEET_KEY_FILE are both set: set only one of them\n"
     )
+
+
+def test_a_secret_path_that_is_no_regular_file_is_refused_without_reading_it(tmp_path):
+    """A FIFO would block the start until someone wrote to it; /dev/zero would be read until memory ran out."""
+    fifo = tmp_path / "key-fifo"
+    os.mkfifo(fifo, 0o600)
+    for path in (fifo, tmp_path):
+        with pytest.raises(ConfigError) as caught:
+            load(ExecutorSettings, {**VALID, "SALVO_FLEET_KEY_FILE": str(path)})
+        assert caught.value.problems == [f"SALVO_FLEET_KEY_FILE={path}: the secret file is not a regular file"]
+
+
+def test_a_secret_file_larger_than_any_key_is_refused_unread(tmp_path):
+    big = tmp_path / "app.log"
+    big.write_bytes(generate_fleet_key().encode() + b"\n" * MAX_SECRET_FILE_BYTES)
+    big.chmod(0o600)
+    with pytest.raises(ConfigError) as caught:
+        load(ExecutorSettings, {**VALID, "SALVO_FLEET_KEY_FILE": str(big)})
+    assert caught.value.problems == [
+        f"SALVO_FLEET_KEY_FILE={big}: the secret file is larger than {MAX_SECRET_FILE_BYTES} bytes: "
+        "not a key (`salvo keygen` makes one)"
+    ]

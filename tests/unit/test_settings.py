@@ -47,6 +47,10 @@ def problems(**env: str) -> list[str]:
         ("SALVO_TARGET_HOST", "localhost:8080", "base URL"),
         ("SALVO_EXECUTOR_ID", "has spaces", "letters, digits"),
         ("SALVO_SPAWN_RATE", "-1", "greater than 0"),
+        ("SALVO_SPAWN_RATE", "inf", "finite number"),
+        ("SALVO_SPAWN_RATE", "nan", "finite number"),
+        ("SALVO_SPAWN_RATE", "1e300", "less than or equal to 1000000"),
+        ("SALVO_USERS", "1000000000000", "less than or equal to 1000000"),
         ("SALVO_KILL_SWITCH_TIMEOUT", "0", "greater than 0"),
     ],
 )

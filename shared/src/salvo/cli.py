@@ -209,7 +209,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
                 "the task definition takes it from Secrets Manager"
             )
         extra[name] = value
-    overrides = {"SALVO_LAUNCH": "ecs", **({"SALVO_LAUNCH_COUNT": str(args.count)} if args.count else {}), **extra}
+    # `is not None`: --count 0 must be refused as a count, not fall back to SALVO_LAUNCH_COUNT and launch that many
+    count = {"SALVO_LAUNCH_COUNT": str(args.count)} if args.count is not None else {}
+    overrides = {"SALVO_LAUNCH": "ecs", **count, **extra}
     settings = _bastion_settings(overrides)  # checked here as the controller will: a mistake is exit 2 before RunTask
     clock = SystemClock()
     run_id = args.run_id or settings.run_id or new_run_id(clock)

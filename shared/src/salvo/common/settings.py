@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from contextvars import ContextVar
 from enum import Enum
@@ -223,6 +224,8 @@ class CommonSettings(BaseSettings):
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
 FILE_SUFFIX = "_FILE"
+# A key is under 100 characters: a larger file is not one (a log, a device), and is not read whole to find out.
+MAX_SECRET_FILE_BYTES = 4096
 
 
 def env_name(field: str) -> str:
@@ -280,12 +283,21 @@ class SecretFiles(PydanticBaseSettingsSource):
                 raise ConfigError(f"{name} and {name}{FILE_SUFFIX} are both set: set only one of them")
             try:
                 mode = Path(path).stat().st_mode
+                if not stat.S_ISREG(mode):  # a FIFO would block the start forever, a device never end
+                    raise ConfigError(f"{name}{FILE_SUFFIX}={path}: the secret file is not a regular file")
                 if mode & 0o022:
                     raise ConfigError(
                         f"{name}{FILE_SUFFIX}={path}: the secret file is writable by group or others "
                         f"(mode {mode & 0o777:04o}): `chmod go-w` it, as ssh requires of its keys"
                     )
-                content = Path(path).read_text(encoding="utf-8")
+                with open(path, "rb") as handle:
+                    data = handle.read(MAX_SECRET_FILE_BYTES + 1)
+                if len(data) > MAX_SECRET_FILE_BYTES:
+                    raise ConfigError(
+                        f"{name}{FILE_SUFFIX}={path}: the secret file is larger than {MAX_SECRET_FILE_BYTES} bytes: "
+                        "not a key (`salvo keygen` makes one)"
+                    )
+                content = data.decode("utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 reason = getattr(exc, "strerror", None) or str(exc)
                 raise ConfigError(f"{name}{FILE_SUFFIX}={path}: cannot read the secret file: {reason}") from None

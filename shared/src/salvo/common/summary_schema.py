@@ -183,6 +183,13 @@ class Share(_Part):
     spawn_rate: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
     rows: Count | None = None
 
+    @model_validator(mode="after")
+    def _a_place_in_the_fleet(self) -> Share:
+        # fleetplace never writes an index outside its fleet: one that is can only be damaged or made up
+        if self.index is not None and self.size is not None and self.index >= self.size:
+            raise ValueError(f"index {self.index} is outside a fleet of {self.size}")
+        return self
+
 
 class Summary(_Part):
     """One executor's summary.json, checked whole."""

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from salvo.common.arrivals import Pattern
 from salvo.common.identifiers import Identifier
 from salvo.common.keys import ExecutorKeys, KeyMode, decode_curve_key, executor_keys_from_fleet_key, keypair_from_secret
-from salvo.common.protocol import RateSetting
+from salvo.common.protocol import MAX_FLEET_USERS, MAX_SPAWN_RATE, RateSetting
 from salvo.common.regions import Region
 from salvo.common.settings import (
     CommonSettings,
@@ -66,8 +66,10 @@ class ExecutorSettings(CommonSettings):
     scenario_entry: str | None = Field(
         None, description="entry file inside a .zip bundle (default: the single Taurus config, else locustfile.py)"
     )
-    users: Annotated[int, Field(ge=1)] = Field(1, description="locustfile: concurrent users")
-    spawn_rate: Annotated[float, Field(gt=0)] | None = Field(
+    # Bounded as the fleet's total is (SALVO_FLEET_USERS): a number past it is a typo, and an infinite rate
+    # would only be found when a fleet-mode start's GO line is refused.
+    users: Annotated[int, Field(ge=1, le=MAX_FLEET_USERS)] = Field(1, description="locustfile: concurrent users")
+    spawn_rate: Annotated[float, Field(gt=0, le=MAX_SPAWN_RATE, allow_inf_nan=False)] | None = Field(
         None, description="locustfile: users started per second (or use SALVO_RAMP_UP)"
     )
     ramp_up: Duration | None = Field(None, description="locustfile: time to reach SALVO_USERS")
