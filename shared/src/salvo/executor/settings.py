@@ -77,7 +77,8 @@ class ExecutorSettings(CommonSettings):
     rate: RateSetting | None = Field(
         None,
         description="locustfile or JMeter plan, open model: this executor's task iterations per second, e.g. '100' "
-        "or '50:30s,200:60s' (the controller's SALVO_FLEET_RATE, when set, is split instead; docs/open-model.md)",
+        "or '50:30s,200:60s', or 'shape' (a locustfile's salvo.rate.RateShape) (the controller's SALVO_FLEET_RATE, "
+        "when set, is split instead; docs/open-model.md)",
     )
     arrivals: Pattern = Field(
         Pattern.UNIFORM,
