@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,7 +21,8 @@ from salvo.common.errors import ExitCode, ScenarioError
 from salvo.common.fleetload import LoadMode
 from salvo.common.protocol import FleetLoad, Start
 from salvo.common.settings import load
-from salvo.executor.run.fleetplace import take_place
+from salvo.executor.run.arming import ScenarioPreparer
+from salvo.executor.run.fleetplace import max_users_refusal, take_place
 from salvo.executor.scenario.bztconfig import RunPlan
 from salvo.executor.scenario.locustprobe import probe_locustfile
 from salvo.executor.settings import ExecutorSettings
@@ -284,3 +286,50 @@ def test_a_hook_failing_mid_run_ends_the_run_failed_with_one_line():
 
 def _steps(rates: list[float]):
     return lambda run_time: rates[int(run_time)] if run_time < len(rates) else None
+
+
+# --- SALVO_MAX_USERS and JMeter: a JMeter plan's pool is its threads ---------------------------------------------
+
+JMETER_HOME = Path("/opt/salvo-jmeter")
+
+
+def _armed(tmp_path, env: dict[str, str], execution: dict):
+    """ScenarioPreparer.prepare on a scenario of one execution, as an executor arms it."""
+    entry = tmp_path / "download" / "test.json"
+    entry.parent.mkdir(parents=True)
+    config = {"execution": [execution], "modules": {"jmeter": {"path": str(JMETER_HOME)}}}
+    entry.write_text(json.dumps(config))
+    settings = load(ExecutorSettings, {**EXECUTOR, "SALVO_TARGET_HOST": "http://127.0.0.1:9", **env})
+    return ScenarioPreparer(settings, store=None).prepare(entry, "0" * 64, tmp_path / "run")
+
+
+JMETER_EXECUTION = {"executor": "jmeter", "concurrency": 4, "scenario": {"requests": ["/"]}}
+
+
+@pytest.mark.skipif(not (JMETER_HOME / "bin" / "jmeter").exists(), reason="needs JMeter with Salvo's gate")
+def test_salvo_max_users_is_refused_for_a_jmeter_plan_while_arming(tmp_path):
+    with pytest.raises(ScenarioError) as caught:
+        _armed(tmp_path, {"SALVO_MAX_USERS": "50"}, JMETER_EXECUTION)
+    assert caught.value.exit_code == ExitCode.SCENARIO
+    assert str(caught.value) == (
+        "SALVO_MAX_USERS=50 grows a locust pool; a JMeter plan's pool is its thread groups' threads (their "
+        "concurrency, split across the fleet in fleet mode), never grown: unset SALVO_MAX_USERS and size the "
+        "thread groups"
+    )
+    assert _armed(tmp_path / "unset", {}, JMETER_EXECUTION).plan.executors == ["jmeter"]  # its default: no refusal
+
+
+def test_salvo_max_users_grows_a_locust_pool_and_is_taken_there(tmp_path):
+    settings = load(ExecutorSettings, {**EXECUTOR, "SALVO_MAX_USERS": "50"})
+    locust = RunPlan(configs=[], cwd=tmp_path, gates=1, executors=["locust"], concurrencies=[4])
+    jmeter = RunPlan(configs=[], cwd=tmp_path, gates=1, executors=["jmeter"], concurrencies=[4])
+    assert max_users_refusal(settings, locust) is None
+    assert max_users_refusal(settings, jmeter).startswith("SALVO_MAX_USERS=50 grows a locust pool")
+    assert max_users_refusal(load(ExecutorSettings, EXECUTOR), jmeter) is None
+
+
+def test_salvo_rate_shape_is_refused_for_a_jmeter_plan_while_arming(tmp_path):
+    if not (JMETER_HOME / "bin" / "jmeter").exists():
+        pytest.skip("needs JMeter with Salvo's gate")
+    with pytest.raises(ScenarioError, match="is a locustfile's hook, not applicable to jmeter"):
+        _armed(tmp_path, {"SALVO_RATE": "shape"}, JMETER_EXECUTION)

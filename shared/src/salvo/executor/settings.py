@@ -88,7 +88,7 @@ class ExecutorSettings(CommonSettings):
     max_users: Annotated[int, Field(ge=1)] = Field(
         1_000,
         description="open model, locust: the pool of users (SALVO_USERS of them started up front) grows up to this "
-        "many when an arrival finds every user busy (a JMeter plan's pool is its threads)",
+        "many when an arrival finds every user busy (refused with a JMeter scenario: its pool is its threads)",
     )
     max_lateness: Annotated[Duration, Field(ge=0, le=86_400)] = Field(
         0.0,

@@ -14,11 +14,12 @@ from salvo.common.fleetload import LoadMode, Slot, fleet_index
 from salvo.common.protocol import Start
 from salvo.executor.scenario.bztconfig import RunPlan, write_fleet_share
 from salvo.executor.scenario.dlt import fleet_warning
+from salvo.executor.scenario.jmeterplan import JMETER
 from salvo.executor.scenario.testdata import TestData
 from salvo.executor.settings import ExecutorSettings
 from salvo.executor.tool.gate import Go, check_go
 
-__all__ = ["FleetPlace", "place_in", "rate_shape_refusal", "take_place"]
+__all__ = ["FleetPlace", "max_users_refusal", "place_in", "rate_shape_refusal", "take_place"]
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,19 @@ def rate_shape_refusal(profile: RateProfile, plan: RunPlan) -> str | None:
             "none: add a subclass of salvo.rate.RateShape with rate(self, run_time), or give a profile"
         )
     return None
+
+
+def max_users_refusal(settings: ExecutorSettings, plan: RunPlan) -> str | None:
+    """Why SALVO_MAX_USERS, set, cannot apply to `plan`: it grows a locust pool of users, and a JMeter plan's pool
+    is its thread groups' threads, which the gate never grows; set and ignored, it would promise a pool that
+    the run does not have (arrivals dropped at the threads' count, not at SALVO_MAX_USERS). None otherwise."""
+    if "max_users" not in settings.model_fields_set or plan.locust_stats or JMETER not in plan.executors:
+        return None
+    return (
+        f"SALVO_MAX_USERS={settings.max_users} grows a locust pool; a JMeter plan's pool is its thread groups' "
+        "threads (their concurrency, split across the fleet in fleet mode), never grown: unset SALVO_MAX_USERS "
+        "and size the thread groups"
+    )
 
 
 def place_in(start: Start, executor_id: str, settings: ExecutorSettings, concurrencies: list[int | None]) -> FleetPlace:
