@@ -275,6 +275,12 @@ def test_the_pool_runs_its_share_of_the_hooks_counts():
     assert result["per_second"] == [6, 20, 20] and result["failure"] is None and result["exit"] is None
 
 
+def test_the_hook_is_not_asked_past_the_runs_end():
+    result, stderr = _run_pool(index=0, fail_at=3)  # the run lasts 3 s: second 3 is never reached
+    assert result["failure"] is None and result["exit"] is None and "rate shape" not in stderr
+    assert result["counts"] == [47, 47, 0]
+
+
 def test_a_hook_failing_mid_run_ends_the_run_failed_with_one_line():
     result, stderr = _run_pool(index=0, fail_at=2)
     assert result["per_second"] == [7, 20, 0]  # seconds 0 and 1 ran; second 2's rate raised
