@@ -111,13 +111,14 @@ def test_the_rule_sees_an_import_across(tmp_path):
 
 def test_sides_and_floor_hold_every_module_but_the_cli_and_operator_verbs():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
-    assert top == ["__init__.py", "cli.py", "fleet.py", "upload.py"]
+    assert top == ["__init__.py", "cli.py", "fleet.py", "rate.py", "upload.py"]
     assert all((PACKAGE / side / "__init__.py").is_file() for side in ALLOWED)
 
 
 def test_the_scenario_helper_stands_on_the_common_floor_alone():
     # `salvo.fleet` is imported inside the load tool's process: nothing of either side may come with it
     assert salvo_imports(PACKAGE / "fleet.py") == {"common"}
+    assert imported_modules(PACKAGE / "rate.py") - {"__future__"} == {"salvo.common.arrivals"}  # a light one
 
 
 def test_the_executor_is_its_parts_and_nothing_beside_them():

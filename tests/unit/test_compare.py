@@ -9,7 +9,7 @@ import pytest
 from salvo.common.errors import ExitCode
 from salvo.common.s3 import S3Location
 from salvo.controller.baseline import ReportUnreadable, baseline_source, read_run, report_location
-from salvo.controller.compare import compare
+from salvo.controller.compare import OPEN_MODEL_METRICS, TABLE_METRICS, compare
 from salvo.controller.figures import NotAReport, RunFigures
 from salvo.controller.regression import parse
 
@@ -163,3 +163,64 @@ def test_local_reports_are_read_and_bad_ones_are_exit_2_naming_them(tmp_path):
             read_run(source, no_s3, "NEW")
         assert caught.value.exit_code == ExitCode.CONFIG
         assert str(caught.value).startswith("NEW ") and source in str(caught.value) and why in str(caught.value)
+
+
+# An open-model baseline (SALVO_FLEET_RATE): its report's overall row has the latencies from the intended send
+# time and the arrivals, each label its intended latencies.
+OPEN_BASE = RunFigures(
+    "rate-a",
+    {
+        **BASE.overall,
+        "p50_intended": 12.0,
+        "p95_intended": 150.0,
+        "p99_intended": 400.0,
+        "planned": 1000,
+        "sent": 999,
+        "dropped": 1,
+        "dropped_rate": 0.001,
+    },
+    {"/login": {**BASE.labels["/login"], "p50_intended": 6.0, "p95_intended": 60.0, "p99_intended": 100.0}},
+)
+OPEN_NEW = RunFigures(
+    "rate-b",
+    {
+        **NEW.overall,  # service times barely moved ...
+        "p50_intended": 13.0,
+        "p95_intended": 900.0,  # ... while the requests were sent late: coordinated omission, corrected
+        "p99_intended": 1400.0,
+        "planned": 1000,
+        "sent": 950,
+        "dropped": 50,
+        "dropped_rate": 0.05,
+    },
+    {"/login": {**NEW.labels["/login"], "p50_intended": 7.0, "p95_intended": 600.0, "p99_intended": 1000.0}},
+)
+
+
+def test_a_rate_mode_baseline_compares_the_corrected_percentiles_and_dropped_arrivals():
+    comparison = compare(OPEN_BASE, OPEN_NEW, parse("p99+10%; p99_intended+50%; dropped+1pp"))
+    overall = comparison.diff(None)
+    assert list(overall) == ["p50", "p95", "p99", "rps", "error_rate", *OPEN_MODEL_METRICS]
+    assert overall["p99_intended"] == {"base": 400.0, "new": 1400.0, "change": pytest.approx(250.0), "unit": "%"}
+    assert overall["dropped_rate"]["change"] == pytest.approx(4.9) and overall["dropped_rate"]["unit"] == "pp"
+    assert comparison.diff("/login")["p95_intended"]["change"] == pytest.approx(900.0)
+    assert comparison.diff("/login")["dropped_rate"]["base"] is None  # arrivals are the fleet's, not a label's
+    # the service-time threshold passes, the corrected one and the dropped share do not
+    assert [r.passed for r in comparison.results] == [True, False, False]
+    table = comparison.table()
+    assert "p99 int ms" in table and "dropped" in table
+    assert row_of(table, "OVERALL")[-6:] == ["400.0", "1400.0", "+250.0%", "0.10%", "5.00%", "+4.90pp"]
+    assert "  regression dropped+1pp: FAIL (base 0.10 %, new 5.00 %, +4.90 pp)" in table
+    data = json.loads(json.dumps(comparison.to_dict(), allow_nan=False))
+    assert data["overall"]["p50_intended"]["change"] == pytest.approx(8.33, abs=0.01)
+    assert data["labels"]["/login"]["p99_intended"]["new"] == 1000.0
+
+
+def test_a_closed_model_baseline_compares_as_before():
+    comparison = compare(BASE, OPEN_NEW, ())  # the new run in rate mode does not widen a closed baseline's diff
+    assert list(comparison.diff(None)) == list(TABLE_METRICS)
+    assert "int ms" not in comparison.table() and "dropped" not in comparison.table()
+    assert not BASE.open_model and OPEN_BASE.open_model
+    # a threshold on a figure the closed baseline lacks fails, saying so
+    (result,) = compare(BASE, OPEN_NEW, parse("p99_intended+10%")).results
+    assert not result.passed and result.description == "p99_intended+10%: FAIL (no data in the baseline)"

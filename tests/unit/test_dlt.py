@@ -216,7 +216,8 @@ def test_locust_requests_become_a_gated_locustfile_with_every_value_a_literal(tm
     )
     assert plan.gated and plan.gates == 1
     source = (tmp_path / "plan" / "salvo_requests_1.py").read_text()
-    users = probe_locustfile(tmp_path / "plan" / "salvo_requests_1.py")  # locust loads it, whatever the body holds
+    # locust loads it, whatever the body holds
+    users = probe_locustfile(tmp_path / "plan" / "salvo_requests_1.py").users
     assert [(user.name, user.http, user.host) for user in users] == [("Requests", True, "")]  # absolute URLs
     assert (
         f"self.client.request('POST', {URL!r}, name={URL!r}, timeout=30.0, headers="

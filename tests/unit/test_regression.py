@@ -28,6 +28,21 @@ def test_parses_units_directions_and_labels():
     assert parsed[0].rising and not parsed[4].rising
 
 
+def test_an_open_model_run_has_thresholds_on_its_corrected_latencies_and_dropped_share():
+    parsed = parse("p99_intended+10%; p99.9_intended+500ms; max_intended+2s; dropped+0.5pp")
+    assert [(t.metric, t.unit, t.limit) for t in parsed] == [
+        ("p99_intended", Unit.PERCENT, 10),
+        ("p99.9_intended", Unit.MS, 500),
+        ("max_intended", Unit.MS, 2000),
+        ("dropped", Unit.POINTS, 0.5),
+    ]
+    base = RunFigures("a", {"p99_intended": 400.0, "p99.9_intended": 700.0, "max_intended": 900.0, "dropped_rate": 0})
+    new = RunFigures("b", {"p99_intended": 430.0, "p99.9_intended": 1300, "max_intended": 2900, "dropped_rate": 0.006})
+    # dropped is read as the share of planned arrivals (the report's dropped_rate), not the count
+    assert [r.passed for r in evaluate(parsed, base, new)] == [True, False, True, False]
+    assert evaluate(parsed[3:], base, new)[0].change == pytest.approx(0.6)
+
+
 def test_empty_thresholds():
     assert parse("") == () and parse(None) == () and parse(" ; ") == ()
 
@@ -48,6 +63,9 @@ def test_empty_thresholds():
         ("p95 10%", "expected METRIC SIGN VALUE UNIT"),
         ("p95+", "expected METRIC SIGN VALUE UNIT"),
         ("p95<500ms", "expected METRIC SIGN VALUE UNIT"),
+        ("dropped+1%", "dropped takes pp (percentage points)"),
+        ("dropped-1pp", "dropped gets worse as it rises"),
+        ("p99_int+10%", "expected METRIC SIGN VALUE UNIT"),
     ],
 )
 def test_bad_clauses_name_the_clause_and_the_fix(clause, why):

@@ -87,3 +87,18 @@ def test_a_locust_that_said_done_is_a_normal_end(tmp_path):
 def test_a_locust_never_released_is_no_failure_of_the_run(tmp_path):
     runner = _finished_run(tmp_path, b"")  # aborted at the gate: it never sent load
     assert runner.poll() == 0
+
+
+def test_a_locust_that_said_failed_fails_the_run_with_its_reason_though_bzt_says_0(tmp_path):
+    reason = "rate shape Steps: rate(2) raised RuntimeError: gone"
+    said = gate.encode_released(1_700_000_000.0) + gate.encode_failed(reason) + gate.encode_done(1_700_000_005.0)
+    runner = _finished_run(tmp_path, said)
+    assert runner.poll() == 1 and runner.wait(1) == 1
+    assert runner.died == [] and runner.failure_hint() == reason
+
+
+def test_a_failed_line_is_one_printable_line_that_fits():
+    line = gate.encode_failed("first\nsecond\tthird " + "x" * 2000)
+    assert len(line) <= gate.MAX_LINE_BYTES and line.count(b"\n") == 1 and line.endswith(b"\n")
+    assert gate.decode_failed(line.decode().removesuffix("\n")).startswith("first second third xx")
+    assert gate.is_failed("FAILED why") and not gate.is_failed("DONE 1.0")

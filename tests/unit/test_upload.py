@@ -95,3 +95,16 @@ def test_a_bundle_with_a_hostless_jmeter_plan_is_uploaded_with_a_note(tmp_path, 
         "(sampler or HTTP Request Defaults), or default-address in the Taurus scenario (executors without "
         "SALVO_TARGET_HOST refuse it)"
     )
+
+
+def test_a_locustfile_whose_rate_shape_fails_is_not_uploaded(tmp_path):
+    source = tmp_path / "shaped.py"
+    source.write_text(
+        HOSTLESS + "from salvo.rate import RateShape\n"
+        "class Ramp(RateShape):\n    def rate(self, run_time):\n        return 10 - run_time\n"
+    )
+    store = RecordingStore()
+    with pytest.raises(ScenarioError) as caught:
+        validate_and_upload(str(source), "s3://bucket/scenarios/", store=store)
+    assert str(caught.value) == "shaped.py: rate shape Ramp: rate(11) returned -1.0: a rate cannot be negative"
+    assert store.uploads == []

@@ -6,6 +6,7 @@ SALVO_RATE) and parsed once into `RateProfile`:
     300                      300/s for as long as the run lasts
     100:30s,400:60s,0:10s    steps: 100/s for 30 s, then 400/s for 60 s, then none for 10 s
     100..400:60s,400         a ramp from 100/s to 400/s over 60 s, then 400/s until the run ends
+    shape                    the locustfile's rate shape (salvo.rate.RateShape) says each second's rate
 
 A stage without a duration holds until the run ends (only the last may omit it); after
 the last timed stage the rate is 0.
@@ -19,6 +20,10 @@ continues from second to second (`ExecutorShare`), so the shares sum to the flee
 count in every second and no executor is ahead of another by more than one arrival
 over any stretch of the run.
 
+With `shape`, the fleet's counts come from a hook evaluated at whole seconds since start_at
+(`shape_counts`): the rate it returns for second k is that second's, and the same floors of
+the running sum give each second's count, so a hook is split exactly as a profile is.
+
 Inside a second an executor's arrivals lie on an evenly spaced grid, offset by its
 index so that the fleet's arrivals interleave (`Pattern.UNIFORM`), or at times drawn
 uniformly at random with a generator seeded by run and index: a Poisson process given
@@ -30,25 +35,33 @@ Stdlib only: this module is imported inside the locust process.
 from __future__ import annotations
 
 import math
+import numbers
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
+from typing import Any
 
 __all__ = [
     "MAX_PROFILE_CHARS",
     "MAX_RATE",
     "MAX_STAGES",
     "MAX_STAGE_SECONDS",
+    "SHAPE",
     "ExecutorShare",
     "OpenModel",
     "Pattern",
     "RateProfile",
+    "RateShape",
+    "RateShapeError",
     "Stage",
     "arrival_offsets",
+    "rate_shapes",
+    "rate_value",
     "seeded_rng",
+    "shape_counts",
     "split_second",
 ]
 
@@ -56,6 +69,8 @@ MAX_STAGES = 20  # a profile travels on the GO line (at most 1,024 bytes with ev
 MAX_PROFILE_CHARS = 400
 MAX_RATE = 10_000_000  # arrivals per second of the whole fleet
 MAX_STAGE_SECONDS = 7 * 86_400
+SHAPE = "shape"  # the profile that says: the locustfile's rate shape gives each second's rate
+RATE_DIGITS = 6  # a hook's rate counts to the millionth, as a profile's: 0.1 is 1/10, not the float nearest it
 
 _NUMBER = r"\d+(?:\.\d{1,6})?"
 _STAGE = re.compile(rf"({_NUMBER})(?:\.\.({_NUMBER}))?(?::(\d+(?:\.\d{{1,3}})?)(ms|s|m|h|d)?)?")
@@ -94,6 +109,7 @@ class RateProfile:
     """Arrivals per second over the run, fleet-wide (SALVO_FLEET_RATE) or per executor (SALVO_RATE)."""
 
     stages: tuple[Stage, ...]
+    shaped: bool = False  # `shape`: no stages, the locustfile's rate shape says each second's rate
 
     @classmethod
     def parse(cls, text: str) -> RateProfile:
@@ -103,6 +119,8 @@ class RateProfile:
         compact = text.replace(" ", "")
         if not compact:
             raise ValueError("expected a rate profile such as 300 or 100:30s,400:60s (got nothing)")
+        if compact == SHAPE:
+            return cls((), shaped=True)
         if len(compact) > MAX_PROFILE_CHARS:
             raise ValueError(f"a rate profile of {len(compact)} characters; at most {MAX_PROFILE_CHARS}")
         parts = compact.split(",")
@@ -135,6 +153,8 @@ class RateProfile:
 
     def text(self) -> str:
         """The canonical text (parse(p.text()) == p): what the Start and the GO line carry."""
+        if self.shaped:
+            return SHAPE
         return ",".join(stage.text() for stage in self.stages)
 
     def __str__(self) -> str:
@@ -142,17 +162,23 @@ class RateProfile:
 
     @property
     def seconds(self) -> Fraction | None:
-        """How long the profile lasts; None when its last stage holds until the run ends."""
-        if self.stages[-1].seconds is None:
+        """How long the profile lasts; None when its last stage holds until the run ends (or a shape ends it)."""
+        if self.shaped or self.stages[-1].seconds is None:
             return None
         return sum((stage.seconds for stage in self.stages), Fraction(0))
 
     @property
     def peak(self) -> Fraction:
+        self._staged()
         return max(max(stage.start, stage.end) for stage in self.stages)
+
+    def _staged(self) -> None:
+        if self.shaped:
+            raise ValueError("a rate shape's arrivals come from the locustfile's hook, not from stages")
 
     def rate_at(self, t: float) -> float:
         """The rate at `t` seconds after the start (the chart's planned line)."""
+        self._staged()
         left = Fraction(t)
         for stage in self.stages:
             if stage.seconds is None or left < stage.seconds:
@@ -164,6 +190,7 @@ class RateProfile:
 
     def arrivals_until(self, t: int | Fraction) -> Fraction:
         """A(t): the fleet's arrivals in the first `t` seconds, exactly."""
+        self._staged()
         left, total = Fraction(t), Fraction(0)
         for stage in self.stages:
             if left <= 0:
@@ -182,6 +209,69 @@ class RateProfile:
         floors = [math.floor(self.arrivals_until(k)) for k in range(seconds + 1)]
         return [floors[k + 1] - floors[k] for k in range(seconds)]
 
+    def counts(self) -> Iterator[int]:
+        """The fleet's arrivals in seconds 0, 1, 2, ... (endless: the caller stops at the run's end)."""
+        self._staged()
+        floor_before, second = 0, 0
+        while True:
+            floor_after = math.floor(self.arrivals_until(second + 1))
+            yield floor_after - floor_before
+            floor_before = floor_after
+            second += 1
+
+
+class RateShapeError(ValueError):
+    """A rate shape's hook raised, or returned something that is no rate (one line, naming the second)."""
+
+
+def rate_value(value: object, run_time: float) -> Fraction | None:
+    """A hook's answer for second `run_time` as an exact rate (to the millionth), or None (arrivals end).
+
+    RateShapeError for anything else: a bool, a non-number, NaN, infinity, a negative rate, or one past MAX_RATE."""
+    at = f"rate({run_time:g})"
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise RateShapeError(f"{at} returned {_shown(value)}: expected arrivals per second (a number >= 0) or None")
+    if not math.isfinite(value):
+        raise RateShapeError(f"{at} returned {value!r}: expected a finite number of arrivals per second")
+    if value < 0:
+        raise RateShapeError(f"{at} returned {value!r}: a rate cannot be negative")
+    if value > MAX_RATE:
+        raise RateShapeError(f"{at} returned {value!r}: more than {MAX_RATE} arrivals per second")
+    scale = 10**RATE_DIGITS
+    return Fraction(round(Fraction(value) * scale), scale)
+
+
+def shape_counts(rate: Callable[[float], object]) -> Iterator[int]:
+    """The fleet's arrivals in seconds 0, 1, 2, ... of a rate shape: `rate(k)` (seconds since start_at) is
+    second k's rate, and second k has ⌊A(k+1)⌋ - ⌊A(k)⌋ arrivals, A the running sum of the rates (exact).
+
+    Ends when the hook returns None; RateShapeError when it raises or returns no rate (the hook's own
+    exception as one line, never its traceback)."""
+    total, floor_before, second = Fraction(0), 0, 0
+    while True:
+        try:
+            value = rate(float(second))
+        except Exception as exc:  # whatever the hook does wrong is the scenario's error, said in one line
+            detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise RateShapeError(
+                f"rate({second}) raised {type(exc).__name__}{': ' + detail if detail else ''}"
+            ) from None
+        per_second = rate_value(value, second)
+        if per_second is None:
+            return
+        total += per_second
+        floor_after = math.floor(total)
+        yield floor_after - floor_before
+        floor_before = floor_after
+        second += 1
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"a {type(value).__name__}"
+
 
 def split_second(total: int, size: int, first: int) -> list[int]:
     """A second's `total` arrivals across `size` executors: ⌊total/size⌋ each, and one more for the
@@ -194,31 +284,28 @@ def split_second(total: int, size: int, first: int) -> list[int]:
 
 
 class ExecutorShare:
-    """One executor's arrivals, second by second, of a profile split over a fleet of `size`.
+    """One executor's arrivals, second by second, of the fleet's counts split over a fleet of `size`.
 
     The remainder of each second goes round the fleet in turn: second k's first extra goes to
     the executor after the one that took second k-1's last, so every executor works out the same
-    split alone, from the profile and its index."""
+    split alone, from the fleet's counts (the profile's, or a rate shape's) and its index."""
 
-    def __init__(self, profile: RateProfile, index: int, size: int) -> None:
+    def __init__(self, profile: RateProfile, index: int, size: int, fleet_counts: Iterator[int] | None = None) -> None:
+        """`fleet_counts`: the fleet's count of each second (default: the profile's; a rate shape's
+        `shape_counts` for a `shape` profile)."""
         if not 0 <= index < size:
             raise ValueError(f"index {index} is outside a fleet of {size}")
         self.profile, self.index, self.size = profile, index, size
+        self.fleet_counts = fleet_counts
 
     def counts(self) -> Iterator[int]:
-        """This executor's arrivals in seconds 0, 1, 2, ... (endless: the caller stops at the run's end)."""
+        """This executor's arrivals in seconds 0, 1, 2, ... (endless for a profile: the caller stops at the
+        run's end; a rate shape's end when its hook returns None)."""
         turn = 0
-        floor_before = 0
-        second = 0
-        while True:
-            floor_after = math.floor(self.profile.arrivals_until(second + 1))
-            total = floor_after - floor_before
+        for total in self.fleet_counts if self.fleet_counts is not None else self.profile.counts():
             base, extra = divmod(total, self.size)
-            mine = base + (1 if (self.index - turn) % self.size < extra else 0)
-            yield mine
+            yield base + (1 if (self.index - turn) % self.size < extra else 0)
             turn = (turn + extra) % self.size
-            floor_before = floor_after
-            second += 1
 
 
 def arrival_offsets(
@@ -268,8 +355,11 @@ class OpenModel:
         if self.max_users < 1 or not (math.isfinite(self.max_lateness) and 0 <= self.max_lateness <= 86_400):
             raise ValueError("max_users must be >= 1 and max_lateness within a day")
 
-    def share(self) -> ExecutorShare:
-        return ExecutorShare(self.profile, self.position, self.members)
+    def share(self, fleet_counts: Iterator[int] | None = None) -> ExecutorShare:
+        """This executor's share; `fleet_counts` are a rate shape's (`shape_counts`) for a `shape` profile."""
+        if self.profile.shaped and fleet_counts is None:
+            raise ValueError("a `shape` profile is split from its rate shape's counts")
+        return ExecutorShare(self.profile, self.position, self.members, fleet_counts)
 
     def encode(self) -> str:
         """One word: profile;pattern;max_users;max_lateness;position/members."""
@@ -296,3 +386,32 @@ class OpenModel:
             max_users=int(max_users),
             max_lateness=float(max_lateness),
         )
+
+
+class RateShape:
+    """Subclass it in a locustfile (as salvo.rate.RateShape) and define `rate`; Salvo finds the subclass as locust
+    finds a LoadTestShape.
+
+    Checked while the executor arms: `rate` is called for the run's first seconds, and a shape that
+    raises or answers something else than a number >= 0 or None is refused then, in one line."""
+
+    abstract = True  # the base, and any subclass that sets it, is not a shape of its own
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "abstract" not in cls.__dict__:
+            cls.abstract = False
+
+    def rate(self, run_time: float) -> float | None:
+        """The fleet's arrivals per second during the second that starts `run_time` seconds after start_at
+        (a whole number); None ends the arrivals."""
+        raise NotImplementedError(f"{type(self).__name__} must define rate(self, run_time)")
+
+
+def rate_shapes(namespace: dict[str, Any]) -> list[type[RateShape]]:
+    """The rate shapes a locustfile defines (its module-level RateShape subclasses that are not abstract)."""
+    found = []
+    for value in namespace.values():
+        if isinstance(value, type) and issubclass(value, RateShape) and not value.abstract and value not in found:
+            found.append(value)
+    return found

@@ -1,7 +1,10 @@
 """A run against a baseline: the per-label diff, the SALVO_REGRESSION thresholds, and `salvo compare BASE NEW`.
 
 Changes are relative (%) for latencies and rps, and in percentage points (pp)
-for the error rate, as `salvo.controller.regression` defines them.
+for the error rate, as `salvo.controller.regression` defines them. Against a
+baseline made in rate mode (SALVO_FLEET_RATE, SALVO_RATE) the diff also holds the
+latencies from the intended send time and the share of arrivals dropped: the
+figures an open-model run is judged by. A closed-model baseline's diff is as before.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from salvo.common.errors import ExitCode
 from salvo.common.store import Store
 from salvo.controller.baseline import Baseline, read_run
 from salvo.controller.figures import RunFigures, utc
-from salvo.controller.regression import Threshold, ThresholdResult, Unit, change, evaluate, format_change
+from salvo.controller.regression import (
+    SHARES,
+    Threshold,
+    ThresholdResult,
+    Unit,
+    change,
+    evaluate,
+    format_change,
+)
 
 TABLE_METRICS = {
     "p50": Unit.PERCENT,
@@ -23,7 +34,23 @@ TABLE_METRICS = {
     "rps": Unit.PERCENT,
     "error_rate": Unit.POINTS,
 }
-HEADINGS = {"p50": "p50 ms", "p95": "p95 ms", "p99": "p99 ms", "rps": "rps", "error_rate": "error rate"}
+OPEN_MODEL_METRICS = {
+    "p50_intended": Unit.PERCENT,
+    "p95_intended": Unit.PERCENT,
+    "p99_intended": Unit.PERCENT,
+    "dropped_rate": Unit.POINTS,  # overall only: arrivals are counted for the fleet, not per label
+}
+HEADINGS = {
+    "p50": "p50 ms",
+    "p95": "p95 ms",
+    "p99": "p99 ms",
+    "rps": "rps",
+    "error_rate": "error rate",
+    "p50_intended": "p50 int ms",
+    "p95_intended": "p95 int ms",
+    "p99_intended": "p99 int ms",
+    "dropped_rate": "dropped",
+}
 OVERALL = "OVERALL"
 _CELL = (7, 7, 8)  # base, new, change
 
@@ -42,6 +69,11 @@ class Comparison:
     def labels(self) -> list[str]:
         return sorted(set(self.base.labels) | set(self.new.labels))
 
+    @property
+    def metrics(self) -> dict[str, Unit]:
+        """The figures compared: an open-model baseline's also from the intended send time, and dropped."""
+        return {**TABLE_METRICS, **OPEN_MODEL_METRICS} if self.base.open_model else TABLE_METRICS
+
     def diff(self, label: str | None) -> dict[str, dict]:
         """metric -> base, new, change and its unit, for one label (None: overall)."""
         return {
@@ -51,7 +83,7 @@ class Comparison:
                 "change": change(b, n, unit),
                 "unit": unit.value,
             }
-            for metric, unit in TABLE_METRICS.items()
+            for metric, unit in self.metrics.items()
         }
 
     def to_dict(self) -> dict:
@@ -84,11 +116,12 @@ class Comparison:
     def table(self) -> str:
         width = max(12, *(len(label) for label in self.labels()), 0)
         group = sum(_CELL) + len(_CELL) - 1
-        line = "+" + "-" * (width + 2) + ("+" + "-" * (group + 2)) * len(TABLE_METRICS) + "+"
-        heads = "".join(f"| {HEADINGS[m]:^{group}} " for m in TABLE_METRICS)
+        metrics = self.metrics
+        line = "+" + "-" * (width + 2) + ("+" + "-" * (group + 2)) * len(metrics) + "+"
+        heads = "".join(f"| {HEADINGS[m]:^{group}} " for m in metrics)
         subheads = "".join(
             "| " + " ".join(f"{h:>{w}}" for h, w in zip(("base", "new", "change"), _CELL, strict=True)) + " "
-            for _ in TABLE_METRICS
+            for _ in metrics
         )
         out = [
             f"comparison: base {_describe(self.base)} -> new {_describe(self.new)}",
@@ -154,7 +187,7 @@ def _cells(metric: str, diff: dict) -> tuple[str, str, str]:
 def _format(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
-    if metric == "error_rate":
+    if metric in SHARES:
         return f"{value * 100:.2f}%"
     return f"{value:.1f}" if value < 100_000 else f"{value:.0f}"
 

@@ -40,6 +40,11 @@ class RunFigures:
         return None if row is None else _number(row.get(metric))
 
     @property
+    def open_model(self) -> bool:
+        """An open-model run (SALVO_FLEET_RATE, SALVO_RATE): its report has arrivals and intended-time latencies."""
+        return "planned" in self.overall or "p99_intended" in self.overall
+
+    @property
     def requests(self) -> int | None:
         value = self.value(None, "requests")
         return None if value is None else int(value)

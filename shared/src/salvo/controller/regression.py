@@ -6,9 +6,12 @@ Each threshold is `[label:NAME:]METRIC SIGN VALUE UNIT`, separated by `;`; witho
 `label:` it applies to the run's overall figures. The sign is the direction in
 which the metric gets worse, so it is fixed per metric:
 
-- latencies (avg min max p50 p75 p90 p95 p99 p99.9) rise: `+VALUE%` (relative to
-  the baseline) or `+VALUE ms` / `+VALUE s` (absolute);
+- latencies (avg min max p50 p75 p90 p95 p99 p99.9, and an open-model run's
+  p50_intended ... p99.9_intended max_intended, timed from the intended send time)
+  rise: `+VALUE%` (relative to the baseline) or `+VALUE ms` / `+VALUE s` (absolute);
 - `error_rate` rises: `+VALUE pp` only (percentage points: 0.2 % -> 0.7 % is +0.5 pp);
+- `dropped` (an open-model run's arrivals dropped, as a share of those planned)
+  rises: `+VALUE pp` only;
 - `rps` falls: `-VALUE%` only (relative to the baseline).
 
 A threshold is crossed when the change is strictly beyond VALUE; one that cannot
@@ -33,12 +36,19 @@ class Unit(str, Enum):
     MS = "ms"  # absolute change of a latency, in milliseconds
 
 
-RISING = {**dict.fromkeys(LATENCY_METRICS, (Unit.PERCENT, Unit.MS)), "error_rate": (Unit.POINTS,)}
+RISING = {
+    **dict.fromkeys(LATENCY_METRICS, (Unit.PERCENT, Unit.MS)),
+    "error_rate": (Unit.POINTS,),
+    "dropped": (Unit.POINTS,),
+}
 FALLING = {"rps": (Unit.PERCENT,)}
 METRICS = {**RISING, **FALLING}
+# a threshold's metric read as another figure of the report's row: `dropped` is a share there, as in criteria
+FIGURE = {"dropped": "dropped_rate"}
+SHARES = {"error_rate", "dropped", "dropped_rate"}  # fractions, shown as percentages
 
 _THRESHOLD = re.compile(
-    r"^(?P<metric>[a-z_]+[0-9.]*)\s*(?P<sign>[+-])\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>%|pp|ms|s)?$"
+    r"^(?P<metric>[a-z_]+[0-9.]*(?:_intended)?)\s*(?P<sign>[+-])\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>%|pp|ms|s)?$"
 )
 _EXAMPLES = "p95+10%, p99+200ms, error_rate+0.5pp or rps-20%"
 
@@ -141,7 +151,8 @@ def evaluate(thresholds: tuple[Threshold, ...], base: RunFigures, new: RunFigure
     """Check each threshold on the figures of the baseline and of the new run."""
     results = []
     for threshold in thresholds:
-        before, after = base.value(threshold.label, threshold.metric), new.value(threshold.label, threshold.metric)
+        figure = FIGURE.get(threshold.metric, threshold.metric)
+        before, after = base.value(threshold.label, figure), new.value(threshold.label, figure)
         moved = change(before, after, threshold.unit)
         if moved is None:
             passed = False
@@ -156,7 +167,7 @@ def evaluate(thresholds: tuple[Threshold, ...], base: RunFigures, new: RunFigure
 def format_value(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
-    if metric == "error_rate":
+    if metric in SHARES:
         return f"{value * 100:.2f} %"
     if metric == "rps":
         return f"{value:.1f}/s"

@@ -169,7 +169,8 @@ class ControllerSettings(CommonSettings):
     fleet_rate: RateSetting | None = Field(
         None,
         description="open model: task iterations per second of the whole fleet, split exactly across the started "
-        "executors every second, e.g. '300', '100:30s,400:60s,0:10s' or '100..400:60s,400' (see docs/open-model.md)",
+        "executors every second, e.g. '300', '100:30s,400:60s,0:10s' or '100..400:60s,400', or 'shape': the "
+        "locustfile's salvo.rate.RateShape says each second's rate (see docs/open-model.md)",
     )
     rate_tolerance: Annotated[float, NoDecode, BeforeValidator(_percent), Field(ge=0, le=100)] | None = Field(
         None,

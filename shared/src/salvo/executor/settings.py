@@ -79,7 +79,8 @@ class ExecutorSettings(CommonSettings):
     rate: RateSetting | None = Field(
         None,
         description="locustfile or JMeter plan, open model: this executor's task iterations per second, e.g. '100' "
-        "or '50:30s,200:60s' (the controller's SALVO_FLEET_RATE, when set, is split instead; docs/open-model.md)",
+        "or '50:30s,200:60s', or 'shape' (a locustfile's salvo.rate.RateShape) (the controller's SALVO_FLEET_RATE, "
+        "when set, is split instead; docs/open-model.md)",
     )
     arrivals: Pattern = Field(
         Pattern.UNIFORM,
@@ -89,7 +90,7 @@ class ExecutorSettings(CommonSettings):
     max_users: Annotated[int, Field(ge=1)] = Field(
         1_000,
         description="open model, locust: the pool of users (SALVO_USERS of them started up front) grows up to this "
-        "many when an arrival finds every user busy (a JMeter plan's pool is its threads)",
+        "many when an arrival finds every user busy (refused with a JMeter scenario: its pool is its threads)",
     )
     max_lateness: Annotated[Duration, Field(ge=0, le=86_400)] = Field(
         0.0,

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from salvo.common.bounded import SizeLimit
-from salvo.common.errors import ScenarioFetchError, UploadError
+from salvo.common.errors import ScenarioError, ScenarioFetchError, UploadError
 from salvo.common.layout import write_check_location
 from salvo.common.store import Store
+from salvo.executor.run.fleetplace import max_users_refusal, rate_shape_refusal
 from salvo.executor.scenario.bztconfig import LoadProfile, RunPlan, prepare_run
 from salvo.executor.scenario.testdata import TestData, fetch_test_data
 from salvo.executor.scenario.unpack import BundleLimits, Scenario, unpack
@@ -70,6 +71,11 @@ class ScenarioPreparer:
             users=s.users, duration=s.duration, spawn_rate=s.spawn_rate, ramp_up=s.ramp_up, target_host=s.target_host
         )
         plan = prepare_run(scenario, profile, artifacts, run_dir / "bzt")
+        # SALVO_RATE is known now; the controller's SALVO_FLEET_RATE only with the start (refused then)
+        if s.rate is not None and (refusal := rate_shape_refusal(s.rate, plan)):
+            raise ScenarioError(refusal)
+        if refusal := max_users_refusal(s, plan):
+            raise ScenarioError(refusal)
         return PreparedRun(scenario=scenario, plan=plan, artifacts_dir=artifacts)
 
     def fetch_data(self, run_dir: Path) -> TestData | None:

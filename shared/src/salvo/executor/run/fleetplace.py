@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from salvo.common.arrivals import OpenModel
+from salvo.common.arrivals import OpenModel, RateProfile
 from salvo.common.fleetload import LoadMode, Slot, fleet_index
 from salvo.common.protocol import Start
 from salvo.executor.scenario.bztconfig import RunPlan, write_fleet_share
 from salvo.executor.scenario.dlt import fleet_warning
+from salvo.executor.scenario.jmeterplan import JMETER
 from salvo.executor.scenario.testdata import TestData
 from salvo.executor.settings import ExecutorSettings
 from salvo.executor.tool.gate import Go, check_go
 
-__all__ = ["FleetPlace", "place_in", "take_place"]
+__all__ = ["FleetPlace", "max_users_refusal", "place_in", "rate_shape_refusal", "take_place"]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,14 @@ def take_place(
             f"an open-model rate (SALVO_FLEET_RATE, SALVO_RATE) runs one JMeter execution; this scenario has "
             f"{plan.gates}: make them thread groups of one plan"
         )
+    if place.open_model is not None and (refusal := rate_shape_refusal(place.open_model.profile, plan)):
+        raise ValueError(refusal)
+    if plan.rate_shapes and (place.open_model is None or not place.open_model.profile.shaped):
+        log.warning(
+            "the locustfile's rate shape %s is unused: it paces an open-model run with SALVO_FLEET_RATE=shape "
+            "(or SALVO_RATE=shape)",
+            plan.rate_shapes[0],
+        )
     check_go(place.go(start.start_at))
     if warning := fleet_warning(plan.task_counts, place.size, place.mode):
         log.warning("%s", warning)
@@ -105,6 +114,38 @@ def take_place(
     if place.mode is LoadMode.FLEET and not plan.gated:
         write_fleet_share(plan, slot)
     return place
+
+
+def rate_shape_refusal(profile: RateProfile, plan: RunPlan) -> str | None:
+    """Why `plan` cannot run `profile` when it asks for a rate shape (SALVO_FLEET_RATE=shape, SALVO_RATE=shape):
+    the hook is a locustfile's, so a JMeter scenario or a locustfile without one cannot; None otherwise."""
+    if not profile.shaped:
+        return None
+    if not plan.locust_stats:
+        return (
+            "a rate shape (SALVO_FLEET_RATE=shape, SALVO_RATE=shape) is a locustfile's hook, not applicable to "
+            f"{', '.join(sorted(set(plan.executors) - {'locust'})) or 'this scenario'}: give a profile such as "
+            "100:30s,400:60s"
+        )
+    if not plan.rate_shapes:
+        return (
+            "SALVO_FLEET_RATE=shape (or SALVO_RATE=shape) asks for the locustfile's rate shape, and it defines "
+            "none: add a subclass of salvo.rate.RateShape with rate(self, run_time), or give a profile"
+        )
+    return None
+
+
+def max_users_refusal(settings: ExecutorSettings, plan: RunPlan) -> str | None:
+    """Why SALVO_MAX_USERS, set, cannot apply to `plan`: it grows a locust pool of users, and a JMeter plan's pool
+    is its thread groups' threads, which the gate never grows; set and ignored, it would promise a pool that
+    the run does not have (arrivals dropped at the threads' count, not at SALVO_MAX_USERS). None otherwise."""
+    if "max_users" not in settings.model_fields_set or plan.locust_stats or JMETER not in plan.executors:
+        return None
+    return (
+        f"SALVO_MAX_USERS={settings.max_users} grows a locust pool; a JMeter plan's pool is its thread groups' "
+        "threads (their concurrency, split across the fleet in fleet mode), never grown: unset SALVO_MAX_USERS "
+        "and size the thread groups"
+    )
 
 
 def place_in(start: Start, executor_id: str, settings: ExecutorSettings, concurrencies: list[int | None]) -> FleetPlace:

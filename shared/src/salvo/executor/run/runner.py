@@ -34,7 +34,7 @@ from salvo.executor.tool.locust_recorder import SAMPLES_DIR_ENV
 
 log = logging.getLogger(__name__)
 
-LOCUST_DIED = 1  # the exit code reported for a run in which a locust process died
+LOCUST_DIED = 1  # the exit code reported for a run in which a locust process died or said FAILED
 BZT_NICENESS = 10
 STOP_RETRY_SECONDS = 2.0
 # What bzt prints once it has a stop in hand. It can miss a SIGTERM: its health monitor runs
@@ -58,6 +58,7 @@ class _Gate:
     done_at: float | None = None
     buffer: bytes = b""
     told_to_go: bool = False  # GO sent: from then on only DONE is a normal end (RELEASED may come later, or never)
+    failure: str | None = None  # a FAILED line's reason: the scenario ended the run early
 
 
 @dataclass
@@ -193,6 +194,8 @@ class BztRunner:
                 try:
                     if protocol.is_done(line):
                         gate.done_at = protocol.decode_done(line)
+                    elif protocol.is_failed(line):
+                        gate.failure = gate.failure or protocol.decode_failed(line)
                     else:
                         gate.released_at = protocol.decode_released(line)
                 except protocol.GateProtocolError as exc:
@@ -206,8 +209,14 @@ class BztRunner:
             return []
         return [g.pid for g in self._gates if (g.told_to_go or g.released_at is not None) and g.done_at is None]
 
+    @property
+    def failures(self) -> list[str]:
+        """The reasons load-tool processes gave for ending the run early (FAILED lines): bzt still exits 0."""
+        return [g.failure for g in self._gates if g.failure is not None]
+
     def poll(self) -> int | None:
-        """bzt's exit code once it exited, or LOCUST_DIED when it says 0 but a locust died under it."""
+        """bzt's exit code once it exited, or LOCUST_DIED when it says 0 but a locust died under it or said the
+        run failed."""
         if self.process is None:
             return None
         code = self.process.poll()
@@ -215,7 +224,7 @@ class BztRunner:
             self._repeat_unheard_stop()
         if code is not None and self.state is not RunnerState.EXITED:
             self._finish()
-        return code if code or not self.died else LOCUST_DIED
+        return code if code or not (self.died or self.failures) else LOCUST_DIED
 
     def stop(self) -> None:
         """Graceful stop: bzt stops locust and writes its results. Repeated by poll() until bzt hears it."""
@@ -258,7 +267,7 @@ class BztRunner:
             os.killpg(self.process.pid, signal.SIGKILL)
             code = self.process.wait()
         self._finish()
-        return code if code or not self.died else LOCUST_DIED
+        return code if code or not (self.died or self.failures) else LOCUST_DIED
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -284,6 +293,8 @@ class BztRunner:
 
     def failure_hint(self) -> str:
         """The tool's own first meaningful error line, for a one-line error (see salvo.executor.run.failurehint)."""
+        if self.failures:
+            return self.failures[0]
         if self.died:
             return (
                 f"load tool process {', '.join(map(str, self.died))} ended without finishing its run "

@@ -80,6 +80,7 @@ class RunPlan:
     tools: dict[str, str | None] = field(default_factory=dict)  # versions of tools found outside Python (JMeter)
     task_counts: list[int] = field(default_factory=list)  # AWS DLT's taskCount of each execution that has one
     report_outputs: list[ReportOutput] = field(default_factory=list)  # the scenario's reporting files, as moved
+    rate_shapes: list[str] = field(default_factory=list)  # its locustfiles' rate shapes (salvo.rate.RateShape)
 
     @property
     def gated(self) -> bool:
@@ -154,6 +155,7 @@ def write_plan(checked: CheckedScenario, profile: LoadProfile, artifacts_dir: Pa
         tools=tools,
         task_counts=checked.task_counts,
         report_outputs=checked.report_outputs,
+        rate_shapes=list(checked.rate_shapes.values()),
     )
 
 

@@ -43,6 +43,7 @@ class CheckedScenario:
     config: dict[str, Any]  # as parsed; the planner writes the run's config from a copy of it
     executions: list[Execution]  # resolved from `config`
     users: dict[Path, list[UserClass]] = field(default_factory=dict)  # of each locust script
+    rate_shapes: dict[Path, str] = field(default_factory=dict)  # the rate shape of each locust script with one
     plans: dict[Path, JmxPlan] = field(default_factory=dict)  # of each jmeter script (.jmx)
     requests: dict[int, list[GeneratedRequest]] = field(default_factory=dict)  # locust requests: by execution number
     report_outputs: list[ReportOutput] = field(default_factory=list)  # files of the config's reporting: modules
@@ -103,7 +104,10 @@ def check_scenario(
                 raise ScenarioError(
                     f"locust script {_relative(script, checked.config_dir)} does not exist in the scenario"
                 )
-            checked.users[script] = probe_locustfile(script, cwd=checked.config_dir)
+            facts = probe_locustfile(script, cwd=checked.config_dir)
+            checked.users[script] = facts.users
+            if facts.rate_shape is not None:
+                checked.rate_shapes[script] = facts.rate_shape
         jmeter = [e for e in checked.executions if e.executor == JMETER]
         for script in dict.fromkeys(e.script for e in jmeter if e.script is not None):
             shown = _relative(script, checked.config_dir)

@@ -1,9 +1,12 @@
-"""Import a locustfile in a fresh interpreter, as the run will, and report its User classes.
+"""Import a locustfile in a fresh interpreter, as the run will, and report its User classes and rate shape.
 
 A fresh interpreter because locust monkey-patches (gevent) whoever imports it.
 The file is loaded exactly as the run's wrapper loads it
 (`salvo.executor.tool.locust_plugin.load_user_locustfile`), and the users are those
-locust itself would run, each with its `host` attribute.
+locust itself would run, each with its `host` attribute. A rate shape (salvo.rate.RateShape)
+is evaluated there for the run's first SHAPE_CHECK_SECONDS, with the same code the run uses
+(salvo.common.arrivals.shape_counts): one that raises or answers no rate is refused while
+arming, in one line, rather than mid-run.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from salvo.common.errors import ScenarioError
 from salvo.executor.tool.gate import GATE_SOCKET_ENV
 from salvo.executor.tool.locust_recorder import SAMPLES_DIR_ENV
 
-__all__ = ["UserClass", "check_locustfile", "probe_locustfile"]
+__all__ = ["SHAPE_CHECK_SECONDS", "LocustfileFacts", "UserClass", "check_locustfile", "probe_locustfile"]
+
+SHAPE_CHECK_SECONDS = 60  # a rate shape's first seconds evaluated while arming: cheap, and past most ramps' start
 
 _MARK = "@@salvo-locustfile-probe@@ "
 _PROBE = r"""
@@ -33,7 +38,9 @@ def report(**result):
     sys.stdout.flush()
 try:
     from locust import FastHttpUser, HttpUser, User
+    from salvo.common.arrivals import shape_counts, RateShapeError
     from salvo.executor.tool.locust_plugin import load_user_locustfile
+    from salvo.common.arrivals import rate_shapes
 except BaseException as exc:
     report(setup="%%s: %%s" %% (type(exc).__name__, exc))
     sys.exit(3)
@@ -60,8 +67,22 @@ for name, value in namespace.items():
             "http": issubclass(value, (HttpUser, FastHttpUser)),
             "tasks": bool(value.tasks) or value.run is not User.run,
         })
-report(users=users)
-""" % {"mark": _MARK}  # noqa: UP031 -- the probe is Python full of braces: % leaves them alone
+shapes = rate_shapes(namespace)
+shape_error = None
+if len(shapes) > 1:
+    shape_error = "defines %%d rate shapes (%%s): keep one" %% (len(shapes), ", ".join(s.__name__ for s in shapes))
+elif shapes:
+    try:
+        counts = shape_counts(shapes[0]().rate)
+        for _ in range(%(seconds)d):
+            if next(counts, None) is None:
+                break
+    except RateShapeError as exc:
+        shape_error = "rate shape %%s: %%s" %% (shapes[0].__name__, exc)
+    except Exception as exc:
+        shape_error = "rate shape %%s cannot be created: %%s: %%s" %% (shapes[0].__name__, type(exc).__name__, exc)
+report(users=users, rate_shape=shapes[0].__name__ if len(shapes) == 1 else None, rate_shape_error=shape_error)
+""" % {"mark": _MARK, "seconds": SHAPE_CHECK_SECONDS}  # noqa: UP031 -- the probe is Python full of braces: % leaves them alone
 
 
 @dataclass(frozen=True)
@@ -76,16 +97,25 @@ class UserClass:
         return bool(self.host and self.host.strip())
 
 
+@dataclass(frozen=True)
+class LocustfileFacts:
+    """What the probe found in a locustfile."""
+
+    users: list[UserClass]  # its runnable User classes, in definition order
+    rate_shape: str | None  # the name of its rate shape (salvo.rate.RateShape), checked on its first seconds
+
+
 def probe_locustfile(
     path: Path, *, cwd: Path | None = None, python: str = sys.executable, timeout: float = 60
-) -> list[UserClass]:
-    """The locustfile's runnable User classes, in definition order.
+) -> LocustfileFacts:
+    """The locustfile's runnable User classes, in definition order, and its rate shape.
 
     The interpreter runs in `cwd` (default: the locustfile's folder; a Taurus
     config's scripts run in the config's folder) with the locustfile's folder
     first on sys.path. Raises ScenarioError when the file is missing, fails to
     import (the exception's last line and the file's line), defines no User
-    class or one without tasks, or takes longer than `timeout` seconds.
+    class or one without tasks, defines several rate shapes or one whose first
+    SHAPE_CHECK_SECONDS raise or answer no rate, or takes longer than `timeout` seconds.
     """
     name = path.name
     if not path.is_file():
@@ -109,14 +139,19 @@ def probe_locustfile(
                 f"{name}: User class {user['name']} has no tasks: add @task methods or set tasks, "
                 "or set abstract = True if it is only a base class"
             )
-    return [UserClass(u["name"], u["host"], u["http"]) for u in users]
+    if result.get("rate_shape_error"):
+        raise ScenarioError(f"{name}: {result['rate_shape_error']}")
+    shape = result.get("rate_shape")
+    return LocustfileFacts(
+        [UserClass(u["name"], u["host"], u["http"]) for u in users], shape if isinstance(shape, str) else None
+    )
 
 
 def check_locustfile(
     path: Path, python: str = sys.executable, timeout: float = 60, *, cwd: Path | None = None
 ) -> list[str]:
     """The names of the locustfile's User classes; see probe_locustfile."""
-    return [user.name for user in probe_locustfile(path, cwd=cwd, python=python, timeout=timeout)]
+    return [user.name for user in probe_locustfile(path, cwd=cwd, python=python, timeout=timeout).users]
 
 
 def _run(path: Path, python: str, timeout: float, cwd: Path) -> dict[str, Any]:

@@ -12,6 +12,8 @@ One line each way over the Unix socket named by $SALVO_GATE_SOCKET:
                            takes off every timestamp (results are in the controller's time)
                            open: an open-model run's rate and pool (salvo.common.arrivals.OpenModel)
     locust   -> executor   RELEASED <time>      epoch seconds; when locust let its users go
+    locust   -> executor   FAILED <reason>      the scenario ended the run early (its rate shape failed):
+                                                the run fails with this one line, whatever bzt's exit code
     locust   -> executor   DONE <time>          locust is quitting normally, its stats written
 
 A released locust whose socket closes without DONE died (killed, crashed,
@@ -40,14 +42,17 @@ __all__ = [
     "Go",
     "check_go",
     "decode_done",
+    "decode_failed",
     "decode_go",
     "decode_ready",
     "decode_released",
     "encode_done",
+    "encode_failed",
     "encode_go",
     "encode_ready",
     "encode_released",
     "is_done",
+    "is_failed",
     "read_line",
     "socket_address",
     "split_lines",
@@ -57,7 +62,7 @@ GATE_SOCKET_ENV = "SALVO_GATE_SOCKET"  # "@name" for a Linux abstract socket, el
 ABORT_EXIT_CODE = 4
 MAX_LINE_BYTES = 1024
 
-_READY, _GO, _RELEASED, _DONE = "READY", "GO", "RELEASED", "DONE"
+_READY, _GO, _RELEASED, _DONE, _FAILED = "READY", "GO", "RELEASED", "DONE", "FAILED"
 
 
 class GateProtocolError(ValueError):
@@ -208,6 +213,25 @@ def decode_done(line: str) -> float:
 
 def is_done(line: str) -> bool:
     return line.startswith(_DONE + " ")
+
+
+def encode_failed(reason: str) -> bytes:
+    """A FAILED line: `reason` on one line, printable, cut to fit MAX_LINE_BYTES."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in reason).split()) or "no reason given"
+    line = f"{_FAILED} {text}".encode()[: MAX_LINE_BYTES - 1].decode(errors="ignore")
+    return (line + "\n").encode()
+
+
+def decode_failed(line: str) -> str:
+    """The reason of a FAILED line."""
+    reason = line.removeprefix(_FAILED + " ")
+    if not is_failed(line) or not reason.strip():
+        raise GateProtocolError(f"expected '{_FAILED} <reason>', got {line[:80]!r}")
+    return reason
+
+
+def is_failed(line: str) -> bool:
+    return line.startswith(_FAILED + " ")
 
 
 def socket_address(value: str) -> str:

@@ -18,13 +18,21 @@ iteration itself: its own tasks are.
 Each request is also timed from its intended send time: its iteration's lateness
 (actual start - planned time) is added to its service time. That is what a
 closed-model tool leaves out when a slow system holds its users back (coordinated
-omission). Stdlib + gevent + locust only: imported inside the locust process alone (by salvo.executor.tool.locust_gate,
+omission).
+
+With a `shape` profile, the locustfile's rate shape (salvo.rate.RateShape) gives the
+fleet's rate of each second, evaluated when the scheduler reaches that second; a hook
+that raises or answers no rate then ends the run, failed, with one line in locust's
+log (the executor's failure hint) and never a traceback.
+
+Stdlib + gevent + locust only: imported inside the locust process alone (by salvo.executor.tool.locust_gate,
 once a GO line asks for an open model), so gevent and locust are imported at the top: the per-arrival paths are hot.
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import logging
 import math
@@ -39,9 +47,13 @@ from locust.exception import StopUser
 from locust.user.task import TaskSet
 from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_WAITING
 
-from salvo.common.arrivals import OpenModel, Pattern, arrival_offsets, seeded_rng
+from salvo.common.arrivals import OpenModel, Pattern, RateShapeError, arrival_offsets, seeded_rng, shape_counts
 
-__all__ = ["ArrivalPool", "install_arrivals"]
+__all__ = ["RATE_SHAPE_EXIT_CODE", "ArrivalPool", "install_arrivals"]
+
+log = logging.getLogger(__name__)
+
+RATE_SHAPE_EXIT_CODE = 1  # locust's exit code when the rate shape failed mid-run: the run failed
 
 # Locust's --run-time outlasts the arrivals by this much: its timer and the scheduler both end at start_at +
 # duration, and a timer firing a few ms early would cut the last arrivals out of the plan. No load is added:
@@ -65,9 +77,13 @@ class ArrivalPool:
         clock_offset: float,
         initial_users: int,
         place: tuple[int, int] = (0, 1),
+        rate_shape: Any = None,
+        on_failure: Any = None,
     ) -> None:
         """`place`: this executor's index and the fleet's size, which interleave the fleet's arrival grids and
-        seed its Poisson draws (in per-executor mode too, where each executor runs its own SALVO_RATE)."""
+        seed its Poisson draws (in per-executor mode too, where each executor runs its own SALVO_RATE).
+        `rate_shape`: the locustfile's RateShape subclass, which a `shape` profile runs; `on_failure` hears
+        the one line of a failure that ends the run (the gate tells the executor)."""
         self.model = model
         self.environment = environment
         self.start_at = start_at
@@ -85,6 +101,10 @@ class ArrivalPool:
         self.created: dict[str, int] = {}  # user class name -> users this pool created
         self.counts: dict[int, list[int]] = {}  # second (controller time) -> [planned, sent, dropped]
         self.lateness: dict[Any, float] = {}  # user greenlet -> its iteration's lateness, seconds
+        self.rate_shape_instance: Any = None
+        self.rate_shape = rate_shape
+        self.on_failure = on_failure
+        self.failure: str | None = None  # why the arrivals ended early (a rate shape that failed)
         self.stopped = False
         self._scheduler: Any = None
         self._runner_started: Any = None  # set once locust's runner has started (users may be created then)
@@ -104,9 +124,46 @@ class ArrivalPool:
             self._grow()
         model = self.model
         rng = seeded_rng(self.run_id, self.index) if model.pattern is Pattern.POISSON else None
-        for second, count in enumerate(model.share().counts()):
+        try:
+            self._schedule(model, rng)
+        except RateShapeError as exc:
+            named = f" {self.rate_shape.__name__}" if self.rate_shape is not None else ""
+            self.fail(f"rate shape{named}: {exc}")
+            return
+        self.stop()
+
+    def _fleet_counts(self) -> Any:
+        """The fleet's count of each second: a `shape` profile's from the locustfile's rate shape."""
+        if not self.model.profile.shaped:
+            return None
+        if self.rate_shape is None:
+            raise RateShapeError("asked for (SALVO_FLEET_RATE=shape), and the locustfile defines no RateShape subclass")
+        try:
+            self.rate_shape_instance = self.rate_shape()
+        except Exception as exc:  # the scenario's code: one line, never a traceback
+            raise RateShapeError(f"cannot be created: {type(exc).__name__}: {exc}") from None
+        return shape_counts(self.rate_shape_instance.rate)
+
+    def fail(self, message: str) -> None:
+        """End the run, failed: `message` is the one line locust logs (the executor's failure hint)."""
+        self.failure = message
+        log.error("%s; the run ends", message)
+        if self.on_failure is not None:
+            self.on_failure(message)
+        self.stop()
+        self.environment.process_exit_code = RATE_SHAPE_EXIT_CODE
+        runner = getattr(self.environment, "runner", None)
+        if runner is not None:
+            gevent.spawn(runner.quit)
+
+    def _schedule(self, model: OpenModel, rng: Any) -> None:
+        counts = model.share(self._fleet_counts()).counts()
+        for second in itertools.count():
             begin = self.start_at + second
             if self.stopped or begin >= self.end:
+                break
+            count = next(counts, None)  # a rate shape is asked only for the seconds the run reaches
+            if count is None:  # the rate shape said None: no more arrivals
                 break
             for offset in arrival_offsets(count, self.index, self.size, model.pattern, rng):
                 planned = begin + offset
@@ -122,7 +179,6 @@ class ArrivalPool:
                 self.arrive(planned)
             if count == 0:  # nothing this second: wait for the next one rather than run ahead
                 gevent.sleep(max(0.0, begin + 1 - time.time()))
-        self.stop()
 
     def _second(self, planned: float) -> int:
         return int(planned - self.clock_offset)
@@ -255,8 +311,18 @@ class ArrivalPool:
         return lines
 
 
-def install_arrivals(environment: Any, go: Any, duration: float | None, recorder: Any) -> ArrivalPool:
-    """Run `go.open_model` in this locust process: its users become the pool, arrivals pace them."""
+def install_arrivals(
+    environment: Any,
+    go: Any,
+    duration: float | None,
+    recorder: Any,
+    rate_shape: Any = None,
+    on_failure: Any = None,
+) -> ArrivalPool:
+    """Run `go.open_model` in this locust process: its users become the pool, arrivals pace them.
+
+    `rate_shape`: the locustfile's RateShape subclass (a `shape` profile runs it); `on_failure`: told the one
+    line of a failure that ends the run."""
     if getattr(environment, "shape_class", None) is not None:
         # The profile says the load over time; a shape would start users of its own beside the pool.
         logging.getLogger(__name__).warning(
@@ -280,6 +346,8 @@ def install_arrivals(environment: Any, go: Any, duration: float | None, recorder
         clock_offset=go.clock,
         initial_users=initial,
         place=(int(getattr(go, "index", 0)), int(getattr(go, "size", 1))),
+        rate_shape=rate_shape,
+        on_failure=on_failure,
     )
     original = TaskSet.execute_next_task
 

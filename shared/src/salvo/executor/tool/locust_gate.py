@@ -20,11 +20,18 @@ from typing import Any
 from salvo.common.fleetload import Slot
 from salvo.executor.tool import gate as protocol
 
-__all__ = ["EARLY_RELEASE_SECONDS", "install_gate"]
+__all__ = ["EARLY_RELEASE_SECONDS", "install_gate", "loaded"]
 
 EARLY_RELEASE_SECONDS = 0.05
 ORPHAN_GRACE_SECONDS = 5.0  # to stop users gracefully once the executor is gone, then exit regardless
 _SPIN_SECONDS = 0.0001  # the OS timer overshoots by ~60 µs; spinning longer only steals cores
+
+_user_namespace: dict[str, Any] = {}  # the user's locustfile, once loaded: where its rate shape is found
+
+
+def loaded(namespace: dict[str, Any]) -> None:
+    """The user's locustfile was imported (locust_plugin): an open-model run may look for its rate shape."""
+    _user_namespace.update(namespace)
 
 
 def install_gate(events: Any, on_go: Callable[[protocol.Go], None] | None = None, recorder: Any = None) -> bool:
@@ -50,6 +57,14 @@ def _say_done(**_: Any) -> None:
             gate.sendall(protocol.encode_done(time.time()))
 
 
+def _say_failed(reason: str) -> None:
+    """The scenario ended the run early: the executor fails the run with `reason` (bzt would exit 0)."""
+    gate = getattr(_hold_at_gate, "socket", None)
+    if gate is not None:
+        with contextlib.suppress(OSError):
+            gate.sendall(protocol.encode_failed(reason))
+
+
 def _hold_at_gate(environment: Any = None, **_: Any) -> None:
     """Block until GO; let locust start up just before start_at, its users wait for start_at."""
     _warm_up_resolver(getattr(environment, "host", None))
@@ -69,9 +84,14 @@ def _hold_at_gate(environment: Any = None, **_: Any) -> None:
         _take_share(environment, go)
     options = getattr(environment, "parsed_options", None)
     if go.open_model is not None and options is not None:
+        from salvo.common.arrivals import rate_shapes
         from salvo.executor.tool.locust_arrivals import install_arrivals
 
-        install_arrivals(environment, go, options.run_time or None, getattr(_hold_at_gate, "recorder", None))
+        shapes = rate_shapes(_user_namespace) if go.open_model.profile.shaped else []
+        recorder = getattr(_hold_at_gate, "recorder", None)
+        install_arrivals(
+            environment, go, options.run_time or None, recorder, shapes[0] if shapes else None, _say_failed
+        )
     # Locust's own start-up (runner, dispatch, spawning users: ~2 ms of CPU) happens in the
     # last EARLY_RELEASE before start_at, so that at start_at only the first requests are left.
     _sleep_until(start_at - EARLY_RELEASE_SECONDS)

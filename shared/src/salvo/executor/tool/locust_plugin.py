@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from salvo.executor.tool.locust_gate import install_gate
+from salvo.executor.tool.locust_gate import install_gate, loaded
 from salvo.executor.tool.locust_recorder import install_recorder, mark_reported
 
 __all__ = ["install", "load_user_locustfile", "wrapper_source"]
@@ -44,7 +44,9 @@ def load_user_locustfile(path: str) -> dict[str, Any]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[locustfile.stem] = module
     spec.loader.exec_module(module)
-    return {name: value for name, value in vars(module).items() if not name.startswith("__")}
+    namespace = {name: value for name, value in vars(module).items() if not name.startswith("__")}
+    loaded(namespace)
+    return namespace
 
 
 def install() -> None:
