@@ -217,6 +217,9 @@ class FakeRunner:
     def failure_hint(self) -> str:
         return "locust: You must specify the base host"
 
+    def failure_reason(self, code: int) -> str:
+        return f"load tool failed (bzt exit code {code}): {self.failure_hint()}"
+
     def _end(self, at: float, code: int) -> None:
         self.code = code
         started = self.released_at if self.released_at is not None else at

@@ -63,6 +63,7 @@ def test_a_tool_told_to_go_that_died_before_saying_released_fails_the_run(tmp_pa
     runner = _finished_run(tmp_path, b"")  # JMeter's gate says RELEASED only 0.2 s after start_at
     runner._gates[0].told_to_go = True  # as release() marks every gate it sent GO
     assert runner.poll() == 1 and "ended without finishing its run" in runner.failure_hint()
+    assert runner.failure_reason(1).startswith("load tool failed (bzt exit code 1): load tool process")
 
 
 def test_release_marks_every_gate_told_to_go(tmp_path):
@@ -95,6 +96,8 @@ def test_a_locust_that_said_failed_fails_the_run_with_its_reason_though_bzt_says
     runner = _finished_run(tmp_path, said)
     assert runner.poll() == 1 and runner.wait(1) == 1
     assert runner.died == [] and runner.failure_hint() == reason
+    # the scenario's own reason, not bzt's exit code: bzt said 0
+    assert runner.failure_reason(1) == f"the scenario ended the run: {reason}"
 
 
 def test_a_failed_line_is_one_printable_line_that_fits():

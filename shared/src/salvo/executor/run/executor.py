@@ -377,9 +377,7 @@ class Executor:
         self._push_interval(collector, start.run_id)
         if exit_code is None:
             exit_code = ExitCode.OK if code == 0 else ExitCode.FAILED
-            stop_reason = (
-                "completed" if code == 0 else f"load tool failed (bzt exit code {code}): {runner.failure_hint()}"
-            )
+            stop_reason = "completed" if code == 0 else runner.failure_reason(code)
         return RunOutcome(
             exit_code=exit_code,
             reason=stop_reason or "",

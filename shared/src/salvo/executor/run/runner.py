@@ -224,6 +224,8 @@ class BztRunner:
             self._repeat_unheard_stop()
         if code is not None and self.state is not RunnerState.EXITED:
             self._finish()
+        if code is not None:
+            self.bzt_exit_code = code
         return code if code or not (self.died or self.failures) else LOCUST_DIED
 
     def stop(self) -> None:
@@ -267,6 +269,7 @@ class BztRunner:
             os.killpg(self.process.pid, signal.SIGKILL)
             code = self.process.wait()
         self._finish()
+        self.bzt_exit_code = code
         return code if code or not (self.died or self.failures) else LOCUST_DIED
 
     # --- helpers ---------------------------------------------------------------------
@@ -290,6 +293,13 @@ class BztRunner:
         for gate in self._gates:
             with contextlib.suppress(OSError):
                 gate.conn.close()
+
+    def failure_reason(self, code: int) -> str:
+        """The one line a failed run ends with. A FAILED line is the scenario's own reason (a rate shape that
+        raised): bzt exited 0 then, so no bzt exit code is named."""
+        if self.failures and self.bzt_exit_code == 0:
+            return f"the scenario ended the run: {self.failures[0]}"
+        return f"load tool failed (bzt exit code {code}): {self.failure_hint()}"
 
     def failure_hint(self) -> str:
         """The tool's own first meaningful error line, for a one-line error (see salvo.executor.run.failurehint)."""
