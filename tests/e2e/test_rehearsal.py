@@ -167,6 +167,8 @@ def test_plain_up_ends_by_itself_and_leaves_a_readable_report_in_a_folder_docker
             assert _readable_by_the_checkout_owner(reports / name), name
         report = json.loads((reports / "report.json").read_text())
         assert report["verdict"] == "pass" and len(report["contributors"]) == 5
+        # authenticated with the key the setup step generated at this up, never run open
+        assert report["security"] == {"links": "fleet-key", "insecure": False}, report["security"]
         executor_logs = compose("logs", "--no-color", "executor", env=env).stdout
         assert executor_logs.count("dismissed by the controller") == 5, executor_logs[-4000:]
     finally:
