@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.support.arrivals import kept_to_plan, per_second, step_time
 from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -40,41 +41,6 @@ def cluster(tmp_path, aws_env, s3_bucket, s3_client, target):
     made.close()
 
 
-def _per_second(times: list[float], start_at: float, seconds: int) -> list[int]:
-    counts = [0] * seconds
-    for t in times:
-        k = int(t - start_at)
-        if t - start_at >= 0 and k < seconds:
-            counts[k] += 1
-    return counts
-
-
-def _kept_to_plan(counts: list[int], plan: list[int], tolerance: int) -> bool:
-    """Every one-second window from the second on within `tolerance` of its plan, but for one boundary that a
-    hiccup of the shared test machine (all its processes late by tens of ms) may have moved requests across:
-    the two windows around it still add up to their plan."""
-    off = [
-        k for k, (count, planned) in enumerate(zip(counts, plan, strict=True)) if k and abs(count - planned) > tolerance
-    ]
-    if not off:
-        return True
-    if len(off) > 2 or off[-1] - off[0] > 1:
-        return False
-    pairs = [(off[0], off[1])] if len(off) == 2 else [(off[0] - 1, off[0]), (off[0], off[0] + 1)]
-    return any(
-        a >= 0 and b < len(counts) and abs(counts[a] + counts[b] - plan[a] - plan[b]) <= tolerance for a, b in pairs
-    )
-
-
-def _step_time(times: list[float], after: float, spacing: float) -> float:
-    """The first arrival from `after` on whose next three gaps are all shorter than `spacing`."""
-    ordered = sorted(t for t in times if t >= after)
-    for i in range(len(ordered) - 3):
-        if all(b - a < spacing for a, b in zip(ordered[i : i + 3], ordered[i + 1 : i + 4], strict=True)):
-            return ordered[i]
-    raise AssertionError(f"no step to arrivals closer than {spacing * 1000:.1f} ms")
-
-
 def test_a_fleet_rate_is_split_exactly_every_second_and_steps_at_once(cluster, s3_client, s3_bucket, target):
     """SALVO_FLEET_RATE=150:6s,300: 150 a second for 6 s, then 300, over three executors."""
     s3_client.put_object(Bucket=s3_bucket, Key="scenarios/caller.py", Body=CALLER)
@@ -93,12 +59,12 @@ def test_a_fleet_rate_is_split_exactly_every_second_and_steps_at_once(cluster, s
     arrivals = target.stats()["arrivals"]
     assert sorted(arrivals) == ["rate-11", "rate-12", "rate-13"]
     seconds = 11  # the last second may be cut by the run's end
-    shares = {executor_id: _per_second(times, start_at, seconds) for executor_id, times in arrivals.items()}
+    shares = {executor_id: per_second(times, start_at, seconds) for executor_id, times in arrivals.items()}
     fleet = [sum(share[k] for share in shares.values()) for k in range(seconds)]
     plan = [150] * 6 + [300] * 5
-    assert _kept_to_plan(fleet, plan, 3), str(fleet)
+    assert kept_to_plan(fleet, plan, 3), str(fleet)
     for executor_id, share in shares.items():
-        assert _kept_to_plan(share, [planned // 3 for planned in plan], 1), f"{executor_id}: {share}"
+        assert kept_to_plan(share, [planned // 3 for planned in plan], 1), f"{executor_id}: {share}"
     # Each executor's first arrival is planned (i + 0.5) / 3 of its 20 ms spacing after start_at (the fleet's
     # grids interleave): none came early, and they came equally late, within 10 ms of each other (the first
     # request opens its connection; on a busy machine that is several ms).
@@ -107,7 +73,7 @@ def test_a_fleet_rate_is_split_exactly_every_second_and_steps_at_once(cluster, s
     assert max(late.values()) - min(late.values()) <= 0.010, late
     # every executor goes from 20 ms between its arrivals to 10 ms at start_at + 6 s
     steps = {
-        executor_id: _step_time(times, start_at + 5, 0.015) - start_at - 6 for executor_id, times in arrivals.items()
+        executor_id: step_time(times, start_at + 5, 0.015) - start_at - 6 for executor_id, times in arrivals.items()
     }
     print(
         f"fleet per second {fleet}; first arrival after its plan (ms) "
@@ -163,11 +129,11 @@ def test_a_stalled_target_shows_in_the_intended_latency_and_dropped_arrivals_are
     assert totals["planned"] == totals["sent"] + totals["dropped"]
     assert 50 <= totals["dropped"] <= 110, totals  # those of the stall's first ~0.8 s, less the 3 users took
     assert totals["sent"] == overall["requests"] == target.stats()["total"]
-    per_second = report["arrivals"]["per_second"]
-    columns = zip(per_second["planned"], per_second["sent"], per_second["dropped"], strict=True)
+    seconds = report["arrivals"]["per_second"]
+    columns = zip(seconds["planned"], seconds["sent"], seconds["dropped"], strict=True)
     assert all(planned == sent + dropped for planned, sent, dropped in columns)
     # 100 in each second of the run; the report counts by wall-clock second, which Poisson times straddle
-    assert sum(per_second["planned"]) == totals["planned"] == 800, per_second
+    assert sum(seconds["planned"]) == totals["planned"] == 800, seconds
 
     times = sorted(target.stats()["arrivals"]["stall-14"])
     burst = [t for t in times if stall_at + 2.0 <= t < stall_at + 2.1]
