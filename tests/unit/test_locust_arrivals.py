@@ -7,11 +7,7 @@ allowed the arrivals no user is free for are dropped at once (k6's rule): planne
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from tests.support.executors import REPO
+from tests.support.scripts import run_script
 
 SCRIPT = r"""
 import gc, json, time
@@ -57,18 +53,7 @@ print(json.dumps({"counts": counts, "requests": len(intended), "users": max(pool
 
 
 def run_pool(max_users: int, lateness: float) -> dict:
-    script = SCRIPT.replace("__MAX_USERS__", str(max_users)).replace("__LATENESS__", repr(lateness))
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PYTHONPATH": str(REPO / "shared/src")},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_script(SCRIPT.replace("__MAX_USERS__", str(max_users)).replace("__LATENESS__", repr(lateness)))[0]
 
 
 def test_arrivals_no_user_is_free_for_are_dropped_and_counted():

@@ -6,8 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import subprocess
-import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -28,7 +26,7 @@ from salvo.executor.scenario.locustprobe import probe_locustfile
 from salvo.executor.settings import ExecutorSettings
 from salvo.executor.tool.gate import Go, check_go
 from salvo.rate import RateShape, rate_shapes
-from tests.support.executors import REPO
+from tests.support.scripts import run_script
 
 SHAPE = RateProfile.parse("shape")
 
@@ -254,18 +252,7 @@ print(json.dumps({"per_second": per_second, "counts": counts, "failure": pool.fa
 
 
 def _run_pool(index: int, fail_at: int) -> tuple[dict, str]:
-    script = POOL.replace("__INDEX__", str(index)).replace("__FAIL_AT__", str(fail_at))
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PYTHONPATH": str(REPO / "shared/src")},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+    return run_script(POOL.replace("__INDEX__", str(index)).replace("__FAIL_AT__", str(fail_at)))
 
 
 def test_the_pool_runs_its_share_of_the_hooks_counts():
