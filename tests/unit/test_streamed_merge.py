@@ -368,3 +368,47 @@ def test_the_conclusions_memory_grows_with_seconds_not_with_executors_times_seco
     bound = 2 * one
     assert fleet < bound, f"merged as counted: {fleet / 1e6:.1f} MB for {EXECUTORS} executors, over {bound / 1e6:.1f}"
     assert held > bound, f"held until merged: {held / 1e6:.1f} MB, within {bound / 1e6:.1f}: the bound tests nothing"
+
+
+def test_only_summaries_the_ledger_counted_are_merged_as_they_are_read():
+    """A forged, a malformed and a missing summary: none reaches the merge; the others are merged as read."""
+    from salvo.common.clock import SystemClock
+    from salvo.common.layout import summary_location
+    from salvo.common.s3 import S3Location
+    from salvo.controller.collect import read_summaries
+    from salvo.controller.ledger import Outcome
+    from tests.support.fakes import FakeStore
+
+    results = S3Location("bucket", "results/")
+    shape = Shape(executors=2, seconds=12, rps_per_executor=30.0)
+    rng = random.Random(5)
+    data = {e: json.dumps(executor_summary(e, n, shape, rng)).encode() for n, e in enumerate(("node-00", "node-01"))}
+    objects = {str(summary_location(results, RUN_ID, executor)): body for executor, body in data.items()}
+    objects[str(summary_location(results, RUN_ID, "node-02"))] = data["node-01"]  # claims another executor
+    objects[str(summary_location(results, RUN_ID, "node-03"))] = data["node-00"][:-40]  # cut short
+    fleet = ["node-00", "node-01", "node-02", "node-03", "node-04"]  # node-04 wrote none
+    ledger = Ledger()
+    for executor in fleet:
+        ledger.add(Member(host=executor, executor_id=executor, last_seen=0.0, liveness=Liveness.ENDED))
+    collected = read_summaries(
+        FakeStore(objects),
+        results,
+        RUN_ID,
+        fleet,
+        budget_seconds=5,
+        clock=SystemClock(),
+        max_bytes=10**8,
+        count=ledger.count,
+    )
+    ledger.settle(collected.unreadable, collected.rejected)
+    run = ledger.merged()
+    assert run.contributors == sorted(collected.counted) == sorted(ledger.counted) == ["node-00", "node-01"]
+    assert view(run) == view(merge_summaries(parsed(json.loads(data[e])) for e in ("node-00", "node-01")))
+    outcomes = {member.executor_id: member.outcome for member in ledger.members.values()}
+    assert outcomes == {
+        "node-00": Outcome.FINISHED,
+        "node-01": Outcome.FINISHED,
+        "node-02": Outcome.REJECTED,
+        "node-03": Outcome.REJECTED,
+        "node-04": Outcome.MISSING,
+    }
