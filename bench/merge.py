@@ -1,23 +1,29 @@
-"""Merge benchmark: 100 summaries of 1M requests each (300 s at 3,333 rps, 5 labels), parsed whole, then merged."""
+"""Merge benchmark: 100 summaries of 1M requests each (300 s at 3,333 rps, 5 labels), parsed whole, then merged;
+and the conclusion's memory on a long run (2,000 executors x 3,600 s), summaries merged as counted vs held until merged.
+"""
 
 from __future__ import annotations
 
 import json
 import random
+import resource
+import subprocess
+import sys
 import time
 import tracemalloc
 
 from salvo.common.summary import Tally
 from salvo.common.summary_schema import parse_summary
+from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.merge import merge_summaries
 
 SECONDS, LABELS, EXECUTORS = 300, 5, 100
 PER_SECOND = 3_334  # 300 s of it: 1M requests per executor
 
 
-def summary(executor: int, rnd: random.Random) -> dict:
+def summary(executor: int, rnd: random.Random, seconds: int = SECONDS) -> dict:
     totals, labels, series = Tally(), {f"/api/{n}": Tally() for n in range(LABELS)}, []
-    for second in range(SECONDS):
+    for second in range(seconds):
         point = Tally.for_series()
         for tally in labels.values():
             one = Tally()
@@ -49,9 +55,9 @@ def summary(executor: int, rnd: random.Random) -> dict:
         "series": series,
         "timings": {
             "start_at": 1_800_000_000.0,
-            "ended_at": 1_800_000_000.0 + SECONDS,
+            "ended_at": 1_800_000_000.0 + seconds,
             "first_request": 1_800_000_000.0,
-            "last_request": 1_800_000_000.0 + SECONDS,
+            "last_request": 1_800_000_000.0 + seconds,
         },
     }
 
@@ -79,5 +85,72 @@ def run() -> dict:
     }
 
 
+def conclusion(executors: int = 2_000, seconds: int = 3_600, held: int = 200) -> dict:
+    """Peak RSS of the conclusion's read-parse-merge, each way in a fresh process: merged as counted (the controller's
+    way) at full scale; held until merged (the way before) at `held` executors, as 2,000 would not fit in memory
+    here; and merged as counted at `held` too, for a like-for-like pair."""
+
+    def measure(way: str, count: int) -> dict:
+        out = subprocess.run(
+            [sys.executable, __file__, "--conclusion", way, str(count), str(seconds)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return json.loads(out.splitlines()[-1])
+
+    streamed, streamed_held, holding = measure("streamed", executors), measure("streamed", held), measure("held", held)
+    return {
+        "executors": executors,
+        "seconds": seconds,
+        "streamed_peak_rss_mb": streamed["peak_rss_mb"],
+        "streamed_wall_s": streamed["wall_s"],
+        "held_executors": held,
+        "held_peak_rss_mb": holding["peak_rss_mb"],
+        "streamed_at_held_peak_rss_mb": streamed_held["peak_rss_mb"],
+        # what holding grows by per executor, times the full fleet: it grows linearly (one parsed summary each)
+        "held_projected_mb": round(
+            holding["before_mb"] + (holding["peak_rss_mb"] - holding["before_mb"]) * executors / held,
+        ),
+    }
+
+
+def _conclusion_child(way: str, executors: int, seconds: int) -> dict:
+    """One way of concluding, in this process: its peak RSS (MB) over the read-parse-merge."""
+    template = json.dumps(summary(0, random.Random(7), seconds)).encode()
+    ids = [f"e{n:04d}" for n in range(executors)]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def read(executor: str):  # what the controller's readers hand the parser: one executor's bytes
+        return parse_summary(
+            template.replace(b'"executor_id": "e0"', f'"executor_id": "{executor}"'.encode()), "bench", executor
+        )
+
+    began = time.perf_counter()
+    if way == "streamed":
+        ledger = Ledger()
+        for executor in ids:
+            ledger.add(Member(host=executor, executor_id=executor, last_seen=0.0, liveness=Liveness.ENDED))
+        for executor in ids:
+            ledger.count(executor, read(executor))
+        merged = ledger.merged()
+    else:
+        held = [read(executor) for executor in ids]
+        merged = merge_summaries(held)
+    merged.overall(), merged.label_rows()
+    assert merged.totals.requests == executors * json.loads(template)["totals"]["requests"]
+    return {
+        "way": way,
+        "executors": executors,
+        "before_mb": round(before, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "wall_s": round(time.perf_counter() - began, 1),
+    }
+
+
 if __name__ == "__main__":
-    print(run())
+    if sys.argv[1:2] == ["--conclusion"]:
+        print(json.dumps(_conclusion_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
+    else:
+        print(run())
+        print(conclusion())

@@ -91,6 +91,22 @@ def main() -> int:
         raw["merge"] = merge.run()
         rows.append(("merge: 100 summaries x 1M requests (s)", raw["merge"]["seconds"], None))
         rows.append(("merge: peak memory (MB)", raw["merge"]["peak_mb"], None))
+        raw["conclusion"] = merge.conclusion()
+        held = raw["conclusion"]["held_executors"]
+        rows.append(
+            (
+                "conclusion memory: 2,000 executors x 3,600 s series, merged as counted vs held (peak RSS MB)",
+                raw["conclusion"]["streamed_peak_rss_mb"],
+                raw["conclusion"]["held_projected_mb"],
+            )
+        )
+        rows.append(
+            (
+                f"conclusion memory: {held} executors x 3,600 s, merged as counted vs held (peak RSS MB)",
+                raw["conclusion"]["streamed_at_held_peak_rss_mb"],
+                raw["conclusion"]["held_peak_rss_mb"],
+            )
+        )
         raw["livestats"] = livestats.run()
         for labels in (1, 10, 20):
             rows.append(

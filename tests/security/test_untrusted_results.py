@@ -620,7 +620,7 @@ def test_a_report_without_rejections_or_drops_says_none():
     ledger.add(Member(host="h", executor_id=EXECUTOR, last_seen=0.0, liveness=Liveness.ENDED))
     ledger.count(EXECUTOR, Summary.model_validate(valid_summary()))
     ledger.settle({})
-    merged = merge_summaries(list(ledger.summaries.values()))
+    merged = ledger.merged()
     verdict = judge(ledger, merged.totals.requests, [], LostExecutorPolicy.CONTINUE)
     data = Report(run_id=RUN, merged=merged, ledger=ledger, verdict=verdict).to_dict()
     assert (data["rejected"], data["dropped_live_messages"], data["dropped_live_messages_total"]) == ({}, {}, 0)

@@ -16,7 +16,6 @@ from salvo.controller.compare import compare
 from salvo.controller.criteria import evaluate, parse
 from salvo.controller.figures import RunFigures
 from salvo.controller.ledger import Ledger, Liveness, Member
-from salvo.controller.merge import merge_summaries
 from salvo.controller.regression import parse as parse_regression
 from salvo.controller.report import Report
 from salvo.controller.settings import LostExecutorPolicy
@@ -138,7 +137,7 @@ def realistic_report(shape: Shape = Shape(), *, with_baseline: bool = False, see
     for executor_id, summary in summaries.items():
         ledger.count(executor_id, parse_summary(json.dumps(summary).encode(), RUN_ID, executor_id))
     ledger.settle({})
-    merged = merge_summaries(list(ledger.summaries.values()))
+    merged = ledger.merged()
     results = evaluate(parse(CRITERIA), merged.overall(), merged.label_rows())
     comparison = None
     if with_baseline:

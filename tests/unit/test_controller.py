@@ -412,8 +412,9 @@ def test_an_oversize_summary_is_not_read_and_its_reason_names_uri_size_and_limit
         budget_seconds=5,
         clock=SystemClock(),
         max_bytes=100,
+        count=lambda executor_id, summary: pytest.fail(f"{executor_id} counted"),
     )
-    assert collected.summaries == {}
+    assert collected.counted == []
     assert collected.rejected.keys() == {"small"}  # read, then refused by the schema: "{}" is no summary
     assert collected.unreadable == {
         "big": f"summary {base}/big/summary.json is 101 bytes, over SALVO_MAX_SUMMARY_BYTES=100"
@@ -450,6 +451,7 @@ def test_summaries_are_parsed_as_read_and_readers_wait_while_the_parser_is_behin
 
     monkeypatch.setattr(collect, "parse_summary", slow_parse)
     store = CountingStore({f"{base}/{e}/summary.json": e.encode() for e in ids})
+    counted = {}
     idle = []  # the controller reads its link there: what executors send meanwhile must not pile up
     collected = collect.read_summaries(
         store,
@@ -459,8 +461,10 @@ def test_summaries_are_parsed_as_read_and_readers_wait_while_the_parser_is_behin
         budget_seconds=30,
         clock=SystemClock(),
         max_bytes=100,
+        count=counted.__setitem__,
         idle=lambda: idle.append(threading.current_thread()),
     )
-    assert collected.summaries == {e: e for e in ids}  # every one parsed, none lost to the back-pressure
+    assert counted == {e: e for e in ids}  # every one parsed and counted, none lost to the back-pressure
+    assert sorted(collected.counted) == ids
     assert len(idle) >= len(ids) and set(idle) == {threading.main_thread()}  # between answers, in the caller
     assert max(waiting) <= 2 * collect.READERS + 1  # the queue plus one summary in each reader's hands

@@ -154,9 +154,9 @@ def test_the_report_shows_both_latencies_the_arrivals_and_the_shortfall():
     ledger = Ledger()
     for summary in summaries:
         ledger.add(Member(host="h", executor_id=summary.executor_id, last_seen=0.0, liveness=Liveness.ENDED))
-        ledger.summaries[summary.executor_id] = summary
+        ledger.count(summary.executor_id, summary)
     ledger.settle({})
-    merged = merge_summaries(summaries)
+    merged = ledger.merged()
     rate = RateCheck.of(merged.arrivals, 2)
     verdict = judge(ledger, merged.totals.requests, [], LostExecutorPolicy.CONTINUE, rate=rate)
     fleet_load = {"mode": "fleet", "users": None, "spawn_rate": None, "executors": 2, "rate": "100:30s,400"}

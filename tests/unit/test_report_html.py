@@ -5,6 +5,7 @@ tests/integration/test_report_browser.py draws it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tomllib
@@ -154,8 +155,8 @@ def test_no_baseline_renders_no_baseline_section(report):
 
 def test_share_columns_only_when_executors_report_a_share():
     plain = realistic_report(Shape(executors=2, seconds=5, lost=0))
-    for executor_id, summary in plain.ledger.summaries.items():
-        plain.ledger.summaries[executor_id] = summary.model_copy(update={"share": None})
+    for executor_id, counted in plain.ledger.counted.items():
+        plain.ledger.counted[executor_id] = dataclasses.replace(counted, share=None)
     plain.fleet_load = None
     page = plain.html()
     assert "share index" not in page and "load mode" not in page and tbody_rows(page, "executors") == 2

@@ -7,7 +7,9 @@ SALVO_MAX_SUMMARY_BYTES is not read whole: its executor's results count as
 unreadable, the reason naming its URI, size and the limit. Each summary is parsed
 whole as soon as it is read, and its bytes dropped: a malformed summary is
 rejected, never merged, and the phase holds the bytes of a few summaries at a time,
-not of the whole fleet (readers wait while the parser is behind).
+not of the whole fleet (readers wait while the parser is behind). A summary parsed
+whole is counted at once (the ledger merges it and keeps only its per-executor
+facts), so neither its bytes nor its parsed series wait for the rest of the fleet.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from salvo.common.bounded import SizeLimit
 from salvo.common.clock import Clock
@@ -25,29 +28,42 @@ from salvo.common.layout import summary_location
 from salvo.common.s3 import S3Location
 from salvo.common.store import Store
 from salvo.common.summary_schema import RejectedSummary, Summary, parse_summary
-from salvo.controller.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
 READERS = 32
 
 
+class Counter(Protocol):
+    """Where a summary parsed whole goes: salvo.controller.ledger.Ledger.count."""
+
+    def __call__(self, executor_id: str, summary: Summary, /) -> None: ...
+
+
 @dataclass
 class Collected:
-    summaries: dict[str, Summary] = field(default_factory=dict)  # executor id -> its parsed summary.json
+    counted: list[str] = field(default_factory=list)  # executor ids whose summary was parsed whole and counted
     rejected: dict[str, str] = field(default_factory=dict)  # executor id -> why its summary was refused
     unreadable: dict[str, str] = field(default_factory=dict)  # executor id -> why not read
     abandoned: bool = False
 
-    def accept(self, executor_id: str, data: bytes, run_id: str) -> None:
-        """Parse one summary's bytes: kept as a Summary, or rejected with the reason."""
+    def accept(self, executor_id: str, data: bytes, run_id: str, count: Counter) -> None:
+        """Parse one summary's bytes: counted, or rejected with the reason."""
         try:
-            self.summaries[executor_id] = parse_summary(data, run_id, executor_id)
+            summary = parse_summary(data, run_id, executor_id)
         except RejectedSummary as exc:
-            self.rejected[executor_id] = str(exc)
+            self.reject(executor_id, str(exc))
+            return
         except Exception as exc:  # a check that breaks must cost this executor's results, never the report
             log.exception("checking the summary of %s failed", executor_id)
-            self.rejected[executor_id] = f"it could not be checked ({type(exc).__name__})"
+            self.reject(executor_id, f"it could not be checked ({type(exc).__name__})")
+            return
+        count(executor_id, summary)  # outside the try: a merge that broke halfway must not pass for a rejection
+        self.counted.append(executor_id)
+
+    def reject(self, executor_id: str, why: str) -> None:
+        log.error("summary of %s rejected: %s", executor_id, why)
+        self.rejected[executor_id] = why
 
 
 def read_summaries(
@@ -59,10 +75,12 @@ def read_summaries(
     budget_seconds: float,
     clock: Clock,
     max_bytes: int,
+    count: Counter,
     should_stop: Callable[[], bool] = lambda: False,
     idle: Callable[[], None] = lambda: None,
 ) -> Collected:
-    """Each executor's summary.json (at most `max_bytes` each, SALVO_MAX_SUMMARY_BYTES) parsed, or why not.
+    """Each executor's summary.json (at most `max_bytes` each, SALVO_MAX_SUMMARY_BYTES) parsed and counted as it
+    is read (`count`, the ledger's: in the order they arrive), or why not.
 
     `idle` runs in the caller's thread between answers: the controller reads its link there, so what
     2,000 executors keep sending while the phase lasts is not queued in the sockets' buffers.
@@ -128,16 +146,7 @@ def read_summaries(
         if data is None:
             collected.unreadable[executor_id] = why
         else:
-            collected.accept(executor_id, data, run_id)
+            collected.accept(executor_id, data, run_id, count)
     for executor_id in pending:
         collected.unreadable[executor_id] = "not read: the controller was interrupted"
     return collected
-
-
-def count_summaries(ledger: Ledger, collected: Collected) -> dict[str, str]:
-    """Count each parsed summary in the ledger, in executor order; executor id -> why it was rejected, for the rest."""
-    for executor_id in sorted(collected.summaries):
-        ledger.count(executor_id, collected.summaries.pop(executor_id))  # the ledger holds it from here
-    for executor_id, why in sorted(collected.rejected.items()):
-        log.error("summary of %s rejected: %s", executor_id, why)
-    return dict(collected.rejected)

@@ -38,14 +38,13 @@ from salvo.common.signals import Interrupted, exit_code_for_signal
 from salvo.common.store import Store
 from salvo.common.transport import RateLimitedWarning
 from salvo.controller.clocks import RECHECK_SECONDS, FleetClocks, synchronise
-from salvo.controller.collect import count_summaries, read_summaries
+from salvo.controller.collect import read_summaries
 from salvo.controller.compare import compare_to_baseline
 from salvo.controller.criteria import evaluate
 from salvo.controller.discovery import Fleet, Seen, TooFewExecutors, discover, too_few
 from salvo.controller.launch import Launcher
 from salvo.controller.ledger import Ledger, Liveness, Member
 from salvo.controller.live import LiveView
-from salvo.controller.merge import merge_summaries
 from salvo.controller.metrics import LiveMetrics, serving
 from salvo.controller.openmodel import RateCheck
 from salvo.controller.parts import FleetLink
@@ -453,16 +452,16 @@ class Controller:
             budget_seconds=s.s3_retry_seconds,
             clock=self.clock,
             max_bytes=s.max_summary_bytes,
+            count=self.ledger.count,  # merged as read: the ledger keeps no executor's series or labels
             should_stop=lambda: self.signals > signals_before,
             idle=lambda: self.link.receive(0),  # read and let go: unread, the executors' heartbeats pile up
         )
         if collected.abandoned:
             interrupted = exit_code_for_signal(self.pending_signal)
             log.warning("interrupted while reading the summaries: the report covers what was read")
-        rejected = count_summaries(self.ledger, collected)
-        self.ledger.settle(collected.unreadable, rejected)
+        self.ledger.settle(collected.unreadable, collected.rejected)
         self.ledger.drop_at_hosts(self.link.dropped)
-        merged = merge_summaries(list(self.ledger.summaries.values()))
+        merged = self.ledger.merged()
         results = evaluate(s.effective_criteria, merged.overall(), merged.label_rows())
         comparison = compare_to_baseline(self.baseline, self.run_id, merged, start.start_at, s.regression)
         verdict = judge(

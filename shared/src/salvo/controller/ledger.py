@@ -10,6 +10,9 @@
 Summaries are counted by the location they were read from, once each, and only
 once parsed whole and naming the run and the executor of that location: a summary
 that claims another executor's id is never merged in that executor's place.
+Counting merges the summary (salvo.controller.merge.FleetMerger) and keeps of it only
+what the report reads per executor (Counted): its labels and per-second series are
+dropped once merged, so a long run on a large fleet is not held executor by executor.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from salvo.common.protocol import ExecutorState, Finished
-from salvo.common.summary_schema import Summary
+from salvo.common.summary_schema import ArrivalCounts, Scenario, Share, Summary, TallyPart, Timings
+from salvo.controller.merge import FleetMerger, MergedRun
 
 
 class Liveness(str, Enum):
@@ -54,10 +58,48 @@ class Member:
         return f"{self.executor_id} ({self.host})"
 
 
+@dataclass(frozen=True)
+class Counted:
+    """A counted summary as the ledger keeps it once merged: everything but its labels and series."""
+
+    executor_id: str
+    version: str | None
+    region: str | None
+    tools: dict[str, str | None]
+    scenario: Scenario | None
+    gated: bool | None
+    exit_code: int | None
+    stop_reason: str | None
+    share: Share | None
+    unreadable_lines: int
+    timings: Timings
+    totals: TallyPart  # with its histogram: salvo.controller.merge.averaged_percentile
+    arrivals: ArrivalCounts | None
+
+    @classmethod
+    def of(cls, summary: Summary) -> Counted:
+        return cls(
+            executor_id=summary.executor_id,
+            version=summary.version,
+            region=summary.region,
+            tools=dict(summary.tools),
+            scenario=summary.scenario,
+            gated=summary.gated,
+            exit_code=summary.exit_code,
+            stop_reason=summary.stop_reason,
+            share=summary.share,
+            unreadable_lines=summary.unreadable_lines,
+            timings=summary.timings,
+            totals=summary.totals,
+            arrivals=summary.arrivals,
+        )
+
+
 @dataclass
 class Ledger:
     members: dict[str, Member] = field(default_factory=dict)  # by executor id
-    summaries: dict[str, Summary] = field(default_factory=dict)  # executor id -> its counted summary
+    counted: dict[str, Counted] = field(default_factory=dict)  # executor id -> what is kept of its counted summary
+    merging: FleetMerger = field(default_factory=FleetMerger)  # every counted summary, merged as counted
     # executor id (or host, if never a member) -> its status messages dropped: malformed, or naming another executor
     dropped: dict[str, int] = field(default_factory=dict)
     _by_host: dict[str, Member] = field(default_factory=dict)
@@ -78,9 +120,19 @@ class Ledger:
         return [m for m in self.members.values() if m.liveness is Liveness.LOST]
 
     def count(self, executor_id: str, summary: Summary) -> None:
-        if executor_id in self.summaries:
+        """Count and merge one summary parsed whole; only what the report reads per executor stays."""
+        if executor_id in self.counted:
             raise ValueError(f"the summary of {executor_id} was counted already")
-        self.summaries[executor_id] = summary
+        self.merging.add(summary)
+        self.counted[executor_id] = Counted.of(summary)
+
+    def merged(self) -> MergedRun:
+        """Every counted summary merged (once read, nothing more can be counted)."""
+        return self.merging.run.result()
+
+    def regions(self) -> dict[str, MergedRun]:
+        """Each region's counted summaries merged, by region; {} when none named one."""
+        return self.merging.regions()
 
     def settle(self, unreadable: dict[str, str], rejected: dict[str, str] | None = None) -> None:
         """Give every member its one outcome, from what was watched and what was read.
@@ -90,7 +142,7 @@ class Ledger:
         for member in self.members.values():
             member.outcome, member.reason = _outcome(
                 member,
-                self.summaries.get(member.executor_id),
+                self.counted.get(member.executor_id),
                 unreadable.get(member.executor_id),
                 (rejected or {}).get(member.executor_id),
             )
@@ -109,7 +161,7 @@ class Ledger:
 
 
 def _outcome(
-    member: Member, summary: Summary | None, unreadable: str | None, rejected: str | None
+    member: Member, summary: Counted | None, unreadable: str | None, rejected: str | None
 ) -> tuple[Outcome, str]:
     if member.refused is not None:
         return Outcome.FAILED, f"did not start: {member.refused}"

@@ -20,7 +20,6 @@ from salvo.controller.report_data import (
     executor_entries,
     executor_series,
     region_rows,
-    region_runs,
     region_series,
     run_metadata,
     series_points,
@@ -52,7 +51,7 @@ class Report:
     @cached_property
     def regions(self) -> dict[str, MergedRun]:
         """Each region's counted summaries merged (the same summaries as the overall, grouped by region)."""
-        return region_runs(self.ledger.summaries[k] for k in sorted(self.ledger.summaries))
+        return self.ledger.regions()
 
     @property
     def insecure(self) -> bool:
@@ -189,7 +188,7 @@ class Report:
                 {**merged.arrivals.row(), "per_second": merged.arrivals.columns()} if merged.arrivals else None
             ),
             "executor_series": executor_series(merged),
-            "executor_series_omitted": max(0, len(merged.executor_series) - MAX_EXECUTOR_SERIES),
+            "executor_series_omitted": max(0, len(merged.contributors) - MAX_EXECUTOR_SERIES),
             "regions": region_rows(self.regions),
             "region_series": region_series(self.regions),
         }

@@ -7,20 +7,18 @@ as the ledger counted them; what a summary does not say is None, never guessed.
 from __future__ import annotations
 
 from salvo import __version__
-from salvo.common.summary_schema import Summary, Timings
-from salvo.controller.ledger import Ledger
-from salvo.controller.merge import MergedRun, merge_summaries
+from salvo.common.summary_schema import Timings
+from salvo.controller.ledger import Counted, Ledger
+from salvo.controller.merge import MAX_EXECUTOR_SERIES, MergedRun
 
 SERIES_PERCENTILES = (50.0, 95.0, 99.0)
-# Per-executor series beyond this many executors would be noise on a chart and megabytes in report.json.
-MAX_EXECUTOR_SERIES = 24
 
 
 def executor_entries(ledger: Ledger, start_at: float | None) -> dict[str, dict]:
     """Per executor: where it ran, its outcome, its share, its version and when it started against start_at."""
     entries = {}
     for member in sorted(ledger.members.values(), key=lambda m: m.executor_id):
-        summary: Summary | None = ledger.summaries.get(member.executor_id)
+        summary: Counted | None = ledger.counted.get(member.executor_id)
         timings = summary.timings if summary is not None else None
         entries[member.executor_id] = {
             "host": member.host,
@@ -51,7 +49,7 @@ def released_at(timings: Timings | None) -> float | None:
 
 def run_metadata(ledger: Ledger, fleet: list[str], fleet_load: dict | None) -> dict:
     """Scenario, versions and users as the executors reported them (several values when they differ)."""
-    summaries = [ledger.summaries[k] for k in sorted(ledger.summaries)]
+    summaries = [ledger.counted[k] for k in sorted(ledger.counted)]
     scenarios = [s.scenario for s in summaries if s.scenario is not None]
     tools = [s.tools for s in summaries]
     share_users = [s.share.users if s.share is not None else None for s in summaries]
@@ -86,8 +84,8 @@ def series_points(merged: MergedRun) -> list[dict]:
 
 
 def executor_series(merged: MergedRun) -> dict[str, dict]:
-    """Per executor (the first MAX_EXECUTOR_SERIES by id), its requests and failures per wall-clock second,
-    as columns to keep report.json small."""
+    """Per executor (the first MAX_EXECUTOR_SERIES by id: all the merge keeps), its requests and failures per
+    wall-clock second, as columns to keep report.json small."""
     return {
         executor: {
             "t": list(points),
@@ -96,16 +94,6 @@ def executor_series(merged: MergedRun) -> dict[str, dict]:
         }
         for executor, points in sorted(merged.executor_series.items())[:MAX_EXECUTOR_SERIES]
     }
-
-
-def region_runs(summaries) -> dict[str, MergedRun]:
-    """Each region's summaries merged exactly, as the whole run's are (executors that named no region are in the
-    overall only); {} when none named one."""
-    by_region: dict[str, list[Summary]] = {}
-    for summary in summaries:
-        if summary.region is not None:
-            by_region.setdefault(summary.region, []).append(summary)
-    return {region: merge_summaries(own) for region, own in sorted(by_region.items())}
 
 
 def region_rows(runs: dict[str, MergedRun]) -> dict[str, dict]:

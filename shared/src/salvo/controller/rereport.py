@@ -15,10 +15,9 @@ from salvo.common.errors import ConfigError, ExitCode
 from salvo.common.layout import REPORT_FILES
 from salvo.common.s3 import S3Location, S3ReadError
 from salvo.common.store import Store
-from salvo.controller.collect import count_summaries, read_summaries
+from salvo.controller.collect import read_summaries
 from salvo.controller.criteria import DEFAULT_CRITERIA, CriteriaSyntaxError, evaluate, parse
 from salvo.controller.ledger import Ledger, Liveness, Member
-from salvo.controller.merge import merge_summaries
 from salvo.controller.openmodel import RateCheck
 from salvo.controller.report import Report
 from salvo.controller.settings import ControllerSettings, LostExecutorPolicy
@@ -53,11 +52,17 @@ def rereport(
     for executor_id in fleet:
         ledger.add(Member(host="-", executor_id=executor_id, last_seen=0.0, liveness=Liveness.ENDED))
     collected = read_summaries(
-        store, results, run_id, fleet, budget_seconds=store.retry_seconds, clock=clock, max_bytes=max_summary_bytes
+        store,
+        results,
+        run_id,
+        fleet,
+        budget_seconds=store.retry_seconds,
+        clock=clock,
+        max_bytes=max_summary_bytes,
+        count=ledger.count,
     )
-    rejected = count_summaries(ledger, collected)
-    ledger.settle(collected.unreadable, rejected)
-    merged = merge_summaries(list(ledger.summaries.values()))
+    ledger.settle(collected.unreadable, collected.rejected)
+    merged = ledger.merged()
     results = evaluate(parsed, merged.overall(), merged.label_rows())
     verdict = judge(
         ledger,
