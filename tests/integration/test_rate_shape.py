@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_open_model import _kept_to_plan, _per_second
+from tests.support.arrivals import kept_to_plan, per_second
 from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -72,20 +72,20 @@ def test_a_rate_shape_sets_the_fleets_rate_every_second(cluster, s3_client, s3_b
     arrivals = target.stats()["arrivals"]
     assert sorted(arrivals) == ["shape-21", "shape-22"]
     seconds = 8
-    shares = {executor_id: _per_second(times, start_at, seconds) for executor_id, times in arrivals.items()}
+    shares = {executor_id: per_second(times, start_at, seconds) for executor_id, times in arrivals.items()}
     fleet = [sum(share[k] for share in shares.values()) for k in range(seconds)]
     plan = [60] * 3 + [150] * 3 + [0, 0]  # the hook's None ends the arrivals before the run's 8 s
     print(f"fleet per second {fleet}; per executor {shares}")
-    assert _kept_to_plan(fleet, plan, 2), str(fleet)
+    assert kept_to_plan(fleet, plan, 2), str(fleet)
     for executor_id, share in shares.items():
-        assert _kept_to_plan(share, [planned // 2 for planned in plan], 1), f"{executor_id}: {share}"
+        assert kept_to_plan(share, [planned // 2 for planned in plan], 1), f"{executor_id}: {share}"
     assert fleet[0] >= 58 and sum(fleet) == 630
 
     totals = report["arrivals"]
     assert totals["planned"] == totals["sent"] == report["overall"]["requests"] == 630
     assert totals["dropped"] == 0
-    per_second = report["arrivals"]["per_second"]  # by wall-clock second, which start_at is not on
-    assert sum(per_second["planned"]) == 630 and per_second["planned"] == per_second["sent"]
+    by_second = report["arrivals"]["per_second"]  # by wall-clock second, which start_at is not on
+    assert sum(by_second["planned"]) == 630 and by_second["planned"] == by_second["sent"]
 
 
 def test_a_rate_shape_that_raises_mid_run_fails_the_run_in_one_line(cluster, s3_client, s3_bucket, target):
