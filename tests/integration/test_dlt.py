@@ -8,15 +8,15 @@ Group per label), its counts summing to the target's too.
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from tests.integration.test_jmeter_run import DEMO, JMETER_HOME, hostless_plan, jmeter_env
+from tests.integration.test_jmeter_run import DEMO, hostless_plan, jmeter_env
 from tests.support.bundles import zip_bytes
 from tests.support.cluster import Cluster
 from tests.support.dlt import dlt_request, dlt_test_json
+from tests.support.jmeter import require_jmeter
 
 pytestmark = pytest.mark.integration
 
@@ -44,10 +44,7 @@ def cluster(tmp_path, aws_env, s3_bucket, target):
 @pytest.fixture
 def jmeter_cluster(tmp_path, aws_env, s3_bucket, target):
     """A cluster whose executors can run JMeter with Salvo's gate (as tests/integration/test_jmeter_run.py's)."""
-    if not (JMETER_HOME / "bin" / "salvo-gate.groovy").is_file():
-        if os.environ.get("SALVO_TEST_REQUIRE_JMETER"):
-            pytest.fail(f"SALVO_TEST_REQUIRE_JMETER is set but {JMETER_HOME} has no JMeter with Salvo's gate")
-        pytest.skip(f"no JMeter with Salvo's gate in {JMETER_HOME}: run scripts/install-jmeter.sh {JMETER_HOME}")
+    require_jmeter()
     made = Cluster(tmp_path, aws_env, s3_bucket, target)
     yield made
     made.close()

@@ -18,23 +18,17 @@ import pytest
 
 from salvo.common.fleetload import LoadMode
 from salvo.executor.tool import gate
+from tests.support.jmeter import JMETER_HOME, require_jmeter
 
 pytestmark = pytest.mark.integration
 
-JMETER_HOME = Path(os.environ.get("SALVO_TEST_JMETER_HOME", "/opt/salvo-jmeter"))
 PLAN = Path(__file__).parent / "jmeter" / "tiny.jmx"
 PATH = "/timed/jmeter"
 
 
 @pytest.fixture
 def jmeter(tmp_path, target):
-    if not (JMETER_HOME / "bin" / "jmeter").is_file():
-        if os.environ.get("SALVO_TEST_REQUIRE_JMETER"):  # .ci/run installs it: there it runs, never skips
-            pytest.fail(f"SALVO_TEST_REQUIRE_JMETER is set but {JMETER_HOME} has no JMeter with Salvo's gate")
-        pytest.skip(
-            f"no JMeter in {JMETER_HOME}: run scripts/install-jmeter.sh {JMETER_HOME} "
-            "(.ci/run does) or set SALVO_TEST_JMETER_HOME"
-        )
+    require_jmeter()
     processes = []
 
     def launch(gate_socket: str | None) -> subprocess.Popen:

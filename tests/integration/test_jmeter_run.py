@@ -16,19 +16,16 @@ import pytest
 from tests.support.arrivals import kept_to_plan, per_second, step_time
 from tests.support.bundles import zip_bytes
 from tests.support.cluster import Cluster
+from tests.support.jmeter import JMETER_HOME, require_jmeter
 
 pytestmark = pytest.mark.integration
 
-JMETER_HOME = Path(os.environ.get("SALVO_TEST_JMETER_HOME", "/opt/salvo-jmeter"))
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "jmeter"
 
 
 @pytest.fixture
 def cluster(tmp_path, aws_env, s3_bucket, target):
-    if not (JMETER_HOME / "bin" / "salvo-gate.groovy").is_file():
-        if os.environ.get("SALVO_TEST_REQUIRE_JMETER"):  # .ci/run installs it: there it runs, never skips
-            pytest.fail(f"SALVO_TEST_REQUIRE_JMETER is set but {JMETER_HOME} has no JMeter with Salvo's gate")
-        pytest.skip(f"no JMeter with Salvo's gate in {JMETER_HOME}: run scripts/install-jmeter.sh {JMETER_HOME}")
+    require_jmeter()
     made = Cluster(tmp_path, aws_env, s3_bucket, target)
     yield made
     made.close()

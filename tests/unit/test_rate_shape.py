@@ -8,7 +8,6 @@ import json
 import math
 import time
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -26,6 +25,7 @@ from salvo.executor.scenario.locustprobe import probe_locustfile
 from salvo.executor.settings import ExecutorSettings
 from salvo.executor.tool.gate import Go, check_go
 from salvo.rate import RateShape, rate_shapes
+from tests.support.jmeter import JMETER_HOME, require_jmeter
 from tests.support.scripts import run_script
 
 SHAPE = RateProfile.parse("shape")
@@ -283,8 +283,6 @@ def _steps(rates: list[float]):
 
 # --- SALVO_MAX_USERS and JMeter: a JMeter plan's pool is its threads ---------------------------------------------
 
-JMETER_HOME = Path("/opt/salvo-jmeter")
-
 
 def _armed(tmp_path, env: dict[str, str], execution: dict):
     """ScenarioPreparer.prepare on a scenario of one execution, as an executor arms it."""
@@ -299,8 +297,8 @@ def _armed(tmp_path, env: dict[str, str], execution: dict):
 JMETER_EXECUTION = {"executor": "jmeter", "concurrency": 4, "scenario": {"requests": ["/"]}}
 
 
-@pytest.mark.skipif(not (JMETER_HOME / "bin" / "jmeter").exists(), reason="needs JMeter with Salvo's gate")
 def test_salvo_max_users_is_refused_for_a_jmeter_plan_while_arming(tmp_path):
+    require_jmeter()
     with pytest.raises(ScenarioError) as caught:
         _armed(tmp_path, {"SALVO_MAX_USERS": "50"}, JMETER_EXECUTION)
     assert caught.value.exit_code == ExitCode.SCENARIO
@@ -322,7 +320,6 @@ def test_salvo_max_users_grows_a_locust_pool_and_is_taken_there(tmp_path):
 
 
 def test_salvo_rate_shape_is_refused_for_a_jmeter_plan_while_arming(tmp_path):
-    if not (JMETER_HOME / "bin" / "jmeter").exists():
-        pytest.skip("needs JMeter with Salvo's gate")
+    require_jmeter()
     with pytest.raises(ScenarioError, match="is a locustfile's hook, not applicable to jmeter"):
         _armed(tmp_path, {"SALVO_RATE": "shape"}, JMETER_EXECUTION)
