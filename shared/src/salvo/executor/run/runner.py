@@ -224,8 +224,6 @@ class BztRunner:
             self._repeat_unheard_stop()
         if code is not None and self.state is not RunnerState.EXITED:
             self._finish()
-        if code is not None:
-            self.bzt_exit_code = code
         return code if code or not (self.died or self.failures) else LOCUST_DIED
 
     def stop(self) -> None:
@@ -269,7 +267,6 @@ class BztRunner:
             os.killpg(self.process.pid, signal.SIGKILL)
             code = self.process.wait()
         self._finish()
-        self.bzt_exit_code = code
         return code if code or not (self.died or self.failures) else LOCUST_DIED
 
     # --- helpers ---------------------------------------------------------------------
@@ -297,7 +294,7 @@ class BztRunner:
     def failure_reason(self, code: int) -> str:
         """The one line a failed run ends with. A FAILED line is the scenario's own reason (a rate shape that
         raised): bzt exited 0 then, so no bzt exit code is named."""
-        if self.failures and self.bzt_exit_code == 0:
+        if self.failures and self.process is not None and self.process.returncode == 0:  # bzt's own code
             return f"the scenario ended the run: {self.failures[0]}"
         return f"load tool failed (bzt exit code {code}): {self.failure_hint()}"
 
