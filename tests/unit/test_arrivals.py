@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salvo.common.arrivals import (
+    BATCH_SECONDS,
     MAX_STAGES,
     ExecutorShare,
     Pattern,
@@ -17,6 +18,7 @@ from salvo.common.arrivals import (
     arrival_offsets,
     seeded_rng,
     split_second,
+    wake_offset,
 )
 
 
@@ -121,3 +123,23 @@ def test_poisson_offsets_are_seeded_per_run_and_executor():
     other = arrival_offsets(50, 2, 3, Pattern.POISSON, seeded_rng("run-1", 2))
     assert first == again != other
     assert first == sorted(first) and all(0 <= t < 1 for t in first) and len(first) == 50
+
+
+def test_sparse_arrivals_are_sent_at_their_own_time():
+    count = int(1 / BATCH_SECONDS)  # one arrival per batch: nothing to batch
+    for pattern, rng in ((Pattern.UNIFORM, None), (Pattern.POISSON, seeded_rng("run-1", 0))):
+        offsets = arrival_offsets(count, 0, 1, pattern, rng)
+        assert [wake_offset(offset, count) for offset in offsets] == offsets
+
+
+@pytest.mark.parametrize("pattern", [Pattern.UNIFORM, Pattern.POISSON])
+def test_dense_arrivals_wake_on_the_batch_grid_and_never_leave_their_second(pattern):
+    count = 3000
+    offsets = arrival_offsets(count, 1, 3, pattern, seeded_rng("run-1", 1))
+    wakes = [wake_offset(offset, count) for offset in offsets]
+    assert all(offset <= wake < offset + BATCH_SECONDS and wake < 1 for offset, wake in zip(offsets, wakes))
+    tail = [offset for offset, wake in zip(offsets, wakes) if wake == offset]
+    assert all(offset > 1 - BATCH_SECONDS for offset in tail)  # only the last ones, sent before the second ends
+    grid = {round(wake / BATCH_SECONDS, 6) for wake in wakes if wake not in tail}
+    assert all(point == int(point) for point in grid)
+    assert len(grid) < count / 4  # a wake-up serves several arrivals: what the batching is for

@@ -1,9 +1,10 @@
 """Inside the locust process: open-model load. Arrivals come at planned times; each runs one task iteration.
 
 An arrival scheduler greenlet walks this executor's share of the rate profile
-(salvo.common.arrivals) and, at each planned instant, hands the arrival to a free
-user of a pool. The pool starts with the run's users (SALVO_USERS, or the fleet
-share) and grows, up to SALVO_MAX_USERS, whenever arrivals wait and no user is on
+(salvo.common.arrivals) and, at each planned instant (above one arrival per
+BATCH_SECONDS, at the next point of that grid: `wake_offset`), hands the arrival
+to the free user of a pool that came back last. The pool starts with the run's
+users (SALVO_USERS, or the fleet share) and grows, up to SALVO_MAX_USERS, whenever arrivals wait and no user is on
 its way to take them. With the pool full and every user busy, an arrival waits at
 most SALVO_MAX_LATENESS for a user (then it is sent late), and past that it is
 *dropped*: counted, never silently skipped. Every arrival whose time came is
@@ -41,13 +42,21 @@ from collections import deque
 from typing import Any
 
 import gevent
-from gevent import GreenletExit
-from gevent.event import AsyncResult, Event
+from gevent.event import Event
+from gevent.hub import get_hub
 from locust.exception import StopUser
 from locust.user.task import TaskSet
 from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_WAITING
 
-from salvo.common.arrivals import OpenModel, Pattern, RateShapeError, arrival_offsets, seeded_rng, shape_counts
+from salvo.common.arrivals import (
+    OpenModel,
+    Pattern,
+    RateShapeError,
+    arrival_offsets,
+    seeded_rng,
+    shape_counts,
+    wake_offset,
+)
 
 __all__ = ["RATE_SHAPE_EXIT_CODE", "ArrivalPool", "install_arrivals"]
 
@@ -62,6 +71,16 @@ END_GRACE_SECONDS = 1.0
 # A full collection of the locust process took 15-115 ms on the loaded bench machine: it runs before the start
 # only when this much is left, and the gate still releases locust 50 ms before start_at.
 COLLECT_BEFORE_START_SECONDS = 0.25
+
+
+class _Turn:
+    """A user waiting for an arrival: `planned` is the arrival handed to it (None: no more arrivals)."""
+
+    __slots__ = ("greenlet", "planned")
+
+    def __init__(self, greenlet: Any) -> None:
+        self.greenlet: Any = greenlet  # None once the user was killed while it waited
+        self.planned: float | None = None
 
 
 class ArrivalPool:
@@ -94,12 +113,14 @@ class ArrivalPool:
         self.clock_offset = clock_offset
         self.initial_users = max(1, min(initial_users, model.max_users))
         self.index, self.size = place
-        self.idle: deque[Any] = deque()  # AsyncResults of users waiting for an arrival
+        self.idle: deque[_Turn] = deque()  # users waiting for an arrival
+        self._hub: Any = None
         self.backlog: deque[tuple[float, float]] = deque()  # (planned, drop after) of arrivals waiting for a user
         self.starting = 0  # users created that have not yet asked for their first arrival
-        self.in_hand: dict[int, int] = {}  # second -> arrivals handed to a waiting user that has not woken yet
         self.created: dict[str, int] = {}  # user class name -> users this pool created
-        self.counts: dict[int, list[int]] = {}  # second (controller time) -> [planned, sent, dropped]
+        # second (controller time) -> [planned, sent, dropped, in hand]: "in hand" were handed to a waiting user
+        # that has not woken yet (sent once it does)
+        self.counts: dict[int, list[int]] = {}
         self.lateness: dict[Any, float] = {}  # user greenlet -> its iteration's lateness, seconds
         self.rate_shape_instance: Any = None
         self.rate_shape = rate_shape
@@ -112,6 +133,7 @@ class ArrivalPool:
     # --- the scheduler --------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._hub = get_hub()
         self._runner_started = Event()
         self.environment.events.spawning_complete.add_listener(lambda **_: self._runner_started.set())
         self._scheduler = gevent.spawn(self._run)
@@ -165,13 +187,16 @@ class ArrivalPool:
             count = next(counts, None)  # a rate shape is asked only for the seconds the run reaches
             if count is None:  # the rate shape said None: no more arrivals
                 break
+            now = time.time()
             for offset in arrival_offsets(count, self.index, self.size, model.pattern, rng):
                 planned = begin + offset
                 if planned >= self.end:
                     break
-                delay = planned - time.time()
-                if delay > 0:
-                    gevent.sleep(delay)
+                if planned > now:  # the clock is read again only for an arrival not yet due at the last reading
+                    delay = begin + wake_offset(offset, count) - time.time()
+                    if delay > 0:
+                        gevent.sleep(delay)
+                    now = time.time()
                 if not self.idle:  # users done with an iteration but not yet back are free: let them come first
                     gevent.sleep(0)
                 if self.stopped:
@@ -180,28 +205,25 @@ class ArrivalPool:
             if count == 0:  # nothing this second: wait for the next one rather than run ahead
                 gevent.sleep(max(0.0, begin + 1 - time.time()))
 
-    def _second(self, planned: float) -> int:
-        return int(planned - self.clock_offset)
-
     def _cell(self, planned: float) -> list[int]:
-        second = self._second(planned)
+        second = int(planned - self.clock_offset)
         cell = self.counts.get(second)
         if cell is None:
-            cell = self.counts[second] = [0, 0, 0]
+            cell = self.counts[second] = [0, 0, 0, 0]
         return cell
 
     def arrive(self, planned: float) -> None:
-        """An arrival's time has come: a free user runs it, or it waits for one, or it is dropped."""
-        second = self._second(planned)
-        cell = self.counts.get(second)
-        if cell is None:
-            cell = self.counts[second] = [0, 0, 0]
+        """An arrival's time has come: a free user runs it, or it waits for one, or it is dropped.
+
+        This and `take` run once per arrival: kept to a few dictionary operations."""
+        cell = self._cell(planned)
         cell[0] += 1
-        if self.backlog:  # the clock is read only when something may have waited too long: this runs per arrival
+        if self.backlog:  # the clock is read only when something may have waited too long
             self._drop_stale(time.time())
         if self.idle:
-            self.idle.popleft().set(planned)
-            self.in_hand[second] = self.in_hand.get(second, 0) + 1
+            # The user that came back last: its connection and its memory are the warmest.
+            self._hand(self.idle.pop(), planned)
+            cell[3] += 1
             return
         if len(self.backlog) < self.starting:  # a user on its way will take it
             self.backlog.append((planned, math.inf))
@@ -245,7 +267,7 @@ class ArrivalPool:
             return
         self.stopped = True
         while self.idle:
-            self.idle.popleft().set(None)
+            self._hand(self.idle.popleft(), None)
         while self.backlog:
             self._cell(self.backlog.popleft()[0])[2] += 1
 
@@ -253,42 +275,49 @@ class ArrivalPool:
 
     def take(self, user: Any) -> float:
         """Block until an arrival is this user's; its planned time. StopUser once the arrivals are over."""
-        self._joined(user)
+        if self.starting:
+            self._joined(user)
         if self.backlog:
             self._drop_stale(time.time())
             if self.backlog:
-                return self._started(self.backlog.popleft()[0])
+                planned = self.backlog.popleft()[0]
+                self._cell(planned)[1] += 1
+                return planned
         if self.stopped:
             raise StopUser()
-        waiter = AsyncResult()
-        self.idle.append(waiter)
+        turn = _Turn(gevent.getcurrent())
+        self.idle.append(turn)
         user._state = LOCUST_STATE_WAITING  # a stop kills a waiting user at once, as between tasks
         try:
-            planned = waiter.get()
-        except GreenletExit:
-            if waiter in self.idle:
-                self.idle.remove(waiter)
-            elif waiter.ready() and waiter.value is not None:
-                self._out_of_hand(waiter.value)
-                self._cell(waiter.value)[2] += 1  # handed over, never started
+            planned = self._hub.switch()  # until `_wake` switches back here with the arrival
+        except BaseException:  # killed while it waited (GreenletExit, as a stop does), or anything else thrown in
+            turn.greenlet = None  # a wake-up still on its way finds no one
+            if turn in self.idle:
+                self.idle.remove(turn)
+            elif turn.planned is not None:
+                cell = self._cell(turn.planned)
+                cell[3] -= 1
+                cell[2] += 1  # handed over, never started
             raise
         user._state = LOCUST_STATE_RUNNING
         if planned is None:
             raise StopUser()
-        self._out_of_hand(planned)
-        return self._started(planned)
-
-    def _out_of_hand(self, planned: float) -> None:
-        second = self._second(planned)
-        left = self.in_hand.get(second, 0) - 1
-        if left > 0:
-            self.in_hand[second] = left
-        else:
-            self.in_hand.pop(second, None)
-
-    def _started(self, planned: float) -> float:
-        self._cell(planned)[1] += 1
+        cell = self.counts[int(planned - self.clock_offset)]  # in hand since `arrive`
+        cell[3] -= 1
+        cell[1] += 1
         return planned
+
+    def _hand(self, turn: _Turn, planned: float | None) -> None:
+        """Give `turn`'s user the arrival `planned`: it wakes on the event loop's next pass.
+
+        What a gevent Waiter does, without its generality: one callback and one switch per arrival."""
+        turn.planned = planned
+        self._hub.loop.run_callback(self._wake, turn)
+
+    @staticmethod
+    def _wake(turn: _Turn) -> None:
+        if turn.greenlet is not None:
+            turn.greenlet.switch(turn.planned)
 
     def iteration_lateness(self) -> float:
         """Seconds the current greenlet's iteration started after its planned time (0 outside an iteration)."""
@@ -300,12 +329,13 @@ class ArrivalPool:
         """Stats lines of the seconds before `horizon` (controller time) that nothing will change any more.
 
         A second is settled once its arrivals were all sent or dropped, or the pool stopped."""
-        waiting = [self._second(planned) for planned, _ in self.backlog] + list(self.in_hand)
+        waiting = [int(planned - self.clock_offset) for planned, _ in self.backlog]
+        waiting += [second for second, cell in self.counts.items() if cell[3]]
         oldest = min(waiting, default=math.inf)
         done = [second for second in self.counts if second < horizon and (second < oldest or self.stopped)]
         lines = []
         for second in sorted(done):
-            planned, sent, dropped = self.counts.pop(second)
+            planned, sent, dropped, _ = self.counts.pop(second)
             arrivals = {"planned": planned, "sent": sent, "dropped": dropped}
             lines.append(json.dumps({"t": second, "arrivals": arrivals}, separators=(",", ":")))
         return lines
