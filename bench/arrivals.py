@@ -34,7 +34,7 @@ from salvo.common.layout import summary_location  # noqa: E402
 from salvo.common.s3location import S3Location  # noqa: E402
 from tests.support.executors import run_single, start_executor  # noqa: E402
 
-SHARES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # of the closed-loop maximum, tried in turn until one is not kept
+SHARES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)  # of the closed-loop maximum, in turn until one is not kept
 TOLERANCE = 0.01
 TRIES = 2  # of a share, until one is kept
 
