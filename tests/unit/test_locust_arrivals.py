@@ -71,3 +71,47 @@ def test_with_lateness_allowed_arrivals_wait_and_are_sent_late():
     planned, sent, dropped = result["counts"]
     assert planned == 200 and planned == sent + dropped and dropped > 0
     assert 0.3 <= result["most_late"] <= 0.6, result  # late up to the half second allowed (and a task's length)
+
+
+KILLED_IN_HAND = r"""
+import json, time
+import gevent
+from types import SimpleNamespace
+from locust import User, constant, task
+from locust.env import Environment
+from salvo.common.arrivals import OpenModel, RateProfile
+from salvo.executor.tool.locust_arrivals import install_arrivals
+
+class Waiting(User):
+    wait_time = constant(0)
+
+    @task
+    def work(self):
+        pass
+
+environment = Environment(user_classes=[Waiting])
+environment.parsed_options = SimpleNamespace(num_users=2, spawn_rate=1.0, run_time=30)
+runner = environment.create_local_runner()
+go = SimpleNamespace(start_at=time.time() + 0.1, run_id="r1", clock=0.0,
+                     open_model=OpenModel(RateProfile.parse("0"), max_users=2, max_lateness=0.0))
+pool = install_arrivals(environment, go, 30.0, None)
+runner.start(0, 1)
+deadline = time.time() + 10
+while len(pool.idle) < 2 and time.time() < deadline:  # both users have asked for an arrival
+    gevent.sleep(0.01)
+killed = pool.idle[-1].greenlet  # the one the next arrival goes to
+killed.kill(block=False)  # its GreenletExit is thrown in before the arrival's wake-up runs
+pool.arrive(time.time())  # handed to it: in hand, never started
+pool.arrive(time.time())  # to the other user, which takes it
+gevent.sleep(0.1)
+cells = [list(cell) for cell in pool.counts.values()]
+runner.quit()
+print(json.dumps({"cells": cells, "dead": killed.dead, "idle": len(pool.idle)}))
+"""
+
+
+def test_a_user_killed_with_an_arrival_in_hand_counts_it_dropped():
+    result = run_script(KILLED_IN_HAND)[0]
+    assert result["dead"]
+    planned, sent, dropped, in_hand = (sum(cell[i] for cell in result["cells"]) for i in range(4))
+    assert (planned, sent, dropped, in_hand) == (2, 1, 1, 0), result
