@@ -136,9 +136,10 @@ def test_sparse_arrivals_are_sent_at_their_own_time():
 def test_dense_arrivals_wake_on_the_batch_grid_and_never_leave_their_second(pattern):
     count = 3000
     offsets = arrival_offsets(count, 1, 3, pattern, seeded_rng("run-1", 1))
-    wakes = [wake_offset(offset, count) for offset in offsets]
-    assert all(offset <= wake < offset + BATCH_SECONDS and wake < 1 for offset, wake in zip(offsets, wakes))
-    tail = [offset for offset, wake in zip(offsets, wakes) if wake == offset]
+    pairs = [(offset, wake_offset(offset, count)) for offset in offsets]
+    wakes = [wake for _, wake in pairs]
+    assert all(offset <= wake < offset + BATCH_SECONDS and wake < 1 for offset, wake in pairs)
+    tail = [offset for offset, wake in pairs if wake == offset]
     assert all(offset > 1 - BATCH_SECONDS for offset in tail)  # only the last ones, sent before the second ends
     grid = {round(wake / BATCH_SECONDS, 6) for wake in wakes if wake not in tail}
     assert all(point == int(point) for point in grid)

@@ -5,10 +5,11 @@ An arrival scheduler greenlet walks this executor's share of the rate profile
 BATCH_SECONDS, at the next point of that grid: `wake_offset`), hands the arrival
 to the free user of a pool that came back last. The pool starts with the run's
 users (SALVO_USERS, or the fleet share) and grows, up to SALVO_MAX_USERS,
-whenever arrivals wait and no user is on its way to take them. With the pool full and every user busy, an arrival waits at
-most SALVO_MAX_LATENESS for a user (then it is sent late), and past that it is
-*dropped*: counted, never silently skipped. Every arrival whose time came is
-planned = sent + dropped, per second of its planned time.
+whenever arrivals wait and no user is on its way to take them. With the pool
+full and every user busy, an arrival waits at most SALVO_MAX_LATENESS for a user
+(then it is sent late), and past that it is *dropped*: counted, never silently
+skipped. Every arrival whose time came is planned = sent + dropped, per second
+of its planned time.
 
 The scenario's users run unchanged: their TaskSet loop still picks the next task;
 before running it, the user takes an arrival (blocking while it has none, in
