@@ -15,7 +15,7 @@ from fractions import Fraction
 import pytest
 
 from salvo.common.summary import MAX_CODES, MAX_ERROR_MESSAGES, OTHER_CODES, OTHER_ERRORS, Tally
-from salvo.common.summary_schema import SeriesPoint, Summary, TallyPart, parse_summary
+from salvo.common.summary_schema import Summary, parse_summary
 from salvo.controller.ledger import Counted, Ledger, Liveness, Member
 from salvo.controller.merge import (
     MAX_EXECUTOR_SERIES,
@@ -23,6 +23,7 @@ from salvo.controller.merge import (
     ExactSum,
     MergedRun,
     RunMerger,
+    _add,
     merge_summaries,
     stats_row,
 )
@@ -35,22 +36,8 @@ T0 = int(START_AT)
 
 
 # --- the oracle: the merge as it was before it streamed (every summary held, added in executor order) -----------
-
-
-def _held_add(tally: Tally, part: TallyPart | SeriesPoint) -> Tally:
-    if isinstance(part, SeriesPoint):
-        return tally.add_counts(part.requests, part.failures, part.user_errors, histogram=part.histogram)
-    return tally.add_counts(
-        part.requests,
-        part.failures,
-        part.user_errors,
-        part.bytes,
-        part.latency_sum_ms,
-        part.histogram,
-        part.codes,
-        part.errors,
-        part.intended_histogram,
-    )
+# It adds a summary's parts with the merge's own `_add` (which fields a part carries, unchanged by the streaming):
+# what it checks is the order and the holding.
 
 
 def held_merge(summaries: list[Summary]) -> MergedRun:
@@ -65,13 +52,13 @@ def held_merge(summaries: list[Summary]) -> MergedRun:
             for point in summary.series:
                 if point.planned is not None:
                     arrivals.add(point.t, point.planned, point.sent, point.dropped)
-        own = _held_add(Tally(), summary.totals)
+        own = _add(Tally(), summary.totals)
         totals.merge(own)
         for label, part in summary.labels.items():
-            _held_add(labels.setdefault(label, Tally()), part)
+            _add(labels.setdefault(label, Tally()), part)
         own_series = executor_series.setdefault(executor, {})
         for point in summary.series:
-            _held_add(series.setdefault(point.t, Tally.for_series()), point)
+            _add(series.setdefault(point.t, Tally.for_series()), point)
             requests, failures = own_series.get(point.t, (0, 0))
             own_series[point.t] = (requests + point.requests, failures + point.failures)
         timings = summary.timings

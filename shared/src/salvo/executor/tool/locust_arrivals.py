@@ -303,7 +303,7 @@ class ArrivalPool:
         user._state = LOCUST_STATE_RUNNING
         if planned is None:
             raise StopUser()
-        cell = self.counts[int(planned - self.clock_offset)]  # in hand since `arrive`
+        cell = self._cell(planned)  # in hand since `arrive`
         cell[3] -= 1
         cell[1] += 1
         return planned
