@@ -115,3 +115,66 @@ def test_a_user_killed_with_an_arrival_in_hand_counts_it_dropped():
     assert result["dead"]
     planned, sent, dropped, in_hand = (sum(cell[i] for cell in result["cells"]) for i in range(4))
     assert (planned, sent, dropped, in_hand) == (2, 1, 1, 0), result
+
+
+def test_a_slow_target_grows_the_pool_to_what_the_rate_needs_without_delay():
+    result = run_pool(max_users=50, lateness=0.0)  # 100 arrivals a second of a 100 ms task: about 10 users busy
+    planned, sent, dropped = result["counts"]
+    assert planned == 200 and (sent, dropped) == (200, 0), result
+    assert 9 <= result["users"] <= 14, result
+    assert result["most_late"] < 0.05, result  # every arrival found a user, or one was made for it at once
+
+
+CONNECTING = r"""
+import json, time
+import gevent
+from types import SimpleNamespace
+from locust import User, constant, task
+from locust.env import Environment
+from salvo.common.arrivals import OpenModel, RateProfile
+from salvo.executor.tool.locust_arrivals import install_arrivals
+
+def burn(seconds):  # the CPU a request's work takes: nothing else runs meanwhile
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+class Connecting(User):
+    wait_time = constant(0)
+
+    def on_start(self):
+        self.connected = False
+
+    @task
+    def work(self):
+        if not self.connected:  # a new user's first request connects: a wait on the network, then the handshake
+            gevent.sleep(0.005)
+            burn(0.0024)
+            self.connected = True
+        burn(0.0008)
+        gevent.sleep(0.0005)
+
+environment = Environment(user_classes=[Connecting])
+environment.parsed_options = SimpleNamespace(num_users=2, spawn_rate=1.0, run_time=2)
+runner = environment.create_local_runner()
+start_at = time.time() + 0.3
+go = SimpleNamespace(start_at=start_at, run_id="r1", clock=0.0,
+                     open_model=OpenModel(RateProfile.parse("600"), max_users=200, max_lateness=0.0))
+pool = install_arrivals(environment, go, 1.0, None)
+runner.start(0, 1)
+gevent.sleep(start_at + 1.3 - time.time())
+runner.quit()
+counts = [sum(cell[i] for cell in pool.counts.values()) for i in range(3)]
+print(json.dumps({"counts": counts, "users": max(pool.created.values())}))
+"""
+
+
+def test_a_busy_process_does_not_grow_its_pool_for_arrivals_the_cpu_holds_back():
+    # 600 arrivals a second of 0.8 ms of CPU each: half the core. A user's first request also waits 5 ms to connect
+    # and 2.4 ms for its handshake. Growing a user for every arrival that found none free made 47 users, each new
+    # one adding a handshake; the scheduler waking late says the arrivals wait for the CPU, and users coming back
+    # take them (measured: 5 users).
+    result = run_script(CONNECTING)[0]
+    planned, sent, dropped = result["counts"]
+    assert planned == 600 and (sent, dropped) == (600, 0), result
+    assert result["users"] <= 15, result

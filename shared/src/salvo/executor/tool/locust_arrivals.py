@@ -5,7 +5,10 @@ An arrival scheduler greenlet walks this executor's share of the rate profile
 BATCH_SECONDS, at the next point of that grid: `wake_offset`), hands the arrival
 to the free user of a pool that came back last. The pool starts with the run's
 users (SALVO_USERS, or the fleet share) and grows, up to SALVO_MAX_USERS,
-whenever arrivals wait and no user is on its way to take them. With the pool
+whenever arrivals wait and no user is on its way to take them, except while the
+scheduler itself wakes late (BEHIND_SECONDS): then the users wait for the CPU,
+not for the target, a new user would only add work, and arrivals wait for the
+next user back (for at most GROW_ANYWAY_SECONDS before the pool grows). With the pool
 full and every user busy, an arrival waits at most SALVO_MAX_LATENESS for a user
 (then it is sent late), and past that it is *dropped*: counted, never silently
 skipped. Every arrival whose time came is planned = sent + dropped, per second
@@ -72,6 +75,15 @@ END_GRACE_SECONDS = 1.0
 # A full collection of the locust process took 15-115 ms on the loaded bench machine: it runs before the start
 # only when this much is left, and the gate still releases locust 50 ms before start_at.
 COLLECT_BEFORE_START_SECONDS = 0.25
+# A scheduler that wakes this much after its time finds the process busy: its users wait for the CPU, not for the
+# target, and a new user only adds work (creating a FastHttpUser and its first connection took ~300 us of CPU on the
+# bench machine, about three requests). So the pool does not grow then: arrivals wait for the next user back. Growing
+# regardless turned the start of a run near one core's capacity into a cascade of new users (20 to 200 in 40 ms)
+# whose catch-up moved arrivals into the next second (docs/open-model.md#cost).
+BEHIND_SECONDS = 0.002
+# ...but an arrival that has waited this long may be held by a slow target rather than the CPU: the pool grows after
+# all (up to SALVO_MAX_USERS, then arrivals are dropped as usual). It bounds the lateness this rule can add.
+GROW_ANYWAY_SECONDS = 0.02
 
 
 class _Turn:
@@ -128,6 +140,7 @@ class ArrivalPool:
         self.on_failure = on_failure
         self.failure: str | None = None  # why the arrivals ended early (a rate shape that failed)
         self.stopped = False
+        self.behind = False  # the scheduler's last wake-up came BEHIND_SECONDS or more after its time
         self._scheduler: Any = None
         self._runner_started: Any = None  # set once locust's runner has started (users may be created then)
 
@@ -194,10 +207,13 @@ class ArrivalPool:
                 if planned >= self.end:
                     break
                 if planned > now:  # the clock is read again only for an arrival not yet due at the last reading
-                    delay = begin + wake_offset(offset, count) - time.time()
+                    due = begin + wake_offset(offset, count)
+                    delay = due - time.time()
                     if delay > 0:
                         gevent.sleep(delay)
                     now = time.time()
+                    # Behind until what the CPU held back is all taken: on time again, the process still owes it.
+                    self.behind = now - due >= BEHIND_SECONDS or (self.behind and bool(self.backlog))
                 if not self.idle:  # users done with an iteration but not yet back are free: let them come first
                     gevent.sleep(0)
                 if self.stopped:
@@ -229,8 +245,9 @@ class ArrivalPool:
         if len(self.backlog) < self.starting:  # a user on its way will take it
             self.backlog.append((planned, math.inf))
         elif self._user_count() < self.model.max_users:
-            self._grow()
             self.backlog.append((planned, math.inf))
+            if not self.behind or planned - self.backlog[0][0] >= GROW_ANYWAY_SECONDS:
+                self._grow()
         elif self.model.max_lateness > 0:
             self.backlog.append((planned, planned + self.model.max_lateness))
         else:
