@@ -151,7 +151,7 @@ class Connecting(User):
             gevent.sleep(0.005)
             burn(0.0024)
             self.connected = True
-        burn(0.0008)
+        burn(0.0004)
         gevent.sleep(0.0005)
 
 environment = Environment(user_classes=[Connecting])
@@ -170,11 +170,11 @@ print(json.dumps({"counts": counts, "users": max(pool.created.values())}))
 
 
 def test_a_busy_process_does_not_grow_its_pool_for_arrivals_the_cpu_holds_back():
-    # 600 arrivals a second of 0.8 ms of CPU each: half the core. A user's first request also waits 5 ms to connect
-    # and 2.4 ms for its handshake. Growing a user for every arrival that found none free made 47 users, each new
-    # one adding a handshake; the scheduler waking late says the arrivals wait for the CPU, and users coming back
-    # take them (measured: 5 users).
+    # 600 arrivals a second of 0.4 ms of CPU each: a quarter of the core. A user's first request also waits 5 ms to
+    # connect and 2.4 ms for its handshake. Growing a user for every arrival that found none free made 21 users (46
+    # with another process on the core), each new one adding a handshake; the scheduler waking late says the
+    # arrivals wait for the CPU, and users coming back take them (measured: 5 users, with that process or without).
     result = run_script(CONNECTING)[0]
     planned, sent, dropped = result["counts"]
     assert planned == 600 and (sent, dropped) == (600, 0), result
-    assert result["users"] <= 15, result
+    assert result["users"] <= 12, result
