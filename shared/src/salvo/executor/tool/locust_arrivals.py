@@ -76,10 +76,10 @@ END_GRACE_SECONDS = 1.0
 # only when this much is left, and the gate still releases locust 50 ms before start_at.
 COLLECT_BEFORE_START_SECONDS = 0.25
 # A scheduler that wakes this much after its time finds the process busy: its users wait for the CPU, not for the
-# target, and a new user only adds work (creating a FastHttpUser and its first connection took ~300 us of CPU on the
-# bench machine, about three requests). So the pool does not grow then: arrivals wait for the next user back. Growing
-# regardless turned the start of a run near one core's capacity into a cascade of new users (20 to 200 in 40 ms)
-# whose catch-up moved arrivals into the next second (docs/open-model.md#cost).
+# target, and a new user only adds work (its creation and its first connection cost a few requests' CPU). So the
+# pool does not grow then: arrivals wait for the next user back. Growing regardless turned the start of a run near
+# one core's capacity into a cascade of new users whose catch-up moved arrivals into the next second
+# (measured in docs/open-model.md#cost).
 BEHIND_SECONDS = 0.002
 # ...but an arrival that has waited this long may be held by a slow target rather than the CPU: the pool grows after
 # all (up to SALVO_MAX_USERS, then arrivals are dropped as usual). It bounds the lateness this rule can add.
