@@ -222,8 +222,12 @@ class ArrivalPool:
             if count == 0:  # nothing this second: wait for the next one rather than run ahead
                 gevent.sleep(max(0.0, begin + 1 - time.time()))
 
+    def _second(self, planned: float) -> int:
+        """The second (controller time) an arrival planned at `planned` (this host's time) counts in."""
+        return int(planned - self.clock_offset)
+
     def _cell(self, planned: float) -> list[int]:
-        second = int(planned - self.clock_offset)
+        second = self._second(planned)
         cell = self.counts.get(second)
         if cell is None:
             cell = self.counts[second] = [0, 0, 0, 0]
@@ -347,7 +351,7 @@ class ArrivalPool:
         """Stats lines of the seconds before `horizon` (controller time) that nothing will change any more.
 
         A second is settled once its arrivals were all sent or dropped, or the pool stopped."""
-        waiting = [int(planned - self.clock_offset) for planned, _ in self.backlog]
+        waiting = [self._second(planned) for planned, _ in self.backlog]
         waiting += [second for second, cell in self.counts.items() if cell[3]]
         oldest = min(waiting, default=math.inf)
         done = [second for second in self.counts if second < horizon and (second < oldest or self.stopped)]
